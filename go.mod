@@ -1,0 +1,14 @@
+module github.com/mongo-sync/mongo-sync
+
+go 1.26.0
+
+require (
+	github.com/sirupsen/logrus v1.10.2
+	go.etcd.io/bbolt v1.5.0
+	go.mongodb.org/mongo-driver/v2 v2.10.0
+)
+
+require (
+	golang.org/x/sync v0.25.0 // indirect
+	golang.org/x/sys v0.45.0 // indirect
+)

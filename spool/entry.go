@@ -1,0 +1,79 @@
+package spool
+
+import (
+	"encoding/binary"
+	"hash/crc32"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// FormatVersion is the on-disk format of a segment. A segment written with
+// another version is refused.
+const FormatVersion = 1
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Entry is one spooled oplog entry.
+type Entry struct {
+	Seq uint64
+	TS  bson.Timestamp
+	Raw bson.Raw // the oplog entry exactly as read from the source
+}
+
+func seqKey(seq uint64) []byte {
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], seq)
+	return k[:]
+}
+
+func keySeq(k []byte) uint64 { return binary.BigEndian.Uint64(k) }
+
+// encodeValue returns checksum + raw, the stored form of an entry.
+func encodeValue(raw []byte) []byte {
+	v := make([]byte, 4+len(raw))
+	binary.BigEndian.PutUint32(v, crc32.Checksum(raw, castagnoli))
+	copy(v[4:], raw)
+	return v
+}
+
+// decodeValue checks the checksum of a stored value and returns a copy of the
+// raw entry it holds (bbolt's memory dies with its transaction).
+func decodeValue(v []byte) (bson.Raw, string) {
+	if len(v) < 4+5 {
+		return nil, "value too short"
+	}
+	raw := v[4:]
+	if crc32.Checksum(raw, castagnoli) != binary.BigEndian.Uint32(v) {
+		return nil, "checksum mismatch"
+	}
+	out := make([]byte, len(raw))
+	copy(out, raw)
+	if err := bson.Raw(out).Validate(); err != nil {
+		return nil, "invalid BSON: " + err.Error()
+	}
+	return out, ""
+}
+
+// entryTS returns the oplog entry's ts field.
+func entryTS(raw bson.Raw) (bson.Timestamp, bool) {
+	v, err := raw.LookupErr("ts")
+	if err != nil {
+		return bson.Timestamp{}, false
+	}
+	t, i, ok := v.TimestampOK()
+	return bson.Timestamp{T: t, I: i}, ok
+}
+
+func tsBytes(ts bson.Timestamp) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(ts.T)<<32|uint64(ts.I))
+	return b[:]
+}
+
+func bytesTS(b []byte) bson.Timestamp {
+	if len(b) != 8 {
+		return bson.Timestamp{}
+	}
+	u := binary.BigEndian.Uint64(b)
+	return bson.Timestamp{T: uint32(u >> 32), I: uint32(u)}
+}

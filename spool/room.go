@@ -1,0 +1,62 @@
+package spool
+
+import (
+	"context"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+// waitForRoom blocks while the spool holds MaxBytes or more, until the
+// applier removes segments. Called with w.mu held.
+func (w *Writer) waitForRoom(ctx context.Context) error {
+	if w.opts.MaxBytes <= 0 || w.sealedBytes+w.openBytes < w.opts.MaxBytes {
+		return nil
+	}
+	delay := 50 * time.Millisecond
+	warned := time.Time{}
+	for {
+		total, err := w.diskBytes()
+		if err != nil {
+			return err
+		}
+		if total < w.opts.MaxBytes {
+			if !warned.IsZero() {
+				w.log.WithField("spool_bytes", total).Info("spool has room again: appending")
+			}
+			return nil
+		}
+		// Let the applier drain what the open segment holds.
+		if err := w.sealLocked(); err != nil {
+			return err
+		}
+		if time.Since(warned) > 30*time.Second {
+			w.log.WithFields(logrus.Fields{"spool_bytes": total, "max_bytes": w.opts.MaxBytes}).
+				Warn("spool is full (spool.max_bytes): waiting for the applier to free space")
+			warned = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+		if delay < time.Second {
+			delay *= 2
+		}
+	}
+}
+
+// diskBytes rescans the directory: the applier removes segments behind the
+// writer's back.
+func (w *Writer) diskBytes() (int64, error) {
+	l, err := List(w.dir)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, s := range l.Sealed {
+		n += s.Size
+	}
+	w.sealedBytes = n
+	return n + w.openBytes, nil
+}

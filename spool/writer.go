@@ -1,0 +1,381 @@
+package spool
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	bolt "go.etcd.io/bbolt"
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// Options configure a Writer.
+type Options struct {
+	// SegmentMaxBytes seals the open segment once its file reaches this size.
+	SegmentMaxBytes int64
+	// SealInterval seals the open segment once it has held entries this
+	// long, so the applier sees them with low delay.
+	SealInterval time.Duration
+	// MaxBytes caps the spool's size on disk; appends wait until the applier
+	// frees space. Zero means no cap.
+	MaxBytes int64
+	// Source identifies the source the spool belongs to; a spool written
+	// for another source is refused. Empty adopts whatever the spool has.
+	Source string
+	// OnSeal, if set, is called after every seal (wakes an in-process applier).
+	OnSeal func()
+	Logger logrus.FieldLogger
+}
+
+func (o *Options) defaults() {
+	if o.SegmentMaxBytes <= 0 {
+		o.SegmentMaxBytes = 64 << 20
+	}
+	if o.SealInterval <= 0 {
+		o.SealInterval = time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = logrus.StandardLogger()
+	}
+}
+
+// Writer appends entries to a spool. Only one Writer per directory can be
+// open at a time, in any process.
+type Writer struct {
+	dir  string
+	opts Options
+	log  logrus.FieldLogger
+	lock *os.File
+
+	mu          sync.Mutex
+	db          *bolt.DB // the open segment; nil until the next append
+	seg         Segment
+	segEntries  uint64
+	timer       *time.Timer
+	next        uint64
+	last        Entry
+	hasLast     bool
+	sealedBytes int64
+	openBytes   int64
+	closed      bool
+}
+
+// OpenWriter opens dir for appending, creating it if needed. An open segment
+// left by a crashed writer is sealed first.
+func OpenWriter(dir string, opts Options) (*Writer, error) {
+	opts.defaults()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create spool directory: %w", err)
+	}
+	lock, err := lockDir(dir, time.Second)
+	if err != nil {
+		return nil, err
+	}
+	w := &Writer{dir: dir, opts: opts, log: opts.Logger, lock: lock}
+	if err := w.recover(); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	return w, nil
+}
+
+// recover seals a leftover open segment and finds the position to append at.
+func (w *Writer) recover() error {
+	l, err := List(w.dir)
+	if err != nil {
+		return err
+	}
+	if l.Open != nil {
+		if err := w.sealLeftover(*l.Open); err != nil {
+			return err
+		}
+		if l, err = List(w.dir); err != nil {
+			return err
+		}
+	}
+	_ = os.Remove(filepath.Join(w.dir, endedName))
+	w.next = l.NextSeq()
+	for _, s := range l.Sealed {
+		w.sealedBytes += s.Size
+	}
+	if len(l.Sealed) == 0 {
+		return nil
+	}
+	lastSeg := l.Sealed[len(l.Sealed)-1]
+	m, err := ReadMeta(lastSeg)
+	if err != nil {
+		return fmt.Errorf("cannot find the spool's position: %w", err)
+	}
+	if w.opts.Source != "" && m.Source != "" && m.Source != w.opts.Source {
+		return &SourceError{File: lastSeg.Path, Have: m.Source, Want: w.opts.Source}
+	}
+	if w.opts.Source == "" {
+		w.opts.Source = m.Source
+	}
+	e, err := readOne(lastSeg, lastSeg.Last)
+	if err != nil {
+		return fmt.Errorf("cannot find the spool's position: %w", err)
+	}
+	w.last, w.hasLast = e, true
+	return nil
+}
+
+// sealLeftover seals (or removes, when empty) an open segment left by a
+// writer that did not close it. bbolt rolls it back to its last commit.
+func (w *Writer) sealLeftover(seg Segment) error {
+	db, err := bolt.Open(seg.Path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		return &CorruptError{File: seg.Path, First: seg.First, Reason: "cannot open leftover open segment: " + err.Error()}
+	}
+	var m Meta
+	empty := false
+	err = db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketMeta) == nil {
+			empty = true
+			return nil
+		}
+		m, err = readMeta(tx, seg)
+		return err
+	})
+	db.Close()
+	if err != nil {
+		return err
+	}
+	if empty {
+		w.log.WithField("segment", seg.Name()).Info("removing empty leftover segment")
+		return os.Remove(seg.Path)
+	}
+	w.log.WithFields(logrus.Fields{"segment": seg.Name(), "first_seq": m.First, "last_seq": m.Last}).
+		Info("sealing segment left open by a previous writer")
+	if err := os.Rename(seg.Path, filepath.Join(w.dir, sealedName(m.First, m.Last))); err != nil {
+		return err
+	}
+	return syncDir(w.dir)
+}
+
+// Last returns the last entry in the spool, if any: where the reader resumes.
+func (w *Writer) Last() (Entry, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.last, w.hasLast
+}
+
+// NextSeq is the seq the next appended entry gets.
+func (w *Writer) NextSeq() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.next
+}
+
+// Source is the source identity the spool belongs to.
+func (w *Writer) Source() string { return w.opts.Source }
+
+// Append adds raws to the spool in one transaction and returns the seq of
+// the first and last of them. Every raw must be an oplog entry with a ts. It
+// blocks while the spool is at MaxBytes.
+func (w *Writer) Append(ctx context.Context, raws []bson.Raw) (first, last uint64, err error) {
+	if len(raws) == 0 {
+		return 0, 0, nil
+	}
+	tss := make([]bson.Timestamp, len(raws))
+	for i, raw := range raws {
+		if err := raw.Validate(); err != nil {
+			return 0, 0, fmt.Errorf("entry %d of the batch is not valid BSON: %w", i, err)
+		}
+		ts, ok := entryTS(raw)
+		if !ok {
+			return 0, 0, fmt.Errorf("entry %d of the batch has no ts timestamp: %s", i, abbrev(raw))
+		}
+		tss[i] = ts
+	}
+
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return 0, 0, fmt.Errorf("spool writer is closed")
+	}
+	if err := w.waitForRoom(ctx); err != nil {
+		return 0, 0, err
+	}
+	if w.db == nil {
+		if err := w.openSegment(); err != nil {
+			return 0, 0, err
+		}
+	}
+
+	first = w.next
+	var size int64
+	err = w.db.Update(func(tx *bolt.Tx) error {
+		eb, err := tx.CreateBucketIfNotExists(bucketEntries)
+		if err != nil {
+			return err
+		}
+		eb.FillPercent = 1.0
+		mb, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		if mb.Get(metaFirstSeq) == nil {
+			if err := putAll(mb, metaFirstSeq, seqKey(first), metaFirstTS, tsBytes(tss[0]),
+				metaSource, []byte(w.opts.Source), metaVersion, seqKey(FormatVersion)); err != nil {
+				return err
+			}
+		}
+		for i, raw := range raws {
+			if err := eb.Put(seqKey(first+uint64(i)), encodeValue(raw)); err != nil {
+				return err
+			}
+		}
+		last = first + uint64(len(raws)) - 1
+		if err := putAll(mb, metaLastSeq, seqKey(last), metaLastTS, tsBytes(tss[len(tss)-1])); err != nil {
+			return err
+		}
+		size = tx.Size()
+		return nil
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("append seq %d-%d to %s: %w", first, first+uint64(len(raws))-1, w.seg.Name(), err)
+	}
+	w.next = last + 1
+	w.segEntries += uint64(len(raws))
+	w.openBytes = size
+	lastRaw := make(bson.Raw, len(raws[len(raws)-1]))
+	copy(lastRaw, raws[len(raws)-1])
+	w.last, w.hasLast = Entry{Seq: last, TS: tss[len(tss)-1], Raw: lastRaw}, true
+	w.publish()
+
+	if size >= w.opts.SegmentMaxBytes {
+		if err := w.sealLocked(); err != nil {
+			return first, last, err
+		}
+	}
+	return first, last, nil
+}
+
+func putAll(b *bolt.Bucket, kv ...[]byte) error {
+	for i := 0; i+1 < len(kv); i += 2 {
+		if err := b.Put(kv[i], kv[i+1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *Writer) openSegment() error {
+	path := filepath.Join(w.dir, openName(w.next))
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		return fmt.Errorf("create spool segment %s: %w", path, err)
+	}
+	w.db = db
+	w.seg = Segment{Path: path, First: w.next, Open: true}
+	w.segEntries = 0
+	w.openBytes = 0
+	w.timer = time.AfterFunc(w.opts.SealInterval, w.sealOnTimer)
+	return nil
+}
+
+func (w *Writer) sealOnTimer() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.db == nil || w.closed {
+		return
+	}
+	if err := w.sealLocked(); err != nil {
+		w.log.WithError(err).Error("seal on interval failed")
+	}
+}
+
+// Seal closes the open segment and renames it sealed, if it holds entries.
+func (w *Writer) Seal() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.sealLocked()
+}
+
+func (w *Writer) sealLocked() error {
+	if w.db == nil {
+		return nil
+	}
+	if w.timer != nil {
+		w.timer.Stop()
+		w.timer = nil
+	}
+	db, seg, n := w.db, w.seg, w.segEntries
+	w.db = nil
+	if err := db.Close(); err != nil {
+		return fmt.Errorf("close spool segment %s: %w", seg.Name(), err)
+	}
+	if n == 0 {
+		return os.Remove(seg.Path)
+	}
+	last := seg.First + n - 1
+	if err := os.Rename(seg.Path, filepath.Join(w.dir, sealedName(seg.First, last))); err != nil {
+		return fmt.Errorf("seal spool segment %s: %w", seg.Name(), err)
+	}
+	if err := syncDir(w.dir); err != nil {
+		return fmt.Errorf("seal spool segment %s: %w", seg.Name(), err)
+	}
+	w.sealedBytes += w.openBytes
+	w.openBytes = 0
+	w.publish()
+	if w.opts.OnSeal != nil {
+		w.opts.OnSeal()
+	}
+	return nil
+}
+
+// publish writes the advisory writer state for other processes.
+func (w *Writer) publish() {
+	st := WriterState{PID: os.Getpid(), UpdatedAt: time.Now().UTC()}
+	if w.db != nil {
+		st.Segment, st.FirstSeq, st.Entries = w.seg.Name(), w.seg.First, w.segEntries
+		st.LastSeq = w.seg.First + w.segEntries - 1
+		st.LastTS = uint64(w.last.TS.T)<<32 | uint64(w.last.TS.I)
+	}
+	if err := writeState(w.dir, st); err != nil {
+		w.log.WithError(err).Debug("publish writer state")
+	}
+}
+
+// MarkEnded seals the open segment and marks the spool as complete: an
+// applier told to exit when drained stops after the last entry.
+func (w *Writer) MarkEnded() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.sealLocked(); err != nil {
+		return err
+	}
+	path := filepath.Join(w.dir, endedName)
+	if err := os.WriteFile(path, []byte(strconv.FormatUint(w.next-1, 10)+"\n"), 0o600); err != nil {
+		return err
+	}
+	return syncDir(w.dir)
+}
+
+// Close seals the open segment and releases the spool.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil
+	}
+	err := w.sealLocked()
+	w.closed = true
+	_ = os.Remove(filepath.Join(w.dir, stateName))
+	w.lock.Close()
+	return err
+}
+
+func abbrev(raw bson.Raw) string {
+	s := raw.String()
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	return s
+}

@@ -1,0 +1,113 @@
+// Command testmongod runs an embedded FerretDB (SQLite backend) as a MongoDB
+// wire-protocol server for mongo-sync's tests and demo. It creates
+// local.oplog.rs as a capped collection so that writes produce oplog entries.
+//
+// It prints one line "listening <mongodb-uri>" on stdout once the server
+// answers ping, then runs until SIGINT/SIGTERM.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/FerretDB/FerretDB/ferretdb"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:0", "TCP address to listen on (port 0 picks a free port)")
+	dir := flag.String("data", "", "data directory (required; created 0700 if missing)")
+	oplogMax := flag.Int64("oplog-max", 1_000_000, "max documents of the capped local.oplog.rs")
+	noOplog := flag.Bool("no-oplog", false, "do not create local.oplog.rs (a source without an oplog)")
+	verbose := flag.Bool("v", false, "log FerretDB at info level")
+	flag.Parse()
+
+	if err := run(*addr, *dir, *oplogMax, *noOplog, *verbose); err != nil {
+		fmt.Fprintln(os.Stderr, "testmongod:", err)
+		os.Exit(1)
+	}
+}
+
+func run(addr, dir string, oplogMax int64, noOplog, verbose bool) error {
+	if dir == "" {
+		return fmt.Errorf("-data is required")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("data directory %s: %w", dir, err)
+	}
+
+	level := slog.LevelError
+	if verbose {
+		level = slog.LevelInfo
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	f, err := ferretdb.New(&ferretdb.Config{
+		Listener:  ferretdb.ListenerConfig{TCP: addr},
+		Logger:    logger,
+		Handler:   "sqlite",
+		SQLiteURL: "file:" + dir + "/",
+	})
+	if err != nil {
+		return err
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = f.Run(ctx)
+	}()
+
+	uri := f.MongoDBURI()
+	if err := prepare(ctx, uri, oplogMax, noOplog); err != nil {
+		stop()
+		<-done
+		return err
+	}
+	fmt.Printf("listening %s\n", uri)
+
+	<-done
+	return nil
+}
+
+// prepare waits until the server answers ping and creates local.oplog.rs.
+func prepare(ctx context.Context, uri string, oplogMax int64, noOplog bool) error {
+	client, err := mongo.Connect(options.Client().ApplyURI(uri).SetServerSelectionTimeout(10 * time.Second))
+	if err != nil {
+		return err
+	}
+	defer client.Disconnect(context.Background())
+
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := client.Ping(pctx, nil); err != nil {
+		return fmt.Errorf("ping %s: %w", uri, err)
+	}
+	if noOplog {
+		return nil
+	}
+
+	names, err := client.Database("local").ListCollectionNames(pctx, bson.D{{Key: "name", Value: "oplog.rs"}})
+	if err != nil {
+		return fmt.Errorf("list local collections: %w", err)
+	}
+	if len(names) > 0 {
+		return nil
+	}
+	opts := options.CreateCollection().SetCapped(true).SetSizeInBytes(1 << 30).SetMaxDocuments(oplogMax)
+	if err := client.Database("local").CreateCollection(pctx, "oplog.rs", opts); err != nil {
+		return fmt.Errorf("create local.oplog.rs: %w", err)
+	}
+	return nil
+}
