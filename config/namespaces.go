@@ -1,0 +1,193 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Namespaces answers, for every source namespace, whether it is synced,
+// where it goes on the destination, and which fields it keeps. It is built
+// from sync.dbs; with no dbs everything but internal namespaces is synced.
+type Namespaces struct {
+	all    bool
+	dbs    map[string]*dbRule
+	fields map[string][]string // source ns -> projected fields
+}
+
+type dbRule struct {
+	rename string
+	all    bool            // every collection of the db
+	colls  map[string]bool // else just these
+}
+
+// Internal reports namespaces no sync ever touches: admin, local and config
+// databases and system.* collections.
+func Internal(db, coll string) bool {
+	switch db {
+	case "admin", "local", "config":
+		return true
+	}
+	return strings.HasPrefix(coll, "system.")
+}
+
+func (c *Config) validateDBs() error {
+	_, err := c.buildNamespaces()
+	return err
+}
+
+// Namespaces returns the namespace rules of sync.dbs.
+func (c *Config) Namespaces() *Namespaces {
+	n, err := c.buildNamespaces()
+	if err != nil {
+		panic("config: Namespaces on an invalid config: " + err.Error()) // Validate ran first
+	}
+	return n
+}
+
+func (c *Config) buildNamespaces() (*Namespaces, error) {
+	n := &Namespaces{all: len(c.Sync.DBs) == 0, dbs: map[string]*dbRule{}, fields: map[string][]string{}}
+	renamedTo := map[string]string{}
+	for i, d := range c.Sync.DBs {
+		key := fmt.Sprintf("sync.dbs[%d]", i)
+		db := strings.TrimSpace(d.DB)
+		if err := checkDBName(db); err != nil {
+			return nil, c.errorf(key+".db", "%v", err)
+		}
+		if db == "admin" || db == "local" || db == "config" {
+			return nil, c.errorf(key+".db", "%q is an internal database and is never synced", db)
+		}
+		if _, dup := n.dbs[db]; dup {
+			return nil, c.errorf(key+".db", "database %q is listed twice", db)
+		}
+		rule := &dbRule{rename: strings.TrimSpace(d.RenameDB), colls: map[string]bool{}}
+		if rule.rename != "" {
+			if err := checkDBName(rule.rename); err != nil {
+				return nil, c.errorf(key+".rename_db", "%v", err)
+			}
+		}
+		target := db
+		if rule.rename != "" {
+			target = rule.rename
+		}
+		if prev, dup := renamedTo[target]; dup {
+			return nil, c.errorf(key+".rename_db", "databases %q and %q both go to %q", prev, db, target)
+		}
+		renamedTo[target] = db
+		if len(d.Colls) == 0 {
+			rule.all = true
+		}
+		for j, cl := range d.Colls {
+			ckey := fmt.Sprintf("%s.colls[%d]", key, j)
+			name := strings.TrimSpace(cl.Coll)
+			if name == "*" {
+				if len(cl.Fields) > 0 {
+					return nil, c.errorf(ckey+".fields", "fields cannot be given for coll \"*\"")
+				}
+				rule.all = true
+				continue
+			}
+			if err := checkCollName(name); err != nil {
+				return nil, c.errorf(ckey+".coll", "%v", err)
+			}
+			if rule.colls[name] {
+				return nil, c.errorf(ckey+".coll", "collection %q is listed twice", name)
+			}
+			rule.colls[name] = true
+			if len(cl.Fields) > 0 {
+				var fs []string
+				for _, f := range cl.Fields {
+					f = strings.TrimSpace(f)
+					if f == "" || strings.HasPrefix(f, "$") {
+						return nil, c.errorf(ckey+".fields", "%q is not a field name", f)
+					}
+					if f != "_id" {
+						fs = append(fs, f)
+					}
+				}
+				n.fields[db+"."+name] = fs
+			}
+		}
+		n.dbs[db] = rule
+	}
+	return n, nil
+}
+
+func checkDBName(s string) error {
+	if s == "" {
+		return fmt.Errorf("database name is empty")
+	}
+	if strings.ContainsAny(s, "/\\. \"$*<>:|?\x00") || len(s) > 63 {
+		return fmt.Errorf("%q is not a valid database name", s)
+	}
+	return nil
+}
+
+func checkCollName(s string) error {
+	if s == "" {
+		return fmt.Errorf("collection name is empty")
+	}
+	if strings.ContainsAny(s, "$\x00") {
+		return fmt.Errorf("%q is not a valid collection name", s)
+	}
+	return nil
+}
+
+// SplitNS splits "db.coll" at the first dot.
+func SplitNS(ns string) (db, coll string) {
+	db, coll, _ = strings.Cut(ns, ".")
+	return db, coll
+}
+
+// Selected reports whether the source collection db.coll is synced.
+func (n *Namespaces) Selected(db, coll string) bool {
+	if Internal(db, coll) {
+		return false
+	}
+	if n.all {
+		return true
+	}
+	r, ok := n.dbs[db]
+	if !ok {
+		return false
+	}
+	return r.all || r.colls[coll]
+}
+
+// DBSelected reports whether any collection of db may be synced.
+func (n *Namespaces) DBSelected(db string) bool {
+	if Internal(db, "") {
+		return false
+	}
+	_, ok := n.dbs[db]
+	return n.all || ok
+}
+
+// DBs lists the selected source databases, or nil when all are selected.
+func (n *Namespaces) DBs() []string {
+	if n.all {
+		return nil
+	}
+	out := make([]string, 0, len(n.dbs))
+	for db := range n.dbs {
+		out = append(out, db)
+	}
+	return out
+}
+
+// MapDB is the destination name of source database db.
+func (n *Namespaces) MapDB(db string) string {
+	if r, ok := n.dbs[db]; ok && r.rename != "" {
+		return r.rename
+	}
+	return db
+}
+
+// MapNS is the destination namespace of source namespace ns.
+func (n *Namespaces) MapNS(ns string) string {
+	db, coll := SplitNS(ns)
+	return n.MapDB(db) + "." + coll
+}
+
+// Fields lists the fields kept for source namespace ns (besides _id), or nil
+// when the whole document is synced.
+func (n *Namespaces) Fields(ns string) []string { return n.fields[ns] }
