@@ -1,0 +1,106 @@
+package reader
+
+import (
+	"strings"
+
+	"github.com/mongo-sync/mongo-sync/config"
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// Verdict says what the reader does with an oplog entry.
+type Verdict int
+
+const (
+	Spool    Verdict = iota // append to the spool
+	Skip                    // not for this sync (it still moves the position)
+	Progress                // a no-op: spooled now and then so the position moves on quiet sources
+)
+
+// Filter decides, entry by entry, what the reader spools. Command entries and
+// applyOps are kept whole: the applier decides about their inner parts.
+type Filter struct {
+	NS *config.Namespaces
+}
+
+// Judge classifies one raw oplog entry.
+func (f Filter) Judge(raw bson.Raw) Verdict {
+	op, _ := raw.Lookup("op").StringValueOK()
+	if op == "n" {
+		return Progress
+	}
+	if fm, ok := raw.Lookup("fromMigrate").BooleanOK(); ok && fm {
+		return Skip
+	}
+	ns, _ := raw.Lookup("ns").StringValueOK()
+	db, coll := config.SplitNS(ns)
+	if op == "c" {
+		if ns == "admin.$cmd" {
+			// Transactions and applyOps: the applier filters their inner ops.
+			o, _ := raw.Lookup("o").DocumentOK()
+			if _, err := o.LookupErr("applyOps"); err == nil {
+				return Spool
+			}
+			if _, err := o.LookupErr("commitTransaction"); err == nil {
+				return Spool
+			}
+			if _, err := o.LookupErr("abortTransaction"); err == nil {
+				return Spool
+			}
+			return Skip
+		}
+		if coll == "$cmd" {
+			if f.NS == nil || f.NS.DBSelected(db) {
+				return Spool
+			}
+			return Skip
+		}
+	}
+	if f.NS == nil {
+		if config.Internal(db, coll) {
+			return Skip
+		}
+		return Spool
+	}
+	// <=3.4 index builds are inserts into db.system.indexes.
+	if coll == "system.indexes" && f.NS.DBSelected(db) {
+		return Spool
+	}
+	if f.NS.Selected(db, coll) {
+		return Spool
+	}
+	return Skip
+}
+
+// serverFilter narrows the oplog query to the selected databases (plus
+// admin.$cmd for transactions and no-ops for progress) where it can.
+func (f Filter) serverFilter() bson.D {
+	filter := bson.D{{Key: "fromMigrate", Value: bson.D{{Key: "$ne", Value: true}}}}
+	if f.NS == nil {
+		return filter
+	}
+	dbs := f.NS.DBs()
+	if dbs == nil {
+		return filter
+	}
+	quoted := make([]string, len(dbs))
+	for i, d := range dbs {
+		quoted[i] = regexpQuote(d)
+	}
+	re := "^(" + strings.Join(quoted, "|") + `)\.`
+	return append(filter, bson.E{Key: "$or", Value: bson.A{
+		bson.D{{Key: "ns", Value: bson.Regex{Pattern: re}}},
+		bson.D{{Key: "ns", Value: "admin.$cmd"}},
+		bson.D{{Key: "op", Value: "n"}},
+	}})
+}
+
+func regexpQuote(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`\.+*?()|[]{}^$`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}

@@ -1,0 +1,275 @@
+package reader
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/sirupsen/logrus"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readconcern"
+)
+
+// ErrRolledOver means the source's oplog no longer holds the entry the
+// reader must resume at: the destination needs a resync.
+var ErrRolledOver = errors.New("oplog rolled over: resync needed")
+
+// ErrDiverged means the source's oplog holds a different entry where the
+// spool's last entry was: the source rolled back.
+var ErrDiverged = errors.New("source diverged (rollback)")
+
+// ErrNoOplog means the source is not a replica set member.
+var ErrNoOplog = errors.New("source has no oplog: it must be a replica set member")
+
+// OplogSource tails local.oplog.rs of a replica set member.
+type OplogSource struct {
+	Client   *mongo.Client
+	Redacted string // the URI without password, for messages
+	// Start is where a fresh spool starts (ts >= Start); zero means the
+	// source's newest entry.
+	Start  bson.Timestamp
+	Filter Filter
+	Log    logrus.FieldLogger
+}
+
+// Connect opens a client and checks that the source answers and has an oplog.
+// It returns the source's identity for the spool.
+func Connect(ctx context.Context, m config.Mongo) (*mongo.Client, string, error) {
+	redacted := m.Redacted()
+	// Defaults first, so that options in the URI win.
+	client, err := mongo.Connect(options.Client().SetServerSelectionTimeout(15 * time.Second).
+		SetAppName("mongo-sync-reader").ApplyURI(m.ConnString()))
+	if err != nil {
+		return nil, "", fmt.Errorf("source %s: %w", redacted, err)
+	}
+	id, err := checkSource(ctx, client)
+	if err != nil {
+		client.Disconnect(context.Background())
+		return nil, "", fmt.Errorf("source %s: %w", redacted, err)
+	}
+	return client, id, nil
+}
+
+func checkSource(ctx context.Context, client *mongo.Client) (string, error) {
+	var hello bson.M
+	if err := client.Database("admin").RunCommand(ctx, bson.D{{Key: "hello", Value: 1}}).Decode(&hello); err != nil {
+		return "", err
+	}
+	if msg, _ := hello["msg"].(string); msg == "isdbgrid" {
+		return "", fmt.Errorf("%w (this is a mongos: run one reader per shard)", ErrNoOplog)
+	}
+	names, err := client.Database("local").ListCollectionNames(ctx, bson.D{{Key: "name", Value: "oplog.rs"}})
+	if err != nil {
+		return "", fmt.Errorf("look for local.oplog.rs: %w", err)
+	}
+	if len(names) == 0 {
+		return "", ErrNoOplog
+	}
+	if set, ok := hello["setName"].(string); ok && set != "" {
+		return "rs:" + set, nil
+	}
+	// The test server has an oplog but no replica set name.
+	if me, ok := hello["me"].(string); ok && me != "" {
+		return "host:" + me, nil
+	}
+	return "oplog", nil
+}
+
+func (o *OplogSource) oplog() *mongo.Collection {
+	return o.Client.Database("local").Collection("oplog.rs",
+		options.Collection().SetReadConcern(readconcern.Majority()))
+}
+
+// newest returns the newest entry of the oplog.
+func (o *OplogSource) newest(ctx context.Context) (bson.Timestamp, error) {
+	return o.edge(ctx, -1)
+}
+
+func (o *OplogSource) edge(ctx context.Context, dir int) (bson.Timestamp, error) {
+	var doc struct {
+		TS bson.Timestamp `bson:"ts"`
+	}
+	err := o.oplog().FindOne(ctx, bson.D{}, options.FindOne().SetSort(bson.D{{Key: "$natural", Value: dir}})).Decode(&doc)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return bson.Timestamp{}, nil
+	}
+	return doc.TS, err
+}
+
+// tail reads the oplog from `from` (inclusive) until ctx ends or the cursor
+// dies; resume, when set, is the entry the first one read must equal. It
+// returns the last entry it emitted.
+func (o *OplogSource) tail(ctx context.Context, from bson.Timestamp, resume bson.Raw, emit func(bson.Raw) error) (bson.Raw, error) {
+	filter := bson.D{{Key: "ts", Value: bson.D{{Key: "$gte", Value: from}}}}
+	if resume == nil {
+		filter = append(filter, o.Filter.serverFilter()...)
+	} else {
+		// The resume entry itself, whatever it is, then what the filter keeps.
+		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
+			bson.D{{Key: "ts", Value: from}}, o.Filter.serverFilter()}})
+	}
+	cur, err := o.oplog().Find(ctx, filter, options.Find().
+		SetCursorType(options.TailableAwait).SetMaxAwaitTime(time.Second))
+	if err != nil {
+		return nil, err
+	}
+	defer cur.Close(context.Background())
+
+	last := resume
+	checked := resume == nil
+	idle := 0
+	for {
+		if cur.TryNext(ctx) {
+			idle = 0
+			raw := make(bson.Raw, len(cur.Current))
+			copy(raw, cur.Current)
+			if !checked {
+				if err := o.checkResume(ctx, raw, resume); err != nil {
+					return last, err
+				}
+				checked = true
+				continue // the resume entry itself is already spooled
+			}
+			if err := emit(raw); err != nil {
+				return last, err
+			}
+			last = raw
+			continue
+		}
+		if err := cur.Err(); err != nil {
+			return last, err
+		}
+		if ctx.Err() != nil {
+			return last, ctx.Err()
+		}
+		if cur.ID() == 0 {
+			if !checked {
+				return last, o.rolledOver(ctx, resume)
+			}
+			return last, errCursorDead
+		}
+		// An empty getMore: the server had nothing new. Back off a little
+		// (the server cannot tell us when the next entry comes).
+		idle++
+		if err := sleep(ctx, min(time.Duration(idle)*10*time.Millisecond, 100*time.Millisecond)); err != nil {
+			return last, err
+		}
+		if err := emit(nil); err != nil { // lets the batcher flush on time
+			return last, err
+		}
+	}
+}
+
+var errCursorDead = errors.New("oplog cursor closed by the server")
+
+// checkResume verifies that the first entry read back is the spooled one.
+func (o *OplogSource) checkResume(ctx context.Context, got, want bson.Raw) error {
+	gts, wts := tsOf(got), tsOf(want)
+	if gts.Equal(wts) {
+		gt, _ := got.Lookup("t").AsInt64OK()
+		wt, _ := want.Lookup("t").AsInt64OK()
+		if gt != wt {
+			return fmt.Errorf("%w: the spool ends at ts %d,%d term %d, the source has term %d there", ErrDiverged, wts.T, wts.I, wt, gt)
+		}
+		return nil
+	}
+	return o.rolledOver(ctx, want)
+}
+
+// rolledOver explains why the resume entry was not found.
+func (o *OplogSource) rolledOver(ctx context.Context, want bson.Raw) error {
+	wts := tsOf(want)
+	oldest, err := o.edge(ctx, 1)
+	if err != nil {
+		return err
+	}
+	if oldest.IsZero() || wts.Before(oldest) {
+		return fmt.Errorf("%w: the spool ends at ts %d,%d, the oldest oplog entry is %d,%d", ErrRolledOver, wts.T, wts.I, oldest.T, oldest.I)
+	}
+	return fmt.Errorf("%w: the spool ends at ts %d,%d, which the source's oplog no longer has although it holds older entries", ErrDiverged, wts.T, wts.I)
+}
+
+func tsOf(raw bson.Raw) bson.Timestamp {
+	t, i, _ := raw.Lookup("ts").TimestampOK()
+	return bson.Timestamp{T: t, I: i}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// produce tails the oplog forever, re-opening dead cursors from the last
+// entry read with capped backoff.
+func (o *OplogSource) produce(ctx context.Context, last *bson.Raw, emit func(bson.Raw) error) error {
+	var resume bson.Raw
+	var from bson.Timestamp
+	switch {
+	case last != nil:
+		resume, from = *last, tsOf(*last)
+	case !o.Start.IsZero():
+		from = o.Start
+		o.Log.WithField("ts", fmt.Sprintf("%d,%d", from.T, from.I)).Info("starting at the given optime")
+	default:
+		newest, err := o.newest(ctx)
+		if err != nil {
+			return fmt.Errorf("find the newest oplog entry: %w", err)
+		}
+		from = newest
+		if !newest.IsZero() {
+			// Start after it: the oplog's state up to here is the starting point.
+			from = bson.Timestamp{T: newest.T, I: newest.I + 1}
+		}
+		o.Log.WithField("ts", fmt.Sprintf("%d,%d", from.T, from.I)).Info("starting at the newest oplog entry")
+	}
+	backoff := newBackoff()
+	for {
+		got, err := o.tail(ctx, from, resume, emit)
+		if got != nil {
+			resume, from = got, tsOf(got)
+		}
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.Is(err, ErrRolledOver), errors.Is(err, ErrDiverged):
+			return err
+		case errors.Is(err, errCursorDead):
+			backoff.reset()
+			o.Log.Debug("oplog cursor closed by the server: re-opening")
+		case err != nil:
+			o.Log.WithError(err).Warn("reading the oplog failed: retrying")
+		}
+		if err := emit(nil); err != nil { // flush a pending batch on time
+			return err
+		}
+		if err := sleep(ctx, backoff.next()); err != nil {
+			return err
+		}
+	}
+}
+
+type backoff struct{ d time.Duration }
+
+func newBackoff() *backoff { return &backoff{} }
+
+func (b *backoff) reset() { b.d = 0 }
+
+func (b *backoff) next() time.Duration {
+	switch {
+	case b.d == 0:
+		b.d = 20 * time.Millisecond
+	case b.d < 10*time.Second:
+		b.d *= 2
+	}
+	return b.d
+}

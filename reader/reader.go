@@ -1,0 +1,194 @@
+// Package reader tails a source's oplog, or reads a mongodump oplog.bson,
+// into the spool. It is the only part of mongo-sync that reads the oplog, and
+// it never talks to the destination.
+package reader
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/mongo-sync/mongo-sync/spool"
+	"github.com/sirupsen/logrus"
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// Source produces raw oplog entries after last (nil: from its start). It
+// calls emit(nil) now and then while idle so batches flush on time.
+type Source interface {
+	produce(ctx context.Context, last *bson.Raw, emit func(bson.Raw) error) error
+}
+
+// progressEvery is how often a no-op entry is spooled when nothing else was,
+// so a quiet source's position keeps moving.
+const progressEvery = 10 * time.Second
+
+// Reader moves entries from a Source into a spool.
+type Reader struct {
+	W             *spool.Writer
+	Source        Source
+	Filter        Filter
+	BatchSize     int
+	BatchInterval time.Duration
+	LogInterval   time.Duration
+	Log           logrus.FieldLogger
+	// EndWhenDone marks the spool ended when the source is exhausted (a file).
+	EndWhenDone bool
+
+	read, spooled atomic.Int64
+}
+
+// Run spools until ctx ends (then it flushes what it read and returns nil),
+// the source is exhausted, or an error stops it.
+func (r *Reader) Run(ctx context.Context) error {
+	if r.BatchSize <= 0 {
+		r.BatchSize = 1000
+	}
+	if r.BatchInterval <= 0 {
+		r.BatchInterval = 100 * time.Millisecond
+	}
+	if r.LogInterval <= 0 {
+		r.LogInterval = 10 * time.Second
+	}
+	var last *bson.Raw
+	if e, ok := r.W.Last(); ok {
+		last = &e.Raw
+		r.Log.WithFields(logrus.Fields{"seq": e.Seq, "ts": fmtTS(e.TS)}).Info("resuming after the spool's last entry")
+	}
+
+	batches := make(chan []bson.Raw, 4)
+	prodErr := make(chan error, 1)
+	go func() {
+		defer close(batches)
+		b := &batcher{r: r, out: batches, ctx: ctx, lastSpooled: time.Now()}
+		err := r.Source.produce(ctx, last, b.emit)
+		if ferr := b.flush(); err == nil {
+			err = ferr
+		}
+		prodErr <- err
+	}()
+
+	// Appends outlive a shutdown signal long enough to flush the last batch.
+	appendCtx, cancelAppend := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelAppend()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(30*time.Second, cancelAppend) })
+	defer stop()
+
+	var appendErr error
+	tick := time.NewTicker(r.LogInterval)
+	defer tick.Stop()
+	lastLog, lastCount := time.Now(), int64(0)
+	for done := false; !done; {
+		select {
+		case batch, ok := <-batches:
+			if !ok {
+				done = true
+				break
+			}
+			if appendErr != nil {
+				continue // drain; the producer stops on its own
+			}
+			if _, _, err := r.W.Append(appendCtx, batch); err != nil {
+				appendErr = fmt.Errorf("append to spool: %w", err)
+				continue
+			}
+			r.spooled.Add(int64(len(batch)))
+		case <-tick.C:
+			n := r.spooled.Load()
+			r.logProgress(float64(n-lastCount) / time.Since(lastLog).Seconds())
+			lastLog, lastCount = time.Now(), n
+		}
+	}
+	err := <-prodErr
+	if appendErr != nil {
+		return appendErr
+	}
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		r.Log.WithField("spooled", r.spooled.Load()).Info("stopped: last batch flushed")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if r.EndWhenDone {
+		if err := r.W.MarkEnded(); err != nil {
+			return err
+		}
+		r.Log.WithFields(logrus.Fields{"read": r.read.Load(), "spooled": r.spooled.Load()}).Info("source exhausted: spool marked ended")
+	}
+	return nil
+}
+
+func (r *Reader) logProgress(rate float64) {
+	f := logrus.Fields{"entries_per_s": int64(rate), "spooled": r.spooled.Load()}
+	if e, ok := r.W.Last(); ok {
+		f["newest_ts"] = fmtTS(e.TS)
+		f["lag_s"] = int64(time.Since(time.Unix(int64(e.TS.T), 0)).Seconds())
+	}
+	r.Log.WithFields(f).Info("reader progress")
+}
+
+// Spooled is how many entries this run appended.
+func (r *Reader) Spooled() int64 { return r.spooled.Load() }
+
+func fmtTS(ts bson.Timestamp) string { return fmt.Sprintf("%d,%d", ts.T, ts.I) }
+
+// batcher groups entries by count and time and filters them.
+type batcher struct {
+	r           *Reader
+	ctx         context.Context
+	out         chan<- []bson.Raw
+	cur         []bson.Raw
+	first       time.Time
+	lastSpooled time.Time
+}
+
+func (b *batcher) emit(raw bson.Raw) error {
+	if raw != nil {
+		b.r.read.Add(1)
+		switch b.r.Filter.Judge(raw) {
+		case Spool:
+			b.add(raw)
+		case Progress:
+			if time.Since(b.lastSpooled) >= progressEvery && len(b.cur) == 0 {
+				b.add(raw)
+			}
+		}
+	}
+	if len(b.cur) >= b.r.BatchSize || (len(b.cur) > 0 && time.Since(b.first) >= b.r.BatchInterval) {
+		return b.send()
+	}
+	return nil
+}
+
+func (b *batcher) add(raw bson.Raw) {
+	if len(b.cur) == 0 {
+		b.first = time.Now()
+		b.cur = make([]bson.Raw, 0, b.r.BatchSize)
+	}
+	b.cur = append(b.cur, raw)
+}
+
+func (b *batcher) send() error {
+	select {
+	case b.out <- b.cur:
+		b.cur = nil
+		b.lastSpooled = time.Now()
+		return nil
+	case <-b.ctx.Done():
+		return b.ctx.Err()
+	}
+}
+
+// flush hands over what is left, even after ctx ended: the consumer is still
+// draining.
+func (b *batcher) flush() error {
+	if len(b.cur) == 0 {
+		return nil
+	}
+	b.out <- b.cur
+	b.cur = nil
+	return nil
+}
