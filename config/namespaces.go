@@ -21,11 +21,15 @@ type dbRule struct {
 }
 
 // Internal reports namespaces no sync ever touches: admin, local and config
-// databases and system.* collections.
+// databases and system.* collections, except system.buckets.* (the data of
+// time-series collections) and system.js / system.views (user data).
 func Internal(db, coll string) bool {
 	switch db {
 	case "admin", "local", "config":
 		return true
+	}
+	if strings.HasPrefix(coll, "system.buckets.") || coll == "system.js" || coll == "system.views" {
+		return false
 	}
 	return strings.HasPrefix(coll, "system.")
 }

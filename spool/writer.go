@@ -62,8 +62,12 @@ type Writer struct {
 	hasLast     bool
 	sealedBytes int64
 	openBytes   int64
+	published   time.Time
 	closed      bool
 }
+
+// publishEvery bounds how often the advisory writer state is rewritten.
+const publishEvery = 100 * time.Millisecond
 
 // OpenWriter opens dir for appending, creating it if needed. An open segment
 // left by a crashed writer is sealed first.
@@ -247,7 +251,9 @@ func (w *Writer) Append(ctx context.Context, raws []bson.Raw) (first, last uint6
 	lastRaw := make(bson.Raw, len(raws[len(raws)-1]))
 	copy(lastRaw, raws[len(raws)-1])
 	w.last, w.hasLast = Entry{Seq: last, TS: tss[len(tss)-1], Raw: lastRaw}, true
-	w.publish()
+	if time.Since(w.published) >= publishEvery {
+		w.publish()
+	}
 
 	if size >= w.opts.SegmentMaxBytes {
 		if err := w.sealLocked(); err != nil {
@@ -332,7 +338,8 @@ func (w *Writer) sealLocked() error {
 
 // publish writes the advisory writer state for other processes.
 func (w *Writer) publish() {
-	st := WriterState{PID: os.Getpid(), UpdatedAt: time.Now().UTC()}
+	w.published = time.Now()
+	st := WriterState{PID: os.Getpid(), UpdatedAt: w.published.UTC()}
 	if w.db != nil {
 		st.Segment, st.FirstSeq, st.Entries = w.seg.Name(), w.seg.First, w.segEntries
 		st.LastSeq = w.seg.First + w.segEntries - 1

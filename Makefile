@@ -1,0 +1,38 @@
+# mongo-sync — build, test, demo, bench. Needs only Go.
+GO      ?= go
+BIN     := bin
+SHARED  := ../shared/conformance
+
+.PHONY: all build testmongod test test-short bench demo conformance-refresh vet clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/mongo-sync ./cmd/mongo-sync
+
+# The test server: FerretDB in its own module, kept out of the product's.
+testmongod: $(BIN)/testmongod
+$(BIN)/testmongod: tools/testmongod/main.go tools/testmongod/go.mod
+	cd tools/testmongod && $(GO) build -o ../../$(BIN)/testmongod .
+
+# Refresh the conformance cases from ../shared when it exists; a plain clone
+# runs the copy under testdata/.
+conformance-refresh:
+	@if [ -f $(SHARED)/cases.json ]; then \
+		cp $(SHARED)/cases.json $(SHARED)/README.md testdata/conformance/ && echo "conformance cases refreshed from $(SHARED)"; \
+	else echo "no $(SHARED): using testdata/conformance"; fi
+
+vet:
+	$(GO) vet ./...
+
+test: testmongod conformance-refresh vet
+	TESTMONGOD=$(CURDIR)/$(BIN)/testmongod $(GO) test -race -count=1 -timeout 20m ./...
+
+bench: testmongod
+	TESTMONGOD=$(CURDIR)/$(BIN)/testmongod $(GO) test -run '^$$' -bench . -benchtime 3s -count 5 ./spool/ ./applier/ | tee bench.out
+
+demo: build testmongod
+	$(GO) run ./example/demo
+
+clean:
+	rm -rf $(BIN) demo-data bench.out

@@ -1,0 +1,193 @@
+package applier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mongo-sync/mongo-sync/spool"
+	"github.com/mongo-sync/mongo-sync/store"
+	"github.com/sirupsen/logrus"
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// Applier drains a spool into the destination.
+type Applier struct {
+	Spool      *spool.Reader
+	SpoolDir   string
+	Store      *store.Store
+	Translator *Translator
+	Exec       *Executor
+	BatchOps   int
+	BatchBytes int
+	Retention  time.Duration
+	// ExitWhenDrained stops with nil once an ended spool is fully applied.
+	ExitWhenDrained bool
+	// Wake, if set, signals new sealed segments (an in-process reader).
+	Wake        <-chan struct{}
+	LogInterval time.Duration
+	Log         logrus.FieldLogger
+
+	applied int64
+}
+
+// Run applies until ctx ends (then it returns nil after the current batch),
+// the spool is drained (ExitWhenDrained), or an error stops it.
+func (a *Applier) Run(ctx context.Context) error {
+	ck, err := a.Store.Checkpoint()
+	if err != nil {
+		return err
+	}
+	next := ck.Seq + 1
+	if ck.Seq == 0 {
+		if l, err := spool.List(a.SpoolDir); err == nil && len(l.Sealed) > 0 {
+			next = l.Sealed[0].First
+		}
+	}
+	a.Log.WithFields(logrus.Fields{"seq": next, "ts": fmtTS(ck.TS)}).Info("applier starting")
+	lastLog, lastCount := time.Now(), int64(0)
+	for {
+		if ctx.Err() != nil {
+			a.Log.WithField("applied", a.applied).Info("stopped")
+			return nil
+		}
+		es, err := a.Spool.Read(ctx, next, a.BatchOps, a.BatchBytes)
+		if errors.Is(err, context.Canceled) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("read spool at seq %d: %w", next, err)
+		}
+		if len(es) == 0 {
+			if done, err := a.drained(next); err != nil || done {
+				return err
+			}
+			a.wait(ctx)
+			continue
+		}
+		if err := a.apply(ctx, es); err != nil {
+			if ctx.Err() != nil {
+				return nil // interrupted mid-batch: the checkpoint did not move
+			}
+			return err
+		}
+		next = es[len(es)-1].Seq + 1
+		if time.Since(lastLog) >= a.LogInterval {
+			a.logProgress(es[len(es)-1], float64(a.applied-lastCount)/time.Since(lastLog).Seconds())
+			lastLog, lastCount = time.Now(), a.applied
+		}
+	}
+}
+
+// apply translates and applies one batch, then moves the checkpoint.
+func (a *Applier) apply(ctx context.Context, es []spool.Entry) error {
+	var ops []Op
+	for _, e := range es {
+		got, err := a.Translator.Translate(e.Seq, e.TS, e.Raw)
+		if err != nil {
+			return err
+		}
+		ops = append(ops, got...)
+	}
+	if err := a.Exec.Apply(ctx, ops); err != nil {
+		return err
+	}
+	a.applied += int64(len(es))
+	// Never past the first entry of a transaction not yet applied.
+	last := es[len(es)-1]
+	ck := store.Checkpoint{Seq: last.Seq, TS: last.TS}
+	if p := a.Translator.PendingSince(); p != 0 && p <= last.Seq {
+		if p <= es[0].Seq {
+			return nil
+		}
+		prev := es[p-es[0].Seq-1]
+		ck = store.Checkpoint{Seq: prev.Seq, TS: prev.TS}
+	}
+	if err := a.Store.SetCheckpoint(ck); err != nil {
+		return fmt.Errorf("record checkpoint seq %d: %w", ck.Seq, err)
+	}
+	if _, err := spool.Remove(a.SpoolDir, ck.Seq+1, a.Retention); err != nil {
+		a.Log.WithError(err).Warn("removing applied segments failed")
+	}
+	return nil
+}
+
+// drained reports whether an ended spool has been applied to its end.
+func (a *Applier) drained(next uint64) (bool, error) {
+	if !a.ExitWhenDrained {
+		return false, nil
+	}
+	end, ended, err := spool.Ended(a.SpoolDir)
+	if err != nil || !ended || next <= end {
+		return false, err
+	}
+	if p := a.Translator.PendingSince(); p != 0 {
+		a.Log.WithField("seq", p).Warn("the spool ended inside a transaction that never committed: it is not applied")
+	}
+	a.Log.WithFields(logrus.Fields{"applied": a.applied, "last_seq": end}).Info("spool drained")
+	return true, nil
+}
+
+// wait blocks until a wake signal, a poll interval (the backstop across
+// processes), or ctx's end.
+func (a *Applier) wait(ctx context.Context) {
+	t := time.NewTimer(100 * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-a.Wake:
+	case <-t.C:
+	}
+}
+
+func (a *Applier) logProgress(last spool.Entry, rate float64) {
+	a.Log.WithFields(logrus.Fields{
+		"entries_per_s": int64(rate), "applied": a.applied, "seq": last.Seq, "ts": fmtTS(last.TS),
+		"lag_s": int64(time.Since(time.Unix(int64(last.TS.T), 0)).Seconds()),
+	}).Info("applier progress")
+}
+
+// Applied is how many entries this run applied.
+func (a *Applier) Applied() int64 { return a.applied }
+
+func fmtTS(ts bson.Timestamp) string { return fmt.Sprintf("%d,%d", ts.T, ts.I) }
+
+// Rewind moves the checkpoint back so that replay starts at the first
+// retained entry at or after seq (seq > 0) or ts.
+func Rewind(ctx context.Context, r *spool.Reader, st *store.Store, seq uint64, ts bson.Timestamp) (store.Checkpoint, error) {
+	l, err := spool.List(r.Dir())
+	if err != nil {
+		return store.Checkpoint{}, err
+	}
+	if len(l.Sealed) == 0 {
+		return store.Checkpoint{}, fmt.Errorf("the spool holds no sealed segments to replay")
+	}
+	oldest := l.Sealed[0].First
+	if seq > 0 {
+		if seq < oldest {
+			return store.Checkpoint{}, fmt.Errorf("seq %d is no longer retained (oldest is %d): %w", seq, oldest, spool.ErrGone)
+		}
+		ck := store.Checkpoint{Seq: seq - 1}
+		return ck, st.SetCheckpoint(ck)
+	}
+	for from := oldest; ; {
+		es, err := r.Read(ctx, from, 1000, 16<<20)
+		if err != nil {
+			return store.Checkpoint{}, err
+		}
+		if len(es) == 0 {
+			return store.Checkpoint{}, fmt.Errorf("no retained entry at or after ts %d,%d", ts.T, ts.I)
+		}
+		for _, e := range es {
+			if !e.TS.Before(ts) {
+				if e.Seq == oldest && !e.TS.Equal(ts) && oldest > 1 {
+					return store.Checkpoint{}, fmt.Errorf("ts %d,%d is older than the oldest retained entry (%d,%d)", ts.T, ts.I, e.TS.T, e.TS.I)
+				}
+				ck := store.Checkpoint{Seq: e.Seq - 1}
+				return ck, st.SetCheckpoint(ck)
+			}
+		}
+		from = es[len(es)-1].Seq + 1
+	}
+}

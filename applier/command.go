@@ -1,0 +1,216 @@
+package applier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/mongo-sync/mongo-sync/config"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// Server error codes that mean "already done" when a DDL entry is replayed.
+const (
+	codeNamespaceNotFound = 26
+	codeIndexNotFound     = 27
+	codeNamespaceExists   = 48
+	codeIndexExists       = 68
+)
+
+// command translates a command entry (ns "<db>.$cmd").
+func (t *Translator) command(seq uint64, ts bson.Timestamp, ns string, o, raw bson.Raw, top bool) ([]Op, error) {
+	db, _ := config.SplitNS(ns)
+	elems, err := o.Elements()
+	if err != nil || len(elems) == 0 {
+		return nil, fmt.Errorf("command entry with an empty o")
+	}
+	name := elems[0].Key()
+	switch name {
+	case "applyOps":
+		return t.applyOps(seq, ts, o, raw, top)
+	case "commitTransaction":
+		return t.commitPrepared(seq, ts, raw)
+	case "abortTransaction":
+		t.abort(raw)
+		return nil, nil
+	case "startIndexBuild", "abortIndexBuild":
+		return nil, nil // built at commitIndexBuild
+	}
+	coll, _ := elems[0].Value().StringValueOK()
+	if name == "dropDatabase" {
+		if !t.dbSelected(db) {
+			return nil, nil
+		}
+		dst := t.mapDB(db)
+		return []Op{t.cmdOp(seq, ts, dst+".$cmd", "dropDatabase", dst, bson.D{{Key: "dropDatabase", Value: 1}}, codeNamespaceNotFound)}, nil
+	}
+	if name == "renameCollection" {
+		return t.rename(seq, ts, o)
+	}
+	if coll == "" {
+		return nil, fmt.Errorf("command %s without a collection name", name)
+	}
+	dstNS, ok := t.target(db + "." + coll)
+	if !ok {
+		return nil, nil
+	}
+	dstDB, dstColl := config.SplitNS(dstNS)
+	switch name {
+	case "create":
+		cmd := bson.D{{Key: "create", Value: dstColl}}
+		for _, e := range elems[1:] {
+			if e.Key() != "idIndex" {
+				cmd = append(cmd, bson.E{Key: e.Key(), Value: e.Value()})
+			}
+		}
+		return []Op{t.cmdOp(seq, ts, dstNS, name, dstDB, cmd, codeNamespaceExists)}, nil
+	case "drop":
+		return []Op{t.cmdOp(seq, ts, dstNS, name, dstDB, bson.D{{Key: "drop", Value: dstColl}}, codeNamespaceNotFound)}, nil
+	case "createIndexes":
+		spec := bson.D{}
+		for _, e := range elems[1:] {
+			spec = append(spec, bson.E{Key: e.Key(), Value: e.Value()})
+		}
+		return []Op{t.indexOp(seq, ts, dstNS, dstDB, dstColl, bson.A{spec})}, nil
+	case "commitIndexBuild":
+		specs, ok := o.Lookup("indexes").ArrayOK()
+		if !ok {
+			return nil, fmt.Errorf("commitIndexBuild without indexes")
+		}
+		vals, _ := specs.Values()
+		arr := bson.A{}
+		for _, v := range vals {
+			arr = append(arr, v)
+		}
+		return []Op{t.indexOp(seq, ts, dstNS, dstDB, dstColl, arr)}, nil
+	case "dropIndexes", "deleteIndexes", "dropIndex", "deleteIndex":
+		idx := o.Lookup("index")
+		if idx.Type == 0 {
+			return nil, fmt.Errorf("%s without index", name)
+		}
+		cmd := bson.D{{Key: "dropIndexes", Value: dstColl}, {Key: "index", Value: idx}}
+		return []Op{t.cmdOp(seq, ts, dstNS, name, dstDB, cmd, codeIndexNotFound, codeNamespaceNotFound)}, nil
+	case "collMod":
+		cmd := bson.D{{Key: "collMod", Value: dstColl}}
+		for _, e := range elems[1:] {
+			cmd = append(cmd, bson.E{Key: e.Key(), Value: e.Value()})
+		}
+		return []Op{t.cmdOp(seq, ts, dstNS, name, dstDB, cmd, codeIndexNotFound, codeNamespaceNotFound)}, nil
+	}
+	return nil, fmt.Errorf("unknown command %q", name)
+}
+
+func (t *Translator) dbSelected(db string) bool {
+	if t.NS == nil {
+		return !config.Internal(db, "")
+	}
+	return t.NS.DBSelected(db)
+}
+
+func (t *Translator) mapDB(db string) string {
+	if t.NS == nil {
+		return db
+	}
+	return t.NS.MapDB(db)
+}
+
+// rename maps both namespaces. Renaming into an unsynced namespace drops the
+// source; renaming from one into a synced one cannot be replayed (its data
+// was never synced) and is an error.
+func (t *Translator) rename(seq uint64, ts bson.Timestamp, o bson.Raw) ([]Op, error) {
+	from, _ := o.Lookup("renameCollection").StringValueOK()
+	to, _ := o.Lookup("to").StringValueOK()
+	if from == "" || to == "" {
+		return nil, fmt.Errorf("renameCollection without renameCollection/to")
+	}
+	src, srcOK := t.target(from)
+	dst, dstOK := t.target(to)
+	switch {
+	case !srcOK && !dstOK:
+		return nil, nil
+	case srcOK && !dstOK:
+		db, coll := config.SplitNS(src)
+		return []Op{t.cmdOp(seq, ts, src, "renameCollection (out of the sync: drop)", db, bson.D{{Key: "drop", Value: coll}}, codeNamespaceNotFound)}, nil
+	case !srcOK && dstOK:
+		return nil, fmt.Errorf("renameCollection %s -> %s: the source namespace is not synced, its documents are unknown", from, to)
+	}
+	dropTarget := false
+	switch v := o.Lookup("dropTarget"); v.Type {
+	case bson.TypeBoolean:
+		dropTarget = v.Boolean()
+	case bson.TypeBinary:
+		dropTarget = true // the UUID of the dropped target
+	}
+	cmd := bson.D{{Key: "renameCollection", Value: src}, {Key: "to", Value: dst}, {Key: "dropTarget", Value: dropTarget}}
+	tolerate := []int{codeNamespaceNotFound}
+	if !dropTarget {
+		tolerate = append(tolerate, codeNamespaceExists)
+	}
+	return []Op{t.cmdOp(seq, ts, src, "renameCollection", "admin", cmd, tolerate...)}, nil
+}
+
+// legacyIndex replays a <=3.4 index build (an insert into system.indexes).
+func (t *Translator) legacyIndex(seq uint64, ts bson.Timestamp, db string, spec bson.Raw) ([]Op, error) {
+	ns, _ := spec.Lookup("ns").StringValueOK()
+	dstNS, ok := t.target(ns)
+	if !ok {
+		return nil, nil
+	}
+	dstDB, dstColl := config.SplitNS(dstNS)
+	var d bson.D
+	if err := bson.Unmarshal(spec, &d); err != nil {
+		return nil, err
+	}
+	return []Op{t.indexOp(seq, ts, dstNS, dstDB, dstColl, bson.A{remove(d, "ns")})}, nil
+}
+
+func (t *Translator) indexOp(seq uint64, ts bson.Timestamp, ns, db, coll string, specs bson.A) Op {
+	for i, s := range specs {
+		specs[i] = cleanIndexSpec(s)
+	}
+	cmd := bson.D{{Key: "createIndexes", Value: coll}, {Key: "indexes", Value: specs}}
+	return t.cmdOp(seq, ts, ns, "createIndexes", db, cmd, codeIndexExists)
+}
+
+// cmdOp runs cmd on db; the codes listed mean the command already took
+// effect (a replay) and count as success.
+func (t *Translator) cmdOp(seq uint64, ts bson.Timestamp, ns, desc, db string, cmd bson.D, tolerate ...int) Op {
+	return Op{Seq: seq, TS: ts, NS: ns, Desc: desc, Cmd: func(ctx context.Context, c *mongo.Client) error {
+		err := c.Database(db).RunCommand(ctx, cmd).Err()
+		var se mongo.ServerError
+		if err != nil && errors.As(err, &se) {
+			for _, code := range tolerate {
+				if se.HasErrorCode(code) {
+					return nil
+				}
+			}
+		}
+		return err
+	}}
+}
+
+// cleanIndexSpec drops what createIndexes does not take from a logged spec:
+// the index version (the server picks its default), ns and background.
+func cleanIndexSpec(spec any) any {
+	var d bson.D
+	switch s := spec.(type) {
+	case bson.D:
+		d = s
+	case bson.RawValue:
+		doc, ok := s.DocumentOK()
+		if !ok || bson.Unmarshal(doc, &d) != nil {
+			return spec
+		}
+	case bson.Raw:
+		if bson.Unmarshal(s, &d) != nil {
+			return spec
+		}
+	default:
+		return spec
+	}
+	for _, k := range []string{"v", "ns", "background"} {
+		d = remove(d, k)
+	}
+	return d
+}

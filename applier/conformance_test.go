@@ -1,0 +1,460 @@
+package applier
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/mongo-sync/mongo-sync/internal/testmongo"
+	"github.com/mongo-sync/mongo-sync/reader"
+	"github.com/mongo-sync/mongo-sync/spool"
+	"github.com/mongo-sync/mongo-sync/store"
+	"github.com/sirupsen/logrus"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+type confCase struct {
+	Name          string                     `json:"name"`
+	NS            string                     `json:"ns"`
+	Tags          []string                   `json:"tags"`
+	Before        json.RawMessage            `json:"before"`
+	Oplog         json.RawMessage            `json:"oplog"`
+	After         json.RawMessage            `json:"after"`
+	ReplayTwice   bool                       `json:"replay_twice_same"`
+	BeforeByNS    map[string]json.RawMessage `json:"before_by_ns"`
+	AfterByNS     map[string]json.RawMessage `json:"after_by_ns"`
+	BeforeColls   map[string]json.RawMessage `json:"before_collections"`
+	BeforeIndexes map[string]json.RawMessage `json:"before_indexes"`
+	AfterIndexes  json.RawMessage            `json:"after_indexes"`
+	AfterColls    *struct {
+		Present []string `json:"present"`
+		Absent  []string `json:"absent"`
+	} `json:"after_collections"`
+	AfterAbsentIDs map[string]json.RawMessage `json:"after_absent_ids"`
+	ExpectErrorOK  bool                       `json:"expect_error_ok"`
+	MongodExact    bool                       `json:"mongod_applier_exact"`
+}
+
+// casesPath prefers ../shared (refreshed by make test) and falls back to the
+// copy under testdata/ so a plain clone runs the suite too.
+func casesPath(t *testing.T) string {
+	p := filepath.Join(testmongo.RepoRoot(), "testdata", "conformance", "cases.json")
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("conformance cases missing: %v", err)
+	}
+	return p
+}
+
+func loadCases(t *testing.T) []confCase {
+	b, err := os.ReadFile(casesPath(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cs []confCase
+	if err := json.Unmarshal(b, &cs); err != nil {
+		t.Fatal(err)
+	}
+	return cs
+}
+
+// docs decodes a canonical Extended JSON array of documents.
+func docs(t *testing.T, raw json.RawMessage) []bson.Raw {
+	if len(raw) == 0 {
+		return nil
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		t.Fatal(err)
+	}
+	out := make([]bson.Raw, len(items))
+	for i, it := range items {
+		if err := bson.UnmarshalExtJSON(it, true, &out[i]); err != nil {
+			t.Fatalf("ext json %s: %v", it, err)
+		}
+	}
+	return out
+}
+
+func doc(t *testing.T, raw json.RawMessage) bson.Raw {
+	var d bson.Raw
+	if err := bson.UnmarshalExtJSON(raw, true, &d); err != nil {
+		t.Fatalf("ext json %s: %v", raw, err)
+	}
+	return d
+}
+
+// notSupported reports a destination that cannot express what a case needs.
+func notSupported(err error) bool {
+	var se mongo.ServerError
+	if err == nil {
+		return false
+	}
+	if errorsAs(err, &se) && (se.HasErrorCode(238) || se.HasErrorCode(115)) {
+		return true
+	}
+	s := err.Error()
+	return strings.Contains(s, "NotImplemented") || strings.Contains(s, "must not start with '$'") || strings.Contains(s, "nested arrays are not supported") || strings.Contains(s, "Invalid namespace specified") || strings.Contains(s, "not implemented") || strings.Contains(s, "CommandNotFound") || strings.Contains(s, "no such command")
+}
+
+func TestConformance(t *testing.T) {
+	cases := loadCases(t)
+	dst := testmongo.StartDest(t)
+	client := dst.Client()
+	var passed, skipped, failed []string
+	for _, c := range cases {
+		ok := t.Run(c.Name, func(t *testing.T) {
+			if reason := runCase(t, client, c); reason != "" {
+				skipped = append(skipped, c.Name+": "+reason)
+				t.Skip(reason)
+			}
+		})
+		if !ok {
+			failed = append(failed, c.Name)
+		} else if len(skipped) == 0 || !strings.HasPrefix(skipped[len(skipped)-1], c.Name+":") {
+			passed = append(passed, c.Name)
+		}
+	}
+	for _, s := range skipped {
+		fmt.Printf("conformance skipped: %s\n", s)
+	}
+	for _, f := range failed {
+		fmt.Printf("conformance failed: %s\n", f)
+	}
+	fmt.Printf("conformance: %d cases, %d passed, %d failed, %d skipped\n", len(cases), len(passed), len(failed), len(skipped))
+}
+
+// runCase runs one case; it returns a reason when the server cannot express it.
+func runCase(t *testing.T, client *mongo.Client, c confCase) string {
+	ctx := context.Background()
+	resetServer(t, client)
+	if reason := setup(t, client, c); reason != "" {
+		return reason
+	}
+	oplog := docs(t, c.Oplog)
+	for round := 1; round <= 2; round++ {
+		err := replay(t, client, oplog)
+		if notSupported(err) {
+			return fmt.Sprintf("the test server cannot run what round %d needs: %v", round, err)
+		}
+		if err != nil && !c.ExpectErrorOK {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		check(t, ctx, client, c, round)
+		if !c.ReplayTwice {
+			break
+		}
+	}
+	return ""
+}
+
+func resetServer(t *testing.T, client *mongo.Client) {
+	ctx := context.Background()
+	names, err := client.ListDatabaseNames(ctx, bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if n != "admin" && n != "local" && n != "config" {
+			if err := client.Database(n).Drop(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+func setup(t *testing.T, client *mongo.Client, c confCase) string {
+	ctx := context.Background()
+	for ns, opts := range c.BeforeColls {
+		db, coll := splitNS(ns)
+		cmd := bson.D{{Key: "create", Value: coll}}
+		o := doc(t, opts)
+		els, _ := o.Elements()
+		for _, e := range els {
+			cmd = append(cmd, bson.E{Key: e.Key(), Value: e.Value()})
+		}
+		if err := client.Database(db).RunCommand(ctx, cmd).Err(); err != nil {
+			if notSupported(err) {
+				return fmt.Sprintf("the test server cannot create %s with %s: %v", ns, o, err)
+			}
+			t.Fatalf("setup create %s: %v", ns, err)
+		}
+	}
+	insert := func(ns string, ds []bson.Raw) string {
+		db, coll := splitNS(ns)
+		for _, d := range ds {
+			if _, err := client.Database(db).Collection(coll).InsertOne(ctx, d); err != nil {
+				if notSupported(err) {
+					return fmt.Sprintf("the test server cannot store %s: %v", d, err)
+				}
+				t.Fatalf("setup insert into %s: %v", ns, err)
+			}
+		}
+		return ""
+	}
+	if r := insert(c.NS, docs(t, c.Before)); r != "" {
+		return r
+	}
+	for ns, ds := range c.BeforeByNS {
+		if r := insert(ns, docs(t, ds)); r != "" {
+			return r
+		}
+	}
+	for ns, specs := range c.BeforeIndexes {
+		db, coll := splitNS(ns)
+		arr := bson.A{}
+		for _, s := range docs(t, specs) {
+			arr = append(arr, s)
+		}
+		err := client.Database(db).RunCommand(ctx, bson.D{{Key: "createIndexes", Value: coll}, {Key: "indexes", Value: arr}}).Err()
+		if notSupported(err) {
+			return fmt.Sprintf("the test server cannot build index %v: %v", arr, err)
+		}
+		if err != nil {
+			t.Fatalf("setup index on %s: %v", ns, err)
+		}
+	}
+	return ""
+}
+
+func quietLog() logrus.FieldLogger {
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	return l
+}
+
+// replay runs the real pipeline: oplog.bson -> reader -> spool -> applier.
+func replay(t *testing.T, client *mongo.Client, oplog []bson.Raw) error {
+	ctx := context.Background()
+	dir := t.TempDir()
+	f := filepath.Join(dir, "oplog.bson")
+	var buf []byte
+	for _, e := range oplog {
+		buf = append(buf, e...)
+	}
+	if err := os.WriteFile(f, buf, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	spoolDir := filepath.Join(dir, "spool")
+	w, err := spool.OpenWriter(spoolDir, spool.Options{Source: "file", Logger: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd := &reader.Reader{W: w, Source: reader.FileSource{Path: f}, Filter: reader.Filter{}, EndWhenDone: true, Log: quietLog()}
+	if err := rd.Run(ctx); err != nil {
+		t.Fatalf("reader: %v", err)
+	}
+	w.Close()
+	return applyAll(t, client, spoolDir, filepath.Join(dir, "state.db"))
+}
+
+func applyAll(t *testing.T, client *mongo.Client, spoolDir, statePath string) error {
+	sr, err := spool.OpenReader(spoolDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sr.Close()
+	st, err := store.Open(statePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	a := &Applier{Spool: sr, SpoolDir: spoolDir, Store: st, Translator: NewTranslator(nil),
+		Exec:     &Executor{Client: client, Workers: 4, BulkSize: 20, Log: quietLog()},
+		BatchOps: 1000, BatchBytes: 16 << 20, ExitWhenDrained: true, LogInterval: 1 << 62, Log: quietLog()}
+	return a.Run(context.Background())
+}
+
+func check(t *testing.T, ctx context.Context, client *mongo.Client, c confCase, round int) {
+	t.Helper()
+	fieldOrder := false
+	for _, tag := range c.Tags {
+		fieldOrder = fieldOrder || tag == "field-order"
+	}
+	compareNS(t, ctx, client, c.NS, docs(t, c.After), fieldOrder, round)
+	for ns, want := range c.AfterByNS {
+		compareNS(t, ctx, client, ns, docs(t, want), fieldOrder, round)
+	}
+	for ns, ids := range c.AfterAbsentIDs {
+		db, coll := splitNS(ns)
+		for _, id := range docs(t, wrapIDs(ids)) {
+			n, _ := client.Database(db).Collection(coll).CountDocuments(ctx, bson.D{{Key: "_id", Value: id.Lookup("_id")}})
+			if n != 0 {
+				t.Errorf("round %d: %s still holds _id %s", round, ns, id.Lookup("_id"))
+			}
+		}
+	}
+	if c.AfterColls != nil {
+		for _, ns := range c.AfterColls.Present {
+			if !collExists(ctx, client, ns) {
+				t.Errorf("round %d: collection %s missing", round, ns)
+			}
+		}
+		for _, ns := range c.AfterColls.Absent {
+			if collExists(ctx, client, ns) {
+				t.Errorf("round %d: collection %s should not exist", round, ns)
+			}
+		}
+	}
+	if len(c.AfterIndexes) > 0 {
+		checkIndexes(t, ctx, client, c, round)
+	}
+}
+
+func wrapIDs(ids json.RawMessage) json.RawMessage {
+	var items []json.RawMessage
+	json.Unmarshal(ids, &items)
+	parts := make([]string, len(items))
+	for i, it := range items {
+		parts[i] = `{"_id":` + string(it) + `}`
+	}
+	return json.RawMessage("[" + strings.Join(parts, ",") + "]")
+}
+
+func collExists(ctx context.Context, client *mongo.Client, ns string) bool {
+	db, coll := splitNS(ns)
+	names, _ := client.Database(db).ListCollectionNames(ctx, bson.D{{Key: "name", Value: coll}})
+	return len(names) > 0
+}
+
+func compareNS(t *testing.T, ctx context.Context, client *mongo.Client, ns string, want []bson.Raw, fieldOrder bool, round int) {
+	t.Helper()
+	db, coll := splitNS(ns)
+	cur, err := client.Database(db).Collection(coll).Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []bson.Raw
+	for cur.Next(ctx) {
+		got = append(got, append(bson.Raw(nil), cur.Current...))
+	}
+	gs, ws := canon(got, fieldOrder), canon(want, fieldOrder)
+	if strings.Join(gs, "\n") != strings.Join(ws, "\n") {
+		t.Errorf("round %d: %s differs\n got: %s\nwant: %s", round, ns, strings.Join(gs, "\n      "), strings.Join(ws, "\n      "))
+	}
+}
+
+// canon renders documents as canonical Extended JSON (types kept), with
+// keys sorted unless field order matters; sorted by that rendering.
+func canon(ds []bson.Raw, fieldOrder bool) []string {
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		var v bson.D
+		bson.Unmarshal(d, &v)
+		if !fieldOrder {
+			v = sortKeys(v)
+		}
+		b, _ := bson.MarshalExtJSON(v, true, false)
+		out[i] = string(b)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func sortKeys(d bson.D) bson.D {
+	out := append(bson.D(nil), d...)
+	for i := range out {
+		out[i].Value = sortValue(out[i].Value)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+func sortValue(v any) any {
+	switch x := v.(type) {
+	case bson.D:
+		return sortKeys(x)
+	case bson.A:
+		y := make(bson.A, len(x))
+		for i := range x {
+			y[i] = sortValue(x[i])
+		}
+		return y
+	}
+	return v
+}
+
+func checkIndexes(t *testing.T, ctx context.Context, client *mongo.Client, c confCase, round int) {
+	t.Helper()
+	var want map[string]json.RawMessage
+	if err := json.Unmarshal(c.AfterIndexes, &want); err != nil {
+		// a plain list for c.NS
+		want = map[string]json.RawMessage{c.NS: c.AfterIndexes}
+	}
+	for ns, specs := range want {
+		db, coll := splitNS(ns)
+		cur, err := client.Database(db).Collection(coll).Indexes().List(ctx)
+		if err != nil {
+			t.Errorf("round %d: list indexes of %s: %v", round, ns, err)
+			continue
+		}
+		have := map[string]bson.Raw{}
+		for cur.Next(ctx) {
+			name, _ := cur.Current.Lookup("name").StringValueOK()
+			have[name] = append(bson.Raw(nil), cur.Current...)
+		}
+		ws := docs(t, specs)
+		if len(ws) != len(have) {
+			t.Errorf("round %d: %s has %d indexes, want %d", round, ns, len(have), len(ws))
+		}
+		for _, w := range ws {
+			name, _ := w.Lookup("name").StringValueOK()
+			h, ok := have[name]
+			if !ok {
+				t.Errorf("round %d: index %s missing on %s", round, name, ns)
+				continue
+			}
+			els, _ := w.Elements()
+			for _, e := range els {
+				if !sameValue(h.Lookup(e.Key()), e.Value()) {
+					t.Errorf("round %d: index %s.%s = %s, want %s", round, name, e.Key(), h.Lookup(e.Key()), e.Value())
+				}
+			}
+		}
+	}
+}
+
+// sameValue compares numbers by value and everything else exactly.
+func sameValue(a, b bson.RawValue) bool {
+	if fa, ok := num(a); ok {
+		fb, ok := num(b)
+		return ok && fa == fb
+	}
+	if da, ok := a.DocumentOK(); ok {
+		db, ok := b.DocumentOK()
+		if !ok {
+			return false
+		}
+		ea, _ := da.Elements()
+		eb, _ := db.Elements()
+		if len(ea) != len(eb) {
+			return false
+		}
+		for i := range ea {
+			if ea[i].Key() != eb[i].Key() || !sameValue(ea[i].Value(), eb[i].Value()) {
+				return false
+			}
+		}
+		return true
+	}
+	return a.Equal(b)
+}
+
+func num(v bson.RawValue) (float64, bool) {
+	switch v.Type {
+	case bson.TypeInt32:
+		return float64(v.Int32()), true
+	case bson.TypeInt64:
+		return float64(v.Int64()), true
+	case bson.TypeDouble:
+		return v.Double(), true
+	}
+	return 0, false
+}

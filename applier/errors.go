@@ -1,0 +1,65 @@
+package applier
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
+)
+
+// retryable reports destination errors worth retrying: network, timeouts,
+// not primary, shutting down.
+func retryable(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return false
+	}
+	if mongo.IsNetworkError(err) || mongo.IsTimeout(err) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var se mongo.ServerError
+	if errors.As(err, &se) {
+		for _, code := range []int{6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436} {
+			if se.HasErrorCode(code) {
+				return true
+			}
+		}
+		if se.HasErrorLabel("RetryableWriteError") {
+			return true
+		}
+	}
+	var sel topology.ServerSelectionError
+	return errors.Is(err, mongo.ErrClientDisconnected) || errors.As(err, &sel)
+}
+
+// duplicateKey reports a unique index conflict.
+func duplicateKey(err error) bool { return mongo.IsDuplicateKeyError(err) }
+
+// retry runs f until it succeeds, fails with a non-retryable error, or ctx
+// ends, backing off exponentially (capped) and logging at a bounded rate.
+func retry(ctx context.Context, log logrus.FieldLogger, what string, f func() error) error {
+	delay := 50 * time.Millisecond
+	var lastLog time.Time
+	for attempt := 1; ; attempt++ {
+		err := f()
+		if err == nil || !retryable(err) {
+			return err
+		}
+		if time.Since(lastLog) > 10*time.Second {
+			log.WithError(err).WithField("attempt", attempt).Warnf("%s: destination unavailable, retrying", what)
+			lastLog = time.Now()
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		if delay *= 2; delay > 5*time.Second {
+			delay = 5 * time.Second
+		}
+	}
+}

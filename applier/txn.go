@@ -1,0 +1,121 @@
+package applier
+
+import (
+	"fmt"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// txn is a transaction whose commit has not been applied yet.
+type txn struct {
+	firstSeq uint64
+	ops      []bson.Raw // inner ops, in order
+	prepared bool
+}
+
+// txnKey identifies a transaction by its session and number.
+func txnKey(raw bson.Raw) (string, bool) {
+	lsid, err := raw.LookupErr("lsid")
+	if err != nil {
+		return "", false
+	}
+	num, err := raw.LookupErr("txnNumber")
+	if err != nil {
+		return "", false
+	}
+	return lsid.String() + "/" + num.String(), true
+}
+
+// applyOps handles transactions (single entry, partialTxn chains, prepared)
+// and plain applyOps (no session, or multiOpType:1), which apply at once.
+func (t *Translator) applyOps(seq uint64, ts bson.Timestamp, o, raw bson.Raw, top bool) ([]Op, error) {
+	arr, ok := o.Lookup("applyOps").ArrayOK()
+	if !ok {
+		return nil, fmt.Errorf("applyOps is not an array")
+	}
+	vals, err := arr.Values()
+	if err != nil {
+		return nil, err
+	}
+	inner := make([]bson.Raw, 0, len(vals))
+	for i, v := range vals {
+		d, ok := v.DocumentOK()
+		if !ok {
+			return nil, fmt.Errorf("applyOps[%d] is not a document", i)
+		}
+		inner = append(inner, d)
+	}
+	key, inTxn := txnKey(raw)
+	if m, _ := raw.Lookup("multiOpType").AsInt64OK(); m == 1 || !top {
+		inTxn = false
+	}
+	if !inTxn {
+		return t.inner(seq, ts, inner)
+	}
+	partial, _ := o.Lookup("partialTxn").BooleanOK()
+	prepare, _ := o.Lookup("prepare").BooleanOK()
+	tx := t.txns[key]
+	if tx == nil && (partial || prepare) {
+		tx = &txn{firstSeq: seq}
+		t.txns[key] = tx
+	}
+	if tx != nil {
+		tx.ops = append(tx.ops, inner...)
+	}
+	switch {
+	case partial:
+		return nil, nil
+	case prepare:
+		tx.prepared = true
+		return nil, nil
+	case tx != nil: // the implicit commit of a chain
+		delete(t.txns, key)
+		return t.inner(seq, ts, tx.ops)
+	}
+	return t.inner(seq, ts, inner)
+}
+
+func (t *Translator) commitPrepared(seq uint64, ts bson.Timestamp, raw bson.Raw) ([]Op, error) {
+	key, ok := txnKey(raw)
+	if !ok {
+		return nil, fmt.Errorf("commitTransaction without lsid/txnNumber")
+	}
+	tx := t.txns[key]
+	if tx == nil {
+		// Prepared before the spool began (or already applied): nothing to do.
+		return nil, nil
+	}
+	delete(t.txns, key)
+	return t.inner(seq, ts, tx.ops)
+}
+
+func (t *Translator) abort(raw bson.Raw) {
+	if key, ok := txnKey(raw); ok {
+		delete(t.txns, key)
+	}
+}
+
+// inner translates applyOps' inner ops at the entry's seq and ts.
+func (t *Translator) inner(seq uint64, ts bson.Timestamp, ops []bson.Raw) ([]Op, error) {
+	var out []Op
+	for i, op := range ops {
+		got, err := t.entry(seq, ts, op, false)
+		if err != nil {
+			return nil, fmt.Errorf("applyOps[%d]: %w", i, err)
+		}
+		out = append(out, got...)
+	}
+	return out, nil
+}
+
+// PendingSince is the first seq of the oldest transaction not yet applied
+// (0 when none): the checkpoint must stay below it.
+func (t *Translator) PendingSince() uint64 {
+	var min uint64
+	for _, tx := range t.txns {
+		if min == 0 || tx.firstSeq < min {
+			min = tx.firstSeq
+		}
+	}
+	return min
+}

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/mongo-sync/mongo-sync/applier"
+	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/spool"
+	"github.com/mongo-sync/mongo-sync/store"
+	"github.com/sirupsen/logrus"
+	"github.com/spf13/cobra"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
+)
+
+type applierOpts struct {
+	exitWhenDrained bool
+	replayFrom      string
+}
+
+func newApplierCmd() *cobra.Command {
+	var (
+		c    common
+		dst  mongoFlags
+		opts applierOpts
+	)
+	cmd := &cobra.Command{
+		Use:   "applier",
+		Short: "Apply the spool to the destination",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := c.load(func(cfg *config.Config) error {
+				cfg.SetDstMongo(dst.apply(cfg.DstMongo()))
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			log, err := logger(cfg)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			return runApplier(ctx, cfg, opts, nil, log.WithField("component", "applier"))
+		},
+	}
+	c.register(cmd)
+	dst.register(cmd, "dst")
+	f := cmd.Flags()
+	f.BoolVar(&opts.exitWhenDrained, "exit-when-drained", false, "exit 0 once a spool marked ended (reader --src-file) is fully applied")
+	f.StringVar(&opts.replayFrom, "replay-from", "", "rewind into the retained segments first: a seq (e.g. 1200) or a ts (T,I)")
+	return cmd
+}
+
+// connectDest opens a client to the destination with majority writes.
+func connectDest(ctx context.Context, m config.Mongo) (*mongo.Client, error) {
+	client, err := mongo.Connect(options.Client().SetServerSelectionTimeout(15 * time.Second).
+		SetAppName("mongo-sync-applier").SetWriteConcern(writeconcern.Majority()).ApplyURI(m.ConnString()))
+	if err != nil {
+		return nil, fmt.Errorf("destination %s: %w", m.Redacted(), err)
+	}
+	if err := client.Ping(ctx, nil); err != nil {
+		client.Disconnect(context.Background())
+		return nil, fmt.Errorf("destination %s: %w", m.Redacted(), err)
+	}
+	return client, nil
+}
+
+func runApplier(ctx context.Context, cfg *config.Config, opts applierOpts, wake <-chan struct{}, log logrus.FieldLogger) error {
+	if err := cfg.RequireDest(); err != nil {
+		return err
+	}
+	client, err := connectDest(ctx, cfg.DstMongo())
+	if err != nil {
+		return err
+	}
+	defer client.Disconnect(context.Background())
+	st, err := store.Open(cfg.Store.Path)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	sr, err := spool.OpenReader(cfg.Spool.Dir)
+	if err != nil {
+		return err
+	}
+	defer sr.Close()
+	if opts.replayFrom != "" {
+		if err := rewind(ctx, sr, st, opts.replayFrom, log); err != nil {
+			return err
+		}
+	}
+	a := &applier.Applier{
+		Spool: sr, SpoolDir: cfg.Spool.Dir, Store: st,
+		Translator:      applier.NewTranslator(cfg.Namespaces()),
+		Exec:            &applier.Executor{Client: client, Workers: cfg.Applier.Workers, BulkSize: cfg.Applier.BulkSize, Log: log},
+		BatchOps:        cfg.Applier.BatchOps,
+		BatchBytes:      int(cfg.Applier.BatchBytes),
+		Retention:       cfg.Spool.Retention.D(),
+		ExitWhenDrained: opts.exitWhenDrained,
+		Wake:            wake,
+		LogInterval:     cfg.Applier.LogInterval.D(),
+		Log:             log,
+	}
+	return a.Run(ctx)
+}
+
+func rewind(ctx context.Context, sr *spool.Reader, st *store.Store, from string, log logrus.FieldLogger) error {
+	var seq uint64
+	var ts config.Optime
+	if _, err := fmt.Sscanf(from, "%d", &seq); err != nil || fmt.Sprint(seq) != from {
+		seq = 0
+		if ts, err = config.ParseOptime(from); err != nil {
+			return fmt.Errorf("--replay-from %q: want a seq or a ts (T,I)", from)
+		}
+	}
+	ck, err := applier.Rewind(ctx, sr, st, seq, ts.TS())
+	if err != nil {
+		return fmt.Errorf("--replay-from %s: %w", from, err)
+	}
+	log.WithField("seq", ck.Seq+1).Warn("checkpoint rewound: replaying retained entries")
+	return nil
+}

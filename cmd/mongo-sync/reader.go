@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/reader"
+	"github.com/mongo-sync/mongo-sync/spool"
+	"github.com/sirupsen/logrus"
+	"github.com/spf13/cobra"
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+func newReaderCmd() *cobra.Command {
+	var (
+		c       common
+		src     mongoFlags
+		start   startFlags
+		srcFile string
+	)
+	cmd := &cobra.Command{
+		Use:   "reader",
+		Short: "Tail the source oplog (or read a mongodump oplog.bson) into the spool",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := c.load(func(cfg *config.Config) error {
+				cfg.Src = src.apply(cfg.Src)
+				return start.apply(cfg)
+			})
+			if err != nil {
+				return err
+			}
+			log, err := logger(cfg)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			return runReader(ctx, cfg, srcFile, start.optimeLogfile, log.WithField("component", "reader"))
+		},
+	}
+	c.register(cmd)
+	src.register(cmd, "src")
+	start.register(cmd)
+	cmd.Flags().StringVar(&srcFile, "src-file", "", "spool a mongodump oplog.bson (optionally gzip) instead of tailing a source, then mark the spool ended")
+	return cmd
+}
+
+// runReader runs the reader stage until ctx ends or it fails.
+func runReader(ctx context.Context, cfg *config.Config, srcFile, optimeLog string, log logrus.FieldLogger) error {
+	ns := cfg.Namespaces()
+	filter := reader.Filter{NS: ns}
+	r := &reader.Reader{
+		Filter:        filter,
+		BatchSize:     cfg.Reader.BatchSize,
+		BatchInterval: cfg.Reader.BatchInterval.D(),
+		LogInterval:   cfg.Reader.LogInterval.D(),
+		Log:           log,
+	}
+	var sourceID string
+	if srcFile != "" {
+		abs, err := filepath.Abs(srcFile)
+		if err != nil {
+			return err
+		}
+		r.Source, r.EndWhenDone, sourceID = reader.FileSource{Path: abs}, true, "file"
+	} else {
+		if err := cfg.RequireSource(); err != nil {
+			return err
+		}
+		client, id, err := reader.Connect(ctx, cfg.Src)
+		if err != nil {
+			return err
+		}
+		defer client.Disconnect(context.Background())
+		startTS, err := startTS(cfg, optimeLog)
+		if err != nil {
+			return err
+		}
+		r.Source = &reader.OplogSource{Client: client, Redacted: cfg.Src.Redacted(), Start: startTS, Filter: filter, Log: log}
+		sourceID = id
+	}
+	w, err := spool.OpenWriter(cfg.Spool.Dir, spool.Options{
+		SegmentMaxBytes: int64(cfg.Spool.SegmentMaxBytes),
+		SealInterval:    cfg.Spool.SealInterval.D(),
+		MaxBytes:        int64(cfg.Spool.MaxBytes),
+		Source:          sourceID,
+		Logger:          log.WithField("component", "spool"),
+	})
+	if err != nil {
+		return err
+	}
+	r.W = w
+	log.WithFields(logrus.Fields{"spool": cfg.Spool.Dir, "source": sourceID}).Info("reader started")
+	runErr := r.Run(ctx)
+	if err := w.Close(); err != nil && runErr == nil {
+		runErr = err
+	}
+	return runErr
+}
+
+// startTS is where a fresh spool starts: --start-optime / sync.start_optime,
+// else py-mongo-sync's optime log, else zero (the source's newest entry).
+func startTS(cfg *config.Config, optimeLog string) (bson.Timestamp, error) {
+	if cfg.Sync.StartOptime != nil {
+		return cfg.Sync.StartOptime.TS(), nil
+	}
+	if optimeLog != "" {
+		ts, err := reader.ReadOptimeFile(optimeLog)
+		if err != nil {
+			return ts, fmt.Errorf("--optime-logfile: %w", err)
+		}
+		return ts, nil
+	}
+	return bson.Timestamp{}, nil
+}

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/sirupsen/logrus"
+	"github.com/spf13/cobra"
+)
+
+// common holds the flags every command that reads the config shares.
+type common struct {
+	configFile string
+	spoolDir   string
+	storePath  string
+	logfile    string
+	logLevel   string
+}
+
+func (c *common) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVarP(&c.configFile, "config", "f", "", "configuration file (TOML)")
+	f.StringVar(&c.spoolDir, "spool-dir", "", "spool directory (overrides spool.dir)")
+	f.StringVar(&c.storePath, "store", "", "state file (overrides store.path)")
+	f.StringVar(&c.logfile, "logfile", "", "log file (overrides log.filepath; default stderr)")
+	f.StringVar(&c.logLevel, "log-level", "", "debug, info, warn or error (overrides log.level)")
+}
+
+// load reads the config file (if any), applies the shared flags and
+// validates. mod applies command-specific flags before validation.
+func (c *common) load(mod func(*config.Config) error) (*config.Config, error) {
+	cfg := &config.Config{}
+	if c.configFile != "" {
+		var err error
+		if cfg, err = config.Load(c.configFile); err != nil {
+			return nil, err
+		}
+	}
+	if c.spoolDir != "" {
+		cfg.Spool.Dir = c.spoolDir
+	}
+	if c.storePath != "" {
+		cfg.Store.Path = c.storePath
+	}
+	if c.logfile != "" {
+		cfg.Log.Filepath = c.logfile
+	}
+	if c.logLevel != "" {
+		cfg.Log.Level = c.logLevel
+	}
+	if mod != nil {
+		if err := mod(cfg); err != nil {
+			return nil, err
+		}
+	}
+	if err := cfg.Finish(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// logger builds the process logger from the config.
+func logger(cfg *config.Config) (*logrus.Logger, error) {
+	l := logrus.New()
+	l.SetFormatter(&logrus.TextFormatter{FullTimestamp: true})
+	lvl, err := logrus.ParseLevel(cfg.Log.Level)
+	if err != nil {
+		return nil, fmt.Errorf("log level: %w", err)
+	}
+	l.SetLevel(lvl)
+	var out io.Writer = os.Stderr
+	if cfg.Log.Filepath != "" {
+		f, err := os.OpenFile(cfg.Log.Filepath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("log file: %w", err)
+		}
+		out = f
+	}
+	l.SetOutput(out)
+	return l, nil
+}
+
+// signalContext ends on SIGINT or SIGTERM.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "mongo-sync",
+		Short:         "Realtime MongoDB-to-MongoDB sync through a durable oplog spool",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newSyncCmd(), newReaderCmd(), newApplierCmd(), newSpoolCmd(), newVersionCmd())
+	return root
+}
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintln(cmd.OutOrStdout(), "mongo-sync", version)
+		},
+	}
+}
