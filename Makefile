@@ -27,12 +27,15 @@ vet:
 
 test: testmongod conformance-refresh vet
 	TESTMONGOD=$(CURDIR)/$(BIN)/testmongod $(GO) test -race -count=1 -timeout 20m ./...
+	@echo "--- conformance summary (every skip is printed with its reason) ---"
+	@TESTMONGOD=$(CURDIR)/$(BIN)/testmongod $(GO) test -count=1 -run '^TestConformance$$' -v ./applier/ > conformance.out 2>&1 || { cat conformance.out; exit 1; }
+	@grep -E '^conformance' conformance.out
 
 bench: testmongod
-	TESTMONGOD=$(CURDIR)/$(BIN)/testmongod $(GO) test -run '^$$' -bench . -benchtime 3s -count 5 ./spool/ ./applier/ | tee bench.out
+	TESTMONGOD=$(CURDIR)/$(BIN)/testmongod $(GO) test -run '^$$' -bench . -benchtime 3s -count 5 ./spool/ ./reader/ | tee bench.out
 
 demo: build testmongod
 	$(GO) run ./example/demo
 
 clean:
-	rm -rf $(BIN) demo-data bench.out
+	rm -rf $(BIN) demo-data bench.out conformance.out
