@@ -148,9 +148,6 @@ func (a *Applier) logProgress(last spool.Entry, rate float64) {
 	}).Info("applier progress")
 }
 
-// Applied is how many entries this run applied.
-func (a *Applier) Applied() int64 { return a.applied }
-
 func fmtTS(ts bson.Timestamp) string { return fmt.Sprintf("%d,%d", ts.T, ts.I) }
 
 // Rewind moves the checkpoint back so that replay starts at the first

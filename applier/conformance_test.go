@@ -3,14 +3,15 @@ package applier
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/mongo-sync/mongo-sync/internal/testlog"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/reader"
 	"github.com/mongo-sync/mongo-sync/spool"
@@ -97,7 +98,7 @@ func notSupported(err error) bool {
 	if err == nil {
 		return false
 	}
-	if errorsAs(err, &se) && (se.HasErrorCode(238) || se.HasErrorCode(115)) {
+	if errors.As(err, &se) && (se.HasErrorCode(238) || se.HasErrorCode(115)) {
 		return true
 	}
 	s := err.Error()
@@ -224,11 +225,7 @@ func setup(t *testing.T, client *mongo.Client, c confCase) string {
 	return ""
 }
 
-func quietLog() logrus.FieldLogger {
-	l := logrus.New()
-	l.SetOutput(io.Discard)
-	return l
-}
+func quietLog() logrus.FieldLogger { return testlog.Quiet() }
 
 // replay runs the real pipeline: oplog.bson -> reader -> spool -> applier.
 func replay(t *testing.T, client *mongo.Client, oplog []bson.Raw) error {

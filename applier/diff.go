@@ -24,30 +24,16 @@ func diffToUpdate(diff bson.Raw, prefix string, set, unset *bson.D) error {
 		k := el.Key()
 		switch {
 		case k == "d":
-			fields, err := docElems(el.Value())
-			if err != nil {
+			if err := addPaths(el.Value(), prefix, unset, true); err != nil {
 				return err
-			}
-			for _, f := range fields {
-				if !plainField(f.Key()) {
-					return errNeedsDocument
-				}
-				*unset = append(*unset, bson.E{Key: prefix + f.Key(), Value: true})
 			}
 		case k == "i":
 			// mongod (re)places inserted fields at the end, in diff order;
 			// $set keeps an existing field's place and sorts new ones.
 			return errNeedsDocument
 		case k == "u":
-			fields, err := docElems(el.Value())
-			if err != nil {
+			if err := addPaths(el.Value(), prefix, set, false); err != nil {
 				return err
-			}
-			for _, f := range fields {
-				if !plainField(f.Key()) {
-					return errNeedsDocument
-				}
-				*set = append(*set, bson.E{Key: prefix + f.Key(), Value: f.Value()})
 			}
 		case k == "b":
 			return errNeedsDocument
@@ -112,12 +98,28 @@ func arrayDiff(sub bson.Raw, path string, set, unset *bson.D) error {
 	return nil
 }
 
-func docElems(v bson.RawValue) ([]bson.RawElement, error) {
-	d, ok := v.DocumentOK()
+// addPaths appends a d or u section's fields as prefixed paths: with the
+// value true for $unset (isUnset), with their new values for $set.
+func addPaths(section bson.RawValue, prefix string, out *bson.D, isUnset bool) error {
+	d, ok := section.DocumentOK()
 	if !ok {
-		return nil, fmt.Errorf("diff section is %s, not a document", v.Type)
+		return fmt.Errorf("diff section is %s, not a document", section.Type)
 	}
-	return d.Elements()
+	fields, err := d.Elements()
+	if err != nil {
+		return err
+	}
+	for _, f := range fields {
+		if !plainField(f.Key()) {
+			return errNeedsDocument
+		}
+		var v any = f.Value()
+		if isUnset {
+			v = true
+		}
+		*out = append(*out, bson.E{Key: prefix + f.Key(), Value: v})
+	}
+	return nil
 }
 
 // plainField is a field name usable in a $set path.

@@ -130,9 +130,6 @@ func (r *Reader) logProgress(rate float64) {
 	r.Log.WithFields(f).Info("reader progress")
 }
 
-// Spooled is how many entries this run appended.
-func (r *Reader) Spooled() int64 { return r.spooled.Load() }
-
 func fmtTS(ts bson.Timestamp) string { return fmt.Sprintf("%d,%d", ts.T, ts.I) }
 
 // batcher groups entries by count and time and filters them.

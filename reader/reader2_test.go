@@ -65,15 +65,22 @@ func TestReader_ResumesAfterRestart(t *testing.T) {
 	}
 }
 
+// spoolThenStop spools n inserts, stops the reader, then writes more
+// inserts that only the source holds.
+func spoolThenStop(t *testing.T, src *testmongo.Server, dir string, n, more int) {
+	t.Helper()
+	coll := src.Client().Database("app").Collection("items")
+	r := startReader(t, src.URI, dir, nowTS(), nil)
+	insertN(t, coll, 0, n)
+	waitSpooled(t, r, dir, n)
+	r.stop(t)
+	insertN(t, coll, n, more)
+}
+
 func TestReader_RolledOver(t *testing.T) {
 	src := testmongo.StartSource(t)
 	dir := t.TempDir()
-	coll := src.Client().Database("app").Collection("items")
-	r := startReader(t, src.URI, dir, nowTS(), nil)
-	insertN(t, coll, 0, 10)
-	waitSpooled(t, r, dir, 10)
-	r.stop(t)
-	insertN(t, coll, 10, 10)
+	spoolThenStop(t, src, dir, 10, 10)
 	// The oplog moves past the resume point: its oldest entries are gone.
 	oplog := src.Client().Database("local").Collection("oplog.rs")
 	if _, err := oplog.DeleteMany(context.Background(), bson.D{{Key: "o._id", Value: bson.D{{Key: "$lt", Value: 12}}}}); err != nil {
@@ -91,12 +98,7 @@ func TestReader_RolledOver(t *testing.T) {
 func TestReader_Diverged(t *testing.T) {
 	src := testmongo.StartSource(t)
 	dir := t.TempDir()
-	coll := src.Client().Database("app").Collection("items")
-	r := startReader(t, src.URI, dir, nowTS(), nil)
-	insertN(t, coll, 0, 10)
-	waitSpooled(t, r, dir, 10)
-	r.stop(t)
-	insertN(t, coll, 10, 5)
+	spoolThenStop(t, src, dir, 10, 5)
 	// The spooled entry vanishes while older ones stay: a rollback.
 	oplog := src.Client().Database("local").Collection("oplog.rs")
 	if _, err := oplog.DeleteOne(context.Background(), bson.D{{Key: "o._id", Value: 9}}); err != nil {

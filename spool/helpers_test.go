@@ -3,22 +3,18 @@ package spool
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/internal/testlog"
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
-func quietLogger() logrus.FieldLogger {
-	l := logrus.New()
-	l.SetOutput(io.Discard)
-	return l
-}
+func quietLogger() logrus.FieldLogger { return testlog.Quiet() }
 
 // oplogEntry builds an insert oplog entry whose document carries seq-like
 // markers so tests can find it, in order, after a round trip.

@@ -176,9 +176,6 @@ func (w *Writer) NextSeq() uint64 {
 	return w.next
 }
 
-// Source is the source identity the spool belongs to.
-func (w *Writer) Source() string { return w.opts.Source }
-
 // Append adds raws to the spool in one transaction and returns the seq of
 // the first and last of them. Every raw must be an oplog entry with a ts. It
 // blocks while the spool is at MaxBytes.

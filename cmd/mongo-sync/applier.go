@@ -32,20 +32,12 @@ func newApplierCmd() *cobra.Command {
 		Short: "Apply the spool to the destination",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := c.load(func(cfg *config.Config) error {
+			return c.run(func(cfg *config.Config) error {
 				cfg.SetDstMongo(dst.apply(cfg.DstMongo()))
 				return nil
+			}, "applier", func(ctx context.Context, cfg *config.Config, log logrus.FieldLogger) error {
+				return runApplier(ctx, cfg, opts, nil, log)
 			})
-			if err != nil {
-				return err
-			}
-			log, err := logger(cfg)
-			if err != nil {
-				return err
-			}
-			ctx, stop := signalContext()
-			defer stop()
-			return runApplier(ctx, cfg, opts, nil, log.WithField("component", "applier"))
 		},
 	}
 	c.register(cmd)

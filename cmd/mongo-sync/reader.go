@@ -25,20 +25,12 @@ func newReaderCmd() *cobra.Command {
 		Short: "Tail the source oplog (or read a mongodump oplog.bson) into the spool",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := c.load(func(cfg *config.Config) error {
+			return c.run(func(cfg *config.Config) error {
 				cfg.Src = src.apply(cfg.Src)
 				return start.apply(cfg)
+			}, "reader", func(ctx context.Context, cfg *config.Config, log logrus.FieldLogger) error {
+				return runReader(ctx, cfg, srcFile, start.optimeLogfile, log)
 			})
-			if err != nil {
-				return err
-			}
-			log, err := logger(cfg)
-			if err != nil {
-				return err
-			}
-			ctx, stop := signalContext()
-			defer stop()
-			return runReader(ctx, cfg, srcFile, start.optimeLogfile, log.WithField("component", "reader"))
 		},
 	}
 	c.register(cmd)

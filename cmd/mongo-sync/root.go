@@ -64,6 +64,25 @@ func (c *common) load(mod func(*config.Config) error) (*config.Config, error) {
 	return cfg, nil
 }
 
+// stageFunc runs one stage until ctx ends.
+type stageFunc func(ctx context.Context, cfg *config.Config, log logrus.FieldLogger) error
+
+// run loads the configuration (mod applies the command's own flags), sets
+// up logging and SIGINT/SIGTERM, and runs stage as component.
+func (c *common) run(mod func(*config.Config) error, component string, stage stageFunc) error {
+	cfg, err := c.load(mod)
+	if err != nil {
+		return err
+	}
+	log, err := logger(cfg)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	return stage(ctx, cfg, log.WithField("component", component))
+}
+
 // logger builds the process logger from the config.
 func logger(cfg *config.Config) (*logrus.Logger, error) {
 	l := logrus.New()

@@ -104,9 +104,6 @@ between slashes (--ns '/^app\.(a|b)$/').`,
 }
 
 func dump(ctx context.Context, dir string, f dumpFilter, out, errOut io.Writer) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	l, err := spool.List(dir)
 	if err != nil {
 		return err

@@ -179,12 +179,3 @@ func (s *Server) Client() *mongo.Client {
 	s.t.Cleanup(func() { c.Disconnect(context.Background()) })
 	return c
 }
-
-// DB returns a database name unique to the test, so real deployments can be
-// shared between tests.
-func DB(t testing.TB, base string) string {
-	if os.Getenv("MONGO_SYNC_TEST_SRC") == "" && os.Getenv("MONGO_SYNC_TEST_DST") == "" {
-		return base
-	}
-	return fmt.Sprintf("%s_%d", base, time.Now().UnixNano()%1e9)
-}
