@@ -32,7 +32,7 @@ func newApplierCmd() *cobra.Command {
 		Short: "Apply the spool to the destination",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return c.run(func(cfg *config.Config) error {
+			return c.run(cmd.Context(), func(cfg *config.Config) error {
 				cfg.SetDstMongo(dst.apply(cfg.DstMongo()))
 				return nil
 			}, "applier", func(ctx context.Context, cfg *config.Config, log logrus.FieldLogger) error {

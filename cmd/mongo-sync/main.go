@@ -12,7 +12,11 @@ import (
 var version = "dev"
 
 func main() {
-	if err := newRoot().Execute(); err != nil {
+	// Signals first: a SIGTERM at any moment after this stops the process
+	// cleanly (flush, exit 0) instead of killing it.
+	ctx, stop := signalContext()
+	defer stop()
+	if err := newRoot().ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "mongo-sync:", err)
 		os.Exit(1)
 	}

@@ -25,7 +25,7 @@ func newReaderCmd() *cobra.Command {
 		Short: "Tail the source oplog (or read a mongodump oplog.bson) into the spool",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return c.run(func(cfg *config.Config) error {
+			return c.run(cmd.Context(), func(cfg *config.Config) error {
 				cfg.Src = src.apply(cfg.Src)
 				return start.apply(cfg)
 			}, "reader", func(ctx context.Context, cfg *config.Config, log logrus.FieldLogger) error {

@@ -69,7 +69,7 @@ type stageFunc func(ctx context.Context, cfg *config.Config, log logrus.FieldLog
 
 // run loads the configuration (mod applies the command's own flags), sets
 // up logging and SIGINT/SIGTERM, and runs stage as component.
-func (c *common) run(mod func(*config.Config) error, component string, stage stageFunc) error {
+func (c *common) run(ctx context.Context, mod func(*config.Config) error, component string, stage stageFunc) error {
 	cfg, err := c.load(mod)
 	if err != nil {
 		return err
@@ -78,8 +78,6 @@ func (c *common) run(mod func(*config.Config) error, component string, stage sta
 	if err != nil {
 		return err
 	}
-	ctx, stop := signalContext()
-	defer stop()
 	return stage(ctx, cfg, log.WithField("component", component))
 }
 

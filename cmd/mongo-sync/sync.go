@@ -48,8 +48,7 @@ holds entries.`,
 			if err != nil {
 				return err
 			}
-			ctx, stop := signalContext()
-			defer stop()
+			ctx := cmd.Context()
 			g, gctx := errgroup.WithContext(ctx)
 			g.Go(func() error {
 				return runReader(gctx, cfg, "", start.optimeLogfile, log.WithField("component", "reader"))

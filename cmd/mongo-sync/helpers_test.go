@@ -1,0 +1,214 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mongo-sync/mongo-sync/spool"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// binary is the mongo-sync command built once for the process-level tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "mongo-sync-bin")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "mongo-sync")
+	if out, err := exec.Command("go", "build", "-race", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build mongo-sync: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// proc is a running mongo-sync process.
+type proc struct {
+	cmd    *exec.Cmd
+	mu     sync.Mutex
+	out    *lockedBuffer
+	exited chan struct{}
+	err    error
+}
+
+func start(t *testing.T, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(binary, args...), exited: make(chan struct{})}
+	p.out = &lockedBuffer{mu: &p.mu}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.exited) }()
+	t.Cleanup(func() { p.kill9() })
+	return p
+}
+
+// output is what the process printed so far.
+func (p *proc) output() string { return p.out.String() }
+
+// run runs mongo-sync to completion and returns its output and error.
+func run(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, binary, args...).CombinedOutput()
+	return string(out), err
+}
+
+func (p *proc) kill9() {
+	select {
+	case <-p.exited:
+		return
+	default:
+	}
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.exited
+}
+
+// term sends SIGTERM and returns the exit error (nil: exit 0).
+func (p *proc) term(t *testing.T) error {
+	t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+		return p.err
+	case <-time.After(60 * time.Second):
+		t.Fatalf("process did not stop on SIGTERM:\n%s", p.out)
+		return nil
+	}
+}
+
+// lockedBuffer lets the test read output while the process writes it.
+type lockedBuffer struct {
+	mu  *sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// waitExit waits for the process to stop by itself.
+func (p *proc) waitExit(t *testing.T, d time.Duration) error {
+	t.Helper()
+	select {
+	case <-p.exited:
+		return p.err
+	case <-time.After(d):
+		t.Fatalf("process still running after %s:\n%s", d, p.out)
+		return nil
+	}
+}
+
+// waitFor polls cond (the processes are in other address spaces: nothing
+// can signal us) until it holds or the deadline passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// writeConfig writes a config file suited to the test server.
+func writeConfig(t *testing.T, dir, src, dst string, extra string) string {
+	t.Helper()
+	p := filepath.Join(dir, "conf.toml")
+	body := fmt.Sprintf(`[src]
+uri = %q
+[dst]
+uri = %q
+[spool]
+dir = %q
+seal_interval = "100ms"
+[store]
+path = %q
+[applier]
+bulk_size = 40
+workers = 4
+[reader]
+batch_interval = "50ms"
+%s`, src, dst, filepath.Join(dir, "spool"), filepath.Join(dir, "state.db"), extra)
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// spooledData returns the sealed data entries (not no-ops) of a spool.
+func spooledData(t *testing.T, dir string) []spool.Entry {
+	t.Helper()
+	r, err := spool.OpenReader(dir)
+	if err != nil {
+		return nil
+	}
+	defer r.Close()
+	l, err := spool.List(dir)
+	if err != nil || len(l.Sealed) == 0 {
+		return nil
+	}
+	var out []spool.Entry
+	for from := l.Sealed[0].First; ; {
+		es, err := r.Read(context.Background(), from, 1000, 1<<24)
+		if err != nil {
+			t.Fatalf("read spool: %v", err)
+		}
+		if len(es) == 0 {
+			return out
+		}
+		for _, e := range es {
+			if op, _ := e.Raw.Lookup("op").StringValueOK(); op != "n" {
+				out = append(out, e)
+			}
+		}
+		from = es[len(es)-1].Seq + 1
+	}
+}
+
+// docs returns a collection's documents as canonical Extended JSON, sorted.
+func docs(t *testing.T, c *mongo.Collection) []string {
+	t.Helper()
+	cur, err := c.Find(context.Background(), bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return []string{"error: " + err.Error()}
+	}
+	var out []string
+	for cur.Next(context.Background()) {
+		b, _ := bson.MarshalExtJSON(cur.Current, true, false)
+		out = append(out, string(b))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func same(a, b []string) bool { return strings.Join(a, "\n") == strings.Join(b, "\n") }
+
+func nowOptime() string { return fmt.Sprint(time.Now().Unix() - 1) }
