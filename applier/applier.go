@@ -80,19 +80,35 @@ func (a *Applier) Run(ctx context.Context) error {
 	}
 }
 
-// apply translates and applies one batch, then moves the checkpoint.
+// apply translates and applies one batch, then moves the checkpoint. An
+// entry that cannot be translated stops the applier after everything before
+// it was applied and checkpointed; the entry stays in the spool.
 func (a *Applier) apply(ctx context.Context, es []spool.Entry) error {
 	var ops []Op
-	for _, e := range es {
+	var badErr error
+	for i, e := range es {
 		got, err := a.Translator.Translate(e.Seq, e.TS, e.Raw)
 		if err != nil {
-			return err
+			es, badErr = es[:i], err
+			break
 		}
 		ops = append(ops, got...)
+	}
+	if len(es) == 0 {
+		return badErr
 	}
 	if err := a.Exec.Apply(ctx, ops); err != nil {
 		return err
 	}
+	if err := a.checkpoint(es); err != nil {
+		return err
+	}
+	return badErr
+}
+
+// checkpoint records the position after es, kept below the first entry of
+// any transaction whose commit has not been applied.
+func (a *Applier) checkpoint(es []spool.Entry) error {
 	a.applied += int64(len(es))
 	// Never past the first entry of a transaction not yet applied.
 	last := es[len(es)-1]

@@ -139,6 +139,8 @@ func asD(v any) bson.D {
 
 func asInt(v any) (int, bool) {
 	switch n := v.(type) {
+	case int:
+		return n, true
 	case int32:
 		return int(n), true
 	case int64:

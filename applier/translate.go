@@ -131,6 +131,9 @@ func (t *Translator) crud(seq uint64, ts bson.Timestamp, op, ns string, o, raw b
 		}
 		return t.delta(base, diff, fields)
 	}
+	if img, ok := postImage(o); ok {
+		return replacement(base, id, img, fields), nil
+	}
 	update, err := modifiers(o, fields)
 	if err != nil {
 		return nil, err
@@ -218,6 +221,34 @@ func modifiers(o bson.Raw, fields []string) (bson.D, error) {
 		}
 	}
 	return update, nil
+}
+
+// postImage recognizes an update logged as {$set: <whole document>}: a
+// $set that holds _id (mongod never logs _id in $set; FerretDB logs every
+// update this way). Applying it as a $set would keep fields the update
+// removed, so it is a replacement by that document.
+func postImage(o bson.Raw) (bson.Raw, bool) {
+	elems, err := o.Elements()
+	if err != nil {
+		return nil, false
+	}
+	var set bson.Raw
+	for _, el := range elems {
+		switch el.Key() {
+		case "$v":
+		case "$set":
+			set, _ = el.Value().DocumentOK()
+		default:
+			return nil, false
+		}
+	}
+	if set == nil {
+		return nil, false
+	}
+	if _, err := set.LookupErr("_id"); err != nil {
+		return nil, false
+	}
+	return set, true
 }
 
 func idFilter(id bson.RawValue) bson.D { return bson.D{{Key: "_id", Value: id}} }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/applier"
@@ -76,6 +77,10 @@ func runApplier(ctx context.Context, cfg *config.Config, opts applierOpts, wake 
 		return err
 	}
 	defer st.Close()
+	// The applier may start before the reader: it waits for the spool.
+	if err := os.MkdirAll(cfg.Spool.Dir, 0o700); err != nil {
+		return fmt.Errorf("spool directory: %w", err)
+	}
 	sr, err := spool.OpenReader(cfg.Spool.Dir)
 	if err != nil {
 		return err

@@ -1,0 +1,214 @@
+package applier
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/mongo-sync/mongo-sync/config"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+)
+
+func raw(t testing.TB, d bson.D) bson.Raw {
+	b, err := bson.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func ext(v any) string {
+	b, err := bson.MarshalExtJSON(v, false, false)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}
+
+func TestDiffToUpdate(t *testing.T) {
+	cases := []struct {
+		name      string
+		diff      bson.D
+		set, uns  string
+		needsFull bool
+	}{
+		{"update and delete", bson.D{{Key: "d", Value: bson.D{{Key: "x", Value: false}}}, {Key: "u", Value: bson.D{{Key: "a", Value: 1}}}},
+			`{"a":1}`, `{"x":true}`, false},
+		{"nested object", bson.D{{Key: "sobj", Value: bson.D{{Key: "u", Value: bson.D{{Key: "b", Value: "v"}}}}}},
+			`{"obj.b":"v"}`, `{}`, false},
+		{"array elements", bson.D{{Key: "sarr", Value: bson.D{{Key: "a", Value: true}, {Key: "u2", Value: 7}, {Key: "s3", Value: bson.D{{Key: "u", Value: bson.D{{Key: "k", Value: 1}}}}}}}},
+			`{"arr.2":7,"arr.3.k":1}`, `{}`, false},
+		{"array truncation", bson.D{{Key: "sarr", Value: bson.D{{Key: "a", Value: true}, {Key: "l", Value: int32(2)}}}}, "", "", true},
+		{"insert section keeps order", bson.D{{Key: "i", Value: bson.D{{Key: "z", Value: 1}}}}, "", "", true},
+		{"literal dotted name", bson.D{{Key: "u", Value: bson.D{{Key: "a.b", Value: 1}}}}, "", "", true},
+		{"dollar name", bson.D{{Key: "d", Value: bson.D{{Key: "$x", Value: false}}}}, "", "", true},
+		{"binary patch", bson.D{{Key: "b", Value: bson.D{}}}, "", "", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var set, unset bson.D
+			err := diffToUpdate(raw(t, tc.diff), "", &set, &unset)
+			if tc.needsFull {
+				if !errors.Is(err, errNeedsDocument) {
+					t.Fatalf("got %v, want errNeedsDocument", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if set == nil {
+				set = bson.D{}
+			}
+			if unset == nil {
+				unset = bson.D{}
+			}
+			if ext(set) != tc.set || ext(unset) != tc.uns {
+				t.Fatalf("set %s unset %s, want %s %s", ext(set), ext(unset), tc.set, tc.uns)
+			}
+		})
+	}
+	if err := diffToUpdate(raw(t, bson.D{{Key: "q", Value: 1}}), "", new(bson.D), new(bson.D)); err == nil || errors.Is(err, errNeedsDocument) {
+		t.Fatalf("unknown section: %v, want a malformed-diff error", err)
+	}
+}
+
+func TestApplyDiff(t *testing.T) {
+	doc := bson.D{{Key: "_id", Value: 1}, {Key: "a", Value: 1}, {Key: "arr", Value: bson.A{1, 2, 3, 4}},
+		{Key: "s", Value: "str"}, {Key: "bin", Value: bson.Binary{Subtype: 7, Data: []byte("abc")}}}
+	diff := bson.D{
+		{Key: "i", Value: bson.D{{Key: "a", Value: 9}}}, // moves a to the end
+		{Key: "b", Value: bson.D{{Key: "bin", Value: bson.D{{Key: "o", Value: 3}, {Key: "d", Value: bson.Binary{Data: []byte("def")}}}}}}, // appends
+		{Key: "sarr", Value: bson.D{{Key: "a", Value: true}, {Key: "l", Value: int32(2)}, {Key: "u4", Value: "x"}}},                       // truncate, then pad
+		{Key: "ss", Value: bson.D{{Key: "u", Value: bson.D{{Key: "k", Value: 1}}}}},                                                       // wrong type: null
+		{Key: "smissing", Value: bson.D{{Key: "u", Value: bson.D{{Key: "k", Value: 1}}}}},                                                 // missing: nothing
+	}
+	got, err := applyDiff(doc, diff)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"_id":1,"arr":[1,2,null,null,"x"],"s":null,"bin":{"$binary":{"base64":"YWJjZGVm","subType":"07"}},"a":9}`
+	if ext(got) != want {
+		t.Fatalf("got  %s\nwant %s", ext(got), want)
+	}
+}
+
+func TestTranslate_PostImageSetIsReplacement(t *testing.T) {
+	tr := NewTranslator(nil)
+	e := raw(t, bson.D{{Key: "op", Value: "u"}, {Key: "ns", Value: "a.b"},
+		{Key: "o", Value: bson.D{{Key: "$v", Value: 1}, {Key: "$set", Value: bson.D{{Key: "_id", Value: 1}, {Key: "x", Value: 2}}}}},
+		{Key: "o2", Value: bson.D{{Key: "_id", Value: 1}}}})
+	ops, err := tr.Translate(1, bson.Timestamp{T: 1}, e)
+	if err != nil || len(ops) != 1 {
+		t.Fatal(ops, err)
+	}
+	if _, ok := ops[0].Model.(*mongo.ReplaceOneModel); !ok {
+		t.Fatalf("a whole-document $set became %T, want a replacement", ops[0].Model)
+	}
+	// A plain $set stays an update.
+	e = raw(t, bson.D{{Key: "op", Value: "u"}, {Key: "ns", Value: "a.b"},
+		{Key: "o", Value: bson.D{{Key: "$v", Value: 1}, {Key: "$set", Value: bson.D{{Key: "x", Value: 2}}}}},
+		{Key: "o2", Value: bson.D{{Key: "_id", Value: 1}}}})
+	ops, _ = tr.Translate(2, bson.Timestamp{T: 1}, e)
+	if m, ok := ops[0].Model.(*mongo.UpdateOneModel); !ok || ext(m.Update) != `{"$set":{"x":2}}` {
+		t.Fatalf("plain $set became %#v", ops[0].Model)
+	}
+}
+
+func TestTranslate_NamespacesAndProjection(t *testing.T) {
+	c := &config.Config{Sync: config.Sync{DBs: []config.DB{{DB: "src", RenameDB: "dst",
+		Colls: []config.Coll{{Coll: "c", Fields: []string{"keep", "sub.k"}}}}}}}
+	if err := c.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	tr := NewTranslator(c.Namespaces())
+	ins := raw(t, bson.D{{Key: "op", Value: "i"}, {Key: "ns", Value: "src.c"},
+		{Key: "o", Value: bson.D{{Key: "_id", Value: 1}, {Key: "keep", Value: 1}, {Key: "drop", Value: 2}, {Key: "sub", Value: bson.D{{Key: "k", Value: 3}, {Key: "z", Value: 4}}}}}})
+	ops, err := tr.Translate(1, bson.Timestamp{}, ins)
+	if err != nil || len(ops) != 1 || ops[0].NS != "dst.c" {
+		t.Fatalf("%v %v", ops, err)
+	}
+	if got := ext(ops[0].Model.(*mongo.ReplaceOneModel).Replacement); got != `{"_id":1,"keep":1,"sub":{"k":3}}` {
+		t.Fatalf("projected insert %s", got)
+	}
+	upd := raw(t, bson.D{{Key: "op", Value: "u"}, {Key: "ns", Value: "src.c"},
+		{Key: "o", Value: bson.D{{Key: "$v", Value: 2}, {Key: "diff", Value: bson.D{{Key: "u", Value: bson.D{{Key: "drop", Value: 5}, {Key: "keep", Value: 6}}}}}}},
+		{Key: "o2", Value: bson.D{{Key: "_id", Value: 1}}}})
+	ops, _ = tr.Translate(2, bson.Timestamp{}, upd)
+	if got := ext(ops[0].Model.(*mongo.UpdateOneModel).Update); got != `{"$set":{"keep":6}}` {
+		t.Fatalf("projected update %s", got)
+	}
+	other := raw(t, bson.D{{Key: "op", Value: "i"}, {Key: "ns", Value: "src.other"}, {Key: "o", Value: bson.D{{Key: "_id", Value: 1}}}})
+	if ops, _ := tr.Translate(3, bson.Timestamp{}, other); len(ops) != 0 {
+		t.Fatal("an unselected collection produced writes")
+	}
+}
+
+func TestTranslate_TransactionChainHoldsCheckpoint(t *testing.T) {
+	tr := NewTranslator(nil)
+	lsid := bson.D{{Key: "id", Value: bson.Binary{Subtype: 4, Data: make([]byte, 16)}}}
+	entry := func(partial bool, id int) bson.Raw {
+		o := bson.D{{Key: "applyOps", Value: bson.A{bson.D{{Key: "op", Value: "i"}, {Key: "ns", Value: "a.b"}, {Key: "o", Value: bson.D{{Key: "_id", Value: id}}}}}}}
+		if partial {
+			o = append(o, bson.E{Key: "partialTxn", Value: true})
+		}
+		return raw(t, bson.D{{Key: "op", Value: "c"}, {Key: "ns", Value: "admin.$cmd"}, {Key: "o", Value: o},
+			{Key: "lsid", Value: lsid}, {Key: "txnNumber", Value: int64(5)}})
+	}
+	if ops, _ := tr.Translate(10, bson.Timestamp{}, entry(true, 1)); len(ops) != 0 || tr.PendingSince() != 10 {
+		t.Fatalf("partial entry applied early or not tracked: %d ops, pending %d", len(ops), tr.PendingSince())
+	}
+	tr.Translate(11, bson.Timestamp{}, entry(true, 2))
+	ops, err := tr.Translate(12, bson.Timestamp{}, entry(false, 3))
+	if err != nil || len(ops) != 3 || tr.PendingSince() != 0 {
+		t.Fatalf("commit: %d ops (%v), pending %d; want all 3 and none pending", len(ops), err, tr.PendingSince())
+	}
+}
+
+func TestTranslate_BadEntries(t *testing.T) {
+	tr := NewTranslator(nil)
+	for name, e := range map[string]bson.D{
+		"unknown op":     {{Key: "op", Value: "z"}, {Key: "ns", Value: "a.b"}, {Key: "o", Value: bson.D{}}},
+		"update no o2":   {{Key: "op", Value: "u"}, {Key: "ns", Value: "a.b"}, {Key: "o", Value: bson.D{{Key: "$set", Value: bson.D{{Key: "x", Value: 1}}}}}},
+		"insert no _id":  {{Key: "op", Value: "i"}, {Key: "ns", Value: "a.b"}, {Key: "o", Value: bson.D{{Key: "x", Value: 1}}}},
+		"unknown cmd":    {{Key: "op", Value: "c"}, {Key: "ns", Value: "a.$cmd"}, {Key: "o", Value: bson.D{{Key: "frobnicate", Value: "b"}}}},
+		"malformed diff": {{Key: "op", Value: "u"}, {Key: "ns", Value: "a.b"}, {Key: "o", Value: bson.D{{Key: "$v", Value: 2}, {Key: "diff", Value: bson.D{{Key: "q", Value: 1}}}}}, {Key: "o2", Value: bson.D{{Key: "_id", Value: 1}}}},
+	} {
+		_, err := tr.Translate(7, bson.Timestamp{T: 9, I: 2}, raw(t, e))
+		var ee *EntryError
+		if !errors.As(err, &ee) || ee.Seq != 7 || ee.NS == "" {
+			t.Errorf("%s: %v, want an EntryError naming seq 7 and the ns", name, err)
+		}
+	}
+}
+
+func TestPartition_SameDocumentSameWorker(t *testing.T) {
+	counts := make([]int, 8)
+	for i := 0; i < 8000; i++ {
+		id := bson.RawValue{Type: bson.TypeInt32, Value: bsoncore.AppendInt32(nil, int32(i))}
+		p := Partition("db.c", id, 8)
+		if p != Partition("db.c", id, 8) {
+			t.Fatal("partition is not deterministic")
+		}
+		counts[p]++
+	}
+	for w, n := range counts {
+		if n < 700 || n > 1300 {
+			t.Errorf("worker %d got %d of 8000 documents: poor spread %v", w, n, counts)
+		}
+	}
+	// int32(1) and int64(1) are different _ids: the type byte is hashed.
+	a := bson.RawValue{Type: bson.TypeInt32, Value: bsoncore.AppendInt32(nil, 1)}
+	b := bson.RawValue{Type: bson.TypeInt64, Value: bsoncore.AppendInt64(nil, 1)}
+	same := 0
+	for n := 2; n < 50; n++ {
+		if Partition("db.c", a, n) == Partition("db.c", b, n) {
+			same++
+		}
+	}
+	if same == 48 {
+		t.Error("the _id's BSON type does not take part in the hash")
+	}
+}
