@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 
+	"github.com/mongo-sync/mongo-sync/internal/retry"
 	"github.com/sirupsen/logrus"
 	"github.com/spaolacci/murmur3"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -26,11 +28,9 @@ type Executor struct {
 // Partition is the worker of a document: murmur3 over the namespace and the
 // raw BSON of its _id (type byte + value bytes), never a Go type.
 func Partition(ns string, id bson.RawValue, workers int) int {
-	h := murmur3.New32()
-	h.Write([]byte(ns))
-	h.Write([]byte{0, byte(id.Type)})
-	h.Write(id.Value)
-	return int(h.Sum32() % uint32(workers))
+	var buf [128]byte
+	b := append(append(append(buf[:0], ns...), 0, byte(id.Type)), id.Value...)
+	return int(murmur3.Sum32(b) % uint32(workers))
 }
 
 // Apply runs ops in order semantics: per-document order, barriers alone.
@@ -43,7 +43,7 @@ func (x *Executor) Apply(ctx context.Context, ops []Op) error {
 		if err := x.writes(ctx, ops[start:i]); err != nil {
 			return err
 		}
-		if err := retry(ctx, x.Log, "command "+op.Desc, func() error { return op.Cmd(ctx, x.Client) }); err != nil {
+		if err := retry.Do(ctx, x.Log, "command "+op.Desc, func() error { return op.Cmd(ctx, x.Client) }); err != nil {
 			return &EntryError{Seq: op.Seq, TS: op.TS, NS: op.NS, Err: fmt.Errorf("%s: %w", op.Desc, err)}
 		}
 		start = i + 1
@@ -69,7 +69,7 @@ func (x *Executor) writes(ctx context.Context, ops []Op) error {
 		g.Go(func() error { return x.partition(gctx, part) })
 	}
 	err := g.Wait()
-	if err != nil && duplicateKey(err) {
+	if err != nil && mongo.IsDuplicateKeyError(err) {
 		// A secondary unique index may conflict only transiently across
 		// partitions: replay the run serially, in oplog order.
 		x.Log.WithError(err).Info("duplicate key: re-applying the batch serially in oplog order")
@@ -83,7 +83,17 @@ func (x *Executor) writes(ctx context.Context, ops []Op) error {
 func (x *Executor) partition(ctx context.Context, ops []Op) error {
 	for len(ops) > 0 {
 		n := 1
-		for n < len(ops) && n < x.BulkSize && ops[n].NS == ops[0].NS && ops[n].Fetch == nil && ops[0].Fetch == nil {
+		if ops[0].Insert != nil {
+			for n < len(ops) && n < x.BulkSize && ops[n].NS == ops[0].NS && ops[n].Insert != nil {
+				n++
+			}
+			if err := x.inserts(ctx, ops[:n]); err != nil {
+				return err
+			}
+			ops = ops[n:]
+			continue
+		}
+		for n < len(ops) && n < x.BulkSize && ops[n].NS == ops[0].NS && ops[n].Fetch == nil && ops[0].Fetch == nil && ops[n].Insert == nil {
 			n++
 		}
 		if err := x.bulk(ctx, ops[:n]); err != nil {
@@ -94,10 +104,51 @@ func (x *Executor) partition(ctx context.Context, ops []Op) error {
 	return nil
 }
 
+// inserts sends a run of insert entries (different documents, or the same
+// one only after a write that ended the run) as one unordered insert; the
+// documents that already exist (a replay) are then replaced in order.
+func (x *Executor) inserts(ctx context.Context, ops []Op) error {
+	db, coll := splitNS(ops[0].NS)
+	c := x.Client.Database(db).Collection(coll)
+	docs := make([]any, len(ops))
+	for i, op := range ops {
+		docs[i] = op.Insert
+	}
+	var dups []Op
+	err := retry.Do(ctx, x.Log, "insert into "+ops[0].NS, func() error {
+		dups = dups[:0]
+		_, err := c.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+		var bwe mongo.BulkWriteException
+		if err == nil || !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
+			return err
+		}
+		for _, we := range bwe.WriteErrors {
+			if we.Code != 11000 || we.Index >= len(ops) {
+				return err
+			}
+			dups = append(dups, ops[we.Index])
+		}
+		return nil
+	})
+	if err != nil {
+		op := ops[0]
+		var bwe mongo.BulkWriteException
+		if errors.As(err, &bwe) && len(bwe.WriteErrors) > 0 && bwe.WriteErrors[0].Index < len(ops) {
+			op = ops[bwe.WriteErrors[0].Index]
+		}
+		return &EntryError{Seq: op.Seq, TS: op.TS, NS: op.NS, Err: err}
+	}
+	if len(dups) == 0 {
+		return nil
+	}
+	sort.Slice(dups, func(i, j int) bool { return dups[i].Seq < dups[j].Seq })
+	return x.bulk(ctx, dups)
+}
+
 func (x *Executor) serial(ctx context.Context, ops []Op) error {
 	for i := range ops {
 		if err := x.bulk(ctx, ops[i:i+1]); err != nil {
-			if duplicateKey(err) {
+			if mongo.IsDuplicateKeyError(err) {
 				return fmt.Errorf("unique index conflict that serial replay does not resolve: %w", err)
 			}
 			return err
@@ -109,7 +160,7 @@ func (x *Executor) serial(ctx context.Context, ops []Op) error {
 func (x *Executor) bulk(ctx context.Context, ops []Op) error {
 	db, coll := splitNS(ops[0].NS)
 	c := x.Client.Database(db).Collection(coll)
-	err := retry(ctx, x.Log, "bulk write to "+ops[0].NS, func() error {
+	err := retry.Do(ctx, x.Log, "bulk write to "+ops[0].NS, func() error {
 		models := make([]mongo.WriteModel, 0, len(ops))
 		for _, op := range ops {
 			m := op.Model

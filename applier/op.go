@@ -21,6 +21,10 @@ type Op struct {
 	// A document write: Model on collection NS, for the document ID.
 	ID    bson.RawValue
 	Model mongo.WriteModel
+	// Insert, if set, is the document of an insert entry: runs of inserts
+	// go as one multi-document insert, and Model (a replace-upsert) is used
+	// only for documents already there (a replay).
+	Insert bson.Raw
 	// Fetch, if set, computes the write from the destination's current
 	// document (diffs a plain $set/$unset cannot express).
 	Fetch func(current bson.Raw) (mongo.WriteModel, error)

@@ -3,11 +3,13 @@ package applier
 import (
 	"errors"
 	"fmt"
-	"strings"
+
+	"github.com/mongo-sync/mongo-sync/internal/projection"
 
 	"github.com/mongo-sync/mongo-sync/config"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 )
 
 // Translator turns oplog entries into idempotent destination ops. It keeps
@@ -21,6 +23,8 @@ type Translator struct {
 func NewTranslator(ns *config.Namespaces) *Translator {
 	return &Translator{NS: ns, txns: map[string]*txn{}}
 }
+
+var errMalformed = errors.New("malformed BSON entry")
 
 // Translate turns one spooled entry into ops.
 func (t *Translator) Translate(seq uint64, ts bson.Timestamp, raw bson.Raw) ([]Op, error) {
@@ -38,26 +42,26 @@ func (t *Translator) Translate(seq uint64, ts bson.Timestamp, raw bson.Raw) ([]O
 
 // entry translates an entry, or an inner op of applyOps (top == false).
 func (t *Translator) entry(seq uint64, ts bson.Timestamp, raw bson.Raw, top bool) ([]Op, error) {
-	op, ok := raw.Lookup("op").StringValueOK()
-	if !ok {
+	h, err := parseHeader(raw)
+	if err != nil {
+		return nil, err
+	}
+	op, ns, o := h.op, h.ns, h.o
+	switch {
+	case op == "":
 		return nil, fmt.Errorf("entry has no op field")
-	}
-	ns, ok := raw.Lookup("ns").StringValueOK()
-	if !ok {
+	case ns == "" && op != "n":
 		return nil, fmt.Errorf("entry has no ns field")
-	}
-	if fm, _ := raw.Lookup("fromMigrate").BooleanOK(); fm {
+	case h.fromMigrate:
 		return nil, nil
-	}
-	o, ok := raw.Lookup("o").DocumentOK()
-	if !ok && op != "n" {
+	case o == nil && op != "n":
 		return nil, fmt.Errorf("entry has no o document")
 	}
 	switch op {
 	case "n":
 		return nil, nil
 	case "i", "u", "d":
-		return t.crud(seq, ts, op, ns, o, raw)
+		return t.crud(seq, ts, op, ns, o, h.o2)
 	case "c":
 		return t.command(seq, ts, ns, o, raw, top)
 	}
@@ -83,7 +87,7 @@ func (t *Translator) fields(ns string) []string {
 	return t.NS.Fields(ns)
 }
 
-func (t *Translator) crud(seq uint64, ts bson.Timestamp, op, ns string, o, raw bson.Raw) ([]Op, error) {
+func (t *Translator) crud(seq uint64, ts bson.Timestamp, op, ns string, o, o2 bson.Raw) ([]Op, error) {
 	db, coll := config.SplitNS(ns)
 	if coll == "system.indexes" && op == "i" {
 		return t.legacyIndex(seq, ts, db, o)
@@ -101,7 +105,15 @@ func (t *Translator) crud(seq uint64, ts bson.Timestamp, op, ns string, o, raw b
 			return nil, fmt.Errorf("insert without _id")
 		}
 		base.ID = id
-		return replacement(base, id, o, fields), nil
+		doc, err := projected(o, fields)
+		if err != nil {
+			return nil, err
+		}
+		ops := replacement(base, id, doc)
+		if len(ops) == 1 {
+			ops[0].Insert = doc
+		}
+		return ops, nil
 	case "d":
 		id, err := o.LookupErr("_id")
 		if err != nil {
@@ -111,8 +123,7 @@ func (t *Translator) crud(seq uint64, ts bson.Timestamp, op, ns string, o, raw b
 		base.Model = mongo.NewDeleteOneModel().SetFilter(idFilter(id))
 		return []Op{base}, nil
 	}
-	o2, ok := raw.Lookup("o2").DocumentOK()
-	if !ok {
+	if o2 == nil {
 		return nil, fmt.Errorf("update without o2")
 	}
 	id, err := o2.LookupErr("_id")
@@ -122,7 +133,11 @@ func (t *Translator) crud(seq uint64, ts bson.Timestamp, op, ns string, o, raw b
 	base.ID = id
 	if _, err := o.LookupErr("_id"); err == nil {
 		// A replacement, whatever else it holds.
-		return replacement(base, id, o, fields), nil
+		doc, err := projected(o, fields)
+		if err != nil {
+			return nil, err
+		}
+		return replacement(base, id, doc), nil
 	}
 	if v, _ := o.Lookup("$v").AsInt64OK(); v == 2 {
 		diff, ok := o.Lookup("diff").DocumentOK()
@@ -132,7 +147,11 @@ func (t *Translator) crud(seq uint64, ts bson.Timestamp, op, ns string, o, raw b
 		return t.delta(base, diff, fields)
 	}
 	if img, ok := postImage(o); ok {
-		return replacement(base, id, img, fields), nil
+		doc, err := projected(img, fields)
+		if err != nil {
+			return nil, err
+		}
+		return replacement(base, id, doc), nil
 	}
 	update, err := modifiers(o, fields)
 	if err != nil {
@@ -148,8 +167,8 @@ func (t *Translator) crud(seq uint64, ts bson.Timestamp, op, ns string, o, raw b
 // delta translates a $v:2 diff: to $set/$unset when it can, else to a
 // replacement computed from the destination's current document.
 func (t *Translator) delta(base Op, diff bson.Raw, fields []string) ([]Op, error) {
-	var set, unset bson.D
-	err := diffToUpdate(diff, "", &set, &unset)
+	var sink pathSink
+	err := diffToUpdate(diff, nil, &sink)
 	switch {
 	case errors.Is(err, errNeedsDocument):
 		var d bson.D
@@ -173,20 +192,27 @@ func (t *Translator) delta(base Op, diff bson.Raw, fields []string) ([]Op, error
 			if err != nil {
 				return nil, err
 			}
-			return mongo.NewReplaceOneModel().SetFilter(idFilter(id)).SetReplacement(projectDoc(raw, fields)).SetUpsert(true), nil
+			newDoc, err := projected(raw, fields)
+			if err != nil {
+				return nil, err
+			}
+			return mongo.NewReplaceOneModel().SetFilter(idFilter(id)).SetReplacement(newDoc).SetUpsert(true), nil
 		}
 		return []Op{base}, nil
 	case err != nil:
 		return nil, fmt.Errorf("diff: %w", err)
 	}
-	update := bson.D{}
-	if set = projectPaths(set, fields); len(set) > 0 {
-		update = append(update, bson.E{Key: "$set", Value: set})
+	set, unset := sink.set, sink.unset
+	if fields != nil {
+		if set, err = projection.RawPaths(set, fields); err != nil {
+			return nil, err
+		}
+		if unset, err = projection.RawPaths(unset, fields); err != nil {
+			return nil, err
+		}
 	}
-	if unset = projectPaths(unset, fields); len(unset) > 0 {
-		update = append(update, bson.E{Key: "$unset", Value: unset})
-	}
-	if len(update) == 0 {
+	update := updateDoc(set, unset)
+	if update == nil {
 		return nil, nil
 	}
 	base.Model = mongo.NewUpdateOneModel().SetFilter(idFilter(base.ID)).SetUpdate(update).SetUpsert(true)
@@ -216,7 +242,7 @@ func modifiers(o bson.Raw, fields []string) (bson.D, error) {
 		if err := bson.Unmarshal(args, &paths); err != nil {
 			return nil, err
 		}
-		if paths = projectPaths(paths, fields); len(paths) > 0 {
+		if paths = projection.Paths(paths, fields); len(paths) > 0 {
 			update = append(update, bson.E{Key: k, Value: paths})
 		}
 	}
@@ -251,21 +277,48 @@ func postImage(o bson.Raw) (bson.Raw, bool) {
 	return set, true
 }
 
-func idFilter(id bson.RawValue) bson.D { return bson.D{{Key: "_id", Value: id}} }
+// updateDoc is {$set: {set...}, $unset: {unset...}} from raw elements,
+// leaving out empty parts; nil when both are empty.
+func updateDoc(set, unset []byte) bson.Raw {
+	if len(set) == 0 && len(unset) == 0 {
+		return nil
+	}
+	doc := make([]byte, 0, len(set)+len(unset)+32)
+	idx, doc := bsoncore.AppendDocumentStart(doc)
+	for _, part := range []struct {
+		op    string
+		elems []byte
+	}{{"$set", set}, {"$unset", unset}} {
+		if len(part.elems) == 0 {
+			continue
+		}
+		doc = bsoncore.AppendHeader(doc, bsoncore.TypeEmbeddedDocument, part.op)
+		sub, d := bsoncore.AppendDocumentStart(doc)
+		d = append(d, part.elems...)
+		doc, _ = bsoncore.AppendDocumentEnd(d, sub)
+	}
+	doc, _ = bsoncore.AppendDocumentEnd(doc, idx)
+	return doc
+}
 
 // replacement writes doc as the whole document _id. A replacement cannot
 // carry top-level $-prefixed field names (5.0+ documents may have them), so
 // such a document is deleted and inserted instead, in order, in one bulk.
-func replacement(base Op, id bson.RawValue, doc bson.Raw, fields []string) []Op {
-	elems, _ := doc.Elements()
-	for _, e := range elems {
-		if strings.HasPrefix(e.Key(), "$") {
-			del, ins := base, base
-			del.Model = mongo.NewDeleteOneModel().SetFilter(idFilter(id))
-			ins.Model = mongo.NewInsertOneModel().SetDocument(projectDoc(doc, fields))
-			return []Op{del, ins}
-		}
+func replacement(base Op, id bson.RawValue, doc bson.Raw) []Op {
+	if hasDollarKey(doc) {
+		del, ins := base, base
+		del.Model = mongo.NewDeleteOneModel().SetFilter(idFilter(id))
+		ins.Model = mongo.NewInsertOneModel().SetDocument(doc)
+		return []Op{del, ins}
 	}
-	base.Model = mongo.NewReplaceOneModel().SetFilter(idFilter(id)).SetReplacement(projectDoc(doc, fields)).SetUpsert(true)
+	base.Model = mongo.NewReplaceOneModel().SetFilter(idFilter(id)).SetReplacement(doc).SetUpsert(true)
 	return []Op{base}
+}
+
+// projected is doc with only the synced fields, as raw BSON.
+func projected(doc bson.Raw, fields []string) (bson.Raw, error) {
+	if fields == nil {
+		return doc, nil
+	}
+	return bson.Marshal(projection.Doc(doc, fields))
 }

@@ -48,8 +48,8 @@ func TestDiffToUpdate(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var set, unset bson.D
-			err := diffToUpdate(raw(t, tc.diff), "", &set, &unset)
+			var sink pathSink
+			err := diffToUpdate(raw(t, tc.diff), nil, &sink)
 			if tc.needsFull {
 				if !errors.Is(err, errNeedsDocument) {
 					t.Fatalf("got %v, want errNeedsDocument", err)
@@ -59,20 +59,22 @@ func TestDiffToUpdate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if set == nil {
-				set = bson.D{}
-			}
-			if unset == nil {
-				unset = bson.D{}
-			}
+			set, unset := elemsDoc(sink.set), elemsDoc(sink.unset)
 			if ext(set) != tc.set || ext(unset) != tc.uns {
 				t.Fatalf("set %s unset %s, want %s %s", ext(set), ext(unset), tc.set, tc.uns)
 			}
 		})
 	}
-	if err := diffToUpdate(raw(t, bson.D{{Key: "q", Value: 1}}), "", new(bson.D), new(bson.D)); err == nil || errors.Is(err, errNeedsDocument) {
+	if err := diffToUpdate(raw(t, bson.D{{Key: "q", Value: 1}}), nil, &pathSink{}); err == nil || errors.Is(err, errNeedsDocument) {
 		t.Fatalf("unknown section: %v, want a malformed-diff error", err)
 	}
+}
+
+// elemsDoc frames raw elements as a document.
+func elemsDoc(elems []byte) bson.Raw {
+	idx, doc := bsoncore.AppendDocumentStart(nil)
+	doc, _ = bsoncore.AppendDocumentEnd(append(doc, elems...), idx)
+	return doc
 }
 
 func TestApplyDiff(t *testing.T) {

@@ -84,7 +84,7 @@ func (r *Reader) openSeg(s Segment) (err error) {
 	if err != nil {
 		return &CorruptError{File: s.Path, First: s.First, Last: s.Last, Reason: err.Error()}
 	}
-	if err := db.View(func(tx *bolt.Tx) error { _, err := readMeta(tx, s); return err }); err != nil {
+	if err := db.View(func(tx *bolt.Tx) error { _, err := readMeta(tx, s, false); return err }); err != nil {
 		db.Close()
 		return err
 	}
@@ -96,6 +96,7 @@ func (r *Reader) readFrom(from uint64, max, maxBytes int) (out []Entry, err erro
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer guard(r.seg, &err)
 	seg := r.seg
+	out = make([]Entry, 0, min(uint64(max), seg.Last-from+1))
 	err = r.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketEntries).Cursor()
 		bytes := 0

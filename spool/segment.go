@@ -166,13 +166,16 @@ func ReadMeta(seg Segment) (m Meta, err error) {
 	}
 	defer db.Close()
 	err = db.View(func(tx *bolt.Tx) error {
-		m, err = readMeta(tx, seg)
+		m, err = readMeta(tx, seg, true)
 		return err
 	})
 	return m, err
 }
 
-func readMeta(tx *bolt.Tx, seg Segment) (Meta, error) {
+// readMeta reads and checks a segment's meta bucket. count also counts the
+// entries (a walk over every page): for stat, not for the read path, which
+// checks contiguity entry by entry.
+func readMeta(tx *bolt.Tx, seg Segment, count bool) (Meta, error) {
 	bad := func(reason string) error {
 		return &CorruptError{File: seg.Path, First: seg.First, Last: seg.Last, Reason: reason}
 	}
@@ -187,7 +190,10 @@ func readMeta(tx *bolt.Tx, seg Segment) (Meta, error) {
 		LastTS:  bytesTS(mb.Get(metaLastTS)),
 		Source:  string(mb.Get(metaSource)),
 		Version: keySeqOr0(mb.Get(metaVersion)),
-		Entries: uint64(eb.Stats().KeyN),
+	}
+	m.Entries = m.Last - m.First + 1
+	if count {
+		m.Entries = uint64(eb.Stats().KeyN)
 	}
 	if m.Version != FormatVersion {
 		return m, bad(fmt.Sprintf("format version %d, this build reads %d", m.Version, FormatVersion))

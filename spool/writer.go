@@ -143,7 +143,7 @@ func (w *Writer) sealLeftover(seg Segment) error {
 			empty = true
 			return nil
 		}
-		m, err = readMeta(tx, seg)
+		m, err = readMeta(tx, seg, true)
 		return err
 	})
 	db.Close()

@@ -1,4 +1,6 @@
-package applier
+// Package retry is mongo-sync's one retry helper: capped exponential
+// backoff for errors a MongoDB deployment recovers from.
+package retry
 
 import (
 	"context"
@@ -10,9 +12,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 )
 
-// retryable reports destination errors worth retrying: network, timeouts,
+// Retryable reports errors worth retrying: network, timeouts,
 // not primary, shutting down.
-func retryable(err error) bool {
+func Retryable(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return false
 	}
@@ -34,21 +36,18 @@ func retryable(err error) bool {
 	return errors.Is(err, mongo.ErrClientDisconnected) || errors.As(err, &sel)
 }
 
-// duplicateKey reports a unique index conflict.
-func duplicateKey(err error) bool { return mongo.IsDuplicateKeyError(err) }
-
-// retry runs f until it succeeds, fails with a non-retryable error, or ctx
+// Do runs f until it succeeds, fails with a non-retryable error, or ctx
 // ends, backing off exponentially (capped) and logging at a bounded rate.
-func retry(ctx context.Context, log logrus.FieldLogger, what string, f func() error) error {
+func Do(ctx context.Context, log logrus.FieldLogger, what string, f func() error) error {
 	delay := 50 * time.Millisecond
 	var lastLog time.Time
 	for attempt := 1; ; attempt++ {
 		err := f()
-		if err == nil || !retryable(err) {
+		if err == nil || !Retryable(err) {
 			return err
 		}
 		if time.Since(lastLog) > 10*time.Second {
-			log.WithError(err).WithField("attempt", attempt).Warnf("%s: destination unavailable, retrying", what)
+			log.WithError(err).WithField("attempt", attempt).Warnf("%s: server unavailable, retrying", what)
 			lastLog = time.Now()
 		}
 		t := time.NewTimer(delay)

@@ -1,0 +1,156 @@
+package applier
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mongo-sync/mongo-sync/internal/testlog"
+	"github.com/mongo-sync/mongo-sync/spool"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+)
+
+const benchEntries = 100_000
+
+// benchSpool writes n oplog entries made by mk into a fresh spool.
+func benchSpool(b *testing.B, mk func(i int) bson.D) string {
+	b.Helper()
+	dir := filepath.Join(b.TempDir(), "spool")
+	w, err := spool.OpenWriter(dir, spool.Options{SealInterval: time.Hour, Logger: testlog.Quiet()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	batch := make([]bson.Raw, 0, 1000)
+	for i := 0; i < benchEntries; i++ {
+		e := append(bson.D{{Key: "ts", Value: bson.Timestamp{T: 1700000000 + uint32(i/1000), I: uint32(i%1000 + 1)}}, {Key: "t", Value: int64(1)}}, mk(i)...)
+		r, _ := bson.Marshal(e)
+		if batch = append(batch, r); len(batch) == cap(batch) {
+			if _, _, err := w.Append(context.Background(), batch); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	w.Close()
+	return dir
+}
+
+func insertEntry(i int) bson.D {
+	return bson.D{{Key: "op", Value: "i"}, {Key: "ns", Value: "shop.orders"}, {Key: "o", Value: bson.D{
+		{Key: "_id", Value: int64(i)}, {Key: "item", Value: "sku-0042"}, {Key: "qty", Value: int32(i % 10)},
+		{Key: "price", Value: 12.5}, {Key: "note", Value: strings.Repeat("n", 120)}}}}
+}
+
+func deltaEntry(i int) bson.D {
+	return bson.D{{Key: "op", Value: "u"}, {Key: "ns", Value: "shop.orders"},
+		{Key: "o", Value: bson.D{{Key: "$v", Value: int32(2)}, {Key: "diff", Value: bson.D{
+			{Key: "u", Value: bson.D{{Key: "qty", Value: int32(i % 7)}, {Key: "status", Value: "paid"}}},
+			{Key: "sitems", Value: bson.D{{Key: "a", Value: true}, {Key: "u1", Value: "x"}}}}}}},
+		{Key: "o2", Value: bson.D{{Key: "_id", Value: int64(i)}}}}
+}
+
+// statement builds the bulk-write statement the driver sends for op and
+// discards it: the CPU work short of the network. Like the driver, it copies
+// raw documents as bytes and marshals anything else.
+func statement(op Op) int {
+	var q, u any
+	upsert := true
+	switch m := op.Model.(type) {
+	case *mongo.ReplaceOneModel:
+		q, u = m.Filter, m.Replacement
+	case *mongo.UpdateOneModel:
+		q, u = m.Filter, m.Update
+	case *mongo.DeleteOneModel:
+		q, upsert = m.Filter, false
+	}
+	idx, doc := bsoncore.AppendDocumentStart(make([]byte, 0, 512))
+	doc = appendDoc(doc, "q", q)
+	if u != nil {
+		doc = appendDoc(doc, "u", u)
+	}
+	doc = bsoncore.AppendBooleanElement(doc, "upsert", upsert)
+	doc, _ = bsoncore.AppendDocumentEnd(doc, idx)
+	return len(doc)
+}
+
+func appendDoc(dst []byte, key string, v any) []byte {
+	if r, ok := v.(bson.Raw); ok {
+		return bsoncore.AppendDocumentElement(dst, key, r)
+	}
+	b, err := bson.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return bsoncore.AppendDocumentElement(dst, key, b)
+}
+
+// cpuPath drains the spool through translate -> partition -> statement.
+func cpuPath(b *testing.B, dir string, translate func(spool.Entry) ([]Op, error)) {
+	r, err := spool.OpenReader(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	sink := 0
+	for from := uint64(1); ; {
+		es, err := r.Read(context.Background(), from, 10000, 64<<20)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(es) == 0 {
+			break
+		}
+		for _, e := range es {
+			ops, err := translate(e)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, op := range ops {
+				sink += Partition(op.NS, op.ID, 8) + statement(op)
+			}
+		}
+		from = es[len(es)-1].Seq + 1
+	}
+	if sink == 0 {
+		b.Fatal("nothing built")
+	}
+}
+
+func benchCPU(b *testing.B, mk func(int) bson.D, translate func(*Translator, spool.Entry) ([]Op, error)) {
+	dir := benchSpool(b, mk)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		tr := NewTranslator(nil)
+		cpuPath(b, dir, func(e spool.Entry) ([]Op, error) { return translate(tr, e) })
+	}
+	b.ReportMetric(float64(b.N*benchEntries)/b.Elapsed().Seconds(), "ops/s")
+}
+
+func rawTranslate(tr *Translator, e spool.Entry) ([]Op, error) {
+	return tr.Translate(e.Seq, e.TS, e.Raw)
+}
+
+// mapTranslate is the baseline: the same translation after unmarshalling
+// every entry to a map and back, as appliers that decode to Go types do.
+func mapTranslate(tr *Translator, e spool.Entry) ([]Op, error) {
+	var m map[string]any
+	if err := bson.Unmarshal(e.Raw, &m); err != nil {
+		return nil, err
+	}
+	raw, err := bson.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	return tr.Translate(e.Seq, e.TS, raw)
+}
+
+func BenchmarkCPUPath_Insert(b *testing.B)             { benchCPU(b, insertEntry, rawTranslate) }
+func BenchmarkCPUPath_DeltaUpdate(b *testing.B)        { benchCPU(b, deltaEntry, rawTranslate) }
+func BenchmarkCPUPath_Insert_MapBaseline(b *testing.B) { benchCPU(b, insertEntry, mapTranslate) }
+func BenchmarkCPUPath_DeltaUpdate_MapBaseline(b *testing.B) {
+	benchCPU(b, deltaEntry, mapTranslate)
+}
