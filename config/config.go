@@ -80,9 +80,10 @@ type Store struct {
 
 // Reader configures the oplog reader.
 type Reader struct {
-	BatchSize     int      `toml:"batch_size"`
-	BatchInterval Duration `toml:"batch_interval"`
-	LogInterval   Duration `toml:"log_interval"`
+	BatchSize        int      `toml:"batch_size"`
+	BatchInterval    Duration `toml:"batch_interval"`
+	LogInterval      Duration `toml:"log_interval"`
+	ProgressInterval Duration `toml:"progress_interval"`
 }
 
 // Applier configures the oplog applier.
@@ -127,6 +128,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Reader.LogInterval == 0 {
 		c.Reader.LogInterval = Duration(10 * time.Second)
+	}
+	if c.Reader.ProgressInterval == 0 {
+		c.Reader.ProgressInterval = Duration(10 * time.Second)
 	}
 	defInt(&c.Applier.Workers, 8)
 	defInt(&c.Applier.BulkSize, 500)
@@ -225,7 +229,7 @@ func (c *Config) Validate() error {
 		add(c.errorf("spool.max_bytes", "%s must be 0 (no cap) or at least twice spool.segment_max_bytes (%s)", c.Spool.MaxBytes, c.Spool.SegmentMaxBytes))
 	}
 	for key, d := range map[string]Duration{"spool.seal_interval": c.Spool.SealInterval, "spool.retention": c.Spool.Retention,
-		"reader.batch_interval": c.Reader.BatchInterval, "reader.log_interval": c.Reader.LogInterval, "applier.log_interval": c.Applier.LogInterval} {
+		"reader.batch_interval": c.Reader.BatchInterval, "reader.progress_interval": c.Reader.ProgressInterval, "reader.log_interval": c.Reader.LogInterval, "applier.log_interval": c.Applier.LogInterval} {
 		if d < 0 {
 			add(c.errorf(key, "must not be negative"))
 		}

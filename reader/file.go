@@ -126,7 +126,7 @@ func (fs FileSource) produce(ctx context.Context, last *bson.Raw, emit func(bson
 				continue
 			}
 			if ts.Equal(lastTS) {
-				if !sameEntry(raw, *last) {
+				if !IsMarker(*last) && !sameEntry(raw, *last) {
 					return fmt.Errorf("%w: entry at ts %d,%d differs from the spooled one", ErrFileMismatch, t, i)
 				}
 				continue

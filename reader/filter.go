@@ -11,9 +11,8 @@ import (
 type Verdict int
 
 const (
-	Spool    Verdict = iota // append to the spool
-	Skip                    // not for this sync (it still moves the position)
-	Progress                // a no-op: spooled now and then so the position moves on quiet sources
+	Spool Verdict = iota // append to the spool
+	Skip                 // not for this sync; it still moves the position (see marker)
 )
 
 // Filter decides, entry by entry, what the reader spools. Command entries and
@@ -26,7 +25,7 @@ type Filter struct {
 func (f Filter) Judge(raw bson.Raw) Verdict {
 	op, _ := raw.Lookup("op").StringValueOK()
 	if op == "n" {
-		return Progress
+		return Skip
 	}
 	if fm, ok := raw.Lookup("fromMigrate").BooleanOK(); ok && fm {
 		return Skip

@@ -33,7 +33,13 @@ type OplogSource struct {
 	// source's newest entry.
 	Start  bson.Timestamp
 	Filter Filter
-	Log    logrus.FieldLogger
+	// ProbeEvery: while idle, this often check whether the oplog moved on
+	// with entries the filter drops only, and hand the newest such entry to
+	// the batcher as a position (see probe). Zero disables it.
+	ProbeEvery time.Duration
+	Log        logrus.FieldLogger
+
+	lastProbe time.Time
 }
 
 // Connect opens a client and checks that the source answers and has an oplog.
@@ -87,6 +93,12 @@ func (o *OplogSource) oplog() *mongo.Collection {
 // newest returns the newest entry of the oplog.
 func (o *OplogSource) newest(ctx context.Context) (bson.Timestamp, error) {
 	return o.edge(ctx, -1)
+}
+
+// Newest is the ts of the source's newest majority-committed oplog entry:
+// the position an initial copy pins as T0, and records as its end.
+func Newest(ctx context.Context, client *mongo.Client) (bson.Timestamp, error) {
+	return (&OplogSource{Client: client}).newest(ctx)
 }
 
 func (o *OplogSource) edge(ctx context.Context, dir int) (bson.Timestamp, error) {
@@ -155,6 +167,9 @@ func (o *OplogSource) tail(ctx context.Context, from bson.Timestamp, resume bson
 		// An empty getMore: the server had nothing new. Back off a little
 		// (the server cannot tell us when the next entry comes).
 		idle++
+		if err := o.probe(ctx, last, from, emit); err != nil {
+			return last, err
+		}
 		if err := sleep(ctx, min(time.Duration(idle)*10*time.Millisecond, 100*time.Millisecond)); err != nil {
 			return last, err
 		}
@@ -165,6 +180,42 @@ func (o *OplogSource) tail(ctx context.Context, from bson.Timestamp, resume bson
 }
 
 var errCursorDead = errors.New("oplog cursor closed by the server")
+
+// probe lets the position move while the synced namespaces are quiet and the
+// server-side filter hides everything else. It reads the newest
+// majority-committed entry N and checks, with the same filter, that no entry
+// in (last, N] is one the reader would keep; only then it hands N to emit
+// (the batcher skips it and may spool a position marker at N). Without that
+// check a marker could pass an entry not yet read.
+//
+// last is the newest entry read; nil when none was read yet, then every
+// entry from start on counts.
+func (o *OplogSource) probe(ctx context.Context, last bson.Raw, start bson.Timestamp, emit func(bson.Raw) error) error {
+	if o.ProbeEvery <= 0 || time.Since(o.lastProbe) < o.ProbeEvery {
+		return nil
+	}
+	o.lastProbe = time.Now()
+	lower := bson.E{Key: "$gte", Value: start}
+	from := start
+	if last != nil {
+		from = tsOf(last)
+		lower = bson.E{Key: "$gt", Value: from}
+	}
+	newest, err := o.oplog().FindOne(ctx, bson.D{}, options.FindOne().SetSort(bson.D{{Key: "$natural", Value: -1}})).Raw()
+	if err != nil {
+		return nil // a probe is best effort: the tail retries the source
+	}
+	n := tsOf(newest)
+	if n.Before(from) || (last != nil && n.Equal(from)) {
+		return nil
+	}
+	filter := append(bson.D{{Key: "ts", Value: bson.D{lower, {Key: "$lte", Value: n}}}}, o.Filter.serverFilter()...)
+	cnt, err := o.oplog().CountDocuments(ctx, filter, options.Count().SetLimit(1))
+	if err != nil || cnt > 0 {
+		return nil
+	}
+	return emit(append(bson.Raw(nil), newest...))
+}
 
 // checkResume verifies that the first entry read back is the spooled one.
 func (o *OplogSource) checkResume(ctx context.Context, got, want bson.Raw) error {
@@ -245,6 +296,9 @@ func (o *OplogSource) produce(ctx context.Context, last *bson.Raw, emit func(bso
 			return err
 		case errors.Is(err, errCursorDead):
 			backoff.reset()
+			if err := o.probe(ctx, resume, from, emit); err != nil {
+				return err
+			}
 			o.Log.Debug("oplog cursor closed by the server: re-opening")
 		case err != nil:
 			o.Log.WithError(err).Warn("reading the oplog failed: retrying")

@@ -21,10 +21,6 @@ type Source interface {
 	produce(ctx context.Context, last *bson.Raw, emit func(bson.Raw) error) error
 }
 
-// progressEvery is how often a no-op entry is spooled when nothing else was,
-// so a quiet source's position keeps moving.
-const progressEvery = 10 * time.Second
-
 // Reader moves entries from a Source into a spool.
 type Reader struct {
 	W             *spool.Writer
@@ -33,7 +29,10 @@ type Reader struct {
 	BatchSize     int
 	BatchInterval time.Duration
 	LogInterval   time.Duration
-	Log           logrus.FieldLogger
+	// ProgressInterval: when nothing was spooled this long but entries were
+	// read and skipped, a position marker is spooled (default 10s).
+	ProgressInterval time.Duration
+	Log              logrus.FieldLogger
 	// EndWhenDone marks the spool ended when the source is exhausted (a file).
 	EndWhenDone bool
 
@@ -51,6 +50,9 @@ func (r *Reader) Run(ctx context.Context) error {
 	}
 	if r.LogInterval <= 0 {
 		r.LogInterval = 10 * time.Second
+	}
+	if r.ProgressInterval <= 0 {
+		r.ProgressInterval = 10 * time.Second
 	}
 	var last *bson.Raw
 	if e, ok := r.W.Last(); ok {
@@ -140,6 +142,7 @@ type batcher struct {
 	cur         []bson.Raw
 	first       time.Time
 	lastSpooled time.Time
+	skipped     bson.Raw // the newest entry read and skipped since the last spooled one
 }
 
 func (b *batcher) emit(raw bson.Raw) error {
@@ -148,11 +151,18 @@ func (b *batcher) emit(raw bson.Raw) error {
 		switch b.r.Filter.Judge(raw) {
 		case Spool:
 			b.add(raw)
-		case Progress:
-			if time.Since(b.lastSpooled) >= progressEvery && len(b.cur) == 0 {
-				b.add(raw)
-			}
+			b.skipped = nil
+		case Skip:
+			b.skipped = raw
 		}
+	}
+	if b.skipped != nil && len(b.cur) == 0 && time.Since(b.lastSpooled) >= b.r.ProgressInterval {
+		m, err := Marker(b.skipped)
+		if err != nil {
+			return err
+		}
+		b.add(m)
+		b.skipped = nil
 	}
 	if len(b.cur) >= b.r.BatchSize || (len(b.cur) > 0 && time.Since(b.first) >= b.r.BatchInterval) {
 		return b.send()

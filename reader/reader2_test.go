@@ -255,3 +255,40 @@ func TestOptimeFile_RoundTrip(t *testing.T) {
 		t.Fatal("3-byte optime file accepted")
 	}
 }
+
+// TestReader_MarkerMovesPositionAndResumes: only unsynced namespaces are
+// written; the reader spools a position marker, and a restart resumes from
+// it (its ts and term match the source's entry).
+func TestReader_MarkerMovesPositionAndResumes(t *testing.T) {
+	src := testmongo.StartSource(t)
+	c := &config.Config{Sync: config.Sync{DBs: []config.DB{{DB: "keep"}}}}
+	if err := c.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	r := startReader(t, src.URI, dir, nowTS(), c.Namespaces())
+	insertN(t, src.Client().Database("other").Collection("x"), 0, 5)
+	deadline := time.Now().Add(30 * time.Second)
+	var markers int
+	for markers == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no position marker spooled")
+		}
+		time.Sleep(100 * time.Millisecond)
+		markers = 0
+		for _, e := range spooled(t, dir) {
+			if IsMarker(e.Raw) {
+				markers++
+			}
+		}
+	}
+	r.stop(t)
+	if n := len(dataEntries(spooled(t, dir))); n != 0 {
+		t.Fatalf("%d data entries of unsynced namespaces spooled", n)
+	}
+	// Resume from the marker, then pick up a synced write.
+	r = startReader(t, src.URI, dir, bson.Timestamp{}, c.Namespaces())
+	insertN(t, src.Client().Database("keep").Collection("y"), 0, 3)
+	waitSpooled(t, r, dir, 3)
+	r.stop(t)
+}

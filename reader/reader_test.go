@@ -37,8 +37,8 @@ func startReader(t *testing.T, srcURI, dir string, start bson.Timestamp, ns *con
 		t.Fatal(err)
 	}
 	f := Filter{NS: ns}
-	r := &Reader{W: w, Filter: f, BatchSize: 100, BatchInterval: 20 * time.Millisecond, Log: quiet(),
-		Source: &OplogSource{Client: client, Start: start, Filter: f, Log: quiet()}}
+	r := &Reader{W: w, Filter: f, BatchSize: 100, BatchInterval: 20 * time.Millisecond, ProgressInterval: 300 * time.Millisecond, Log: quiet(),
+		Source: &OplogSource{Client: client, Start: start, Filter: f, ProbeEvery: 300 * time.Millisecond, Log: quiet()}}
 	run := &running{cancel: cancel, done: make(chan error, 1), w: w}
 	go func() {
 		err := r.Run(ctx)

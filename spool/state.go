@@ -2,11 +2,14 @@ package spool
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 const (
@@ -67,4 +70,35 @@ func Ended(dir string) (last uint64, ended bool, err error) {
 		return 0, false, &CorruptError{File: filepath.Join(dir, endedName), Reason: "not a sequence number"}
 	}
 	return last, true, nil
+}
+
+const startName = "START"
+
+// SetStart records where the reader must start while the spool is empty:
+// the position the initial copy pinned (T0). It is written once, durably.
+func SetStart(dir string, ts bson.Timestamp) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	p := filepath.Join(dir, startName)
+	if err := os.WriteFile(p, []byte(fmt.Sprintf("%d,%d\n", ts.T, ts.I)), 0o600); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// Start returns the recorded start position, if any.
+func Start(dir string) (bson.Timestamp, bool, error) {
+	b, err := os.ReadFile(filepath.Join(dir, startName))
+	if os.IsNotExist(err) {
+		return bson.Timestamp{}, false, nil
+	}
+	if err != nil {
+		return bson.Timestamp{}, false, err
+	}
+	var t, i uint32
+	if _, err := fmt.Sscanf(strings.TrimSpace(string(b)), "%d,%d", &t, &i); err != nil {
+		return bson.Timestamp{}, false, &CorruptError{File: filepath.Join(dir, startName), Reason: "not a T,I timestamp"}
+	}
+	return bson.Timestamp{T: t, I: i}, true, nil
 }

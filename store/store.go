@@ -31,8 +31,8 @@ type Store struct {
 	db *bolt.DB
 }
 
-// ErrBusy means another applier holds the state file.
-var ErrBusy = errors.New("state file is in use by another applier")
+// ErrBusy means another process (sync, copy or applier) holds the state file.
+var ErrBusy = errors.New("state file is in use by another mongo-sync process (sync, copy or applier)")
 
 // Open opens (creating) the state file at path.
 func Open(path string) (*Store, error) {

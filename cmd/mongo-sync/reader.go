@@ -45,11 +45,12 @@ func runReader(ctx context.Context, cfg *config.Config, srcFile, optimeLog strin
 	ns := cfg.Namespaces()
 	filter := reader.Filter{NS: ns}
 	r := &reader.Reader{
-		Filter:        filter,
-		BatchSize:     cfg.Reader.BatchSize,
-		BatchInterval: cfg.Reader.BatchInterval.D(),
-		LogInterval:   cfg.Reader.LogInterval.D(),
-		Log:           log,
+		Filter:           filter,
+		BatchSize:        cfg.Reader.BatchSize,
+		BatchInterval:    cfg.Reader.BatchInterval.D(),
+		LogInterval:      cfg.Reader.LogInterval.D(),
+		ProgressInterval: cfg.Reader.ProgressInterval.D(),
+		Log:              log,
 	}
 	var sourceID string
 	if srcFile != "" {
@@ -71,7 +72,8 @@ func runReader(ctx context.Context, cfg *config.Config, srcFile, optimeLog strin
 		if err != nil {
 			return err
 		}
-		r.Source = &reader.OplogSource{Client: client, Redacted: cfg.Src.Redacted(), Start: startTS, Filter: filter, Log: log}
+		r.Source = &reader.OplogSource{Client: client, Redacted: cfg.Src.Redacted(), Start: startTS, Filter: filter,
+			ProbeEvery: cfg.Reader.ProgressInterval.D(), Log: log}
 		sourceID = id
 	}
 	w, err := spool.OpenWriter(cfg.Spool.Dir, spool.Options{
@@ -93,9 +95,13 @@ func runReader(ctx context.Context, cfg *config.Config, srcFile, optimeLog strin
 	return runErr
 }
 
-// startTS is where a fresh spool starts: --start-optime / sync.start_optime,
-// else py-mongo-sync's optime log, else zero (the source's newest entry).
+// startTS is where a fresh spool starts: the T0 an initial copy pinned in
+// the spool, else --start-optime / sync.start_optime, else py-mongo-sync's
+// optime log, else zero (the source's newest entry).
 func startTS(cfg *config.Config, optimeLog string) (bson.Timestamp, error) {
+	if t0, ok, err := spool.Start(cfg.Spool.Dir); err != nil || ok {
+		return t0, err
+	}
 	if cfg.Sync.StartOptime != nil {
 		return cfg.Sync.StartOptime.TS(), nil
 	}
