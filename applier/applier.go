@@ -25,9 +25,13 @@ type Applier struct {
 	// ExitWhenDrained stops with nil once an ended spool is fully applied.
 	ExitWhenDrained bool
 	// Wake, if set, signals new sealed segments (an in-process reader).
-	Wake        <-chan struct{}
-	LogInterval time.Duration
-	Log         logrus.FieldLogger
+	Wake <-chan struct{}
+	// ConsistentAt, if set, is the initial copy's end: the destination is
+	// consistent once the checkpoint reaches it (logged once).
+	ConsistentAt bson.Timestamp
+	consistent   bool
+	LogInterval  time.Duration
+	Log          logrus.FieldLogger
 
 	applied int64
 }
@@ -122,6 +126,11 @@ func (a *Applier) checkpoint(es []spool.Entry) error {
 	}
 	if err := a.Store.SetCheckpoint(ck); err != nil {
 		return fmt.Errorf("record checkpoint seq %d: %w", ck.Seq, err)
+	}
+	if !a.consistent && !a.ConsistentAt.IsZero() && !ck.TS.Before(a.ConsistentAt) {
+		a.consistent = true
+		a.Log.WithFields(logrus.Fields{"ts": fmtTS(ck.TS), "copy_end": fmtTS(a.ConsistentAt)}).
+			Info("destination is consistent: the applier has passed the end of the initial copy")
 	}
 	if _, err := spool.Remove(a.SpoolDir, ck.Seq+1, a.Retention); err != nil {
 		a.Log.WithError(err).Warn("removing applied segments failed")

@@ -22,6 +22,7 @@ type Config struct {
 	Store   Store   `toml:"store"`
 	Reader  Reader  `toml:"reader"`
 	Applier Applier `toml:"applier"`
+	Copy    Copy    `toml:"copy"`
 
 	file string // where it was loaded from, for error messages
 }
@@ -95,6 +96,13 @@ type Applier struct {
 	LogInterval Duration `toml:"log_interval"`
 }
 
+// Copy configures the initial copy.
+type Copy struct {
+	Workers   int   `toml:"workers"`
+	BatchDocs int   `toml:"batch_docs"`
+	SplitDocs int64 `toml:"split_docs"`
+}
+
 // Default returns the configuration with every default filled in.
 func Default() *Config {
 	c := &Config{}
@@ -131,6 +139,11 @@ func (c *Config) setDefaults() {
 	}
 	if c.Reader.ProgressInterval == 0 {
 		c.Reader.ProgressInterval = Duration(10 * time.Second)
+	}
+	defInt(&c.Copy.Workers, 4)
+	defInt(&c.Copy.BatchDocs, 1000)
+	if c.Copy.SplitDocs == 0 {
+		c.Copy.SplitDocs = 100_000
 	}
 	defInt(&c.Applier.Workers, 8)
 	defInt(&c.Applier.BulkSize, 500)
@@ -219,6 +232,11 @@ func (c *Config) Validate() error {
 	positive("applier.workers", c.Applier.Workers)
 	positive("applier.bulk_size", c.Applier.BulkSize)
 	positive("applier.batch_ops", c.Applier.BatchOps)
+	positive("copy.workers", c.Copy.Workers)
+	positive("copy.batch_docs", c.Copy.BatchDocs)
+	if c.Copy.SplitDocs < 1 {
+		add(c.errorf("copy.split_docs", "must be at least 1, got %d", c.Copy.SplitDocs))
+	}
 	if c.Applier.Workers > 1024 {
 		add(c.errorf("applier.workers", "%d is more than 1024", c.Applier.Workers))
 	}

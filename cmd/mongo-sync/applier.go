@@ -37,7 +37,15 @@ func newApplierCmd() *cobra.Command {
 				cfg.SetDstMongo(dst.apply(cfg.DstMongo()))
 				return nil
 			}, "applier", func(ctx context.Context, cfg *config.Config, log logrus.FieldLogger) error {
-				return runApplier(ctx, cfg, opts, nil, log)
+				st, err := store.Open(cfg.Store.Path)
+				if err != nil {
+					return err
+				}
+				defer st.Close()
+				if st.Stage() == store.StageCopying {
+					return fmt.Errorf("the initial copy recorded in %s has not finished: run (or resume) mongo-sync copy first", cfg.Store.Path)
+				}
+				return runApplier(ctx, cfg, opts, st, log)
 			})
 		},
 	}
@@ -63,7 +71,8 @@ func connectDest(ctx context.Context, m config.Mongo) (*mongo.Client, error) {
 	return client, nil
 }
 
-func runApplier(ctx context.Context, cfg *config.Config, opts applierOpts, wake <-chan struct{}, log logrus.FieldLogger) error {
+// runApplier applies the spool with the open state file st.
+func runApplier(ctx context.Context, cfg *config.Config, opts applierOpts, st *store.Store, log logrus.FieldLogger) error {
 	if err := cfg.RequireDest(); err != nil {
 		return err
 	}
@@ -72,11 +81,6 @@ func runApplier(ctx context.Context, cfg *config.Config, opts applierOpts, wake 
 		return err
 	}
 	defer client.Disconnect(context.Background())
-	st, err := store.Open(cfg.Store.Path)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
 	// The applier may start before the reader: it waits for the spool.
 	if err := os.MkdirAll(cfg.Spool.Dir, 0o700); err != nil {
 		return fmt.Errorf("spool directory: %w", err)
@@ -99,7 +103,7 @@ func runApplier(ctx context.Context, cfg *config.Config, opts applierOpts, wake 
 		BatchBytes:      int(cfg.Applier.BatchBytes),
 		Retention:       cfg.Spool.Retention.D(),
 		ExitWhenDrained: opts.exitWhenDrained,
-		Wake:            wake,
+		ConsistentAt:    st.CopyEnd(),
 		LogInterval:     cfg.Applier.LogInterval.D(),
 		Log:             log,
 	}

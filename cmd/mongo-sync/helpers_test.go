@@ -113,6 +113,24 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
+// waitLog waits until the process has logged text; it fails at once, with
+// the output, if the process exits first.
+func (p *proc) waitLog(t *testing.T, d time.Duration, text string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !strings.Contains(p.output(), text) {
+		select {
+		case <-p.exited:
+			t.Fatalf("process exited (%v) before logging %q:\n%s", p.err, text, p.output())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q after %s:\n%s", text, d, p.output())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // waitExit waits for the process to stop by itself.
 func (p *proc) waitExit(t *testing.T, d time.Duration) error {
 	t.Helper()
@@ -149,6 +167,7 @@ uri = %q
 [spool]
 dir = %q
 seal_interval = "100ms"
+retention = "1h"
 [store]
 path = %q
 [applier]

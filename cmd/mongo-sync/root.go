@@ -114,7 +114,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newSyncCmd(), newReaderCmd(), newApplierCmd(), newSpoolCmd(), newVersionCmd())
+	root.AddCommand(newSyncCmd(), newReaderCmd(), newCopyCmd(), newApplierCmd(), newVerifyCmd(), newSpoolCmd(), newVersionCmd())
 	return root
 }
 

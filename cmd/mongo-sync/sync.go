@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/mongo-sync/mongo-sync/config"
-	"github.com/mongo-sync/mongo-sync/spool"
+	"github.com/mongo-sync/mongo-sync/store"
+	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -15,57 +18,83 @@ func newSyncCmd() *cobra.Command {
 		c        common
 		src, dst mongoFlags
 		start    startFlags
+		drop     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "sync",
-		Short: "Run the reader and the applier together (py-mongo-sync's sync.py flags work)",
-		Long: `Run the reader and the applier in one process. The initial copy is not
-implemented yet: sync runs incremental only, so it needs a start position
-(--start-optime, --optime-logfile, sync.start_optime) or a spool that already
-holds entries.`,
+		Short: "Copy, then keep the destination in sync (py-mongo-sync's sync.py flags work)",
+		Long: `Run everything in one process. A fresh start pins T0 (the source's newest
+oplog entry), starts the reader from T0 (the spool holds the oplog however
+long the copy takes), copies every selected collection, then applies the
+spool from T0; the log says when the destination became consistent. A
+restart resumes whichever stage was running. --start-optime (or
+--optime-logfile, sync.start_optime) skips the copy: incremental only.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := c.load(func(cfg *config.Config) error {
+			return c.run(cmd.Context(), func(cfg *config.Config) error {
 				cfg.Src = src.apply(cfg.Src)
 				cfg.SetDstMongo(dst.apply(cfg.DstMongo()))
+				cfg.Sync.DropExisting = cfg.Sync.DropExisting || drop
 				return start.apply(cfg)
+			}, "sync", func(ctx context.Context, cfg *config.Config, log logrus.FieldLogger) error {
+				return runSync(ctx, cfg, start.optimeLogfile, log)
 			})
-			if err != nil {
-				return err
-			}
-			if err := cfg.RequireSource(); err != nil {
-				return err
-			}
-			if err := cfg.RequireDest(); err != nil {
-				return err
-			}
-			if cfg.Sync.StartOptime == nil && start.optimeLogfile == "" {
-				if l, err := spool.List(cfg.Spool.Dir); err != nil || (len(l.Sealed) == 0 && l.Open == nil) {
-					return fmt.Errorf("the initial copy is not implemented yet: give --start-optime (or --optime-logfile) to sync incrementally from a position the destination already has")
-				}
-			}
-			log, err := logger(cfg)
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			g, gctx := errgroup.WithContext(ctx)
-			g.Go(func() error {
-				return runReader(gctx, cfg, "", start.optimeLogfile, log.WithField("component", "reader"))
-			})
-			g.Go(func() error {
-				return runApplier(gctx, cfg, applierOpts{}, nil, log.WithField("component", "applier"))
-			})
-			err = g.Wait()
-			if err != nil && ctx.Err() != nil && err == context.Canceled {
-				return nil
-			}
-			return err
 		},
 	}
 	c.register(cmd)
 	src.register(cmd, "src")
 	dst.register(cmd, "dst")
 	start.register(cmd)
+	cmd.Flags().BoolVar(&drop, "drop", false, "drop destination collections that already hold documents (sync.drop_existing)")
 	return cmd
 }
+
+func runSync(ctx context.Context, cfg *config.Config, optimeLog string, log logrus.FieldLogger) error {
+	if err := cfg.RequireSource(); err != nil {
+		return err
+	}
+	if err := cfg.RequireDest(); err != nil {
+		return err
+	}
+	st, err := store.Open(cfg.Store.Path)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	incremental := cfg.Sync.StartOptime != nil || optimeLog != ""
+	if st.Stage() == store.StageNone && incremental {
+		log.Info("incremental sync: the initial copy is skipped (a start optime was given)")
+		if err := st.SetStage(store.StageApplied); err != nil {
+			return err
+		}
+	}
+	if st.Stage() == store.StageNone {
+		// Pin T0 before the reader starts, so it spools from T0.
+		if err := pinT0(ctx, cfg, st, log); err != nil {
+			return err
+		}
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		return runReader(gctx, cfg, "", optimeLog, log.WithField("component", "reader"))
+	})
+	g.Go(func() error {
+		if st.Stage() == store.StageCopying {
+			if err := runCopy(gctx, cfg, st, log.WithField("component", "copy")); err != nil {
+				return err
+			}
+		}
+		if gctx.Err() != nil {
+			return nil
+		}
+		return runApplier(gctx, cfg, applierOpts{}, st, log.WithField("component", "applier"))
+	})
+	err = g.Wait()
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+func fmtTS(ts bson.Timestamp) string { return fmt.Sprintf("%d,%d", ts.T, ts.I) }

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/copier"
+	"github.com/mongo-sync/mongo-sync/reader"
+	"github.com/mongo-sync/mongo-sync/spool"
+	"github.com/mongo-sync/mongo-sync/store"
+	"github.com/sirupsen/logrus"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+func newCopyCmd() *cobra.Command {
+	var (
+		c        common
+		src, dst mongoFlags
+		drop     bool
+	)
+	cmd := &cobra.Command{
+		Use:   "copy",
+		Short: "Initial copy: pin T0 in the spool, copy the selected collections, record the copy's end",
+		Long: `Copy every selected collection (options, indexes, documents) from the
+source to the destination. On a fresh state file it first pins T0, the
+source's newest oplog entry, in the spool: start "mongo-sync reader" with the
+same spool once this command says so, and "mongo-sync applier" once it has
+finished. A restart resumes, skipping what was already copied.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return c.run(cmd.Context(), func(cfg *config.Config) error {
+				cfg.Src = src.apply(cfg.Src)
+				cfg.SetDstMongo(dst.apply(cfg.DstMongo()))
+				cfg.Sync.DropExisting = cfg.Sync.DropExisting || drop
+				return nil
+			}, "copy", func(ctx context.Context, cfg *config.Config, log logrus.FieldLogger) error {
+				st, err := store.Open(cfg.Store.Path)
+				if err != nil {
+					return err
+				}
+				defer st.Close()
+				return runCopy(ctx, cfg, st, log)
+			})
+		},
+	}
+	c.register(cmd)
+	src.register(cmd, "src")
+	dst.register(cmd, "dst")
+	cmd.Flags().BoolVar(&drop, "drop", false, "drop destination collections that already hold documents (sync.drop_existing)")
+	return cmd
+}
+
+// pinT0 records T0, the source's newest majority-committed oplog entry, in
+// the spool (where the reader starts from it) and in the store, and moves the
+// store to the copying stage. It must happen before the reader starts.
+func pinT0(ctx context.Context, cfg *config.Config, st *store.Store, log logrus.FieldLogger) error {
+	client, _, err := reader.Connect(ctx, cfg.Src)
+	if err != nil {
+		return err
+	}
+	defer client.Disconnect(context.Background())
+	if l, err := spool.List(cfg.Spool.Dir); err == nil && (len(l.Sealed) > 0 || l.Open != nil) {
+		return fmt.Errorf("spool %s already holds entries: a fresh initial copy needs an empty spool (or a state file that records the copy)", cfg.Spool.Dir)
+	}
+	t0, err := reader.Newest(ctx, client)
+	if err != nil {
+		return fmt.Errorf("pin T0: %w", err)
+	}
+	if err := spool.SetStart(cfg.Spool.Dir, t0); err != nil {
+		return fmt.Errorf("pin T0 in the spool: %w", err)
+	}
+	if err := st.SetT0(t0); err != nil {
+		return err
+	}
+	if err := st.SetStage(store.StageCopying); err != nil {
+		return err
+	}
+	log.WithField("t0", fmtTS(t0)).Info("T0 pinned: the reader spools the oplog from here while the copy runs")
+	return nil
+}
+
+// runCopy runs the initial copy recorded in st: pin T0 (fresh), copy
+// (resuming), record the copy's end and move st to the applying stage.
+func runCopy(ctx context.Context, cfg *config.Config, st *store.Store, log logrus.FieldLogger) error {
+	if err := cfg.RequireSource(); err != nil {
+		return err
+	}
+	if err := cfg.RequireDest(); err != nil {
+		return err
+	}
+	if st.Stage() == store.StageApplied {
+		log.Info("the initial copy is already done")
+		return nil
+	}
+	srcClient, _, err := reader.Connect(ctx, cfg.Src)
+	if err != nil {
+		return err
+	}
+	defer srcClient.Disconnect(context.Background())
+	dstClient, err := connectDest(ctx, cfg.DstMongo())
+	if err != nil {
+		return err
+	}
+	defer dstClient.Disconnect(context.Background())
+
+	if st.Stage() == store.StageNone {
+		if err := pinT0(ctx, cfg, st, log); err != nil {
+			return err
+		}
+	} else {
+		log.WithField("t0", fmtTS(st.T0())).Info("initial copy (already-copied collections and ranges are skipped)")
+	}
+
+	progress := copier.NewProgress(os.Stdout, term.IsTerminal(int(os.Stdout.Fd())), log, cfg.Reader.LogInterval.D())
+	cp := &copier.Copier{Src: srcClient, Dst: dstClient, NS: cfg.Namespaces(), Store: st,
+		Workers: cfg.Copy.Workers, BatchDocs: cfg.Copy.BatchDocs, SplitDocs: cfg.Copy.SplitDocs,
+		DropExisting: cfg.Sync.DropExisting, Progress: progress, Log: log}
+	start := time.Now()
+	err = cp.Run(ctx)
+	progress.Wait()
+	if err != nil {
+		return fmt.Errorf("initial copy: %w", err)
+	}
+	end, err := reader.Newest(ctx, srcClient)
+	if err != nil {
+		return fmt.Errorf("record the copy's end: %w", err)
+	}
+	if err := st.SetCopyEnd(end); err != nil {
+		return err
+	}
+	if err := st.SetStage(store.StageApplied); err != nil {
+		return err
+	}
+	log.WithFields(logrus.Fields{"copy_end": fmtTS(end), "took": time.Since(start).Truncate(time.Millisecond).String()}).
+		Info("initial copy done: the destination is consistent once the applier passes copy_end")
+	return nil
+}

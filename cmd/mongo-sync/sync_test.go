@@ -1,0 +1,225 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mongo-sync/mongo-sync/internal/testmongo"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+const syncSections = `progress_interval = "300ms"
+[sync]
+dbs = [ { db = "shop" }, { db = "crm", rename_db = "crm2" } ]
+[copy]
+split_docs = 400
+workers = 3
+batch_docs = 200
+`
+
+// preload fills the source: a collection large enough to be split, one with
+// secondary indexes (one unique), a capped collection, a renamed database
+// and a database the filter leaves out.
+func preload(t *testing.T, c *mongo.Client, orders int) {
+	t.Helper()
+	ctx := context.Background()
+	var docs []any
+	for i := 0; i < orders; i++ {
+		docs = append(docs, bson.D{{Key: "_id", Value: i}, {Key: "sku", Value: fmt.Sprintf("sku-%03d", i%97)}, {Key: "qty", Value: i % 9}})
+	}
+	for len(docs) > 0 {
+		n := min(500, len(docs))
+		if _, err := c.Database("shop").Collection("orders").InsertMany(ctx, docs[:n]); err != nil {
+			t.Fatal(err)
+		}
+		docs = docs[n:]
+	}
+	users := c.Database("shop").Collection("users")
+	if _, err := users.Indexes().CreateMany(ctx, []mongo.IndexModel{
+		{Keys: bson.D{{Key: "email", Value: 1}}, Options: options.Index().SetUnique(true).SetName("email_1")},
+		{Keys: bson.D{{Key: "city", Value: 1}, {Key: "age", Value: -1}}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 40; i++ {
+		users.InsertOne(ctx, bson.D{{Key: "_id", Value: fmt.Sprintf("u%02d", i)}, {Key: "email", Value: fmt.Sprintf("u%d@x.org", i)}, {Key: "city", Value: "Oslo"}, {Key: "age", Value: 20 + i}})
+	}
+	if err := c.Database("shop").CreateCollection(ctx, "events", options.CreateCollection().SetCapped(true).SetSizeInBytes(1<<20).SetMaxDocuments(500)); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 30; i++ {
+		c.Database("shop").Collection("events").InsertOne(ctx, bson.D{{Key: "_id", Value: i}, {Key: "kind", Value: "view"}})
+	}
+	for i := 0; i < 25; i++ {
+		c.Database("crm").Collection("contacts").InsertOne(ctx, bson.D{{Key: "_id", Value: i}, {Key: "name", Value: fmt.Sprint("c", i)}})
+		c.Database("private").Collection("secrets").InsertOne(ctx, bson.D{{Key: "_id", Value: i}})
+	}
+}
+
+// writeLoad changes orders, users and contacts until stop closes.
+func writeLoad(t *testing.T, c *mongo.Client, seed uint64, stop <-chan struct{}) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		ctx := context.Background()
+		rng := rand.New(rand.NewPCG(seed, 5))
+		orders, contacts := c.Database("shop").Collection("orders"), c.Database("crm").Collection("contacts")
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			id := rng.IntN(3000)
+			switch rng.IntN(5) {
+			case 0:
+				orders.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$inc", Value: bson.D{{Key: "qty", Value: 1}}}})
+			case 1:
+				orders.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
+			case 2:
+				orders.InsertOne(ctx, bson.D{{Key: "_id", Value: 100000 + i}, {Key: "sku", Value: "new"}})
+			case 3:
+				contacts.ReplaceOne(ctx, bson.D{{Key: "_id", Value: rng.IntN(30)}}, bson.D{{Key: "name", Value: fmt.Sprint("r", i)}}, options.Replace().SetUpsert(true))
+			default:
+				c.Database("private").Collection("secrets").InsertOne(ctx, bson.D{{Key: "_id", Value: 1000 + i}})
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	return &wg
+}
+
+// verifyEventually runs mongo-sync verify until it passes.
+func verifyEventually(t *testing.T, conf string, d time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		out, err := run(t, "verify", "-f", conf)
+		if err == nil {
+			return out
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("verify still fails after %s: %v\n%s", d, err, out)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+func TestSync_CopyThenLive(t *testing.T) {
+	src, dst := testmongo.StartSource(t), testmongo.StartDest(t)
+	preload(t, src.Client(), 2500)
+	dir := t.TempDir()
+	conf := writeConfig(t, dir, src.URI, dst.URI, syncSections)
+	stop := make(chan struct{})
+	load := writeLoad(t, src.Client(), 1, stop)
+	p := start(t, "sync", "-f", conf)
+	p.waitLog(t, 120*time.Second, "initial copy done")
+	time.Sleep(500 * time.Millisecond) // some writes after the copy
+	close(stop)
+	load.Wait()
+	p.waitLog(t, 60*time.Second, "destination is consistent")
+	out := verifyEventually(t, conf, 90*time.Second)
+	for _, want := range []string{"shop.orders -> shop.orders", "crm.contacts -> crm2.contacts", "shop.events", "no differences"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("verify output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "private") {
+		t.Errorf("verify covered a database the filter leaves out:\n%s", out)
+	}
+	if n, _ := dst.Client().Database("private").Collection("secrets").CountDocuments(context.Background(), bson.D{}); n != 0 {
+		t.Errorf("%d documents of the unselected database reached the destination", n)
+	}
+	if !strings.Contains(p.output(), "split into _id ranges") {
+		t.Errorf("shop.orders was not split:\n%s", p.output())
+	}
+	if err := p.term(t); err != nil {
+		t.Fatalf("sync exit on SIGTERM: %v", err)
+	}
+	// verify notices a difference.
+	dst.Client().Database("shop").Collection("orders").DeleteOne(context.Background(), bson.D{{Key: "_id", Value: 7}})
+	if out, err := run(t, "verify", "-f", conf); err == nil || !strings.Contains(out, "missing on the destination") {
+		t.Fatalf("verify missed a deleted document: %v\n%s", err, out)
+	}
+}
+
+func TestSync_KillNineDuringCopyAndIncremental(t *testing.T) {
+	src, dst := testmongo.StartSource(t), testmongo.StartDest(t)
+	preload(t, src.Client(), 4000)
+	dir := t.TempDir()
+	conf := writeConfig(t, dir, src.URI, dst.URI, syncSections)
+	stop := make(chan struct{})
+	load := writeLoad(t, src.Client(), 2, stop)
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 11))
+	var logs strings.Builder
+	copyKills, liveKills := 0, 0
+	lastOut := ""
+	for round := 0; copyKills < 3 || liveKills < 3; round++ {
+		if round > 40 {
+			t.Fatalf("could not kill sync 3 times in each stage (copy %d, live %d); last run:\n%s", copyKills, liveKills, lastOut)
+		}
+		p := start(t, "sync", "-f", conf)
+		time.Sleep(time.Duration(500+rng.IntN(2500)) * time.Millisecond)
+		out := p.output()
+		p.kill9()
+		lastOut = out
+		logs.WriteString(out)
+		if strings.Contains(out, "initial copy done") || strings.Contains(out, "already done") || strings.Contains(out, "applier starting") {
+			liveKills++
+		} else {
+			copyKills++
+		}
+	}
+	close(stop)
+	load.Wait()
+	p := start(t, "sync", "-f", conf)
+	verifyEventually(t, conf, 120*time.Second)
+	p.term(t)
+	all := logs.String() + p.output()
+	if !strings.Contains(all, "already copied: skipped") {
+		t.Errorf("no restart skipped already-copied ranges:\n%.3000s", all)
+	}
+	t.Logf("kill -9 of sync: %d during the copy, %d during incremental sync; verify passes", copyKills, liveKills)
+}
+
+func TestSync_BadInput(t *testing.T) {
+	src, dst := testmongo.StartSource(t), testmongo.StartDest(t)
+	ctx := context.Background()
+	src.Client().Database("shop").Collection("orders").InsertOne(ctx, bson.D{{Key: "_id", Value: 1}})
+	dst.Client().Database("shop").Collection("orders").InsertOne(ctx, bson.D{{Key: "_id", Value: 99}})
+
+	dir := t.TempDir()
+	out, err := run(t, "sync", "-f", writeConfig(t, dir, src.URI, dst.URI, "[sync]\ndbs = [{db = \"shop\"}]\n"))
+	if err == nil || !strings.Contains(out, "shop.orders holds 1 documents") || !strings.Contains(out, "--drop") {
+		t.Errorf("non-empty destination: %v\n%s", err, out)
+	}
+	dir = t.TempDir()
+	out, err = run(t, "sync", "-f", writeConfig(t, dir, src.URI, dst.URI, "[sync]\ndbs = [{db = \"nosuchdb\"}]\n"))
+	if err == nil || !strings.Contains(out, "nosuchdb") {
+		t.Errorf("filter naming a missing database: %v\n%s", err, out)
+	}
+	dir = t.TempDir()
+	out, err = run(t, "sync", "-f", writeConfig(t, dir, src.URI, "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=500", "[sync]\ndbs = [{db = \"shop\"}]\n"))
+	if err == nil || !strings.Contains(out, "destination mongodb://127.0.0.1:1") {
+		t.Errorf("unreachable destination: %v\n%s", err, out)
+	}
+	dir = t.TempDir()
+	out, err = run(t, "sync", "-f", writeConfig(t, dir, "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=500", dst.URI, ""))
+	if err == nil || !strings.Contains(out, "source mongodb://127.0.0.1:1") {
+		t.Errorf("unreachable source: %v\n%s", err, out)
+	}
+	// --drop replaces the non-empty collection.
+	dir = t.TempDir()
+	conf := writeConfig(t, dir, src.URI, dst.URI, "[sync]\ndbs = [{db = \"shop\"}]\n")
+	p := start(t, "sync", "-f", conf, "--drop")
+	verifyEventually(t, conf, 60*time.Second)
+	p.term(t)
+}

@@ -1,0 +1,138 @@
+// Package copier does the initial copy: every selected collection, source to
+// destination, with its options and indexes; documents in unordered bulk
+// inserts, several collections at once, large collections split into _id
+// ranges copied in parallel. Progress lives in the store, so a restart
+// resumes instead of starting over.
+package copier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"sync"
+
+	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/store"
+	"github.com/sirupsen/logrus"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"golang.org/x/sync/errgroup"
+)
+
+// Copier copies the selected namespaces.
+type Copier struct {
+	Src, Dst *mongo.Client
+	NS       *config.Namespaces
+	Store    *store.Store
+	// Workers copy this many ranges at once (across collections).
+	Workers int
+	// BatchDocs is the documents per insert batch.
+	BatchDocs int
+	// SplitDocs splits a collection with more documents than this into
+	// ranges of about that many.
+	SplitDocs int64
+	// DropExisting drops destination collections that hold documents;
+	// otherwise such a collection is an error.
+	DropExisting bool
+	Progress     Progress
+	Log          logrus.FieldLogger
+}
+
+// ErrNotEmpty means a destination collection already holds documents.
+var ErrNotEmpty = errors.New("destination collection is not empty")
+
+// Run copies everything not yet copied.
+func (c *Copier) Run(ctx context.Context) error {
+	colls, err := c.list(ctx)
+	if err != nil {
+		return err
+	}
+	if err := c.checkDBsExist(ctx, colls); err != nil {
+		return err
+	}
+	var todo []*collection
+	for _, coll := range colls {
+		if c.Store.CollDone(coll.srcNS) {
+			c.Log.WithField("ns", coll.srcNS).Info("already copied: skipped")
+			continue
+		}
+		todo = append(todo, coll)
+	}
+	// Prepare (check, create, split) one by one, then copy ranges in parallel.
+	var tasks []rangeTask
+	for _, coll := range todo {
+		ts, err := c.prepare(ctx, coll)
+		if err != nil {
+			return err
+		}
+		tasks = append(tasks, ts...)
+	}
+	// A collection is finished (indexes, done mark) as soon as its last
+	// range is copied, so a restart skips it whole.
+	left := map[*collection]int{}
+	for _, t := range tasks {
+		left[t.coll]++
+	}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(c.Workers, 1))
+	for _, coll := range todo {
+		if left[coll] == 0 { // views, and collections whose ranges were all copied
+			if err := c.finish(ctx, coll); err != nil {
+				return err
+			}
+		}
+	}
+	for _, task := range tasks {
+		g.Go(func() error {
+			if err := c.copyRange(gctx, task); err != nil {
+				return err
+			}
+			mu.Lock()
+			left[task.coll]--
+			last := left[task.coll] == 0
+			mu.Unlock()
+			if last {
+				return c.finish(gctx, task.coll)
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// checkDBsExist refuses a filter naming a database the source lacks.
+func (c *Copier) checkDBsExist(ctx context.Context, colls []*collection) error {
+	wanted := c.NS.DBs()
+	if wanted == nil {
+		return nil
+	}
+	have, err := c.Src.ListDatabaseNames(ctx, bson.D{})
+	if err != nil {
+		return fmt.Errorf("list source databases: %w", err)
+	}
+	set := map[string]bool{}
+	for _, d := range have {
+		set[d] = true
+	}
+	for _, d := range wanted {
+		if !set[d] {
+			return fmt.Errorf("sync.dbs names database %q, which the source does not have", d)
+		}
+	}
+	return nil
+}
+
+// finish builds the indexes of a copied collection and marks it done.
+func (c *Copier) finish(ctx context.Context, coll *collection) error {
+	if err := c.createIndexes(ctx, coll); err != nil {
+		return err
+	}
+	if err := c.Store.SetCollDone(coll.srcNS); err != nil {
+		return err
+	}
+	c.Progress.Done(coll.srcNS)
+	c.Log.WithFields(logrus.Fields{"ns": coll.srcNS, "to": coll.dstNS}).Info("collection copied")
+	return nil
+}

@@ -1,0 +1,151 @@
+package copier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/mongo-sync/mongo-sync/internal/projection"
+	"github.com/mongo-sync/mongo-sync/internal/retry"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// rangeTask is one _id range of a collection: index i lies between
+// bounds[i-1] (inclusive) and bounds[i] (exclusive); the ends are open.
+type rangeTask struct {
+	coll  *collection
+	index int
+}
+
+func (t rangeTask) filter() bson.D {
+	cond := bson.D{}
+	if t.index > 0 {
+		cond = append(cond, bson.E{Key: "$gte", Value: t.coll.bounds[t.index-1]})
+	}
+	if t.index < len(t.coll.bounds) {
+		cond = append(cond, bson.E{Key: "$lt", Value: t.coll.bounds[t.index]})
+	}
+	if len(cond) == 0 {
+		return bson.D{}
+	}
+	return bson.D{{Key: "_id", Value: cond}}
+}
+
+// maxBatchBytes keeps one insert under the 48 MB message limit.
+const maxBatchBytes = 16 << 20
+
+// copyRange copies one range in unordered bulk inserts. After a restart the
+// range starts over: documents the last attempt already inserted give
+// duplicate-key errors, which mean "already there" — the oplog replay from
+// T0 brings every document to its final state afterwards.
+func (c *Copier) copyRange(ctx context.Context, t rangeTask) error {
+	coll := t.coll
+	cur, err := coll.srcHandle.Find(ctx, t.filter(), options.Find().SetBatchSize(int32(c.BatchDocs)))
+	if err != nil {
+		return fmt.Errorf("read %s range %d: %w", coll.srcNS, t.index, err)
+	}
+	defer cur.Close(context.Background())
+	batch := make([]any, 0, c.BatchDocs)
+	bytes := 0
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := c.insert(ctx, coll, batch); err != nil {
+			return err
+		}
+		c.Progress.Inc(coll.srcNS, int64(len(batch)), int64(bytes))
+		batch, bytes = batch[:0], 0
+		return nil
+	}
+	for cur.Next(ctx) {
+		doc := make(bson.Raw, len(cur.Current))
+		copy(doc, cur.Current) // Current dies at the next Next
+		batch = append(batch, projection.Doc(doc, coll.fields))
+		if bytes += len(doc); len(batch) >= c.BatchDocs || bytes >= maxBatchBytes {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return fmt.Errorf("read %s range %d: %w", coll.srcNS, t.index, err)
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	return c.Store.SetRangeDone(coll.srcNS, t.index)
+}
+
+func (c *Copier) insert(ctx context.Context, coll *collection, docs []any) error {
+	err := retry.Do(ctx, c.Log, "copy into "+coll.dstNS, func() error {
+		_, err := coll.dstHandle.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+		if onlyDuplicates(err) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("copy into %s: %w", coll.dstNS, err)
+	}
+	return nil
+}
+
+// onlyDuplicates reports an insert error made only of duplicate _ids.
+func onlyDuplicates(err error) bool {
+	var bwe mongo.BulkWriteException
+	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
+		return false
+	}
+	for _, we := range bwe.WriteErrors {
+		if we.Code != 11000 {
+			return false
+		}
+	}
+	return true
+}
+
+// createIndexes builds the source's secondary indexes on the destination.
+func (c *Copier) createIndexes(ctx context.Context, coll *collection) error {
+	if coll.view {
+		return nil
+	}
+	cur, err := coll.srcHandle.Indexes().List(ctx)
+	if err != nil {
+		return fmt.Errorf("list indexes of %s: %w", coll.srcNS, err)
+	}
+	specs := bson.A{}
+	for cur.Next(ctx) {
+		var spec bson.D
+		if err := bson.Unmarshal(cur.Current, &spec); err != nil {
+			return err
+		}
+		name, _ := cur.Current.Lookup("name").StringValueOK()
+		if name == "_id_" {
+			continue
+		}
+		var clean bson.D
+		for _, e := range spec {
+			switch e.Key {
+			case "v", "ns", "background":
+			default:
+				clean = append(clean, e)
+			}
+		}
+		specs = append(specs, clean)
+	}
+	if len(specs) == 0 {
+		return nil
+	}
+	err = c.Dst.Database(coll.dstDB).RunCommand(ctx, bson.D{{Key: "createIndexes", Value: coll.dstColl}, {Key: "indexes", Value: specs}}).Err()
+	var se mongo.ServerError
+	if err != nil && errors.As(err, &se) && (se.HasErrorCode(codeIndexExists) || se.HasErrorCode(codeIndexOptsSame)) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create indexes on %s: %w", coll.dstNS, err)
+	}
+	return nil
+}

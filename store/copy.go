@@ -1,0 +1,112 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+var (
+	bucketCopy  = []byte("copy")
+	keyStage    = []byte("stage")
+	keyT0       = []byte("t0")
+	keyCopyEnd  = []byte("copy_end")
+	prefixColl  = "coll/"
+	prefixRange = "range/"
+	prefixSplit = "split/"
+)
+
+// Stage is where a sync stands.
+type Stage string
+
+const (
+	StageNone    Stage = ""        // nothing done yet
+	StageCopying Stage = "copying" // initial copy under way
+	StageApplied Stage = "applying"
+)
+
+func (s *Store) put(key []byte, val []byte) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketCopy)
+		if err != nil {
+			return err
+		}
+		return b.Put(key, val)
+	})
+}
+
+func (s *Store) get(key []byte) []byte {
+	var out []byte
+	s.db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bucketCopy); b != nil {
+			if v := b.Get(key); v != nil {
+				out = append([]byte(nil), v...)
+			}
+		}
+		return nil
+	})
+	return out
+}
+
+// Stage returns the recorded stage.
+func (s *Store) Stage() Stage { return Stage(s.get(keyStage)) }
+
+// SetStage records the stage.
+func (s *Store) SetStage(st Stage) error { return s.put(keyStage, []byte(st)) }
+
+func tsBytes(ts bson.Timestamp) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(ts.T)<<32|uint64(ts.I))
+	return b[:]
+}
+
+func bytesTS(b []byte) bson.Timestamp {
+	if len(b) != 8 {
+		return bson.Timestamp{}
+	}
+	u := binary.BigEndian.Uint64(b)
+	return bson.Timestamp{T: uint32(u >> 32), I: uint32(u)}
+}
+
+// T0 is the oplog position the initial copy started at (zero: none).
+func (s *Store) T0() bson.Timestamp { return bytesTS(s.get(keyT0)) }
+
+// SetT0 records the copy's start position.
+func (s *Store) SetT0(ts bson.Timestamp) error { return s.put(keyT0, tsBytes(ts)) }
+
+// CopyEnd is the oplog position when the copy finished: the destination is
+// consistent once the applier has passed it (zero: copy not finished).
+func (s *Store) CopyEnd() bson.Timestamp { return bytesTS(s.get(keyCopyEnd)) }
+
+// SetCopyEnd records the copy's end position.
+func (s *Store) SetCopyEnd(ts bson.Timestamp) error { return s.put(keyCopyEnd, tsBytes(ts)) }
+
+// CollDone reports whether ns was copied whole (documents and indexes).
+func (s *Store) CollDone(ns string) bool { return s.get([]byte(prefixColl+ns)) != nil }
+
+// SetCollDone marks ns copied.
+func (s *Store) SetCollDone(ns string) error { return s.put([]byte(prefixColl+ns), []byte{1}) }
+
+// RangeDone reports whether range i of ns was copied.
+func (s *Store) RangeDone(ns string, i int) bool {
+	return s.get([]byte(fmt.Sprintf("%s%s/%d", prefixRange, ns, i))) != nil
+}
+
+// SetRangeDone marks range i of ns copied.
+func (s *Store) SetRangeDone(ns string, i int) error {
+	return s.put([]byte(fmt.Sprintf("%s%s/%d", prefixRange, ns, i)), []byte{1})
+}
+
+// Split returns the _id boundaries recorded for ns (a BSON array), if any.
+func (s *Store) Split(ns string) (bson.Raw, bool) {
+	v := s.get([]byte(prefixSplit + ns))
+	return v, v != nil
+}
+
+// SetSplit records the _id boundaries of ns, so a restart copies the same
+// ranges.
+func (s *Store) SetSplit(ns string, bounds bson.Raw) error {
+	return s.put([]byte(prefixSplit+ns), bounds)
+}

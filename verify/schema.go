@@ -1,0 +1,109 @@
+package verify
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/mongo-sync/mongo-sync/copier"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// indexes compares index names, keys and the options that change behaviour.
+func (v *Verifier) indexes(ctx context.Context, src, dst *mongo.Collection, r *Result) error {
+	a, err := indexSpecs(ctx, src)
+	if err != nil {
+		return fmt.Errorf("indexes of %s: %w", r.Src, err)
+	}
+	b, err := indexSpecs(ctx, dst)
+	if err != nil {
+		return fmt.Errorf("indexes of %s: %w", r.Dst, err)
+	}
+	names := map[string]bool{}
+	for n := range a {
+		names[n] = true
+	}
+	for n := range b {
+		names[n] = true
+	}
+	sorted := make([]string, 0, len(names))
+	for n := range names {
+		sorted = append(sorted, n)
+	}
+	sort.Strings(sorted)
+	for _, n := range sorted {
+		switch x, y := a[n], b[n]; {
+		case y == "":
+			r.IndexProblems = append(r.IndexProblems, "missing index "+n+" "+x)
+		case x == "":
+			r.IndexProblems = append(r.IndexProblems, "extra index "+n+" "+y)
+		case x != y:
+			r.IndexProblems = append(r.IndexProblems, fmt.Sprintf("index %s differs: source %s, destination %s", n, x, y))
+		}
+	}
+	return nil
+}
+
+// indexSpecs maps index names to a canonical rendering of what matters.
+func indexSpecs(ctx context.Context, c *mongo.Collection) (map[string]string, error) {
+	cur, err := c.Indexes().List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for cur.Next(ctx) {
+		name, _ := cur.Current.Lookup("name").StringValueOK()
+		spec := bson.D{}
+		for _, k := range []string{"key", "unique", "sparse", "partialFilterExpression", "expireAfterSeconds", "collation", "hidden"} {
+			if v, err := cur.Current.LookupErr(k); err == nil {
+				spec = append(spec, bson.E{Key: k, Value: v})
+			}
+		}
+		b, _ := bson.MarshalExtJSON(spec, false, false)
+		out[name] = string(b)
+	}
+	return out, cur.Err()
+}
+
+// options checks that every collection option of the source is the same
+// on the destination (capped, size, max, validator, collation, view, ...).
+func (v *Verifier) options(ctx context.Context, s copier.Selected, db, coll string, r *Result) error {
+	specs, err := v.Dst.Database(db).ListCollectionSpecifications(ctx, bson.D{{Key: "name", Value: coll}})
+	if err != nil {
+		return fmt.Errorf("collections of %s: %w", db, err)
+	}
+	if len(specs) == 0 {
+		r.OptionProblems = append(r.OptionProblems, "collection missing on the destination")
+		return nil
+	}
+	have := specs[0].Options
+	elems, _ := s.Options.Elements()
+	for _, e := range elems {
+		got, err := have.LookupErr(e.Key())
+		if err != nil {
+			r.OptionProblems = append(r.OptionProblems, fmt.Sprintf("option %s missing (source: %s)", e.Key(), e.Value()))
+			continue
+		}
+		if !sameValue(got, e.Value()) {
+			r.OptionProblems = append(r.OptionProblems, fmt.Sprintf("option %s is %s, source has %s", e.Key(), got, e.Value()))
+		}
+	}
+	return nil
+}
+
+// sameValue compares numbers by value, everything else as documents.
+func sameValue(a, b bson.RawValue) bool {
+	if x, ok := num(a); ok {
+		y, ok := num(b)
+		return ok && x == y
+	}
+	if a.Type != b.Type {
+		return false
+	}
+	if da, ok := a.DocumentOK(); ok {
+		db, _ := b.DocumentOK()
+		return sameDoc(bson.Raw(da), bson.Raw(db))
+	}
+	return a.Equal(b)
+}

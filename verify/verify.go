@@ -1,0 +1,269 @@
+// Package verify compares the destination with the source, namespace by
+// namespace, honouring sync.dbs filters, renames and field projections:
+// documents (every one, by _id), indexes and collection options.
+package verify
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/copier"
+	"github.com/mongo-sync/mongo-sync/internal/projection"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// Result is one namespace's comparison.
+type Result struct {
+	Src, Dst       string
+	SrcDocs        int64
+	DstDocs        int64
+	Missing        []string // _ids on the source only (first few)
+	Extra          []string // _ids on the destination only
+	Differ         []string // _ids whose documents differ
+	MissingN       int64
+	ExtraN         int64
+	DifferN        int64
+	IndexProblems  []string
+	OptionProblems []string
+}
+
+// OK reports a namespace without differences.
+func (r Result) OK() bool {
+	return r.MissingN == 0 && r.ExtraN == 0 && r.DifferN == 0 && len(r.IndexProblems) == 0 && len(r.OptionProblems) == 0
+}
+
+// Verifier compares source and destination.
+type Verifier struct {
+	Src, Dst *mongo.Client
+	NS       *config.Namespaces
+	// Show is how many differing _ids are listed per kind (all are counted).
+	Show int
+}
+
+// Run compares every selected namespace.
+func (v *Verifier) Run(ctx context.Context) ([]Result, error) {
+	sel, err := copier.ListSelected(ctx, v.Src, v.NS)
+	if err != nil {
+		return nil, err
+	}
+	var out []Result
+	for _, s := range sel {
+		r, err := v.compare(ctx, s)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func (v *Verifier) compare(ctx context.Context, s copier.Selected) (Result, error) {
+	r := Result{Src: s.SrcNS, Dst: s.DstNS}
+	sdb, scoll := config.SplitNS(s.SrcNS)
+	ddb, dcoll := config.SplitNS(s.DstNS)
+	src, dst := v.Src.Database(sdb).Collection(scoll), v.Dst.Database(ddb).Collection(dcoll)
+	if err := v.options(ctx, s, ddb, dcoll, &r); err != nil {
+		return r, err
+	}
+	if s.View {
+		return r, nil
+	}
+	if err := v.documents(ctx, s, src, dst, &r); err != nil {
+		return r, err
+	}
+	return r, v.indexes(ctx, src, dst, &r)
+}
+
+// documents walks both collections in _id order, in step.
+func (v *Verifier) documents(ctx context.Context, s copier.Selected, src, dst *mongo.Collection, r *Result) error {
+	opts := options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetBatchSize(1000)
+	sc, err := src.Find(ctx, bson.D{}, opts)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", s.SrcNS, err)
+	}
+	defer sc.Close(ctx)
+	dc, err := dst.Find(ctx, bson.D{}, opts)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", s.DstNS, err)
+	}
+	defer dc.Close(ctx)
+	a, aok := next(ctx, sc)
+	b, bok := next(ctx, dc)
+	for aok || bok {
+		switch c := cmpIDs(a, b, aok, bok); {
+		case c < 0:
+			r.SrcDocs++
+			r.MissingN++
+			r.Missing = v.note(r.Missing, a)
+			a, aok = next(ctx, sc)
+		case c > 0:
+			r.DstDocs++
+			r.ExtraN++
+			r.Extra = v.note(r.Extra, b)
+			b, bok = next(ctx, dc)
+		default:
+			r.SrcDocs++
+			r.DstDocs++
+			want, err := bson.Marshal(projection.Doc(a, s.Fields))
+			if err != nil {
+				return err
+			}
+			if !sameDoc(want, b) {
+				r.DifferN++
+				r.Differ = v.note(r.Differ, a)
+			}
+			a, aok = next(ctx, sc)
+			b, bok = next(ctx, dc)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("read %s: %w", s.SrcNS, err)
+	}
+	if err := dc.Err(); err != nil {
+		return fmt.Errorf("read %s: %w", s.DstNS, err)
+	}
+	return nil
+}
+
+func next(ctx context.Context, c *mongo.Cursor) (bson.Raw, bool) {
+	if !c.Next(ctx) {
+		return nil, false
+	}
+	return append(bson.Raw(nil), c.Current...), true
+}
+
+// cmpIDs orders two documents by _id the way the server sorted them: the
+// cursors' order is the truth, so compare with the server's rules for the
+// common cases (same type class) and fall back to the bytes.
+func cmpIDs(a, b bson.Raw, aok, bok bool) int {
+	switch {
+	case !aok:
+		return 1
+	case !bok:
+		return -1
+	}
+	x, y := a.Lookup("_id"), b.Lookup("_id")
+	if x.Equal(y) {
+		return 0
+	}
+	if fx, ok := num(x); ok {
+		if fy, ok := num(y); ok {
+			switch {
+			case fx < fy:
+				return -1
+			case fx > fy:
+				return 1
+			}
+			return 0
+		}
+	}
+	if x.Type != y.Type {
+		return typeOrder(x.Type) - typeOrder(y.Type)
+	}
+	if xs, ok := x.StringValueOK(); ok {
+		ys, _ := y.StringValueOK()
+		if xs < ys {
+			return -1
+		}
+		return 1
+	}
+	return bytes.Compare(x.Value, y.Value)
+}
+
+func num(v bson.RawValue) (float64, bool) {
+	switch v.Type {
+	case bson.TypeInt32:
+		return float64(v.Int32()), true
+	case bson.TypeInt64:
+		return float64(v.Int64()), true
+	case bson.TypeDouble:
+		return v.Double(), true
+	}
+	return 0, false
+}
+
+// typeOrder is MongoDB's comparison order of BSON types.
+func typeOrder(t bson.Type) int {
+	switch t {
+	case bson.TypeMinKey:
+		return 1
+	case bson.TypeNull:
+		return 2
+	case bson.TypeInt32, bson.TypeInt64, bson.TypeDouble, bson.TypeDecimal128:
+		return 3
+	case bson.TypeString, bson.TypeSymbol:
+		return 4
+	case bson.TypeEmbeddedDocument:
+		return 5
+	case bson.TypeArray:
+		return 6
+	case bson.TypeBinary:
+		return 7
+	case bson.TypeObjectID:
+		return 8
+	case bson.TypeBoolean:
+		return 9
+	case bson.TypeDateTime:
+		return 10
+	case bson.TypeTimestamp:
+		return 11
+	case bson.TypeRegex:
+		return 12
+	case bson.TypeMaxKey:
+		return 100
+	}
+	return 50
+}
+
+// sameDoc compares two documents field by field, in any field order, with
+// types (int32 1 and int64 1 differ).
+func sameDoc(a, b bson.Raw) bool {
+	if bytes.Equal(a, b) {
+		return true
+	}
+	return canon(a) == canon(b)
+}
+
+func canon(d bson.Raw) string {
+	var v bson.D
+	if err := bson.Unmarshal(d, &v); err != nil {
+		return "invalid: " + err.Error()
+	}
+	out, _ := bson.MarshalExtJSON(sortKeys(v), true, false)
+	return string(out)
+}
+
+func sortKeys(d bson.D) bson.D {
+	out := append(bson.D(nil), d...)
+	for i := range out {
+		out[i].Value = sortValue(out[i].Value)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+func sortValue(v any) any {
+	switch x := v.(type) {
+	case bson.D:
+		return sortKeys(x)
+	case bson.A:
+		y := make(bson.A, len(x))
+		for i := range x {
+			y[i] = sortValue(x[i])
+		}
+		return y
+	}
+	return v
+}
+
+func (v *Verifier) note(list []string, doc bson.Raw) []string {
+	if len(list) >= v.Show {
+		return list
+	}
+	return append(list, doc.Lookup("_id").String())
+}
