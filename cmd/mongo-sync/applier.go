@@ -37,6 +37,9 @@ func newApplierCmd() *cobra.Command {
 				cfg.SetDstMongo(dst.apply(cfg.DstMongo()))
 				return nil
 			}, "applier", func(ctx context.Context, cfg *config.Config, log logrus.FieldLogger) error {
+				if err := cfg.RequireDest(); err != nil {
+					return err
+				}
 				st, err := store.Open(cfg.Store.Path)
 				if err != nil {
 					return err
