@@ -37,6 +37,8 @@ type Copier struct {
 	DropExisting bool
 	Progress     Progress
 	Log          logrus.FieldLogger
+
+	inflight chan struct{} // caps concurrent inserts (2 x Workers)
 }
 
 // ErrNotEmpty means a destination collection already holds documents.
@@ -44,6 +46,7 @@ var ErrNotEmpty = errors.New("destination collection is not empty")
 
 // Run copies everything not yet copied.
 func (c *Copier) Run(ctx context.Context) error {
+	c.inflight = make(chan struct{}, 2*max(c.Workers, 1))
 	colls, err := c.list(ctx)
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"golang.org/x/sync/errgroup"
 )
 
 // rangeTask is one _id range of a collection: index i lies between
@@ -47,17 +48,30 @@ func (c *Copier) copyRange(ctx context.Context, t rangeTask) error {
 		return fmt.Errorf("read %s range %d: %w", coll.srcNS, t.index, err)
 	}
 	defer cur.Close(context.Background())
+	// Reading goes on while earlier batches are inserted; inserts in flight
+	// are capped for the whole copier.
+	g, gctx := errgroup.WithContext(ctx)
 	batch := make([]any, 0, c.BatchDocs)
 	bytes := 0
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
-		if err := c.insert(ctx, coll, batch); err != nil {
-			return err
+		docs, n := batch, int64(bytes)
+		batch, bytes = make([]any, 0, c.BatchDocs), 0
+		select {
+		case c.inflight <- struct{}{}:
+		case <-gctx.Done():
+			return g.Wait()
 		}
-		c.Progress.Inc(coll.srcNS, int64(len(batch)), int64(bytes))
-		batch, bytes = batch[:0], 0
+		g.Go(func() error {
+			defer func() { <-c.inflight }()
+			if err := c.insert(gctx, coll, docs); err != nil {
+				return err
+			}
+			c.Progress.Inc(coll.srcNS, int64(len(docs)), n)
+			return nil
+		})
 		return nil
 	}
 	for cur.Next(ctx) {
@@ -71,9 +85,13 @@ func (c *Copier) copyRange(ctx context.Context, t rangeTask) error {
 		}
 	}
 	if err := cur.Err(); err != nil {
+		g.Wait()
 		return fmt.Errorf("read %s range %d: %w", coll.srcNS, t.index, err)
 	}
 	if err := flush(); err != nil {
+		return err
+	}
+	if err := g.Wait(); err != nil {
 		return err
 	}
 	return c.Store.SetRangeDone(coll.srcNS, t.index)
