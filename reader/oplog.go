@@ -295,7 +295,11 @@ func (o *OplogSource) produce(ctx context.Context, last *bson.Raw, emit func(bso
 		case errors.Is(err, ErrRolledOver), errors.Is(err, ErrDiverged):
 			return err
 		case errors.Is(err, errCursorDead):
-			backoff.reset()
+			// A cursor that brought entries re-opens at once; an idle one
+			// backs off (each re-open costs the server a query), to 500ms.
+			if got != nil {
+				backoff.reset()
+			}
 			if err := o.probe(ctx, resume, from, emit); err != nil {
 				return err
 			}
@@ -306,7 +310,11 @@ func (o *OplogSource) produce(ctx context.Context, last *bson.Raw, emit func(bso
 		if err := emit(nil); err != nil { // flush a pending batch on time
 			return err
 		}
-		if err := sleep(ctx, backoff.next()); err != nil {
+		delay := backoff.next()
+		if errors.Is(err, errCursorDead) {
+			delay = min(delay, 500*time.Millisecond)
+		}
+		if err := sleep(ctx, delay); err != nil {
 			return err
 		}
 	}

@@ -37,6 +37,7 @@ type Reader struct {
 	EndWhenDone bool
 
 	read, spooled atomic.Int64
+	caughtUp      atomic.Bool // the source had nothing more to read at the last look
 }
 
 // Run spools until ctx ends (then it flushes what it read and returns nil),
@@ -129,6 +130,9 @@ func (r *Reader) logProgress(rate float64) {
 		f["newest_ts"] = fmtTS(e.TS)
 		f["lag_s"] = int64(time.Since(time.Unix(int64(e.TS.T), 0)).Seconds())
 	}
+	if r.caughtUp.Load() {
+		f["lag_s"] = 0 // nothing left to read: the spool is as new as the source
+	}
 	r.Log.WithFields(f).Info("reader progress")
 }
 
@@ -146,6 +150,7 @@ type batcher struct {
 }
 
 func (b *batcher) emit(raw bson.Raw) error {
+	b.r.caughtUp.Store(raw == nil)
 	if raw != nil {
 		b.r.read.Add(1)
 		switch b.r.Filter.Judge(raw) {

@@ -1,7 +1,8 @@
 // Command demo shows mongo-sync at work on this machine alone: it starts two
-// testmongod servers, runs `mongo-sync sync` between them, writes inserts,
-// updates and deletes to the source, waits until the destination holds the
-// same documents, prints the spool, and stops everything.
+// testmongod servers, preloads the source, runs `mongo-sync sync` (initial
+// copy, then live sync) while a load writes inserts, updates and deletes,
+// stops the load, runs `mongo-sync verify` until the destination matches,
+// prints the spool, and stops everything.
 package main
 
 import (
@@ -12,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"syscall"
 	"time"
@@ -48,6 +48,16 @@ func run() error {
 	defer stop(dst.cmd)
 	fmt.Printf("source      %s\ndestination %s\n", src.uri, dst.uri)
 
+	ctx := context.Background()
+	sc, err := mongo.Connect(options.Client().ApplyURI(src.uri))
+	if err != nil {
+		return err
+	}
+	fmt.Println("preloading the source: shop.orders (8,000 documents), shop.customers (with indexes), crm.contacts ...")
+	if err := preload(ctx, sc); err != nil {
+		return err
+	}
+
 	conf := filepath.Join(dataDir, "demo.toml")
 	os.WriteFile(conf, []byte(fmt.Sprintf(`# written by the demo
 [src]
@@ -55,84 +65,113 @@ uri = %q
 [dst]
 uri = %q
 [sync]
-dbs = [ { db = "shop", rename_db = "shop_copy" } ]
+dbs = [ { db = "shop" }, { db = "crm", rename_db = "crm_copy" } ]
 [spool]
 dir = %q
 seal_interval = "200ms"
 [store]
 path = %q
+[copy]
+split_docs = 2000
 [applier]
-bulk_size = 50    # the test server deadlocks on large update commands
+bulk_size = 20    # the test server deadlocks on large update commands
+workers = 4
 log_interval = "2s"
 [reader]
 log_interval = "2s"
+progress_interval = "1s"
 `, src.uri, dst.uri, filepath.Join(dataDir, "spool"), filepath.Join(dataDir, "state.db"))), 0o600)
 
-	start := time.Now().Unix() - 1
-	syncCmd := exec.Command("bin/mongo-sync", "sync", "-f", conf, "--start-optime", fmt.Sprint(start))
+	syncCmd := exec.Command("bin/mongo-sync", "sync", "-f", conf)
 	syncCmd.Stdout, syncCmd.Stderr = os.Stdout, os.Stderr
 	if err := syncCmd.Start(); err != nil {
 		return fmt.Errorf("start mongo-sync (run `make build` first): %w", err)
 	}
 	defer stop(syncCmd)
-	fmt.Println("mongo-sync sync running; writing to shop.orders on the source ...")
+	fmt.Println("$ mongo-sync sync -f demo-data/demo.toml   (copy, then live sync; writes go on meanwhile)")
 
-	ctx := context.Background()
-	sc, err := mongo.Connect(options.Client().ApplyURI(src.uri))
-	if err != nil {
-		return err
-	}
-	dc, err := mongo.Connect(options.Client().ApplyURI(dst.uri))
-	if err != nil {
-		return err
-	}
-	orders := sc.Database("shop").Collection("orders")
-	rng := rand.New(rand.NewPCG(1, 2))
-	const n = 300
-	for i := 0; i < n; i++ {
-		orders.InsertOne(ctx, bson.D{{Key: "_id", Value: i}, {Key: "item", Value: fmt.Sprintf("sku-%03d", rng.IntN(50))},
-			{Key: "qty", Value: rng.IntN(10) + 1}, {Key: "status", Value: "new"}})
-		if i%3 == 0 && i > 0 {
-			orders.UpdateOne(ctx, bson.D{{Key: "_id", Value: rng.IntN(i)}}, bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: "paid"}}}, {Key: "$inc", Value: bson.D{{Key: "qty", Value: 1}}}})
-		}
-		if i%10 == 0 && i > 0 {
-			orders.DeleteOne(ctx, bson.D{{Key: "_id", Value: rng.IntN(i)}})
-		}
-		if i%100 == 99 {
-			fmt.Printf("  wrote %d inserts (plus updates and deletes)\n", i+1)
-		}
-	}
-	fmt.Println("load stopped; waiting for the destination (shop_copy.orders) to match ...")
-	deadline := time.Now().Add(90 * time.Second)
+	stopLoad := make(chan struct{})
+	loadDone := make(chan int)
+	go func() { loadDone <- load(ctx, sc, stopLoad) }()
+	time.Sleep(12 * time.Second)
+	close(stopLoad)
+	fmt.Printf("load stopped after %d writes; running mongo-sync verify until the destination matches ...\n", <-loadDone)
+
+	deadline := time.Now().Add(120 * time.Second)
 	for {
-		a, errA := all(ctx, orders)
-		b, errB := all(ctx, dc.Database("shop_copy").Collection("orders"))
-		if errA == nil && errB == nil && reflect.DeepEqual(a, b) {
-			fmt.Printf("IN SYNC: %d documents identical on source and destination\n", len(a))
+		out, err := exec.Command("bin/mongo-sync", "verify", "-f", conf).CombinedOutput()
+		if err == nil {
+			fmt.Printf("\n$ mongo-sync verify -f demo-data/demo.toml\n%s", out)
 			break
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("destination did not match the source within 90s (source %d docs, destination %d)", len(a), len(b))
+			return fmt.Errorf("destination still differs after 120s:\n%s", out)
 		}
-		time.Sleep(300 * time.Millisecond)
+		time.Sleep(time.Second)
 	}
 	stat := exec.Command("bin/mongo-sync", "spool", "stat", "-f", conf)
 	stat.Stdout, stat.Stderr = os.Stdout, os.Stderr
-	fmt.Println("\n$ mongo-sync spool stat")
+	fmt.Println("\n$ mongo-sync spool stat -f demo-data/demo.toml")
 	stat.Run()
 	return nil
 }
 
-func all(ctx context.Context, c *mongo.Collection) ([]string, error) {
-	cur, err := c.Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
-	if err != nil {
-		return nil, err
+// preload fills the source before the sync starts.
+func preload(ctx context.Context, c *mongo.Client) error {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var docs []any
+	for i := 0; i < 8000; i++ {
+		docs = append(docs, bson.D{{Key: "_id", Value: i}, {Key: "item", Value: fmt.Sprintf("sku-%03d", rng.IntN(500))},
+			{Key: "qty", Value: rng.IntN(10) + 1}, {Key: "status", Value: "new"}})
 	}
-	var out []string
-	for cur.Next(ctx) {
-		out = append(out, cur.Current.String())
+	orders := c.Database("shop").Collection("orders")
+	for len(docs) > 0 {
+		n := min(1000, len(docs))
+		if _, err := orders.InsertMany(ctx, docs[:n]); err != nil {
+			return err
+		}
+		docs = docs[n:]
 	}
-	return out, cur.Err()
+	customers := c.Database("shop").Collection("customers")
+	if _, err := customers.Indexes().CreateMany(ctx, []mongo.IndexModel{
+		{Keys: bson.D{{Key: "email", Value: 1}}, Options: options.Index().SetUnique(true)},
+		{Keys: bson.D{{Key: "city", Value: 1}, {Key: "since", Value: -1}}},
+	}); err != nil {
+		return err
+	}
+	for i := 0; i < 200; i++ {
+		customers.InsertOne(ctx, bson.D{{Key: "_id", Value: fmt.Sprintf("c%03d", i)}, {Key: "email", Value: fmt.Sprintf("c%d@example.org", i)},
+			{Key: "city", Value: []string{"Oslo", "Lima", "Pune"}[i%3]}, {Key: "since", Value: 2000 + i%25}})
+	}
+	for i := 0; i < 100; i++ {
+		c.Database("crm").Collection("contacts").InsertOne(ctx, bson.D{{Key: "_id", Value: i}, {Key: "name", Value: fmt.Sprint("contact ", i)}})
+	}
+	return nil
+}
+
+// load writes inserts, updates and deletes until stop closes.
+func load(ctx context.Context, c *mongo.Client, stop <-chan struct{}) int {
+	rng := rand.New(rand.NewPCG(3, 4))
+	orders := c.Database("shop").Collection("orders")
+	contacts := c.Database("crm").Collection("contacts")
+	for i := 0; ; i++ {
+		select {
+		case <-stop:
+			return i
+		default:
+		}
+		id := rng.IntN(8000)
+		switch rng.IntN(4) {
+		case 0:
+			orders.InsertOne(ctx, bson.D{{Key: "_id", Value: 100000 + i}, {Key: "item", Value: "sku-new"}, {Key: "qty", Value: 1}, {Key: "status", Value: "new"}})
+		case 1:
+			orders.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: "paid"}}}, {Key: "$inc", Value: bson.D{{Key: "qty", Value: 1}}}})
+		case 2:
+			orders.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
+		default:
+			contacts.UpdateOne(ctx, bson.D{{Key: "_id", Value: rng.IntN(100)}}, bson.D{{Key: "$set", Value: bson.D{{Key: "seen", Value: i}}}})
+		}
+	}
 }
 
 type server struct {
