@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/spool"
+	"github.com/mongo-sync/mongo-sync/status"
 	"github.com/mongo-sync/mongo-sync/store"
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -30,6 +31,7 @@ type Applier struct {
 	// consistent once the checkpoint reaches it (logged once).
 	ConsistentAt bson.Timestamp
 	consistent   bool
+	Rec          *status.Recorder
 	LogInterval  time.Duration
 	Log          logrus.FieldLogger
 
@@ -101,10 +103,11 @@ func (a *Applier) apply(ctx context.Context, es []spool.Entry) error {
 	if len(es) == 0 {
 		return badErr
 	}
+	start := time.Now()
 	if err := a.Exec.Apply(ctx, ops); err != nil {
 		return err
 	}
-	if err := a.checkpoint(es); err != nil {
+	if err := a.checkpoint(es, start); err != nil {
 		return err
 	}
 	return badErr
@@ -112,7 +115,7 @@ func (a *Applier) apply(ctx context.Context, es []spool.Entry) error {
 
 // checkpoint records the position after es, kept below the first entry of
 // any transaction whose commit has not been applied.
-func (a *Applier) checkpoint(es []spool.Entry) error {
+func (a *Applier) checkpoint(es []spool.Entry, start time.Time) error {
 	a.applied += int64(len(es))
 	// Never past the first entry of a transaction not yet applied.
 	last := es[len(es)-1]
@@ -132,8 +135,21 @@ func (a *Applier) checkpoint(es []spool.Entry) error {
 		a.Log.WithFields(logrus.Fields{"ts": fmtTS(ck.TS), "copy_end": fmtTS(a.ConsistentAt)}).
 			Info("destination is consistent: the applier has passed the end of the initial copy")
 	}
+	a.Rec.Applied(len(es), ck.Seq, ck.TS, time.Since(start))
 	if _, err := spool.Remove(a.SpoolDir, ck.Seq+1, a.Retention); err != nil {
 		a.Log.WithError(err).Warn("removing applied segments failed")
+	}
+	if a.Rec != nil {
+		if l, err := spool.List(a.SpoolDir); err == nil {
+			var n int64
+			for _, s := range l.Sealed {
+				n += s.Size
+			}
+			if l.Open != nil {
+				n += l.Open.Size
+			}
+			a.Rec.SpoolBytes(n)
+		}
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	"github.com/mongo-sync/mongo-sync/internal/retry"
+	"github.com/mongo-sync/mongo-sync/status"
 	"github.com/sirupsen/logrus"
 	"github.com/spaolacci/murmur3"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -23,6 +24,7 @@ type Executor struct {
 	Workers  int
 	BulkSize int
 	Log      logrus.FieldLogger
+	Rec      *status.Recorder
 }
 
 // Partition is the worker of a document: murmur3 over the namespace and the
@@ -77,6 +79,7 @@ func (x *Executor) writes(ctx context.Context, ops []Op) error {
 		// A secondary unique index may conflict only transiently across
 		// partitions: replay the run serially, in oplog order.
 		x.Log.WithError(err).Info("duplicate key: re-applying the batch serially in oplog order")
+		x.Rec.Conflict()
 		return x.serial(ctx, ops)
 	}
 	return err

@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -23,6 +24,7 @@ type Config struct {
 	Reader  Reader  `toml:"reader"`
 	Applier Applier `toml:"applier"`
 	Copy    Copy    `toml:"copy"`
+	HTTP    HTTP    `toml:"http"`
 
 	file string // where it was loaded from, for error messages
 }
@@ -94,6 +96,21 @@ type Applier struct {
 	BatchOps    int      `toml:"batch_ops"`
 	BatchBytes  ByteSize `toml:"batch_bytes"`
 	LogInterval Duration `toml:"log_interval"`
+}
+
+// HTTP configures the /status and /metrics endpoint.
+type HTTP struct {
+	// Listen is host:port; empty: no endpoint. Without a host it binds
+	// 127.0.0.1; "0.0.0.0:9090" exposes it on every interface.
+	Listen string `toml:"listen"`
+}
+
+// ListenAddr is Listen with the loopback default host.
+func (h HTTP) ListenAddr() string {
+	if strings.HasPrefix(h.Listen, ":") {
+		return "127.0.0.1" + h.Listen
+	}
+	return h.Listen
 }
 
 // Copy configures the initial copy.
@@ -215,6 +232,11 @@ func (c *Config) Validate() error {
 	}
 	add(c.validateMongo("dst", c.DstMongo()))
 	add(c.validateDBs())
+	if c.HTTP.Listen != "" {
+		if _, port, err := net.SplitHostPort(c.HTTP.ListenAddr()); err != nil || port == "" {
+			add(c.errorf("http.listen", "%q is not host:port", c.HTTP.Listen))
+		}
+	}
 	if c.Sync.StartOptime != nil && c.Sync.StartOptime.T == 0 {
 		add(c.errorf("sync.start_optime", "must be a positive time"))
 	}

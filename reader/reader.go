@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/spool"
+	"github.com/mongo-sync/mongo-sync/status"
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -35,6 +36,7 @@ type Reader struct {
 	Log              logrus.FieldLogger
 	// EndWhenDone marks the spool ended when the source is exhausted (a file).
 	EndWhenDone bool
+	Rec         *status.Recorder
 
 	read, spooled atomic.Int64
 	caughtUp      atomic.Bool // the source had nothing more to read at the last look
@@ -82,7 +84,7 @@ func (r *Reader) Run(ctx context.Context) error {
 	var appendErr error
 	tick := time.NewTicker(r.LogInterval)
 	defer tick.Stop()
-	lastLog, lastCount := time.Now(), int64(0)
+	lastLog, lastCount, lastRead := time.Now(), int64(0), int64(0)
 	for done := false; !done; {
 		select {
 		case batch, ok := <-batches:
@@ -93,12 +95,19 @@ func (r *Reader) Run(ctx context.Context) error {
 			if appendErr != nil {
 				continue // drain; the producer stops on its own
 			}
-			if _, _, err := r.W.Append(appendCtx, batch); err != nil {
+			_, last, err := r.W.Append(appendCtx, batch)
+			if err != nil {
 				appendErr = fmt.Errorf("append to spool: %w", err)
 				continue
 			}
 			r.spooled.Add(int64(len(batch)))
+			if e, ok := r.W.Last(); ok {
+				r.Rec.Spooled(len(batch), last, e.TS)
+			}
 		case <-tick.C:
+			r.Rec.CaughtUp(r.caughtUp.Load())
+			r.Rec.Read(int(r.read.Load() - lastRead))
+			lastRead = r.read.Load()
 			n := r.spooled.Load()
 			r.logProgress(float64(n-lastCount) / time.Since(lastLog).Seconds())
 			lastLog, lastCount = time.Now(), n

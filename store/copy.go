@@ -110,3 +110,20 @@ func (s *Store) Split(ns string) (bson.Raw, bool) {
 func (s *Store) SetSplit(ns string, bounds bson.Raw) error {
 	return s.put([]byte(prefixSplit+ns), bounds)
 }
+
+// CopyDone lists the collections whose copy finished.
+func (s *Store) CopyDone() []string {
+	var out []string
+	s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketCopy)
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		for k, _ := c.Seek([]byte(prefixColl)); k != nil && len(k) > len(prefixColl) && string(k[:len(prefixColl)]) == prefixColl; k, _ = c.Next() {
+			out = append(out, string(k[len(prefixColl):]))
+		}
+		return nil
+	})
+	return out
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/mongo-sync/mongo-sync/applier"
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/spool"
+	"github.com/mongo-sync/mongo-sync/status"
 	"github.com/mongo-sync/mongo-sync/store"
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
@@ -36,7 +37,7 @@ func newApplierCmd() *cobra.Command {
 			return c.run(cmd.Context(), func(cfg *config.Config) error {
 				cfg.SetDstMongo(dst.apply(cfg.DstMongo()))
 				return nil
-			}, "applier", func(ctx context.Context, cfg *config.Config, log logrus.FieldLogger) error {
+			}, "applier", func(ctx context.Context, cfg *config.Config, rec *status.Recorder, log logrus.FieldLogger) error {
 				if err := cfg.RequireDest(); err != nil {
 					return err
 				}
@@ -48,7 +49,8 @@ func newApplierCmd() *cobra.Command {
 				if st.Stage() == store.StageCopying {
 					return fmt.Errorf("the initial copy recorded in %s has not finished: run (or resume) mongo-sync copy first", cfg.Store.Path)
 				}
-				return runApplier(ctx, cfg, opts, st, log)
+				rec.SetStage("applying")
+				return runApplier(ctx, cfg, opts, st, rec, log)
 			})
 		},
 	}
@@ -75,7 +77,7 @@ func connectDest(ctx context.Context, m config.Mongo) (*mongo.Client, error) {
 }
 
 // runApplier applies the spool with the open state file st.
-func runApplier(ctx context.Context, cfg *config.Config, opts applierOpts, st *store.Store, log logrus.FieldLogger) error {
+func runApplier(ctx context.Context, cfg *config.Config, opts applierOpts, st *store.Store, rec *status.Recorder, log logrus.FieldLogger) error {
 	if err := cfg.RequireDest(); err != nil {
 		return err
 	}
@@ -101,12 +103,13 @@ func runApplier(ctx context.Context, cfg *config.Config, opts applierOpts, st *s
 	a := &applier.Applier{
 		Spool: sr, SpoolDir: cfg.Spool.Dir, Store: st,
 		Translator:      applier.NewTranslator(cfg.Namespaces()),
-		Exec:            &applier.Executor{Client: client, Workers: cfg.Applier.Workers, BulkSize: cfg.Applier.BulkSize, Log: log},
+		Exec:            &applier.Executor{Client: client, Workers: cfg.Applier.Workers, BulkSize: cfg.Applier.BulkSize, Log: log, Rec: rec},
 		BatchOps:        cfg.Applier.BatchOps,
 		BatchBytes:      int(cfg.Applier.BatchBytes),
 		Retention:       cfg.Spool.Retention.D(),
 		ExitWhenDrained: opts.exitWhenDrained,
 		ConsistentAt:    st.CopyEnd(),
+		Rec:             rec,
 		LogInterval:     cfg.Applier.LogInterval.D(),
 		Log:             log,
 	}

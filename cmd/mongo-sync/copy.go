@@ -10,6 +10,7 @@ import (
 	"github.com/mongo-sync/mongo-sync/copier"
 	"github.com/mongo-sync/mongo-sync/reader"
 	"github.com/mongo-sync/mongo-sync/spool"
+	"github.com/mongo-sync/mongo-sync/status"
 	"github.com/mongo-sync/mongo-sync/store"
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
@@ -37,13 +38,13 @@ finished. A restart resumes, skipping what was already copied.`,
 				cfg.SetDstMongo(dst.apply(cfg.DstMongo()))
 				cfg.Sync.DropExisting = cfg.Sync.DropExisting || drop
 				return nil
-			}, "copy", func(ctx context.Context, cfg *config.Config, log logrus.FieldLogger) error {
+			}, "copy", func(ctx context.Context, cfg *config.Config, rec *status.Recorder, log logrus.FieldLogger) error {
 				st, err := store.Open(cfg.Store.Path)
 				if err != nil {
 					return err
 				}
 				defer st.Close()
-				return runCopy(ctx, cfg, st, log)
+				return runCopy(ctx, cfg, st, rec, log)
 			})
 		},
 	}
@@ -85,7 +86,7 @@ func pinT0(ctx context.Context, cfg *config.Config, st *store.Store, log logrus.
 
 // runCopy runs the initial copy recorded in st: pin T0 (fresh), copy
 // (resuming), record the copy's end and move st to the applying stage.
-func runCopy(ctx context.Context, cfg *config.Config, st *store.Store, log logrus.FieldLogger) error {
+func runCopy(ctx context.Context, cfg *config.Config, st *store.Store, rec *status.Recorder, log logrus.FieldLogger) error {
 	if err := cfg.RequireSource(); err != nil {
 		return err
 	}
@@ -115,7 +116,8 @@ func runCopy(ctx context.Context, cfg *config.Config, st *store.Store, log logru
 		log.WithField("t0", fmtTS(st.T0())).Info("initial copy (already-copied collections and ranges are skipped)")
 	}
 
-	progress := copier.NewProgress(os.Stdout, term.IsTerminal(int(os.Stdout.Fd())), log, cfg.Reader.LogInterval.D())
+	rec.SetStage("copying")
+	progress := teeProgress{copier.NewProgress(os.Stdout, term.IsTerminal(int(os.Stdout.Fd())), log, cfg.Reader.LogInterval.D()), rec}
 	cp := &copier.Copier{Src: srcClient, Dst: dstClient, NS: cfg.Namespaces(), Store: st,
 		Workers: cfg.Copy.Workers, BatchDocs: cfg.Copy.BatchDocs, SplitDocs: cfg.Copy.SplitDocs,
 		DropExisting: cfg.Sync.DropExisting, Progress: progress, Log: log}
@@ -135,7 +137,18 @@ func runCopy(ctx context.Context, cfg *config.Config, st *store.Store, log logru
 	if err := st.SetStage(store.StageApplied); err != nil {
 		return err
 	}
+	rec.SetStage("applying")
 	log.WithFields(logrus.Fields{"copy_end": fmtTS(end), "took": time.Since(start).Truncate(time.Millisecond).String()}).
 		Info("initial copy done: the destination is consistent once the applier passes copy_end")
 	return nil
 }
+
+// teeProgress shows the copy's progress and records it for /status.
+type teeProgress struct {
+	copier.Progress
+	rec *status.Recorder
+}
+
+func (t teeProgress) Add(ns string, est int64)  { t.Progress.Add(ns, est); t.rec.CopyAdd(ns, est) }
+func (t teeProgress) Inc(ns string, d, b int64) { t.Progress.Inc(ns, d, b); t.rec.CopyInc(ns, d, b) }
+func (t teeProgress) Done(ns string)            { t.Progress.Done(ns); t.rec.CopyDone(ns) }

@@ -8,6 +8,7 @@ import (
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/reader"
 	"github.com/mongo-sync/mongo-sync/spool"
+	"github.com/mongo-sync/mongo-sync/status"
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -28,8 +29,8 @@ func newReaderCmd() *cobra.Command {
 			return c.run(cmd.Context(), func(cfg *config.Config) error {
 				cfg.Src = src.apply(cfg.Src)
 				return start.apply(cfg)
-			}, "reader", func(ctx context.Context, cfg *config.Config, log logrus.FieldLogger) error {
-				return runReader(ctx, cfg, srcFile, start.optimeLogfile, log)
+			}, "reader", func(ctx context.Context, cfg *config.Config, rec *status.Recorder, log logrus.FieldLogger) error {
+				return runReader(ctx, cfg, srcFile, start.optimeLogfile, rec, log)
 			})
 		},
 	}
@@ -41,7 +42,7 @@ func newReaderCmd() *cobra.Command {
 }
 
 // runReader runs the reader stage until ctx ends or it fails.
-func runReader(ctx context.Context, cfg *config.Config, srcFile, optimeLog string, log logrus.FieldLogger) error {
+func runReader(ctx context.Context, cfg *config.Config, srcFile, optimeLog string, rec *status.Recorder, log logrus.FieldLogger) error {
 	ns := cfg.Namespaces()
 	filter := reader.Filter{NS: ns}
 	r := &reader.Reader{
@@ -50,6 +51,7 @@ func runReader(ctx context.Context, cfg *config.Config, srcFile, optimeLog strin
 		BatchInterval:    cfg.Reader.BatchInterval.D(),
 		LogInterval:      cfg.Reader.LogInterval.D(),
 		ProgressInterval: cfg.Reader.ProgressInterval.D(),
+		Rec:              rec,
 		Log:              log,
 	}
 	var sourceID string

@@ -9,6 +9,8 @@ import (
 	"syscall"
 
 	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/internal/retry"
+	"github.com/mongo-sync/mongo-sync/status"
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 )
@@ -64,11 +66,12 @@ func (c *common) load(mod func(*config.Config) error) (*config.Config, error) {
 	return cfg, nil
 }
 
-// stageFunc runs one stage until ctx ends.
-type stageFunc func(ctx context.Context, cfg *config.Config, log logrus.FieldLogger) error
+// stageFunc runs one stage until ctx ends, reporting to rec.
+type stageFunc func(ctx context.Context, cfg *config.Config, rec *status.Recorder, log logrus.FieldLogger) error
 
 // run loads the configuration (mod applies the command's own flags), sets
-// up logging and SIGINT/SIGTERM, and runs stage as component.
+// up logging, /status and /metrics (http.listen), and runs stage as
+// component. SIGINT/SIGTERM end ctx (see main).
 func (c *common) run(ctx context.Context, mod func(*config.Config) error, component string, stage stageFunc) error {
 	cfg, err := c.load(mod)
 	if err != nil {
@@ -78,7 +81,16 @@ func (c *common) run(ctx context.Context, mod func(*config.Config) error, compon
 	if err != nil {
 		return err
 	}
-	return stage(ctx, cfg, log.WithField("component", component))
+	rec := status.New(component)
+	if cfg.HTTP.Listen != "" {
+		if _, err := status.Serve(ctx, cfg.HTTP.ListenAddr(), rec, log.WithField("component", "http")); err != nil {
+			return err
+		}
+	}
+	ctx = retry.WithObserver(ctx, rec)
+	err = stage(ctx, cfg, rec, log.WithField("component", component))
+	rec.Fatal(err)
+	return err
 }
 
 // logger builds the process logger from the config.
@@ -114,7 +126,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newSyncCmd(), newReaderCmd(), newCopyCmd(), newApplierCmd(), newVerifyCmd(), newSpoolCmd(), newVersionCmd())
+	root.AddCommand(newSyncCmd(), newReaderCmd(), newCopyCmd(), newApplierCmd(), newVerifyCmd(), newStatusCmd(), newSpoolCmd(), newVersionCmd())
 	return root
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/status"
 	"github.com/mongo-sync/mongo-sync/store"
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
@@ -36,8 +37,8 @@ restart resumes whichever stage was running. --start-optime (or
 				cfg.SetDstMongo(dst.apply(cfg.DstMongo()))
 				cfg.Sync.DropExisting = cfg.Sync.DropExisting || drop
 				return start.apply(cfg)
-			}, "sync", func(ctx context.Context, cfg *config.Config, log logrus.FieldLogger) error {
-				return runSync(ctx, cfg, start.optimeLogfile, log)
+			}, "sync", func(ctx context.Context, cfg *config.Config, rec *status.Recorder, log logrus.FieldLogger) error {
+				return runSync(ctx, cfg, start.optimeLogfile, rec, log)
 			})
 		},
 	}
@@ -49,7 +50,7 @@ restart resumes whichever stage was running. --start-optime (or
 	return cmd
 }
 
-func runSync(ctx context.Context, cfg *config.Config, optimeLog string, log logrus.FieldLogger) error {
+func runSync(ctx context.Context, cfg *config.Config, optimeLog string, rec *status.Recorder, log logrus.FieldLogger) error {
 	if err := cfg.RequireSource(); err != nil {
 		return err
 	}
@@ -77,18 +78,19 @@ func runSync(ctx context.Context, cfg *config.Config, optimeLog string, log logr
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		return runReader(gctx, cfg, "", optimeLog, log.WithField("component", "reader"))
+		return runReader(gctx, cfg, "", optimeLog, rec, log.WithField("component", "reader"))
 	})
 	g.Go(func() error {
 		if st.Stage() == store.StageCopying {
-			if err := runCopy(gctx, cfg, st, log.WithField("component", "copy")); err != nil {
+			if err := runCopy(gctx, cfg, st, rec, log.WithField("component", "copy")); err != nil {
 				return err
 			}
 		}
 		if gctx.Err() != nil {
 			return nil
 		}
-		return runApplier(gctx, cfg, applierOpts{}, st, log.WithField("component", "applier"))
+		rec.SetStage("applying")
+		return runApplier(gctx, cfg, applierOpts{}, st, rec, log.WithField("component", "applier"))
 	})
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {

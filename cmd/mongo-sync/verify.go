@@ -8,6 +8,7 @@ import (
 
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/reader"
+	"github.com/mongo-sync/mongo-sync/status"
 	"github.com/mongo-sync/mongo-sync/verify"
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
@@ -28,7 +29,7 @@ func newVerifyCmd() *cobra.Command {
 				cfg.Src = src.apply(cfg.Src)
 				cfg.SetDstMongo(dst.apply(cfg.DstMongo()))
 				return nil
-			}, "verify", func(ctx context.Context, cfg *config.Config, log logrus.FieldLogger) error {
+			}, "verify", func(ctx context.Context, cfg *config.Config, _ *status.Recorder, log logrus.FieldLogger) error {
 				return runVerify(ctx, cfg, show, cmd.OutOrStdout())
 			})
 		},

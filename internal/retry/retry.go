@@ -36,6 +36,16 @@ func Retryable(err error) bool {
 	return errors.Is(err, mongo.ErrClientDisconnected) || errors.As(err, &sel)
 }
 
+type observerKey struct{}
+
+// Observer is told of every retried error (metrics).
+type Observer interface{ Retry(err error) }
+
+// WithObserver returns ctx carrying o, which Do tells of every retry.
+func WithObserver(ctx context.Context, o Observer) context.Context {
+	return context.WithValue(ctx, observerKey{}, o)
+}
+
 // Do runs f until it succeeds, fails with a non-retryable error, or ctx
 // ends, backing off exponentially (capped) and logging at a bounded rate.
 func Do(ctx context.Context, log logrus.FieldLogger, what string, f func() error) error {
@@ -45,6 +55,9 @@ func Do(ctx context.Context, log logrus.FieldLogger, what string, f func() error
 		err := f()
 		if err == nil || !Retryable(err) {
 			return err
+		}
+		if o, ok := ctx.Value(observerKey{}).(Observer); ok && o != nil {
+			o.Retry(err)
 		}
 		if time.Since(lastLog) > 10*time.Second {
 			log.WithError(err).WithField("attempt", attempt).Warnf("%s: server unavailable, retrying", what)

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/mongo-sync/mongo-sync/spool"
+	"github.com/mongo-sync/mongo-sync/store"
+	"github.com/spf13/cobra"
+)
+
+// offlineStatus is what `mongo-sync status` reads from the spool and the
+// state file when no process holds them.
+type offlineStatus struct {
+	Stage        string   `json:"stage"`
+	Running      bool     `json:"process_running"`
+	Note         string   `json:"note,omitempty"`
+	T0           string   `json:"t0,omitempty"`
+	CopyEnd      string   `json:"copy_end,omitempty"`
+	CopiedColls  []string `json:"copied_collections,omitempty"`
+	AppliedSeq   uint64   `json:"applied_seq"`
+	AppliedTS    string   `json:"applied_ts,omitempty"`
+	SpooledSeq   uint64   `json:"spooled_seq"`
+	SpooledTS    string   `json:"spooled_ts,omitempty"`
+	LagEntries   int64    `json:"lag_entries"`
+	LagSeconds   int64    `json:"lag_seconds"`
+	SpoolBytes   int64    `json:"spool_bytes"`
+	SpoolDamaged int      `json:"spool_damaged_segments"`
+}
+
+func newStatusCmd() *cobra.Command {
+	var (
+		c      common
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Print the sync's stage, positions and lag from the spool and the state file",
+		Long: `Print what the spool and the state file say: stage, T0 and copy end, the
+applier's checkpoint, the newest spooled entry, the lag between them. While a
+mongo-sync process holds the state file, its live figures are at the /status
+endpoint (http.listen); this command then reports what the spool shows.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := c.load(nil)
+			if err != nil {
+				return err
+			}
+			st := offlineStatus{}
+			if sp, err := spool.ReadStat(cfg.Spool.Dir); err == nil {
+				st.SpoolBytes, st.SpoolDamaged = sp.Bytes, sp.Damaged
+				if n := len(sp.Segments); n > 0 {
+					st.SpooledSeq = sp.Segments[n-1].Segment.Last
+				}
+				if sp.Writer != nil && sp.Writer.LastSeq > st.SpooledSeq {
+					st.SpooledSeq = sp.Writer.LastSeq
+				}
+				st.SpooledTS = fmtTSOrEmpty(sp.NewestTS)
+				st.Running = sp.WriterRunning
+			}
+			s, err := store.Open(cfg.Store.Path)
+			switch {
+			case errors.Is(err, store.ErrBusy):
+				st.Running = true
+				st.Note = "a running mongo-sync process holds the state file: its live status is at /status (http.listen)"
+			case err != nil:
+				return err
+			default:
+				defer s.Close()
+				st.Stage = string(s.Stage())
+				if st.Stage == "" {
+					st.Stage = "not started"
+				}
+				st.T0, st.CopyEnd, st.CopiedColls = fmtTSOrEmpty(s.T0()), fmtTSOrEmpty(s.CopyEnd()), s.CopyDone()
+				ck, err := s.Checkpoint()
+				if err != nil {
+					return err
+				}
+				st.AppliedSeq, st.AppliedTS = ck.Seq, fmtTSOrEmpty(ck.TS)
+				st.LagEntries = int64(st.SpooledSeq) - int64(ck.Seq)
+				if ck.TS.T > 0 && st.LagEntries > 0 {
+					st.LagSeconds = time.Now().Unix() - int64(ck.TS.T)
+				}
+			}
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			}
+			printStatus(cmd.OutOrStdout(), st)
+			return nil
+		},
+	}
+	c.register(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func printStatus(out io.Writer, st offlineStatus) {
+	fmt.Fprintf(out, "stage:            %s\n", st.Stage)
+	if st.Note != "" {
+		fmt.Fprintf(out, "note:             %s\n", st.Note)
+	}
+	if st.T0 != "" {
+		fmt.Fprintf(out, "T0:               %s\ncopy end:         %s\ncopied:           %d collections\n", st.T0, st.CopyEnd, len(st.CopiedColls))
+	}
+	fmt.Fprintf(out, "applied up to:    seq %d (ts %s)\nspooled up to:    seq %d (ts %s)\nlag:              %d entries, %d s\nspool:            %d bytes, %d damaged segments\n",
+		st.AppliedSeq, st.AppliedTS, st.SpooledSeq, st.SpooledTS, st.LagEntries, st.LagSeconds, st.SpoolBytes, st.SpoolDamaged)
+}

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mongo-sync/mongo-sync/internal/testmongo"
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	return string(b)
+}
+
+func TestObservability_StatusMetricsAndStatusCommand(t *testing.T) {
+	src, dst := testmongo.StartSource(t), testmongo.StartDest(t)
+	dir := t.TempDir()
+	conf := writeConfig(t, dir, src.URI, dst.URI, "[http]\nlisten = \"127.0.0.1:0\"\n")
+	p := start(t, "sync", "-f", conf, "--start-optime", nowOptime())
+	p.waitLog(t, 30*time.Second, "serving /status and /metrics")
+	addr := regexp.MustCompile(`addr="?(127\.0\.0\.1:\d+)`).FindStringSubmatch(p.output())
+	if addr == nil {
+		t.Fatalf("no loopback address in the log:\n%s", p.output())
+	}
+	base := "http://" + addr[1]
+	p.waitLog(t, 30*time.Second, "applier starting")
+	coll := src.Client().Database("app").Collection("items")
+	for i := 0; i < 20; i++ {
+		coll.InsertOne(context.Background(), bson.D{{Key: "_id", Value: i}})
+	}
+	var st struct {
+		Stage        string `json:"stage"`
+		AppliedTotal int64  `json:"applied_total"`
+		Applier      *struct {
+			Seq uint64 `json:"seq"`
+		} `json:"applier"`
+		LagEntries int64 `json:"lag_entries"`
+	}
+	waitFor(t, 60*time.Second, "/status to show 20 applied entries", func() bool {
+		st.AppliedTotal = 0
+		json.Unmarshal([]byte(httpGet(t, base+"/status")), &st)
+		return st.AppliedTotal >= 20
+	})
+	if st.Stage != "applying" || st.Applier == nil || st.Applier.Seq < 20 {
+		t.Errorf("/status: %+v", st)
+	}
+	metrics := httpGet(t, base+"/metrics")
+	for _, want := range []string{"mongosync_entries_applied_total 2", "mongosync_entries_spooled_total", "mongosync_lag_seconds{stage=\"applier\"}",
+		"mongosync_apply_batch_seconds_bucket", "mongosync_spool_bytes", "mongosync_retries_total 0"} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if err := p.term(t); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(t, "status", "-f", conf, "--json")
+	if err != nil {
+		t.Fatalf("status: %v\n%s", err, out)
+	}
+	var off offlineStatus
+	if err := json.Unmarshal([]byte(out), &off); err != nil || off.Stage != "applying" || off.AppliedSeq < 20 || off.LagEntries != 0 || off.Running {
+		t.Fatalf("status --json: %+v (%v)\n%s", off, err, out)
+	}
+	if out, err := run(t, "status", "-f", conf); err != nil || !strings.Contains(out, "applied up to") {
+		t.Fatalf("status table: %v\n%s", err, out)
+	}
+}

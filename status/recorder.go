@@ -1,0 +1,279 @@
+// Package status is what a running mongo-sync tells its operator: a JSON
+// /status document and Prometheus /metrics, served on http.listen (loopback
+// unless the config says otherwise). Stages report through a Recorder; a nil
+// Recorder records nothing.
+package status
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// Position is a place in the spool.
+type Position struct {
+	Seq uint64 `json:"seq"`
+	TS  string `json:"ts,omitempty"`
+	// TSUnix is the ts's seconds, for lag.
+	TSUnix int64 `json:"ts_unix,omitempty"`
+}
+
+// CopyProgress is one collection's initial copy.
+type CopyProgress struct {
+	Docs      int64 `json:"docs"`
+	Estimated int64 `json:"estimated_docs"`
+	Bytes     int64 `json:"bytes"`
+	Done      bool  `json:"done"`
+}
+
+// Snapshot is the /status document.
+type Snapshot struct {
+	Stage          string                  `json:"stage"`
+	StartedAt      time.Time               `json:"started_at"`
+	Reader         *Position               `json:"reader,omitempty"`
+	Applier        *Position               `json:"applier,omitempty"`
+	LagSeconds     int64                   `json:"lag_seconds"`
+	LagEntries     int64                   `json:"lag_entries"`
+	Copy           map[string]CopyProgress `json:"copy,omitempty"`
+	LastError      string                  `json:"last_error,omitempty"`
+	LastErrorAt    *time.Time              `json:"last_error_at,omitempty"`
+	SpoolBytes     int64                   `json:"spool_bytes"`
+	RetriesTotal   int64                   `json:"retries_total"`
+	AppliedTotal   int64                   `json:"applied_total"`
+	SpooledTotal   int64                   `json:"spooled_total"`
+	ReaderCaughtUp bool                    `json:"reader_caught_up"`
+}
+
+// Recorder collects the state and metrics of one process.
+type Recorder struct {
+	mu   sync.Mutex
+	snap Snapshot
+
+	reg          *prometheus.Registry
+	read         prometheus.Counter
+	spooled      prometheus.Counter
+	applied      prometheus.Counter
+	batchSeconds prometheus.Histogram
+	lagSeconds   *prometheus.GaugeVec
+	lagEntries   prometheus.Gauge
+	spoolBytes   prometheus.Gauge
+	retries      prometheus.Counter
+	errors       *prometheus.CounterVec
+	copied       *prometheus.CounterVec
+}
+
+// New returns a Recorder with its own Prometheus registry.
+func New(stage string) *Recorder {
+	r := &Recorder{reg: prometheus.NewRegistry(), snap: Snapshot{Stage: stage, StartedAt: time.Now().UTC()}}
+	f := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "mongosync", Name: name, Help: help})
+	}
+	r.read = f("entries_read_total", "Oplog entries read from the source.")
+	r.spooled = f("entries_spooled_total", "Oplog entries appended to the spool.")
+	r.applied = f("entries_applied_total", "Spooled entries applied to the destination.")
+	r.retries = f("retries_total", "Operations retried after a retryable error (network, not primary, timeout).")
+	r.batchSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "mongosync", Name: "apply_batch_seconds",
+		Help: "Time to apply one batch and record its checkpoint.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)})
+	r.lagSeconds = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "mongosync", Name: "lag_seconds",
+		Help: "Seconds between now and the newest entry a stage has handled (0 for the reader when caught up)."}, []string{"stage"})
+	r.lagEntries = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "mongosync", Name: "lag_entries",
+		Help: "Spooled entries the applier has not applied yet."})
+	r.spoolBytes = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "mongosync", Name: "spool_bytes", Help: "Bytes the spool holds on disk."})
+	r.errors = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "mongosync", Name: "errors_total",
+		Help: "Errors by class: retryable (retried), conflict (unique index, replayed serially), fatal (stopped a stage)."}, []string{"class"})
+	r.copied = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "mongosync", Name: "copied_docs_total",
+		Help: "Documents copied by the initial copy."}, []string{"ns"})
+	r.reg.MustRegister(r.read, r.spooled, r.applied, r.retries, r.batchSeconds, r.lagSeconds, r.lagEntries, r.spoolBytes, r.errors, r.copied)
+	return r
+}
+
+// Registry is the Prometheus registry behind /metrics.
+func (r *Recorder) Registry() *prometheus.Registry { return r.reg }
+
+func pos(seq uint64, ts bson.Timestamp) *Position {
+	return &Position{Seq: seq, TS: tsString(ts), TSUnix: int64(ts.T)}
+}
+
+func tsString(ts bson.Timestamp) string {
+	if ts.IsZero() {
+		return ""
+	}
+	return fmt.Sprintf("%d,%d", ts.T, ts.I)
+}
+
+// SetStage records the process's stage (copying, applying, ...).
+func (r *Recorder) SetStage(s string) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	r.snap.Stage = s
+	r.mu.Unlock()
+}
+
+// Read counts entries read from the source.
+func (r *Recorder) Read(n int) {
+	if r != nil {
+		r.read.Add(float64(n))
+	}
+}
+
+// Spooled records an append: n entries up to seq/ts.
+func (r *Recorder) Spooled(n int, seq uint64, ts bson.Timestamp) {
+	if r == nil {
+		return
+	}
+	r.spooled.Add(float64(n))
+	r.mu.Lock()
+	r.snap.Reader = pos(seq, ts)
+	r.snap.SpooledTotal += int64(n)
+	r.mu.Unlock()
+	r.lagSeconds.WithLabelValues("reader").Set(time.Since(time.Unix(int64(ts.T), 0)).Seconds())
+}
+
+// CaughtUp records that the reader has read everything the source has.
+func (r *Recorder) CaughtUp(yes bool) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	r.snap.ReaderCaughtUp = yes
+	r.mu.Unlock()
+	if yes {
+		r.lagSeconds.WithLabelValues("reader").Set(0)
+	}
+}
+
+// Applied records a checkpoint after n entries applied in d.
+func (r *Recorder) Applied(n int, seq uint64, ts bson.Timestamp, d time.Duration) {
+	if r == nil {
+		return
+	}
+	r.applied.Add(float64(n))
+	r.batchSeconds.Observe(d.Seconds())
+	r.mu.Lock()
+	r.snap.Applier = pos(seq, ts)
+	r.snap.AppliedTotal += int64(n)
+	r.mu.Unlock()
+	r.lagSeconds.WithLabelValues("applier").Set(time.Since(time.Unix(int64(ts.T), 0)).Seconds())
+}
+
+// SpoolBytes records the spool's size on disk.
+func (r *Recorder) SpoolBytes(n int64) {
+	if r == nil {
+		return
+	}
+	r.spoolBytes.Set(float64(n))
+	r.mu.Lock()
+	r.snap.SpoolBytes = n
+	r.mu.Unlock()
+}
+
+// Retry counts one retried operation (a retryable error).
+func (r *Recorder) Retry(err error) {
+	if r == nil {
+		return
+	}
+	r.retries.Inc()
+	r.errors.WithLabelValues("retryable").Inc()
+	r.mu.Lock()
+	r.snap.RetriesTotal++
+	r.setError(err)
+	r.mu.Unlock()
+}
+
+// Conflict counts a unique-index conflict replayed serially.
+func (r *Recorder) Conflict() {
+	if r != nil {
+		r.errors.WithLabelValues("conflict").Inc()
+	}
+}
+
+// Fatal records the error that stopped a stage.
+func (r *Recorder) Fatal(err error) {
+	if r == nil || err == nil {
+		return
+	}
+	r.errors.WithLabelValues("fatal").Inc()
+	r.mu.Lock()
+	r.setError(err)
+	r.mu.Unlock()
+}
+
+func (r *Recorder) setError(err error) {
+	now := time.Now().UTC()
+	r.snap.LastError, r.snap.LastErrorAt = err.Error(), &now
+}
+
+// CopyAdd, CopyInc and CopyDone record the initial copy per collection.
+func (r *Recorder) CopyAdd(ns string, estimated int64) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.snap.Copy == nil {
+		r.snap.Copy = map[string]CopyProgress{}
+	}
+	p := r.snap.Copy[ns]
+	p.Estimated = estimated
+	r.snap.Copy[ns] = p
+}
+
+func (r *Recorder) CopyInc(ns string, docs, bytes int64) {
+	if r == nil {
+		return
+	}
+	r.copied.WithLabelValues(ns).Add(float64(docs))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.snap.Copy == nil {
+		r.snap.Copy = map[string]CopyProgress{}
+	}
+	p := r.snap.Copy[ns]
+	p.Docs += docs
+	p.Bytes += bytes
+	r.snap.Copy[ns] = p
+}
+
+func (r *Recorder) CopyDone(ns string) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.snap.Copy == nil {
+		r.snap.Copy = map[string]CopyProgress{}
+	}
+	p := r.snap.Copy[ns]
+	p.Done = true
+	r.snap.Copy[ns] = p
+}
+
+// Snapshot returns the current /status document.
+func (r *Recorder) Snapshot() Snapshot {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.snap
+	s.Copy = make(map[string]CopyProgress, len(r.snap.Copy))
+	for k, v := range r.snap.Copy {
+		s.Copy[k] = v
+	}
+	switch {
+	case s.Applier != nil && s.Reader != nil:
+		s.LagEntries = int64(s.Reader.Seq) - int64(s.Applier.Seq)
+		s.LagSeconds = max(0, s.Reader.TSUnix-s.Applier.TSUnix)
+		if !s.ReaderCaughtUp {
+			s.LagSeconds = max(0, time.Now().Unix()-s.Applier.TSUnix)
+		}
+	case s.Applier != nil:
+		s.LagSeconds = max(0, time.Now().Unix()-s.Applier.TSUnix)
+	case s.Reader != nil && !s.ReaderCaughtUp:
+		s.LagSeconds = max(0, time.Now().Unix()-s.Reader.TSUnix)
+	}
+	r.lagEntries.Set(float64(max(0, s.LagEntries)))
+	return s
+}
