@@ -153,30 +153,41 @@ func TestSync_CopyThenLive(t *testing.T) {
 
 func TestSync_KillNineDuringCopyAndIncremental(t *testing.T) {
 	src, dst := testmongo.StartSource(t), testmongo.StartDest(t)
-	preload(t, src.Client(), 4000)
+	preload(t, src.Client(), 8000)
 	dir := t.TempDir()
-	conf := writeConfig(t, dir, src.URI, dst.URI, syncSections)
+	// One copy worker in small batches: ranges finish one by one, so kills
+	// land mid-copy with some ranges done.
+	conf := writeConfig(t, dir, src.URI, dst.URI, strings.Replace(strings.Replace(syncSections, "workers = 3", "workers = 1", 1), "batch_docs = 200", "batch_docs = 100", 1))
 	stop := make(chan struct{})
 	load := writeLoad(t, src.Client(), 2, stop)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 11))
 	var logs strings.Builder
 	copyKills, liveKills := 0, 0
-	lastOut := ""
-	for round := 0; copyKills < 3 || liveKills < 3; round++ {
-		if round > 40 {
-			t.Fatalf("could not kill sync 3 times in each stage (copy %d, live %d); last run:\n%s", copyKills, liveKills, lastOut)
+	// During the copy: kill soon after the copy (re)starts, until three kills
+	// landed before the copy finished; a run that finishes the copy ends this.
+	for round := 0; copyKills < 3; round++ {
+		if round > 30 {
+			t.Fatalf("no 3 kills during the copy in 30 rounds (got %d)", copyKills)
 		}
 		p := start(t, "sync", "-f", conf)
-		time.Sleep(time.Duration(500+rng.IntN(2500)) * time.Millisecond)
-		out := p.output()
+		p.waitLog(t, 60*time.Second, "initial copy")
+		time.Sleep(time.Duration(1500+rng.IntN(2500)) * time.Millisecond)
 		p.kill9()
-		lastOut = out
+		out := p.output()
 		logs.WriteString(out)
-		if strings.Contains(out, "initial copy done") || strings.Contains(out, "already done") || strings.Contains(out, "applier starting") {
-			liveKills++
-		} else {
-			copyKills++
+		if strings.Contains(out, "initial copy done") {
+			t.Fatalf("the copy finished after only %d kills during it: make it longer", copyKills)
 		}
+		copyKills++
+	}
+	// During live sync: kill after the applier started.
+	for liveKills < 3 {
+		p := start(t, "sync", "-f", conf)
+		p.waitLog(t, 120*time.Second, "applier starting")
+		time.Sleep(time.Duration(200+rng.IntN(1300)) * time.Millisecond)
+		p.kill9()
+		logs.WriteString(p.output())
+		liveKills++
 	}
 	close(stop)
 	load.Wait()
