@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/internal/failpoint"
 	"github.com/mongo-sync/mongo-sync/spool"
 	"github.com/mongo-sync/mongo-sync/status"
 	"github.com/mongo-sync/mongo-sync/store"
@@ -23,6 +24,9 @@ type Applier struct {
 	BatchOps   int
 	BatchBytes int
 	Retention  time.Duration
+	// MaxBytes is the spool's cap (spool.max_bytes): at the cap, applied
+	// segments are removed even inside Retention, or the reader would stall.
+	MaxBytes int64
 	// ExitWhenDrained stops with nil once an ended spool is fully applied.
 	ExitWhenDrained bool
 	// Wake, if set, signals new sealed segments (an in-process reader).
@@ -127,6 +131,7 @@ func (a *Applier) checkpoint(es []spool.Entry, start time.Time) error {
 		prev := es[p-es[0].Seq-1]
 		ck = store.Checkpoint{Seq: prev.Seq, TS: prev.TS}
 	}
+	failpoint.Hit("applier-before-checkpoint") // writes acknowledged, position not recorded
 	if err := a.Store.SetCheckpoint(ck); err != nil {
 		return fmt.Errorf("record checkpoint seq %d: %w", ck.Seq, err)
 	}
@@ -139,19 +144,36 @@ func (a *Applier) checkpoint(es []spool.Entry, start time.Time) error {
 	if _, err := spool.Remove(a.SpoolDir, ck.Seq+1, a.Retention); err != nil {
 		a.Log.WithError(err).Warn("removing applied segments failed")
 	}
-	if a.Rec != nil {
-		if l, err := spool.List(a.SpoolDir); err == nil {
-			var n int64
-			for _, s := range l.Sealed {
-				n += s.Size
-			}
-			if l.Open != nil {
-				n += l.Open.Size
-			}
-			a.Rec.SpoolBytes(n)
+	n := spoolBytes(a.SpoolDir)
+	if a.MaxBytes > 0 && a.Retention > 0 && n >= a.MaxBytes {
+		removed, err := spool.Remove(a.SpoolDir, ck.Seq+1, 0)
+		if err != nil {
+			a.Log.WithError(err).Warn("removing applied segments failed")
+		}
+		if len(removed) > 0 {
+			a.Log.WithFields(logrus.Fields{"segments": len(removed), "max_bytes": a.MaxBytes}).
+				Warn("spool at spool.max_bytes: applied segments removed before their retention ended")
+			n = spoolBytes(a.SpoolDir)
 		}
 	}
+	a.Rec.SpoolBytes(n)
 	return nil
+}
+
+// spoolBytes is the spool's size on disk.
+func spoolBytes(dir string) int64 {
+	l, err := spool.List(dir)
+	if err != nil {
+		return 0
+	}
+	var n int64
+	for _, s := range l.Sealed {
+		n += s.Size
+	}
+	if l.Open != nil {
+		n += l.Open.Size
+	}
+	return n
 }
 
 // drained reports whether an ended spool has been applied to its end.

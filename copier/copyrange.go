@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/mongo-sync/mongo-sync/internal/failpoint"
 	"github.com/mongo-sync/mongo-sync/internal/projection"
 	"github.com/mongo-sync/mongo-sync/internal/retry"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -94,6 +95,7 @@ func (c *Copier) copyRange(ctx context.Context, t rangeTask) error {
 	if err := g.Wait(); err != nil {
 		return err
 	}
+	failpoint.Hit("copy-before-range-done") // documents inserted, range not recorded
 	return c.Store.SetRangeDone(coll.srcNS, t.index)
 }
 

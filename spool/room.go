@@ -46,16 +46,21 @@ func (w *Writer) waitForRoom(ctx context.Context) error {
 	}
 }
 
-// diskBytes rescans the directory: the applier removes segments behind the
-// writer's back.
+// diskBytes rescans the directory (the applier removes segments behind the
+// writer's back) and returns what counts against MaxBytes: everything but
+// the newest sealed segment, which Remove always keeps for the writer's
+// position — counting it could block the writer forever once that one
+// segment is as large as the cap.
 func (w *Writer) diskBytes() (int64, error) {
 	l, err := List(w.dir)
 	if err != nil {
 		return 0, err
 	}
 	var n int64
-	for _, s := range l.Sealed {
-		n += s.Size
+	for i, s := range l.Sealed {
+		if i < len(l.Sealed)-1 {
+			n += s.Size
+		}
 	}
 	w.sealedBytes = n
 	return n + w.openBytes, nil

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/internal/failpoint"
 	"github.com/sirupsen/logrus"
 	bolt "go.etcd.io/bbolt"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -237,6 +238,7 @@ func (w *Writer) Append(ctx context.Context, raws []bson.Raw) (first, last uint6
 			return err
 		}
 		size = tx.Size()
+		failpoint.Hit("spool-mid-append") // entries written, transaction not committed
 		return nil
 	})
 	if err != nil {

@@ -265,3 +265,32 @@ func TestWriter_EmptyLeftoverRemoved(t *testing.T) {
 		t.Fatalf("empty leftover not removed: %+v", l)
 	}
 }
+
+// TestWriter_MaxBytesNewestSegmentDoesNotCount: Remove always keeps the newest
+// sealed segment, so it must not count against the cap, or one segment as
+// large as the cap would block the writer forever.
+func TestWriter_MaxBytesNewestSegmentDoesNotCount(t *testing.T) {
+	dir := t.TempDir()
+	w := openTestWriter(t, dir, func(o *Options) {
+		o.SegmentMaxBytes = 64 << 10
+		o.MaxBytes = 128 << 10
+	})
+	defer w.Close()
+	ctx := context.Background()
+	if _, _, err := w.Append(ctx, makeBatch(0, 1000, 300)); err != nil { // one ~400 KB segment
+		t.Fatal(err)
+	}
+	if l := mustList(t, dir); len(l.Sealed) != 1 || l.Sealed[0].Size < 128<<10 {
+		t.Fatalf("setup: want one sealed segment over the cap, got %+v", l.Sealed)
+	}
+	done := make(chan error, 1)
+	go func() { _, _, err := w.Append(ctx, makeBatch(1, 10, 10)); done <- err }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("append blocked behind the newest sealed segment, which Remove never deletes")
+	}
+}

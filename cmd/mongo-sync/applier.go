@@ -107,6 +107,7 @@ func runApplier(ctx context.Context, cfg *config.Config, opts applierOpts, st *s
 		BatchOps:        cfg.Applier.BatchOps,
 		BatchBytes:      int(cfg.Applier.BatchBytes),
 		Retention:       cfg.Spool.Retention.D(),
+		MaxBytes:        int64(cfg.Spool.MaxBytes),
 		ExitWhenDrained: opts.exitWhenDrained,
 		ConsistentAt:    st.CopyEnd(),
 		Rec:             rec,

@@ -29,7 +29,11 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "mongo-sync")
-	if out, err := exec.Command("go", "build", "-race", "-o", binary, ".").CombinedOutput(); err != nil {
+	args := []string{"build", "-race", "-o", binary}
+	if failpointsBuild {
+		args = append(args, "-tags", "failpoints")
+	}
+	if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build mongo-sync: %v\n%s", err, out)
 		os.Exit(1)
 	}
@@ -49,7 +53,14 @@ type proc struct {
 
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
+	return startEnv(t, nil, args...)
+}
+
+// startEnv starts mongo-sync with extra environment variables.
+func startEnv(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
 	p := &proc{cmd: exec.Command(binary, args...), exited: make(chan struct{})}
+	p.cmd.Env = append(os.Environ(), env...)
 	p.out = &lockedBuffer{mu: &p.mu}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
@@ -167,7 +178,6 @@ uri = %q
 [spool]
 dir = %q
 seal_interval = "100ms"
-retention = "1h"
 [store]
 path = %q
 [applier]

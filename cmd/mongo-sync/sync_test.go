@@ -153,7 +153,11 @@ func TestSync_CopyThenLive(t *testing.T) {
 
 func TestSync_KillNineDuringCopyAndIncremental(t *testing.T) {
 	src, dst := testmongo.StartSource(t), testmongo.StartDest(t)
-	preload(t, src.Client(), 8000)
+	rounds := 3
+	if failpointsBuild {
+		rounds = 10 // the fault suite's long variant
+	}
+	preload(t, src.Client(), 8000*rounds/3)
 	dir := t.TempDir()
 	// One copy worker in small batches: ranges finish one by one, so kills
 	// land mid-copy with some ranges done.
@@ -165,9 +169,9 @@ func TestSync_KillNineDuringCopyAndIncremental(t *testing.T) {
 	copyKills, liveKills := 0, 0
 	// During the copy: kill soon after the copy (re)starts, until three kills
 	// landed before the copy finished; a run that finishes the copy ends this.
-	for round := 0; copyKills < 3; round++ {
-		if round > 30 {
-			t.Fatalf("no 3 kills during the copy in 30 rounds (got %d)", copyKills)
+	for round := 0; copyKills < rounds; round++ {
+		if round > 10*rounds {
+			t.Fatalf("no %d kills during the copy in %d rounds (got %d)", rounds, 10*rounds, copyKills)
 		}
 		p := start(t, "sync", "-f", conf)
 		p.waitLog(t, 60*time.Second, "initial copy")
@@ -181,7 +185,7 @@ func TestSync_KillNineDuringCopyAndIncremental(t *testing.T) {
 		copyKills++
 	}
 	// During live sync: kill after the applier started.
-	for liveKills < 3 {
+	for liveKills < rounds {
 		p := start(t, "sync", "-f", conf)
 		p.waitLog(t, 120*time.Second, "applier starting")
 		time.Sleep(time.Duration(200+rng.IntN(1300)) * time.Millisecond)

@@ -1,0 +1,5 @@
+//go:build !failpoints
+
+package main
+
+const failpointsBuild = false
