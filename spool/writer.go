@@ -211,7 +211,6 @@ func (w *Writer) Append(ctx context.Context, raws []bson.Raw) (first, last uint6
 	}
 
 	first = w.next
-	var size int64
 	err = w.db.Update(func(tx *bolt.Tx) error {
 		eb, err := tx.CreateBucketIfNotExists(bucketEntries)
 		if err != nil {
@@ -237,7 +236,6 @@ func (w *Writer) Append(ctx context.Context, raws []bson.Raw) (first, last uint6
 		if err := putAll(mb, metaLastSeq, seqKey(last), metaLastTS, tsBytes(tss[len(tss)-1])); err != nil {
 			return err
 		}
-		size = tx.Size()
 		failpoint.Hit("spool-mid-append") // entries written, transaction not committed
 		return nil
 	})
@@ -246,6 +244,12 @@ func (w *Writer) Append(ctx context.Context, raws []bson.Raw) (first, last uint6
 	}
 	w.next = last + 1
 	w.segEntries += uint64(len(raws))
+	// The file's size after the commit (a write transaction's own Size is
+	// the size before its commit): what the segment takes on disk.
+	size := w.openBytes
+	if fi, err := os.Stat(w.seg.Path); err == nil {
+		size = fi.Size()
+	}
 	w.openBytes = size
 	lastRaw := make(bson.Raw, len(raws[len(raws)-1]))
 	copy(lastRaw, raws[len(raws)-1])

@@ -192,8 +192,11 @@ func TestWriter_MaxBytesBlocksUntilRemoved(t *testing.T) {
 	defer w.Close()
 	ctx := context.Background()
 	b := 0
-	// Fill the spool to its cap.
-	for ; w.sealedBytes+w.openBytes < w.opts.MaxBytes; b++ {
+	// Fill the spool to its cap, as the writer counts it.
+	for ; ; b++ {
+		if n, _ := w.diskBytes(); n >= w.opts.MaxBytes {
+			break
+		}
 		if _, _, err := w.Append(ctx, makeBatch(b, 100, 300)); err != nil {
 			t.Fatal(err)
 		}
