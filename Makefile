@@ -1,9 +1,10 @@
 # mongo-sync — build, test, demo, bench. Needs only Go.
+SHELL   := /bin/bash
 GO      ?= go
 BIN     := bin
 SHARED  := ../shared/conformance
 
-.PHONY: all build testmongod test test-short bench demo conformance-refresh vet clean
+.PHONY: all build testmongod test test-faults bench demo conformance-refresh vet clean
 
 all: build
 
@@ -31,6 +32,14 @@ test: testmongod conformance-refresh vet
 	@TESTMONGOD=$(CURDIR)/$(BIN)/testmongod $(GO) test -count=1 -run '^TestConformance$$' -v ./applier/ > conformance.out 2>&1 || { cat conformance.out; exit 1; }
 	@grep -E '^conformance' conformance.out
 
+# The fault suite: a failpoints build; servers killed and restarted, the
+# spool at its cap, a damaged segment, kill -9 at points inside our code, and
+# the 10-kill variant of the sync kill test.
+test-faults: testmongod
+	TESTMONGOD=$(CURDIR)/$(BIN)/testmongod $(GO) test -tags failpoints -race -count=1 -timeout 25m -v \
+		-run 'TestFault_|TestSync_KillNine|TestLiveSync_|TestReaderProcess_KillNine' ./cmd/mongo-sync/ 2>&1 | tee faults.out | grep -E '^(=== RUN|--- |PASS|FAIL|ok)|kill -9|failpoints fired'; \
+		test $${PIPESTATUS[0]} -eq 0
+
 bench: testmongod
 	TESTMONGOD=$(CURDIR)/$(BIN)/testmongod $(GO) test -run '^$$' -bench . -benchtime 3s -count 5 ./spool/ ./reader/ | tee bench.out
 
@@ -38,4 +47,4 @@ demo: build testmongod
 	$(GO) run ./example/demo
 
 clean:
-	rm -rf $(BIN) demo-data bench.out conformance.out
+	rm -rf $(BIN) demo-data bench.out conformance.out faults.out

@@ -11,11 +11,11 @@ import (
 	"io"
 	"os"
 
+	"github.com/mongo-sync/mongo-sync/spool"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
-// maxEntryBytes is MongoDB's BSON limit plus the oplog entry's own fields.
-const maxEntryBytes = 16*1024*1024 + 16*1024
+const maxEntryBytes = spool.MaxEntryBytes
 
 // FileSource reads a mongodump oplog.bson: a stream of BSON documents,
 // optionally gzip-compressed.
@@ -63,8 +63,11 @@ func (s *fileScanner) next() (bson.Raw, error) {
 		return nil, s.errorf("truncated entry (%d of 4 length bytes): %v", n, err)
 	}
 	size := int(binary.LittleEndian.Uint32(hdr[:]))
-	if size < 5 || size > maxEntryBytes {
+	if size < 5 {
 		return nil, s.errorf("not BSON: document length %d", size)
+	}
+	if size > maxEntryBytes {
+		return nil, s.errorf("entry of %d bytes is over MongoDB's 16 MB document limit (or the file is not BSON)", size)
 	}
 	doc := make([]byte, size)
 	copy(doc, hdr[:])

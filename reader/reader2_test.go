@@ -216,6 +216,11 @@ func TestFileSource_BadFiles(t *testing.T) {
 		{"truncated", all[:len(all)-5], "truncated entry"},
 		{"not bson", []byte("this is a text file, not an oplog dump at all"), "not BSON"},
 		{"no ts", func() []byte { b, _ := bson.Marshal(bson.D{{Key: "x", Value: 1}}); return b }(), "no ts"},
+		{"over 16 MB", func() []byte {
+			b, _ := bson.Marshal(bson.D{{Key: "ts", Value: bson.Timestamp{T: 1, I: 1}}, {Key: "op", Value: "i"}, {Key: "ns", Value: "a.b"},
+				{Key: "o", Value: bson.D{{Key: "_id", Value: 1}, {Key: "big", Value: strings.Repeat("x", 17<<20)}}}})
+			return b
+		}(), "over MongoDB's 16 MB"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

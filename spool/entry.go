@@ -7,6 +7,10 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
+// MaxEntryBytes is the largest entry the spool takes: MongoDB's 16 MB
+// document limit plus room for the oplog entry's own fields.
+const MaxEntryBytes = 16*1024*1024 + 16*1024
+
 // FormatVersion is the on-disk format of a segment. A segment written with
 // another version is refused.
 const FormatVersion = 1

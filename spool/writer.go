@@ -186,6 +186,9 @@ func (w *Writer) Append(ctx context.Context, raws []bson.Raw) (first, last uint6
 	}
 	tss := make([]bson.Timestamp, len(raws))
 	for i, raw := range raws {
+		if len(raw) > MaxEntryBytes {
+			return 0, 0, fmt.Errorf("entry %d of the batch is %d bytes, over the %d-byte limit: %s", i, len(raw), MaxEntryBytes, abbrev(raw))
+		}
 		if err := raw.Validate(); err != nil {
 			return 0, 0, fmt.Errorf("entry %d of the batch is not valid BSON: %w", i, err)
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -150,6 +151,10 @@ func TestWriter_RejectsBadEntries(t *testing.T) {
 	}
 	if _, _, err := w.Append(context.Background(), []bson.Raw{bson.Raw{1, 2, 3}}); err == nil {
 		t.Fatal("non-BSON entry accepted")
+	}
+	huge, _ := bson.Marshal(bson.D{{Key: "ts", Value: bson.Timestamp{T: 1, I: 1}}, {Key: "o", Value: strings.Repeat("x", 17<<20)}})
+	if _, _, err := w.Append(context.Background(), []bson.Raw{huge}); err == nil || !strings.Contains(err.Error(), "limit") {
+		t.Fatalf("17 MB entry: %v, want a size-limit error", err)
 	}
 	w.Close()
 	if got := readAll(t, dir, 1); len(got) != 0 {
