@@ -157,7 +157,9 @@ func TestSync_KillNineDuringCopyAndIncremental(t *testing.T) {
 	if failpointsBuild {
 		rounds = 10 // the fault suite's long variant
 	}
-	preload(t, src.Client(), 8000*rounds/3)
+	// Enough copy work that every kill lands mid-copy (each run spends ~2 s
+	// preparing on the test server before it copies).
+	preload(t, src.Client(), 4000+1200*rounds)
 	dir := t.TempDir()
 	// One copy worker in small batches: ranges finish one by one, so kills
 	// land mid-copy with some ranges done.
@@ -187,7 +189,7 @@ func TestSync_KillNineDuringCopyAndIncremental(t *testing.T) {
 	// During live sync: kill after the applier started.
 	for liveKills < rounds {
 		p := start(t, "sync", "-f", conf)
-		p.waitLog(t, 120*time.Second, "applier starting")
+		p.waitLog(t, 5*time.Minute, "applier starting") // the first one finishes the copy
 		time.Sleep(time.Duration(200+rng.IntN(1300)) * time.Millisecond)
 		p.kill9()
 		logs.WriteString(p.output())
