@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mongo-sync/mongo-sync/internal/bsonx"
 	"github.com/mongo-sync/mongo-sync/internal/testlog"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/reader"
@@ -345,37 +346,10 @@ func canon(ds []bson.Raw, fieldOrder bool) []string {
 	for i, d := range ds {
 		var v bson.D
 		bson.Unmarshal(d, &v)
-		if !fieldOrder {
-			v = sortKeys(v)
-		}
-		b, _ := bson.MarshalExtJSON(v, true, false)
-		out[i] = string(b)
+		out[i] = bsonx.CanonicalD(v, !fieldOrder)
 	}
 	sort.Strings(out)
 	return out
-}
-
-func sortKeys(d bson.D) bson.D {
-	out := append(bson.D(nil), d...)
-	for i := range out {
-		out[i].Value = sortValue(out[i].Value)
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Key < out[j].Key })
-	return out
-}
-
-func sortValue(v any) any {
-	switch x := v.(type) {
-	case bson.D:
-		return sortKeys(x)
-	case bson.A:
-		y := make(bson.A, len(x))
-		for i := range x {
-			y[i] = sortValue(x[i])
-		}
-		return y
-	}
-	return v
 }
 
 func checkIndexes(t *testing.T, ctx context.Context, client *mongo.Client, c confCase, round int) {

@@ -65,17 +65,3 @@ func entryTS(raw bson.Raw) (bson.Timestamp, bool) {
 	t, i, ok := v.TimestampOK()
 	return bson.Timestamp{T: t, I: i}, ok
 }
-
-func tsBytes(ts bson.Timestamp) []byte {
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(ts.T)<<32|uint64(ts.I))
-	return b[:]
-}
-
-func bytesTS(b []byte) bson.Timestamp {
-	if len(b) != 8 {
-		return bson.Timestamp{}
-	}
-	u := binary.BigEndian.Uint64(b)
-	return bson.Timestamp{T: uint32(u >> 32), I: uint32(u)}
-}

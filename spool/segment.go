@@ -2,6 +2,7 @@ package spool
 
 import (
 	"fmt"
+	"github.com/mongo-sync/mongo-sync/internal/bsonx"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -186,8 +187,8 @@ func readMeta(tx *bolt.Tx, seg Segment, count bool) (Meta, error) {
 	m := Meta{
 		First:   keySeqOr0(mb.Get(metaFirstSeq)),
 		Last:    keySeqOr0(mb.Get(metaLastSeq)),
-		FirstTS: bytesTS(mb.Get(metaFirstTS)),
-		LastTS:  bytesTS(mb.Get(metaLastTS)),
+		FirstTS: bsonx.BytesTS(mb.Get(metaFirstTS)),
+		LastTS:  bsonx.BytesTS(mb.Get(metaLastTS)),
 		Source:  string(mb.Get(metaSource)),
 		Version: keySeqOr0(mb.Get(metaVersion)),
 	}

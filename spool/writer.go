@@ -3,6 +3,7 @@ package spool
 import (
 	"context"
 	"fmt"
+	"github.com/mongo-sync/mongo-sync/internal/bsonx"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -225,7 +226,7 @@ func (w *Writer) Append(ctx context.Context, raws []bson.Raw) (first, last uint6
 			return err
 		}
 		if mb.Get(metaFirstSeq) == nil {
-			if err := putAll(mb, metaFirstSeq, seqKey(first), metaFirstTS, tsBytes(tss[0]),
+			if err := putAll(mb, metaFirstSeq, seqKey(first), metaFirstTS, bsonx.TSBytes(tss[0]),
 				metaSource, []byte(w.opts.Source), metaVersion, seqKey(FormatVersion)); err != nil {
 				return err
 			}
@@ -236,7 +237,7 @@ func (w *Writer) Append(ctx context.Context, raws []bson.Raw) (first, last uint6
 			}
 		}
 		last = first + uint64(len(raws)) - 1
-		if err := putAll(mb, metaLastSeq, seqKey(last), metaLastTS, tsBytes(tss[len(tss)-1])); err != nil {
+		if err := putAll(mb, metaLastSeq, seqKey(last), metaLastTS, bsonx.TSBytes(tss[len(tss)-1])); err != nil {
 			return err
 		}
 		failpoint.Hit("spool-mid-append") // entries written, transaction not committed

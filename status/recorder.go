@@ -208,19 +208,23 @@ func (r *Recorder) setError(err error) {
 	r.snap.LastError, r.snap.LastErrorAt = err.Error(), &now
 }
 
-// CopyAdd, CopyInc and CopyDone record the initial copy per collection.
-func (r *Recorder) CopyAdd(ns string, estimated int64) {
-	if r == nil {
-		return
-	}
+// copyEntry updates ns's copy progress under the lock.
+func (r *Recorder) copyEntry(ns string, f func(*CopyProgress)) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.snap.Copy == nil {
 		r.snap.Copy = map[string]CopyProgress{}
 	}
 	p := r.snap.Copy[ns]
-	p.Estimated = estimated
+	f(&p)
 	r.snap.Copy[ns] = p
+}
+
+// CopyAdd, CopyInc and CopyDone record the initial copy per collection.
+func (r *Recorder) CopyAdd(ns string, estimated int64) {
+	if r != nil {
+		r.copyEntry(ns, func(p *CopyProgress) { p.Estimated = estimated })
+	}
 }
 
 func (r *Recorder) CopyInc(ns string, docs, bytes int64) {
@@ -228,29 +232,13 @@ func (r *Recorder) CopyInc(ns string, docs, bytes int64) {
 		return
 	}
 	r.copied.WithLabelValues(ns).Add(float64(docs))
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.snap.Copy == nil {
-		r.snap.Copy = map[string]CopyProgress{}
-	}
-	p := r.snap.Copy[ns]
-	p.Docs += docs
-	p.Bytes += bytes
-	r.snap.Copy[ns] = p
+	r.copyEntry(ns, func(p *CopyProgress) { p.Docs += docs; p.Bytes += bytes })
 }
 
 func (r *Recorder) CopyDone(ns string) {
-	if r == nil {
-		return
+	if r != nil {
+		r.copyEntry(ns, func(p *CopyProgress) { p.Done = true })
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.snap.Copy == nil {
-		r.snap.Copy = map[string]CopyProgress{}
-	}
-	p := r.snap.Copy[ns]
-	p.Done = true
-	r.snap.Copy[ns] = p
 }
 
 // Snapshot returns the current /status document.

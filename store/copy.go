@@ -1,8 +1,9 @@
 package store
 
 import (
-	"encoding/binary"
 	"fmt"
+
+	"github.com/mongo-sync/mongo-sync/internal/bsonx"
 
 	bolt "go.etcd.io/bbolt"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -56,32 +57,18 @@ func (s *Store) Stage() Stage { return Stage(s.get(keyStage)) }
 // SetStage records the stage.
 func (s *Store) SetStage(st Stage) error { return s.put(keyStage, []byte(st)) }
 
-func tsBytes(ts bson.Timestamp) []byte {
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(ts.T)<<32|uint64(ts.I))
-	return b[:]
-}
-
-func bytesTS(b []byte) bson.Timestamp {
-	if len(b) != 8 {
-		return bson.Timestamp{}
-	}
-	u := binary.BigEndian.Uint64(b)
-	return bson.Timestamp{T: uint32(u >> 32), I: uint32(u)}
-}
-
 // T0 is the oplog position the initial copy started at (zero: none).
-func (s *Store) T0() bson.Timestamp { return bytesTS(s.get(keyT0)) }
+func (s *Store) T0() bson.Timestamp { return bsonx.BytesTS(s.get(keyT0)) }
 
 // SetT0 records the copy's start position.
-func (s *Store) SetT0(ts bson.Timestamp) error { return s.put(keyT0, tsBytes(ts)) }
+func (s *Store) SetT0(ts bson.Timestamp) error { return s.put(keyT0, bsonx.TSBytes(ts)) }
 
 // CopyEnd is the oplog position when the copy finished: the destination is
 // consistent once the applier has passed it (zero: copy not finished).
-func (s *Store) CopyEnd() bson.Timestamp { return bytesTS(s.get(keyCopyEnd)) }
+func (s *Store) CopyEnd() bson.Timestamp { return bsonx.BytesTS(s.get(keyCopyEnd)) }
 
 // SetCopyEnd records the copy's end position.
-func (s *Store) SetCopyEnd(ts bson.Timestamp) error { return s.put(keyCopyEnd, tsBytes(ts)) }
+func (s *Store) SetCopyEnd(ts bson.Timestamp) error { return s.put(keyCopyEnd, bsonx.TSBytes(ts)) }
 
 // CollDone reports whether ns was copied whole (documents and indexes).
 func (s *Store) CollDone(ns string) bool { return s.get([]byte(prefixColl+ns)) != nil }

@@ -7,10 +7,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"sort"
 
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/copier"
+	"github.com/mongo-sync/mongo-sync/internal/bsonx"
 	"github.com/mongo-sync/mongo-sync/internal/projection"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -226,39 +226,7 @@ func sameDoc(a, b bson.Raw) bool {
 	if bytes.Equal(a, b) {
 		return true
 	}
-	return canon(a) == canon(b)
-}
-
-func canon(d bson.Raw) string {
-	var v bson.D
-	if err := bson.Unmarshal(d, &v); err != nil {
-		return "invalid: " + err.Error()
-	}
-	out, _ := bson.MarshalExtJSON(sortKeys(v), true, false)
-	return string(out)
-}
-
-func sortKeys(d bson.D) bson.D {
-	out := append(bson.D(nil), d...)
-	for i := range out {
-		out[i].Value = sortValue(out[i].Value)
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Key < out[j].Key })
-	return out
-}
-
-func sortValue(v any) any {
-	switch x := v.(type) {
-	case bson.D:
-		return sortKeys(x)
-	case bson.A:
-		y := make(bson.A, len(x))
-		for i := range x {
-			y[i] = sortValue(x[i])
-		}
-		return y
-	}
-	return v
+	return bsonx.Canonical(a) == bsonx.Canonical(b)
 }
 
 func (v *Verifier) note(list []string, doc bson.Raw) []string {

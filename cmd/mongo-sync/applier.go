@@ -8,6 +8,7 @@ import (
 
 	"github.com/mongo-sync/mongo-sync/applier"
 	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/reader"
 	"github.com/mongo-sync/mongo-sync/spool"
 	"github.com/mongo-sync/mongo-sync/status"
 	"github.com/mongo-sync/mongo-sync/store"
@@ -60,6 +61,30 @@ func newApplierCmd() *cobra.Command {
 	f.BoolVar(&opts.exitWhenDrained, "exit-when-drained", false, "exit 0 once a spool marked ended (reader --src-file) is fully applied")
 	f.StringVar(&opts.replayFrom, "replay-from", "", "rewind into the retained segments first: a seq (e.g. 1200) or a ts (T,I)")
 	return cmd
+}
+
+// connectBoth checks both sides are configured and connects to them; the
+// source must have an oplog.
+func connectBoth(ctx context.Context, cfg *config.Config) (src, dst *mongo.Client, closeBoth func(), err error) {
+	if err := cfg.RequireSource(); err != nil {
+		return nil, nil, nil, err
+	}
+	if err := cfg.RequireDest(); err != nil {
+		return nil, nil, nil, err
+	}
+	src, _, err = reader.Connect(ctx, cfg.Src)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	dst, err = connectDest(ctx, cfg.DstMongo())
+	if err != nil {
+		src.Disconnect(context.Background())
+		return nil, nil, nil, err
+	}
+	return src, dst, func() {
+		src.Disconnect(context.Background())
+		dst.Disconnect(context.Background())
+	}, nil
 }
 
 // connectDest opens a client to the destination with majority writes.

@@ -87,26 +87,15 @@ func pinT0(ctx context.Context, cfg *config.Config, st *store.Store, log logrus.
 // runCopy runs the initial copy recorded in st: pin T0 (fresh), copy
 // (resuming), record the copy's end and move st to the applying stage.
 func runCopy(ctx context.Context, cfg *config.Config, st *store.Store, rec *status.Recorder, log logrus.FieldLogger) error {
-	if err := cfg.RequireSource(); err != nil {
-		return err
-	}
-	if err := cfg.RequireDest(); err != nil {
-		return err
-	}
 	if st.Stage() == store.StageApplied {
 		log.Info("the initial copy is already done")
 		return nil
 	}
-	srcClient, _, err := reader.Connect(ctx, cfg.Src)
+	srcClient, dstClient, closeBoth, err := connectBoth(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer srcClient.Disconnect(context.Background())
-	dstClient, err := connectDest(ctx, cfg.DstMongo())
-	if err != nil {
-		return err
-	}
-	defer dstClient.Disconnect(context.Background())
+	defer closeBoth()
 
 	if st.Stage() == store.StageNone {
 		if err := pinT0(ctx, cfg, st, log); err != nil {

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/mongo-sync/mongo-sync/config"
-	"github.com/mongo-sync/mongo-sync/reader"
 	"github.com/mongo-sync/mongo-sync/status"
 	"github.com/mongo-sync/mongo-sync/verify"
 	"github.com/sirupsen/logrus"
@@ -42,22 +41,11 @@ func newVerifyCmd() *cobra.Command {
 }
 
 func runVerify(ctx context.Context, cfg *config.Config, show int, out io.Writer) error {
-	if err := cfg.RequireSource(); err != nil {
-		return err
-	}
-	if err := cfg.RequireDest(); err != nil {
-		return err
-	}
-	srcClient, _, err := reader.Connect(ctx, cfg.Src)
+	srcClient, dstClient, closeBoth, err := connectBoth(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer srcClient.Disconnect(context.Background())
-	dstClient, err := connectDest(ctx, cfg.DstMongo())
-	if err != nil {
-		return err
-	}
-	defer dstClient.Disconnect(context.Background())
+	defer closeBoth()
 	v := &verify.Verifier{Src: srcClient, Dst: dstClient, NS: cfg.Namespaces(), Show: show}
 	results, err := v.Run(ctx)
 	bad := 0
