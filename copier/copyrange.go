@@ -96,7 +96,11 @@ func (c *Copier) copyRange(ctx context.Context, t rangeTask) error {
 		return err
 	}
 	failpoint.Hit("copy-before-range-done") // documents inserted, range not recorded
-	return c.Store.SetRangeDone(coll.srcNS, t.index)
+	if err := c.Store.SetRangeDone(coll.srcNS, t.index); err != nil {
+		return err
+	}
+	c.Log.WithFields(map[string]any{"ns": coll.srcNS, "range": t.index}).Debug("range copied")
+	return nil
 }
 
 func (c *Copier) insert(ctx context.Context, coll *collection, docs []any) error {

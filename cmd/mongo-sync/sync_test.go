@@ -175,9 +175,10 @@ func TestSync_KillNineDuringCopyAndIncremental(t *testing.T) {
 		if round > 10*rounds {
 			t.Fatalf("no %d kills during the copy in %d rounds (got %d)", rounds, 10*rounds, copyKills)
 		}
-		p := start(t, "sync", "-f", conf)
-		p.waitLog(t, 60*time.Second, "initial copy")
-		time.Sleep(time.Duration(1500+rng.IntN(2500)) * time.Millisecond)
+		// Kill once this run has recorded a range, so the next run must skip it.
+		p := start(t, "sync", "-f", conf, "--log-level", "debug")
+		p.waitLog(t, 3*time.Minute, "range copied")
+		time.Sleep(time.Duration(rng.IntN(800)) * time.Millisecond)
 		p.kill9()
 		out := p.output()
 		logs.WriteString(out)
