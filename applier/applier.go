@@ -97,12 +97,11 @@ func (a *Applier) apply(ctx context.Context, es []spool.Entry) error {
 	var ops []Op
 	var badErr error
 	for i, e := range es {
-		got, err := a.Translator.Translate(e.Seq, e.TS, e.Raw)
-		if err != nil {
+		var err error
+		if ops, err = a.Translator.AppendOps(ops, e.Seq, e.TS, e.Raw); err != nil {
 			es, badErr = es[:i], err
 			break
 		}
-		ops = append(ops, got...)
 	}
 	if len(es) == 0 {
 		return badErr

@@ -10,8 +10,6 @@ import (
 	"github.com/mongo-sync/mongo-sync/internal/testlog"
 	"github.com/mongo-sync/mongo-sync/spool"
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 )
 
 const benchEntries = 100_000
@@ -53,48 +51,17 @@ func deltaEntry(i int) bson.D {
 		{Key: "o2", Value: bson.D{{Key: "_id", Value: int64(i)}}}}
 }
 
-// statement builds the bulk-write statement the driver sends for op and
-// discards it: the CPU work short of the network. Like the driver, it copies
-// raw documents as bytes and marshals anything else.
-func statement(op Op) int {
-	var q, u any
-	upsert := true
-	switch m := op.Model.(type) {
-	case *mongo.ReplaceOneModel:
-		q, u = m.Filter, m.Replacement
-	case *mongo.UpdateOneModel:
-		q, u = m.Filter, m.Update
-	case *mongo.DeleteOneModel:
-		q, upsert = m.Filter, false
-	}
-	idx, doc := bsoncore.AppendDocumentStart(make([]byte, 0, 512))
-	doc = appendDoc(doc, "q", q)
-	if u != nil {
-		doc = appendDoc(doc, "u", u)
-	}
-	doc = bsoncore.AppendBooleanElement(doc, "upsert", upsert)
-	doc, _ = bsoncore.AppendDocumentEnd(doc, idx)
-	return len(doc)
-}
-
-func appendDoc(dst []byte, key string, v any) []byte {
-	if r, ok := v.(bson.Raw); ok {
-		return bsoncore.AppendDocumentElement(dst, key, r)
-	}
-	b, err := bson.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	return bsoncore.AppendDocumentElement(dst, key, b)
-}
-
-// cpuPath drains the spool through translate -> partition -> statement.
-func cpuPath(b *testing.B, dir string, translate func(spool.Entry) ([]Op, error)) {
+// cpuPath drains the spool through translate -> partition -> the write
+// commands the executor sends (built, then discarded): the applier's CPU
+// work short of the network.
+func cpuPath(b *testing.B, dir string, translate func([]Op, spool.Entry) ([]Op, error)) {
 	r, err := spool.OpenReader(dir)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer r.Close()
+	x := &Executor{Workers: 8, BulkSize: 100}
+	var ops []Op
 	sink := 0
 	for from := uint64(1); ; {
 		es, err := r.Read(context.Background(), from, 10000, 64<<20)
@@ -104,13 +71,18 @@ func cpuPath(b *testing.B, dir string, translate func(spool.Entry) ([]Op, error)
 		if len(es) == 0 {
 			break
 		}
+		ops = ops[:0]
 		for _, e := range es {
-			ops, err := translate(e)
-			if err != nil {
+			if ops, err = translate(ops, e); err != nil {
 				b.Fatal(err)
 			}
-			for _, op := range ops {
-				sink += Partition(op.NS, op.ID, 8) + statement(op)
+		}
+		for i, part := range x.split(ops) {
+			for len(part) > 0 {
+				n := runLen(part, x.BulkSize)
+				_, coll := splitNS(part[0].NS)
+				sink += len(x.builders[i].build(coll, part[:n], nil, nil))
+				part = part[n:]
 			}
 		}
 		from = es[len(es)-1].Seq + 1
@@ -120,23 +92,23 @@ func cpuPath(b *testing.B, dir string, translate func(spool.Entry) ([]Op, error)
 	}
 }
 
-func benchCPU(b *testing.B, mk func(int) bson.D, translate func(*Translator, spool.Entry) ([]Op, error)) {
+func benchCPU(b *testing.B, mk func(int) bson.D, translate func(*Translator, []Op, spool.Entry) ([]Op, error)) {
 	dir := benchSpool(b, mk)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		tr := NewTranslator(nil)
-		cpuPath(b, dir, func(e spool.Entry) ([]Op, error) { return translate(tr, e) })
+		cpuPath(b, dir, func(ops []Op, e spool.Entry) ([]Op, error) { return translate(tr, ops, e) })
 	}
 	b.ReportMetric(float64(b.N*benchEntries)/b.Elapsed().Seconds(), "ops/s")
 }
 
-func rawTranslate(tr *Translator, e spool.Entry) ([]Op, error) {
-	return tr.Translate(e.Seq, e.TS, e.Raw)
+func rawTranslate(tr *Translator, ops []Op, e spool.Entry) ([]Op, error) {
+	return tr.AppendOps(ops, e.Seq, e.TS, e.Raw)
 }
 
 // mapTranslate is the baseline: the same translation after unmarshalling
 // every entry to a map and back, as appliers that decode to Go types do.
-func mapTranslate(tr *Translator, e spool.Entry) ([]Op, error) {
+func mapTranslate(tr *Translator, ops []Op, e spool.Entry) ([]Op, error) {
 	var m map[string]any
 	if err := bson.Unmarshal(e.Raw, &m); err != nil {
 		return nil, err
@@ -145,7 +117,7 @@ func mapTranslate(tr *Translator, e spool.Entry) ([]Op, error) {
 	if err != nil {
 		return nil, err
 	}
-	return tr.Translate(e.Seq, e.TS, raw)
+	return tr.AppendOps(ops, e.Seq, e.TS, raw)
 }
 
 func BenchmarkCPUPath_Insert(b *testing.B)             { benchCPU(b, insertEntry, rawTranslate) }

@@ -16,22 +16,32 @@ import (
 var errNeedsDocument = errors.New("diff needs the current document")
 
 // pathSink collects $set and $unset paths as raw BSON elements (no document
-// framing), written straight from the diff's bytes.
+// framing), written straight from the diff's bytes. Its buffers are reused
+// from diff to diff.
 type pathSink struct {
 	set, unset []byte
-	path       []byte // scratch: the current path prefix
+	path       []byte // the current path; a prefix is path[:n]
+}
+
+func (s *pathSink) reset() {
+	s.set, s.unset, s.path = s.set[:0], s.unset[:0], s.path[:0]
 }
 
 // diffToUpdate walks a $v:2 document diff and appends its $set and $unset
-// paths under prefix to s.
-func diffToUpdate(diff bson.Raw, prefix []byte, s *pathSink) error {
-	return eachElement(diff, func(el bsoncore.Element) error {
-		k := el.KeyBytes()
+// paths to s.
+func diffToUpdate(diff bson.Raw, s *pathSink) error {
+	s.path = s.path[:0]
+	return s.docDiff(diff, 0)
+}
+
+// docDiff walks a document diff whose paths start with s.path[:prefix].
+func (s *pathSink) docDiff(diff bson.Raw, prefix int) error {
+	return eachElement(diff, func(k []byte, v bsoncore.Value) error {
 		switch {
 		case len(k) == 1 && k[0] == 'd':
-			return s.addPaths(el.Value(), prefix, true)
+			return s.addPaths(v, prefix, true)
 		case len(k) == 1 && k[0] == 'u':
-			return s.addPaths(el.Value(), prefix, false)
+			return s.addPaths(v, prefix, false)
 		case len(k) == 1 && (k[0] == 'i' || k[0] == 'b'):
 			// i: mongod (re)places inserted fields at the end, in diff
 			// order, where $set keeps an existing field's place. b: a
@@ -42,27 +52,40 @@ func diffToUpdate(diff bson.Raw, prefix []byte, s *pathSink) error {
 			if !plainField(field) {
 				return errNeedsDocument
 			}
-			sub, ok := el.Value().DocumentOK()
+			sub, ok := v.DocumentOK()
 			if !ok {
 				return fmt.Errorf("diff section %q is not a document", k)
 			}
-			return s.subDiff(bson.Raw(sub), joinPath(prefix, 0, field))
+			return s.subDiff(bson.Raw(sub), s.extend(prefix, field))
 		}
 		return fmt.Errorf("unknown diff section %q", k)
 	})
 }
 
-// subDiff handles an "s<field>" sub-diff: an array diff or a document diff.
-func (s *pathSink) subDiff(sub bson.Raw, path []byte) error {
-	if isArr, _ := sub.Lookup("a").BooleanOK(); isArr {
-		return s.arrayDiff(sub, path)
+// extend sets s.path to its prefix, a dot unless the prefix is empty, and
+// field; it returns the new length.
+func (s *pathSink) extend(prefix int, field []byte) int {
+	s.path = s.path[:prefix]
+	if prefix > 0 {
+		s.path = append(s.path, '.')
 	}
-	return diffToUpdate(sub, append(path, '.'), s)
+	s.path = append(s.path, field...)
+	return len(s.path)
 }
 
-func (s *pathSink) arrayDiff(sub bson.Raw, path []byte) error {
-	return eachElement(sub, func(el bsoncore.Element) error {
-		k := el.KeyBytes()
+// subDiff handles an "s<field>" sub-diff at s.path[:path]: an array diff
+// or a document diff.
+func (s *pathSink) subDiff(sub bson.Raw, path int) error {
+	if v, ok := lookupTop(sub, "a"); ok {
+		if isArr, _ := v.BooleanOK(); isArr {
+			return s.arrayDiff(sub, path)
+		}
+	}
+	return s.docDiff(sub, path)
+}
+
+func (s *pathSink) arrayDiff(sub bson.Raw, path int) error {
+	return eachElement(sub, func(k []byte, v bsoncore.Value) error {
 		switch {
 		case len(k) == 1 && k[0] == 'a':
 			return nil
@@ -72,12 +95,12 @@ func (s *pathSink) arrayDiff(sub bson.Raw, path []byte) error {
 			if !digits(k[1:]) {
 				return fmt.Errorf("bad array diff key %q", k)
 			}
-			elem := joinPath(path, '.', k[1:])
+			elem := s.extend(path, k[1:])
 			if k[0] == 'u' {
-				s.set = appendElement(s.set, elem, el.Value())
+				s.set = appendElement(s.set, s.path[:elem], v)
 				return nil
 			}
-			d, ok := el.Value().DocumentOK()
+			d, ok := v.DocumentOK()
 			if !ok {
 				return fmt.Errorf("array diff section %q is not a document", k)
 			}
@@ -87,26 +110,28 @@ func (s *pathSink) arrayDiff(sub bson.Raw, path []byte) error {
 	})
 }
 
-// addPaths appends a d (unset) or u (set) section's fields under prefix.
-func (s *pathSink) addPaths(section bsoncore.Value, prefix []byte, unset bool) error {
+// addPaths appends a d (unset) or u (set) section's fields under
+// s.path[:prefix].
+func (s *pathSink) addPaths(section bsoncore.Value, prefix int, unset bool) error {
 	d, ok := section.DocumentOK()
 	if !ok {
 		return fmt.Errorf("diff section is %s, not a document", section.Type)
 	}
-	return eachElement(bson.Raw(d), func(f bsoncore.Element) error {
-		key := f.KeyBytes()
+	return eachElement(bson.Raw(d), func(key []byte, v bsoncore.Value) error {
 		if !plainField(key) {
 			return errNeedsDocument
 		}
-		s.path = append(append(s.path[:0], prefix...), key...)
+		path := s.path[:s.extend(prefix, key)]
 		if unset {
-			s.unset = appendElement(s.unset, s.path, bsoncore.Value{Type: bsoncore.TypeBoolean, Data: []byte{1}})
+			s.unset = appendElement(s.unset, path, bsoncore.Value{Type: bsoncore.TypeBoolean, Data: trueByte})
 		} else {
-			s.set = appendElement(s.set, s.path, f.Value())
+			s.set = appendElement(s.set, path, v)
 		}
 		return nil
 	})
 }
+
+var trueByte = []byte{1}
 
 // appendElement appends one raw BSON element: type, key, NUL, value.
 func appendElement(dst, key []byte, v bsoncore.Value) []byte {
@@ -116,32 +141,22 @@ func appendElement(dst, key []byte, v bsoncore.Value) []byte {
 }
 
 // eachElement calls f for every top-level element of doc, without allocating.
-func eachElement(doc bson.Raw, f func(bsoncore.Element) error) error {
+func eachElement(doc bson.Raw, f func(key []byte, v bsoncore.Value) error) error {
 	if len(doc) < 5 {
 		return errMalformed
 	}
 	rest := []byte(doc)[4 : len(doc)-1]
 	for len(rest) > 0 {
-		el, r, ok := bsoncore.ReadElement(rest)
+		key, v, r, ok := nextElement(rest)
 		if !ok {
 			return errMalformed
 		}
-		if err := f(el); err != nil {
+		if err := f(key, v); err != nil {
 			return err
 		}
 		rest = r
 	}
 	return nil
-}
-
-// joinPath is prefix, then sep (unless 0), then field, in a new buffer.
-func joinPath(prefix []byte, sep byte, field []byte) []byte {
-	p := make([]byte, 0, len(prefix)+len(field)+8)
-	p = append(p, prefix...)
-	if sep != 0 {
-		p = append(p, sep)
-	}
-	return append(p, field...)
 }
 
 func digits(b []byte) bool {

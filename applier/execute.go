@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash"
 	"sort"
+	"sync"
 
 	"github.com/mongo-sync/mongo-sync/internal/retry"
 	"github.com/mongo-sync/mongo-sync/status"
@@ -12,35 +14,65 @@ import (
 	"github.com/spaolacci/murmur3"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 	"golang.org/x/sync/errgroup"
 )
 
 // Executor sends ops to the destination: writes hash-partitioned over
-// Workers, each worker in oplog order with ordered bulk writes of at most
-// BulkSize; barriers alone after everything before them is acknowledged.
+// Workers, each worker in oplog order with write commands of at most
+// BulkSize statements; barriers alone after everything before them is
+// acknowledged.
 type Executor struct {
-	Client   *mongo.Client
-	Workers  int
-	BulkSize int
-	Log      logrus.FieldLogger
-	Rec      *status.Recorder
+	Client *mongo.Client
+	// WriteConcern is sent with every write (nil: the server's default);
+	// the driver does not add the client's to a raw command.
+	WriteConcern *writeconcern.WriteConcern
+	Workers      int
+	BulkSize     int
+	Log          logrus.FieldLogger
+	Rec          *status.Recorder
+
+	once     sync.Once
+	wc       []byte // the writeConcern element of every write command
+	wcErr    error
+	hash     partitioner
+	parts    [][]Op
+	builders []cmdBuilder // one per worker, reused
 }
 
-// Partition is the worker of a document: murmur3 over the namespace and the
-// raw BSON of its _id (type byte + value bytes), never a Go type.
+// partitioner hashes documents to workers with one reused hasher.
+type partitioner struct {
+	h   hash.Hash32
+	buf []byte
+}
+
+// of is the worker of a document: murmur3 over the namespace and the raw
+// BSON of its _id (type byte + value bytes), never a Go type.
+func (p *partitioner) of(ns string, id bson.RawValue, workers int) int {
+	// The streaming hasher on a heap buffer: murmur3.Sum32's pointer
+	// arithmetic tripped the race detector's checkptr on a stack buffer.
+	if p.h == nil {
+		p.h = murmur3.New32()
+	}
+	p.buf = append(append(p.buf[:0], ns...), 0, byte(id.Type))
+	p.buf = append(p.buf, id.Value...)
+	p.h.Reset()
+	p.h.Write(p.buf)
+	return int(p.h.Sum32() % uint32(workers))
+}
+
+// Partition is the worker of a document (see partitioner.of).
 func Partition(ns string, id bson.RawValue, workers int) int {
-	// The streaming hasher: murmur3.Sum32's pointer arithmetic trips the
-	// race detector's checkptr on short inputs (it crashed a -race build).
-	h := murmur3.New32()
-	h.Write([]byte(ns))
-	h.Write([]byte{0, byte(id.Type)})
-	h.Write(id.Value)
-	return int(h.Sum32() % uint32(workers))
+	var p partitioner
+	return p.of(ns, id, workers)
 }
 
 // Apply runs ops in order semantics: per-document order, barriers alone.
 func (x *Executor) Apply(ctx context.Context, ops []Op) error {
+	x.once.Do(func() { x.wc, x.wcErr = writeConcernElement(x.WriteConcern) })
+	if x.wcErr != nil {
+		return x.wcErr
+	}
 	start := 0
 	for i, op := range ops {
 		if !op.IsBarrier() {
@@ -57,22 +89,35 @@ func (x *Executor) Apply(ctx context.Context, ops []Op) error {
 	return x.writes(ctx, ops[start:])
 }
 
+// split distributes document writes over the workers, keeping their order.
+// The slices are reused by the next call.
+func (x *Executor) split(ops []Op) [][]Op {
+	if len(x.parts) != x.Workers {
+		x.parts = make([][]Op, x.Workers)
+		x.builders = make([]cmdBuilder, x.Workers)
+	}
+	for i := range x.parts {
+		x.parts[i] = x.parts[i][:0]
+	}
+	for _, op := range ops {
+		p := x.hash.of(op.NS, op.ID, x.Workers)
+		x.parts[p] = append(x.parts[p], op)
+	}
+	return x.parts
+}
+
 // writes applies a run of document writes in parallel partitions.
 func (x *Executor) writes(ctx context.Context, ops []Op) error {
 	if len(ops) == 0 {
 		return nil
 	}
-	parts := make([][]Op, x.Workers)
-	for _, op := range ops {
-		p := Partition(op.NS, op.ID, x.Workers)
-		parts[p] = append(parts[p], op)
-	}
 	g, gctx := errgroup.WithContext(ctx)
-	for _, part := range parts {
+	for i, part := range x.split(ops) {
 		if len(part) == 0 {
 			continue
 		}
-		g.Go(func() error { return x.partition(gctx, part) })
+		b := &x.builders[i]
+		g.Go(func() error { return x.partition(gctx, b, part) })
 	}
 	err := g.Wait()
 	if err != nil && mongo.IsDuplicateKeyError(err) {
@@ -85,25 +130,11 @@ func (x *Executor) writes(ctx context.Context, ops []Op) error {
 	return err
 }
 
-// partition sends one worker's ops: consecutive ops on one namespace go
-// in ordered bulk writes of at most BulkSize.
-func (x *Executor) partition(ctx context.Context, ops []Op) error {
+// partition sends one worker's ops in order, a command per run (runLen).
+func (x *Executor) partition(ctx context.Context, b *cmdBuilder, ops []Op) error {
 	for len(ops) > 0 {
-		n := 1
-		if ops[0].Insert != nil {
-			for n < len(ops) && n < x.BulkSize && ops[n].NS == ops[0].NS && ops[n].Insert != nil {
-				n++
-			}
-			if err := x.inserts(ctx, ops[:n]); err != nil {
-				return err
-			}
-			ops = ops[n:]
-			continue
-		}
-		for n < len(ops) && n < x.BulkSize && ops[n].NS == ops[0].NS && ops[n].Fetch == nil && ops[0].Fetch == nil && ops[n].Insert == nil {
-			n++
-		}
-		if err := x.bulk(ctx, ops[:n]); err != nil {
+		n := runLen(ops, x.BulkSize)
+		if err := x.send(ctx, b, ops[:n]); err != nil {
 			return err
 		}
 		ops = ops[n:]
@@ -111,37 +142,68 @@ func (x *Executor) partition(ctx context.Context, ops []Op) error {
 	return nil
 }
 
-// inserts sends a run of insert entries (different documents, or the same
-// one only after a write that ended the run) as one unordered insert; the
-// documents that already exist (a replay) are then replaced in order.
-func (x *Executor) inserts(ctx context.Context, ops []Op) error {
-	db, coll := splitNS(ops[0].NS)
-	c := x.Client.Database(db).Collection(coll)
-	docs := make([]any, len(ops))
-	for i, op := range ops {
-		docs[i] = op.Insert
-	}
-	var dups []Op
-	err := retry.Do(ctx, x.Log, "insert into "+ops[0].NS, func() error {
-		dups = dups[:0]
-		_, err := c.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
-		var bwe mongo.BulkWriteException
-		if err == nil || !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
+// serial applies ops one command each, in oplog order.
+func (x *Executor) serial(ctx context.Context, ops []Op) error {
+	var b cmdBuilder
+	for i := range ops {
+		err := x.send(ctx, &b, ops[i:i+1])
+		if err != nil && mongo.IsDuplicateKeyError(err) {
+			return fmt.Errorf("unique index conflict that serial replay does not resolve: %w", err)
+		}
+		if err != nil {
 			return err
 		}
-		for _, we := range bwe.WriteErrors {
-			if we.Code != 11000 || we.Index >= len(ops) {
+	}
+	return nil
+}
+
+// send applies one run of ops as one write command, retrying what the
+// server recovers from. An insert run is unordered; the documents that
+// already exist (a replay) are then replaced, in oplog order.
+func (x *Executor) send(ctx context.Context, b *cmdBuilder, ops []Op) error {
+	dbName, coll := splitNS(ops[0].NS)
+	db := x.Client.Database(dbName)
+	var dups []Op
+	err := retry.Do(ctx, x.Log, "write to "+ops[0].NS, func() error {
+		var docs []bson.Raw
+		if ops[0].Fetch != nil { // alone in its run
+			doc, err := x.fetch(ctx, db.Collection(coll), &ops[0])
+			if err != nil || doc == nil {
 				return err
 			}
-			dups = append(dups, ops[we.Index])
+			docs = []bson.Raw{doc}
+		}
+		cmd := b.build(coll, ops, docs, x.wc)
+		err := db.RunCommand(ctx, cmd).Err()
+		dups = dups[:0]
+		if err == nil || classOf(ops[0].Kind) != classInsert {
+			return err
+		}
+		var we mongo.WriteException
+		if !errors.As(err, &we) || we.WriteConcernError != nil || len(we.WriteErrors) == 0 {
+			return err
+		}
+		for _, e := range we.WriteErrors {
+			if e.Code != 11000 || e.Index >= len(ops) {
+				return err
+			}
+			dups = append(dups, ops[e.Index])
 		}
 		return nil
 	})
 	if err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		var ee *EntryError
+		if errors.As(err, &ee) {
+			return err
+		}
+		// Name the entry the server complained about.
 		op := ops[0]
-		var bwe mongo.BulkWriteException
-		if errors.As(err, &bwe) && len(bwe.WriteErrors) > 0 && bwe.WriteErrors[0].Index < len(ops) {
-			op = ops[bwe.WriteErrors[0].Index]
+		var we mongo.WriteException
+		if errors.As(err, &we) && len(we.WriteErrors) > 0 && we.WriteErrors[0].Index < len(ops) {
+			op = ops[we.WriteErrors[0].Index]
 		}
 		return &EntryError{Seq: op.Seq, TS: op.TS, NS: op.NS, Err: err}
 	}
@@ -149,64 +211,26 @@ func (x *Executor) inserts(ctx context.Context, ops []Op) error {
 		return nil
 	}
 	sort.Slice(dups, func(i, j int) bool { return dups[i].Seq < dups[j].Seq })
-	return x.bulk(ctx, dups)
+	for i := range dups {
+		dups[i].Kind = KindReplace
+	}
+	return x.send(ctx, b, dups)
 }
 
-func (x *Executor) serial(ctx context.Context, ops []Op) error {
-	for i := range ops {
-		if err := x.bulk(ctx, ops[i:i+1]); err != nil {
-			if mongo.IsDuplicateKeyError(err) {
-				return fmt.Errorf("unique index conflict that serial replay does not resolve: %w", err)
-			}
-			return err
-		}
+// fetch computes a fetching op's replacement from the current document.
+func (x *Executor) fetch(ctx context.Context, c *mongo.Collection, op *Op) (bson.Raw, error) {
+	cur, err := c.FindOne(ctx, idFilter(op.ID)).Raw()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		cur, err = nil, nil
 	}
-	return nil
-}
-
-func (x *Executor) bulk(ctx context.Context, ops []Op) error {
-	db, coll := splitNS(ops[0].NS)
-	c := x.Client.Database(db).Collection(coll)
-	err := retry.Do(ctx, x.Log, "bulk write to "+ops[0].NS, func() error {
-		models := make([]mongo.WriteModel, 0, len(ops))
-		for _, op := range ops {
-			m := op.Model
-			if op.Fetch != nil {
-				cur, err := c.FindOne(ctx, idFilter(op.ID)).Raw()
-				if errors.Is(err, mongo.ErrNoDocuments) {
-					cur, err = nil, nil
-				}
-				if err != nil {
-					return err
-				}
-				if m, err = op.Fetch(cur); err != nil {
-					return &EntryError{Seq: op.Seq, TS: op.TS, NS: op.NS, Err: err}
-				}
-			}
-			if m != nil {
-				models = append(models, m)
-			}
-		}
-		if len(models) == 0 {
-			return nil
-		}
-		_, err := c.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(true))
-		return err
-	})
-	if err == nil || ctx.Err() != nil {
-		return err
+	if err != nil {
+		return nil, err
 	}
-	var ee *EntryError
-	if errors.As(err, &ee) {
-		return err
+	doc, err := op.Fetch(cur)
+	if err != nil {
+		return nil, &EntryError{Seq: op.Seq, TS: op.TS, NS: op.NS, Err: err}
 	}
-	// Name the entry the server complained about.
-	op := ops[0]
-	var bwe mongo.BulkWriteException
-	if errors.As(err, &bwe) && len(bwe.WriteErrors) > 0 && bwe.WriteErrors[0].Index < len(ops) {
-		op = ops[bwe.WriteErrors[0].Index]
-	}
-	return &EntryError{Seq: op.Seq, TS: op.TS, NS: op.NS, Err: err}
+	return doc, nil
 }
 
 func splitNS(ns string) (string, string) {

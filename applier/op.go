@@ -12,22 +12,38 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
+// Kind is the write an op sends for its document.
+type Kind uint8
+
+const (
+	// KindInsert inserts Doc; a document already there (a replay) is
+	// replaced by it instead. Runs of inserts go as one insert command.
+	KindInsert Kind = iota + 1
+	// KindReplace replaces the document ID by Doc, upserting.
+	KindReplace
+	// KindUpdate applies the update document Doc to ID, upserting.
+	KindUpdate
+	// KindDelete deletes the document ID.
+	KindDelete
+	// KindInsertOnly inserts Doc and fails if it exists: the second half
+	// of a delete+insert (a replacement with top-level $-prefixed names).
+	KindInsertOnly
+)
+
 // Op is one destination action derived from an oplog entry.
 type Op struct {
 	Seq uint64
 	TS  bson.Timestamp
 	NS  string // destination namespace
 
-	// A document write: Model on collection NS, for the document ID.
-	ID    bson.RawValue
-	Model mongo.WriteModel
-	// Insert, if set, is the document of an insert entry: runs of inserts
-	// go as one multi-document insert, and Model (a replace-upsert) is used
-	// only for documents already there (a replay).
-	Insert bson.Raw
-	// Fetch, if set, computes the write from the destination's current
-	// document (diffs a plain $set/$unset cannot express).
-	Fetch func(current bson.Raw) (mongo.WriteModel, error)
+	// A document write of Kind on collection NS, for the document ID.
+	ID   bson.RawValue
+	Kind Kind
+	Doc  bson.Raw
+	// Fetch, if set, computes the replacement from the destination's
+	// current document (diffs a plain $set/$unset cannot express); nil
+	// means there is nothing to write.
+	Fetch func(current bson.Raw) (bson.Raw, error)
 
 	// A command: runs alone once every earlier write is acknowledged.
 	Cmd  func(ctx context.Context, c *mongo.Client) error

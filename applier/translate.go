@@ -8,64 +8,104 @@ import (
 
 	"github.com/mongo-sync/mongo-sync/config"
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 )
 
 // Translator turns oplog entries into idempotent destination ops. It keeps
-// the transactions whose commit it has not seen yet.
+// the transactions whose commit it has not seen yet. One goroutine uses it.
 type Translator struct {
 	NS   *config.Namespaces // nil: every non-internal namespace, unrenamed
 	txns map[string]*txn
+
+	names map[string]string // interned namespaces: one string per namespace
+	last  route             // the namespace of the previous write
+	slab  []byte            // built documents are carved from it
+	sink  pathSink          // reused by every $v:2 diff
 }
 
 // NewTranslator returns a translator for the namespace rules ns.
 func NewTranslator(ns *config.Namespaces) *Translator {
-	return &Translator{NS: ns, txns: map[string]*txn{}}
+	return &Translator{NS: ns, txns: map[string]*txn{}, names: map[string]string{}}
 }
 
 var errMalformed = errors.New("malformed BSON entry")
 
 // Translate turns one spooled entry into ops.
 func (t *Translator) Translate(seq uint64, ts bson.Timestamp, raw bson.Raw) ([]Op, error) {
-	ns, _ := raw.Lookup("ns").StringValueOK()
-	ops, err := t.entry(seq, ts, raw, true)
+	return t.AppendOps(nil, seq, ts, raw)
+}
+
+// AppendOps appends the ops of one spooled entry to dst. On error dst is
+// returned as it was, and the error names the entry.
+func (t *Translator) AppendOps(dst []Op, seq uint64, ts bson.Timestamp, raw bson.Raw) ([]Op, error) {
+	n := len(dst)
+	out, err := t.entry(dst, seq, ts, raw, true)
 	if err != nil {
 		var ee *EntryError
 		if errors.As(err, &ee) {
-			return nil, err
+			return dst[:n], err
 		}
-		return nil, &EntryError{Seq: seq, TS: ts, NS: ns, Err: err}
+		ns, _ := raw.Lookup("ns").StringValueOK()
+		return dst[:n], &EntryError{Seq: seq, TS: ts, NS: ns, Err: err}
 	}
-	return ops, nil
+	return out, nil
 }
 
-// entry translates an entry, or an inner op of applyOps (top == false).
-func (t *Translator) entry(seq uint64, ts bson.Timestamp, raw bson.Raw, top bool) ([]Op, error) {
+// entry appends the ops of an entry, or of an inner op of applyOps (top ==
+// false), to dst.
+func (t *Translator) entry(dst []Op, seq uint64, ts bson.Timestamp, raw bson.Raw, top bool) ([]Op, error) {
 	h, err := parseHeader(raw)
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
-	op, ns, o := h.op, h.ns, h.o
+	op, o := string(h.op), h.o // string(h.op) in a switch does not allocate
 	switch {
-	case op == "":
-		return nil, fmt.Errorf("entry has no op field")
-	case ns == "" && op != "n":
-		return nil, fmt.Errorf("entry has no ns field")
+	case len(op) == 0:
+		return dst, fmt.Errorf("entry has no op field")
+	case len(h.ns) == 0 && op != "n":
+		return dst, fmt.Errorf("entry has no ns field")
 	case h.fromMigrate:
-		return nil, nil
+		return dst, nil
 	case o == nil && op != "n":
-		return nil, fmt.Errorf("entry has no o document")
+		return dst, fmt.Errorf("entry has no o document")
 	}
 	switch op {
 	case "n":
-		return nil, nil
+		return dst, nil
 	case "i", "u", "d":
-		return t.crud(seq, ts, op, ns, o, h.o2)
+		return t.crud(dst, seq, ts, op[0], t.intern(h.ns), o, h.o2)
 	case "c":
-		return t.command(seq, ts, ns, o, raw, top)
+		ops, err := t.command(seq, ts, t.intern(h.ns), o, raw, top)
+		return append(dst, ops...), err
 	}
-	return nil, fmt.Errorf("unknown op %q", op)
+	return dst, fmt.Errorf("unknown op %q", op)
+}
+
+// intern returns ns as a string, allocated once per namespace.
+func (t *Translator) intern(ns []byte) string {
+	if s, ok := t.names[string(ns)]; ok {
+		return s
+	}
+	s := string(ns)
+	if len(t.names) < 1<<16 {
+		t.names[s] = s
+	}
+	return s
+}
+
+// alloc returns an empty buffer with capacity n for a built document, carved
+// from a shared slab: one allocation per slab, not one per op.
+func (t *Translator) alloc(n int) []byte {
+	const slabSize = 64 << 10
+	if n > slabSize/4 {
+		return make([]byte, 0, n)
+	}
+	if cap(t.slab)-len(t.slab) < n {
+		t.slab = make([]byte, 0, slabSize)
+	}
+	off := len(t.slab)
+	t.slab = t.slab[:off+n]
+	return t.slab[off : off : off+n]
 }
 
 // target maps a source namespace; ok is false when it is not synced.
@@ -87,96 +127,152 @@ func (t *Translator) fields(ns string) []string {
 	return t.NS.Fields(ns)
 }
 
-func (t *Translator) crud(seq uint64, ts bson.Timestamp, op, ns string, o, o2 bson.Raw) ([]Op, error) {
+// route is where the writes of a source namespace go.
+type route struct {
+	ns, db, dst   string
+	synced        bool
+	fields        []string
+	legacyIndexes bool // <db>.system.indexes: inserts are index builds
+}
+
+// routeOf is ns's route, computed once per run of writes to ns.
+func (t *Translator) routeOf(ns string) *route {
+	if t.last.ns == ns && ns != "" {
+		return &t.last
+	}
 	db, coll := config.SplitNS(ns)
-	if coll == "system.indexes" && op == "i" {
-		return t.legacyIndex(seq, ts, db, o)
-	}
 	dst, ok := t.target(ns)
-	if !ok {
-		return nil, nil
+	t.last = route{ns: ns, db: db, dst: dst, synced: ok, fields: t.fields(ns), legacyIndexes: coll == "system.indexes"}
+	return &t.last
+}
+
+func (t *Translator) crud(dst []Op, seq uint64, ts bson.Timestamp, op byte, ns string, o, o2 bson.Raw) ([]Op, error) {
+	r := t.routeOf(ns)
+	if op == 'i' && r.legacyIndexes {
+		ops, err := t.legacyIndex(seq, ts, r.db, o)
+		return append(dst, ops...), err
 	}
-	fields := t.fields(ns)
-	base := Op{Seq: seq, TS: ts, NS: dst}
+	if !r.synced {
+		return dst, nil
+	}
+	fields := r.fields
+	base := Op{Seq: seq, TS: ts, NS: r.dst}
 	switch op {
-	case "i":
-		id, err := o.LookupErr("_id")
-		if err != nil {
-			return nil, fmt.Errorf("insert without _id")
+	case 'i':
+		id, ok := lookupTop(o, "_id")
+		if !ok {
+			return dst, fmt.Errorf("insert without _id")
 		}
 		base.ID = id
 		doc, err := projected(o, fields)
 		if err != nil {
-			return nil, err
+			return dst, err
 		}
-		ops := replacement(base, id, doc)
-		if len(ops) == 1 {
-			ops[0].Insert = doc
+		if hasDollarKey(doc) {
+			return replacement(dst, base, doc), nil
 		}
-		return ops, nil
-	case "d":
-		id, err := o.LookupErr("_id")
-		if err != nil {
-			return nil, fmt.Errorf("delete without _id")
+		base.Kind, base.Doc = KindInsert, doc
+		return append(dst, base), nil
+	case 'd':
+		id, ok := lookupTop(o, "_id")
+		if !ok {
+			return dst, fmt.Errorf("delete without _id")
 		}
-		base.ID = id
-		base.Model = mongo.NewDeleteOneModel().SetFilter(idFilter(id))
-		return []Op{base}, nil
+		base.ID, base.Kind = id, KindDelete
+		return append(dst, base), nil
 	}
 	if o2 == nil {
-		return nil, fmt.Errorf("update without o2")
+		return dst, fmt.Errorf("update without o2")
 	}
-	id, err := o2.LookupErr("_id")
-	if err != nil {
-		return nil, fmt.Errorf("update without o2._id")
+	id, ok := lookupTop(o2, "_id")
+	if !ok {
+		return dst, fmt.Errorf("update without o2._id")
 	}
 	base.ID = id
-	if _, err := o.LookupErr("_id"); err == nil {
+	shape := shapeOf(o)
+	if shape.hasID {
 		// A replacement, whatever else it holds.
 		doc, err := projected(o, fields)
 		if err != nil {
-			return nil, err
+			return dst, err
 		}
-		return replacement(base, id, doc), nil
+		return replacement(dst, base, doc), nil
 	}
-	if v, _ := o.Lookup("$v").AsInt64OK(); v == 2 {
-		diff, ok := o.Lookup("diff").DocumentOK()
+	if shape.version == 2 {
+		diff, ok := shape.diff.DocumentOK()
 		if !ok {
-			return nil, fmt.Errorf("$v:2 update without a diff document")
+			return dst, fmt.Errorf("$v:2 update without a diff document")
 		}
-		return t.delta(base, diff, fields)
+		return t.delta(dst, base, diff, fields)
 	}
 	if img, ok := postImage(o); ok {
 		doc, err := projected(img, fields)
 		if err != nil {
-			return nil, err
+			return dst, err
 		}
-		return replacement(base, id, doc), nil
+		return replacement(dst, base, doc), nil
 	}
 	update, err := modifiers(o, fields)
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
 	if len(update) == 0 {
-		return nil, nil // every path was projected away
+		return dst, nil // every path was projected away
 	}
-	base.Model = mongo.NewUpdateOneModel().SetFilter(idFilter(id)).SetUpdate(update).SetUpsert(true)
-	return []Op{base}, nil
+	raw, err := bson.Marshal(update)
+	if err != nil {
+		return dst, err
+	}
+	base.Kind, base.Doc = KindUpdate, raw
+	return append(dst, base), nil
+}
+
+// updateShape is what the top level of an update's o holds.
+type updateShape struct {
+	hasID   bool          // _id: a replacement
+	version int64         // $v
+	diff    bson.RawValue // diff ($v:2)
+}
+
+// shapeOf reads the top level of an update's o in one pass.
+func shapeOf(o bson.Raw) updateShape {
+	var s updateShape
+	if len(o) < 5 {
+		return s
+	}
+	rest := []byte(o)[4 : len(o)-1]
+	for len(rest) > 0 {
+		k, v, r, ok := nextElement(rest)
+		if !ok {
+			break
+		}
+		switch string(k) {
+		case "_id":
+			s.hasID = true
+		case "$v":
+			s.version, _ = bson.RawValue{Type: bson.Type(v.Type), Value: v.Data}.AsInt64OK()
+		case "diff":
+			s.diff = bson.RawValue{Type: bson.Type(v.Type), Value: v.Data}
+		}
+		rest = r
+	}
+	return s
 }
 
 // delta translates a $v:2 diff: to $set/$unset when it can, else to a
 // replacement computed from the destination's current document.
-func (t *Translator) delta(base Op, diff bson.Raw, fields []string) ([]Op, error) {
-	var sink pathSink
-	err := diffToUpdate(diff, nil, &sink)
+func (t *Translator) delta(dst []Op, base Op, diff bson.Raw, fields []string) ([]Op, error) {
+	sink := &t.sink
+	sink.reset()
+	err := diffToUpdate(diff, sink)
 	switch {
 	case errors.Is(err, errNeedsDocument):
 		var d bson.D
 		if err := bson.Unmarshal(diff, &d); err != nil {
-			return nil, fmt.Errorf("diff: %w", err)
+			return dst, fmt.Errorf("diff: %w", err)
 		}
-		id := base.ID
-		base.Fetch = func(cur bson.Raw) (mongo.WriteModel, error) {
+		base.Kind = KindReplace
+		base.Fetch = func(cur bson.Raw) (bson.Raw, error) {
 			if cur == nil {
 				return nil, nil // the document is gone: a later delete wins
 			}
@@ -192,31 +288,26 @@ func (t *Translator) delta(base Op, diff bson.Raw, fields []string) ([]Op, error
 			if err != nil {
 				return nil, err
 			}
-			newDoc, err := projected(raw, fields)
-			if err != nil {
-				return nil, err
-			}
-			return mongo.NewReplaceOneModel().SetFilter(idFilter(id)).SetReplacement(newDoc).SetUpsert(true), nil
+			return projected(raw, fields)
 		}
-		return []Op{base}, nil
+		return append(dst, base), nil
 	case err != nil:
-		return nil, fmt.Errorf("diff: %w", err)
+		return dst, fmt.Errorf("diff: %w", err)
 	}
 	set, unset := sink.set, sink.unset
 	if fields != nil {
 		if set, err = projection.RawPaths(set, fields); err != nil {
-			return nil, err
+			return dst, err
 		}
 		if unset, err = projection.RawPaths(unset, fields); err != nil {
-			return nil, err
+			return dst, err
 		}
 	}
-	update := updateDoc(set, unset)
-	if update == nil {
-		return nil, nil
+	if len(set) == 0 && len(unset) == 0 {
+		return dst, nil
 	}
-	base.Model = mongo.NewUpdateOneModel().SetFilter(idFilter(base.ID)).SetUpdate(update).SetUpsert(true)
-	return []Op{base}, nil
+	base.Kind, base.Doc = KindUpdate, updateDoc(t.alloc(updateDocLen(set, unset)), set, unset)
+	return append(dst, base), nil
 }
 
 // modifiers copies a $v:1 (or pre-3.6) modifier update without $v.
@@ -277,15 +368,23 @@ func postImage(o bson.Raw) (bson.Raw, bool) {
 	return set, true
 }
 
-// updateDoc is {$set: {set...}, $unset: {unset...}} from raw elements,
-// leaving out empty parts; nil when both are empty.
-func updateDoc(set, unset []byte) bson.Raw {
-	if len(set) == 0 && len(unset) == 0 {
-		return nil
+// updateDocLen is the length of updateDoc(set, unset).
+func updateDocLen(set, unset []byte) int {
+	n := 5
+	if len(set) > 0 {
+		n += 1 + len("$set") + 1 + 5 + len(set)
 	}
-	doc := make([]byte, 0, len(set)+len(unset)+32)
-	idx, doc := bsoncore.AppendDocumentStart(doc)
-	for _, part := range []struct {
+	if len(unset) > 0 {
+		n += 1 + len("$unset") + 1 + 5 + len(unset)
+	}
+	return n
+}
+
+// updateDoc appends {$set: {set...}, $unset: {unset...}} from raw elements
+// to dst, leaving out an empty part.
+func updateDoc(dst, set, unset []byte) bson.Raw {
+	idx, doc := bsoncore.AppendDocumentStart(dst)
+	for _, part := range [2]struct {
 		op    string
 		elems []byte
 	}{{"$set", set}, {"$unset", unset}} {
@@ -301,18 +400,19 @@ func updateDoc(set, unset []byte) bson.Raw {
 	return doc
 }
 
-// replacement writes doc as the whole document _id. A replacement cannot
-// carry top-level $-prefixed field names (5.0+ documents may have them), so
-// such a document is deleted and inserted instead, in order, in one bulk.
-func replacement(base Op, id bson.RawValue, doc bson.Raw) []Op {
+// replacement appends the ops writing doc as the whole document base.ID. A
+// replacement cannot carry top-level $-prefixed field names (5.0+ documents
+// may have them), so such a document is deleted and inserted instead, in
+// order; the two ops share the document's partition.
+func replacement(dst []Op, base Op, doc bson.Raw) []Op {
 	if hasDollarKey(doc) {
 		del, ins := base, base
-		del.Model = mongo.NewDeleteOneModel().SetFilter(idFilter(id))
-		ins.Model = mongo.NewInsertOneModel().SetDocument(doc)
-		return []Op{del, ins}
+		del.Kind = KindDelete
+		ins.Kind, ins.Doc = KindInsertOnly, doc
+		return append(dst, del, ins)
 	}
-	base.Model = mongo.NewReplaceOneModel().SetFilter(idFilter(id)).SetReplacement(doc).SetUpsert(true)
-	return []Op{base}
+	base.Kind, base.Doc = KindReplace, doc
+	return append(dst, base)
 }
 
 // projected is doc with only the synced fields, as raw BSON.

@@ -99,11 +99,10 @@ func (t *Translator) abort(raw bson.Raw) {
 func (t *Translator) inner(seq uint64, ts bson.Timestamp, ops []bson.Raw) ([]Op, error) {
 	var out []Op
 	for i, op := range ops {
-		got, err := t.entry(seq, ts, op, false)
-		if err != nil {
+		var err error
+		if out, err = t.entry(out, seq, ts, op, false); err != nil {
 			return nil, fmt.Errorf("applyOps[%d]: %w", i, err)
 		}
-		out = append(out, got...)
 	}
 	return out, nil
 }

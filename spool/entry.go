@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"bytes"
 	"encoding/binary"
 	"hash/crc32"
 
@@ -40,10 +41,11 @@ func encodeValue(raw []byte) []byte {
 	return v
 }
 
-// decodeValue checks the checksum of a stored value and returns a copy of the
-// raw entry it holds (bbolt's memory dies with its transaction). The BSON
-// was validated by Append; a matching checksum proves it is those bytes.
-func decodeValue(v []byte) (bson.Raw, string) {
+// decodeValue checks the checksum of a stored value and returns its entry:
+// a copy carved from *slab (one allocation per slab, not per entry), since
+// bbolt's memory is valid only inside the transaction. The BSON was
+// validated by Append; a matching checksum proves it is those bytes.
+func decodeValue(v []byte, slab *[]byte) (bson.Raw, string) {
 	if len(v) < 4+5 {
 		return nil, "value too short"
 	}
@@ -51,9 +53,17 @@ func decodeValue(v []byte) (bson.Raw, string) {
 	if crc32.Checksum(raw, castagnoli) != binary.BigEndian.Uint32(v) {
 		return nil, "checksum mismatch"
 	}
-	out := make([]byte, len(raw))
-	copy(out, raw)
-	return out, ""
+	const slabSize = 256 << 10
+	n := len(raw)
+	if n > slabSize/4 {
+		return bytes.Clone(raw), ""
+	}
+	if cap(*slab)-len(*slab) < n {
+		*slab = make([]byte, 0, slabSize)
+	}
+	off := len(*slab)
+	*slab = append(*slab, raw...)
+	return (*slab)[off : off+n : off+n], ""
 }
 
 // entryTS returns the oplog entry's ts field.

@@ -87,10 +87,16 @@ func connectBoth(ctx context.Context, cfg *config.Config) (src, dst *mongo.Clien
 	}, nil
 }
 
-// connectDest opens a client to the destination with majority writes.
+// destOptions are the destination client's options: majority writes unless
+// the URI says otherwise.
+func destOptions(m config.Mongo) *options.ClientOptions {
+	return options.Client().SetServerSelectionTimeout(15 * time.Second).
+		SetAppName("mongo-sync-applier").SetWriteConcern(writeconcern.Majority()).ApplyURI(m.ConnString())
+}
+
+// connectDest opens a client to the destination (destOptions).
 func connectDest(ctx context.Context, m config.Mongo) (*mongo.Client, error) {
-	client, err := mongo.Connect(options.Client().SetServerSelectionTimeout(15 * time.Second).
-		SetAppName("mongo-sync-applier").SetWriteConcern(writeconcern.Majority()).ApplyURI(m.ConnString()))
+	client, err := mongo.Connect(destOptions(m))
 	if err != nil {
 		return nil, fmt.Errorf("destination %s: %w", m.Redacted(), err)
 	}
@@ -128,7 +134,7 @@ func runApplier(ctx context.Context, cfg *config.Config, opts applierOpts, st *s
 	a := &applier.Applier{
 		Spool: sr, SpoolDir: cfg.Spool.Dir, Store: st,
 		Translator:      applier.NewTranslator(cfg.Namespaces()),
-		Exec:            &applier.Executor{Client: client, Workers: cfg.Applier.Workers, BulkSize: cfg.Applier.BulkSize, Log: log, Rec: rec},
+		Exec:            &applier.Executor{Client: client, WriteConcern: destOptions(cfg.DstMongo()).WriteConcern, Workers: cfg.Applier.Workers, BulkSize: cfg.Applier.BulkSize, Log: log, Rec: rec},
 		BatchOps:        cfg.Applier.BatchOps,
 		BatchBytes:      int(cfg.Applier.BatchBytes),
 		Retention:       cfg.Spool.Retention.D(),

@@ -1,0 +1,102 @@
+package applier
+
+import (
+	"strings"
+	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
+)
+
+func idOf(t *testing.T, v any) bson.RawValue {
+	t.Helper()
+	typ, data, err := bson.MarshalValue(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bson.RawValue{Type: typ, Value: data}
+}
+
+func TestCmdBuilder(t *testing.T) {
+	doc := raw(t, bson.D{{Key: "_id", Value: int32(1)}, {Key: "x", Value: "a"}})
+	upd := raw(t, bson.D{{Key: "$set", Value: bson.D{{Key: "x", Value: "b"}}}})
+	wc, err := writeConcernElement(writeconcern.Majority())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		ops  []Op
+		docs []bson.Raw
+		wc   []byte
+		want string
+	}{
+		{"inserts", []Op{{Kind: KindInsert, Doc: doc}, {Kind: KindInsert, Doc: doc}}, nil, nil,
+			`{"insert":"c","ordered":false,"documents":[{"_id":1,"x":"a"},{"_id":1,"x":"a"}]}`},
+		{"insert only is ordered", []Op{{Kind: KindInsertOnly, Doc: doc}}, nil, nil,
+			`{"insert":"c","ordered":true,"documents":[{"_id":1,"x":"a"}]}`},
+		{"replace and update upsert by _id", []Op{{Kind: KindReplace, ID: idOf(t, int32(1)), Doc: doc}, {Kind: KindUpdate, ID: idOf(t, "k"), Doc: upd}}, nil, wc,
+			`{"update":"c","ordered":true,"updates":[{"q":{"_id":1},"u":{"_id":1,"x":"a"},"upsert":true},{"q":{"_id":"k"},"u":{"$set":{"x":"b"}},"upsert":true}],"writeConcern":{"w":"majority"}}`},
+		{"fetched document replaces Doc", []Op{{Kind: KindReplace, ID: idOf(t, int32(1))}}, []bson.Raw{doc}, nil,
+			`{"update":"c","ordered":true,"updates":[{"q":{"_id":1},"u":{"_id":1,"x":"a"},"upsert":true}]}`},
+		{"deletes", []Op{{Kind: KindDelete, ID: idOf(t, int32(1))}, {Kind: KindDelete, ID: idOf(t, bson.D{{Key: "a", Value: int32(2)}})}}, nil, nil,
+			`{"delete":"c","ordered":true,"deletes":[{"q":{"_id":1},"limit":1},{"q":{"_id":{"a":2}},"limit":1}]}`},
+	}
+	var b cmdBuilder // reused across cases, as a worker reuses it
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := b.build("c", tc.ops, tc.docs, tc.wc)
+			if err := cmd.Validate(); err != nil {
+				t.Fatalf("invalid BSON: %v", err)
+			}
+			if got := ext(cmd); got != tc.want {
+				t.Fatalf("got  %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestRunLen(t *testing.T) {
+	small := raw(t, bson.D{{Key: "_id", Value: 1}})
+	ins := func(ns string) Op { return Op{NS: ns, Kind: KindInsert, Doc: small} }
+	upd := Op{NS: "a.b", Kind: KindUpdate, Doc: small}
+	fetch := Op{NS: "a.b", Kind: KindReplace, Fetch: func(bson.Raw) (bson.Raw, error) { return nil, nil }}
+	big := Op{NS: "a.b", Kind: KindInsert, Doc: make(bson.Raw, 9<<20)}
+	cases := []struct {
+		name string
+		ops  []Op
+		bulk int
+		want int
+	}{
+		{"same ns and class", []Op{ins("a.b"), ins("a.b"), ins("a.b")}, 10, 3},
+		{"bulk size caps", []Op{ins("a.b"), ins("a.b"), ins("a.b")}, 2, 2},
+		{"namespace ends the run", []Op{ins("a.b"), ins("a.c")}, 10, 1},
+		{"class ends the run", []Op{ins("a.b"), upd}, 10, 1},
+		{"replace and update share a command", []Op{{NS: "a.b", Kind: KindReplace, Doc: small}, upd}, 10, 2},
+		{"a fetch goes alone", []Op{fetch, upd}, 10, 1},
+		{"a fetch ends the run", []Op{upd, fetch}, 10, 1},
+		{"bytes cap", []Op{big, big, big}, 10, 1},
+	}
+	for _, tc := range cases {
+		if got := runLen(tc.ops, tc.bulk); got != tc.want {
+			t.Errorf("%s: runLen = %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestWriteConcernElement(t *testing.T) {
+	if el, err := writeConcernElement(nil); err != nil || el != nil {
+		t.Fatalf("nil write concern: %v %v", el, err)
+	}
+	if _, err := writeConcernElement(writeconcern.Unacknowledged()); err == nil || !strings.Contains(err.Error(), "w:0") {
+		t.Fatalf("w:0 accepted: %v", err)
+	}
+	j := true
+	el, err := writeConcernElement(&writeconcern.WriteConcern{W: 2, Journal: &j})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ext(raw(t, bson.D{{Key: "writeConcern", Value: bson.Raw(el[1+len("writeConcern")+1:])}})); got != `{"writeConcern":{"w":2,"j":true}}` {
+		t.Fatalf("got %s", got)
+	}
+}
