@@ -81,7 +81,7 @@ func cpuPath(b *testing.B, dir string, translate func([]Op, spool.Entry) ([]Op, 
 			for len(part) > 0 {
 				n := runLen(part, x.BulkSize)
 				_, coll := splitNS(part[0].NS)
-				sink += len(x.builders[i].build(coll, part[:n], nil, nil))
+				sink += len(build(&x.builders[i], coll, part[:n], nil, nil))
 				part = part[n:]
 			}
 		}

@@ -1,9 +1,9 @@
 package applier
 
 import (
-	"strings"
 	"testing"
 
+	"github.com/mongo-sync/mongo-sync/internal/wirecmd"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 )
@@ -20,7 +20,7 @@ func idOf(t *testing.T, v any) bson.RawValue {
 func TestCmdBuilder(t *testing.T) {
 	doc := raw(t, bson.D{{Key: "_id", Value: int32(1)}, {Key: "x", Value: "a"}})
 	upd := raw(t, bson.D{{Key: "$set", Value: bson.D{{Key: "x", Value: "b"}}}})
-	wc, err := writeConcernElement(writeconcern.Majority())
+	wc, err := wirecmd.WriteConcern(writeconcern.Majority())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,10 +42,10 @@ func TestCmdBuilder(t *testing.T) {
 		{"deletes", []Op{{Kind: KindDelete, ID: idOf(t, int32(1))}, {Kind: KindDelete, ID: idOf(t, bson.D{{Key: "a", Value: int32(2)}})}}, nil, nil,
 			`{"delete":"c","ordered":true,"deletes":[{"q":{"_id":1},"limit":1},{"q":{"_id":{"a":2}},"limit":1}]}`},
 	}
-	var b cmdBuilder // reused across cases, as a worker reuses it
+	var b wirecmd.Builder // reused across cases, as a worker reuses it
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			cmd := b.build("c", tc.ops, tc.docs, tc.wc)
+			cmd := build(&b, "c", tc.ops, tc.docs, tc.wc)
 			if err := cmd.Validate(); err != nil {
 				t.Fatalf("invalid BSON: %v", err)
 			}
@@ -81,22 +81,5 @@ func TestRunLen(t *testing.T) {
 		if got := runLen(tc.ops, tc.bulk); got != tc.want {
 			t.Errorf("%s: runLen = %d, want %d", tc.name, got, tc.want)
 		}
-	}
-}
-
-func TestWriteConcernElement(t *testing.T) {
-	if el, err := writeConcernElement(nil); err != nil || el != nil {
-		t.Fatalf("nil write concern: %v %v", el, err)
-	}
-	if _, err := writeConcernElement(writeconcern.Unacknowledged()); err == nil || !strings.Contains(err.Error(), "w:0") {
-		t.Fatalf("w:0 accepted: %v", err)
-	}
-	j := true
-	el, err := writeConcernElement(&writeconcern.WriteConcern{W: 2, Journal: &j})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := ext(raw(t, bson.D{{Key: "writeConcern", Value: bson.Raw(el[1+len("writeConcern")+1:])}})); got != `{"writeConcern":{"w":2,"j":true}}` {
-		t.Fatalf("got %s", got)
 	}
 }

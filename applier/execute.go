@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/mongo-sync/mongo-sync/internal/retry"
+	"github.com/mongo-sync/mongo-sync/internal/wirecmd"
 	"github.com/mongo-sync/mongo-sync/status"
 	"github.com/sirupsen/logrus"
 	"github.com/spaolacci/murmur3"
@@ -37,7 +38,7 @@ type Executor struct {
 	wcErr    error
 	hash     partitioner
 	parts    [][]Op
-	builders []cmdBuilder // one per worker, reused
+	builders []wirecmd.Builder // one per worker, reused
 }
 
 // partitioner hashes documents to workers with one reused hasher.
@@ -69,7 +70,7 @@ func Partition(ns string, id bson.RawValue, workers int) int {
 
 // Apply runs ops in order semantics: per-document order, barriers alone.
 func (x *Executor) Apply(ctx context.Context, ops []Op) error {
-	x.once.Do(func() { x.wc, x.wcErr = writeConcernElement(x.WriteConcern) })
+	x.once.Do(func() { x.wc, x.wcErr = wirecmd.WriteConcern(x.WriteConcern) })
 	if x.wcErr != nil {
 		return x.wcErr
 	}
@@ -94,7 +95,7 @@ func (x *Executor) Apply(ctx context.Context, ops []Op) error {
 func (x *Executor) split(ops []Op) [][]Op {
 	if len(x.parts) != x.Workers {
 		x.parts = make([][]Op, x.Workers)
-		x.builders = make([]cmdBuilder, x.Workers)
+		x.builders = make([]wirecmd.Builder, x.Workers)
 	}
 	for i := range x.parts {
 		x.parts[i] = x.parts[i][:0]
@@ -131,7 +132,7 @@ func (x *Executor) writes(ctx context.Context, ops []Op) error {
 }
 
 // partition sends one worker's ops in order, a command per run (runLen).
-func (x *Executor) partition(ctx context.Context, b *cmdBuilder, ops []Op) error {
+func (x *Executor) partition(ctx context.Context, b *wirecmd.Builder, ops []Op) error {
 	for len(ops) > 0 {
 		n := runLen(ops, x.BulkSize)
 		if err := x.send(ctx, b, ops[:n]); err != nil {
@@ -144,7 +145,7 @@ func (x *Executor) partition(ctx context.Context, b *cmdBuilder, ops []Op) error
 
 // serial applies ops one command each, in oplog order.
 func (x *Executor) serial(ctx context.Context, ops []Op) error {
-	var b cmdBuilder
+	var b wirecmd.Builder
 	for i := range ops {
 		err := x.send(ctx, &b, ops[i:i+1])
 		if err != nil && mongo.IsDuplicateKeyError(err) {
@@ -160,7 +161,7 @@ func (x *Executor) serial(ctx context.Context, ops []Op) error {
 // send applies one run of ops as one write command, retrying what the
 // server recovers from. An insert run is unordered; the documents that
 // already exist (a replay) are then replaced, in oplog order.
-func (x *Executor) send(ctx context.Context, b *cmdBuilder, ops []Op) error {
+func (x *Executor) send(ctx context.Context, b *wirecmd.Builder, ops []Op) error {
 	dbName, coll := splitNS(ops[0].NS)
 	db := x.Client.Database(dbName)
 	var dups []Op
@@ -173,7 +174,7 @@ func (x *Executor) send(ctx context.Context, b *cmdBuilder, ops []Op) error {
 			}
 			docs = []bson.Raw{doc}
 		}
-		cmd := b.build(coll, ops, docs, x.wc)
+		cmd := build(b, coll, ops, docs, x.wc)
 		err := db.RunCommand(ctx, cmd).Err()
 		dups = dups[:0]
 		if err == nil || classOf(ops[0].Kind) != classInsert {

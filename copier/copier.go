@@ -13,10 +13,12 @@ import (
 	"sync"
 
 	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/internal/wirecmd"
 	"github.com/mongo-sync/mongo-sync/store"
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -35,10 +37,13 @@ type Copier struct {
 	// DropExisting drops destination collections that hold documents;
 	// otherwise such a collection is an error.
 	DropExisting bool
+	// WriteConcern is sent with every insert (nil: the server's default).
+	WriteConcern *writeconcern.WriteConcern
 	Progress     Progress
 	Log          logrus.FieldLogger
 
 	inflight chan struct{} // caps concurrent inserts (2 x Workers)
+	wc       []byte        // the writeConcern element of every insert
 }
 
 // ErrNotEmpty means a destination collection already holds documents.
@@ -47,6 +52,11 @@ var ErrNotEmpty = errors.New("destination collection is not empty")
 // Run copies everything not yet copied.
 func (c *Copier) Run(ctx context.Context) error {
 	c.inflight = make(chan struct{}, 2*max(c.Workers, 1))
+	wc, err := wirecmd.WriteConcern(c.WriteConcern)
+	if err != nil {
+		return err
+	}
+	c.wc = wc
 	colls, err := c.list(ctx)
 	if err != nil {
 		return err

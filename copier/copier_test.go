@@ -1,10 +1,13 @@
 package copier
 
 import (
+	"context"
+	"strings"
 	"testing"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 )
 
 func rv(v any) bson.RawValue {
@@ -47,12 +50,22 @@ func TestTypeClass_NumbersCompareAcrossTypes(t *testing.T) {
 }
 
 func TestOnlyDuplicates(t *testing.T) {
-	dup := mongo.BulkWriteException{WriteErrors: []mongo.BulkWriteError{{WriteError: mongo.WriteError{Code: 11000}}, {WriteError: mongo.WriteError{Code: 11000}}}}
-	mixed := mongo.BulkWriteException{WriteErrors: []mongo.BulkWriteError{{WriteError: mongo.WriteError{Code: 11000}}, {WriteError: mongo.WriteError{Code: 121}}}}
+	// What RunCommand returns for an insert command's write errors.
+	dup := mongo.WriteException{WriteErrors: mongo.WriteErrors{{Code: 11000}, {Code: 11000}}}
+	mixed := mongo.WriteException{WriteErrors: mongo.WriteErrors{{Code: 11000}, {Code: 121}}}
+	wce := mongo.WriteException{WriteErrors: mongo.WriteErrors{{Code: 11000}}, WriteConcernError: &mongo.WriteConcernError{Code: 64}}
 	if !onlyDuplicates(dup) {
 		t.Error("duplicate _ids only: a resumed range, not an error")
 	}
-	if onlyDuplicates(mixed) || onlyDuplicates(nil) {
+	if onlyDuplicates(mixed) || onlyDuplicates(wce) || onlyDuplicates(nil) {
 		t.Error("another write error must not pass as a duplicate")
+	}
+}
+
+func TestRun_RefusesUnacknowledgedWrites(t *testing.T) {
+	c := &Copier{WriteConcern: writeconcern.Unacknowledged()}
+	err := c.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "w:0") {
+		t.Fatalf("a w:0 destination was accepted: %v", err)
 	}
 }

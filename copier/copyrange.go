@@ -8,6 +8,7 @@ import (
 	"github.com/mongo-sync/mongo-sync/internal/failpoint"
 	"github.com/mongo-sync/mongo-sync/internal/projection"
 	"github.com/mongo-sync/mongo-sync/internal/retry"
+	"github.com/mongo-sync/mongo-sync/internal/wirecmd"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -35,11 +36,9 @@ func (t rangeTask) filter() bson.D {
 	return bson.D{{Key: "_id", Value: cond}}
 }
 
-// maxBatchBytes keeps one insert under the 48 MB message limit.
-const maxBatchBytes = 16 << 20
-
-// copyRange copies one range in unordered bulk inserts. After a restart the
-// range starts over: documents the last attempt already inserted give
+// copyRange copies one range in unordered bulk inserts, built as raw insert
+// commands straight from the cursor's bytes. After a restart the range
+// starts over: documents the last attempt already inserted give
 // duplicate-key errors, which mean "already there" — the oplog replay from
 // T0 brings every document to its final state afterwards.
 func (c *Copier) copyRange(ctx context.Context, t rangeTask) error {
@@ -52,14 +51,14 @@ func (c *Copier) copyRange(ctx context.Context, t rangeTask) error {
 	// Reading goes on while earlier batches are inserted; inserts in flight
 	// are capped for the whole copier.
 	g, gctx := errgroup.WithContext(ctx)
-	batch := make([]any, 0, c.BatchDocs)
-	bytes := 0
+	var batch *wirecmd.Builder
+	docs, bytes := 0, 0
 	flush := func() error {
-		if len(batch) == 0 {
+		if docs == 0 {
 			return nil
 		}
-		docs, n := batch, int64(bytes)
-		batch, bytes = make([]any, 0, c.BatchDocs), 0
+		cmd, n, size := batch.End(c.wc), int64(docs), int64(bytes)
+		batch, docs, bytes = nil, 0, 0
 		select {
 		case c.inflight <- struct{}{}:
 		case <-gctx.Done():
@@ -67,19 +66,33 @@ func (c *Copier) copyRange(ctx context.Context, t rangeTask) error {
 		}
 		g.Go(func() error {
 			defer func() { <-c.inflight }()
-			if err := c.insert(gctx, coll, docs); err != nil {
+			if err := c.insert(gctx, coll, cmd); err != nil {
 				return err
 			}
-			c.Progress.Inc(coll.srcNS, int64(len(docs)), n)
+			c.Progress.Inc(coll.srcNS, n, size)
 			return nil
 		})
 		return nil
 	}
 	for cur.Next(ctx) {
-		doc := make(bson.Raw, len(cur.Current))
-		copy(doc, cur.Current) // Current dies at the next Next
-		batch = append(batch, projection.Doc(doc, coll.fields))
-		if bytes += len(doc); len(batch) >= c.BatchDocs || bytes >= maxBatchBytes {
+		doc := cur.Current
+		if coll.fields != nil {
+			if doc, err = bson.Marshal(projection.Doc(doc, coll.fields)); err != nil {
+				return fmt.Errorf("project %s: %w", coll.srcNS, err)
+			}
+		}
+		if docs > 0 && bytes+len(doc) > wirecmd.MaxStatementBytes {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		if batch == nil {
+			batch = &wirecmd.Builder{}
+			batch.Begin("insert", coll.dstColl, "documents", false)
+		}
+		batch.Insert(doc) // copies: Current dies at the next Next
+		docs, bytes = docs+1, bytes+len(doc)
+		if docs >= c.BatchDocs {
 			if err := flush(); err != nil {
 				return err
 			}
@@ -103,9 +116,11 @@ func (c *Copier) copyRange(ctx context.Context, t rangeTask) error {
 	return nil
 }
 
-func (c *Copier) insert(ctx context.Context, coll *collection, docs []any) error {
+// insert runs one insert command, retrying what the server recovers from.
+func (c *Copier) insert(ctx context.Context, coll *collection, cmd bson.Raw) error {
+	db := c.Dst.Database(coll.dstDB)
 	err := retry.Do(ctx, c.Log, "copy into "+coll.dstNS, func() error {
-		_, err := coll.dstHandle.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+		err := db.RunCommand(ctx, cmd).Err()
 		if onlyDuplicates(err) {
 			return nil
 		}
@@ -119,12 +134,12 @@ func (c *Copier) insert(ctx context.Context, coll *collection, docs []any) error
 
 // onlyDuplicates reports an insert error made only of duplicate _ids.
 func onlyDuplicates(err error) bool {
-	var bwe mongo.BulkWriteException
-	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
+	var we mongo.WriteException
+	if !errors.As(err, &we) || we.WriteConcernError != nil || len(we.WriteErrors) == 0 {
 		return false
 	}
-	for _, we := range bwe.WriteErrors {
-		if we.Code != 11000 {
+	for _, e := range we.WriteErrors {
+		if e.Code != 11000 {
 			return false
 		}
 	}

@@ -109,7 +109,7 @@ func runCopy(ctx context.Context, cfg *config.Config, st *store.Store, rec *stat
 	progress := teeProgress{copier.NewProgress(os.Stdout, term.IsTerminal(int(os.Stdout.Fd())), log, cfg.Reader.LogInterval.D()), rec}
 	cp := &copier.Copier{Src: srcClient, Dst: dstClient, NS: cfg.Namespaces(), Store: st,
 		Workers: cfg.Copy.Workers, BatchDocs: cfg.Copy.BatchDocs, SplitDocs: cfg.Copy.SplitDocs,
-		DropExisting: cfg.Sync.DropExisting, Progress: progress, Log: log}
+		DropExisting: cfg.Sync.DropExisting, WriteConcern: destOptions(cfg.DstMongo()).WriteConcern, Progress: progress, Log: log}
 	start := time.Now()
 	err = cp.Run(ctx)
 	progress.Wait()

@@ -1,0 +1,117 @@
+// Package wirecmd builds MongoDB write commands (insert, update, delete) as
+// raw BSON, statement by statement, straight from documents' bytes: no
+// write models, no reflection, one reused buffer. The driver sends them as
+// they are (RunCommand), so the caller adds the write concern.
+package wirecmd
+
+import (
+	"fmt"
+	"strconv"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+)
+
+// MaxStatementBytes bounds the statements of one command. The server takes a
+// command document of up to 16 MB + 16 KB; a single statement larger than
+// this still goes alone.
+const MaxStatementBytes = 16<<20 - 64<<10
+
+// Builder appends one write command to its buffer, which it reuses.
+type Builder struct {
+	buf        []byte
+	doc, array int32 // where the command and its statement array start
+	n          int   // statements so far
+}
+
+// Begin starts {<name>: coll, ordered: ordered, <field>: [.
+func (b *Builder) Begin(name, coll, field string, ordered bool) {
+	b.buf = b.buf[:0]
+	b.doc, b.buf = bsoncore.AppendDocumentStart(b.buf)
+	b.buf = bsoncore.AppendStringElement(b.buf, name, coll)
+	b.buf = bsoncore.AppendBooleanElement(b.buf, "ordered", ordered)
+	b.array, b.buf = bsoncore.AppendArrayElementStart(b.buf, field)
+	b.n = 0
+}
+
+// key appends the header of the next array element.
+func (b *Builder) key(t bsoncore.Type) {
+	b.buf = append(b.buf, byte(t))
+	b.buf = strconv.AppendInt(b.buf, int64(b.n), 10)
+	b.buf = append(b.buf, 0)
+	b.n++
+}
+
+// Insert appends a document to insert.
+func (b *Builder) Insert(doc bson.Raw) {
+	b.key(bsoncore.TypeEmbeddedDocument)
+	b.buf = append(b.buf, doc...)
+}
+
+// idQuery appends q: {_id: id}.
+func (b *Builder) idQuery(id bson.RawValue) {
+	b.buf = bsoncore.AppendHeader(b.buf, bsoncore.TypeEmbeddedDocument, "q")
+	q, buf := bsoncore.AppendDocumentStart(b.buf)
+	buf = bsoncore.AppendHeader(buf, bsoncore.Type(id.Type), "_id")
+	buf = append(buf, id.Value...)
+	b.buf, _ = bsoncore.AppendDocumentEnd(buf, q)
+}
+
+// Update appends {q: {_id: id}, u: u, upsert: true}: a replacement when u
+// has no operators, an update otherwise.
+func (b *Builder) Update(id bson.RawValue, u bson.Raw) {
+	b.key(bsoncore.TypeEmbeddedDocument)
+	st, buf := bsoncore.AppendDocumentStart(b.buf)
+	b.buf = buf
+	b.idQuery(id)
+	b.buf = bsoncore.AppendDocumentElement(b.buf, "u", u)
+	b.buf = bsoncore.AppendBooleanElement(b.buf, "upsert", true)
+	b.buf, _ = bsoncore.AppendDocumentEnd(b.buf, st)
+}
+
+// Delete appends {q: {_id: id}, limit: 1}.
+func (b *Builder) Delete(id bson.RawValue) {
+	b.key(bsoncore.TypeEmbeddedDocument)
+	st, buf := bsoncore.AppendDocumentStart(b.buf)
+	b.buf = buf
+	b.idQuery(id)
+	b.buf = bsoncore.AppendInt32Element(b.buf, "limit", 1)
+	b.buf, _ = bsoncore.AppendDocumentEnd(b.buf, st)
+}
+
+// End closes the array, adds the write concern element wc (may be empty)
+// and closes the command.
+func (b *Builder) End(wc []byte) bson.Raw {
+	b.buf, _ = bsoncore.AppendArrayEnd(b.buf, b.array)
+	b.buf = append(b.buf, wc...)
+	b.buf, _ = bsoncore.AppendDocumentEnd(b.buf, b.doc)
+	return b.buf
+}
+
+// Len is the size of the command so far.
+func (b *Builder) Len() int { return len(b.buf) }
+
+// WriteConcern is the writeConcern element for wc, empty for the server's
+// default. mongo-sync records progress only past acknowledged writes, so
+// w:0 is refused.
+func WriteConcern(wc *writeconcern.WriteConcern) ([]byte, error) {
+	if wc == nil || (wc.W == nil && wc.Journal == nil) {
+		return nil, nil
+	}
+	if !wc.Acknowledged() {
+		return nil, fmt.Errorf("destination write concern w:0 is not supported: mongo-sync records progress only past acknowledged writes")
+	}
+	d := bson.D{}
+	if wc.W != nil {
+		d = append(d, bson.E{Key: "w", Value: wc.W})
+	}
+	if wc.Journal != nil {
+		d = append(d, bson.E{Key: "j", Value: *wc.Journal})
+	}
+	raw, err := bson.Marshal(d)
+	if err != nil {
+		return nil, fmt.Errorf("destination write concern: %w", err)
+	}
+	return bsoncore.AppendDocumentElement(nil, "writeConcern", raw), nil
+}
