@@ -117,7 +117,13 @@ func TestLiveSync_ApplierKillNine(t *testing.T) {
 func TestLiveSync_DestinationOutage(t *testing.T) {
 	src, dst := testmongod2(t)
 	dir := t.TempDir()
-	conf := writeConfig(t, dir, src.URI, dst.URI, "")
+	// A short server selection timeout: with the default (15 s) a write
+	// may simply wait out a 3 s outage in server selection and never fail.
+	sep := "?"
+	if strings.Contains(dst.URI, "?") {
+		sep = "&"
+	}
+	conf := writeConfig(t, dir, src.URI, dst.URI+sep+"serverSelectionTimeoutMS=500", "")
 	rd := start(t, "reader", "-f", conf, "--start-optime", nowOptime())
 	ap := start(t, "applier", "-f", conf)
 	sdb, ddb := src.Client().Database("shop"), dst.Client().Database("shop")

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 )
 
@@ -31,6 +32,13 @@ func Retryable(err error) bool {
 		if se.HasErrorLabel("RetryableWriteError") {
 			return true
 		}
+	}
+	// A cleared connection pool (another operation's network error): the
+	// driver retries it only for its own retryable writes, not for the raw
+	// commands the applier and the copier send.
+	var pool driver.RetryablePoolError
+	if errors.As(err, &pool) && pool.Retryable() {
+		return true
 	}
 	var sel topology.ServerSelectionError
 	return errors.Is(err, mongo.ErrClientDisconnected) || errors.As(err, &sel)

@@ -1,0 +1,41 @@
+package retry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// poolCleared behaves like the driver's pool-cleared error: a connection
+// pool emptied after another operation's network error.
+type poolCleared struct{}
+
+func (poolCleared) Error() string   { return "connection pool was cleared" }
+func (poolCleared) Retryable() bool { return true }
+
+func TestRetryable(t *testing.T) {
+	cases := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"nil", nil, false},
+		{"canceled", context.Canceled, false},
+		{"deadline", context.DeadlineExceeded, true},
+		{"pool cleared, wrapped as the driver wraps it", mongo.CommandError{Wrapped: fmt.Errorf("op: %w", poolCleared{})}, true},
+		{"not primary", mongo.CommandError{Code: 10107}, true},
+		{"retryable write label", mongo.CommandError{Code: 1, Labels: []string{"RetryableWriteError"}}, true},
+		{"write concern error: shutting down", mongo.WriteException{WriteConcernError: &mongo.WriteConcernError{Code: 91}}, true},
+		{"duplicate key", mongo.WriteException{WriteErrors: mongo.WriteErrors{{Code: 11000}}}, false},
+		{"bad value", mongo.CommandError{Code: 2}, false},
+		{"plain error", errors.New("x"), false},
+	}
+	for _, tc := range cases {
+		if got := Retryable(tc.err); got != tc.want {
+			t.Errorf("%s: Retryable = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
