@@ -74,6 +74,20 @@ func (b *bars) Done(ns string) {
 
 func (b *bars) Wait() { b.p.Wait() }
 
+// Above returns a writer for log lines: they print above the bars while the
+// bars run (rather than through them, when both share a terminal), and to
+// fallback once the bars are done.
+func (b *bars) Above(fallback io.Writer) io.Writer { return aboveBars{b.p, fallback} }
+
+type aboveBars struct{ bars, fallback io.Writer }
+
+func (w aboveBars) Write(p []byte) (int, error) {
+	if n, err := w.bars.Write(p); err == nil {
+		return n, nil
+	}
+	return w.fallback.Write(p)
+}
+
 type collStat struct {
 	total, docs, bytes int64
 	done               bool

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -106,7 +107,15 @@ func runCopy(ctx context.Context, cfg *config.Config, st *store.Store, rec *stat
 	}
 
 	rec.SetStage("copying")
-	progress := teeProgress{copier.NewProgress(os.Stdout, term.IsTerminal(int(os.Stdout.Fd())), log, cfg.Reader.LogInterval.D()), rec}
+	shown := copier.NewProgress(os.Stdout, term.IsTerminal(int(os.Stdout.Fd())), log, cfg.Reader.LogInterval.D())
+	if bars, ok := shown.(interface{ Above(io.Writer) io.Writer }); ok {
+		// Bars on the terminal: log lines for that terminal go above them.
+		if e, ok := log.(*logrus.Entry); ok && e.Logger.Out == os.Stderr && term.IsTerminal(int(os.Stderr.Fd())) {
+			e.Logger.SetOutput(bars.Above(os.Stderr))
+			defer e.Logger.SetOutput(os.Stderr)
+		}
+	}
+	progress := teeProgress{shown, rec}
 	cp := &copier.Copier{Src: srcClient, Dst: dstClient, NS: cfg.Namespaces(), Store: st,
 		Workers: cfg.Copy.Workers, BatchDocs: cfg.Copy.BatchDocs, SplitDocs: cfg.Copy.SplitDocs,
 		DropExisting: cfg.Sync.DropExisting, WriteConcern: destOptions(cfg.DstMongo()).WriteConcern, Progress: progress, Log: log}
