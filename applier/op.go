@@ -19,15 +19,13 @@ const (
 	// KindInsert inserts Doc; a document already there (a replay) is
 	// replaced by it instead. Runs of inserts go as one insert command.
 	KindInsert Kind = iota + 1
-	// KindReplace replaces the document ID by Doc, upserting.
+	// KindReplace replaces the document ID by Doc, upserting (through a
+	// pipeline when Doc has top-level $-prefixed field names).
 	KindReplace
 	// KindUpdate applies the update document Doc to ID, upserting.
 	KindUpdate
 	// KindDelete deletes the document ID.
 	KindDelete
-	// KindInsertOnly inserts Doc and fails if it exists: the second half
-	// of a delete+insert (a replacement with top-level $-prefixed names).
-	KindInsertOnly
 )
 
 // Op is one destination action derived from an oplog entry.

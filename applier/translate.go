@@ -168,9 +168,6 @@ func (t *Translator) crud(dst []Op, seq uint64, ts bson.Timestamp, op byte, ns s
 		if err != nil {
 			return dst, err
 		}
-		if hasDollarKey(doc) {
-			return replacement(dst, base, doc), nil
-		}
 		base.Kind, base.Doc = KindInsert, doc
 		return append(dst, base), nil
 	case 'd':
@@ -400,17 +397,8 @@ func updateDoc(dst, set, unset []byte) bson.Raw {
 	return doc
 }
 
-// replacement appends the ops writing doc as the whole document base.ID. A
-// replacement cannot carry top-level $-prefixed field names (5.0+ documents
-// may have them), so such a document is deleted and inserted instead, in
-// order; the two ops share the document's partition.
+// replacement appends the op writing doc as the whole document base.ID.
 func replacement(dst []Op, base Op, doc bson.Raw) []Op {
-	if hasDollarKey(doc) {
-		del, ins := base, base
-		del.Kind = KindDelete
-		ins.Kind, ins.Doc = KindInsertOnly, doc
-		return append(dst, del, ins)
-	}
 	base.Kind, base.Doc = KindReplace, doc
 	return append(dst, base)
 }

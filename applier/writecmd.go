@@ -18,18 +18,15 @@ func statementLen(op *Op) int {
 type class uint8
 
 const (
-	classInsert     class = iota + 1 // unordered insert; duplicates replaced after
-	classInsertOnly                  // ordered insert
-	classUpdate                      // ordered update (replace or modify, upsert)
-	classDelete                      // ordered delete
+	classInsert class = iota + 1 // unordered insert; duplicates replaced after
+	classUpdate                  // ordered update (replace or modify, upsert)
+	classDelete                  // ordered delete
 )
 
 func classOf(k Kind) class {
 	switch k {
 	case KindInsert:
 		return classInsert
-	case KindInsertOnly:
-		return classInsertOnly
 	case KindDelete:
 		return classDelete
 	}
@@ -69,8 +66,8 @@ func build(b *wirecmd.Builder, coll string, ops []Op, docs []bson.Raw, wc []byte
 		return ops[i].Doc
 	}
 	switch classOf(ops[0].Kind) {
-	case classInsert, classInsertOnly:
-		b.Begin("insert", coll, "documents", classOf(ops[0].Kind) == classInsertOnly)
+	case classInsert:
+		b.Begin("insert", coll, "documents", false)
 		for i := range ops {
 			b.Insert(doc(i))
 		}
@@ -82,7 +79,11 @@ func build(b *wirecmd.Builder, coll string, ops []Op, docs []bson.Raw, wc []byte
 	default:
 		b.Begin("update", coll, "updates", true)
 		for i := range ops {
-			b.Update(ops[i].ID, doc(i))
+			if d := doc(i); ops[i].Kind == KindReplace && hasDollarKey(d) {
+				b.ReplaceLiteral(ops[i].ID, d)
+			} else {
+				b.Update(ops[i].ID, d)
+			}
 		}
 	}
 	return b.End(wc)

@@ -20,6 +20,7 @@ func idOf(t *testing.T, v any) bson.RawValue {
 func TestCmdBuilder(t *testing.T) {
 	doc := raw(t, bson.D{{Key: "_id", Value: int32(1)}, {Key: "x", Value: "a"}})
 	upd := raw(t, bson.D{{Key: "$set", Value: bson.D{{Key: "x", Value: "b"}}}})
+	dollar := raw(t, bson.D{{Key: "_id", Value: "E1"}, {Key: "$rooms", Value: bson.D{{Key: "br", Value: int32(2)}}}})
 	wc, err := wirecmd.WriteConcern(writeconcern.Majority())
 	if err != nil {
 		t.Fatal(err)
@@ -33,8 +34,10 @@ func TestCmdBuilder(t *testing.T) {
 	}{
 		{"inserts", []Op{{Kind: KindInsert, Doc: doc}, {Kind: KindInsert, Doc: doc}}, nil, nil,
 			`{"insert":"c","ordered":false,"documents":[{"_id":1,"x":"a"},{"_id":1,"x":"a"}]}`},
-		{"insert only is ordered", []Op{{Kind: KindInsertOnly, Doc: doc}}, nil, nil,
-			`{"insert":"c","ordered":true,"documents":[{"_id":1,"x":"a"}]}`},
+		{"a replacement with top-level $ names goes through a pipeline, literally", []Op{{Kind: KindReplace, ID: idOf(t, "E1"), Doc: dollar}}, nil, nil,
+			`{"update":"c","ordered":true,"updates":[{"q":{"_id":"E1"},"u":[{"$replaceWith":{"$literal":{"_id":"E1","$rooms":{"br":2}}}}],"upsert":true}]}`},
+		{"a fetched replacement too", []Op{{Kind: KindReplace, ID: idOf(t, "E1")}}, []bson.Raw{dollar}, nil,
+			`{"update":"c","ordered":true,"updates":[{"q":{"_id":"E1"},"u":[{"$replaceWith":{"$literal":{"_id":"E1","$rooms":{"br":2}}}}],"upsert":true}]}`},
 		{"replace and update upsert by _id", []Op{{Kind: KindReplace, ID: idOf(t, int32(1)), Doc: doc}, {Kind: KindUpdate, ID: idOf(t, "k"), Doc: upd}}, nil, wc,
 			`{"update":"c","ordered":true,"updates":[{"q":{"_id":1},"u":{"_id":1,"x":"a"},"upsert":true},{"q":{"_id":"k"},"u":{"$set":{"x":"b"}},"upsert":true}],"writeConcern":{"w":"majority"}}`},
 		{"fetched document replaces Doc", []Op{{Kind: KindReplace, ID: idOf(t, int32(1))}}, []bson.Raw{doc}, nil,

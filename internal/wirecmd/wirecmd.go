@@ -70,6 +70,28 @@ func (b *Builder) Update(id bson.RawValue, u bson.Raw) {
 	b.buf, _ = bsoncore.AppendDocumentEnd(b.buf, st)
 }
 
+// ReplaceLiteral appends {q: {_id: id}, u: [{$replaceWith: {$literal: doc}}],
+// upsert: true}: a replacement by a document with top-level $-prefixed
+// field names, which a plain replacement may not carry (MongoDB 5.0+ stores
+// such names; a pipeline writes them, and $literal keeps them from being
+// read as expressions).
+func (b *Builder) ReplaceLiteral(id bson.RawValue, doc bson.Raw) {
+	b.key(bsoncore.TypeEmbeddedDocument)
+	st, buf := bsoncore.AppendDocumentStart(b.buf)
+	b.buf = buf
+	b.idQuery(id)
+	var pipe, stage, with int32
+	pipe, b.buf = bsoncore.AppendArrayElementStart(b.buf, "u")
+	stage, b.buf = bsoncore.AppendDocumentElementStart(b.buf, "0")
+	with, b.buf = bsoncore.AppendDocumentElementStart(b.buf, "$replaceWith")
+	b.buf = bsoncore.AppendDocumentElement(b.buf, "$literal", doc)
+	b.buf, _ = bsoncore.AppendDocumentEnd(b.buf, with)
+	b.buf, _ = bsoncore.AppendDocumentEnd(b.buf, stage)
+	b.buf, _ = bsoncore.AppendArrayEnd(b.buf, pipe)
+	b.buf = bsoncore.AppendBooleanElement(b.buf, "upsert", true)
+	b.buf, _ = bsoncore.AppendDocumentEnd(b.buf, st)
+}
+
 // Delete appends {q: {_id: id}, limit: 1}.
 func (b *Builder) Delete(id bson.RawValue) {
 	b.key(bsoncore.TypeEmbeddedDocument)
