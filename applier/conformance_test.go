@@ -103,7 +103,10 @@ func notSupported(err error) bool {
 		return true
 	}
 	s := err.Error()
-	return strings.Contains(s, "NotImplemented") || strings.Contains(s, "must not start with '$'") || strings.Contains(s, "nested arrays are not supported") || strings.Contains(s, "Invalid namespace specified") || strings.Contains(s, "not implemented") || strings.Contains(s, "CommandNotFound") || strings.Contains(s, "no such command")
+	// "'update.updates.u' is the wrong type 'array'": no pipeline updates
+	// (MongoDB has them since 4.2), which replacements by documents with
+	// top-level $-prefixed names need.
+	return strings.Contains(s, "'update.updates.u' is the wrong type 'array'") || strings.Contains(s, "NotImplemented") || strings.Contains(s, "must not start with '$'") || strings.Contains(s, "nested arrays are not supported") || strings.Contains(s, "Invalid namespace specified") || strings.Contains(s, "not implemented") || strings.Contains(s, "CommandNotFound") || strings.Contains(s, "no such command")
 }
 
 func TestConformance(t *testing.T) {
