@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-
 	"sync"
 
 	"github.com/mongo-sync/mongo-sync/config"

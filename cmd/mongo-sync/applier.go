@@ -8,6 +8,7 @@ import (
 
 	"github.com/mongo-sync/mongo-sync/applier"
 	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/internal/wirecmd"
 	"github.com/mongo-sync/mongo-sync/reader"
 	"github.com/mongo-sync/mongo-sync/spool"
 	"github.com/mongo-sync/mongo-sync/status"
@@ -96,7 +97,11 @@ func destOptions(m config.Mongo) *options.ClientOptions {
 
 // connectDest opens a client to the destination (destOptions).
 func connectDest(ctx context.Context, m config.Mongo) (*mongo.Client, error) {
-	client, err := mongo.Connect(destOptions(m))
+	opts := destOptions(m)
+	if _, err := wirecmd.WriteConcern(opts.WriteConcern); err != nil {
+		return nil, fmt.Errorf("destination %s: %w", m.Redacted(), err)
+	}
+	client, err := mongo.Connect(opts)
 	if err != nil {
 		return nil, fmt.Errorf("destination %s: %w", m.Redacted(), err)
 	}

@@ -116,6 +116,7 @@ func TestCLI_BadInput(t *testing.T) {
 		{[]string{"reader", "--spool-dir", dir + "/s"}, "no source"},
 		{[]string{"reader", "--src", "mongodb://u:hunter2@127.0.0.1:1/?serverSelectionTimeoutMS=300", "--spool-dir", dir + "/s"}, "127.0.0.1:1"},
 		{[]string{"applier", "--spool-dir", dir + "/s"}, "no destination"},
+		{[]string{"applier", "--dst", "mongodb://127.0.0.1:1/?w=0&serverSelectionTimeoutMS=300", "--spool-dir", dir + "/s"}, "w:0 is not supported"},
 		{[]string{"sync", "--src", "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=300", "--dst", "mongodb://127.0.0.1:2/?serverSelectionTimeoutMS=300",
 			"--spool-dir", dir + "/empty", "--store", dir + "/state.db"}, "source mongodb://127.0.0.1:1"},
 		{[]string{"reader", "--start-optime", "yesterday", "--src", "h:1"}, "yesterday"},
