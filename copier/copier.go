@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/internal/retry"
 	"github.com/mongo-sync/mongo-sync/internal/wirecmd"
 	"github.com/mongo-sync/mongo-sync/store"
 	"github.com/sirupsen/logrus"
@@ -98,7 +99,10 @@ func (c *Copier) Run(ctx context.Context) error {
 	}
 	for _, task := range tasks {
 		g.Go(func() error {
-			if err := c.copyRange(gctx, task); err != nil {
+			// A range whose source or destination went away starts over
+			// (documents already inserted come back as duplicates).
+			what := fmt.Sprintf("copy %s range %d", task.coll.srcNS, task.index)
+			if err := retry.Do(gctx, c.Log, what, func() error { return c.copyRange(gctx, task) }); err != nil {
 				return err
 			}
 			mu.Lock()
