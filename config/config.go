@@ -259,6 +259,13 @@ func (c *Config) Validate() error {
 	if c.Copy.SplitDocs < 1 {
 		add(c.errorf("copy.split_docs", "must be at least 1, got %d", c.Copy.SplitDocs))
 	}
+	// One write command takes at most 100,000 statements (the server's
+	// maxWriteBatchSize); the applier and the copier send one per batch.
+	for key, v := range map[string]int{"applier.bulk_size": c.Applier.BulkSize, "copy.batch_docs": c.Copy.BatchDocs} {
+		if v > maxWriteBatch {
+			add(c.errorf(key, "%d is more than %d, the statements one write command takes", v, maxWriteBatch))
+		}
+	}
 	if c.Applier.Workers > 1024 {
 		add(c.errorf("applier.workers", "%d is more than 1024", c.Applier.Workers))
 	}
@@ -276,6 +283,9 @@ func (c *Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// maxWriteBatch is MongoDB's maxWriteBatchSize.
+const maxWriteBatch = 100_000
 
 // DstMongo is the destination's connection, wherever the file put it.
 func (c *Config) DstMongo() Mongo {

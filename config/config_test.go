@@ -114,6 +114,8 @@ func TestLoad_BadInput(t *testing.T) {
 		{"wrong type", "[applier]\nworkers = \"eight\"\n", []string{"workers"}},
 		{"bad toml", "[src\nhosts=1", []string{"conf.toml"}},
 		{"zero workers", "[applier]\nworkers = -1\n", []string{"applier.workers", "at least 1"}},
+		{"bulk over a write command", "[applier]\nbulk_size = 100001\n", []string{"applier.bulk_size", "100000"}},
+		{"copy batch over a write command", "[copy]\nbatch_docs = 200000\n", []string{"copy.batch_docs", "100000"}},
 		{"bad duration", "[spool]\nseal_interval = \"soon\"\n", []string{"seal_interval", "not a duration"}},
 		{"bad size", "[spool]\nmax_bytes = \"lots\"\n", []string{"max_bytes", "not a size"}},
 		{"cap below segments", "[spool]\nmax_bytes = \"1MiB\"\nsegment_max_bytes = \"1MiB\"\n", []string{"spool.max_bytes", "twice"}},
