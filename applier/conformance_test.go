@@ -397,8 +397,8 @@ func checkIndexes(t *testing.T, ctx context.Context, client *mongo.Client, c con
 
 // sameValue compares numbers by value and everything else exactly.
 func sameValue(a, b bson.RawValue) bool {
-	if fa, ok := num(a); ok {
-		fb, ok := num(b)
+	if fa, ok := bsonx.Number(a); ok {
+		fb, ok := bsonx.Number(b)
 		return ok && fa == fb
 	}
 	if da, ok := a.DocumentOK(); ok {
@@ -419,16 +419,4 @@ func sameValue(a, b bson.RawValue) bool {
 		return true
 	}
 	return a.Equal(b)
-}
-
-func num(v bson.RawValue) (float64, bool) {
-	switch v.Type {
-	case bson.TypeInt32:
-		return float64(v.Int32()), true
-	case bson.TypeInt64:
-		return float64(v.Int64()), true
-	case bson.TypeDouble:
-		return v.Double(), true
-	}
-	return 0, false
 }

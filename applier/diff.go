@@ -140,25 +140,6 @@ func appendElement(dst, key []byte, v bsoncore.Value) []byte {
 	return append(dst, v.Data...)
 }
 
-// eachElement calls f for every top-level element of doc, without allocating.
-func eachElement(doc bson.Raw, f func(key []byte, v bsoncore.Value) error) error {
-	if len(doc) < 5 {
-		return errMalformed
-	}
-	rest := []byte(doc)[4 : len(doc)-1]
-	for len(rest) > 0 {
-		key, v, r, ok := nextElement(rest)
-		if !ok {
-			return errMalformed
-		}
-		if err := f(key, v); err != nil {
-			return err
-		}
-		rest = r
-	}
-	return nil
-}
-
 func digits(b []byte) bool {
 	for _, c := range b {
 		if c < '0' || c > '9' {

@@ -2,6 +2,7 @@ package applier
 
 import (
 	"bytes"
+	"errors"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
@@ -28,17 +29,7 @@ type header struct {
 
 func parseHeader(raw bson.Raw) (header, error) {
 	var h header
-	rest := []byte(raw)
-	if len(rest) < 5 {
-		return h, errMalformed
-	}
-	rest = rest[4 : len(rest)-1]
-	for len(rest) > 0 {
-		key, v, r, ok := nextElement(rest)
-		if !ok {
-			return h, errMalformed
-		}
-		rest = r
+	err := eachElement(raw, func(key []byte, v bsoncore.Value) error {
 		switch string(key) {
 		case "op":
 			h.op = rawString(v)
@@ -55,8 +46,9 @@ func parseHeader(raw bson.Raw) (header, error) {
 		case "fromMigrate":
 			h.fromMigrate, _ = v.BooleanOK()
 		}
-	}
-	return h, nil
+		return nil
+	})
+	return h, err
 }
 
 // rawString is a BSON string's bytes (no copy); nil for any other type.
@@ -67,43 +59,49 @@ func rawString(v bsoncore.Value) []byte {
 	return v.Data[4 : len(v.Data)-1]
 }
 
+// errStop ends an eachElement walk early; it never leaves this file.
+var errStop = errors.New("stop")
+
 // lookupTop finds a top-level field without allocating.
-func lookupTop(doc bson.Raw, key string) (bson.RawValue, bool) {
-	if len(doc) < 5 {
-		return bson.RawValue{}, false
-	}
-	rest := []byte(doc)[4 : len(doc)-1]
-	for len(rest) > 0 {
-		k, v, r, ok := nextElement(rest)
-		if !ok {
-			return bson.RawValue{}, false
+func lookupTop(doc bson.Raw, key string) (found bson.RawValue, ok bool) {
+	eachElement(doc, func(k []byte, v bsoncore.Value) error {
+		if string(k) != key {
+			return nil
 		}
-		if string(k) == key {
-			return bson.RawValue{Type: bson.Type(v.Type), Value: v.Data}, true
-		}
-		rest = r
-	}
-	return bson.RawValue{}, false
+		found, ok = bson.RawValue{Type: bson.Type(v.Type), Value: v.Data}, true
+		return errStop
+	})
+	return found, ok
 }
 
 // hasDollarKey reports whether a document has a top-level $-prefixed field.
-func hasDollarKey(doc bson.Raw) bool {
-	rest := []byte(doc)
-	if len(rest) < 5 {
-		return false
-	}
-	rest = rest[4 : len(rest)-1]
-	for len(rest) > 0 {
-		k, _, r, ok := nextElement(rest)
-		if !ok {
-			return false
+func hasDollarKey(doc bson.Raw) (has bool) {
+	eachElement(doc, func(k []byte, _ bsoncore.Value) error {
+		if has = len(k) > 0 && k[0] == '$'; has {
+			return errStop
 		}
-		if len(k) > 0 && k[0] == '$' {
-			return true
+		return nil
+	})
+	return has
+}
+
+// eachElement calls f for every top-level element of doc, without allocating.
+func eachElement(doc bson.Raw, f func(key []byte, v bsoncore.Value) error) error {
+	if len(doc) < 5 {
+		return errMalformed
+	}
+	rest := []byte(doc)[4 : len(doc)-1]
+	for len(rest) > 0 {
+		key, v, r, ok := nextElement(rest)
+		if !ok {
+			return errMalformed
+		}
+		if err := f(key, v); err != nil {
+			return err
 		}
 		rest = r
 	}
-	return false
+	return nil
 }
 
 // nextElement splits the first element off rest (a document's elements):

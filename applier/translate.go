@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/mongo-sync/mongo-sync/internal/projection"
+	"github.com/mongo-sync/mongo-sync/internal/slab"
 
 	"github.com/mongo-sync/mongo-sync/config"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -19,13 +20,13 @@ type Translator struct {
 
 	names map[string]string // interned namespaces: one string per namespace
 	last  route             // the namespace of the previous write
-	slab  []byte            // built documents are carved from it
+	docs  slab.Slab         // built update documents are carved from it
 	sink  pathSink          // reused by every $v:2 diff
 }
 
 // NewTranslator returns a translator for the namespace rules ns.
 func NewTranslator(ns *config.Namespaces) *Translator {
-	return &Translator{NS: ns, txns: map[string]*txn{}, names: map[string]string{}}
+	return &Translator{NS: ns, txns: map[string]*txn{}, names: map[string]string{}, docs: slab.Slab{Size: 64 << 10}}
 }
 
 var errMalformed = errors.New("malformed BSON entry")
@@ -91,21 +92,6 @@ func (t *Translator) intern(ns []byte) string {
 		t.names[s] = s
 	}
 	return s
-}
-
-// alloc returns an empty buffer with capacity n for a built document, carved
-// from a shared slab: one allocation per slab, not one per op.
-func (t *Translator) alloc(n int) []byte {
-	const slabSize = 64 << 10
-	if n > slabSize/4 {
-		return make([]byte, 0, n)
-	}
-	if cap(t.slab)-len(t.slab) < n {
-		t.slab = make([]byte, 0, slabSize)
-	}
-	off := len(t.slab)
-	t.slab = t.slab[:off+n]
-	return t.slab[off : off : off+n]
 }
 
 // target maps a source namespace; ok is false when it is not synced.
@@ -234,15 +220,7 @@ type updateShape struct {
 // shapeOf reads the top level of an update's o in one pass.
 func shapeOf(o bson.Raw) updateShape {
 	var s updateShape
-	if len(o) < 5 {
-		return s
-	}
-	rest := []byte(o)[4 : len(o)-1]
-	for len(rest) > 0 {
-		k, v, r, ok := nextElement(rest)
-		if !ok {
-			break
-		}
+	eachElement(o, func(k []byte, v bsoncore.Value) error {
 		switch string(k) {
 		case "_id":
 			s.hasID = true
@@ -251,8 +229,8 @@ func shapeOf(o bson.Raw) updateShape {
 		case "diff":
 			s.diff = bson.RawValue{Type: bson.Type(v.Type), Value: v.Data}
 		}
-		rest = r
-	}
+		return nil
+	})
 	return s
 }
 
@@ -303,7 +281,7 @@ func (t *Translator) delta(dst []Op, base Op, diff bson.Raw, fields []string) ([
 	if len(set) == 0 && len(unset) == 0 {
 		return dst, nil
 	}
-	base.Kind, base.Doc = KindUpdate, updateDoc(t.alloc(updateDocLen(set, unset)), set, unset)
+	base.Kind, base.Doc = KindUpdate, updateDoc(t.docs.Alloc(updateDocLen(set, unset)), set, unset)
 	return append(dst, base), nil
 }
 

@@ -1,10 +1,10 @@
 package spool
 
 import (
-	"bytes"
 	"encoding/binary"
 	"hash/crc32"
 
+	"github.com/mongo-sync/mongo-sync/internal/slab"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -41,11 +41,11 @@ func encodeValue(raw []byte) []byte {
 	return v
 }
 
-// decodeValue checks the checksum of a stored value and returns its entry:
-// a copy carved from *slab (one allocation per slab, not per entry), since
-// bbolt's memory is valid only inside the transaction. The BSON was
-// validated by Append; a matching checksum proves it is those bytes.
-func decodeValue(v []byte, slab *[]byte) (bson.Raw, string) {
+// decodeValue checks the checksum of a stored value and returns its entry,
+// copied into entries (bbolt's memory is valid only inside the
+// transaction). The BSON was validated by Append; a matching checksum
+// proves it is those bytes.
+func decodeValue(v []byte, entries *slab.Slab) (bson.Raw, string) {
 	if len(v) < 4+5 {
 		return nil, "value too short"
 	}
@@ -53,17 +53,7 @@ func decodeValue(v []byte, slab *[]byte) (bson.Raw, string) {
 	if crc32.Checksum(raw, castagnoli) != binary.BigEndian.Uint32(v) {
 		return nil, "checksum mismatch"
 	}
-	const slabSize = 256 << 10
-	n := len(raw)
-	if n > slabSize/4 {
-		return bytes.Clone(raw), ""
-	}
-	if cap(*slab)-len(*slab) < n {
-		*slab = make([]byte, 0, slabSize)
-	}
-	off := len(*slab)
-	*slab = append(*slab, raw...)
-	return (*slab)[off : off+n : off+n], ""
+	return entries.Copy(raw), ""
 }
 
 // entryTS returns the oplog entry's ts field.

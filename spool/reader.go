@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime/debug"
 
+	"github.com/mongo-sync/mongo-sync/internal/slab"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -101,12 +102,12 @@ func (r *Reader) readFrom(from uint64, max, maxBytes int) (out []Entry, err erro
 		c := tx.Bucket(bucketEntries).Cursor()
 		bytes := 0
 		want := from
-		var slab []byte
+		entries := slab.Slab{Size: 256 << 10}
 		for k, v := c.Seek(seqKey(from)); len(out) < max && want <= seg.Last; k, v = c.Next() {
 			if k == nil || keySeq(k) != want {
 				return &CorruptError{File: seg.Path, First: seg.First, Last: seg.Last, Seq: want, Reason: "entry missing"}
 			}
-			raw, bad := decodeValue(v, &slab)
+			raw, bad := decodeValue(v, &entries)
 			if bad != "" {
 				return &CorruptError{File: seg.Path, First: seg.First, Last: seg.Last, Seq: want, Reason: bad}
 			}

@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"github.com/mongo-sync/mongo-sync/copier"
+	"github.com/mongo-sync/mongo-sync/internal/bsonx"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
@@ -94,8 +95,8 @@ func (v *Verifier) options(ctx context.Context, s copier.Selected, db, coll stri
 
 // sameValue compares numbers by value, everything else as documents.
 func sameValue(a, b bson.RawValue) bool {
-	if x, ok := num(a); ok {
-		y, ok := num(b)
+	if x, ok := bsonx.Number(a); ok {
+		y, ok := bsonx.Number(b)
 		return ok && x == y
 	}
 	if a.Type != b.Type {

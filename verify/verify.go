@@ -151,8 +151,8 @@ func cmpIDs(a, b bson.Raw, aok, bok bool) int {
 	if x.Equal(y) {
 		return 0
 	}
-	if fx, ok := num(x); ok {
-		if fy, ok := num(y); ok {
+	if fx, ok := bsonx.Number(x); ok {
+		if fy, ok := bsonx.Number(y); ok {
 			switch {
 			case fx < fy:
 				return -1
@@ -173,18 +173,6 @@ func cmpIDs(a, b bson.Raw, aok, bok bool) int {
 		return 1
 	}
 	return bytes.Compare(x.Value, y.Value)
-}
-
-func num(v bson.RawValue) (float64, bool) {
-	switch v.Type {
-	case bson.TypeInt32:
-		return float64(v.Int32()), true
-	case bson.TypeInt64:
-		return float64(v.Int64()), true
-	case bson.TypeDouble:
-		return v.Double(), true
-	}
-	return 0, false
 }
 
 // typeOrder is MongoDB's comparison order of BSON types.

@@ -67,3 +67,17 @@ func sortValue(v any) any {
 	}
 	return v
 }
+
+// Number is a numeric BSON value (int32, int64, double) as a float64, for
+// comparing numbers by value across types; ok is false for other types.
+func Number(v bson.RawValue) (float64, bool) {
+	switch v.Type {
+	case bson.TypeInt32:
+		return float64(v.Int32()), true
+	case bson.TypeInt64:
+		return float64(v.Int64()), true
+	case bson.TypeDouble:
+		return v.Double(), true
+	}
+	return 0, false
+}
