@@ -26,7 +26,8 @@ type Config struct {
 	Copy    Copy    `toml:"copy"`
 	HTTP    HTTP    `toml:"http"`
 
-	file string // where it was loaded from, for error messages
+	file     string   // where it was loaded from, for error messages
+	warnings []string // what Load ignored; see Warnings
 }
 
 // Mongo is a deployment to connect to: a URI, or py-mongo-sync's hosts and
@@ -178,14 +179,34 @@ func Load(path string) (*Config, error) {
 	c := &Config{file: path}
 	md, err := toml.DecodeFile(path, c)
 	if err != nil {
+		// py-mongo-sync's Elasticsearch files give dst.hosts as an array,
+		// which fails to decode; the type is what is wrong, so name it.
+		if t := dstType(path); t != "" && t != "mongo" {
+			return nil, c.errorf("dst.type", "%q is not supported (only \"mongo\")", t)
+		}
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
-	if und := md.Undecoded(); len(und) > 0 {
-		keys := make([]string, len(und))
-		for i, k := range und {
-			keys[i] = k.String()
+	if t := c.Dst.Type; t != "" && t != "mongo" {
+		// Before unknown keys: an Elasticsearch file's [dst.es] is not the
+		// problem, its type is.
+		return nil, c.errorf("dst.type", "%q is not supported (only \"mongo\")", t)
+	}
+	var keys []string
+	ignoredES := false
+	for _, k := range md.Undecoded() {
+		// py-mongo-sync's example files carry a [dst.es] table beside
+		// type = "mongo"; it selects nothing here, so it is ignored.
+		if len(k) >= 2 && k[0] == "dst" && k[1] == "es" {
+			ignoredES = true
+			continue
 		}
+		keys = append(keys, k.String())
+	}
+	if len(keys) > 0 {
 		return nil, fmt.Errorf("config %s: unknown key %s", path, strings.Join(keys, ", "))
+	}
+	if ignoredES {
+		c.warnings = append(c.warnings, fmt.Sprintf("config %s: [dst.es] ignored: the destination is MongoDB (dst.type = \"mongo\"); Elasticsearch is not supported", path))
 	}
 	c.setDefaults()
 	if err := c.Validate(); err != nil {
@@ -196,6 +217,24 @@ func Load(path string) (*Config, error) {
 
 // File is the path the configuration came from ("" for flags only).
 func (c *Config) File() string { return c.file }
+
+// Warnings are what Load accepted but ignored, for the caller to log once
+// logging is set up.
+func (c *Config) Warnings() []string { return c.warnings }
+
+// dstType is dst.type of the TOML file at path, read on its own so that it
+// can be named even when the rest of the file does not decode.
+func dstType(path string) string {
+	var probe struct {
+		Dst struct {
+			Type string `toml:"type"`
+		} `toml:"dst"`
+	}
+	if _, err := toml.DecodeFile(path, &probe); err != nil {
+		return ""
+	}
+	return probe.Dst.Type
+}
 
 // Finish fills defaults and validates a configuration built in code or
 // changed by flags after Load.

@@ -58,6 +58,166 @@ func TestLoad_PyMongoSyncFileAsIs(t *testing.T) {
 	}
 }
 
+// TestLoad_PyMongoSyncForms loads every form py-mongo-sync's README and
+// example files (mongo_conf.toml, es_conf.toml and v2's conf_example.toml)
+// use. Inline tables spread over lines with a trailing comma are TOML 1.1;
+// BurntSushi/toml v1.6 parses them, and this test pins that.
+func TestLoad_PyMongoSyncForms(t *testing.T) {
+	const dstMongo = "[dst]\ntype = \"mongo\" # could be \"mongo\" or \"es\"\n[dst.mongo]\nhosts = \"127.0.0.1:27018\"\n"
+	const esTable = "[dst.es]\nhosts = [\n    \"es1:9200\",\n    \"es2:9200\"\n]\n"
+	cases := []struct {
+		name     string
+		body     string
+		selected []string // db.coll that must be synced
+		skipped  []string // db.coll that must not be
+		renamed  map[string]string
+		fields   map[string]string // ns -> comma-joined fields
+		warn     string            // a warning must mention it ("" = no warning)
+	}{
+		{
+			name:     "dst.es beside type mongo (v2 conf_example)",
+			body:     "[src]\nhosts = \"127.0.0.1:27017\"\n" + dstMongo + esTable + "[sync]\n[[sync.dbs]]\ndb = \"test\"\n",
+			selected: []string{"test.any"}, skipped: []string{"other.any"},
+			warn: "dst.es",
+		},
+		{
+			name:     "dst.es without a type",
+			body:     "[dst]\nhosts = \"h:1\"\n" + esTable,
+			selected: []string{"a.b"},
+			warn:     "dst.es",
+		},
+		{
+			name: "arrays of tables (v2 conf_example, es_conf)",
+			body: dstMongo + `
+[sync]
+
+# a whole database
+[[sync.dbs]]
+db = "test"
+
+[[sync.dbs]]
+db = "test0"
+rename_db = "renamed_test0"
+
+[[sync.dbs]]
+db = "test2"
+rename_db = "test22"
+colls = [ "coll0", "coll1" ]
+`,
+			selected: []string{"test.x", "test0.y", "test2.coll0", "test2.coll1"},
+			skipped:  []string{"test2.coll9", "other.x"},
+			renamed:  map[string]string{"test0.y": "renamed_test0.y", "test2.coll1": "test22.coll1", "test.x": "test.x"},
+		},
+		{
+			name: "inline tables over several lines with trailing commas (v2 conf_example)",
+			body: dstMongo + `
+[[sync.dbs]]
+db = "test1"
+rename_db = "renamed_test1"
+colls = [
+    {
+        coll = "coll1",
+    }
+]
+
+[[sync.dbs]]
+db = "test2"
+colls = [
+    {
+        coll = "coll2",
+        fields = ["field1", "field2"]
+    }
+]
+#start_optime = 1533526042
+`,
+			selected: []string{"test1.coll1", "test2.coll2"},
+			skipped:  []string{"test1.coll2", "test2.coll1"},
+			renamed:  map[string]string{"test1.coll1": "renamed_test1.coll1"},
+			fields:   map[string]string{"test2.coll2": "field1,field2", "test1.coll1": ""},
+		},
+		{
+			name: "multi-line fields list (es_conf)",
+			body: `
+[[sync.dbs]]
+db = "test3"
+rename_db = "test33"
+colls = [
+    { coll = "coll2", fields = [ "f0", "f1" ] },
+    { coll = "coll3", fields = [ "f2", "f3" ] }
+]
+`,
+			selected: []string{"test3.coll2", "test3.coll3"},
+			renamed:  map[string]string{"test3.coll3": "test33.coll3"},
+			fields:   map[string]string{"test3.coll2": "f0,f1", "test3.coll3": "f2,f3"},
+		},
+		{
+			name: "inline array with comments between entries, dst keys directly (mongo_conf)",
+			body: `
+[dst]
+hosts = "127.0.0.1:27018" # hostportstr
+authdb = "admin"
+username = "u"
+password = "p"
+[sync]
+dbs =  [
+    # a database
+    { db = "test0" },
+
+    # some collections
+    { db = "test1", colls = [ "coll0", "coll1" ] },
+
+    # renamed
+    { db = "test3", rename_db = "test33", colls = [ "coll2", "coll3" ] }
+]
+start_optime = 1533526042
+[log]
+filepath = "sync.log" # write to stdout if empty or not set
+`,
+			selected: []string{"test0.a", "test1.coll0", "test3.coll3"},
+			skipped:  []string{"test1.coll2", "test3.coll0"},
+			renamed:  map[string]string{"test3.coll2": "test33.coll2"},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Load(writeConfig(t, tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := c.Namespaces()
+			for _, ns := range tc.selected {
+				db, coll, _ := strings.Cut(ns, ".")
+				if !n.Selected(db, coll) {
+					t.Errorf("%s not selected", ns)
+				}
+			}
+			for _, ns := range tc.skipped {
+				db, coll, _ := strings.Cut(ns, ".")
+				if n.Selected(db, coll) {
+					t.Errorf("%s selected", ns)
+				}
+			}
+			for from, to := range tc.renamed {
+				if got := n.MapNS(from); got != to {
+					t.Errorf("MapNS(%s) = %s, want %s", from, got, to)
+				}
+			}
+			for ns, want := range tc.fields {
+				if got := strings.Join(n.Fields(ns), ","); got != want {
+					t.Errorf("Fields(%s) = %q, want %q", ns, got, want)
+				}
+			}
+			w := strings.Join(c.Warnings(), "\n")
+			switch {
+			case tc.warn == "" && w != "":
+				t.Errorf("unexpected warning %q", w)
+			case tc.warn != "" && !strings.Contains(w, tc.warn):
+				t.Errorf("warnings %q do not name %s", w, tc.warn)
+			}
+		})
+	}
+}
+
 func TestLoad_OldDstForm(t *testing.T) {
 	c, err := Load(writeConfig(t, "[src]\nhosts = \"rs0/a:1,b:2\"\n[dst]\nhosts = \"c:3\"\n"))
 	if err != nil {
@@ -124,6 +284,8 @@ func TestLoad_BadInput(t *testing.T) {
 		{"bad uri option", "[dst]\nuri = \"mongodb://u:secret@h/?connectTimeoutMS=abc\"\n", []string{"dst.uri"}},
 		{"dst both forms", "[dst]\nhosts = \"a:1\"\n[dst.mongo]\nhosts = \"b:1\"\n", []string{"dst", "not both"}},
 		{"es destination", "[dst]\ntype = \"es\"\n", []string{"dst.type", "not supported"}},
+		{"es file (es_conf)", "[dst]\ntype = \"es\"\nhosts = [\n  \"es1:9200\",\n  \"es2:9200\"\n]\n", []string{"dst.type", "not supported"}},
+		{"es table with an es type", "[dst]\ntype = \"es\"\n[dst.es]\nhosts = [\"es1:9200\"]\n", []string{"dst.type", "not supported"}},
 		{"empty db", "[sync]\ndbs = [{db = \"\"}]\n", []string{"sync.dbs[0].db", "empty"}},
 		{"internal db", "[sync]\ndbs = [{db = \"admin\"}]\n", []string{"sync.dbs[0].db", "internal"}},
 		{"dup db", "[sync]\ndbs = [{db = \"a\"}, {db = \"a\"}]\n", []string{"sync.dbs[1].db", "twice"}},

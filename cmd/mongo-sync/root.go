@@ -81,6 +81,9 @@ func (c *common) run(ctx context.Context, mod func(*config.Config) error, compon
 	if err != nil {
 		return err
 	}
+	for _, w := range cfg.Warnings() {
+		log.WithField("component", "config").Warn(w)
+	}
 	rec := status.New(component)
 	if cfg.HTTP.Listen != "" {
 		if _, err := status.Serve(ctx, cfg.HTTP.ListenAddr(), rec, log.WithField("component", "http")); err != nil {
