@@ -233,6 +233,13 @@ func quietLog() logrus.FieldLogger { return testlog.Quiet() }
 
 // replay runs the real pipeline: oplog.bson -> reader -> spool -> applier.
 func replay(t *testing.T, client *mongo.Client, oplog []bson.Raw) error {
+	spoolDir := spoolOplog(t, oplog)
+	return applyAll(t, client, spoolDir, filepath.Join(filepath.Dir(spoolDir), "state.db"))
+}
+
+// spoolOplog writes oplog to an oplog.bson file and reads it into a fresh
+// spool with the reader; it returns the spool's directory.
+func spoolOplog(t *testing.T, oplog []bson.Raw) string {
 	ctx := context.Background()
 	dir := t.TempDir()
 	f := filepath.Join(dir, "oplog.bson")
@@ -253,7 +260,7 @@ func replay(t *testing.T, client *mongo.Client, oplog []bson.Raw) error {
 		t.Fatalf("reader: %v", err)
 	}
 	w.Close()
-	return applyAll(t, client, spoolDir, filepath.Join(dir, "state.db"))
+	return spoolDir
 }
 
 func applyAll(t *testing.T, client *mongo.Client, spoolDir, statePath string) error {

@@ -59,20 +59,33 @@ func (t *Translator) applyOps(seq uint64, ts bson.Timestamp, o, raw bson.Raw, to
 		tx = &txn{firstSeq: seq}
 		t.txns[key] = tx
 	}
-	if tx != nil {
-		tx.ops = append(tx.ops, inner...)
-	}
 	switch {
 	case partial:
+		tx.ops = append(tx.ops, inner...)
 		return nil, nil
 	case prepare:
+		tx.ops = append(tx.ops, inner...)
 		tx.prepared = true
 		return nil, nil
 	case tx != nil: // the implicit commit of a chain
-		delete(t.txns, key)
-		return t.inner(seq, ts, tx.ops)
+		// A full-slice expression: a failed commit leaves tx.ops as it was.
+		all := append(tx.ops[:len(tx.ops):len(tx.ops)], inner...)
+		return t.commit(key, tx, seq, ts, all)
 	}
 	return t.inner(seq, ts, inner)
+}
+
+// commit translates a pending transaction's ops at its commit entry. The
+// transaction stays pending until that succeeds, so the checkpoint
+// (PendingSince) cannot pass its first entry and a restart replays all of
+// it or none of it.
+func (t *Translator) commit(key string, tx *txn, seq uint64, ts bson.Timestamp, ops []bson.Raw) ([]Op, error) {
+	out, err := t.inner(seq, ts, ops)
+	if err != nil {
+		return nil, fmt.Errorf("transaction begun at seq %d: %w", tx.firstSeq, err)
+	}
+	delete(t.txns, key)
+	return out, nil
 }
 
 func (t *Translator) commitPrepared(seq uint64, ts bson.Timestamp, raw bson.Raw) ([]Op, error) {
@@ -85,8 +98,7 @@ func (t *Translator) commitPrepared(seq uint64, ts bson.Timestamp, raw bson.Raw)
 		// Prepared before the spool began (or already applied): nothing to do.
 		return nil, nil
 	}
-	delete(t.txns, key)
-	return t.inner(seq, ts, tx.ops)
+	return t.commit(key, tx, seq, ts, tx.ops)
 }
 
 func (t *Translator) abort(raw bson.Raw) {
