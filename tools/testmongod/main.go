@@ -1,6 +1,10 @@
 // Command testmongod runs an embedded FerretDB (SQLite backend) as a MongoDB
 // wire-protocol server for mongo-sync's tests and demo. It creates
-// local.oplog.rs as a capped collection so that writes produce oplog entries.
+// local.oplog.rs as a capped collection so that writes produce oplog entries,
+// and writes its first entry as replSetInitiate does on MongoDB: a no-op
+// {msg: "initiating set"}. A reader tells by it that the oplog was never
+// trimmed (then no start is too old); delete it to simulate a rolled-over
+// oplog.
 //
 // It prints one line "listening <mongodb-uri>" on stdout once the server
 // answers ping, then runs until SIGINT/SIGTERM.
@@ -108,6 +112,19 @@ func prepare(ctx context.Context, uri string, oplogMax int64, noOplog bool) erro
 	opts := options.CreateCollection().SetCapped(true).SetSizeInBytes(1 << 30).SetMaxDocuments(oplogMax)
 	if err := client.Database("local").CreateCollection(pctx, "oplog.rs", opts); err != nil {
 		return fmt.Errorf("create local.oplog.rs: %w", err)
+	}
+	// I is 0: FerretDB numbers its own entries from 1, so this one stays the
+	// oldest even within the same second.
+	now := time.Now()
+	initiate := bson.D{
+		{Key: "op", Value: "n"}, {Key: "ns", Value: ""},
+		{Key: "o", Value: bson.D{{Key: "msg", Value: "initiating set"}}},
+		{Key: "ts", Value: bson.Timestamp{T: uint32(now.Unix())}},
+		{Key: "t", Value: int64(1)}, {Key: "v", Value: int64(2)},
+		{Key: "wall", Value: bson.NewDateTimeFromTime(now)},
+	}
+	if _, err := client.Database("local").Collection("oplog.rs").InsertOne(pctx, initiate); err != nil {
+		return fmt.Errorf("write the first oplog entry: %w", err)
 	}
 	return nil
 }
