@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash"
 	"sort"
 	"sync"
 
@@ -12,7 +11,6 @@ import (
 	"github.com/mongo-sync/mongo-sync/internal/wirecmd"
 	"github.com/mongo-sync/mongo-sync/status"
 	"github.com/sirupsen/logrus"
-	"github.com/spaolacci/murmur3"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
@@ -39,33 +37,6 @@ type Executor struct {
 	hash     partitioner
 	parts    [][]Op
 	builders []wirecmd.Builder // one per worker, reused
-}
-
-// partitioner hashes documents to workers with one reused hasher.
-type partitioner struct {
-	h   hash.Hash32
-	buf []byte
-}
-
-// of is the worker of a document: murmur3 over the namespace and the raw
-// BSON of its _id (type byte + value bytes), never a Go type.
-func (p *partitioner) of(ns string, id bson.RawValue, workers int) int {
-	// The streaming hasher on a heap buffer: murmur3.Sum32's pointer
-	// arithmetic tripped the race detector's checkptr on a stack buffer.
-	if p.h == nil {
-		p.h = murmur3.New32()
-	}
-	p.buf = append(append(p.buf[:0], ns...), 0, byte(id.Type))
-	p.buf = append(p.buf, id.Value...)
-	p.h.Reset()
-	p.h.Write(p.buf)
-	return int(p.h.Sum32() % uint32(workers))
-}
-
-// Partition is the worker of a document (see partitioner.of).
-func Partition(ns string, id bson.RawValue, workers int) int {
-	var p partitioner
-	return p.of(ns, id, workers)
 }
 
 // Apply runs ops in order semantics: per-document order, barriers alone.
