@@ -173,8 +173,12 @@ func (t *Translator) indexOp(seq uint64, ts bson.Timestamp, ns, db, coll string,
 	return t.cmdOp(seq, ts, ns, "createIndexes", db, cmd, codeIndexExists)
 }
 
+// errAlreadyApplied marks a command whose effect the destination already
+// holds (a replay): the executor counts it and goes on.
+var errAlreadyApplied = errors.New("already applied")
+
 // cmdOp runs cmd on db; the codes listed mean the command already took
-// effect (a replay) and count as success.
+// effect (a replay) and count as success (errAlreadyApplied).
 func (t *Translator) cmdOp(seq uint64, ts bson.Timestamp, ns, desc, db string, cmd bson.D, tolerate ...int) Op {
 	return Op{Seq: seq, TS: ts, NS: ns, Desc: desc, Cmd: func(ctx context.Context, c *mongo.Client) error {
 		err := c.Database(db).RunCommand(ctx, cmd).Err()
@@ -182,7 +186,7 @@ func (t *Translator) cmdOp(seq uint64, ts bson.Timestamp, ns, desc, db string, c
 		if err != nil && errors.As(err, &se) {
 			for _, code := range tolerate {
 				if se.HasErrorCode(code) {
-					return nil
+					return fmt.Errorf("%w: %v", errAlreadyApplied, err)
 				}
 			}
 		}

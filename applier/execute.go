@@ -53,7 +53,12 @@ func (x *Executor) Apply(ctx context.Context, ops []Op) error {
 		if err := x.writes(ctx, ops[start:i]); err != nil {
 			return err
 		}
-		if err := retry.Do(ctx, x.Log, "command "+op.Desc, func() error { return op.Cmd(ctx, x.Client) }); err != nil {
+		err := retry.Do(ctx, x.Log, "command "+op.Desc, func() error { return op.Cmd(ctx, x.Client) })
+		if errors.Is(err, errAlreadyApplied) {
+			x.noop(&ops[i], reasonDDLDone, logrus.Fields{"command": op.Desc, "server": err.Error()})
+			err = nil
+		}
+		if err != nil {
 			return &EntryError{Seq: op.Seq, TS: op.TS, NS: op.NS, Err: fmt.Errorf("%s: %w", op.Desc, err)}
 		}
 		start = i + 1
@@ -89,10 +94,11 @@ func (x *Executor) writes(ctx context.Context, ops []Op) error {
 			continue
 		}
 		b := &x.builders[i]
+		b.Bypass = true
 		g.Go(func() error { return x.partition(gctx, b, part) })
 	}
 	err := g.Wait()
-	if err != nil && mongo.IsDuplicateKeyError(err) {
+	if err != nil && isDupKey(err) {
 		// A secondary unique index may conflict only transiently across
 		// partitions: replay the run serially, in oplog order.
 		x.Log.WithError(err).Info("duplicate key: re-applying the batch serially in oplog order")
@@ -114,13 +120,14 @@ func (x *Executor) partition(ctx context.Context, b *wirecmd.Builder, ops []Op) 
 	return nil
 }
 
-// serial applies ops one command each, in oplog order.
+// serial applies ops one command each, in oplog order. A unique conflict
+// that remains in oplog order is resolved by rule (resolveUnique).
 func (x *Executor) serial(ctx context.Context, ops []Op) error {
-	var b wirecmd.Builder
+	b := wirecmd.Builder{Bypass: true}
 	for i := range ops {
 		err := x.send(ctx, &b, ops[i:i+1])
-		if err != nil && mongo.IsDuplicateKeyError(err) {
-			return fmt.Errorf("unique index conflict that serial replay does not resolve: %w", err)
+		if err != nil && isDupKey(err) && ctx.Err() == nil {
+			err = x.resolveUnique(ctx, &ops[i], err)
 		}
 		if err != nil {
 			return err
@@ -131,15 +138,18 @@ func (x *Executor) serial(ctx context.Context, ops []Op) error {
 
 // send applies one run of ops as one write command, retrying what the
 // server recovers from. An insert run is unordered; the documents that
-// already exist (a replay) are then replaced, in oplog order.
+// already exist (a replay) are then replaced, in oplog order. An update
+// statement whose path is not viable in the current document is applied
+// by rule (reapplyNonViable), and the rest of the run is sent again.
 func (x *Executor) send(ctx context.Context, b *wirecmd.Builder, ops []Op) error {
 	dbName, coll := splitNS(ops[0].NS)
 	db := x.Client.Database(dbName)
 	var dups []Op
+	stuck, stuckErr := -1, error(nil)
 	err := retry.Do(ctx, x.Log, "write to "+ops[0].NS, func() error {
 		var docs []bson.Raw
 		if ops[0].Fetch != nil { // alone in its run
-			doc, err := x.fetch(ctx, db.Collection(coll), &ops[0])
+			doc, err := x.fetch(ctx, &ops[0])
 			if err != nil || doc == nil {
 				return err
 			}
@@ -147,21 +157,31 @@ func (x *Executor) send(ctx context.Context, b *wirecmd.Builder, ops []Op) error
 		}
 		cmd := build(b, coll, ops, docs, x.wc)
 		err := db.RunCommand(ctx, cmd).Err()
-		dups = dups[:0]
-		if err == nil || classOf(ops[0].Kind) != classInsert {
-			return err
+		dups, stuck = dups[:0], -1
+		if err == nil {
+			return nil
 		}
-		var we mongo.WriteException
-		if !errors.As(err, &we) || we.WriteConcernError != nil || len(we.WriteErrors) == 0 {
+		switch classOf(ops[0].Kind) {
+		case classUpdate:
+			if i, ok := nonViableAt(err); ok && i < len(ops) {
+				stuck, stuckErr = i, err
+				return nil
+			}
 			return err
-		}
-		for _, e := range we.WriteErrors {
-			if e.Code != 11000 || e.Index >= len(ops) {
+		case classInsert:
+			var we mongo.WriteException
+			if !errors.As(err, &we) || we.WriteConcernError != nil || len(we.WriteErrors) == 0 {
 				return err
 			}
-			dups = append(dups, ops[e.Index])
+			for _, e := range we.WriteErrors {
+				if e.Code != 11000 || e.Index >= len(ops) {
+					return err
+				}
+				dups = append(dups, ops[e.Index])
+			}
+			return nil
 		}
-		return nil
+		return err
 	})
 	if err != nil {
 		if ctx.Err() != nil {
@@ -179,6 +199,15 @@ func (x *Executor) send(ctx context.Context, b *wirecmd.Builder, ops []Op) error
 		}
 		return &EntryError{Seq: op.Seq, TS: op.TS, NS: op.NS, Err: err}
 	}
+	if stuck >= 0 {
+		if err := x.reapplyNonViable(ctx, &ops[stuck], stuckErr); err != nil {
+			return err
+		}
+		if rest := ops[stuck+1:]; len(rest) > 0 {
+			return x.send(ctx, b, rest)
+		}
+		return nil
+	}
 	if len(dups) == 0 {
 		return nil
 	}
@@ -189,12 +218,10 @@ func (x *Executor) send(ctx context.Context, b *wirecmd.Builder, ops []Op) error
 	return x.send(ctx, b, dups)
 }
 
-// fetch computes a fetching op's replacement from the current document.
-func (x *Executor) fetch(ctx context.Context, c *mongo.Collection, op *Op) (bson.Raw, error) {
-	cur, err := c.FindOne(ctx, idFilter(op.ID)).Raw()
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		cur, err = nil, nil
-	}
+// fetch computes a fetching op's replacement from the current document
+// (read from the primary at majority; a missing document is {_id}).
+func (x *Executor) fetch(ctx context.Context, op *Op) (bson.Raw, error) {
+	cur, err := x.current(ctx, op)
 	if err != nil {
 		return nil, err
 	}

@@ -247,13 +247,16 @@ func (t *Translator) delta(dst []Op, base Op, diff bson.Raw, fields []string) ([
 			return dst, fmt.Errorf("diff: %w", err)
 		}
 		base.Kind = KindReplace
+		id := base.ID
 		base.Fetch = func(cur bson.Raw) (bson.Raw, error) {
-			if cur == nil {
-				return nil, nil // the document is gone: a later delete wins
-			}
-			var doc bson.D
-			if err := bson.Unmarshal(cur, &doc); err != nil {
-				return nil, err
+			// A missing document is {_id}, as in mongod's oplog
+			// application (the same as the upserts of the $set path).
+			doc := bson.D{{Key: "_id", Value: id}}
+			if cur != nil {
+				doc = nil
+				if err := bson.Unmarshal(cur, &doc); err != nil {
+					return nil, err
+				}
 			}
 			out, err := applyDiff(doc, d)
 			if err != nil {

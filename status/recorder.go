@@ -63,6 +63,7 @@ type Recorder struct {
 	retries      prometheus.Counter
 	errors       *prometheus.CounterVec
 	copied       *prometheus.CounterVec
+	reapply      *prometheus.CounterVec
 }
 
 // New returns a Recorder with its own Prometheus registry.
@@ -86,7 +87,9 @@ func New(stage string) *Recorder {
 		Help: "Errors by class: retryable (retried), conflict (unique index, replayed serially), fatal (stopped a stage)."}, []string{"class"})
 	r.copied = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "mongosync", Name: "copied_docs_total",
 		Help: "Documents copied by the initial copy."}, []string{"ns"})
-	r.reg.MustRegister(r.read, r.spooled, r.applied, r.retries, r.batchSeconds, r.lagSeconds, r.lagEntries, r.spoolBytes, r.errors, r.copied)
+	r.reapply = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "mongosync", Name: "reapply_noops_total",
+		Help: "Replayed writes that met a newer destination state and were resolved by an oplog-application rule, by reason."}, []string{"reason"})
+	r.reg.MustRegister(r.read, r.spooled, r.applied, r.retries, r.batchSeconds, r.lagSeconds, r.lagEntries, r.spoolBytes, r.errors, r.copied, r.reapply)
 	return r
 }
 
@@ -189,6 +192,14 @@ func (r *Recorder) Retry(err error) {
 func (r *Recorder) Conflict() {
 	if r != nil {
 		r.errors.WithLabelValues("conflict").Inc()
+	}
+}
+
+// ReapplyNoop counts a replayed write that an oplog-application rule turned
+// into a no-op or resolved (see the applier's re-application rules).
+func (r *Recorder) ReapplyNoop(reason string) {
+	if r != nil {
+		r.reapply.WithLabelValues(reason).Inc()
 	}
 }
 

@@ -20,6 +20,12 @@ const MaxStatementBytes = 16<<20 - 64<<10
 
 // Builder appends one write command to its buffer, which it reuses.
 type Builder struct {
+	// Bypass adds bypassDocumentValidation: true to insert and update
+	// commands: oplog
+	// application and a copy write what the source holds, which may predate
+	// (or break) a validator the destination collection carries.
+	Bypass bool
+
 	buf        []byte
 	doc, array int32 // where the command and its statement array start
 	n          int   // statements so far
@@ -31,6 +37,9 @@ func (b *Builder) Begin(name, coll, field string, ordered bool) {
 	b.doc, b.buf = bsoncore.AppendDocumentStart(b.buf)
 	b.buf = bsoncore.AppendStringElement(b.buf, name, coll)
 	b.buf = bsoncore.AppendBooleanElement(b.buf, "ordered", ordered)
+	if b.Bypass && name != "delete" { // delete has no such field
+		b.buf = bsoncore.AppendBooleanElement(b.buf, "bypassDocumentValidation", true)
+	}
 	b.array, b.buf = bsoncore.AppendArrayElementStart(b.buf, field)
 	b.n = 0
 }

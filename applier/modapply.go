@@ -1,0 +1,156 @@
+package applier
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// applyModifiers applies an oplog modifier update ({$set: {path: v},
+// $unset: {path: true}}, as mongod logs $v:1 updates and as the applier
+// sends $v:2 diffs) to doc the way oplog application does: a path that
+// cannot exist in doc (it crosses a scalar, a null, or an array by a
+// non-numeric name) is a no-op for that path, and the statement's other
+// paths still apply. nonViable counts the paths skipped.
+func applyModifiers(doc bson.D, update bson.Raw) (out bson.D, nonViable int, err error) {
+	var u bson.D
+	if err := bson.Unmarshal(update, &u); err != nil {
+		return nil, 0, fmt.Errorf("update document: %w", err)
+	}
+	for _, m := range u {
+		paths, ok := m.Value.(bson.D)
+		if !ok {
+			return nil, 0, fmt.Errorf("modifier %s is not a document", m.Key)
+		}
+		for _, p := range paths {
+			var ok bool
+			switch m.Key {
+			case "$set":
+				doc, ok = setPath(doc, strings.Split(p.Key, "."), p.Value)
+			case "$unset":
+				doc, ok = unsetPath(doc, strings.Split(p.Key, "."))
+			default:
+				return nil, 0, fmt.Errorf("modifier %s does not appear in oplog updates", m.Key)
+			}
+			if !ok {
+				nonViable++
+			}
+		}
+	}
+	return doc, nonViable, nil
+}
+
+// setPath sets path in doc as $set does, creating missing embedded
+// documents; ok is false when the path is not viable (doc is unchanged).
+func setPath(doc bson.D, path []string, v any) (bson.D, bool) {
+	i := index(doc, path[0])
+	if len(path) == 1 {
+		return setField(doc, path[0], v), true
+	}
+	if i < 0 {
+		sub, _ := setPath(bson.D{}, path[1:], v)
+		return append(doc, bson.E{Key: path[0], Value: sub}), true
+	}
+	child, ok := setIn(doc[i].Value, path[1:], v)
+	if !ok {
+		return doc, false
+	}
+	doc[i].Value = child
+	return doc, true
+}
+
+// setIn sets path inside the value cur (a document or an array).
+func setIn(cur any, path []string, v any) (any, bool) {
+	switch c := cur.(type) {
+	case bson.D:
+		return setPath(c, path, v)
+	case bson.A:
+		n, err := strconv.Atoi(path[0])
+		if err != nil || n < 0 || strconv.Itoa(n) != path[0] {
+			return cur, false // a field name on an array
+		}
+		for len(c) <= n {
+			if len(path) > 1 && len(c) == n {
+				c = append(c, bson.D{})
+				break
+			}
+			c = append(c, nil)
+		}
+		if len(path) == 1 {
+			c[n] = v
+			return c, true
+		}
+		if c[n] == nil {
+			return cur, false // $set does not create through a null element
+		}
+		child, ok := setIn(c[n], path[1:], v)
+		if !ok {
+			return cur, false
+		}
+		c[n] = child
+		return c, true
+	}
+	return cur, false // a scalar or null on the way
+}
+
+// unsetPath removes path from doc as $unset does (an array element becomes
+// null); ok is false when the path crosses a value that is not a container.
+func unsetPath(doc bson.D, path []string) (bson.D, bool) {
+	i := index(doc, path[0])
+	if i < 0 {
+		return doc, true // nothing to remove
+	}
+	if len(path) == 1 {
+		return remove(doc, path[0]), true
+	}
+	child, ok := unsetIn(doc[i].Value, path[1:])
+	if ok {
+		doc[i].Value = child
+	}
+	return doc, ok
+}
+
+func unsetIn(cur any, path []string) (any, bool) {
+	switch c := cur.(type) {
+	case bson.D:
+		return unsetPath(c, path)
+	case bson.A:
+		n, err := strconv.Atoi(path[0])
+		if err != nil || n < 0 {
+			return cur, false
+		}
+		if n >= len(c) {
+			return cur, true
+		}
+		if len(path) == 1 {
+			c[n] = nil
+			return c, true
+		}
+		child, ok := unsetIn(c[n], path[1:])
+		if ok {
+			c[n] = child
+		}
+		return c, ok
+	}
+	return cur, false
+}
+
+// getPath is the value at a dotted path of doc (documents only), and
+// whether it exists.
+func getPath(doc bson.D, path []string) (any, bool) {
+	var cur any = doc
+	for _, k := range path {
+		d, ok := cur.(bson.D)
+		if !ok {
+			return nil, false
+		}
+		i := index(d, k)
+		if i < 0 {
+			return nil, false
+		}
+		cur = d[i].Value
+	}
+	return cur, true
+}

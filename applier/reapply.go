@@ -1,0 +1,156 @@
+package applier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/mongo-sync/mongo-sync/internal/wirecmd"
+	"github.com/sirupsen/logrus"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readconcern"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+)
+
+// Re-application: entries replayed over a destination that already holds a
+// newer state (the catch-up after the copy, the unacknowledged tail of a
+// batch after a restart) follow mongod's oplog-application rules instead of
+// failing:
+//   - a $set path that is not viable in the current document (a scalar,
+//     null or array on the way) is a no-op for that path: the statement is
+//     applied in Go to the current document and written as a replacement;
+//   - a unique secondary index that a replayed write conflicts with (the
+//     entry that gave the holder its key lies later in the window, as does
+//     the entry that changes this document's key) is resolved by writing
+//     the replayed document with its conflicting key moved aside;
+//   - an update of a missing document applies to {_id}.
+// Every such case is counted (reapply_noops_total{reason}) and logged at
+// debug level.
+
+// Reasons counted by reapply_noops_total.
+const (
+	reasonPathNotViable = "path_not_viable"
+	reasonUniqueMoved   = "unique_key_moved_aside"
+	reasonDDLDone       = "ddl_already_applied"
+	reasonCollMoved     = "collection_superseded"
+)
+
+// codePathNotViable is MongoDB's PathNotViable ("Cannot create field 'b'
+// in element {a: 5}").
+const codePathNotViable = 28
+
+// movedAsideField names the placeholder a moved-aside unique key gets: a
+// document holding the replayed document's _id, unique by construction.
+const movedAsideField = "mongo-sync-moved-aside"
+
+// nonViableAt is the index of the statement a write error reports as a
+// non-viable path, when that is the whole error.
+func nonViableAt(err error) (int, bool) {
+	var we mongo.WriteException
+	if !errors.As(err, &we) || we.WriteConcernError != nil || len(we.WriteErrors) != 1 {
+		return 0, false
+	}
+	if e := we.WriteErrors[0]; e.Code == codePathNotViable {
+		return e.Index, true
+	}
+	return 0, false
+}
+
+// isDupKey reports a unique-index violation: E11000 as MongoDB reports it,
+// or the InternalError "UNIQUE constraint failed" the test server (FerretDB)
+// returns for a violation inside an update; that one carries no code of its
+// own, so it is recognised by its code and message together.
+func isDupKey(err error) bool {
+	if mongo.IsDuplicateKeyError(err) {
+		return true
+	}
+	var ce mongo.CommandError
+	return errors.As(err, &ce) && ce.Code == 1 && strings.Contains(ce.Message, "UNIQUE constraint failed")
+}
+
+// primaryMajority reads what decides a write: the primary's majority-
+// committed state, whatever read preference the URI names.
+var primaryMajority = options.Database().SetReadPreference(readpref.Primary()).SetReadConcern(readconcern.Majority())
+
+// current is the destination's document op.ID (nil when there is none).
+func (x *Executor) current(ctx context.Context, op *Op) (bson.Raw, error) {
+	db, coll := splitNS(op.NS)
+	cur, err := x.Client.Database(db, primaryMajority).Collection(coll).FindOne(ctx, idFilter(op.ID)).Raw()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, nil
+	}
+	return cur, err
+}
+
+// afterOp is the document op leaves when applied to cur (nil: no
+// document) under oplog-application rules; nonViable counts skipped paths.
+func afterOp(op *Op, cur bson.Raw) (doc bson.D, nonViable int, err error) {
+	if op.Fetch != nil {
+		raw, err := op.Fetch(cur)
+		if err != nil || raw == nil {
+			return nil, 0, err
+		}
+		return decodeD(raw)
+	}
+	switch op.Kind {
+	case KindInsert, KindReplace:
+		return decodeD(op.Doc)
+	case KindUpdate:
+		base := bson.D{{Key: "_id", Value: op.ID}}
+		if cur != nil {
+			if base, _, err = decodeD(cur); err != nil {
+				return nil, 0, err
+			}
+		}
+		return applyModifiers(base, op.Doc)
+	}
+	return nil, 0, fmt.Errorf("op kind %d has no document", op.Kind)
+}
+
+func decodeD(raw bson.Raw) (bson.D, int, error) {
+	var d bson.D
+	if err := bson.Unmarshal(raw, &d); err != nil {
+		return nil, 0, err
+	}
+	return d, 0, nil
+}
+
+// reapplyNonViable applies op, whose update statement hit a non-viable
+// path, to the current document in Go and writes the result.
+func (x *Executor) reapplyNonViable(ctx context.Context, op *Op, cause error) error {
+	cur, err := x.current(ctx, op)
+	if err != nil {
+		return err
+	}
+	doc, skipped, err := afterOp(op, cur)
+	if err != nil {
+		return &EntryError{Seq: op.Seq, TS: op.TS, NS: op.NS, Err: err}
+	}
+	x.noop(op, reasonPathNotViable, logrus.Fields{"paths": skipped, "server": cause.Error()})
+	return x.replace(ctx, op, doc)
+}
+
+// replace writes doc as the whole document op.ID (upsert), one statement.
+func (x *Executor) replace(ctx context.Context, op *Op, doc bson.D) error {
+	raw, err := bson.Marshal(doc)
+	if err != nil {
+		return &EntryError{Seq: op.Seq, TS: op.TS, NS: op.NS, Err: err}
+	}
+	r := *op
+	r.Kind, r.Doc, r.Fetch = KindReplace, raw, nil
+	b := wirecmd.Builder{Bypass: true}
+	return x.send(ctx, &b, []Op{r})
+}
+
+// noop counts and logs a replay rule that turned a server error into a
+// no-op (or a resolved write).
+func (x *Executor) noop(op *Op, reason string, f logrus.Fields) {
+	x.Rec.ReapplyNoop(reason)
+	if x.Log != nil {
+		x.Log.WithFields(f).WithFields(logrus.Fields{"seq": op.Seq, "ts": fmtTS(op.TS), "ns": op.NS, "reason": reason}).
+			Debug("re-application rule applied")
+	}
+}
