@@ -184,32 +184,3 @@ func TestTranslate_BadEntries(t *testing.T) {
 		}
 	}
 }
-
-func TestPartition_SameDocumentSameWorker(t *testing.T) {
-	counts := make([]int, 8)
-	for i := 0; i < 8000; i++ {
-		id := bson.RawValue{Type: bson.TypeInt32, Value: bsoncore.AppendInt32(nil, int32(i))}
-		p := Partition("db.c", id, 8)
-		if p != Partition("db.c", id, 8) {
-			t.Fatal("partition is not deterministic")
-		}
-		counts[p]++
-	}
-	for w, n := range counts {
-		if n < 700 || n > 1300 {
-			t.Errorf("worker %d got %d of 8000 documents: poor spread %v", w, n, counts)
-		}
-	}
-	// int32(1) and int64(1) are different _ids: the type byte is hashed.
-	a := bson.RawValue{Type: bson.TypeInt32, Value: bsoncore.AppendInt32(nil, 1)}
-	b := bson.RawValue{Type: bson.TypeInt64, Value: bsoncore.AppendInt64(nil, 1)}
-	same := 0
-	for n := 2; n < 50; n++ {
-		if Partition("db.c", a, n) == Partition("db.c", b, n) {
-			same++
-		}
-	}
-	if same == 48 {
-		t.Error("the _id's BSON type does not take part in the hash")
-	}
-}
