@@ -31,8 +31,10 @@ type OplogSource struct {
 	Redacted string // the URI without password, for messages
 	// Start is where a fresh spool starts (ts >= Start); zero means the
 	// source's newest entry.
-	Start  bson.Timestamp
-	Filter Filter
+	Start bson.Timestamp
+	// StartFrom says where Start came from, for messages ("--start-optime").
+	StartFrom string
+	Filter    Filter
 	// ProbeEvery: while idle, this often check whether the oplog moved on
 	// with entries the filter drops only, and hand the newest such entry to
 	// the batcher as a position (see probe). Zero disables it.
@@ -130,6 +132,13 @@ func (o *OplogSource) tail(ctx context.Context, from bson.Timestamp, resume bson
 		return nil, err
 	}
 	defer cur.Close(context.Background())
+	if resume == nil && !from.IsZero() {
+		// After the query: the oplog only loses its oldest entries, so if
+		// from is still covered now, the query saw every entry from it on.
+		if err := o.checkStart(ctx, from); err != nil {
+			return nil, err
+		}
+	}
 
 	last := resume
 	checked := resume == nil
@@ -270,7 +279,7 @@ func (o *OplogSource) produce(ctx context.Context, last *bson.Raw, emit func(bso
 		resume, from = *last, tsOf(*last)
 	case !o.Start.IsZero():
 		from = o.Start
-		o.Log.WithField("ts", fmt.Sprintf("%d,%d", from.T, from.I)).Info("starting at the given optime")
+		o.Log.WithFields(logrus.Fields{"ts": fmtTS(from), "from": o.StartFrom}).Info("starting at the given optime")
 	default:
 		newest, err := o.newest(ctx)
 		if err != nil {
@@ -281,7 +290,8 @@ func (o *OplogSource) produce(ctx context.Context, last *bson.Raw, emit func(bso
 			// Start after it: the oplog's state up to here is the starting point.
 			from = bson.Timestamp{T: newest.T, I: newest.I + 1}
 		}
-		o.Log.WithField("ts", fmt.Sprintf("%d,%d", from.T, from.I)).Info("starting at the newest oplog entry")
+		o.StartFrom = "the source's newest entry when the reader started"
+		o.Log.WithField("ts", fmtTS(from)).Info("starting at the newest oplog entry")
 	}
 	backoff := newBackoff()
 	for {

@@ -82,10 +82,7 @@ func TestReader_RolledOver(t *testing.T) {
 	dir := t.TempDir()
 	spoolThenStop(t, src, dir, 10, 10)
 	// The oplog moves past the resume point: its oldest entries are gone.
-	oplog := src.Client().Database("local").Collection("oplog.rs")
-	if _, err := oplog.DeleteMany(context.Background(), bson.D{{Key: "o._id", Value: bson.D{{Key: "$lt", Value: 12}}}}); err != nil {
-		t.Fatal(err)
-	}
+	trimOplog(t, src, oplogTS(t, src, 12))
 	err := runUntilError(t, src.URI, dir)
 	if !errors.Is(err, ErrRolledOver) || !strings.Contains(err.Error(), "resync needed") {
 		t.Fatalf("got %v, want the rollover error", err)

@@ -70,11 +70,11 @@ func runReader(ctx context.Context, cfg *config.Config, srcFile, optimeLog strin
 			return err
 		}
 		defer client.Disconnect(context.Background())
-		startTS, err := startTS(cfg, optimeLog)
+		startTS, startFrom, err := startTS(cfg, optimeLog)
 		if err != nil {
 			return err
 		}
-		r.Source = &reader.OplogSource{Client: client, Redacted: cfg.Src.Redacted(), Start: startTS, Filter: filter,
+		r.Source = &reader.OplogSource{Client: client, Redacted: cfg.Src.Redacted(), Start: startTS, StartFrom: startFrom, Filter: filter,
 			ProbeEvery: cfg.Reader.ProgressInterval.D(), Log: log}
 		sourceID = id
 	}
@@ -97,22 +97,23 @@ func runReader(ctx context.Context, cfg *config.Config, srcFile, optimeLog strin
 	return runErr
 }
 
-// startTS is where a fresh spool starts: the T0 an initial copy pinned in
-// the spool, else --start-optime / sync.start_optime, else py-mongo-sync's
-// optime log, else zero (the source's newest entry).
-func startTS(cfg *config.Config, optimeLog string) (bson.Timestamp, error) {
+// startTS is where a fresh spool starts, and what said so: the T0 an
+// initial copy pinned in the spool, else --start-optime / sync.start_optime,
+// else py-mongo-sync's optime log, else zero (the source's newest entry).
+// The reader refuses a start older than the source's oldest oplog entry.
+func startTS(cfg *config.Config, optimeLog string) (bson.Timestamp, string, error) {
 	if t0, ok, err := spool.Start(cfg.Spool.Dir); err != nil || ok {
-		return t0, err
+		return t0, "T0, pinned by the initial copy in " + cfg.Spool.Dir, err
 	}
 	if cfg.Sync.StartOptime != nil {
-		return cfg.Sync.StartOptime.TS(), nil
+		return cfg.Sync.StartOptime.TS(), "--start-optime / sync.start_optime", nil
 	}
 	if optimeLog != "" {
 		ts, err := reader.ReadOptimeFile(optimeLog)
 		if err != nil {
-			return ts, fmt.Errorf("--optime-logfile: %w", err)
+			return ts, "", fmt.Errorf("--optime-logfile: %w", err)
 		}
-		return ts, nil
+		return ts, "--optime-logfile " + optimeLog, nil
 	}
-	return bson.Timestamp{}, nil
+	return bson.Timestamp{}, "", nil
 }
