@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -45,26 +46,99 @@ type confCase struct {
 	MongodExact    bool                       `json:"mongod_applier_exact"`
 }
 
-// casesPath prefers ../shared (refreshed by make test) and falls back to the
-// copy under testdata/ so a plain clone runs the suite too.
-func casesPath(t *testing.T) string {
-	p := filepath.Join(testmongo.RepoRoot(), "testdata", "conformance", "cases.json")
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("conformance cases missing: %v", err)
-	}
-	return p
+// confDir holds the conformance cases: cases.json (refreshed from
+// ../shared by make test), the project's own local.json (optional) and
+// skips.txt.
+func confDir() string { return filepath.Join(testmongo.RepoRoot(), "testdata", "conformance") }
+
+// caseFile is one file of cases and how many it holds.
+type caseFile struct {
+	name string
+	n    int
 }
 
-func loadCases(t *testing.T) []confCase {
-	b, err := os.ReadFile(casesPath(t))
+// loadCases reads the cases of confDir (see readCases).
+func loadCases(t *testing.T) ([]confCase, []caseFile) {
+	cs, files, err := readCases(confDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cs []confCase
-	if err := json.Unmarshal(b, &cs); err != nil {
-		t.Fatal(err)
+	return cs, files
+}
+
+// readCases reads dir's cases.json and, when present, local.json; case
+// names are unique across both.
+func readCases(dir string) ([]confCase, []caseFile, error) {
+	var all []confCase
+	var files []caseFile
+	seen := map[string]string{}
+	for _, name := range []string{"cases.json", "local.json"} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if errors.Is(err, fs.ErrNotExist) && name != "cases.json" {
+			continue
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("conformance cases: %w", err)
+		}
+		var cs []confCase
+		if err := json.Unmarshal(b, &cs); err != nil {
+			return nil, nil, fmt.Errorf("conformance cases %s: %w", name, err)
+		}
+		for _, c := range cs {
+			if c.Name == "" {
+				return nil, nil, fmt.Errorf("%s: a case without a name", name)
+			}
+			if prev, dup := seen[c.Name]; dup {
+				return nil, nil, fmt.Errorf("conformance case %q is in %s and in %s: names must be unique", c.Name, prev, name)
+			}
+			seen[c.Name] = name
+		}
+		all = append(all, cs...)
+		files = append(files, caseFile{name, len(cs)})
 	}
-	return cs
+	return all, files, nil
+}
+
+// readSkips reads a skip list (skips.txt): the cases the test server
+// cannot run, each with its reason.
+func readSkips(path string) (map[string]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("conformance skip list: %w", err)
+	}
+	skips := map[string]string{}
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimRight(line, "\r")
+		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, reason, ok := strings.Cut(line, "\t")
+		if !ok || name == "" || strings.TrimSpace(reason) == "" {
+			return nil, fmt.Errorf("%s line %d: want <case name><TAB><reason>, got %q", path, i+1, line)
+		}
+		if _, dup := skips[name]; dup {
+			return nil, fmt.Errorf("%s line %d: %s is listed twice", path, i+1, name)
+		}
+		skips[name] = reason
+	}
+	return skips, nil
+}
+
+// skipVerdict judges a case's outcome against the skip list: reason is
+// why the server could not run it ("" when it ran), listed/isListed its
+// line in skips.txt, real whether the destination is a real MongoDB (the
+// list does not apply), failed whether it failed. It says whether the
+// case is a skip, and what is wrong ("" when nothing is).
+func skipVerdict(reason, listed string, isListed, real, failed bool) (skip bool, wrong string) {
+	switch {
+	case reason != "" && (real || isListed):
+		return true, ""
+	case reason != "":
+		return false, "the test server cannot run this case and testdata/conformance/skips.txt does not list it: " + reason
+	case isListed && !real && !failed:
+		return false, "skips.txt lists this case (" + listed + ") but it passes now: remove its line"
+	}
+	return false, ""
 }
 
 // docs decodes a canonical Extended JSON array of documents.
@@ -109,31 +183,70 @@ func notSupported(err error) bool {
 	return strings.Contains(s, "'update.updates.u' is the wrong type 'array'") || strings.Contains(s, "NotImplemented") || strings.Contains(s, "must not start with '$'") || strings.Contains(s, "nested arrays are not supported") || strings.Contains(s, "Invalid namespace specified") || strings.Contains(s, "not implemented") || strings.Contains(s, "CommandNotFound") || strings.Contains(s, "no such command")
 }
 
+// TestConformance replays every case through the real pipeline. Against
+// the test server the cases it cannot run are pinned by skips.txt: an
+// unlisted skip fails, and so does a listed case that passes. Against a
+// real MongoDB (MONGO_SYNC_TEST_DST) the list does not apply.
 func TestConformance(t *testing.T) {
-	cases := loadCases(t)
+	cases, files := loadCases(t)
+	skips, err := readSkips(filepath.Join(confDir(), "skips.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := os.Getenv("MONGO_SYNC_TEST_DST") != ""
+	if !real {
+		names := map[string]bool{}
+		for _, c := range cases {
+			names[c.Name] = true
+		}
+		for name := range skips {
+			if !names[name] {
+				t.Errorf("skips.txt lists %s, which is no conformance case: remove its line", name)
+			}
+		}
+	}
 	dst := testmongo.StartDest(t)
 	client := dst.Client()
 	var passed, skipped, failed []string
 	for _, c := range cases {
+		ran, reason := false, ""
 		ok := t.Run(c.Name, func(t *testing.T) {
-			if reason := runCase(t, client, c); reason != "" {
-				skipped = append(skipped, c.Name+": "+reason)
+			ran = true
+			reason = runCase(t, client, c)
+			listed, isListed := skips[c.Name]
+			skip, wrong := skipVerdict(reason, listed, isListed, real, t.Failed())
+			if wrong != "" {
+				t.Error(wrong)
+			}
+			if skip {
 				t.Skip(reason)
 			}
 		})
-		if !ok {
+		switch {
+		case !ran: // filtered out by -run
+		case !ok:
 			failed = append(failed, c.Name)
-		} else if len(skipped) == 0 || !strings.HasPrefix(skipped[len(skipped)-1], c.Name+":") {
+		case reason != "":
+			skipped = append(skipped, c.Name+": "+reason)
+		default:
 			passed = append(passed, c.Name)
 		}
 	}
 	for _, s := range skipped {
 		fmt.Printf("conformance skipped: %s\n", s)
 	}
+	if real && len(skipped) > 0 {
+		fmt.Printf("conformance: %d cases skipped on a real MongoDB, which should skip none (skips.txt does not apply)\n", len(skipped))
+	}
 	for _, f := range failed {
 		fmt.Printf("conformance failed: %s\n", f)
 	}
-	fmt.Printf("conformance: %d cases, %d passed, %d failed, %d skipped\n", len(cases), len(passed), len(failed), len(skipped))
+	per := make([]string, len(files))
+	for i, f := range files {
+		per[i] = fmt.Sprintf("%s %d", f.name, f.n)
+	}
+	fmt.Printf("conformance: %d cases (%s), %d run, %d passed, %d failed, %d skipped (%d listed in skips.txt)\n",
+		len(cases), strings.Join(per, ", "), len(passed)+len(failed)+len(skipped), len(passed), len(failed), len(skipped), len(skips))
 }
 
 // runCase runs one case; it returns a reason when the server cannot express it.
