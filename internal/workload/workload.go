@@ -1,0 +1,180 @@
+// Package workload writes a hostile, seeded workload to a source server for
+// live sync tests and the demo: the writes that make re-application hard
+// (shared/DESIGN.md, "Re-application").
+//
+//   - docs: fields that change object <-> scalar <-> null <-> array and are
+//     also set and unset by dotted path ($set {"a.b": ..});
+//   - accounts: a unique secondary index on email, with accounts deleted
+//     and their email re-inserted under another _id, and emails moved from
+//     one account to another;
+//   - lists: arrays that grow and shrink ($push, $pop, $set of the array);
+//   - nums: numeric _ids of one value as int32, int64 and double (inserted
+//     as one type, updated and deleted through a filter of another type,
+//     re-inserted as a third).
+//
+// The test server (FerretDB) logs every update as {$set: <whole document>}
+// and logs no DDL, so against it this exercises inserts, replacements and
+// deletes of these shapes; renames and $out need oplog files.
+package workload
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// Options configure a workload.
+type Options struct {
+	Seed uint64
+	// DB is the database the workload owns (default "hostile").
+	DB string
+	// Rate caps operations per second (default 150). The test server does
+	// one update in milliseconds; a few hundred per second is its limit.
+	Rate int
+	// Keys is the number of documents per collection it cycles through
+	// (default 40): few enough that one document sees many changes.
+	Keys int
+}
+
+func (o *Options) defaults() {
+	if o.DB == "" {
+		o.DB = "hostile"
+	}
+	if o.Rate <= 0 {
+		o.Rate = 150
+	}
+	if o.Keys <= 0 {
+		o.Keys = 40
+	}
+}
+
+// Counts are what a run did: operations and source errors, by kind.
+type Counts struct {
+	Ops    map[string]int
+	Errors map[string]int
+	// LastError is the newest source error, for a report.
+	LastError string
+}
+
+// Total is the number of operations attempted.
+func (c Counts) Total() int {
+	n := 0
+	for _, v := range c.Ops {
+		n += v
+	}
+	return n
+}
+
+func (c Counts) String() string {
+	var parts []string
+	for k, v := range c.Ops {
+		s := fmt.Sprintf("%s=%d", k, v)
+		if e := c.Errors[k]; e > 0 {
+			s += fmt.Sprintf(" (%d refused)", e)
+		}
+		parts = append(parts, s)
+	}
+	sort.Strings(parts)
+	s := fmt.Sprintf("%d ops: %s", c.Total(), strings.Join(parts, ", "))
+	if c.LastError != "" {
+		s += "; last source error: " + c.LastError
+	}
+	return s
+}
+
+// Workload is one seeded writer. It is not safe for concurrent use: run it
+// in one goroutine.
+type Workload struct {
+	opts   Options
+	db     *mongo.Database
+	rng    *rand.Rand
+	counts Counts
+	seq    int
+
+	docs  map[int]docState
+	accts map[int]string // account _id -> email
+	owner map[string]int // email -> account _id
+	lists map[int]int    // list _id -> length
+	nums  map[int]int    // numeric _id value -> type (0 int32, 1 int64, 2 double); absent: not stored
+}
+
+// New returns a workload on c; call Preload once, then Run.
+func New(c *mongo.Client, o Options) *Workload {
+	o.defaults()
+	return &Workload{
+		opts: o, db: c.Database(o.DB), rng: rand.New(rand.NewPCG(o.Seed, 0x5eed)),
+		counts: Counts{Ops: map[string]int{}, Errors: map[string]int{}},
+		docs:   map[int]docState{}, accts: map[int]string{}, owner: map[string]int{},
+		lists: map[int]int{}, nums: map[int]int{},
+	}
+}
+
+// Run writes until stop closes or ctx ends, at most Rate operations per
+// second, and returns the counts.
+func (w *Workload) Run(ctx context.Context, stop <-chan struct{}) Counts {
+	tick := time.NewTicker(time.Second / time.Duration(w.opts.Rate))
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return w.Counts()
+		case <-ctx.Done():
+			return w.Counts()
+		case <-tick.C:
+		}
+		w.step(ctx)
+	}
+}
+
+// Counts returns a copy of the counts so far.
+func (w *Workload) Counts() Counts {
+	c := Counts{Ops: map[string]int{}, Errors: map[string]int{}, LastError: w.counts.LastError}
+	for k, v := range w.counts.Ops {
+		c.Ops[k] = v
+	}
+	for k, v := range w.counts.Errors {
+		c.Errors[k] = v
+	}
+	return c
+}
+
+// Start runs the workload in a goroutine; the returned function closes
+// stop, waits, and returns the counts.
+func (w *Workload) Start(ctx context.Context) (stopAndWait func() Counts) {
+	stop, done := make(chan struct{}), make(chan Counts, 1)
+	go func() { done <- w.Run(ctx, stop) }()
+	return func() Counts {
+		close(stop)
+		return <-done
+	}
+}
+
+func (w *Workload) step(ctx context.Context) {
+	switch x := w.rng.IntN(10); {
+	case x < 4:
+		w.docStep(ctx)
+	case x < 6:
+		w.accountStep(ctx)
+	case x < 8:
+		w.listStep(ctx)
+	default:
+		w.numStep(ctx)
+	}
+}
+
+// note counts an operation of kind and its error, if any; it reports
+// whether the operation succeeded.
+func (w *Workload) note(kind string, err error) bool {
+	w.counts.Ops[kind]++
+	if err != nil {
+		w.counts.Errors[kind]++
+		w.counts.LastError = kind + ": " + err.Error()
+		return false
+	}
+	return true
+}
