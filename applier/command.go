@@ -8,6 +8,7 @@ import (
 	"github.com/mongo-sync/mongo-sync/config"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 )
 
 // Server error codes that mean "already done" when a DDL entry is replayed.
@@ -16,6 +17,7 @@ const (
 	codeIndexNotFound     = 27
 	codeNamespaceExists   = 48
 	codeIndexExists       = 68
+	codeNotImplemented    = 238
 )
 
 // command translates a command entry (ns "<db>.$cmd").
@@ -38,23 +40,47 @@ func (t *Translator) command(seq uint64, ts bson.Timestamp, ns string, o, raw bs
 		return nil, nil // built at commitIndexBuild
 	}
 	coll, _ := elems[0].Value().StringValueOK()
+	cat, err := t.catalog()
+	if err != nil {
+		return nil, err
+	}
+	ui := uuidOf(raw)
+	if cat == nil {
+		ui = nil
+	}
 	if name == "dropDatabase" {
 		if !t.dbSelected(db) {
 			return nil, nil
 		}
 		dst := t.mapDB(db)
-		return []Op{t.cmdOp(seq, ts, dst+".$cmd", "dropDatabase", dst, bson.D{{Key: "dropDatabase", Value: 1}}, codeNamespaceNotFound)}, nil
+		op := t.cmdOp(seq, ts, dst+".$cmd", "dropDatabase", dst, bson.D{{Key: "dropDatabase", Value: 1}}, codeNamespaceNotFound)
+		return []Op{after(op, cat.forgetDB(dst))}, nil
 	}
 	if name == "renameCollection" {
-		return t.rename(seq, ts, o)
+		return t.rename(seq, ts, o, ui, cat)
 	}
 	if coll == "" {
 		return nil, fmt.Errorf("command %s without a collection name", name)
 	}
 	dstNS, ok := t.target(db + "." + coll)
 	if !ok {
+		if _, known := cat.known(ui); !known {
+			return nil, nil
+		}
+	}
+	if name == "create" {
+		if _, known := cat.known(ui); known {
+			// Already created (the copy, or a replay), maybe renamed since.
+			t.Rec.ReapplyNoop(reasonDDLDone)
+			return nil, nil
+		}
+	}
+	where, live := cat.where(ui, dstNS)
+	if !live {
+		t.superseded(seq, ts, dstNS, name+" skipped")
 		return nil, nil
 	}
+	dstNS = where
 	dstDB, dstColl := config.SplitNS(dstNS)
 	switch name {
 	case "create":
@@ -64,9 +90,10 @@ func (t *Translator) command(seq uint64, ts bson.Timestamp, ns string, o, raw bs
 				cmd = append(cmd, bson.E{Key: e.Key(), Value: e.Value()})
 			}
 		}
-		return []Op{t.cmdOp(seq, ts, dstNS, name, dstDB, cmd, codeNamespaceExists)}, nil
+		return []Op{after(t.cmdOp(seq, ts, dstNS, name, dstDB, cmd, codeNamespaceExists), cat.set(ui, dstNS))}, nil
 	case "drop":
-		return []Op{t.cmdOp(seq, ts, dstNS, name, dstDB, bson.D{{Key: "drop", Value: dstColl}}, codeNamespaceNotFound)}, nil
+		op := t.cmdOp(seq, ts, dstNS, name, dstDB, bson.D{{Key: "drop", Value: dstColl}}, codeNamespaceNotFound)
+		return []Op{after(op, cat.forget(ui))}, nil
 	case "createIndexes":
 		spec := bson.D{}
 		for _, e := range elems[1:] {
@@ -117,8 +144,13 @@ func (t *Translator) mapDB(db string) string {
 
 // rename maps both namespaces. Renaming into an unsynced namespace drops the
 // source; renaming from one into a synced one cannot be replayed (its data
-// was never synced) and is an error.
-func (t *Translator) rename(seq uint64, ts bson.Timestamp, o bson.Raw) ([]Op, error) {
+// was never synced) and is an error, unless the catalog knows the
+// collection. With the catalog (collections by UUID), a replayed rename
+// never destroys documents newer than its entry: a rename whose collection
+// already lives at the target is done, and one whose target now holds a
+// collection other than the one it dropped was superseded by a later
+// entry and is skipped.
+func (t *Translator) rename(seq uint64, ts bson.Timestamp, o bson.Raw, ui []byte, cat *catalog) ([]Op, error) {
 	from, _ := o.Lookup("renameCollection").StringValueOK()
 	to, _ := o.Lookup("to").StringValueOK()
 	if from == "" || to == "" {
@@ -126,28 +158,71 @@ func (t *Translator) rename(seq uint64, ts bson.Timestamp, o bson.Raw) ([]Op, er
 	}
 	src, srcOK := t.target(from)
 	dst, dstOK := t.target(to)
-	switch {
-	case !srcOK && !dstOK:
-		return nil, nil
-	case srcOK && !dstOK:
-		db, coll := config.SplitNS(src)
-		return []Op{t.cmdOp(seq, ts, src, "renameCollection (out of the sync: drop)", db, bson.D{{Key: "drop", Value: coll}}, codeNamespaceNotFound)}, nil
-	case !srcOK && dstOK:
-		return nil, fmt.Errorf("renameCollection %s -> %s: the source namespace is not synced, its documents are unknown", from, to)
-	}
-	dropTarget := false
+	dropTarget, dropUI := false, []byte(nil)
 	switch v := o.Lookup("dropTarget"); v.Type {
 	case bson.TypeBoolean:
 		dropTarget = v.Boolean()
 	case bson.TypeBinary:
 		dropTarget = true // the UUID of the dropped target
+		dropUI = binaryUUID(bsoncore.Value{Type: bsoncore.Type(v.Type), Data: v.Value})
+	}
+	if cat == nil {
+		ui, dropUI = nil, nil
+	}
+	if where, known := cat.known(ui); known {
+		if dstOK && where == dst {
+			t.Rec.ReapplyNoop(reasonDDLDone) // renamed already (the copy saw it, or a replay)
+			return nil, nil
+		}
+		src, srcOK = where, true
+	} else if h := cat.holder(src); h != "" && ui != nil {
+		t.superseded(seq, ts, src, "renameCollection skipped")
+		return nil, nil
+	}
+	if h := cat.holder(dst); dstOK && h != "" && h != string(ui) && h != string(dropUI) {
+		t.superseded(seq, ts, dst, "renameCollection skipped (its target holds a newer collection)")
+		return nil, nil
+	}
+	switch {
+	case !srcOK && !dstOK:
+		return nil, nil
+	case srcOK && !dstOK:
+		db, coll := config.SplitNS(src)
+		op := t.cmdOp(seq, ts, src, "renameCollection (out of the sync: drop)", db, bson.D{{Key: "drop", Value: coll}}, codeNamespaceNotFound)
+		return []Op{after(op, cat.forget(ui))}, nil
+	case !srcOK && dstOK:
+		return nil, fmt.Errorf("renameCollection %s -> %s: the source namespace is not synced, its documents are unknown", from, to)
 	}
 	cmd := bson.D{{Key: "renameCollection", Value: src}, {Key: "to", Value: dst}, {Key: "dropTarget", Value: dropTarget}}
 	tolerate := []int{codeNamespaceNotFound}
 	if !dropTarget {
 		tolerate = append(tolerate, codeNamespaceExists)
 	}
-	return []Op{t.cmdOp(seq, ts, src, "renameCollection", "admin", cmd, tolerate...)}, nil
+	op := t.cmdOp(seq, ts, src, "renameCollection", "admin", cmd, tolerate...)
+	if dropTarget {
+		plain := bson.D{{Key: "renameCollection", Value: src}, {Key: "to", Value: dst}}
+		op.Cmd = dropThenRename(op.Cmd, t.cmdOp(seq, ts, src, "renameCollection", "admin", plain, codeNamespaceNotFound).Cmd, dst)
+	}
+	return []Op{after(op, cat.forget(dropUI), cat.set(ui, dst))}, nil
+}
+
+// dropThenRename runs rename, a renameCollection with dropTarget; a server
+// that does not implement dropTarget (the test server) gets the target
+// dropped first and a plain rename. A crash between the two leaves the
+// target gone and the source whole, and the replayed entry renames it.
+func dropThenRename(rename, plain func(context.Context, *mongo.Client) error, target string) func(context.Context, *mongo.Client) error {
+	return func(ctx context.Context, c *mongo.Client) error {
+		err := rename(ctx, c)
+		var se mongo.ServerError
+		if err == nil || !errors.As(err, &se) || !se.HasErrorCode(codeNotImplemented) {
+			return err
+		}
+		db, coll := config.SplitNS(target)
+		if err := c.Database(db).Collection(coll).Drop(ctx); err != nil {
+			return fmt.Errorf("drop the rename's target %s: %w", target, err)
+		}
+		return plain(ctx, c)
+	}
 }
 
 // legacyIndex replays a <=3.4 index build (an insert into system.indexes).

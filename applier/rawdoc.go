@@ -24,6 +24,7 @@ func idFilter(id bson.RawValue) bson.Raw {
 type header struct {
 	op, ns      []byte
 	o, o2       bson.Raw
+	ui          []byte // the collection's UUID, nil when not logged
 	fromMigrate bool
 }
 
@@ -43,6 +44,8 @@ func parseHeader(raw bson.Raw) (header, error) {
 			if d, ok := v.DocumentOK(); ok {
 				h.o2 = bson.Raw(d)
 			}
+		case "ui":
+			h.ui = binaryUUID(v)
 		case "fromMigrate":
 			h.fromMigrate, _ = v.BooleanOK()
 		}

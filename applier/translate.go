@@ -8,6 +8,8 @@ import (
 	"github.com/mongo-sync/mongo-sync/internal/slab"
 
 	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/status"
+	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 )
@@ -15,8 +17,15 @@ import (
 // Translator turns oplog entries into idempotent destination ops. It keeps
 // the transactions whose commit it has not seen yet. One goroutine uses it.
 type Translator struct {
-	NS   *config.Namespaces // nil: every non-internal namespace, unrenamed
+	NS *config.Namespaces // nil: every non-internal namespace, unrenamed
+	// Catalog, if set, routes entries by their collection's UUID (ui):
+	// writes logged before a rename land where the collection lives now.
+	Catalog Catalog
+	Rec     *status.Recorder
+	Log     logrus.FieldLogger
+
 	txns map[string]*txn
+	cat  *catalog
 
 	names map[string]string // interned namespaces: one string per namespace
 	last  route             // the namespace of the previous write
@@ -74,7 +83,7 @@ func (t *Translator) entry(dst []Op, seq uint64, ts bson.Timestamp, raw bson.Raw
 	case "n":
 		return dst, nil
 	case "i", "u", "d":
-		return t.crud(dst, seq, ts, op[0], t.intern(h.ns), o, h.o2)
+		return t.crud(dst, seq, ts, op[0], t.intern(h.ns), o, h.o2, h.ui)
 	case "c":
 		ops, err := t.command(seq, ts, t.intern(h.ns), o, raw, top)
 		return append(dst, ops...), err
@@ -132,7 +141,7 @@ func (t *Translator) routeOf(ns string) *route {
 	return &t.last
 }
 
-func (t *Translator) crud(dst []Op, seq uint64, ts bson.Timestamp, op byte, ns string, o, o2 bson.Raw) ([]Op, error) {
+func (t *Translator) crud(dst []Op, seq uint64, ts bson.Timestamp, op byte, ns string, o, o2 bson.Raw, ui []byte) ([]Op, error) {
 	r := t.routeOf(ns)
 	if op == 'i' && r.legacyIndexes {
 		ops, err := t.legacyIndex(seq, ts, r.db, o)
@@ -143,6 +152,20 @@ func (t *Translator) crud(dst []Op, seq uint64, ts bson.Timestamp, op byte, ns s
 	}
 	fields := r.fields
 	base := Op{Seq: seq, TS: ts, NS: r.dst}
+	if ui != nil && t.Catalog != nil {
+		c, err := t.catalog()
+		if err != nil {
+			return dst, err
+		}
+		where, live := c.where(ui, r.dst)
+		if !live {
+			t.superseded(seq, ts, ns, "write skipped")
+			return dst, nil
+		}
+		if where != r.dst {
+			base.NS = t.intern([]byte(where))
+		}
+	}
 	switch op {
 	case 'i':
 		id, ok := lookupTop(o, "_id")

@@ -154,7 +154,16 @@ func (n *Namespaces) Selected(db, coll string) bool {
 	if !ok {
 		return false
 	}
-	return r.all || r.colls[coll]
+	return r.all || r.colls[coll] || TempOutput(coll)
+}
+
+// TempOutput reports the temporary collections $out and mapReduce write
+// their result to before renaming it over the target (tmp.agg_out.<uuid>,
+// tmp.mr.<name>). They are synced with any selected collection of their
+// database, or the rename that ends the stage would come from a collection
+// whose documents were never synced.
+func TempOutput(coll string) bool {
+	return strings.HasPrefix(coll, "tmp.agg_out.") || strings.HasPrefix(coll, "tmp.mr.")
 }
 
 // DBSelected reports whether any collection of db may be synced.

@@ -138,7 +138,7 @@ func runApplier(ctx context.Context, cfg *config.Config, opts applierOpts, st *s
 	}
 	a := &applier.Applier{
 		Spool: sr, SpoolDir: cfg.Spool.Dir, Store: st,
-		Translator:      applier.NewTranslator(cfg.Namespaces()),
+		Translator:      translator(cfg, st, rec, log),
 		Exec:            &applier.Executor{Client: client, WriteConcern: destOptions(cfg.DstMongo()).WriteConcern, Workers: cfg.Applier.Workers, BulkSize: cfg.Applier.BulkSize, Log: log, Rec: rec},
 		BatchOps:        cfg.Applier.BatchOps,
 		BatchBytes:      int(cfg.Applier.BatchBytes),
@@ -168,4 +168,12 @@ func rewind(ctx context.Context, sr *spool.Reader, st *store.Store, from string,
 	}
 	log.WithField("seq", ck.Seq+1).Warn("checkpoint rewound: replaying retained entries")
 	return nil
+}
+
+// translator routes entries by collection UUID through the state file's
+// catalog (the copy records every collection it copies).
+func translator(cfg *config.Config, st *store.Store, rec *status.Recorder, log logrus.FieldLogger) *applier.Translator {
+	t := applier.NewTranslator(cfg.Namespaces())
+	t.Catalog, t.Rec, t.Log = st, rec, log
+	return t
 }
