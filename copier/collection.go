@@ -17,6 +17,7 @@ type collection struct {
 	srcDB, srcColl string
 	dstDB, dstColl string
 	view           bool
+	uuid           []byte // the source collection's UUID (nil: not reported)
 	options        bson.Raw
 	fields         []string
 	estimatedDocs  int64
@@ -29,6 +30,7 @@ type collection struct {
 type Selected struct {
 	SrcNS, DstNS string
 	View         bool
+	UUID         []byte // the source collection's UUID, nil when not reported
 	Options      bson.Raw
 	Fields       []string // projection; nil: whole documents
 }
@@ -57,8 +59,12 @@ func ListSelected(ctx context.Context, src *mongo.Client, ns *config.Namespaces)
 				return nil, fmt.Errorf("%s.%s is a time-series collection: syncing those is not supported yet", db, s.Name)
 			}
 			srcNS := db + "." + s.Name
-			out = append(out, Selected{SrcNS: srcNS, DstNS: ns.MapNS(srcNS), View: s.Type == "view",
-				Options: s.Options, Fields: ns.Fields(srcNS)})
+			sel := Selected{SrcNS: srcNS, DstNS: ns.MapNS(srcNS), View: s.Type == "view",
+				Options: s.Options, Fields: ns.Fields(srcNS)}
+			if s.UUID != nil {
+				sel.UUID = s.UUID.Data
+			}
+			out = append(out, sel)
 		}
 	}
 	return out, nil
@@ -75,8 +81,8 @@ func (c *Copier) list(ctx context.Context) ([]*collection, error) {
 		srcDB, srcColl := config.SplitNS(s.SrcNS)
 		dstDB, dstColl := config.SplitNS(s.DstNS)
 		out = append(out, &collection{srcNS: s.SrcNS, dstNS: s.DstNS, srcDB: srcDB, srcColl: srcColl, dstDB: dstDB, dstColl: dstColl,
-			view: s.View, options: s.Options, fields: s.Fields,
-			srcHandle: c.Src.Database(srcDB).Collection(srcColl), dstHandle: c.Dst.Database(dstDB).Collection(dstColl)})
+			view: s.View, uuid: s.UUID, options: s.Options, fields: s.Fields,
+			srcHandle: sourceCollection(c.Src, srcDB, srcColl), dstHandle: c.Dst.Database(dstDB).Collection(dstColl)})
 	}
 	return out, nil
 }
@@ -107,6 +113,13 @@ func (c *Copier) prepare(ctx context.Context, coll *collection) ([]rangeTask, er
 		}
 		if err := c.create(ctx, coll); err != nil {
 			return nil, err
+		}
+		// The applier routes entries by this UUID: writes logged before a
+		// rename in the catch-up window land where the collection lives.
+		if coll.uuid != nil {
+			if err := c.Store.SetCollection(coll.uuid, coll.dstNS); err != nil {
+				return nil, err
+			}
 		}
 		if coll.view {
 			return nil, c.Store.SetSplit(coll.srcNS, mustArray(nil))

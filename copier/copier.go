@@ -19,6 +19,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -43,7 +44,20 @@ type Copier struct {
 	Log          logrus.FieldLogger
 
 	inflight chan struct{} // caps concurrent inserts (2 x Workers)
-	wc       []byte        // the writeConcern element of every insert
+	tail     []byte        // the elements after every insert's documents (insertTail)
+}
+
+// insertTail is what every insert command carries after its documents:
+// bypassDocumentValidation, as MongoDB's own oplog application and
+// mongorestore do (the copy creates collections with the source's
+// validator, and older documents may violate it), and the write concern.
+func insertTail(wc *writeconcern.WriteConcern) ([]byte, error) {
+	el, err := wirecmd.WriteConcern(wc)
+	if err != nil {
+		return nil, err
+	}
+	tail := bsoncore.AppendBooleanElement(nil, "bypassDocumentValidation", true)
+	return append(tail, el...), nil
 }
 
 // ErrNotEmpty means a destination collection already holds documents.
@@ -52,11 +66,11 @@ var ErrNotEmpty = errors.New("destination collection is not empty")
 // Run copies everything not yet copied.
 func (c *Copier) Run(ctx context.Context) error {
 	c.inflight = make(chan struct{}, 2*max(c.Workers, 1))
-	wc, err := wirecmd.WriteConcern(c.WriteConcern)
+	tail, err := insertTail(c.WriteConcern)
 	if err != nil {
 		return err
 	}
-	c.wc = wc
+	c.tail = tail
 	colls, err := c.list(ctx)
 	if err != nil {
 		return err

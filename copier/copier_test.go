@@ -2,11 +2,15 @@ package copier
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
+	"github.com/mongo-sync/mongo-sync/internal/wirecmd"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 )
 
@@ -49,16 +53,88 @@ func TestTypeClass_NumbersCompareAcrossTypes(t *testing.T) {
 	}
 }
 
-func TestOnlyDuplicates(t *testing.T) {
+func TestReadDup(t *testing.T) {
+	raw := func(d bson.D) bson.Raw { b, _ := bson.Marshal(d); return b }
+	id := bson.D{{Key: "_id", Value: 1}}
+	sku := bson.D{{Key: "sku", Value: 1}}
+	cases := []struct {
+		name string
+		e    mongo.WriteError
+		want dup
+	}{
+		{"MongoDB 4.4+, _id", mongo.WriteError{Code: 11000, Message: "E11000 duplicate key error collection: shop.orders index: _id_ dup key: { _id: 1 }",
+			Raw: raw(bson.D{{Key: "keyPattern", Value: id}, {Key: "keyValue", Value: bson.D{{Key: "_id", Value: 1}}}})},
+			dup{known: true, id: true, index: "_id_", key: `{"_id":1}`}},
+		{"MongoDB 4.4+, unique secondary", mongo.WriteError{Code: 11000, Message: `E11000 duplicate key error collection: shop.orders index: sku_1 dup key: { sku: "a" }`,
+			Raw: raw(bson.D{{Key: "keyPattern", Value: sku}, {Key: "keyValue", Value: bson.D{{Key: "sku", Value: "a"}}}})},
+			dup{known: true, index: "sku_1", key: `{"sku":"a"}`}},
+		{"keyPattern in errInfo, no index in the message", mongo.WriteError{Code: 11000, Message: "E11000 duplicate key error",
+			Details: raw(bson.D{{Key: "keyPattern", Value: bson.D{{Key: "_id", Value: 1}, {Key: "x", Value: 1}}}})},
+			dup{known: true, index: `{"_id":1,"x":1}`}},
+		{"message only, _id", mongo.WriteError{Code: 11000, Message: "E11000 duplicate key error collection: shop.orders index: _id_ dup key: { : 1 }"},
+			dup{known: true, id: true, index: "_id_", key: "{ : 1 }"}},
+		{"message only, secondary", mongo.WriteError{Code: 11000, Message: `E11000 duplicate key error collection: shop.orders index: sku_1 dup key: { : "a" }`},
+			dup{known: true, index: "sku_1", key: `{ : "a" }`}},
+		{"test server: nothing said", mongo.WriteError{Code: 11000, Message: "E11000 duplicate key error collection: shop.orders"}, dup{}},
+	}
+	for _, tc := range cases {
+		if got := readDup(tc.e); got != tc.want {
+			t.Errorf("%s: %+v, want %+v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestSettleDuplicates_OtherErrorsStay(t *testing.T) {
+	c := &Copier{}
 	// What RunCommand returns for an insert command's write errors.
-	dup := mongo.WriteException{WriteErrors: mongo.WriteErrors{{Code: 11000}, {Code: 11000}}}
 	mixed := mongo.WriteException{WriteErrors: mongo.WriteErrors{{Code: 11000}, {Code: 121}}}
 	wce := mongo.WriteException{WriteErrors: mongo.WriteErrors{{Code: 11000}}, WriteConcernError: &mongo.WriteConcernError{Code: 64}}
-	if !onlyDuplicates(dup) {
-		t.Error("duplicate _ids only: a resumed range, not an error")
+	other := errors.New("boom")
+	for _, err := range []error{mixed, wce, other} {
+		if got := c.settleDuplicates(context.Background(), nil, nil, err); got == nil || got.Error() != err.Error() {
+			t.Errorf("%v became %v", err, got)
+		}
 	}
-	if onlyDuplicates(mixed) || onlyDuplicates(wce) || onlyDuplicates(nil) {
-		t.Error("another write error must not pass as a duplicate")
+	if err := c.settleDuplicates(context.Background(), nil, nil, nil); err != nil {
+		t.Errorf("no error became %v", err)
+	}
+}
+
+func TestInsertTail_BypassesValidation(t *testing.T) {
+	for _, wc := range []*writeconcern.WriteConcern{nil, writeconcern.Majority()} {
+		tail, err := insertTail(wc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b wirecmd.Builder
+		b.Begin("insert", "orders", "documents", false)
+		doc, _ := bson.Marshal(bson.D{{Key: "_id", Value: 1}})
+		b.Insert(doc)
+		cmd := b.End(tail)
+		if err := cmd.Validate(); err != nil {
+			t.Fatalf("command %s: %v", cmd, err)
+		}
+		if v, ok := cmd.Lookup("bypassDocumentValidation").BooleanOK(); !ok || !v {
+			t.Errorf("insert command without bypassDocumentValidation: true: %s", cmd)
+		}
+		if _, ok := cmd.Lookup("writeConcern").DocumentOK(); ok != (wc != nil) {
+			t.Errorf("write concern %v: command %s", wc, cmd)
+		}
+	}
+}
+
+func TestSourceReads_PrimaryMajority(t *testing.T) {
+	var o options.CollectionOptions
+	for _, set := range sourceReads().List() {
+		if err := set(&o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if o.ReadPreference == nil || o.ReadPreference.Mode() != readpref.PrimaryMode {
+		t.Errorf("source reads use read preference %v, want primary", o.ReadPreference)
+	}
+	if o.ReadConcern == nil || o.ReadConcern.Level != "majority" {
+		t.Errorf("source reads use read concern %v, want majority", o.ReadConcern)
 	}
 }
 

@@ -39,8 +39,9 @@ func (t rangeTask) filter() bson.D {
 // copyRange copies one range in unordered bulk inserts, built as raw insert
 // commands straight from the cursor's bytes. After a restart the range
 // starts over: documents the last attempt already inserted give
-// duplicate-key errors, which mean "already there" — the oplog replay from
-// T0 brings every document to its final state afterwards.
+// duplicate-key errors on _id, which mean "already there" — the oplog
+// replay from T0 brings every document to its final state afterwards. A
+// duplicate on another index stops the copy (settleDuplicates).
 func (c *Copier) copyRange(ctx context.Context, t rangeTask) error {
 	coll := t.coll
 	cur, err := coll.srcHandle.Find(ctx, t.filter(), options.Find().SetBatchSize(int32(c.BatchDocs)))
@@ -57,7 +58,7 @@ func (c *Copier) copyRange(ctx context.Context, t rangeTask) error {
 		if docs == 0 {
 			return nil
 		}
-		cmd, n, size := batch.End(c.wc), int64(docs), int64(bytes)
+		cmd, n, size := batch.End(c.tail), int64(docs), int64(bytes)
 		batch, docs, bytes = nil, 0, 0
 		select {
 		case c.inflight <- struct{}{}:
@@ -120,30 +121,12 @@ func (c *Copier) copyRange(ctx context.Context, t rangeTask) error {
 func (c *Copier) insert(ctx context.Context, coll *collection, cmd bson.Raw) error {
 	db := c.Dst.Database(coll.dstDB)
 	err := retry.Do(ctx, c.Log, "copy into "+coll.dstNS, func() error {
-		err := db.RunCommand(ctx, cmd).Err()
-		if onlyDuplicates(err) {
-			return nil
-		}
-		return err
+		return c.settleDuplicates(ctx, coll, cmd, db.RunCommand(ctx, cmd).Err())
 	})
 	if err != nil {
 		return fmt.Errorf("copy into %s: %w", coll.dstNS, err)
 	}
 	return nil
-}
-
-// onlyDuplicates reports an insert error made only of duplicate _ids.
-func onlyDuplicates(err error) bool {
-	var we mongo.WriteException
-	if !errors.As(err, &we) || we.WriteConcernError != nil || len(we.WriteErrors) == 0 {
-		return false
-	}
-	for _, e := range we.WriteErrors {
-		if e.Code != 11000 {
-			return false
-		}
-	}
-	return true
 }
 
 // createIndexes builds the source's secondary indexes on the destination.

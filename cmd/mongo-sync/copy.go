@@ -68,7 +68,7 @@ func pinT0(ctx context.Context, cfg *config.Config, st *store.Store, log logrus.
 	if l, err := spool.List(cfg.Spool.Dir); err == nil && (len(l.Sealed) > 0 || l.Open != nil) {
 		return fmt.Errorf("spool %s already holds entries: a fresh initial copy needs an empty spool (or a state file that records the copy)", cfg.Spool.Dir)
 	}
-	t0, err := reader.Newest(ctx, client)
+	t0, err := copier.Newest(ctx, client)
 	if err != nil {
 		return fmt.Errorf("pin T0: %w", err)
 	}
@@ -125,7 +125,7 @@ func runCopy(ctx context.Context, cfg *config.Config, st *store.Store, rec *stat
 	if err != nil {
 		return fmt.Errorf("initial copy: %w", err)
 	}
-	end, err := reader.Newest(ctx, srcClient)
+	end, err := copier.Newest(ctx, srcClient)
 	if err != nil {
 		return fmt.Errorf("record the copy's end: %w", err)
 	}
