@@ -14,6 +14,7 @@ import (
 	"github.com/mongo-sync/mongo-sync/status"
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"golang.org/x/sync/errgroup"
 )
 
 // Source produces raw oplog entries after last (nil: from its start). It
@@ -22,9 +23,16 @@ type Source interface {
 	produce(ctx context.Context, last *bson.Raw, emit func(bson.Raw) error) error
 }
 
+// Appender is what the reader needs of the spool (a *spool.Writer).
+type Appender interface {
+	Last() (spool.Entry, bool)
+	Append(ctx context.Context, raws []bson.Raw) (first, last uint64, err error)
+	MarkEnded() error
+}
+
 // Reader moves entries from a Source into a spool.
 type Reader struct {
-	W             *spool.Writer
+	W             Appender
 	Source        Source
 	Filter        Filter
 	BatchSize     int
@@ -43,7 +51,8 @@ type Reader struct {
 }
 
 // Run spools until ctx ends (then it flushes what it read and returns nil),
-// the source is exhausted, or an error stops it.
+// the source is exhausted, or an error stops it. An append error stops it
+// at once: the source is read no further, and Run returns that error.
 func (r *Reader) Run(ctx context.Context) error {
 	if r.BatchSize <= 0 {
 		r.BatchSize = 1000
@@ -63,58 +72,30 @@ func (r *Reader) Run(ctx context.Context) error {
 		r.Log.WithFields(logrus.Fields{"seq": e.Seq, "ts": fmtTS(e.TS)}).Info("resuming after the spool's last entry")
 	}
 
+	// The producer reads, the consumer appends. Either one's error ends
+	// gctx; the consumer still drains what the producer hands over, unless
+	// it is the one that failed.
+	g, gctx := errgroup.WithContext(ctx)
 	batches := make(chan []bson.Raw, 4)
-	prodErr := make(chan error, 1)
-	go func() {
+	consumerGone := make(chan struct{})
+	g.Go(func() error {
 		defer close(batches)
-		b := &batcher{r: r, out: batches, ctx: ctx, lastSpooled: time.Now()}
-		err := r.Source.produce(ctx, last, b.emit)
+		b := &batcher{r: r, out: batches, ctx: gctx, gone: consumerGone, lastSpooled: time.Now()}
+		err := r.Source.produce(gctx, last, b.emit)
 		if ferr := b.flush(); err == nil {
 			err = ferr
 		}
-		prodErr <- err
-	}()
-
-	// Appends outlive a shutdown signal long enough to flush the last batch.
-	appendCtx, cancelAppend := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelAppend()
-	stop := context.AfterFunc(ctx, func() { time.AfterFunc(30*time.Second, cancelAppend) })
-	defer stop()
-
+		return err
+	})
 	var appendErr error
-	tick := time.NewTicker(r.LogInterval)
-	defer tick.Stop()
-	lastLog, lastCount, lastRead := time.Now(), int64(0), int64(0)
-	for done := false; !done; {
-		select {
-		case batch, ok := <-batches:
-			if !ok {
-				done = true
-				break
-			}
-			if appendErr != nil {
-				continue // drain; the producer stops on its own
-			}
-			_, last, err := r.W.Append(appendCtx, batch)
-			if err != nil {
-				appendErr = fmt.Errorf("append to spool: %w", err)
-				continue
-			}
-			r.spooled.Add(int64(len(batch)))
-			if e, ok := r.W.Last(); ok {
-				r.Rec.Spooled(len(batch), last, e.TS)
-			}
-		case <-tick.C:
-			r.Rec.CaughtUp(r.caughtUp.Load())
-			r.Rec.Read(int(r.read.Load() - lastRead))
-			lastRead = r.read.Load()
-			n := r.spooled.Load()
-			r.logProgress(float64(n-lastCount) / time.Since(lastLog).Seconds())
-			lastLog, lastCount = time.Now(), n
-		}
-	}
-	err := <-prodErr
+	g.Go(func() error {
+		defer close(consumerGone)
+		appendErr = r.consume(ctx, batches)
+		return appendErr
+	})
+	err := g.Wait()
 	if appendErr != nil {
+		r.Log.WithError(appendErr).WithField("spooled", r.spooled.Load()).Error("appending to the spool failed: reader stopped")
 		return appendErr
 	}
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
@@ -131,6 +112,44 @@ func (r *Reader) Run(ctx context.Context) error {
 		r.Log.WithFields(logrus.Fields{"read": r.read.Load(), "spooled": r.spooled.Load()}).Info("source exhausted: spool marked ended")
 	}
 	return nil
+}
+
+// consume appends the batches until the producer closes the channel, or
+// until an append fails.
+func (r *Reader) consume(ctx context.Context, batches <-chan []bson.Raw) error {
+	// Appends outlive a shutdown signal long enough to flush the last batch.
+	appendCtx, cancelAppend := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelAppend()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(30*time.Second, cancelAppend) })
+	defer stop()
+
+	tick := time.NewTicker(r.LogInterval)
+	defer tick.Stop()
+	lastLog, lastCount, lastRead := time.Now(), int64(0), int64(0)
+	for {
+		select {
+		case batch, ok := <-batches:
+			if !ok {
+				return nil
+			}
+			_, last, err := r.W.Append(appendCtx, batch)
+			if err != nil {
+				return fmt.Errorf("append %d entries (ts %s to %s) to the spool: %w",
+					len(batch), fmtTS(tsOf(batch[0])), fmtTS(tsOf(batch[len(batch)-1])), err)
+			}
+			r.spooled.Add(int64(len(batch)))
+			if e, ok := r.W.Last(); ok {
+				r.Rec.Spooled(len(batch), last, e.TS)
+			}
+		case <-tick.C:
+			r.Rec.CaughtUp(r.caughtUp.Load())
+			r.Rec.Read(int(r.read.Load() - lastRead))
+			lastRead = r.read.Load()
+			n := r.spooled.Load()
+			r.logProgress(float64(n-lastCount) / time.Since(lastLog).Seconds())
+			lastLog, lastCount = time.Now(), n
+		}
+	}
 }
 
 func (r *Reader) logProgress(rate float64) {
@@ -152,6 +171,7 @@ type batcher struct {
 	r           *Reader
 	ctx         context.Context
 	out         chan<- []bson.Raw
+	gone        <-chan struct{} // closed when the consumer stopped
 	cur         []bson.Raw
 	first       time.Time
 	lastSpooled time.Time
@@ -159,6 +179,9 @@ type batcher struct {
 }
 
 func (b *batcher) emit(raw bson.Raw) error {
+	if err := b.ctx.Err(); err != nil {
+		return err // stopped: take nothing more
+	}
 	b.r.caughtUp.Store(raw == nil)
 	if raw != nil {
 		b.r.read.Add(1)
@@ -204,12 +227,21 @@ func (b *batcher) send() error {
 }
 
 // flush hands over what is left, even after ctx ended: the consumer is still
-// draining.
+// draining, unless it stopped on an error (then the batch is not spooled,
+// and the error says so).
 func (b *batcher) flush() error {
 	if len(b.cur) == 0 {
 		return nil
 	}
-	b.out <- b.cur
+	select {
+	case <-b.gone:
+		return nil
+	default:
+	}
+	select {
+	case b.out <- b.cur:
+	case <-b.gone:
+	}
 	b.cur = nil
 	return nil
 }
