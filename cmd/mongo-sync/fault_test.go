@@ -242,9 +242,10 @@ func TestFault_Failpoints(t *testing.T) {
 	src, dst := testmongo.StartSource(t), testmongo.StartDest(t)
 	preload(t, src.Client(), 3000)
 	dir := t.TempDir()
-	conf := writeConfig(t, dir, src.URI, dst.URI, strings.Replace(syncSections, "workers = 3", "workers = 1", 1))
+	conf := writeConfig(t, dir, src.URI, dst.URI, withHostile(strings.Replace(syncSections, "workers = 3", "workers = 1", 1)))
 	stop := make(chan struct{})
 	load := writeLoad(t, src.Client(), 9, stop)
+	stopHostile := hostileLoad(t, src.Client(), uint64(time.Now().UnixNano()))
 	fired := map[string]int{}
 	plan := []string{
 		"copy-before-range-done:1", "copy-before-range-done:2", "copy-before-range-done:3",
@@ -267,6 +268,7 @@ func TestFault_Failpoints(t *testing.T) {
 	}
 	close(stop)
 	load.Wait()
+	stopHostile()
 	p := start(t, "sync", "-f", conf)
 	verifyEventually(t, conf, 120*time.Second)
 	p.term(t)

@@ -163,9 +163,13 @@ func TestSync_KillNineDuringCopyAndIncremental(t *testing.T) {
 	dir := t.TempDir()
 	// One copy worker in small batches: ranges finish one by one, so kills
 	// land mid-copy with some ranges done.
-	conf := writeConfig(t, dir, src.URI, dst.URI, strings.Replace(strings.Replace(syncSections, "workers = 3", "workers = 1", 1), "batch_docs = 200", "batch_docs = 100", 1))
+	conf := writeConfig(t, dir, src.URI, dst.URI, withHostile(strings.Replace(strings.Replace(syncSections, "workers = 3", "workers = 1", 1), "batch_docs = 200", "batch_docs = 100", 1)))
 	stop := make(chan struct{})
 	load := writeLoad(t, src.Client(), 2, stop)
+	// Beside it, the hostile workload (internal/workload): type changes under
+	// dotted paths, unique keys re-inserted under other _ids, arrays that
+	// grow and shrink, one numeric _id as int32, int64 and double.
+	stopHostile := hostileLoad(t, src.Client(), uint64(time.Now().UnixNano()))
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 11))
 	var logs strings.Builder
 	copyKills, liveKills := 0, 0
@@ -179,7 +183,7 @@ func TestSync_KillNineDuringCopyAndIncremental(t *testing.T) {
 		p := start(t, "sync", "-f", conf, "--log-level", "debug")
 		p.waitLog(t, 3*time.Minute, "range copied")
 		time.Sleep(time.Duration(rng.IntN(800)) * time.Millisecond)
-		p.kill9()
+		killRunning(t, p, "during the copy")
 		out := p.output()
 		logs.WriteString(out)
 		if strings.Contains(out, "initial copy done") {
@@ -192,19 +196,28 @@ func TestSync_KillNineDuringCopyAndIncremental(t *testing.T) {
 		p := start(t, "sync", "-f", conf)
 		p.waitLog(t, 5*time.Minute, "applier starting") // the first one finishes the copy
 		time.Sleep(time.Duration(200+rng.IntN(1300)) * time.Millisecond)
-		p.kill9()
+		killRunning(t, p, "during incremental sync")
 		logs.WriteString(p.output())
 		liveKills++
 	}
 	close(stop)
 	load.Wait()
+	stopHostile()
 	p := start(t, "sync", "-f", conf)
+	defer func() {
+		if t.Failed() {
+			t.Logf("the last sync run:\n%s", tail(p.output(), 60))
+		}
+	}()
 	// The kills leave a backlog (the load ran all along): verify is polled
 	// until the applier has drained it; a loss would never converge.
 	p.waitLog(t, 5*time.Minute, "applier starting")
 	verifyEventually(t, conf, 5*time.Minute)
 	p.term(t)
 	all := logs.String() + p.output()
+	if stops := stoppedOnError(all); len(stops) > 0 {
+		t.Errorf("a run stopped on an error:\n%s", strings.Join(stops, "\n"))
+	}
 	if !strings.Contains(all, "already copied: skipped") {
 		t.Errorf("no restart skipped already-copied ranges:\n%.3000s", all)
 	}

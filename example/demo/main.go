@@ -1,7 +1,9 @@
 // Command demo shows mongo-sync at work on this machine alone: it starts two
 // testmongod servers, preloads the source, runs `mongo-sync sync` (initial
-// copy, then live sync) while a load writes inserts, updates and deletes,
-// stops the load, runs `mongo-sync verify` until the destination matches,
+// copy, then live sync) while a load writes inserts, updates and deletes
+// and a hostile workload (internal/workload) changes field types under
+// dotted paths, re-inserts unique keys under other _ids, grows and shrinks
+// arrays and stores one numeric _id as int32, int64 and double, stops both, runs `mongo-sync verify` until the destination matches,
 // prints the spool, and stops everything.
 package main
 
@@ -17,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/internal/workload"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -57,6 +60,11 @@ func run() error {
 	if err := preload(ctx, sc); err != nil {
 		return err
 	}
+	fmt.Println("preloading the hostile workload: hostile.docs, hostile.accounts (unique email), hostile.lists, hostile.nums ...")
+	hostile := workload.New(sc, workload.Options{Seed: 1})
+	if err := hostile.Preload(ctx); err != nil {
+		return err
+	}
 
 	conf := filepath.Join(dataDir, "demo.toml")
 	os.WriteFile(conf, []byte(fmt.Sprintf(`# written by the demo
@@ -65,7 +73,7 @@ uri = %q
 [dst]
 uri = %q
 [sync]
-dbs = [ { db = "shop" }, { db = "crm", rename_db = "crm_copy" } ]
+dbs = [ { db = "shop" }, { db = "crm", rename_db = "crm_copy" }, { db = "hostile" } ]
 [spool]
 dir = %q
 seal_interval = "200ms"
@@ -93,9 +101,11 @@ progress_interval = "1s"
 	stopLoad := make(chan struct{})
 	loadDone := make(chan int)
 	go func() { loadDone <- load(ctx, sc, stopLoad) }()
+	stopHostile := hostile.Start(ctx)
 	time.Sleep(12 * time.Second)
 	close(stopLoad)
-	fmt.Printf("load stopped after %d writes; running mongo-sync verify until the destination matches ...\n", <-loadDone)
+	fmt.Printf("load stopped after %d writes; hostile workload: %s\n", <-loadDone, stopHostile())
+	fmt.Println("running mongo-sync verify until the destination matches ...")
 
 	deadline := time.Now().Add(120 * time.Second)
 	for {

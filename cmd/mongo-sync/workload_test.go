@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/mongo-sync/mongo-sync/internal/workload"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// withHostile adds the hostile workload's database to a config's [sync] dbs.
+func withHostile(sections string) string {
+	out := strings.Replace(sections, "dbs = [ ", `dbs = [ { db = "hostile" }, `, 1)
+	if out == sections {
+		panic("withHostile: no dbs list in " + sections)
+	}
+	return out
+}
+
+// hostileLoad creates the hostile workload's collections and unique index on
+// the source, then runs it until the returned function is called; that
+// function stops it and logs what it did.
+func hostileLoad(t *testing.T, c *mongo.Client, seed uint64) func() workload.Counts {
+	t.Helper()
+	ctx := context.Background()
+	w := workload.New(c, workload.Options{Seed: seed})
+	if err := w.Preload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("hostile workload: seed %d", seed)
+	stop := w.Start(ctx)
+	return func() workload.Counts {
+		n := stop()
+		t.Logf("hostile workload (seed %d): %s", seed, n)
+		return n
+	}
+}
+
+// killRunning kills p with -9; it fails if p already stopped by itself
+// (a restart that stops on an entry is a failure, not a kill).
+func killRunning(t *testing.T, p *proc, when string) {
+	t.Helper()
+	select {
+	case <-p.exited:
+		t.Fatalf("sync stopped by itself %s (%v):\n%s", when, p.err, tail(p.output(), 40))
+	default:
+	}
+	p.kill9()
+}
+
+// stoppedOnError returns the lines where a run of mongo-sync exited with an
+// error (main prints "mongo-sync: <error>"); kill -9 prints nothing.
+func stoppedOnError(logs string) []string {
+	var out []string
+	for _, l := range strings.Split(logs, "\n") {
+		if strings.HasPrefix(l, "mongo-sync: ") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func tail(s string, lines int) string {
+	ls := strings.Split(s, "\n")
+	if len(ls) > lines {
+		ls = ls[len(ls)-lines:]
+	}
+	return strings.Join(ls, "\n")
+}
