@@ -42,6 +42,12 @@ type Op struct {
 	// current document (diffs a plain $set/$unset cannot express); nil
 	// means there is nothing to write.
 	Fetch func(current bson.Raw) (bson.Raw, error)
+	// Diff is the $v:2 diff a KindUpdate was translated from, and Fields
+	// the projection it was written under: a statement that meets a
+	// non-viable path is applied to the current document by mongod's
+	// diff rules instead (see reapplyNonViable).
+	Diff   bson.Raw
+	Fields []string
 
 	// A command: runs alone once every earlier write is acknowledged.
 	Cmd  func(ctx context.Context, c *mongo.Client) error
