@@ -56,11 +56,35 @@ func Open(path string) (*Store, error) {
 	return &Store{db: db}, nil
 }
 
+// ErrNotStarted means there is no state file: nothing has run yet.
+var ErrNotStarted = errors.New("no state file: not started")
+
+// OpenReadOnly opens an existing state file for reading only, for commands
+// that must change nothing (status). A missing file is ErrNotStarted, not
+// created; a file a running process holds is ErrBusy after a short wait.
+func OpenReadOnly(path string) (*Store, error) {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", path, ErrNotStarted)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 2 * time.Second})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("%s: %w", path, ErrBusy)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state file %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
 // Checkpoint returns the stored checkpoint (zero when none).
 func (s *Store) Checkpoint() (Checkpoint, error) {
 	var c Checkpoint
 	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketState).Get(keyCkpt)
+		b := tx.Bucket(bucketState)
+		if b == nil {
+			return nil
+		}
+		v := b.Get(keyCkpt)
 		if v == nil {
 			return nil
 		}

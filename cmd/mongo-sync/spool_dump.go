@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"regexp"
 	"strings"
 
@@ -104,6 +105,10 @@ between slashes (--ns '/^app\.(a|b)$/').`,
 }
 
 func dump(ctx context.Context, dir string, f dumpFilter, out, errOut io.Writer) error {
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		fmt.Fprintf(errOut, "spool %s: not started (no such directory): nothing to dump\n", dir)
+		return nil
+	}
 	l, err := spool.List(dir)
 	if err != nil {
 		return err

@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"text/tabwriter"
 	"time"
 
@@ -25,6 +27,9 @@ func newSpoolStatCmd() *cobra.Command {
 			cfg, err := c.load(nil)
 			if err != nil {
 				return err
+			}
+			if _, err := os.Stat(cfg.Spool.Dir); errors.Is(err, os.ErrNotExist) {
+				return printNoSpool(cmd.OutOrStdout(), cfg.Spool.Dir, asJSON)
 			}
 			st, err := spool.ReadStat(cfg.Spool.Dir)
 			if err != nil {
@@ -51,6 +56,18 @@ func newSpoolStatCmd() *cobra.Command {
 	return cmd
 }
 
+// printNoSpool reports a spool directory that does not exist (yet): the
+// reader has not started. Nothing is created.
+func printNoSpool(out io.Writer, dir string, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(statReport{Dir: dir, NotStarted: true, Segments: []segReport{}})
+	}
+	_, err := fmt.Fprintf(out, "spool %s: not started (no such directory)\n", dir)
+	return err
+}
+
 type segReport struct {
 	File     string `json:"file"`
 	FirstSeq uint64 `json:"first_seq"`
@@ -64,6 +81,7 @@ type segReport struct {
 
 type statReport struct {
 	Dir            string      `json:"dir"`
+	NotStarted     bool        `json:"not_started,omitempty"` // no spool directory
 	Segments       []segReport `json:"segments"`
 	Gaps           []string    `json:"gaps,omitempty"`
 	Bytes          int64       `json:"bytes"`

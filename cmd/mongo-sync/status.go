@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/spool"
@@ -29,6 +30,10 @@ type offlineStatus struct {
 	LagSeconds   int64    `json:"lag_seconds"`
 	SpoolBytes   int64    `json:"spool_bytes"`
 	SpoolDamaged int      `json:"spool_damaged_segments"`
+	// Nothing there yet: the applier (state file) or the reader (spool
+	// directory) has not started.
+	StateMissing string `json:"state_file_missing,omitempty"`
+	SpoolMissing string `json:"spool_missing,omitempty"`
 }
 
 func newStatusCmd() *cobra.Command {
@@ -40,9 +45,11 @@ func newStatusCmd() *cobra.Command {
 		Use:   "status",
 		Short: "Print the sync's stage, positions and lag from the spool and the state file",
 		Long: `Print what the spool and the state file say: stage, T0 and copy end, the
-applier's checkpoint, the newest spooled entry, the lag between them. While a
-mongo-sync process holds the state file, its live figures are at the /status
-endpoint (http.listen); this command then reports what the spool shows.`,
+applier's checkpoint, the newest spooled entry, the lag between them. It
+opens both read-only and creates nothing: a missing state file or spool
+directory means "not started". While a mongo-sync process holds the state
+file, its live figures are at the /status endpoint (http.listen); this
+command then reports what the spool shows.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := c.load(nil)
@@ -50,7 +57,9 @@ endpoint (http.listen); this command then reports what the spool shows.`,
 				return err
 			}
 			st := offlineStatus{}
-			if sp, err := spool.ReadStat(cfg.Spool.Dir); err == nil {
+			if _, err := os.Stat(cfg.Spool.Dir); errors.Is(err, os.ErrNotExist) {
+				st.SpoolMissing = cfg.Spool.Dir
+			} else if sp, err := spool.ReadStat(cfg.Spool.Dir); err == nil {
 				st.SpoolBytes, st.SpoolDamaged = sp.Bytes, sp.Damaged
 				if n := len(sp.Segments); n > 0 {
 					st.SpooledSeq = sp.Segments[n-1].Segment.Last
@@ -61,8 +70,10 @@ endpoint (http.listen); this command then reports what the spool shows.`,
 				st.SpooledTS = fmtTSOrEmpty(sp.NewestTS)
 				st.Running = sp.WriterRunning
 			}
-			s, err := store.Open(cfg.Store.Path)
+			s, err := store.OpenReadOnly(cfg.Store.Path)
 			switch {
+			case errors.Is(err, store.ErrNotStarted):
+				st.Stage, st.StateMissing = "not started", cfg.Store.Path
 			case errors.Is(err, store.ErrBusy):
 				st.Running = true
 				st.Note = "a running mongo-sync process holds the state file: its live status is at /status (http.listen)"
@@ -107,6 +118,21 @@ func printStatus(out io.Writer, st offlineStatus) {
 	if st.T0 != "" {
 		fmt.Fprintf(out, "T0:               %s\ncopy end:         %s\ncopied:           %d collections\n", st.T0, st.CopyEnd, len(st.CopiedColls))
 	}
-	fmt.Fprintf(out, "applied up to:    seq %d (ts %s)\nspooled up to:    seq %d (ts %s)\nlag:              %d entries, %d s\nspool:            %d bytes, %d damaged segments\n",
-		st.AppliedSeq, st.AppliedTS, st.SpooledSeq, st.SpooledTS, st.LagEntries, st.LagSeconds, st.SpoolBytes, st.SpoolDamaged)
+	switch {
+	case st.StateMissing != "":
+		fmt.Fprintf(out, "applier:          not started (no state file %s)\n", st.StateMissing)
+	case st.AppliedSeq == 0 && st.Note == "":
+		fmt.Fprintf(out, "applied up to:    nothing yet\n")
+	case st.Note == "":
+		fmt.Fprintf(out, "applied up to:    seq %d (ts %s)\n", st.AppliedSeq, st.AppliedTS)
+	}
+	if st.SpoolMissing != "" {
+		fmt.Fprintf(out, "reader:           not started (no spool directory %s)\n", st.SpoolMissing)
+		return
+	}
+	fmt.Fprintf(out, "spooled up to:    seq %d (ts %s)\n", st.SpooledSeq, st.SpooledTS)
+	if st.StateMissing == "" && st.Note == "" {
+		fmt.Fprintf(out, "lag:              %d entries, %d s\n", st.LagEntries, st.LagSeconds)
+	}
+	fmt.Fprintf(out, "spool:            %d bytes, %d damaged segments\n", st.SpoolBytes, st.SpoolDamaged)
 }
