@@ -75,19 +75,20 @@ func TestReadOnlyCommands_WriteNothing(t *testing.T) {
 	t.Run("nothing started", func(t *testing.T) {
 		dir := t.TempDir() // the defaults are mongo-sync-data/{spool,state.db} here
 		for _, tc := range []struct {
-			args []string
-			want []string
+			args    []string
+			want    []string
+			failing bool // exits 1: nothing to do
 		}{
-			{[]string{"status"}, []string{"stage:            not started", "applier:          not started", "reader:           not started"}},
-			{[]string{"status", "--json"}, []string{`"stage": "not started"`, `"state_file_missing": "mongo-sync-data/state.db"`, `"spool_missing": "mongo-sync-data/spool"`}},
-			{[]string{"spool", "stat"}, []string{"not started"}},
-			{[]string{"spool", "stat", "--json"}, []string{`"not_started": true`}},
-			{[]string{"spool", "dump"}, []string{"not started"}},
-			{[]string{"verify", "--src", src.URI, "--dst", dst.URI}, []string{"verify: 0 namespaces"}},
+			{[]string{"status"}, []string{"stage:            not started", "applier:          not started", "reader:           not started"}, false},
+			{[]string{"status", "--json"}, []string{`"stage": "not started"`, `"state_file_missing": "mongo-sync-data/state.db"`, `"spool_missing": "mongo-sync-data/spool"`}, false},
+			{[]string{"spool", "stat"}, []string{"not started"}, false},
+			{[]string{"spool", "stat", "--json"}, []string{`"not_started": true`}, false},
+			{[]string{"spool", "dump"}, []string{"not started"}, true},
+			{[]string{"verify", "--src", src.URI, "--dst", dst.URI}, []string{"verify: 0 namespaces"}, false},
 		} {
 			out, err := runIn(t, dir, tc.args...)
-			if err != nil {
-				t.Errorf("%v: %v\n%s", tc.args, err, out)
+			if (err != nil) != tc.failing {
+				t.Errorf("%v: exit %v\n%s", tc.args, err, out)
 			}
 			for _, w := range tc.want {
 				if !strings.Contains(out, w) {

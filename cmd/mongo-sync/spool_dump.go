@@ -106,8 +106,8 @@ between slashes (--ns '/^app\.(a|b)$/').`,
 
 func dump(ctx context.Context, dir string, f dumpFilter, out, errOut io.Writer) error {
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-		fmt.Fprintf(errOut, "spool %s: not started (no such directory): nothing to dump\n", dir)
-		return nil
+		// Not created: a reader that has not started, or a wrong path.
+		return fmt.Errorf("spool %s: not started (no such directory): nothing to dump", dir)
 	}
 	l, err := spool.List(dir)
 	if err != nil {
