@@ -26,9 +26,9 @@ var (
 
 type modelGen struct {
 	r *rand.Rand
-	// typeOnlyReplace: the server applies replacements that change only
-	// numeric types (see replacesTypeOnly).
-	typeOnlyReplace bool
+	// looseWrites: the server ignores writes that change a value into one
+	// loosely equal to it (see ignoresLooseEqualWrites); none is generated.
+	looseWrites bool
 }
 
 // scalar favours small numbers of one value in three types, so that a
