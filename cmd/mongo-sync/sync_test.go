@@ -207,6 +207,7 @@ func TestSync_KillNineDuringCopyAndIncremental(t *testing.T) {
 	defer func() {
 		if t.Failed() {
 			t.Logf("the last sync run:\n%s", tail(p.output(), 60))
+			hostileDiff(t, src.Client(), dst.Client())
 		}
 	}()
 	// The kills leave a backlog (the load ran all along): verify is polled

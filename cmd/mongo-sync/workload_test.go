@@ -5,7 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mongo-sync/mongo-sync/internal/bsonx"
 	"github.com/mongo-sync/mongo-sync/internal/workload"
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
@@ -67,4 +69,48 @@ func tail(s string, lines int) string {
 		ls = ls[len(ls)-lines:]
 	}
 	return strings.Join(ls, "\n")
+}
+
+// hostileDiff logs the documents of the hostile workload's database that
+// differ between source and destination (types kept, field order ignored),
+// for a failing test's report.
+func hostileDiff(t *testing.T, src, dst *mongo.Client) {
+	t.Helper()
+	ctx := context.Background()
+	names, err := src.Database("hostile").ListCollectionNames(ctx, bson.D{})
+	if err != nil {
+		t.Logf("hostile diff: %v", err)
+		return
+	}
+	read := func(c *mongo.Client, coll string) map[string]string {
+		out := map[string]string{}
+		cur, err := c.Database("hostile").Collection(coll).Find(ctx, bson.D{})
+		if err != nil {
+			t.Logf("hostile diff: %v", err)
+			return out
+		}
+		for cur.Next(ctx) {
+			id := bsonx.Canonical(bson.Raw(idDoc("_id", cur.Current.Lookup("_id"))))
+			out[id] = bsonx.Canonical(cur.Current)
+		}
+		return out
+	}
+	for _, coll := range names {
+		a, b := read(src, coll), read(dst, coll)
+		for id, x := range a {
+			if y := b[id]; y != x {
+				t.Logf("hostile.%s %s\n  source:      %s\n  destination: %s", coll, id, x, y)
+			}
+		}
+		for id, y := range b {
+			if _, ok := a[id]; !ok {
+				t.Logf("hostile.%s %s only on the destination: %s", coll, id, y)
+			}
+		}
+	}
+}
+
+func idDoc(key string, v bson.RawValue) []byte {
+	b, _ := bson.Marshal(bson.D{{Key: key, Value: v}})
+	return b
 }

@@ -52,7 +52,7 @@ func (w *Workload) newAccount(ctx context.Context, kind, email string) bool {
 
 func (w *Workload) setEmail(ctx context.Context, kind string, id int, email string) bool {
 	c := w.db.Collection("accounts")
-	if !w.note(kind, must(c.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{{Key: "email", Value: email}}}}))) {
+	if !w.note(kind, must(c.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, w.stamp(bson.D{{Key: "$set", Value: bson.D{{Key: "email", Value: email}}}})))) {
 		return false
 	}
 	delete(w.owner, w.accts[id])
@@ -93,6 +93,6 @@ func (w *Workload) accountStep(ctx context.Context) {
 			w.setEmail(ctx, "accounts.swap_email", b, ea) &&
 			w.setEmail(ctx, "accounts.swap_email", a, eb)
 	default:
-		w.note("accounts.visit", must(c.UpdateOne(ctx, bson.D{{Key: "_id", Value: a}}, bson.D{{Key: "$inc", Value: bson.D{{Key: "visits", Value: 1}}}})))
+		w.note("accounts.visit", must(c.UpdateOne(ctx, bson.D{{Key: "_id", Value: a}}, w.stamp(bson.D{{Key: "$inc", Value: bson.D{{Key: "visits", Value: 1}}}}))))
 	}
 }

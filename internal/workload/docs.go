@@ -85,28 +85,28 @@ func (w *Workload) docStep(ctx context.Context) {
 		// {$set: {"a.x": v}}: over a scalar later in the window this path
 		// is not viable.
 		set := bson.D{{Key: f + "." + sub, Value: w.scalar()}}
-		if w.note("docs.set_dotted", must(c.UpdateOne(ctx, filter, bson.D{{Key: "$set", Value: set}}))) {
+		if w.note("docs.set_dotted", must(c.UpdateOne(ctx, filter, w.stamp(bson.D{{Key: "$set", Value: set}})))) {
 			st.kind[f] = kObject
 		}
 	case x < 7:
 		v, k := w.value()
-		if w.note("docs.set_type", must(c.UpdateOne(ctx, filter, bson.D{{Key: "$set", Value: bson.D{{Key: f, Value: v}}}}))) {
+		if w.note("docs.set_type", must(c.UpdateOne(ctx, filter, w.stamp(bson.D{{Key: "$set", Value: bson.D{{Key: f, Value: v}}}})))) {
 			st.kind[f] = k
 		}
 	case x < 8 && st.kind[f] == kObject:
-		w.note("docs.unset_dotted", must(c.UpdateOne(ctx, filter, bson.D{{Key: "$unset", Value: bson.D{{Key: f + "." + sub, Value: ""}}}})))
+		w.note("docs.unset_dotted", must(c.UpdateOne(ctx, filter, w.stamp(bson.D{{Key: "$unset", Value: bson.D{{Key: f + "." + sub, Value: ""}}}}))))
 	case x < 9:
-		if w.note("docs.unset", must(c.UpdateOne(ctx, filter, bson.D{{Key: "$unset", Value: bson.D{{Key: f, Value: ""}}}}))) {
+		if w.note("docs.unset", must(c.UpdateOne(ctx, filter, w.stamp(bson.D{{Key: "$unset", Value: bson.D{{Key: f, Value: ""}}}})))) {
 			st.kind[f] = kMissing
 		}
 	case x < 10:
 		d, nst := w.newDoc(id)
-		if w.note("docs.replace", must(c.ReplaceOne(ctx, filter, d))) {
+		if w.note("docs.replace", must(c.ReplaceOne(ctx, filter, w.stamp(d)))) {
 			w.docs[id] = nst
 		}
 	case x < 11:
 		// the same value as another numeric type
-		w.note("docs.number_type", must(c.UpdateOne(ctx, filter, bson.D{{Key: "$set", Value: bson.D{{Key: "n", Value: w.scalar()}}}})))
+		w.note("docs.number_type", must(c.UpdateOne(ctx, filter, w.stamp(bson.D{{Key: "$set", Value: bson.D{{Key: "n", Value: w.scalar()}}}}))))
 	default:
 		if w.note("docs.delete", must(c.DeleteOne(ctx, filter))) {
 			w.docs[id] = docState{}

@@ -28,12 +28,12 @@ func (w *Workload) listStep(ctx context.Context) {
 	}
 	switch x := w.rng.IntN(10); {
 	case x < 3:
-		if w.note("lists.push", must(c.UpdateOne(ctx, filter, bson.D{{Key: "$push", Value: bson.D{{Key: "items", Value: w.scalar()}}}}))) {
+		if w.note("lists.push", must(c.UpdateOne(ctx, filter, w.stamp(bson.D{{Key: "$push", Value: bson.D{{Key: "items", Value: w.scalar()}}}})))) {
 			w.lists[id] = n + 1
 		}
 	case x < 5 && n > 0:
 		end := []int{1, -1}[w.rng.IntN(2)] // last or first
-		if w.note("lists.pop", must(c.UpdateOne(ctx, filter, bson.D{{Key: "$pop", Value: bson.D{{Key: "items", Value: end}}}}))) {
+		if w.note("lists.pop", must(c.UpdateOne(ctx, filter, w.stamp(bson.D{{Key: "$pop", Value: bson.D{{Key: "items", Value: end}}}})))) {
 			w.lists[id] = n - 1
 		}
 	case x < 7:
@@ -42,12 +42,12 @@ func (w *Workload) listStep(ctx context.Context) {
 		for range w.rng.IntN(6) {
 			items = append(items, w.scalar())
 		}
-		if w.note("lists.set_array", must(c.UpdateOne(ctx, filter, bson.D{{Key: "$set", Value: bson.D{{Key: "items", Value: items}}}}))) {
+		if w.note("lists.set_array", must(c.UpdateOne(ctx, filter, w.stamp(bson.D{{Key: "$set", Value: bson.D{{Key: "items", Value: items}}}})))) {
 			w.lists[id] = len(items)
 		}
 	case x < 8 && n > 0:
 		path := fmt.Sprintf("items.%d", w.rng.IntN(n))
-		w.note("lists.set_element", must(c.UpdateOne(ctx, filter, bson.D{{Key: "$set", Value: bson.D{{Key: path, Value: w.scalar()}}}})))
+		w.note("lists.set_element", must(c.UpdateOne(ctx, filter, w.stamp(bson.D{{Key: "$set", Value: bson.D{{Key: path, Value: w.scalar()}}}}))))
 	case x < 9:
 		op := "$push"
 		if w.rng.IntN(2) == 0 {
@@ -57,7 +57,7 @@ func (w *Workload) listStep(ctx context.Context) {
 		if op == "$pop" {
 			v = 1
 		}
-		w.note("lists.nested_"+op[1:], must(c.UpdateOne(ctx, filter, bson.D{{Key: op, Value: bson.D{{Key: "meta.tags", Value: v}}}})))
+		w.note("lists.nested_"+op[1:], must(c.UpdateOne(ctx, filter, w.stamp(bson.D{{Key: op, Value: bson.D{{Key: "meta.tags", Value: v}}}}))))
 	default:
 		if w.note("lists.delete", must(c.DeleteOne(ctx, filter))) {
 			delete(w.lists, id)

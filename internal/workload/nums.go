@@ -39,11 +39,11 @@ func (w *Workload) numStep(ctx context.Context) {
 	}
 	switch x := w.rng.IntN(10); {
 	case x < 3:
-		w.note("nums.update_as_"+numTypes[other], must(c.UpdateOne(ctx, filter, bson.D{{Key: "$inc", Value: bson.D{{Key: "hits", Value: 1}}}})))
+		w.note("nums.update_as_"+numTypes[other], must(c.UpdateOne(ctx, filter, w.stamp(bson.D{{Key: "$inc", Value: bson.D{{Key: "hits", Value: 1}}}}))))
 	case x < 5:
 		// the stored _id keeps its type; the filter's type differs
 		d := bson.D{{Key: "_id", Value: typedID(v, t)}, {Key: "v", Value: v}, {Key: "as", Value: numTypes[t]}, {Key: "replaced", Value: true}}
-		w.note("nums.replace_as_"+numTypes[other], must(c.ReplaceOne(ctx, filter, d)))
+		w.note("nums.replace_as_"+numTypes[other], must(c.ReplaceOne(ctx, filter, w.stamp(d))))
 	default:
 		// delete through another type, re-insert as a third
 		if !w.note("nums.delete_as_"+numTypes[other], must(c.DeleteOne(ctx, filter))) {

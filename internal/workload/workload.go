@@ -25,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
@@ -95,6 +96,7 @@ type Workload struct {
 	rng    *rand.Rand
 	counts Counts
 	seq    int
+	rev    int64
 
 	docs  map[int]docState
 	accts map[int]string // account _id -> email
@@ -165,6 +167,28 @@ func (w *Workload) step(ctx context.Context) {
 	default:
 		w.numStep(ctx)
 	}
+}
+
+// stamp adds rev: <a new number> to an update's $set, or to a replacement,
+// so that every write changes its document by value. The test server as a
+// destination skips a replacement whose new document it holds equal to the
+// old one (numbers compared by value, field names ignored), and the applier
+// applies the test server's logged updates ({$set: <whole document>}) as
+// replacements: a write that only changed a number's type (1 -> int64 1)
+// would be lost there, though MongoDB keeps it. With rev the type changes
+// still reach the destination, inside a document that changed.
+func (w *Workload) stamp(doc bson.D) bson.D {
+	w.rev++
+	if len(doc) == 0 || doc[0].Key[0] != '$' {
+		return append(doc, bson.E{Key: "rev", Value: w.rev})
+	}
+	for i, e := range doc {
+		if e.Key == "$set" {
+			doc[i].Value = append(e.Value.(bson.D), bson.E{Key: "rev", Value: w.rev})
+			return doc
+		}
+	}
+	return append(doc, bson.E{Key: "$set", Value: bson.D{{Key: "rev", Value: w.rev}}})
 }
 
 // note counts an operation of kind and its error, if any; it reports
