@@ -40,6 +40,7 @@ type Applier struct {
 	Log          logrus.FieldLogger
 
 	applied int64
+	pend    []uint64 // per entry of the batch: PendingSince after it
 }
 
 // Run applies until ctx ends (then it returns nil after the current batch),
@@ -96,16 +97,20 @@ func (a *Applier) Run(ctx context.Context) error {
 func (a *Applier) apply(ctx context.Context, es []spool.Entry) error {
 	var ops []Op
 	var badErr error
+	pend := a.pend[:0]
 	for i, e := range es {
 		var err error
 		if ops, err = a.Translator.AppendOps(ops, e.Seq, e.TS, e.Raw); err != nil {
 			es, badErr = es[:i], err
 			break
 		}
+		pend = append(pend, a.Translator.PendingSince())
 	}
+	a.pend = pend
 	if len(es) == 0 {
 		return badErr
 	}
+	a.Exec.Mark = func(seq uint64, through bool) error { return a.mark(es, pend, seq, through) }
 	start := time.Now()
 	if err := a.Exec.Apply(ctx, ops); err != nil {
 		return err
@@ -114,6 +119,32 @@ func (a *Applier) apply(ctx context.Context, es []spool.Entry) error {
 		return err
 	}
 	return badErr
+}
+
+// mark records the checkpoint around a barrier of the batch es: through
+// seq's entry (through) or up to the entry before it, never past the first
+// entry of a transaction open at that point (pend[i]: PendingSince after
+// es[i] was translated). Nothing is recorded before the batch's start.
+func (a *Applier) mark(es []spool.Entry, pend []uint64, seq uint64, through bool) error {
+	target := seq
+	if !through {
+		target = seq - 1
+	}
+	first := es[0].Seq
+	if target < first || target-first >= uint64(len(es)) {
+		return nil
+	}
+	if p := pend[target-first]; p != 0 && p <= target {
+		if p-1 < first {
+			return nil
+		}
+		target = p - 1
+	}
+	e := es[target-first]
+	if err := a.Store.SetCheckpoint(store.Checkpoint{Seq: e.Seq, TS: e.TS}); err != nil {
+		return fmt.Errorf("record checkpoint seq %d: %w", e.Seq, err)
+	}
+	return nil
 }
 
 // checkpoint records the position after es, kept below the first entry of

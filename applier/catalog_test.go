@@ -2,6 +2,7 @@ package applier
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"sort"
 	"testing"
@@ -67,6 +68,24 @@ func TestCatalog_RenamesInTheWindow(t *testing.T) {
 				ins(5, "test.out", u1, 3),
 			},
 			after: map[string][]int32{"test.out": {1, 2, 3}, "test.aggtmp": nil},
+		},
+		{
+			// Two $outs in the window; the copy saw the second's result.
+			// The first rename is superseded; the temporary collection
+			// its replayed create made is dropped when the second
+			// rename (whose dropTarget it is) is found already done.
+			name:    "two $outs, the copy saw the second",
+			catalog: map[string][]byte{"test.out": u3},
+			before:  map[string][]int32{"test.out": {5}},
+			oplog: []bson.D{
+				create(1, "aggtmp1", u1),
+				ins(2, "test.aggtmp1", u1, 1),
+				rename(3, "test.aggtmp1", "test.out", u1, bson.Binary{Subtype: 4, Data: u0}),
+				create(4, "aggtmp2", u3),
+				ins(5, "test.aggtmp2", u3, 5),
+				rename(6, "test.aggtmp2", "test.out", u3, bson.Binary{Subtype: 4, Data: u1}),
+			},
+			after: map[string][]int32{"test.out": {5}, "test.aggtmp1": nil, "test.aggtmp2": nil},
 		},
 		{
 			name:    "rename after the copy: writes before it follow the collection",
@@ -146,7 +165,7 @@ func TestCatalog_RenamesInTheWindow(t *testing.T) {
 				raws = append(raws, mustMarshal(t, e))
 			}
 			for round := 1; round <= 2; round++ {
-				err := applyWithCatalog(t, client, spoolOplog(t, raws), statePath, c.ns)
+				err := applyWithCatalog(t, client, spoolOplog(t, raws), statePath, c.ns, true, nil)
 				if notSupported(err) {
 					t.Skipf("the test server cannot run what round %d needs: %v", round, err)
 				}
@@ -193,7 +212,105 @@ func (c *memCatalog) Collections() (map[string]string, error) { return c.m, nil 
 func (c *memCatalog) SetCollection(u []byte, ns string) error { c.m[string(u)] = ns; return nil }
 func (c *memCatalog) DeleteCollection(u []byte) error         { delete(c.m, string(u)); return nil }
 
-func applyWithCatalog(t *testing.T, client *mongo.Client, spoolDir, statePath string, ns *config.Namespaces) error {
+// A crash between a rename and its catalog record (simulated by a catalog
+// write that fails once the command ran): the restart must neither replay
+// the batch's earlier writes under the old name (a ghost collection, or
+// with dropTarget the complete collection replaced by a partial one) nor
+// drop the target of a rename that already happened.
+func TestCatalog_CrashBetweenRenameAndItsRecord(t *testing.T) {
+	u, w := uuid(0xc1), uuid(0xc2)
+	for _, c := range []struct {
+		name    string
+		catalog map[string][]byte
+		before  map[string][]int32
+		oplog   []bson.D
+		failAt  string
+		after   map[string][]int32
+	}{
+		{
+			name:    "rename with dropTarget",
+			catalog: map[string][]byte{"test.tmp": u, "test.out": w},
+			before:  map[string][]int32{"test.tmp": {1, 2}, "test.out": {7}},
+			oplog: []bson.D{
+				entry(1, "i", "test.tmp", u, bson.D{{Key: "_id", Value: int32(3)}}),
+				entry(2, "c", "test.$cmd", u, bson.D{{Key: "renameCollection", Value: "test.tmp"}, {Key: "to", Value: "test.out"},
+					{Key: "dropTarget", Value: bson.Binary{Subtype: 4, Data: w}}}),
+			},
+			failAt: "test.out",
+			after:  map[string][]int32{"test.out": {1, 2, 3}, "test.tmp": nil},
+		},
+		{
+			name:    "plain rename",
+			catalog: map[string][]byte{"test.a": u},
+			before:  map[string][]int32{"test.a": {1}},
+			oplog: []bson.D{
+				entry(1, "i", "test.a", u, bson.D{{Key: "_id", Value: int32(2)}}),
+				entry(2, "c", "test.$cmd", u, bson.D{{Key: "renameCollection", Value: "test.a"}, {Key: "to", Value: "test.b"}, {Key: "dropTarget", Value: false}}),
+			},
+			failAt: "test.b",
+			after:  map[string][]int32{"test.b": {1, 2}, "test.a": nil},
+		},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			client := testmongo.StartDest(t).Client()
+			ctx := context.Background()
+			statePath := filepath.Join(t.TempDir(), "state.db")
+			st, err := store.Open(statePath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for ns, u := range c.catalog {
+				if err := st.SetCollection(u, ns); err != nil {
+					t.Fatal(err)
+				}
+			}
+			st.Close()
+			for ns, ids := range c.before {
+				db, coll := splitNS(ns)
+				for _, id := range ids {
+					if _, err := client.Database(db).Collection(coll).InsertOne(ctx, bson.D{{Key: "_id", Value: id}}); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			var raws []bson.Raw
+			for _, e := range c.oplog {
+				raws = append(raws, mustMarshal(t, e))
+			}
+			spoolDir := spoolOplog(t, raws)
+			if err := applyWithCatalog(t, client, spoolDir, statePath, nil, false, &failingCatalog{failAt: c.failAt}); err == nil {
+				t.Fatal("the run whose catalog write fails did not stop")
+			}
+			if err := applyWithCatalog(t, client, spoolDir, statePath, nil, false, nil); err != nil {
+				t.Fatalf("restart: %v", err)
+			}
+			for ns, want := range c.after {
+				if got := ids(t, client, ns); !sameIDs(got, want) {
+					t.Errorf("after the restart %s holds %v, want %v", ns, got, want)
+				}
+			}
+		})
+	}
+}
+
+// failingCatalog fails to record a collection at failAt: a crash between
+// the command and its record.
+type failingCatalog struct {
+	Catalog
+	failAt string
+}
+
+func (f *failingCatalog) SetCollection(u []byte, ns string) error {
+	if ns == f.failAt {
+		return errors.New("simulated crash before the catalog record")
+	}
+	return f.Catalog.SetCollection(u, ns)
+}
+
+// applyWithCatalog drains spoolDir into client with the state file's
+// catalog; rewind replays the whole window; fail, if set, wraps the
+// catalog.
+func applyWithCatalog(t *testing.T, client *mongo.Client, spoolDir, statePath string, ns *config.Namespaces, rewind bool, fail *failingCatalog) error {
 	sr, err := spool.OpenReader(spoolDir)
 	if err != nil {
 		t.Fatal(err)
@@ -204,11 +321,17 @@ func applyWithCatalog(t *testing.T, client *mongo.Client, spoolDir, statePath st
 		t.Fatal(err)
 	}
 	defer st.Close()
-	if err := st.SetCheckpoint(store.Checkpoint{}); err != nil { // replay the whole window
-		t.Fatal(err)
+	if rewind {
+		if err := st.SetCheckpoint(store.Checkpoint{}); err != nil { // replay the whole window
+			t.Fatal(err)
+		}
 	}
 	tr := NewTranslator(ns)
 	tr.Catalog, tr.Log = st, quietLog()
+	if fail != nil {
+		fail.Catalog = st
+		tr.Catalog = fail
+	}
 	a := &Applier{Spool: sr, SpoolDir: spoolDir, Store: st, Translator: tr,
 		Exec:     &Executor{Client: client, Workers: 4, BulkSize: 20, Log: quietLog()},
 		BatchOps: 1000, BatchBytes: 16 << 20, ExitWhenDrained: true, LogInterval: 1 << 62, Log: quietLog()}

@@ -172,16 +172,16 @@ func (t *Translator) rename(seq uint64, ts bson.Timestamp, o bson.Raw, ui []byte
 	if where, known := cat.known(ui); known {
 		if dstOK && where == dst {
 			t.Rec.ReapplyNoop(reasonDDLDone) // renamed already (the copy saw it, or a replay)
-			return nil, nil
+			return t.dropElsewhere(seq, ts, dropUI, dst, cat), nil
 		}
 		src, srcOK = where, true
 	} else if h := cat.holder(src); h != "" && ui != nil {
 		t.superseded(seq, ts, src, "renameCollection skipped")
-		return nil, nil
+		return t.dropElsewhere(seq, ts, dropUI, dst, cat), nil
 	}
 	if h := cat.holder(dst); dstOK && h != "" && h != string(ui) && h != string(dropUI) {
 		t.superseded(seq, ts, dst, "renameCollection skipped (its target holds a newer collection)")
-		return nil, nil
+		return t.dropElsewhere(seq, ts, dropUI, dst, cat), nil
 	}
 	switch {
 	case !srcOK && !dstOK:
@@ -201,21 +201,44 @@ func (t *Translator) rename(seq uint64, ts bson.Timestamp, o bson.Raw, ui []byte
 	op := t.cmdOp(seq, ts, src, "renameCollection", "admin", cmd, tolerate...)
 	if dropTarget {
 		plain := bson.D{{Key: "renameCollection", Value: src}, {Key: "to", Value: dst}}
-		op.Cmd = dropThenRename(op.Cmd, t.cmdOp(seq, ts, src, "renameCollection", "admin", plain, codeNamespaceNotFound).Cmd, dst)
+		op.Cmd = dropThenRename(op.Cmd, t.cmdOp(seq, ts, src, "renameCollection", "admin", plain, codeNamespaceNotFound).Cmd, src, dst)
 	}
 	return []Op{after(op, cat.forget(dropUI), cat.set(ui, dst))}, nil
+}
+
+// dropElsewhere drops the collection a skipped rename dropped on the
+// source (dropTarget's UUID), when the catalog places it at a namespace
+// other than the rename's target: a replayed create put it there, and no
+// later entry names it again.
+func (t *Translator) dropElsewhere(seq uint64, ts bson.Timestamp, dropUI []byte, target string, cat *catalog) []Op {
+	where, known := cat.known(dropUI)
+	if !known || where == target {
+		return nil
+	}
+	db, coll := config.SplitNS(where)
+	op := t.cmdOp(seq, ts, where, "renameCollection (its dropped target lives elsewhere: drop)", db, bson.D{{Key: "drop", Value: coll}}, codeNamespaceNotFound)
+	return []Op{after(op, cat.forget(dropUI))}
 }
 
 // dropThenRename runs rename, a renameCollection with dropTarget; a server
 // that does not implement dropTarget (the test server) gets the target
 // dropped first and a plain rename. A crash between the two leaves the
 // target gone and the source whole, and the replayed entry renames it.
-func dropThenRename(rename, plain func(context.Context, *mongo.Client) error, target string) func(context.Context, *mongo.Client) error {
+func dropThenRename(rename, plain func(context.Context, *mongo.Client) error, source, target string) func(context.Context, *mongo.Client) error {
 	return func(ctx context.Context, c *mongo.Client) error {
 		err := rename(ctx, c)
 		var se mongo.ServerError
 		if err == nil || !errors.As(err, &se) || !se.HasErrorCode(codeNotImplemented) {
 			return err
+		}
+		// As renameCollection does: a missing source drops nothing.
+		srcDB, srcColl := config.SplitNS(source)
+		names, err := c.Database(srcDB).ListCollectionNames(ctx, bson.D{{Key: "name", Value: srcColl}})
+		if err != nil {
+			return fmt.Errorf("look up the rename's source %s: %w", source, err)
+		}
+		if len(names) == 0 {
+			return fmt.Errorf("%w: the rename's source %s does not exist", errAlreadyApplied, source)
 		}
 		db, coll := config.SplitNS(target)
 		if err := c.Database(db).Collection(coll).Drop(ctx); err != nil {

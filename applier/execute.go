@@ -30,6 +30,12 @@ type Executor struct {
 	BulkSize     int
 	Log          logrus.FieldLogger
 	Rec          *status.Recorder
+	// Mark, if set, records progress around each barrier: before it runs,
+	// that every entry before seq is applied (through false); after the
+	// last op of its entry, that seq is (through true). A crash after a
+	// rename then never replays the batch's earlier writes under the
+	// collection's old name.
+	Mark func(seq uint64, through bool) error
 
 	once     sync.Once
 	wc       []byte // the writeConcern element of every write command
@@ -37,6 +43,14 @@ type Executor struct {
 	hash     partitioner
 	parts    [][]Op
 	builders []wirecmd.Builder // one per worker, reused
+}
+
+// mark records progress around a barrier (see Executor.Mark).
+func (x *Executor) mark(seq uint64, through bool) error {
+	if x.Mark == nil {
+		return nil
+	}
+	return x.Mark(seq, through)
 }
 
 // Apply runs ops in order semantics: per-document order, barriers alone.
@@ -53,6 +67,9 @@ func (x *Executor) Apply(ctx context.Context, ops []Op) error {
 		if err := x.writes(ctx, ops[start:i]); err != nil {
 			return err
 		}
+		if err := x.mark(op.Seq, false); err != nil {
+			return err
+		}
 		err := retry.Do(ctx, x.Log, "command "+op.Desc, func() error { return op.Cmd(ctx, x.Client) })
 		if errors.Is(err, errAlreadyApplied) {
 			x.noop(&ops[i], reasonDDLDone, logrus.Fields{"command": op.Desc, "server": err.Error()})
@@ -60,6 +77,11 @@ func (x *Executor) Apply(ctx context.Context, ops []Op) error {
 		}
 		if err != nil {
 			return &EntryError{Seq: op.Seq, TS: op.TS, NS: op.NS, Err: fmt.Errorf("%s: %w", op.Desc, err)}
+		}
+		if i+1 == len(ops) || ops[i+1].Seq != op.Seq {
+			if err := x.mark(op.Seq, true); err != nil {
+				return err
+			}
 		}
 		start = i + 1
 	}
