@@ -41,6 +41,9 @@ type Applier struct {
 
 	applied int64
 	pend    []uint64 // per entry of the batch: PendingSince after it
+	horizon uint64   // the last seq spooled when this run started
+	lastSeq uint64   // the last entry applied
+	lastTS  bson.Timestamp
 }
 
 // Run applies until ctx ends (then it returns nil after the current batch),
@@ -51,11 +54,21 @@ func (a *Applier) Run(ctx context.Context) error {
 		return err
 	}
 	next := ck.Seq + 1
-	if ck.Seq == 0 {
-		if l, err := spool.List(a.SpoolDir); err == nil && len(l.Sealed) > 0 {
+	if l, err := spool.List(a.SpoolDir); err == nil && len(l.Sealed) > 0 {
+		if ck.Seq == 0 {
 			next = l.Sealed[0].First
 		}
+		// A run before this one may have applied anything spooled so
+		// far: up to here, entries may meet a newer destination.
+		a.horizon = l.Sealed[len(l.Sealed)-1].Last
 	}
+	if a.Exec.Window == nil {
+		a.Exec.Window = a.inWindow
+	}
+	if a.Exec.Deferred == nil {
+		a.Exec.Deferred = a.Store
+	}
+	a.lastSeq, a.lastTS = ck.Seq, ck.TS
 	a.Log.WithFields(logrus.Fields{"seq": next, "ts": fmtTS(ck.TS)}).Info("applier starting")
 	lastLog, lastCount := time.Now(), int64(0)
 	for {
@@ -71,6 +84,9 @@ func (a *Applier) Run(ctx context.Context) error {
 			return fmt.Errorf("read spool at seq %d: %w", next, err)
 		}
 		if len(es) == 0 {
+			if err := a.settle(ctx, a.lastSeq, a.lastTS); err != nil {
+				return err
+			}
 			if done, err := a.drained(next); err != nil || done {
 				return err
 			}
@@ -115,10 +131,56 @@ func (a *Applier) apply(ctx context.Context, es []spool.Entry) error {
 	if err := a.Exec.Apply(ctx, ops); err != nil {
 		return err
 	}
+	last := es[len(es)-1]
 	if err := a.checkpoint(es, start); err != nil {
 		return err
 	}
+	a.lastSeq, a.lastTS = last.Seq, last.TS
+	if err := a.settle(ctx, last.Seq, last.TS); err != nil {
+		return err
+	}
 	return badErr
+}
+
+// settle retries the work replay windows deferred, once every entry up to
+// seq (at ts) is applied; what is left once the windows are over is an
+// error naming it.
+func (a *Applier) settle(ctx context.Context, seq uint64, ts bson.Timestamp) error {
+	over := a.windowOver(seq, ts)
+	pending, err := a.Exec.Settle(ctx, over)
+	if err != nil {
+		return err
+	}
+	if over && len(pending) > 0 {
+		return &UnresolvedError{Items: pending}
+	}
+	return nil
+}
+
+// windowOver reports whether, with every entry up to seq (at ts) applied,
+// no entry still to come can meet a destination newer than itself.
+func (a *Applier) windowOver(seq uint64, ts bson.Timestamp) bool {
+	if seq < a.horizon {
+		return false
+	}
+	if !a.ConsistentAt.IsZero() {
+		return !ts.Before(a.ConsistentAt)
+	}
+	return a.Store.T0().IsZero() || !a.Store.CopyEnd().IsZero()
+}
+
+// inWindow reports whether an entry may meet a destination newer than
+// itself: it lies in the copy's catch-up window (up to copy_end, or the
+// copy is still running) or was spooled before this run started (a run
+// before it may have applied it).
+func (a *Applier) inWindow(seq uint64, ts bson.Timestamp) bool {
+	if seq <= a.horizon {
+		return true
+	}
+	if !a.ConsistentAt.IsZero() {
+		return !a.ConsistentAt.Before(ts)
+	}
+	return !a.Store.T0().IsZero() && a.Store.CopyEnd().IsZero()
 }
 
 // mark records the checkpoint around a barrier of the batch es: through

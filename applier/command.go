@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/mongo-sync/mongo-sync/config"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -268,7 +269,34 @@ func (t *Translator) indexOp(seq uint64, ts bson.Timestamp, ns, db, coll string,
 		specs[i] = cleanIndexSpec(s)
 	}
 	cmd := bson.D{{Key: "createIndexes", Value: coll}, {Key: "indexes", Value: specs}}
-	return t.cmdOp(seq, ts, ns, "createIndexes", db, cmd, codeIndexExists)
+	op := t.cmdOp(seq, ts, ns, "createIndexes", db, cmd, codeIndexExists)
+	if raw, err := bson.Marshal(cmd); err == nil {
+		op.Index = &indexBuild{DB: db, Cmd: raw, Names: indexNames(specs)}
+	}
+	return op
+}
+
+// indexNames lists the names of index specs, for messages.
+func indexNames(specs bson.A) string {
+	var names []string
+	for _, s := range specs {
+		if d, ok := s.(bson.D); ok {
+			if i := index(d, "name"); i >= 0 {
+				switch n := d[i].Value.(type) {
+				case string:
+					names = append(names, n)
+				case bson.RawValue:
+					s, _ := n.StringValueOK()
+					names = append(names, s)
+				default:
+					names = append(names, fmt.Sprint(n))
+				}
+				continue
+			}
+		}
+		names = append(names, fmt.Sprint(s))
+	}
+	return strings.Join(names, ",")
 }
 
 // errAlreadyApplied marks a command whose effect the destination already

@@ -10,6 +10,7 @@ import (
 	"github.com/mongo-sync/mongo-sync/internal/retry"
 	"github.com/mongo-sync/mongo-sync/internal/wirecmd"
 	"github.com/mongo-sync/mongo-sync/status"
+	"github.com/mongo-sync/mongo-sync/store"
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -36,6 +37,16 @@ type Executor struct {
 	// rename then never replays the batch's earlier writes under the
 	// collection's old name.
 	Mark func(seq uint64, through bool) error
+	// Window, if set, tells which entries may meet a destination newer
+	// than themselves (the catch-up after the copy, a replay after a
+	// restart); unique conflicts are resolved by rule only there. Nil:
+	// every entry may.
+	Window func(seq uint64, ts bson.Timestamp) bool
+	// Deferred keeps the work such resolutions leave (nil: memory only).
+	Deferred DeferredStore
+
+	deferred       []store.Deferred
+	deferredLoaded bool
 
 	once     sync.Once
 	wc       []byte // the writeConcern element of every write command
@@ -74,6 +85,9 @@ func (x *Executor) Apply(ctx context.Context, ops []Op) error {
 		if errors.Is(err, errAlreadyApplied) {
 			x.noop(&ops[i], reasonDDLDone, logrus.Fields{"command": op.Desc, "server": err.Error()})
 			err = nil
+		}
+		if err != nil && op.Index != nil && isDupKey(err) && x.inWindow(&ops[i]) {
+			err = x.deferIndex(ctx, &ops[i], err)
 		}
 		if err != nil {
 			return &EntryError{Seq: op.Seq, TS: op.TS, NS: op.NS, Err: fmt.Errorf("%s: %w", op.Desc, err)}
@@ -149,7 +163,7 @@ func (x *Executor) serial(ctx context.Context, ops []Op) error {
 	for i := range ops {
 		err := x.send(ctx, &b, ops[i:i+1])
 		if err != nil && isDupKey(err) && ctx.Err() == nil {
-			err = x.resolveUnique(ctx, &ops[i], err)
+			err = x.resolveUnique(ctx, &ops[i], err, x.inWindow(&ops[i]))
 		}
 		if err != nil {
 			return err

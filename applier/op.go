@@ -52,6 +52,16 @@ type Op struct {
 	// A command: runs alone once every earlier write is acknowledged.
 	Cmd  func(ctx context.Context, c *mongo.Client) error
 	Desc string
+	// Index is the index build Cmd runs: inside a replay window, a unique
+	// build that meets duplicates later entries remove is deferred.
+	Index *indexBuild
+}
+
+// indexBuild is a createIndexes command, kept to be run again later.
+type indexBuild struct {
+	DB    string
+	Cmd   bson.Raw
+	Names string
 }
 
 // IsBarrier reports whether the op must run alone.

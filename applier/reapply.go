@@ -71,14 +71,26 @@ func isDupKey(err error) bool {
 	return errors.As(err, &ce) && ce.Code == 1 && strings.Contains(ce.Message, "UNIQUE constraint failed")
 }
 
-// primaryMajority reads what decides a write: the primary's majority-
-// committed state, whatever read preference the URI names.
-var primaryMajority = options.Database().SetReadPreference(readpref.Primary()).SetReadConcern(readconcern.Majority())
+// Reads of the destination that decide a write go to the primary, whatever
+// read preference the URI names, at majority when writes are acknowledged
+// by a majority (the default), else at local: a majority read could miss
+// the applier's own earlier w:1 write.
+var (
+	primaryMajority = options.Database().SetReadPreference(readpref.Primary()).SetReadConcern(readconcern.Majority())
+	primaryLocal    = options.Database().SetReadPreference(readpref.Primary()).SetReadConcern(readconcern.Local())
+)
+
+func (x *Executor) readOpts() *options.DatabaseOptionsBuilder {
+	if wc := x.WriteConcern; wc == nil || wc.W != "majority" {
+		return primaryLocal
+	}
+	return primaryMajority
+}
 
 // current is the destination's document op.ID (nil when there is none).
 func (x *Executor) current(ctx context.Context, op *Op) (bson.Raw, error) {
 	db, coll := splitNS(op.NS)
-	cur, err := x.Client.Database(db, primaryMajority).Collection(coll).FindOne(ctx, idFilter(op.ID)).Raw()
+	cur, err := x.Client.Database(db, x.readOpts()).Collection(coll).FindOne(ctx, idFilter(op.ID)).Raw()
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return nil, nil
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/mongo-sync/mongo-sync/store"
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -23,7 +24,7 @@ type uniqueIndex struct {
 // conflict (they are rare), so it always sees the indexes DDL left.
 func (x *Executor) uniqueIndexes(ctx context.Context, ns string) ([]uniqueIndex, error) {
 	db, coll := splitNS(ns)
-	cur, err := x.Client.Database(db, primaryMajority).Collection(coll).Indexes().List(ctx)
+	cur, err := x.Client.Database(db, x.readOpts()).Collection(coll).Indexes().List(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -52,13 +53,16 @@ func (x *Executor) uniqueIndexes(ctx context.Context, ns string) ([]uniqueIndex,
 
 // resolveUnique writes op, applied alone in oplog order, whose write still
 // conflicts with a unique secondary index: another document holds the key
-// op's document gets. The source's own index forbade two holders at once,
-// so the entry that gave the holder that key, and the one that changes or
-// deletes op's document's key, both lie later in the window. op's document
-// is written with each conflicting key moved aside (a placeholder unique to
-// its _id); the later entry sets the real value. The holder is never
-// touched: deleting it could lose its other fields.
-func (x *Executor) resolveUnique(ctx context.Context, op *Op, cause error) error {
+// op's document gets. Inside a replay window (resolve) the source's own
+// index forbade two holders at once, so the entry that gave the holder
+// that key, and the one that changes or deletes op's document's key, both
+// lie later in the window. op's document is written with each conflicting
+// key moved aside (a placeholder unique to its _id), and the move is
+// recorded: once the conflict is gone, Settle puts the value back, unless
+// a later entry already set the path. The holder is never touched:
+// deleting it could lose its other fields. Outside a window, or when no
+// holder is found, the conflict stops the applier, naming index and key.
+func (x *Executor) resolveUnique(ctx context.Context, op *Op, cause error, resolve bool) error {
 	fail := func(err error) error { return &EntryError{Seq: op.Seq, TS: op.TS, NS: op.NS, Err: err} }
 	cur, err := x.current(ctx, op)
 	if err != nil {
@@ -76,15 +80,20 @@ func (x *Executor) resolveUnique(ctx context.Context, op *Op, cause error) error
 		return fail(fmt.Errorf("list indexes after a unique conflict: %w", err))
 	}
 	db, coll := splitNS(op.NS)
-	c := x.Client.Database(db, primaryMajority).Collection(coll)
-	var moved []string
+	c := x.Client.Database(db, x.readOpts()).Collection(coll)
+	var moves []store.Deferred
+	var conflicts []string
 	for _, ix := range idxs {
 		filter := bson.D{{Key: "_id", Value: bson.D{{Key: "$ne", Value: op.ID}}}}
 		present := false
 		for _, k := range ix.keys {
-			v, ok := getPath(doc, strings.Split(k, "."))
+			v, ok := keyValue(doc, strings.Split(k, "."))
 			present = present || ok
-			filter = append(filter, bson.E{Key: k, Value: v})
+			if arr, multi := v.(bson.A); multi && len(arr) > 0 {
+				filter = append(filter, bson.E{Key: k, Value: bson.D{{Key: "$in", Value: arr}}})
+			} else {
+				filter = append(filter, bson.E{Key: k, Value: v})
+			}
 		}
 		if ix.sparse && !present {
 			continue
@@ -96,20 +105,79 @@ func (x *Executor) resolveUnique(ctx context.Context, op *Op, cause error) error
 		if err != nil {
 			return fail(fmt.Errorf("look up the holder of index %s: %w", ix.name, err))
 		}
-		doc, _ = setPath(doc, strings.Split(ix.keys[0], "."), bson.D{{Key: movedAsideField, Value: op.ID}})
-		moved = append(moved, fmt.Sprintf("%s %v", ix.name, filter[1:]))
+		conflict := fmt.Sprintf("index %s key %v", ix.name, filter[1:])
+		conflicts = append(conflicts, conflict)
+		path := strings.Split(ix.keys[0], ".")
+		orig, _ := getPath(doc, path)
+		var ok bool
+		if doc, ok = setPath(doc, path, bson.D{{Key: movedAsideField, Value: op.ID}}); !ok {
+			return fail(fmt.Errorf("unique %s conflicts with another document, and its key cannot be moved aside: %w", conflict, cause))
+		}
+		t, v, err := bson.MarshalValue(orig)
+		if err != nil {
+			return fail(err)
+		}
+		moves = append(moves, store.Deferred{Kind: "moved", NS: op.NS, Index: ix.name, Path: ix.keys[0],
+			ID:    bson.RawValue{Type: op.ID.Type, Value: append([]byte(nil), op.ID.Value...)},
+			Value: bson.RawValue{Type: t, Value: v}})
 	}
-	if len(moved) == 0 {
+	if len(conflicts) == 0 {
 		return fail(fmt.Errorf("unique index conflict, but no other document holds this document's keys (indexes %v): %w", names(idxs), cause))
 	}
-	x.noop(op, reasonUniqueMoved, logrus.Fields{"indexes": moved})
+	if !resolve {
+		return fail(fmt.Errorf("unique %s: another document holds it, outside any replay window (the destination differs from the source): %w", strings.Join(conflicts, "; "), cause))
+	}
+	for _, m := range moves {
+		if err := x.addDeferred(m); err != nil {
+			return fail(err)
+		}
+	}
+	x.noop(op, reasonUniqueMoved, logrus.Fields{"indexes": conflicts})
 	if err := x.replace(ctx, op, doc); err != nil {
 		if isDupKey(err) {
-			return fail(fmt.Errorf("unique index conflict on %v not resolved by moving the key aside: %w", moved, err))
+			return fail(fmt.Errorf("unique %v not resolved by moving the key aside: %w", conflicts, err))
 		}
 		return err
 	}
 	return nil
+}
+
+// keyValue is the value an index key path takes in doc: through arrays of
+// documents it collects every element's value (a multikey index), as an
+// array.
+func keyValue(doc bson.D, path []string) (any, bool) {
+	var cur any = doc
+	for i, k := range path {
+		switch c := cur.(type) {
+		case bson.D:
+			j := index(c, k)
+			if j < 0 {
+				return nil, false
+			}
+			cur = c[j].Value
+		case bson.A:
+			var out bson.A
+			for _, e := range c {
+				d, ok := e.(bson.D)
+				if !ok {
+					continue
+				}
+				v, ok := keyValue(d, path[i:])
+				if !ok {
+					continue
+				}
+				if a, ok := v.(bson.A); ok {
+					out = append(out, a...)
+				} else {
+					out = append(out, v)
+				}
+			}
+			return out, len(out) > 0
+		default:
+			return nil, false
+		}
+	}
+	return cur, true
 }
 
 func names(idxs []uniqueIndex) []string {

@@ -162,6 +162,9 @@ func (c *Copier) createIndexes(ctx context.Context, coll *collection) error {
 		return nil
 	}
 	err = c.Dst.Database(coll.dstDB).RunCommand(ctx, bson.D{{Key: "createIndexes", Value: coll.dstColl}, {Key: "indexes", Value: specs}}).Err()
+	if isDupKey(err) {
+		err = c.deferUniqueIndexes(ctx, coll, specs, err)
+	}
 	var se mongo.ServerError
 	if err != nil && errors.As(err, &se) && (se.HasErrorCode(codeIndexExists) || se.HasErrorCode(codeIndexOptsSame)) {
 		return nil

@@ -1,0 +1,91 @@
+package copier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/mongo-sync/mongo-sync/store"
+	"github.com/sirupsen/logrus"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// isDupKey reports a unique-index violation: E11000, or the InternalError
+// "UNIQUE constraint failed" the test server (FerretDB) returns for an
+// index build, recognised by its code and message together.
+func isDupKey(err error) bool {
+	if mongo.IsDuplicateKeyError(err) {
+		return true
+	}
+	var ce mongo.CommandError
+	return errors.As(err, &ce) && ce.Code == 1 && strings.Contains(ce.Message, "UNIQUE constraint failed")
+}
+
+// deferUniqueIndexes handles a unique index build that met duplicates. The
+// copy reads documents at different times, so it can hold a key twice that
+// the source never held twice at once (one document copied before it gave
+// the key up, another after it took it); the catch-up window's entries
+// remove the duplicate. The indexes are built non-unique now, and each
+// unique build is recorded for the applier, which makes it unique once it
+// has passed the copy's end (or stops naming the index if duplicates stay).
+func (c *Copier) deferUniqueIndexes(ctx context.Context, coll *collection, specs bson.A, cause error) error {
+	plain := bson.A{}
+	for _, s := range specs {
+		spec, ok := s.(bson.D)
+		if !ok {
+			return cause
+		}
+		unique, name := false, ""
+		for _, e := range spec {
+			switch e.Key {
+			case "unique":
+				unique = truthy(e.Value)
+			case "name":
+				name = fmt.Sprint(e.Value)
+			}
+		}
+		if !unique {
+			plain = append(plain, spec)
+			continue
+		}
+		cmd, err := bson.Marshal(bson.D{{Key: "createIndexes", Value: coll.dstColl}, {Key: "indexes", Value: bson.A{spec}}})
+		if err != nil {
+			return err
+		}
+		if err := c.Store.PutDeferred(store.Deferred{Kind: "index", NS: coll.dstNS, DB: coll.dstDB, Cmd: cmd, Index: name}); err != nil {
+			return fmt.Errorf("record the deferred unique index %s on %s: %w", name, coll.dstNS, err)
+		}
+		var without bson.D
+		for _, e := range spec {
+			if e.Key != "unique" {
+				without = append(without, e)
+			}
+		}
+		plain = append(plain, without)
+		c.Log.WithFields(logrus.Fields{"ns": coll.dstNS, "index": name}).
+			Warn("unique index met duplicate keys the copy read at different times: built non-unique until the applier passes the copy's end")
+	}
+	return c.Dst.Database(coll.dstDB).RunCommand(ctx, bson.D{{Key: "createIndexes", Value: coll.dstColl}, {Key: "indexes", Value: plain}}).Err()
+}
+
+func truthy(v any) bool {
+	switch b := v.(type) {
+	case bool:
+		return b
+	case bson.RawValue:
+		if x, ok := b.BooleanOK(); ok {
+			return x
+		}
+		n, ok := b.AsInt64OK()
+		return ok && n != 0
+	case int32:
+		return b != 0
+	case int64:
+		return b != 0
+	case float64:
+		return b != 0
+	}
+	return false
+}
