@@ -159,11 +159,13 @@ func (n *Namespaces) Selected(db, coll string) bool {
 
 // TempOutput reports the temporary collections $out and mapReduce write
 // their result to before renaming it over the target (tmp.agg_out.<uuid>,
-// tmp.mr.<name>). They are synced with any selected collection of their
-// database, or the rename that ends the stage would come from a collection
-// whose documents were never synced.
+// tmp.mr.<name>), and the one a rename across databases copies into
+// (tmp<5 chars>.renameCollection). They are synced with any selected
+// collection of their database, or the rename that ends the stage would
+// come from a collection whose documents were never synced.
 func TempOutput(coll string) bool {
-	return strings.HasPrefix(coll, "tmp.agg_out.") || strings.HasPrefix(coll, "tmp.mr.")
+	return strings.HasPrefix(coll, "tmp.agg_out.") || strings.HasPrefix(coll, "tmp.mr.") ||
+		(strings.HasPrefix(coll, "tmp") && strings.HasSuffix(coll, ".renameCollection"))
 }
 
 // DBSelected reports whether any collection of db may be synced.
