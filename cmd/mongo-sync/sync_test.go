@@ -200,9 +200,6 @@ func TestSync_KillNineDuringCopyAndIncremental(t *testing.T) {
 		logs.WriteString(p.output())
 		liveKills++
 	}
-	close(stop)
-	load.Wait()
-	stopHostile()
 	p := start(t, "sync", "-f", conf)
 	defer func() {
 		if t.Failed() {
@@ -210,9 +207,15 @@ func TestSync_KillNineDuringCopyAndIncremental(t *testing.T) {
 			hostileDiff(t, src.Client(), dst.Client())
 		}
 	}()
+	// The last run tails the source for a while under the loads (every
+	// killed run lived at most 1.5 s of live sync), then the loads stop.
+	p.waitLog(t, 5*time.Minute, "applier starting")
+	time.Sleep(10 * time.Second)
+	close(stop)
+	load.Wait()
+	stopHostile()
 	// The kills leave a backlog (the load ran all along): verify is polled
 	// until the applier has drained it; a loss would never converge.
-	p.waitLog(t, 5*time.Minute, "applier starting")
 	verifyEventually(t, conf, 5*time.Minute)
 	p.term(t)
 	all := logs.String() + p.output()
