@@ -87,7 +87,7 @@ func isArrayDiff(sub bson.D) bool {
 }
 
 func applyArrayDiff(arr bson.A, sub bson.D) (bson.A, error) {
-	out := append(bson.A(nil), arr...)
+	out := append(bson.A{}, arr...) // never nil: a nil bson.A is stored as null
 	grow := func(n int) {
 		for len(out) < n {
 			out = append(out, nil)

@@ -163,7 +163,12 @@ func (x *Executor) serial(ctx context.Context, ops []Op) error {
 	for i := range ops {
 		err := x.send(ctx, &b, ops[i:i+1])
 		if err != nil && isDupKey(err) && ctx.Err() == nil {
-			err = x.resolveUnique(ctx, &ops[i], err, x.inWindow(&ops[i]))
+			// The parallel attempt may have applied any later op of
+			// this run: every op here may meet a newer state, whose
+			// resolving entry lies later in the run. A conflict no
+			// later entry resolves is left recorded, and the applier
+			// stops on it once past every window (Settle).
+			err = x.resolveUnique(ctx, &ops[i], err)
 		}
 		if err != nil {
 			return err

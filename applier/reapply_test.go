@@ -2,6 +2,8 @@ package applier
 
 import (
 	"context"
+	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -82,11 +84,10 @@ func noops(t *testing.T, rec *status.Recorder, reason string) float64 {
 	return 0
 }
 
-// Outside any replay window (live, past copy_end and past what a previous
-// run may have applied) a unique conflict means the destination differs
-// from the source: the applier stops naming the index and the key instead
-// of moving a key aside.
-func TestReapply_UniqueConflictOutsideWindowStops(t *testing.T) {
+// A unique conflict that no later entry resolves (the destination differs
+// from the source) stops the applier once it has passed every replay
+// window, naming the index and the key; the document waits moved aside.
+func TestReapply_UnresolvedUniqueConflictStops(t *testing.T) {
 	client := testmongo.StartDest(t).Client()
 	ctx := context.Background()
 	c := client.Database("test").Collection("coll")
@@ -96,23 +97,15 @@ func TestReapply_UniqueConflictOutsideWindowStops(t *testing.T) {
 	if _, err := c.InsertOne(ctx, bson.D{{Key: "_id", Value: 2}, {Key: "email", Value: "x"}}); err != nil {
 		t.Fatal(err)
 	}
-	x := &Executor{Client: client, Workers: 2, BulkSize: 10, Log: quietLog(),
-		Window: func(uint64, bson.Timestamp) bool { return false }}
-	ops, err := NewTranslator(nil).Translate(7, bson.Timestamp{T: 9, I: 1},
-		mustMarshal(t, entry(9, "i", "test.coll", nil, bson.D{{Key: "_id", Value: 1}, {Key: "email", Value: "x"}})))
-	if err != nil {
-		t.Fatal(err)
+	spoolDir := spoolOplog(t, []bson.Raw{mustMarshal(t, entry(9, "i", "test.coll", nil, bson.D{{Key: "_id", Value: 1}, {Key: "email", Value: "x"}}))})
+	err := applyAll(t, client, spoolDir, filepath.Join(t.TempDir(), "state.db"))
+	var ue *UnresolvedError
+	if !errors.As(err, &ue) {
+		t.Fatalf("applier: %v, want the unresolved conflict", err)
 	}
-	err = x.Apply(ctx, ops)
-	if err == nil {
-		t.Fatal("a live unique conflict was resolved by moving the key aside")
-	}
-	for _, want := range []string{"email_1", "outside any replay window", "seq 7"} {
+	for _, want := range []string{"email_1", `email="x"`, "test.coll"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
-	}
-	if n, _ := c.CountDocuments(ctx, bson.D{{Key: "_id", Value: 1}}); n != 0 {
-		t.Error("the conflicting document was written")
 	}
 }

@@ -53,16 +53,18 @@ func (x *Executor) uniqueIndexes(ctx context.Context, ns string) ([]uniqueIndex,
 
 // resolveUnique writes op, applied alone in oplog order, whose write still
 // conflicts with a unique secondary index: another document holds the key
-// op's document gets. Inside a replay window (resolve) the source's own
-// index forbade two holders at once, so the entry that gave the holder
-// that key, and the one that changes or deletes op's document's key, both
-// lie later in the window. op's document is written with each conflicting
-// key moved aside (a placeholder unique to its _id), and the move is
-// recorded: once the conflict is gone, Settle puts the value back, unless
-// a later entry already set the path. The holder is never touched:
-// deleting it could lose its other fields. Outside a window, or when no
-// holder is found, the conflict stops the applier, naming index and key.
-func (x *Executor) resolveUnique(ctx context.Context, op *Op, cause error, resolve bool) error {
+// op's document gets. The source's own index forbade two holders at once,
+// so in a replay (the catch-up after the copy, a restart, or the serial
+// replay of a run the parallel attempt partly applied) the entry that gave
+// the holder that key, and the one that changes or deletes op's document's
+// key, both lie later. op's document is written with each conflicting key
+// moved aside (a placeholder unique to its _id), and the move is recorded:
+// once the conflict is gone, Settle puts the value back, unless a later
+// entry already set the path. The holder is never touched: deleting it
+// could lose its other fields. A move still pending once the applier has
+// passed every replay window stops it, naming index and key (the
+// destination differs from the source); so does a conflict with no holder.
+func (x *Executor) resolveUnique(ctx context.Context, op *Op, cause error) error {
 	fail := func(err error) error { return &EntryError{Seq: op.Seq, TS: op.TS, NS: op.NS, Err: err} }
 	cur, err := x.current(ctx, op)
 	if err != nil {
@@ -123,9 +125,6 @@ func (x *Executor) resolveUnique(ctx context.Context, op *Op, cause error, resol
 	}
 	if len(conflicts) == 0 {
 		return fail(fmt.Errorf("unique index conflict, but no other document holds this document's keys (indexes %v): %w", names(idxs), cause))
-	}
-	if !resolve {
-		return fail(fmt.Errorf("unique %s: another document holds it, outside any replay window (the destination differs from the source): %w", strings.Join(conflicts, "; "), cause))
 	}
 	for _, m := range moves {
 		if err := x.addDeferred(m); err != nil {
