@@ -102,7 +102,7 @@ func (x *Executor) Settle(ctx context.Context, windowOver bool) ([]store.Deferre
 			}
 		}
 		if x.Log != nil {
-			x.Log.WithFields(logrus.Fields{"ns": d.NS, "kind": d.Kind, "index": d.Index, "path": d.Path}).Info("deferred unique-index work finished")
+			x.Log.WithFields(logrus.Fields{"ns": d.NS, "kind": d.Kind, "index": d.Index, "path": d.Path}).Debug("deferred unique-index work finished")
 		}
 	}
 	x.deferred = kept

@@ -176,8 +176,16 @@ func (o *OplogSource) tail(ctx context.Context, from bson.Timestamp, resume bson
 		// An empty getMore: the server had nothing new. Back off a little
 		// (the server cannot tell us when the next entry comes).
 		idle++
-		if err := o.probe(ctx, last, from, emit); err != nil {
+		unread, err := o.probe(ctx, last, from, emit)
+		if err != nil {
 			return last, err
+		}
+		if unread {
+			// The oplog holds entries past the last one read that this
+			// cursor keeps not returning (the test server's tailable
+			// cursors can stall so): re-open it from the last entry.
+			o.Log.Debug("oplog cursor returns nothing while newer entries exist: re-opening")
+			return last, errCursorDead
 		}
 		if err := sleep(ctx, min(time.Duration(idle)*10*time.Millisecond, 100*time.Millisecond)); err != nil {
 			return last, err
@@ -199,9 +207,12 @@ var errCursorDead = errors.New("oplog cursor closed by the server")
 //
 // last is the newest entry read; nil when none was read yet, then every
 // entry from start on counts.
-func (o *OplogSource) probe(ctx context.Context, last bson.Raw, start bson.Timestamp, emit func(bson.Raw) error) error {
+//
+// unread reports that the oplog holds entries the reader would keep past
+// last, which the caller's cursor has not returned.
+func (o *OplogSource) probe(ctx context.Context, last bson.Raw, start bson.Timestamp, emit func(bson.Raw) error) (unread bool, err error) {
 	if o.ProbeEvery <= 0 || time.Since(o.lastProbe) < o.ProbeEvery {
-		return nil
+		return false, nil
 	}
 	o.lastProbe = time.Now()
 	lower := bson.E{Key: "$gte", Value: start}
@@ -212,18 +223,21 @@ func (o *OplogSource) probe(ctx context.Context, last bson.Raw, start bson.Times
 	}
 	newest, err := o.oplog().FindOne(ctx, bson.D{}, options.FindOne().SetSort(bson.D{{Key: "$natural", Value: -1}})).Raw()
 	if err != nil {
-		return nil // a probe is best effort: the tail retries the source
+		return false, nil // a probe is best effort: the tail retries the source
 	}
 	n := tsOf(newest)
 	if n.Before(from) || (last != nil && n.Equal(from)) {
-		return nil
+		return false, nil
 	}
 	filter := append(bson.D{{Key: "ts", Value: bson.D{lower, {Key: "$lte", Value: n}}}}, o.Filter.serverFilter()...)
 	cnt, err := o.oplog().CountDocuments(ctx, filter, options.Count().SetLimit(1))
-	if err != nil || cnt > 0 {
-		return nil
+	if err != nil {
+		return false, nil
 	}
-	return emit(append(bson.Raw(nil), newest...))
+	if cnt > 0 {
+		return true, nil
+	}
+	return false, emit(append(bson.Raw(nil), newest...))
 }
 
 // checkResume verifies that the first entry read back is the spooled one.
@@ -310,7 +324,7 @@ func (o *OplogSource) produce(ctx context.Context, last *bson.Raw, emit func(bso
 			if got != nil {
 				backoff.reset()
 			}
-			if err := o.probe(ctx, resume, from, emit); err != nil {
+			if _, err := o.probe(ctx, resume, from, emit); err != nil {
 				return err
 			}
 			o.Log.Debug("oplog cursor closed by the server: re-opening")
