@@ -138,32 +138,8 @@ func TestCatalog_RenamesInTheWindow(t *testing.T) {
 		},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			dst := testmongo.StartDest(t)
-			client := dst.Client()
-			ctx := context.Background()
-			statePath := filepath.Join(t.TempDir(), "state.db")
-			st, err := store.Open(statePath)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for ns, u := range c.catalog {
-				if err := st.SetCollection(u, ns); err != nil {
-					t.Fatal(err)
-				}
-			}
-			st.Close()
-			for ns, ids := range c.before {
-				db, coll := splitNS(ns)
-				for _, id := range ids {
-					if _, err := client.Database(db).Collection(coll).InsertOne(ctx, bson.D{{Key: "_id", Value: id}}); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
-			var raws []bson.Raw
-			for _, e := range c.oplog {
-				raws = append(raws, mustMarshal(t, e))
-			}
+			client := testmongo.StartDest(t).Client()
+			statePath, raws := copyState(t, client, c.catalog, c.before, c.oplog)
 			for round := 1; round <= 2; round++ {
 				err := applyWithCatalog(t, client, spoolOplog(t, raws), statePath, c.ns, true, nil)
 				if notSupported(err) {
@@ -253,30 +229,7 @@ func TestCatalog_CrashBetweenRenameAndItsRecord(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			client := testmongo.StartDest(t).Client()
-			ctx := context.Background()
-			statePath := filepath.Join(t.TempDir(), "state.db")
-			st, err := store.Open(statePath)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for ns, u := range c.catalog {
-				if err := st.SetCollection(u, ns); err != nil {
-					t.Fatal(err)
-				}
-			}
-			st.Close()
-			for ns, ids := range c.before {
-				db, coll := splitNS(ns)
-				for _, id := range ids {
-					if _, err := client.Database(db).Collection(coll).InsertOne(ctx, bson.D{{Key: "_id", Value: id}}); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
-			var raws []bson.Raw
-			for _, e := range c.oplog {
-				raws = append(raws, mustMarshal(t, e))
-			}
+			statePath, raws := copyState(t, client, c.catalog, c.before, c.oplog)
 			spoolDir := spoolOplog(t, raws)
 			if err := applyWithCatalog(t, client, spoolDir, statePath, nil, false, &failingCatalog{failAt: c.failAt}); err == nil {
 				t.Fatal("the run whose catalog write fails did not stop")
@@ -291,6 +244,38 @@ func TestCatalog_CrashBetweenRenameAndItsRecord(t *testing.T) {
 			}
 		})
 	}
+}
+
+// copyState lays out what a copy left: the catalog it recorded in a new
+// state file, the documents (by _id) it copied; it returns the state file
+// and the window's entries as raw BSON.
+func copyState(t *testing.T, client *mongo.Client, catalog map[string][]byte, before map[string][]int32, oplog []bson.D) (string, []bson.Raw) {
+	t.Helper()
+	ctx := context.Background()
+	statePath := filepath.Join(t.TempDir(), "state.db")
+	st, err := store.Open(statePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ns, u := range catalog {
+		if err := st.SetCollection(u, ns); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	for ns, ids := range before {
+		db, coll := splitNS(ns)
+		for _, id := range ids {
+			if _, err := client.Database(db).Collection(coll).InsertOne(ctx, bson.D{{Key: "_id", Value: id}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var raws []bson.Raw
+	for _, e := range oplog {
+		raws = append(raws, mustMarshal(t, e))
+	}
+	return statePath, raws
 }
 
 // failingCatalog fails to record a collection at failAt: a crash between

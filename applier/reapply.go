@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
+	"github.com/mongo-sync/mongo-sync/internal/mongoerr"
 	"github.com/mongo-sync/mongo-sync/internal/wirecmd"
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -59,17 +59,8 @@ func nonViableAt(err error) (int, bool) {
 	return 0, false
 }
 
-// isDupKey reports a unique-index violation: E11000 as MongoDB reports it,
-// or the InternalError "UNIQUE constraint failed" the test server (FerretDB)
-// returns for a violation inside an update; that one carries no code of its
-// own, so it is recognised by its code and message together.
-func isDupKey(err error) bool {
-	if mongo.IsDuplicateKeyError(err) {
-		return true
-	}
-	var ce mongo.CommandError
-	return errors.As(err, &ce) && ce.Code == 1 && strings.Contains(ce.Message, "UNIQUE constraint failed")
-}
+// isDupKey reports a unique-index violation (see mongoerr.DuplicateKey).
+func isDupKey(err error) bool { return mongoerr.DuplicateKey(err) }
 
 // Reads of the destination that decide a write go to the primary, whatever
 // read preference the URI names, at majority when writes are acknowledged

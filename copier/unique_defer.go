@@ -2,26 +2,16 @@ package copier
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strings"
 
+	"github.com/mongo-sync/mongo-sync/internal/mongoerr"
 	"github.com/mongo-sync/mongo-sync/store"
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
-// isDupKey reports a unique-index violation: E11000, or the InternalError
-// "UNIQUE constraint failed" the test server (FerretDB) returns for an
-// index build, recognised by its code and message together.
-func isDupKey(err error) bool {
-	if mongo.IsDuplicateKeyError(err) {
-		return true
-	}
-	var ce mongo.CommandError
-	return errors.As(err, &ce) && ce.Code == 1 && strings.Contains(ce.Message, "UNIQUE constraint failed")
-}
+// isDupKey reports a unique-index violation (see mongoerr.DuplicateKey).
+func isDupKey(err error) bool { return mongoerr.DuplicateKey(err) }
 
 // deferUniqueIndexes handles a unique index build that met duplicates. The
 // copy reads documents at different times, so it can hold a key twice that
