@@ -270,8 +270,17 @@ func (t *Translator) indexOp(seq uint64, ts bson.Timestamp, ns, db, coll string,
 	}
 	cmd := bson.D{{Key: "createIndexes", Value: coll}, {Key: "indexes", Value: specs}}
 	op := t.cmdOp(seq, ts, ns, "createIndexes", db, cmd, codeIndexExists)
-	if raw, err := bson.Marshal(cmd); err == nil {
-		op.Index = &indexBuild{DB: db, Cmd: raw, Names: indexNames(specs)}
+	raw, err := bson.Marshal(cmd)
+	if err != nil {
+		return op
+	}
+	build, run := &indexBuild{DB: db, Cmd: raw, Names: indexNames(specs)}, op.Cmd
+	op.Cmd = func(ctx context.Context, c *mongo.Client) error {
+		err := run(ctx, c)
+		if isDupKey(err) {
+			return &indexConflictError{build: build, err: err}
+		}
+		return err
 	}
 	return op
 }

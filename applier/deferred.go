@@ -245,18 +245,18 @@ func (e *UnresolvedError) Error() string {
 // deferIndex builds, non-unique, a unique index whose build met duplicates
 // inside a replay window (later entries of the window remove them), and
 // records the unique build for Settle once the window is over.
-func (x *Executor) deferIndex(ctx context.Context, op *Op, cause error) error {
-	nonUnique, err := withoutUnique(op.Index.Cmd)
+func (x *Executor) deferIndex(ctx context.Context, op *Op, build *indexBuild, cause error) error {
+	nonUnique, err := withoutUnique(build.Cmd)
 	if err != nil {
 		return err
 	}
-	d := store.Deferred{Kind: "index", NS: op.NS, DB: op.Index.DB, Cmd: op.Index.Cmd, Index: op.Index.Names}
+	d := store.Deferred{Kind: "index", NS: op.NS, DB: build.DB, Cmd: build.Cmd, Index: build.Names}
 	if err := x.addDeferred(d); err != nil {
 		return err
 	}
-	if err := x.Client.Database(op.Index.DB).RunCommand(ctx, nonUnique).Err(); err != nil && !isCode(err, codeIndexExists) {
-		return fmt.Errorf("build %s non-unique: %w", op.Index.Names, err)
+	if err := x.Client.Database(build.DB).RunCommand(ctx, nonUnique).Err(); err != nil && !isCode(err, codeIndexExists) {
+		return fmt.Errorf("build %s non-unique: %w", build.Names, err)
 	}
-	x.noop(op, reasonIndexDeferred, logrus.Fields{"index": op.Index.Names, "server": cause.Error()})
+	x.noop(op, reasonIndexDeferred, logrus.Fields{"index": build.Names, "server": cause.Error()})
 	return nil
 }

@@ -86,8 +86,9 @@ func (x *Executor) Apply(ctx context.Context, ops []Op) error {
 			x.noop(&ops[i], reasonDDLDone, logrus.Fields{"command": op.Desc, "server": err.Error()})
 			err = nil
 		}
-		if err != nil && op.Index != nil && isDupKey(err) && x.inWindow(&ops[i]) {
-			err = x.deferIndex(ctx, &ops[i], err)
+		var ic *indexConflictError
+		if errors.As(err, &ic) && x.inWindow(&ops[i]) {
+			err = x.deferIndex(ctx, &ops[i], ic.build, ic.err)
 		}
 		if err != nil {
 			return &EntryError{Seq: op.Seq, TS: op.TS, NS: op.NS, Err: fmt.Errorf("%s: %w", op.Desc, err)}

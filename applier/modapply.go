@@ -154,3 +154,74 @@ func getPath(doc bson.D, path []string) (any, bool) {
 	}
 	return cur, true
 }
+
+// applyDiffPaths applies the $set/$unset form of a $v:2 diff (see
+// diffToUpdate) to doc by mongod's diff rules: a path through a field that
+// is missing is a no-op (its sub-diff had nothing to apply to), one through
+// a field of the wrong type sets that field to null, and a numeric name
+// indexes an array (an array diff's u<i>/s<i>), growing it with nulls.
+// nonViable counts the paths that did not apply as written.
+func applyDiffPaths(doc bson.D, update bson.Raw) (bson.D, int, error) {
+	var u bson.D
+	if err := bson.Unmarshal(update, &u); err != nil {
+		return nil, 0, fmt.Errorf("update document: %w", err)
+	}
+	nonViable := 0
+	for _, m := range u {
+		paths, ok := m.Value.(bson.D)
+		if !ok || (m.Key != "$set" && m.Key != "$unset") {
+			return nil, 0, fmt.Errorf("modifier %s does not come from a diff", m.Key)
+		}
+		for _, p := range paths {
+			out, ok := diffIn(doc, strings.Split(p.Key, "."), p.Value, m.Key == "$unset")
+			doc = out.(bson.D)
+			if !ok {
+				nonViable++
+			}
+		}
+	}
+	return doc, nonViable, nil
+}
+
+// diffIn applies one diff path to cur; it returns cur's new value (nil for
+// a value of the wrong type on the way) and whether the path applied.
+func diffIn(cur any, path []string, v any, del bool) (any, bool) {
+	switch c := cur.(type) {
+	case bson.D:
+		if len(path) == 1 {
+			if del {
+				return remove(c, path[0]), true
+			}
+			return setField(c, path[0], v), true
+		}
+		i := index(c, path[0])
+		if i < 0 {
+			return c, false // a sub-diff of a missing field: nothing to do
+		}
+		child, ok := diffIn(c[i].Value, path[1:], v, del)
+		c[i].Value = child
+		return c, ok
+	case bson.A:
+		n, err := strconv.Atoi(path[0])
+		if err != nil || n < 0 {
+			return nil, false
+		}
+		if len(path) == 1 {
+			if del {
+				return c, true // array diffs remove nothing by index
+			}
+			for len(c) <= n {
+				c = append(c, nil)
+			}
+			c[n] = v
+			return c, true
+		}
+		if n >= len(c) {
+			return c, false
+		}
+		child, ok := diffIn(c[n], path[1:], v, del)
+		c[n] = child
+		return c, ok
+	}
+	return nil, false // a sub-diff of a field of the wrong type: null
+}

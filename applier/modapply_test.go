@@ -60,3 +60,31 @@ func mustMarshal(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+func TestApplyDiffPaths_MongodDiffRules(t *testing.T) {
+	for _, c := range []struct {
+		name, doc, upd, want string
+		nonViable            int
+	}{
+		{"sub-diff of a missing field is a no-op", `{"_id": 1, "z": 1}`, `{"$set": {"a.b": 1, "z": 2}}`, `{"_id": 1, "z": 2}`, 1},
+		{"sub-diff of a scalar sets it to null", `{"_id": 1, "a": 5}`, `{"$set": {"a.b": 1}}`, `{"_id": 1, "a": null}`, 1},
+		{"array diff of a string sets it to null", `{"_id": 1, "arr": "flat"}`, `{"$set": {"arr.1": 9}}`, `{"_id": 1, "arr": null}`, 1},
+		{"array element set, growing with nulls", `{"_id": 1, "arr": [1]}`, `{"$set": {"arr.2": 3}}`, `{"_id": 1, "arr": [1, null, 3]}`, 0},
+		{"field set and unset inside a sub-document", `{"_id": 1, "a": {"x": 1, "y": 2}}`, `{"$set": {"a.x": 5}, "$unset": {"a.y": true}}`, `{"_id": 1, "a": {"x": 5}}`, 0},
+		{"sub-diff of a missing array element is a no-op", `{"_id": 1, "arr": [{"k": 1}]}`, `{"$set": {"arr.3.k": 2}}`, `{"_id": 1, "arr": [{"k": 1}]}`, 1},
+		{"top-level fields always apply", `{"_id": 1}`, `{"$set": {"n": 1}, "$unset": {"m": true}}`, `{"_id": 1, "n": 1}`, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, nv, err := applyDiffPaths(extD(t, c.doc), mustMarshal(t, extD(t, c.upd)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g, w := bson.Raw(mustMarshal(t, got)).String(), bson.Raw(mustMarshal(t, extD(t, c.want))).String(); g != w {
+				t.Errorf("got %s, want %s", g, w)
+			}
+			if nv != c.nonViable {
+				t.Errorf("paths not applied %d, want %d", nv, c.nonViable)
+			}
+		})
+	}
+}

@@ -37,24 +37,20 @@ type Op struct {
 	// A document write of Kind on collection NS, for the document ID.
 	ID   bson.RawValue
 	Kind Kind
-	Doc  bson.Raw
+	// fromDiff marks a KindUpdate translated from a $v:2 diff: a
+	// statement that meets a non-viable path is applied to the current
+	// document by mongod's diff rules (see reapplyNonViable). It sits in
+	// Kind's padding: Op stays as small as the hot path needs.
+	fromDiff bool
+	Doc      bson.Raw
 	// Fetch, if set, computes the replacement from the destination's
 	// current document (diffs a plain $set/$unset cannot express); nil
 	// means there is nothing to write.
 	Fetch func(current bson.Raw) (bson.Raw, error)
-	// Diff is the $v:2 diff a KindUpdate was translated from, and Fields
-	// the projection it was written under: a statement that meets a
-	// non-viable path is applied to the current document by mongod's
-	// diff rules instead (see reapplyNonViable).
-	Diff   bson.Raw
-	Fields []string
 
 	// A command: runs alone once every earlier write is acknowledged.
 	Cmd  func(ctx context.Context, c *mongo.Client) error
 	Desc string
-	// Index is the index build Cmd runs: inside a replay window, a unique
-	// build that meets duplicates later entries remove is deferred.
-	Index *indexBuild
 }
 
 // indexBuild is a createIndexes command, kept to be run again later.
@@ -63,6 +59,16 @@ type indexBuild struct {
 	Cmd   bson.Raw
 	Names string
 }
+
+// indexConflictError is an index build that met duplicate keys: inside a
+// replay window, later entries remove them, and the build is deferred.
+type indexConflictError struct {
+	build *indexBuild
+	err   error
+}
+
+func (e *indexConflictError) Error() string { return e.err.Error() }
+func (e *indexConflictError) Unwrap() error { return e.err }
 
 // IsBarrier reports whether the op must run alone.
 func (o Op) IsBarrier() bool { return o.Cmd != nil }

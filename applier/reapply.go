@@ -108,34 +108,12 @@ func afterOp(op *Op, cur bson.Raw) (doc bson.D, nonViable int, err error) {
 				return nil, 0, err
 			}
 		}
-		if op.Diff != nil {
-			return diffAfter(base, op.Diff, op.Fields)
+		if op.fromDiff {
+			return applyDiffPaths(base, op.Doc)
 		}
 		return applyModifiers(base, op.Doc)
 	}
 	return nil, 0, fmt.Errorf("op kind %d has no document", op.Kind)
-}
-
-// diffAfter applies a $v:2 diff to doc by mongod's diff rules (a sub-diff
-// of a missing field is a no-op, of a field of the wrong type sets it to
-// null), keeping only fields when set.
-func diffAfter(doc bson.D, diff bson.Raw, fields []string) (bson.D, int, error) {
-	var d bson.D
-	if err := bson.Unmarshal(diff, &d); err != nil {
-		return nil, 0, fmt.Errorf("diff: %w", err)
-	}
-	out, err := applyDiff(doc, d)
-	if err != nil || fields == nil {
-		return out, 0, err
-	}
-	raw, err := bson.Marshal(out)
-	if err != nil {
-		return nil, 0, err
-	}
-	if raw, err = projected(raw, fields); err != nil {
-		return nil, 0, err
-	}
-	return decodeD(raw)
 }
 
 func decodeD(raw bson.Raw) (bson.D, int, error) {

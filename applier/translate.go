@@ -308,7 +308,7 @@ func (t *Translator) delta(dst []Op, base Op, diff bson.Raw, fields []string) ([
 		return dst, nil
 	}
 	base.Kind, base.Doc = KindUpdate, updateDoc(t.docs.Alloc(updateDocLen(set, unset)), set, unset)
-	base.Diff, base.Fields = diff, fields
+	base.fromDiff = true
 	return append(dst, base), nil
 }
 
