@@ -146,7 +146,8 @@ func after(op Op, hooks ...func() error) Op {
 	cmd, hook := op.Cmd, both(hooks...)
 	op.Cmd = func(ctx context.Context, c *mongo.Client) error {
 		err := cmd(ctx, c)
-		if err != nil && !errors.Is(err, errAlreadyApplied) {
+		var rn *renamed
+		if err != nil && !errors.Is(err, errAlreadyApplied) && !errors.As(err, &rn) {
 			return err
 		}
 		if herr := hook(); herr != nil {

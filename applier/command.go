@@ -204,8 +204,33 @@ func (t *Translator) rename(seq uint64, ts bson.Timestamp, o bson.Raw, ui []byte
 		plain := bson.D{{Key: "renameCollection", Value: src}, {Key: "to", Value: dst}}
 		op.Cmd = dropThenRename(op.Cmd, t.cmdOp(seq, ts, src, "renameCollection", "admin", plain, codeNamespaceNotFound).Cmd, src, dst)
 	}
+	run := op.Cmd
+	op.Cmd = func(ctx context.Context, c *mongo.Client) error {
+		err := run(ctx, c)
+		if err == nil || errors.Is(err, errAlreadyApplied) {
+			return &renamed{from: src, to: dst, err: err}
+		}
+		return err
+	}
 	return []Op{after(op, cat.forget(dropUI), cat.set(ui, dst))}, nil
 }
+
+// renamed reports a rename that took effect (err nil) or had already
+// (errAlreadyApplied): the executor moves the deferred work of the
+// collection along.
+type renamed struct {
+	from, to string
+	err      error
+}
+
+func (r *renamed) Error() string {
+	if r.err != nil {
+		return r.err.Error()
+	}
+	return "renamed " + r.from + " to " + r.to
+}
+
+func (r *renamed) Unwrap() error { return r.err }
 
 // dropElsewhere drops the collection a skipped rename dropped on the
 // source (dropTarget's UUID), when the catalog places it at a namespace

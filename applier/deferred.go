@@ -111,12 +111,33 @@ func (x *Executor) Settle(ctx context.Context, windowOver bool) ([]store.Deferre
 
 // settleMoved puts a moved-aside key back where the placeholder still is:
 // a later entry that set the path, replaced or deleted the document has
-// settled it already.
+// settled it already. A document original only loses its marker field, so
+// what later entries changed inside it stays. A marker alone that a later
+// entry changed inside (a sub-diff of a key that was no document) cannot
+// be restored truthfully: that stops the applier, naming it.
 func (x *Executor) settleMoved(ctx context.Context, d store.Deferred) (bool, error) {
 	db, coll := splitNS(d.NS)
-	filter := bson.D{{Key: "_id", Value: d.ID}, {Key: d.Path + "." + movedAsideField, Value: d.ID}}
-	update := bson.D{{Key: "$set", Value: bson.D{{Key: d.Path, Value: d.Value}}}}
-	_, err := x.Client.Database(db).Collection(coll).UpdateOne(ctx, filter, update, options.UpdateOne().SetBypassDocumentValidation(true))
+	c := x.Client.Database(db).Collection(coll)
+	marker := d.Path + "." + movedAsideField
+	opts := options.UpdateOne().SetBypassDocumentValidation(true)
+	var err error
+	if d.Embedded {
+		_, err = c.UpdateOne(ctx, bson.D{{Key: "_id", Value: d.ID}, {Key: marker, Value: d.ID}},
+			bson.D{{Key: "$unset", Value: bson.D{{Key: marker, Value: ""}}}}, opts)
+	} else {
+		var res *mongo.UpdateResult
+		res, err = c.UpdateOne(ctx, bson.D{{Key: "_id", Value: d.ID}, {Key: d.Path, Value: bson.D{{Key: movedAsideField, Value: d.ID}}}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: d.Path, Value: d.Value}}}}, opts)
+		if err == nil && res.MatchedCount == 0 {
+			n, cerr := c.CountDocuments(ctx, bson.D{{Key: "_id", Value: d.ID}, {Key: marker, Value: d.ID}})
+			if cerr != nil {
+				return false, cerr
+			}
+			if n > 0 {
+				return false, fmt.Errorf("%s _id %v: a later entry changed inside the key %s moved aside for unique index %s; its value cannot be restored", d.NS, d.ID, d.Path, d.Index)
+			}
+		}
+	}
 	if isDupKey(err) {
 		return false, nil
 	}
@@ -124,6 +145,51 @@ func (x *Executor) settleMoved(ctx context.Context, d store.Deferred) (bool, err
 		return false, fmt.Errorf("restore %s _id %v %s: %w", d.NS, d.ID, d.Path, err)
 	}
 	return true, nil
+}
+
+// moveDeferred follows a rename: work recorded for the collection at from
+// is now for the one at to.
+func (x *Executor) moveDeferred(from, to string) error {
+	if err := x.loadDeferred(); err != nil {
+		return err
+	}
+	for i, d := range x.deferred {
+		if d.NS != from {
+			continue
+		}
+		moved := d
+		moved.NS = to
+		if d.Kind == "index" {
+			db, coll := splitNS(to)
+			cmd, err := renameIndexCmd(d.Cmd, coll)
+			if err != nil {
+				return err
+			}
+			moved.DB, moved.Cmd = db, cmd
+		}
+		if x.Deferred != nil {
+			if err := x.Deferred.PutDeferred(moved); err != nil {
+				return fmt.Errorf("record deferred work: %w", err)
+			}
+			if err := x.Deferred.DeleteDeferred(d); err != nil {
+				return fmt.Errorf("record deferred work: %w", err)
+			}
+		}
+		x.deferred[i] = moved
+	}
+	return nil
+}
+
+// renameIndexCmd is a createIndexes command for the collection coll.
+func renameIndexCmd(cmd bson.Raw, coll string) (bson.Raw, error) {
+	var d bson.D
+	if err := bson.Unmarshal(cmd, &d); err != nil {
+		return nil, err
+	}
+	if i := index(d, "createIndexes"); i >= 0 {
+		d[i].Value = coll
+	}
+	return bson.Marshal(d)
 }
 
 // settleIndex replaces an index built non-unique inside a replay window by

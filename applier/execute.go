@@ -82,6 +82,13 @@ func (x *Executor) Apply(ctx context.Context, ops []Op) error {
 			return err
 		}
 		err := retry.Do(ctx, x.Log, "command "+op.Desc, func() error { return op.Cmd(ctx, x.Client) })
+		var rn *renamed
+		if errors.As(err, &rn) {
+			if merr := x.moveDeferred(rn.from, rn.to); merr != nil {
+				return merr
+			}
+			err = rn.err
+		}
 		if errors.Is(err, errAlreadyApplied) {
 			x.noop(&ops[i], reasonDDLDone, logrus.Fields{"command": op.Desc, "server": err.Error()})
 			err = nil

@@ -111,20 +111,28 @@ func (x *Executor) resolveUnique(ctx context.Context, op *Op, cause error) error
 		conflicts = append(conflicts, conflict)
 		path := strings.Split(ix.keys[0], ".")
 		orig, _ := getPath(doc, path)
+		mark, embedded := placeholder(orig, op.ID)
 		var ok bool
-		if doc, ok = setPath(doc, path, bson.D{{Key: movedAsideField, Value: op.ID}}); !ok {
+		if doc, ok = setPath(doc, path, mark); !ok {
 			return fail(fmt.Errorf("unique %s conflicts with another document, and its key cannot be moved aside: %w", conflict, cause))
 		}
 		t, v, err := bson.MarshalValue(orig)
 		if err != nil {
 			return fail(err)
 		}
-		moves = append(moves, store.Deferred{Kind: "moved", NS: op.NS, Index: ix.name, Path: ix.keys[0],
+		moves = append(moves, store.Deferred{Kind: "moved", NS: op.NS, Index: ix.name, Path: ix.keys[0], Embedded: embedded,
 			ID:    bson.RawValue{Type: op.ID.Type, Value: append([]byte(nil), op.ID.Value...)},
 			Value: bson.RawValue{Type: t, Value: v}})
 	}
 	if len(conflicts) == 0 {
-		return fail(fmt.Errorf("unique index conflict, but no other document holds this document's keys (indexes %v): %w", names(idxs), cause))
+		// The statement as sent made a key the rules do not (a $set path
+		// creating a parent a diff would skip): write what the rules
+		// give, and stop only if that still conflicts.
+		err := x.replace(ctx, op, doc)
+		if isDupKey(err) {
+			return fail(fmt.Errorf("unique index conflict, but no other document holds this document's keys (indexes %v): %w", names(idxs), err))
+		}
+		return err
 	}
 	for _, m := range moves {
 		if err := x.addDeferred(m); err != nil {
@@ -139,6 +147,17 @@ func (x *Executor) resolveUnique(ctx context.Context, op *Op, cause error) error
 		return err
 	}
 	return nil
+}
+
+// placeholder is what a moved-aside key holds: a document original stays
+// whole with the marker field added (so later entries that change inside
+// it still apply; restoring removes the marker), any other value becomes
+// the marker alone. The marker holds the document's _id: unique.
+func placeholder(orig any, id bson.RawValue) (any, bool) {
+	if d, ok := orig.(bson.D); ok {
+		return append(append(bson.D{}, d...), bson.E{Key: movedAsideField, Value: id}), true
+	}
+	return bson.D{{Key: movedAsideField, Value: id}}, false
 }
 
 // keyValue is the value an index key path takes in doc: through arrays of

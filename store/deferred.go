@@ -24,6 +24,10 @@ type Deferred struct {
 	Path  string        `bson:"path,omitempty"`
 	Value bson.RawValue `bson:"value,omitempty"`
 	Index string        `bson:"index,omitempty"` // the index it conflicted on
+	// Embedded: the original value was a document, kept whole with the
+	// marker field added (later entries may change inside it); else the
+	// placeholder is the marker alone and Value the value to put back.
+	Embedded bool `bson:"embedded,omitempty"`
 	// index: the unique createIndexes command to run on DB, built
 	// non-unique meanwhile; State is "converting" while the non-unique
 	// build is being replaced.
