@@ -42,8 +42,10 @@ type Applier struct {
 	applied int64
 	pend    []uint64 // per entry of the batch: PendingSince after it
 	horizon uint64   // the last seq spooled when this run started
-	lastSeq uint64   // the last entry applied
-	lastTS  bson.Timestamp
+	// copyRunning: a copy pinned T0 and has not recorded its end.
+	copyRunning bool
+	lastSeq     uint64 // the last entry applied
+	lastTS      bson.Timestamp
 }
 
 // Run applies until ctx ends (then it returns nil after the current batch),
@@ -62,6 +64,9 @@ func (a *Applier) Run(ctx context.Context) error {
 		// far: up to here, entries may meet a newer destination.
 		a.horizon = l.Sealed[len(l.Sealed)-1].Last
 	}
+	// The state file is this process's alone: the copy's stage cannot
+	// change under a running applier.
+	a.copyRunning = !a.Store.T0().IsZero() && a.Store.CopyEnd().IsZero()
 	if a.Exec.Window == nil {
 		a.Exec.Window = a.inWindow
 	}
@@ -166,7 +171,7 @@ func (a *Applier) windowOver(seq uint64, ts bson.Timestamp) bool {
 	if !a.ConsistentAt.IsZero() {
 		return !ts.Before(a.ConsistentAt)
 	}
-	return a.Store.T0().IsZero() || !a.Store.CopyEnd().IsZero()
+	return !a.copyRunning
 }
 
 // inWindow reports whether an entry may meet a destination newer than
@@ -180,7 +185,7 @@ func (a *Applier) inWindow(seq uint64, ts bson.Timestamp) bool {
 	if !a.ConsistentAt.IsZero() {
 		return !a.ConsistentAt.Before(ts)
 	}
-	return !a.Store.T0().IsZero() && a.Store.CopyEnd().IsZero()
+	return a.copyRunning
 }
 
 // mark records the checkpoint around a barrier of the batch es: through

@@ -9,7 +9,6 @@ import (
 
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
-	"github.com/mongo-sync/mongo-sync/spool"
 	"github.com/mongo-sync/mongo-sync/store"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -296,31 +295,20 @@ func (f *failingCatalog) SetCollection(u []byte, ns string) error {
 // catalog; rewind replays the whole window; fail, if set, wraps the
 // catalog.
 func applyWithCatalog(t *testing.T, client *mongo.Client, spoolDir, statePath string, ns *config.Namespaces, rewind bool, fail *failingCatalog) error {
-	sr, err := spool.OpenReader(spoolDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sr.Close()
-	st, err := store.Open(statePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if rewind {
-		if err := st.SetCheckpoint(store.Checkpoint{}); err != nil { // replay the whole window
-			t.Fatal(err)
+	return runApplier(t, client, spoolDir, statePath, func(st *store.Store) *Translator {
+		if rewind {
+			if err := st.SetCheckpoint(store.Checkpoint{}); err != nil { // replay the whole window
+				t.Fatal(err)
+			}
 		}
-	}
-	tr := NewTranslator(ns)
-	tr.Catalog, tr.Log = st, quietLog()
-	if fail != nil {
-		fail.Catalog = st
-		tr.Catalog = fail
-	}
-	a := &Applier{Spool: sr, SpoolDir: spoolDir, Store: st, Translator: tr,
-		Exec:     &Executor{Client: client, Workers: 4, BulkSize: 20, Log: quietLog()},
-		BatchOps: 1000, BatchBytes: 16 << 20, ExitWhenDrained: true, LogInterval: 1 << 62, Log: quietLog()}
-	return a.Run(context.Background())
+		tr := NewTranslator(ns)
+		tr.Catalog, tr.Log = st, quietLog()
+		if fail != nil {
+			fail.Catalog = st
+			tr.Catalog = fail
+		}
+		return tr
+	})
 }
 
 func outOnly(t *testing.T) *config.Namespaces {

@@ -377,6 +377,13 @@ func spoolOplog(t *testing.T, oplog []bson.Raw) string {
 }
 
 func applyAll(t *testing.T, client *mongo.Client, spoolDir, statePath string) error {
+	return runApplier(t, client, spoolDir, statePath, func(*store.Store) *Translator { return NewTranslator(nil) })
+}
+
+// runApplier drains spoolDir into client with the state file at statePath
+// and the translator translator makes for that state file, until the
+// ended spool is applied or the applier stops.
+func runApplier(t *testing.T, client *mongo.Client, spoolDir, statePath string, translator func(*store.Store) *Translator) error {
 	sr, err := spool.OpenReader(spoolDir)
 	if err != nil {
 		t.Fatal(err)
@@ -387,7 +394,7 @@ func applyAll(t *testing.T, client *mongo.Client, spoolDir, statePath string) er
 		t.Fatal(err)
 	}
 	defer st.Close()
-	a := &Applier{Spool: sr, SpoolDir: spoolDir, Store: st, Translator: NewTranslator(nil),
+	a := &Applier{Spool: sr, SpoolDir: spoolDir, Store: st, Translator: translator(st),
 		Exec:     &Executor{Client: client, Workers: 4, BulkSize: 20, Log: quietLog()},
 		BatchOps: 1000, BatchBytes: 16 << 20, ExitWhenDrained: true, LogInterval: 1 << 62, Log: quietLog()}
 	return a.Run(context.Background())

@@ -200,10 +200,6 @@ func (x *Executor) settleIndex(ctx context.Context, d *store.Deferred) (bool, er
 	c := x.Client.Database(db).Collection(coll)
 	names := strings.Split(d.Index, ",")
 	if d.State != "converting" {
-		idxs, err := x.uniqueIndexes(ctx, d.NS)
-		if err != nil {
-			return false, err
-		}
 		all, err := c.Indexes().ListSpecifications(ctx)
 		if err != nil {
 			return false, err
@@ -213,13 +209,9 @@ func (x *Executor) settleIndex(ctx context.Context, d *store.Deferred) (bool, er
 			for _, n := range names {
 				if s.Name == n {
 					present++
-				}
-			}
-		}
-		for _, ix := range idxs {
-			for _, n := range names {
-				if ix.name == n {
-					unique++
+					if s.Unique != nil && *s.Unique {
+						unique++
+					}
 				}
 			}
 		}

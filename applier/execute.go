@@ -116,6 +116,9 @@ func (x *Executor) split(ops []Op) [][]Op {
 	if len(x.parts) != x.Workers {
 		x.parts = make([][]Op, x.Workers)
 		x.builders = make([]wirecmd.Builder, x.Workers)
+		for i := range x.builders {
+			x.builders[i].Bypass = true
+		}
 	}
 	for i := range x.parts {
 		x.parts[i] = x.parts[i][:0]
@@ -138,7 +141,6 @@ func (x *Executor) writes(ctx context.Context, ops []Op) error {
 			continue
 		}
 		b := &x.builders[i]
-		b.Bypass = true
 		g.Go(func() error { return x.partition(gctx, b, part) })
 	}
 	err := g.Wait()

@@ -137,24 +137,6 @@ func unsetIn(cur any, path []string) (any, bool) {
 	return cur, false
 }
 
-// getPath is the value at a dotted path of doc (documents only), and
-// whether it exists.
-func getPath(doc bson.D, path []string) (any, bool) {
-	var cur any = doc
-	for _, k := range path {
-		d, ok := cur.(bson.D)
-		if !ok {
-			return nil, false
-		}
-		i := index(d, k)
-		if i < 0 {
-			return nil, false
-		}
-		cur = d[i].Value
-	}
-	return cur, true
-}
-
 // applyDiffPaths applies the $set/$unset form of a $v:2 diff (see
 // diffToUpdate) to doc by mongod's diff rules: a path through a field that
 // is missing is a no-op (its sub-diff had nothing to apply to), one through

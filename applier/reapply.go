@@ -96,15 +96,17 @@ func afterOp(op *Op, cur bson.Raw) (doc bson.D, nonViable int, err error) {
 		if err != nil || raw == nil {
 			return nil, 0, err
 		}
-		return decodeD(raw)
+		doc, err := decodeD(raw)
+		return doc, 0, err
 	}
 	switch op.Kind {
 	case KindInsert, KindReplace:
-		return decodeD(op.Doc)
+		doc, err := decodeD(op.Doc)
+		return doc, 0, err
 	case KindUpdate:
 		base := bson.D{{Key: "_id", Value: op.ID}}
 		if cur != nil {
-			if base, _, err = decodeD(cur); err != nil {
+			if base, err = decodeD(cur); err != nil {
 				return nil, 0, err
 			}
 		}
@@ -116,12 +118,10 @@ func afterOp(op *Op, cur bson.Raw) (doc bson.D, nonViable int, err error) {
 	return nil, 0, fmt.Errorf("op kind %d has no document", op.Kind)
 }
 
-func decodeD(raw bson.Raw) (bson.D, int, error) {
+func decodeD(raw bson.Raw) (bson.D, error) {
 	var d bson.D
-	if err := bson.Unmarshal(raw, &d); err != nil {
-		return nil, 0, err
-	}
-	return d, 0, nil
+	err := bson.Unmarshal(raw, &d)
+	return d, err
 }
 
 // reapplyNonViable applies op, whose update statement hit a non-viable

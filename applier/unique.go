@@ -110,7 +110,7 @@ func (x *Executor) resolveUnique(ctx context.Context, op *Op, cause error) error
 		conflict := fmt.Sprintf("index %s key %v", ix.name, filter[1:])
 		conflicts = append(conflicts, conflict)
 		path := strings.Split(ix.keys[0], ".")
-		orig, _ := getPath(doc, path)
+		orig, _ := keyValue(doc, path)
 		mark, embedded := placeholder(orig, op.ID)
 		var ok bool
 		if doc, ok = setPath(doc, path, mark); !ok {

@@ -60,16 +60,12 @@ func (c *Copier) deferUniqueIndexes(ctx context.Context, coll *collection, specs
 	return c.Dst.Database(coll.dstDB).RunCommand(ctx, bson.D{{Key: "createIndexes", Value: coll.dstColl}, {Key: "indexes", Value: plain}}).Err()
 }
 
+// truthy reads an index spec's boolean option as the server does: a
+// bool, or a number other than 0.
 func truthy(v any) bool {
 	switch b := v.(type) {
 	case bool:
 		return b
-	case bson.RawValue:
-		if x, ok := b.BooleanOK(); ok {
-			return x
-		}
-		n, ok := b.AsInt64OK()
-		return ok && n != 0
 	case int32:
 		return b != 0
 	case int64:
