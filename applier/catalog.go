@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/internal/failpoint"
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -150,6 +151,7 @@ func after(op Op, hooks ...func() error) Op {
 		if err != nil && !errors.Is(err, errAlreadyApplied) && !errors.As(err, &rn) {
 			return err
 		}
+		failpoint.Hit("applier-after-ddl") // the command ran, the catalog does not say so yet
 		if herr := hook(); herr != nil {
 			return herr
 		}
