@@ -67,6 +67,11 @@ func (a *Applier) Run(ctx context.Context) error {
 	// The state file is this process's alone: the copy's stage cannot
 	// change under a running applier.
 	a.copyRunning = !a.Store.T0().IsZero() && a.Store.CopyEnd().IsZero()
+	// No copy, or an earlier run passed its end: consistent already.
+	if (a.ConsistentAt.IsZero() && !a.copyRunning) || (!a.ConsistentAt.IsZero() && !ck.TS.Before(a.ConsistentAt)) {
+		a.consistent = true
+		a.Rec.Consistent()
+	}
 	if a.Exec.Window == nil {
 		a.Exec.Window = a.inWindow
 	}
@@ -237,7 +242,10 @@ func (a *Applier) checkpoint(es []spool.Entry, start time.Time) error {
 		a.Log.WithFields(logrus.Fields{"ts": fmtTS(ck.TS), "copy_end": fmtTS(a.ConsistentAt)}).
 			Info("destination is consistent: the applier has passed the end of the initial copy")
 	}
-	a.Rec.Applied(len(es), ck.Seq, ck.TS, time.Since(start))
+	if a.consistent {
+		a.Rec.Consistent()
+	}
+	a.Rec.Applied(len(es), ck.Seq, ck.TS, entryWall(es, ck.Seq), time.Since(start))
 	if _, err := spool.Remove(a.SpoolDir, ck.Seq+1, a.Retention); err != nil {
 		a.Log.WithError(err).Warn("removing applied segments failed")
 	}
@@ -255,6 +263,18 @@ func (a *Applier) checkpoint(es []spool.Entry, start time.Time) error {
 	}
 	a.Rec.SpoolBytes(n)
 	return nil
+}
+
+// entryWall is the wall time the source logged for seq (an entry of es),
+// zero when it logged none.
+func entryWall(es []spool.Entry, seq uint64) time.Time {
+	if len(es) == 0 || seq < es[0].Seq || seq > es[len(es)-1].Seq {
+		return time.Time{}
+	}
+	if w, ok := es[seq-es[0].Seq].Raw.Lookup("wall").DateTimeOK(); ok {
+		return time.UnixMilli(w)
+	}
+	return time.Time{}
 }
 
 // spoolBytes is the spool's size on disk.

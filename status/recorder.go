@@ -29,10 +29,31 @@ type CopyProgress struct {
 	Done      bool  `json:"done"`
 }
 
+// CutoverLag is the lag under which /status says can_cutover.
+const CutoverLag = 2 * time.Second
+
 // Snapshot is the /status document.
 type Snapshot struct {
-	Stage          string                  `json:"stage"`
-	StartedAt      time.Time               `json:"started_at"`
+	Stage     string    `json:"stage"`
+	StartedAt time.Time `json:"started_at"`
+	// Time is when the snapshot was taken, on this process's clock.
+	Time time.Time `json:"time"`
+	// Consistent: the initial copy is done and the applier has passed its
+	// end (or there was no copy).
+	Consistent bool `json:"consistent"`
+	// CanCutover: consistent, and the lag is under CutoverLag.
+	CanCutover bool `json:"can_cutover"`
+	// AppliedThrough is the newest source time the destination is known to
+	// hold: the wall time of the newest applied entry, or, when the reader
+	// had spooled everything the source had and the applier has applied
+	// it, the moment the reader saw that (this process's clock).
+	AppliedThrough *time.Time `json:"applied_through,omitempty"`
+	// CaughtUpAt is the latter alone: at that moment the reader had
+	// everything the source had, and the applier has applied all of it.
+	CaughtUpAt *time.Time `json:"caught_up_at,omitempty"`
+	// LagMS is now minus AppliedThrough, or 0 while the reader is caught up
+	// and the applier has applied everything spooled.
+	LagMS          int64                   `json:"lag_ms"`
 	Reader         *Position               `json:"reader,omitempty"`
 	Applier        *Position               `json:"applier,omitempty"`
 	LagSeconds     int64                   `json:"lag_seconds"`
@@ -51,6 +72,16 @@ type Snapshot struct {
 type Recorder struct {
 	mu   sync.Mutex
 	snap Snapshot
+	// appliedWall is the wall time of the newest applied entry.
+	appliedWall time.Time
+	// idleAt/idleSeq: the reader's newest report that it had spooled
+	// everything the source had, up to seq idleSeq; pending until the
+	// applier passes idleSeq, then it becomes caughtUpAt.
+	idleAt      time.Time
+	idleSeq     uint64
+	idlePending bool
+	caughtUpAt  time.Time
+	spooledAt   time.Time // the newest append
 
 	reg          *prometheus.Registry
 	read         prometheus.Counter
@@ -133,6 +164,7 @@ func (r *Recorder) Spooled(n int, seq uint64, ts bson.Timestamp) {
 	r.mu.Lock()
 	r.snap.Reader = pos(seq, ts)
 	r.snap.SpooledTotal += int64(n)
+	r.spooledAt = time.Now()
 	r.mu.Unlock()
 	r.lagSeconds.WithLabelValues("reader").Set(time.Since(time.Unix(int64(ts.T), 0)).Seconds())
 }
@@ -150,16 +182,65 @@ func (r *Recorder) CaughtUp(yes bool) {
 	}
 }
 
-// Applied records a checkpoint after n entries applied in d.
-func (r *Recorder) Applied(n int, seq uint64, ts bson.Timestamp, d time.Duration) {
+// SourceIdle records that at time at the reader had read everything the
+// source had and spooled all of it (nothing pending in memory): once the
+// applier passes what is spooled now, the destination holds the source as
+// it was at that moment.
+func (r *Recorder) SourceIdle(at time.Time) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var seq uint64
+	if r.snap.Reader != nil {
+		seq = r.snap.Reader.Seq
+	}
+	r.idleAt, r.idleSeq, r.idlePending = at, seq, true
+	r.settleIdle()
+}
+
+// settleIdle turns a pending idle report into caughtUpAt once the applier
+// has passed it. Called under the lock.
+func (r *Recorder) settleIdle() {
+	var applied uint64
+	if r.snap.Applier != nil {
+		applied = r.snap.Applier.Seq
+	}
+	if r.idlePending && applied >= r.idleSeq {
+		r.caughtUpAt, r.idlePending = r.idleAt, false
+	}
+}
+
+// Consistent records that the destination is consistent: the copy is done
+// and the applier has passed its end, or there was no copy.
+func (r *Recorder) Consistent() {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	r.snap.Consistent = true
+	r.mu.Unlock()
+}
+
+// Applied records a checkpoint after n entries applied in d; wall is the
+// wall time the source logged for the checkpoint's entry (zero if none).
+func (r *Recorder) Applied(n int, seq uint64, ts bson.Timestamp, wall time.Time, d time.Duration) {
 	if r == nil {
 		return
 	}
 	r.applied.Add(float64(n))
 	r.batchSeconds.Observe(d.Seconds())
+	if wall.IsZero() {
+		wall = time.Unix(int64(ts.T), 0)
+	}
 	r.mu.Lock()
 	r.snap.Applier = pos(seq, ts)
 	r.snap.AppliedTotal += int64(n)
+	if wall.After(r.appliedWall) {
+		r.appliedWall = wall
+	}
+	r.settleIdle()
 	r.mu.Unlock()
 	r.lagSeconds.WithLabelValues("applier").Set(time.Since(time.Unix(int64(ts.T), 0)).Seconds())
 }
@@ -274,5 +355,32 @@ func (r *Recorder) Snapshot() Snapshot {
 		s.LagSeconds = max(0, time.Now().Unix()-s.Reader.TSUnix)
 	}
 	r.lagEntries.Set(float64(max(0, s.LagEntries)))
+	s.Time = time.Now().UTC()
+	r.through(&s)
 	return s
+}
+
+// through fills AppliedThrough, CaughtUpAt, LagMS and CanCutover. Called
+// under the lock.
+func (r *Recorder) through(s *Snapshot) {
+	at := r.appliedWall
+	if !r.caughtUpAt.IsZero() {
+		c := r.caughtUpAt.UTC()
+		s.CaughtUpAt = &c
+		if c.After(at) {
+			at = c
+		}
+	}
+	if at.IsZero() {
+		return
+	}
+	at = at.UTC()
+	s.AppliedThrough = &at
+	// Caught up: the newest idle report came after the newest append and
+	// the applier has passed it.
+	idle := !r.caughtUpAt.IsZero() && !r.idlePending && !r.caughtUpAt.Before(r.spooledAt)
+	if !idle {
+		s.LagMS = max(0, s.Time.Sub(at).Milliseconds())
+	}
+	s.CanCutover = s.Consistent && s.LagMS <= CutoverLag.Milliseconds()
 }
