@@ -11,10 +11,12 @@ import (
 )
 
 // Reader reads sealed segments, from any process, while a writer appends.
+// In the writer's own process it can also follow the open segment (Follow).
 type Reader struct {
 	dir string
 	db  *bolt.DB
 	seg Segment
+	w   *Writer // followed, if set: the open segment is read through it
 }
 
 // OpenReader opens the spool at dir for reading.
@@ -33,12 +35,18 @@ func OpenReader(dir string) (*Reader, error) {
 func (r *Reader) Dir() string { return r.dir }
 
 // Read returns up to max entries, of about maxBytes at most (at least one
-// entry), starting at seq from, all from one sealed segment. It returns no
-// entries and no error when no sealed segment holds from yet. A seq already
+// entry), starting at seq from, all from one segment: a sealed one, or the
+// open one of a followed Writer. It returns no entries and no error when no
+// segment it may read holds from yet. A seq already
 // removed gives ErrGone; a missing segment a *GapError; damage a *CorruptError.
 func (r *Reader) Read(ctx context.Context, from uint64, max, maxBytes int) ([]Entry, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if r.w != nil {
+		if es, ok, err := r.w.readOpen(from, max, maxBytes); ok {
+			return es, err
+		}
 	}
 	if r.db == nil || from < r.seg.First || from > r.seg.Last {
 		ok, err := r.locate(from)
@@ -93,17 +101,32 @@ func (r *Reader) openSeg(s Segment) (err error) {
 	return nil
 }
 
-func (r *Reader) readFrom(from uint64, max, maxBytes int) (out []Entry, err error) {
+func (r *Reader) readFrom(from uint64, max, maxBytes int) ([]Entry, error) {
+	out, err := readEntries(r.db, r.seg, from, r.seg.Last, max, maxBytes)
+	if err != nil {
+		r.closeSeg()
+		return nil, err
+	}
+	return out, nil
+}
+
+// readEntries reads up to max entries (about maxBytes) from db, the
+// segment seg, starting at from and ending at last at the latest. Every
+// entry up to last must be there, with its checksum right.
+func readEntries(db *bolt.DB, seg Segment, from, last uint64, max, maxBytes int) (out []Entry, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer guard(r.seg, &err)
-	seg := r.seg
-	out = make([]Entry, 0, min(uint64(max), seg.Last-from+1))
-	err = r.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketEntries).Cursor()
+	defer guard(seg, &err)
+	out = make([]Entry, 0, min(uint64(max), last-from+1))
+	err = db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketEntries)
+		if b == nil {
+			return &CorruptError{File: seg.Path, First: seg.First, Last: last, Seq: from, Reason: "missing entries bucket"}
+		}
+		c := b.Cursor()
 		bytes := 0
 		want := from
 		entries := slab.Slab{Size: 256 << 10}
-		for k, v := c.Seek(seqKey(from)); len(out) < max && want <= seg.Last; k, v = c.Next() {
+		for k, v := c.Seek(seqKey(from)); len(out) < max && want <= last; k, v = c.Next() {
 			if k == nil || keySeq(k) != want {
 				return &CorruptError{File: seg.Path, First: seg.First, Last: seg.Last, Seq: want, Reason: "entry missing"}
 			}
@@ -124,7 +147,6 @@ func (r *Reader) readFrom(from uint64, max, maxBytes int) (out []Entry, err erro
 		return nil
 	})
 	if err != nil {
-		r.closeSeg()
 		return nil, err
 	}
 	return out, nil

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/internal/failpoint"
@@ -31,7 +32,10 @@ type Options struct {
 	Source string
 	// OnSeal, if set, is called after every seal (wakes an in-process applier).
 	OnSeal func()
-	Logger logrus.FieldLogger
+	// OnAppend, if set, is called after every committed append (wakes an
+	// in-process applier that follows the open segment: Reader.Follow).
+	OnAppend func()
+	Logger   logrus.FieldLogger
 }
 
 func (o *Options) defaults() {
@@ -66,6 +70,16 @@ type Writer struct {
 	openBytes   int64
 	published   time.Time
 	closed      bool
+
+	// The open segment as a following Reader sees it (follow.go). omu
+	// guards odb and oseg; a Reader holds it shared for the whole of a read
+	// transaction, and the writer takes it exclusively before it closes the
+	// segment, so a reader never touches a closed handle. omu is never
+	// taken while waiting on anything else (w.mu is not taken under it).
+	omu       sync.RWMutex
+	odb       *bolt.DB
+	oseg      Segment
+	committed atomic.Uint64 // the last seq whose append committed
 }
 
 // publishEvery bounds how often the advisory writer state is rewritten.
@@ -106,6 +120,7 @@ func (w *Writer) recover() error {
 	}
 	_ = os.Remove(filepath.Join(w.dir, endedName))
 	w.next = l.NextSeq()
+	w.committed.Store(w.next - 1)
 	for _, s := range l.Sealed {
 		w.sealedBytes += s.Size
 	}
@@ -247,6 +262,7 @@ func (w *Writer) Append(ctx context.Context, raws []bson.Raw) (first, last uint6
 		return 0, 0, fmt.Errorf("append seq %d-%d to %s: %w", first, first+uint64(len(raws))-1, w.seg.Name(), err)
 	}
 	w.next = last + 1
+	w.committed.Store(last) // bbolt synced the commit: a follower may read it
 	w.segEntries += uint64(len(raws))
 	// The file's size after the commit (a write transaction's own Size is
 	// the size before its commit): what the segment takes on disk.
@@ -262,6 +278,9 @@ func (w *Writer) Append(ctx context.Context, raws []bson.Raw) (first, last uint6
 		w.publish()
 	}
 
+	if w.opts.OnAppend != nil {
+		w.opts.OnAppend()
+	}
 	if size >= w.opts.SegmentMaxBytes {
 		if err := w.sealLocked(); err != nil {
 			return first, last, err
@@ -287,6 +306,9 @@ func (w *Writer) openSegment() error {
 	}
 	w.db = db
 	w.seg = Segment{Path: path, First: w.next, Open: true}
+	w.omu.Lock()
+	w.odb, w.oseg = db, w.seg
+	w.omu.Unlock()
 	w.segEntries = 0
 	w.openBytes = 0
 	w.timer = time.AfterFunc(w.opts.SealInterval, w.sealOnTimer)
@@ -321,6 +343,11 @@ func (w *Writer) sealLocked() error {
 	}
 	db, seg, n := w.db, w.seg, w.segEntries
 	w.db = nil
+	// Hand the segment back from followers before closing it: this waits
+	// for a read in progress, and later reads go to the sealed file.
+	w.omu.Lock()
+	w.odb = nil
+	w.omu.Unlock()
 	if err := db.Close(); err != nil {
 		return fmt.Errorf("close spool segment %s: %w", seg.Name(), err)
 	}
