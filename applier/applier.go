@@ -29,7 +29,8 @@ type Applier struct {
 	MaxBytes int64
 	// ExitWhenDrained stops with nil once an ended spool is fully applied.
 	ExitWhenDrained bool
-	// Wake, if set, signals new sealed segments (an in-process reader).
+	// Wake, if set, signals new entries: an in-process reader's appends and
+	// seals (Spool follows its writer).
 	Wake <-chan struct{}
 	// ConsistentAt, if set, is the initial copy's end: the destination is
 	// consistent once the checkpoint reaches it (logged once).
@@ -42,6 +43,9 @@ type Applier struct {
 	applied int64
 	pend    []uint64 // per entry of the batch: PendingSince after it
 	horizon uint64   // the last seq spooled when this run started
+	// openAtStart: the first seq of a segment open when this run started;
+	// the horizon reaches its end once it is sealed (sealedHorizon).
+	openAtStart uint64
 	// copyRunning: a copy pinned T0 and has not recorded its end.
 	copyRunning bool
 	lastSeq     uint64 // the last entry applied
@@ -56,13 +60,24 @@ func (a *Applier) Run(ctx context.Context) error {
 		return err
 	}
 	next := ck.Seq + 1
-	if l, err := spool.List(a.SpoolDir); err == nil && len(l.Sealed) > 0 {
-		if ck.Seq == 0 {
-			next = l.Sealed[0].First
+	if l, err := spool.List(a.SpoolDir); err == nil {
+		if len(l.Sealed) > 0 {
+			if ck.Seq == 0 {
+				next = l.Sealed[0].First
+			}
+			// A run before this one may have applied anything spooled so
+			// far: up to here, entries may meet a newer destination.
+			a.horizon = l.Sealed[len(l.Sealed)-1].Last
 		}
-		// A run before this one may have applied anything spooled so
-		// far: up to here, entries may meet a newer destination.
-		a.horizon = l.Sealed[len(l.Sealed)-1].Last
+		if l.Open != nil && !a.Spool.Following() {
+			// A segment left open by a sync process that died may hold
+			// entries its applier applied (it followed the open segment):
+			// they count as spooled before this run, to the segment's end,
+			// known once the writer seals it (before this reader can read
+			// it). A following reader started after its writer sealed any
+			// such segment: the open one is this run's.
+			a.openAtStart = l.Open.First
+		}
 	}
 	// The state file is this process's alone: the copy's stage cannot
 	// change under a running applier.
@@ -92,6 +107,9 @@ func (a *Applier) Run(ctx context.Context) error {
 		}
 		if err != nil {
 			return fmt.Errorf("read spool at seq %d: %w", next, err)
+		}
+		if len(es) > 0 && a.openAtStart != 0 && es[len(es)-1].Seq >= a.openAtStart {
+			a.sealedHorizon()
 		}
 		if len(es) == 0 {
 			if err := a.settle(ctx, a.lastSeq, a.lastTS); err != nil {
@@ -170,7 +188,7 @@ func (a *Applier) settle(ctx context.Context, seq uint64, ts bson.Timestamp) err
 // windowOver reports whether, with every entry up to seq (at ts) applied,
 // no entry still to come can meet a destination newer than itself.
 func (a *Applier) windowOver(seq uint64, ts bson.Timestamp) bool {
-	if seq < a.horizon {
+	if seq < a.horizon || a.openAtStart != 0 {
 		return false
 	}
 	if !a.ConsistentAt.IsZero() {
@@ -184,7 +202,7 @@ func (a *Applier) windowOver(seq uint64, ts bson.Timestamp) bool {
 // copy is still running) or was spooled before this run started (a run
 // before it may have applied it).
 func (a *Applier) inWindow(seq uint64, ts bson.Timestamp) bool {
-	if seq <= a.horizon {
+	if seq <= a.horizon || (a.openAtStart != 0 && seq >= a.openAtStart) {
 		return true
 	}
 	if !a.ConsistentAt.IsZero() {
@@ -309,10 +327,40 @@ func (a *Applier) drained(next uint64) (bool, error) {
 	return true, nil
 }
 
+// sealedHorizon moves the horizon to the end of the segment that was open
+// when this run started, once a batch reaches into it: a reader that does
+// not follow the writer reads only sealed segments, so it is sealed now.
+func (a *Applier) sealedHorizon() {
+	l, err := spool.List(a.SpoolDir)
+	if err != nil {
+		return // tried again with the next batch; the window stays open
+	}
+	for _, s := range l.Sealed {
+		if s.First == a.openAtStart {
+			a.horizon = max(a.horizon, s.Last)
+			a.openAtStart = 0
+			return
+		}
+	}
+}
+
+// Poll intervals of wait: with a wake signal (an in-process reader) the
+// poll is only a backstop; across processes it is how new sealed segments
+// are seen, so it is short (a directory listing), keeping the lag within
+// seal_interval plus a few tens of milliseconds.
+const (
+	pollWoken = 100 * time.Millisecond
+	pollAlone = 25 * time.Millisecond
+)
+
 // wait blocks until a wake signal, a poll interval (the backstop across
 // processes), or ctx's end.
 func (a *Applier) wait(ctx context.Context) {
-	t := time.NewTimer(100 * time.Millisecond)
+	d := pollAlone
+	if a.Wake != nil {
+		d = pollWoken
+	}
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():

@@ -35,3 +35,6 @@ func (w *Writer) readOpen(from uint64, max, maxBytes int) (es []Entry, ok bool, 
 	es, err = readEntries(w.odb, seg, from, last, max, maxBytes)
 	return es, true, err
 }
+
+// Following reports whether r follows a Writer's open segment.
+func (r *Reader) Following() bool { return r.w != nil }

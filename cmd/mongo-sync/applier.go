@@ -23,6 +23,7 @@ import (
 type applierOpts struct {
 	exitWhenDrained bool
 	replayFrom      string
+	live            *liveSpool // sync: follow the reader's open segment
 }
 
 func newApplierCmd() *cobra.Command {
@@ -131,6 +132,17 @@ func runApplier(ctx context.Context, cfg *config.Config, opts applierOpts, st *s
 		return err
 	}
 	defer sr.Close()
+	var wake chan struct{}
+	if opts.live != nil {
+		// After the writer recovered the spool (sealed what a crashed run
+		// left open): the applier's horizon then covers all of it.
+		w, ok := opts.live.writer(ctx)
+		if !ok {
+			return nil
+		}
+		sr.Follow(w)
+		wake = opts.live.wake
+	}
 	if opts.replayFrom != "" {
 		if err := rewind(ctx, sr, st, opts.replayFrom, log); err != nil {
 			return err
@@ -146,6 +158,7 @@ func runApplier(ctx context.Context, cfg *config.Config, opts applierOpts, st *s
 		MaxBytes:        int64(cfg.Spool.MaxBytes),
 		ExitWhenDrained: opts.exitWhenDrained,
 		ConsistentAt:    st.CopyEnd(),
+		Wake:            wake,
 		Rec:             rec,
 		LogInterval:     cfg.Applier.LogInterval.D(),
 		Log:             log,

@@ -30,7 +30,7 @@ func newReaderCmd() *cobra.Command {
 				cfg.Src = src.apply(cfg.Src)
 				return start.apply(cfg)
 			}, "reader", func(ctx context.Context, cfg *config.Config, rec *status.Recorder, log logrus.FieldLogger) error {
-				return runReader(ctx, cfg, srcFile, start.optimeLogfile, rec, log)
+				return runReader(ctx, cfg, srcFile, start.optimeLogfile, nil, rec, log)
 			})
 		},
 	}
@@ -41,8 +41,9 @@ func newReaderCmd() *cobra.Command {
 	return cmd
 }
 
-// runReader runs the reader stage until ctx ends or it fails.
-func runReader(ctx context.Context, cfg *config.Config, srcFile, optimeLog string, rec *status.Recorder, log logrus.FieldLogger) error {
+// runReader runs the reader stage until ctx ends or it fails. live, if
+// set, hands its spool writer to the applier of this process (sync).
+func runReader(ctx context.Context, cfg *config.Config, srcFile, optimeLog string, live *liveSpool, rec *status.Recorder, log logrus.FieldLogger) error {
 	ns := cfg.Namespaces()
 	filter := reader.Filter{NS: ns}
 	r := &reader.Reader{
@@ -78,17 +79,24 @@ func runReader(ctx context.Context, cfg *config.Config, srcFile, optimeLog strin
 			ProbeEvery: cfg.Reader.ProgressInterval.D(), Log: log}
 		sourceID = id
 	}
-	w, err := spool.OpenWriter(cfg.Spool.Dir, spool.Options{
+	opts := spool.Options{
 		SegmentMaxBytes: int64(cfg.Spool.SegmentMaxBytes),
 		SealInterval:    cfg.Spool.SealInterval.D(),
 		MaxBytes:        int64(cfg.Spool.MaxBytes),
 		Source:          sourceID,
 		Logger:          log.WithField("component", "spool"),
-	})
+	}
+	if live != nil {
+		opts.OnAppend, opts.OnSeal = live.notify, live.notify
+	}
+	w, err := spool.OpenWriter(cfg.Spool.Dir, opts)
 	if err != nil {
 		return err
 	}
 	r.W = w
+	if live != nil {
+		live.set(w)
+	}
 	log.WithFields(logrus.Fields{"spool": cfg.Spool.Dir, "source": sourceID}).Info("reader started")
 	runErr := r.Run(ctx)
 	if err := w.Close(); err != nil && runErr == nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/spool"
 	"github.com/mongo-sync/mongo-sync/status"
 	"github.com/mongo-sync/mongo-sync/store"
 	"github.com/sirupsen/logrus"
@@ -77,8 +78,9 @@ func runSync(ctx context.Context, cfg *config.Config, optimeLog string, rec *sta
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
+	live := newLiveSpool()
 	g.Go(func() error {
-		return runReader(gctx, cfg, "", optimeLog, rec, log.WithField("component", "reader"))
+		return runReader(gctx, cfg, "", optimeLog, live, rec, log.WithField("component", "reader"))
 	})
 	g.Go(func() error {
 		if st.Stage() == store.StageCopying {
@@ -90,13 +92,50 @@ func runSync(ctx context.Context, cfg *config.Config, optimeLog string, rec *sta
 			return nil
 		}
 		rec.SetStage("applying")
-		return runApplier(gctx, cfg, applierOpts{}, st, rec, log.WithField("component", "applier"))
+		return runApplier(gctx, cfg, applierOpts{live: live}, st, rec, log.WithField("component", "applier"))
 	})
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return nil
 	}
 	return err
+}
+
+// liveSpool hands the reader's spool writer to the applier of the same
+// process: the applier reads the open segment through it and is woken on
+// every append and seal, so an entry does not wait for a seal (issue 13).
+type liveSpool struct {
+	wake  chan struct{}
+	ready chan struct{} // closed once w is set
+	w     *spool.Writer
+}
+
+func newLiveSpool() *liveSpool {
+	return &liveSpool{wake: make(chan struct{}, 1), ready: make(chan struct{})}
+}
+
+// notify wakes the applier; a wake already pending covers this one.
+func (l *liveSpool) notify() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// set hands over w, once it has recovered the spool.
+func (l *liveSpool) set(w *spool.Writer) {
+	l.w = w
+	close(l.ready)
+}
+
+// writer waits for the reader's writer; false if ctx ends first.
+func (l *liveSpool) writer(ctx context.Context) (*spool.Writer, bool) {
+	select {
+	case <-l.ready:
+		return l.w, true
+	case <-ctx.Done():
+		return nil, false
+	}
 }
 
 func fmtTS(ts bson.Timestamp) string { return fmt.Sprintf("%d,%d", ts.T, ts.I) }
