@@ -44,6 +44,10 @@ type Executor struct {
 	Window func(seq uint64, ts bson.Timestamp) bool
 	// Deferred keeps the work such resolutions leave (nil: memory only).
 	Deferred DeferredStore
+	// Keys, for a mongos destination, are its shard keys: statements on a
+	// collection sharded on more than _id carry the key (sharded.go).
+	// Nil: statements go by _id alone.
+	Keys *ShardKeys
 
 	deferred       []store.Deferred
 	deferredLoaded bool
@@ -82,6 +86,9 @@ func (x *Executor) Apply(ctx context.Context, ops []Op) error {
 			return err
 		}
 		err := retry.Do(ctx, x.Log, "command "+op.Desc, func() error { return op.Cmd(ctx, x.Client) })
+		if x.Keys != nil {
+			x.Keys.Invalidate() // a DDL may drop, create, rename or shard a collection
+		}
 		var rn *renamed
 		if errors.As(err, &rn) {
 			if merr := x.moveDeferred(rn.from, rn.to); merr != nil {
@@ -193,6 +200,11 @@ func (x *Executor) serial(ctx context.Context, ops []Op) error {
 // statement whose path is not viable in the current document is applied
 // by rule (reapplyNonViable), and the rest of the run is sent again.
 func (x *Executor) send(ctx context.Context, b *wirecmd.Builder, ops []Op) error {
+	if x.Keys != nil {
+		if done, err := x.sendSharded(ctx, b, ops); done {
+			return err
+		}
+	}
 	dbName, coll := splitNS(ops[0].NS)
 	db := x.Client.Database(dbName)
 	var dups []Op

@@ -43,6 +43,11 @@ type Op struct {
 	// Kind's padding: Op stays as small as the hot path needs.
 	fromDiff bool
 	Doc      bson.Raw
+	// Key is the document key the entry logged when it holds more than
+	// _id (o2 of an update, o of a delete): a sharded source logs the
+	// document's shard key there. A mongos destination sharded on the
+	// same fields targets the statement by it.
+	Key bson.Raw
 	// Fetch, if set, computes the replacement from the destination's
 	// current document (diffs a plain $set/$unset cannot express); nil
 	// means there is nothing to write.

@@ -101,6 +101,49 @@ func (b *Builder) ReplaceLiteral(id bson.RawValue, doc bson.Raw) {
 	b.buf, _ = bsoncore.AppendDocumentEnd(b.buf, st)
 }
 
+// UpdateQ appends {q: q, u: u, upsert: upsert}: a statement whose query
+// the caller built (a sharded destination's: _id and the shard key).
+func (b *Builder) UpdateQ(q, u bson.Raw, upsert bool) {
+	b.key(bsoncore.TypeEmbeddedDocument)
+	st, buf := bsoncore.AppendDocumentStart(b.buf)
+	buf = bsoncore.AppendDocumentElement(buf, "q", q)
+	buf = bsoncore.AppendDocumentElement(buf, "u", u)
+	buf = bsoncore.AppendBooleanElement(buf, "upsert", upsert)
+	b.buf, _ = bsoncore.AppendDocumentEnd(buf, st)
+}
+
+// ReplaceLiteralQ is ReplaceLiteral with the caller's query q.
+func (b *Builder) ReplaceLiteralQ(q, doc bson.Raw, upsert bool) {
+	b.key(bsoncore.TypeEmbeddedDocument)
+	st, buf := bsoncore.AppendDocumentStart(b.buf)
+	buf = bsoncore.AppendDocumentElement(buf, "q", q)
+	buf = bsoncore.AppendArrayElement(buf, "u", LiteralReplacement(doc))
+	buf = bsoncore.AppendBooleanElement(buf, "upsert", upsert)
+	b.buf, _ = bsoncore.AppendDocumentEnd(buf, st)
+}
+
+// LiteralReplacement is the pipeline [{$replaceWith: {$literal: doc}}] (see
+// ReplaceLiteral), as a raw array.
+func LiteralReplacement(doc bson.Raw) bson.RawArray {
+	arr, buf := bsoncore.AppendArrayStart(nil)
+	stage, buf := bsoncore.AppendDocumentElementStart(buf, "0")
+	with, buf := bsoncore.AppendDocumentElementStart(buf, "$replaceWith")
+	buf = bsoncore.AppendDocumentElement(buf, "$literal", doc)
+	buf, _ = bsoncore.AppendDocumentEnd(buf, with)
+	buf, _ = bsoncore.AppendDocumentEnd(buf, stage)
+	buf, _ = bsoncore.AppendArrayEnd(buf, arr)
+	return buf
+}
+
+// DeleteQ appends {q: q, limit: 1}.
+func (b *Builder) DeleteQ(q bson.Raw) {
+	b.key(bsoncore.TypeEmbeddedDocument)
+	st, buf := bsoncore.AppendDocumentStart(b.buf)
+	buf = bsoncore.AppendDocumentElement(buf, "q", q)
+	buf = bsoncore.AppendInt32Element(buf, "limit", 1)
+	b.buf, _ = bsoncore.AppendDocumentEnd(buf, st)
+}
+
 // Delete appends {q: {_id: id}, limit: 1}.
 func (b *Builder) Delete(id bson.RawValue) {
 	b.key(bsoncore.TypeEmbeddedDocument)
