@@ -18,7 +18,9 @@ import (
 )
 
 // Source produces raw oplog entries after last (nil: from its start). It
-// calls emit(nil) now and then while idle so batches flush on time.
+// calls emit(nil) now and then while idle so batches flush on time, and
+// emit(handOver) when it is about to wait on the server with nothing more in
+// hand, so no entry read waits in a batch for the next one.
 type Source interface {
 	produce(ctx context.Context, last *bson.Raw, emit func(bson.Raw) error) error
 }
@@ -132,6 +134,7 @@ func (r *Reader) consume(ctx context.Context, batches <-chan []bson.Raw) error {
 			if !ok {
 				return nil
 			}
+			batch = coalesce(batch, batches, r.BatchSize)
 			_, last, err := r.W.Append(appendCtx, batch)
 			if err != nil {
 				return fmt.Errorf("append %d entries (ts %s to %s) to the spool: %w",
@@ -150,6 +153,24 @@ func (r *Reader) consume(ctx context.Context, batches <-chan []bson.Raw) error {
 			lastLog, lastCount = time.Now(), n
 		}
 	}
+}
+
+// coalesce appends to batch the batches already waiting, while it holds
+// fewer than size entries: batches handed over one by one while an append
+// was running go to the spool in one transaction.
+func coalesce(batch []bson.Raw, batches <-chan []bson.Raw, size int) []bson.Raw {
+	for len(batch) < size {
+		select {
+		case more, ok := <-batches:
+			if !ok {
+				return batch // the consumer sees the close at its next receive
+			}
+			batch = append(batch, more...)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 func (r *Reader) logProgress(rate float64) {
@@ -181,6 +202,12 @@ type batcher struct {
 func (b *batcher) emit(raw bson.Raw) error {
 	if err := b.ctx.Err(); err != nil {
 		return err // stopped: take nothing more
+	}
+	if raw != nil && len(raw) == 0 { // handOver
+		if len(b.cur) > 0 {
+			return b.send()
+		}
+		return nil
 	}
 	b.r.caughtUp.Store(raw == nil)
 	if raw != nil {
