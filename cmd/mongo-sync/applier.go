@@ -10,6 +10,7 @@ import (
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/internal/wirecmd"
 	"github.com/mongo-sync/mongo-sync/reader"
+	"github.com/mongo-sync/mongo-sync/sharding"
 	"github.com/mongo-sync/mongo-sync/spool"
 	"github.com/mongo-sync/mongo-sync/status"
 	"github.com/mongo-sync/mongo-sync/store"
@@ -148,10 +149,17 @@ func runApplier(ctx context.Context, cfg *config.Config, opts applierOpts, st *s
 			return err
 		}
 	}
+	exec := &applier.Executor{Client: client, WriteConcern: destOptions(cfg.DstMongo()).WriteConcern, Workers: cfg.Applier.Workers, BulkSize: cfg.Applier.BulkSize, Log: log, Rec: rec}
+	if mongos, err := sharding.IsMongos(ctx, client); err != nil {
+		return fmt.Errorf("destination %s: %w", cfg.DstMongo().Redacted(), err)
+	} else if mongos {
+		exec.Keys = applier.NewShardKeys(client)
+		log.Info("destination is a mongos: statements carry the shard key of each sharded collection")
+	}
 	a := &applier.Applier{
 		Spool: sr, SpoolDir: cfg.Spool.Dir, Store: st,
 		Translator:      translator(cfg, st, rec, log),
-		Exec:            &applier.Executor{Client: client, WriteConcern: destOptions(cfg.DstMongo()).WriteConcern, Workers: cfg.Applier.Workers, BulkSize: cfg.Applier.BulkSize, Log: log, Rec: rec},
+		Exec:            exec,
 		BatchOps:        cfg.Applier.BatchOps,
 		BatchBytes:      int(cfg.Applier.BatchBytes),
 		Retention:       cfg.Spool.Retention.D(),
