@@ -53,6 +53,9 @@ type Sync struct {
 	DBs          []DB    `toml:"dbs"`
 	StartOptime  *Optime `toml:"start_optime"`
 	DropExisting bool    `toml:"drop_existing"`
+	// ShardCollections gives a mongos destination the source's shard keys
+	// (enableSharding, shardCollection) before the copy.
+	ShardCollections bool `toml:"shard_collections"`
 }
 
 // DB selects a database, optionally renamed and restricted to collections.

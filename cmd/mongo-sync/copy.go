@@ -10,6 +10,7 @@ import (
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/copier"
 	"github.com/mongo-sync/mongo-sync/reader"
+	"github.com/mongo-sync/mongo-sync/sharding"
 	"github.com/mongo-sync/mongo-sync/spool"
 	"github.com/mongo-sync/mongo-sync/status"
 	"github.com/mongo-sync/mongo-sync/store"
@@ -97,6 +98,11 @@ func runCopy(ctx context.Context, cfg *config.Config, st *store.Store, rec *stat
 		return err
 	}
 	defer closeBoth()
+	if cfg.Sync.ShardCollections { // before any collection is created; idempotent on resume
+		if err := sharding.Sync(ctx, srcClient, dstClient, cfg.Namespaces(), log); err != nil {
+			return err
+		}
+	}
 
 	if st.Stage() == store.StageNone {
 		if err := pinT0(ctx, cfg, st, log); err != nil {
