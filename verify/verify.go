@@ -30,11 +30,20 @@ type Result struct {
 	DifferN        int64
 	IndexProblems  []string
 	OptionProblems []string
+	// Unsettled (live comparisons): documents the source changed in every
+	// re-check, or that differed in the last one only; not counted as
+	// differences.
+	Unsettled  []string
+	UnsettledN int64
+	// CountProblem: the counts differ (sample comparisons count apart).
+	CountProblem string
+	// Sampled: documents compared by a sample comparison (0: every one).
+	Sampled int64
 }
 
 // OK reports a namespace without differences.
 func (r Result) OK() bool {
-	return r.MissingN == 0 && r.ExtraN == 0 && r.DifferN == 0 && len(r.IndexProblems) == 0 && len(r.OptionProblems) == 0
+	return r.MissingN == 0 && r.ExtraN == 0 && r.DifferN == 0 && r.CountProblem == "" && len(r.IndexProblems) == 0 && len(r.OptionProblems) == 0
 }
 
 // Verifier compares source and destination.
@@ -43,6 +52,11 @@ type Verifier struct {
 	NS       *config.Namespaces
 	// Show is how many differing _ids are listed per kind (all are counted).
 	Show int
+	// Live, if set, re-checks what differs while writes continue (see Live).
+	Live *Live
+	// Sample, if above 0, compares that many random documents per
+	// collection (and the counts) instead of every document.
+	Sample int
 }
 
 // Run compares every selected namespace.
@@ -51,47 +65,74 @@ func (v *Verifier) Run(ctx context.Context) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []Result
+	out := make([]Result, 0, len(sel))
+	var live []*suspects
 	for _, s := range sel {
-		r, err := v.compare(ctx, s)
+		r, p, err := v.compare(ctx, s)
+		out = append(out, r)
 		if err != nil {
 			return out, err
 		}
-		out = append(out, r)
+		if p != nil {
+			p.r = &out[len(out)-1]
+			live = append(live, p)
+		}
+	}
+	if len(live) > 0 {
+		return out, v.recheck(ctx, live)
 	}
 	return out, nil
 }
 
-func (v *Verifier) compare(ctx context.Context, s copier.Selected) (Result, error) {
+// compare compares one namespace; live, it also returns what to re-check.
+func (v *Verifier) compare(ctx context.Context, s copier.Selected) (Result, *suspects, error) {
 	r := Result{Src: s.SrcNS, Dst: s.DstNS}
 	sdb, scoll := config.SplitNS(s.SrcNS)
 	ddb, dcoll := config.SplitNS(s.DstNS)
 	src, dst := v.Src.Database(sdb).Collection(scoll), v.Dst.Database(ddb).Collection(dcoll)
 	if err := v.options(ctx, s, ddb, dcoll, &r); err != nil {
-		return r, err
+		return r, nil, err
 	}
 	if s.View {
-		return r, nil
+		return r, nil, nil
 	}
-	if err := v.documents(ctx, s, src, dst, &r); err != nil {
-		return r, err
+	docs := v.documents
+	if v.Sample > 0 {
+		docs = v.sample
 	}
-	return r, v.indexes(ctx, src, dst, &r)
+	ids, err := docs(ctx, s, src, dst, &r)
+	if err != nil {
+		return r, nil, err
+	}
+	if err := v.indexes(ctx, src, dst, &r); err != nil {
+		return r, nil, err
+	}
+	// Live: re-check what differs, unless the walk found more than it keeps.
+	if v.Live == nil || len(ids) == 0 || int64(len(ids)) != r.MissingN+r.ExtraN+r.DifferN {
+		return r, nil, nil
+	}
+	return r, &suspects{s: s, src: src, dst: dst, ids: ids}, nil
 }
 
 // documents walks both collections in _id order, in step.
-func (v *Verifier) documents(ctx context.Context, s copier.Selected, src, dst *mongo.Collection, r *Result) error {
+func (v *Verifier) documents(ctx context.Context, s copier.Selected, src, dst *mongo.Collection, r *Result) ([]bson.RawValue, error) {
 	opts := options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetBatchSize(1000)
 	sc, err := src.Find(ctx, bson.D{}, opts)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", s.SrcNS, err)
+		return nil, fmt.Errorf("read %s: %w", s.SrcNS, err)
 	}
 	defer sc.Close(ctx)
 	dc, err := dst.Find(ctx, bson.D{}, opts)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", s.DstNS, err)
+		return nil, fmt.Errorf("read %s: %w", s.DstNS, err)
 	}
 	defer dc.Close(ctx)
+	var suspects []bson.RawValue // live: what differs, to re-check
+	suspect := func(doc bson.Raw) {
+		if v.Live != nil && len(suspects) < maxSuspects {
+			suspects = append(suspects, doc.Lookup("_id"))
+		}
+	}
 	a, aok := next(ctx, sc)
 	b, bok := next(ctx, dc)
 	for aok || bok {
@@ -100,34 +141,37 @@ func (v *Verifier) documents(ctx context.Context, s copier.Selected, src, dst *m
 			r.SrcDocs++
 			r.MissingN++
 			r.Missing = v.note(r.Missing, a)
+			suspect(a)
 			a, aok = next(ctx, sc)
 		case c > 0:
 			r.DstDocs++
 			r.ExtraN++
 			r.Extra = v.note(r.Extra, b)
+			suspect(b)
 			b, bok = next(ctx, dc)
 		default:
 			r.SrcDocs++
 			r.DstDocs++
 			want, err := bson.Marshal(projection.Doc(a, s.Fields))
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if !sameDoc(want, b) {
 				r.DifferN++
 				r.Differ = v.note(r.Differ, a)
+				suspect(a)
 			}
 			a, aok = next(ctx, sc)
 			b, bok = next(ctx, dc)
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("read %s: %w", s.SrcNS, err)
+		return nil, fmt.Errorf("read %s: %w", s.SrcNS, err)
 	}
 	if err := dc.Err(); err != nil {
-		return fmt.Errorf("read %s: %w", s.DstNS, err)
+		return nil, fmt.Errorf("read %s: %w", s.DstNS, err)
 	}
-	return nil
+	return suspects, nil
 }
 
 func next(ctx context.Context, c *mongo.Cursor) (bson.Raw, bool) {

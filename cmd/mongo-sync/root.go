@@ -129,7 +129,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newSyncCmd(), newReaderCmd(), newCopyCmd(), newApplierCmd(), newVerifyCmd(), newStatusCmd(), newSpoolCmd(), newVersionCmd())
+	root.AddCommand(newSyncCmd(), newReaderCmd(), newCopyCmd(), newApplierCmd(), newVerifyCmd(), newCutoverCmd(), newStatusCmd(), newSpoolCmd(), newVersionCmd())
 	return root
 }
 

@@ -11,13 +11,17 @@ import (
 	"github.com/mongo-sync/mongo-sync/verify"
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
 func newVerifyCmd() *cobra.Command {
 	var (
-		c        common
-		src, dst mongoFlags
-		show     int
+		c         common
+		src, dst  mongoFlags
+		show      int
+		live      bool
+		sample    int
+		statusURL string
 	)
 	cmd := &cobra.Command{
 		Use:   "verify",
@@ -27,31 +31,65 @@ func newVerifyCmd() *cobra.Command {
 			return c.run(cmd.Context(), func(cfg *config.Config) error {
 				cfg.Src = src.apply(cfg.Src)
 				cfg.SetDstMongo(dst.apply(cfg.DstMongo()))
+				// verify is a client of the running sync (--live reads its
+				// /status): it serves no /status of its own on that address.
+				if statusURL == "" && cfg.HTTP.Listen != "" {
+					statusURL = "http://" + cfg.HTTP.ListenAddr() + "/status"
+				}
+				cfg.HTTP.Listen = ""
 				return nil
 			}, "verify", func(ctx context.Context, cfg *config.Config, _ *status.Recorder, log logrus.FieldLogger) error {
-				return runVerify(ctx, cfg, show, cmd.OutOrStdout())
+				return runVerify(ctx, cfg, verifyOpts{show: show, live: live, sample: sample, statusURL: statusURL}, cmd.OutOrStdout())
 			})
 		},
 	}
 	c.register(cmd)
 	src.register(cmd, "src")
 	dst.register(cmd, "dst")
-	cmd.Flags().IntVar(&show, "show", 5, "list this many differing _ids per kind and namespace")
+	f := cmd.Flags()
+	f.IntVar(&show, "show", 5, "list this many differing _ids per kind and namespace")
+	f.BoolVar(&live, "live", false, "while writes continue: re-check what differs once the applier has passed it, report only what persists (needs the running sync's /status: http.listen)")
+	f.IntVar(&sample, "sample", 0, "compare this many random documents per collection, and the counts, instead of every document")
+	f.StringVar(&statusURL, "status-url", "", "the running sync's /status URL (default: from http.listen)")
 	return cmd
 }
 
-func runVerify(ctx context.Context, cfg *config.Config, show int, out io.Writer) error {
+type verifyOpts struct {
+	show      int
+	live      bool
+	sample    int
+	statusURL string
+}
+
+func runVerify(ctx context.Context, cfg *config.Config, o verifyOpts, out io.Writer) error {
 	srcClient, dstClient, closeBoth, err := connectBoth(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer closeBoth()
-	v := &verify.Verifier{Src: srcClient, Dst: dstClient, NS: cfg.Namespaces(), Show: show}
+	_, err = verifyWith(ctx, cfg, srcClient, dstClient, o, out)
+	return err
+}
+
+// verifyWith compares and prints; it returns the summary line.
+func verifyWith(ctx context.Context, cfg *config.Config, srcClient, dstClient *mongo.Client, o verifyOpts, out io.Writer) (string, error) {
+	v := &verify.Verifier{Src: srcClient, Dst: dstClient, NS: cfg.Namespaces(), Show: o.show, Sample: o.sample}
+	if o.live {
+		f := newFollower(cfg, srcClient, o.statusURL)
+		v.Live = &verify.Live{Settle: f.settle}
+	}
 	results, err := v.Run(ctx)
 	bad := 0
 	for _, r := range results {
+		sampled := ""
+		if o.sample > 0 {
+			sampled = fmt.Sprintf(" (%d sampled)", r.Sampled)
+		}
+		if r.UnsettledN > 0 {
+			fmt.Fprintf(out, "note  %s -> %s: %d changed on the source in every re-check, not compared: %s\n", r.Src, r.Dst, r.UnsettledN, strings.Join(r.Unsettled, ", "))
+		}
 		if r.OK() {
-			fmt.Fprintf(out, "ok    %s -> %s: %d documents\n", r.Src, r.Dst, r.SrcDocs)
+			fmt.Fprintf(out, "ok    %s -> %s: %d documents%s\n", r.Src, r.Dst, r.SrcDocs, sampled)
 			continue
 		}
 		bad++
@@ -65,16 +103,20 @@ func runVerify(ctx context.Context, cfg *config.Config, show int, out io.Writer)
 				fmt.Fprintf(out, "      %d %s; first _ids: %s\n", l.n, l.what, strings.Join(l.ids, ", "))
 			}
 		}
+		if r.CountProblem != "" {
+			fmt.Fprintf(out, "      %s\n", r.CountProblem)
+		}
 		for _, p := range append(r.IndexProblems, r.OptionProblems...) {
 			fmt.Fprintf(out, "      %s\n", p)
 		}
 	}
 	if err != nil {
-		return err
+		return "", err
 	}
 	if bad > 0 {
-		return fmt.Errorf("verify: %d of %d namespaces differ", bad, len(results))
+		return "", fmt.Errorf("verify: %d of %d namespaces differ", bad, len(results))
 	}
-	fmt.Fprintf(out, "verify: %d namespaces, no differences\n", len(results))
-	return nil
+	sum := fmt.Sprintf("verify: %d namespaces, no differences", len(results))
+	fmt.Fprintln(out, sum)
+	return sum, nil
 }

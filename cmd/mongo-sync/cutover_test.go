@@ -1,0 +1,261 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mongo-sync/mongo-sync/internal/bsonx"
+	"github.com/mongo-sync/mongo-sync/internal/testmongo"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// freeAddr is a loopback address nothing listens on now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// syncedDBs is what syncSections plus the hostile workload select, source
+// database to destination database.
+var syncedDBs = map[string]string{"shop": "shop", "crm": "crm2", "hostile": "hostile"}
+
+// independentDiff compares every selected collection of the source with the
+// destination without mongo-sync's code (no verify package): documents by
+// _id, in canonical form. It returns the differences, logging the first.
+func independentDiff(t *testing.T, src, dst *mongo.Client, dbs map[string]string) int {
+	t.Helper()
+	ctx := context.Background()
+	read := func(c *mongo.Client, db, coll string) map[string]string {
+		out := map[string]string{}
+		cur, err := c.Database(db).Collection(coll).Find(ctx, bson.D{})
+		if err != nil {
+			t.Fatalf("read %s.%s: %v", db, coll, err)
+		}
+		defer cur.Close(ctx)
+		for cur.Next(ctx) {
+			id := bsonx.Canonical(bson.Raw(idDoc("_id", cur.Current.Lookup("_id"))))
+			out[id] = bsonx.Canonical(cur.Current)
+		}
+		if err := cur.Err(); err != nil {
+			t.Fatalf("read %s.%s: %v", db, coll, err)
+		}
+		return out
+	}
+	n, checked := 0, 0
+	for sdb, ddb := range dbs {
+		names, err := src.Database(sdb).ListCollectionNames(ctx, bson.D{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, coll := range names {
+			if strings.HasPrefix(coll, "system.") {
+				continue
+			}
+			a, b := read(src, sdb, coll), read(dst, ddb, coll)
+			checked += len(a)
+			for id, x := range a {
+				if y := b[id]; y != x {
+					if n++; n <= 5 {
+						t.Logf("%s.%s %s\n  source:      %s\n  destination: %s", sdb, coll, id, x, y)
+					}
+				}
+			}
+			for id, y := range b {
+				if _, ok := a[id]; !ok {
+					if n++; n <= 5 {
+						t.Logf("%s.%s %s only on the destination: %s", ddb, coll, id, y)
+					}
+				}
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("independent comparison: the source holds no documents to compare")
+	}
+	t.Logf("independent comparison: %d source documents, %d differences", checked, n)
+	return n
+}
+
+// The migration story under a live workload: verify --live reports nothing
+// while the workload runs, catches a document edited by hand on the
+// destination, and cutover --verify full finishes once the workload stops.
+func TestCutover_LiveVerifyThenCutover(t *testing.T) {
+	src, dst := testmongo.StartSource(t), testmongo.StartDest(t)
+	ctx := context.Background()
+	preload(t, src.Client(), 1500)
+	dir := t.TempDir()
+	conf := writeConfig(t, dir, src.URI, dst.URI, withHostile(syncSections)+fmt.Sprintf("[http]\nlisten = %q\n", freeAddr(t)))
+	stopLoad := hostileLoad(t, src.Client(), uint64(time.Now().UnixNano()))
+	loadRunning := true
+	defer func() {
+		if loadRunning {
+			stopLoad()
+		}
+	}()
+	p := start(t, "sync", "-f", conf)
+	p.waitLog(t, 180*time.Second, "destination is consistent")
+
+	// Under the workload: no differences reported.
+	time.Sleep(2 * time.Second)
+	if out, err := run(t, "verify", "-f", conf, "--live"); err != nil || !strings.Contains(out, "no differences") {
+		t.Fatalf("verify --live under the workload: %v\n%s\nsync:\n%s", err, out, tail(p.output(), 30))
+	} else {
+		t.Logf("verify --live under the workload:\n%s", out)
+	}
+
+	// A document changed on the destination by hand is reported, by _id.
+	users := dst.Client().Database("shop").Collection("users")
+	if _, err := users.UpdateOne(ctx, bson.D{{Key: "_id", Value: "u07"}}, bson.D{{Key: "$set", Value: bson.D{{Key: "city", Value: "edited by hand"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(t, "verify", "-f", conf, "--live")
+	if err == nil || !strings.Contains(out, `1 different; first _ids: "u07"`) {
+		t.Fatalf("verify --live did not report the hand edit: %v\n%s", err, out)
+	}
+	// Put it back as the source has it, for the cutover.
+	var orig bson.Raw
+	if err := src.Client().Database("shop").Collection("users").FindOne(ctx, bson.D{{Key: "_id", Value: "u07"}}).Decode(&orig); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := users.ReplaceOne(ctx, bson.D{{Key: "_id", Value: "u07"}}, orig); err != nil {
+		t.Fatal(err)
+	}
+
+	loadRunning = false
+	stopLoad()
+	out, err = run(t, "cutover", "-f", conf, "--verify", "full", "--timeout", "3m")
+	if err != nil || !strings.Contains(out, "destination holds everything the source wrote up to T = ") || !strings.Contains(out, "no differences") {
+		t.Fatalf("cutover: %v\n%s\nsync:\n%s", err, out, tail(p.output(), 30))
+	}
+	t.Logf("cutover:\n%s", out)
+	if err := p.term(t); err != nil {
+		t.Fatal(err)
+	}
+	if n := independentDiff(t, src.Client(), dst.Client(), syncedDBs); n != 0 {
+		t.Fatalf("after cutover said the destination holds everything, an independent comparison finds %d differences", n)
+	}
+}
+
+// cutover --block-writes on a server without setUserWriteBlockMode says so
+// and what to do instead, before anything else.
+func TestCutover_BlockWritesUnsupported(t *testing.T) {
+	if os.Getenv("MONGO_SYNC_TEST_SRC") != "" {
+		t.Skip("MONGO_SYNC_TEST_SRC is set: a real MongoDB source may support setUserWriteBlockMode (see TestCutover_RealSourceBlocksWrites)")
+	}
+	src, dst := testmongo.StartSource(t), testmongo.StartDest(t)
+	conf := writeConfig(t, t.TempDir(), src.URI, dst.URI, "")
+	out, err := run(t, "cutover", "-f", conf, "--block-writes")
+	if err == nil || !strings.Contains(out, "does not support setUserWriteBlockMode") || !strings.Contains(out, "stop the application's writes to the source yourself") {
+		t.Fatalf("cutover --block-writes on the test server: %v\n%s", err, out)
+	}
+	if out, err := run(t, "cutover", "-f", conf, "--verify", "most"); err == nil || !strings.Contains(out, `--verify "most"`) {
+		t.Fatalf("cutover --verify most: %v\n%s", err, out)
+	}
+}
+
+// A cutover that times out exits non-zero and says what is left; one killed
+// with -9 while it waits, then run again once sync runs, finishes.
+func TestCutover_TimeoutAndKilledThenRestarted(t *testing.T) {
+	src, dst := testmongo.StartSource(t), testmongo.StartDest(t)
+	ctx := context.Background()
+	preload(t, src.Client(), 500)
+	dir := t.TempDir()
+	conf := writeConfig(t, dir, src.URI, dst.URI, syncSections+fmt.Sprintf("[http]\nlisten = %q\n", freeAddr(t)))
+	p := start(t, "sync", "-f", conf)
+	p.waitLog(t, 120*time.Second, "destination is consistent")
+	if err := p.term(t); err != nil {
+		t.Fatal(err)
+	}
+	// A backlog no process applies.
+	orders := src.Client().Database("shop").Collection("orders")
+	for i := 0; i < 300; i++ {
+		if _, err := orders.InsertOne(ctx, bson.D{{Key: "_id", Value: 50000 + i}, {Key: "sku", Value: "late"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	out, err := run(t, "cutover", "-f", conf, "--timeout", "2s", "--verify", "none")
+	if err == nil || !strings.Contains(out, "--timeout expired") || !strings.Contains(out, "no running process reports progress") {
+		t.Fatalf("cutover --timeout with nothing applying: %v\n%s", err, out)
+	}
+	if strings.Contains(out, "destination holds everything") {
+		t.Fatalf("a timed-out cutover claimed success:\n%s", out)
+	}
+
+	c := start(t, "cutover", "-f", conf, "--verify", "full")
+	c.waitLog(t, 60*time.Second, "cutover: waiting")
+	killRunning(t, c, "while cutover waited")
+
+	p = start(t, "sync", "-f", conf)
+	out, err = run(t, "cutover", "-f", conf, "--verify", "full", "--timeout", "2m")
+	if err != nil || !strings.Contains(out, "destination holds everything the source wrote up to T = ") {
+		t.Fatalf("cutover after a kill -9: %v\n%s\nsync:\n%s", err, out, tail(p.output(), 30))
+	}
+	if n, _ := dst.Client().Database("shop").Collection("orders").CountDocuments(ctx, bson.D{{Key: "sku", Value: "late"}}); n != 300 {
+		t.Fatalf("cutover succeeded with %d of the 300 late inserts on the destination", n)
+	}
+	if err := p.term(t); err != nil {
+		t.Fatal(err)
+	}
+	if n := independentDiff(t, src.Client(), dst.Client(), map[string]string{"shop": "shop", "crm": "crm2"}); n != 0 {
+		t.Fatalf("independent comparison after cutover: %d differences", n)
+	}
+}
+
+// On a real MongoDB 6.0+ source: writes are blocked during cutover, stay
+// blocked after it, are unblocked by --unblock, and a cutover that fails
+// unblocks what it blocked.
+func TestCutover_RealSourceBlocksWrites(t *testing.T) {
+	if os.Getenv("MONGO_SYNC_TEST_SRC") == "" || os.Getenv("MONGO_SYNC_TEST_DST") == "" {
+		t.Skip("needs MONGO_SYNC_TEST_SRC and MONGO_SYNC_TEST_DST (real MongoDB 6.0+ replica set source): the test server has no setUserWriteBlockMode")
+	}
+	src, dst := testmongo.StartSource(t), testmongo.StartDest(t)
+	ctx := context.Background()
+	preload(t, src.Client(), 200)
+	dir := t.TempDir()
+	conf := writeConfig(t, dir, src.URI, dst.URI, syncSections+fmt.Sprintf("[http]\nlisten = %q\n", freeAddr(t)))
+	p := start(t, "sync", "-f", conf)
+	p.waitLog(t, 120*time.Second, "destination is consistent")
+	orders := src.Client().Database("shop").Collection("orders")
+	insert := func(id int) error {
+		_, err := orders.InsertOne(ctx, bson.D{{Key: "_id", Value: id}})
+		return err
+	}
+	out, err := run(t, "cutover", "-f", conf, "--block-writes", "--verify", "full")
+	if err != nil || !strings.Contains(out, "stay blocked") {
+		t.Fatalf("cutover --block-writes: %v\n%s", err, out)
+	}
+	if err := insert(900001); err == nil {
+		t.Fatal("a write to the source succeeded after cutover --block-writes")
+	}
+	if out, err := run(t, "cutover", "-f", conf, "--block-writes", "--unblock", "--verify", "none"); err != nil || !strings.Contains(out, "unblocked") {
+		t.Fatalf("cutover --unblock: %v\n%s", err, out)
+	}
+	if err := insert(900002); err != nil {
+		t.Fatalf("a write to the source failed after --unblock: %v", err)
+	}
+	// A failed cutover (nothing applies the backlog) unblocks.
+	if err := p.term(t); err != nil {
+		t.Fatal(err)
+	}
+	if err := insert(900003); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := run(t, "cutover", "-f", conf, "--block-writes", "--timeout", "3s"); err == nil || !strings.Contains(out, "unblocked") {
+		t.Fatalf("a timed-out cutover --block-writes: %v\n%s", err, out)
+	}
+	if err := insert(900004); err != nil {
+		t.Fatalf("a write to the source failed after a failed cutover: %v", err)
+	}
+}

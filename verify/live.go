@@ -1,0 +1,304 @@
+package verify
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+
+	"github.com/mongo-sync/mongo-sync/copier"
+	"github.com/mongo-sync/mongo-sync/internal/bsonx"
+	"github.com/mongo-sync/mongo-sync/internal/projection"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// Live makes a comparison hold while writes continue on the source. A
+// document found different in the walk is read again: from the source, then
+// (once the destination holds the source as of that read) from the
+// destination, then from the source once more. A document the source kept
+// unchanged across the check and the destination still holds differently
+// differs; one the source changed meanwhile is checked again in the next
+// round. A difference must show so in two rounds to be reported, so a
+// change the applier was replaying while the destination was read is not
+// reported as one.
+type Live struct {
+	// Settle takes the source's position now and returns once the
+	// destination holds everything the source wrote up to it.
+	Settle func(ctx context.Context) error
+	// Rounds bounds the re-checks (default 6).
+	Rounds int
+}
+
+// maxSuspects bounds the _ids a live comparison re-checks per namespace;
+// past it the walk's differences are reported as found.
+const maxSuspects = 100_000
+
+// idKey is an _id's identity as the server sees it: numbers by value (1,
+// 1.0 and NumberLong(1) are one _id), everything else by type and bytes.
+func idKey(v bson.RawValue) string {
+	if f, ok := bsonx.Number(v); ok && !math.IsNaN(f) {
+		return "n" + strconv.FormatFloat(f, 'g', -1, 64)
+	}
+	return string(rune(v.Type)) + string(v.Value)
+}
+
+// byID reads the documents with these _ids, keyed by idKey.
+func byID(ctx context.Context, c *mongo.Collection, ids []bson.RawValue) (map[string]bson.Raw, error) {
+	out := make(map[string]bson.Raw, len(ids))
+	for len(ids) > 0 {
+		n := min(len(ids), 1000)
+		in := make(bson.A, n)
+		for i, id := range ids[:n] {
+			in[i] = id
+		}
+		cur, err := c.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: in}}}})
+		if err != nil {
+			return nil, err
+		}
+		for cur.Next(ctx) {
+			out[idKey(cur.Current.Lookup("_id"))] = append(bson.Raw(nil), cur.Current...)
+		}
+		err = cur.Err()
+		cur.Close(ctx)
+		if err != nil {
+			return nil, err
+		}
+		ids = ids[n:]
+	}
+	return out, nil
+}
+
+// suspects are one namespace's documents to re-check (live).
+type suspects struct {
+	s        copier.Selected
+	src, dst *mongo.Collection
+	r        *Result
+	ids      []bson.RawValue
+	seen     map[string]bool // differed once with the source unchanged
+	// this round's reads
+	s1 map[string]bson.Raw
+}
+
+// recheck re-checks the suspects of every namespace together (one Settle
+// per round for all of them; see Live) and replaces each result's
+// differences with those that persist.
+func (v *Verifier) recheck(ctx context.Context, all []*suspects) error {
+	for _, p := range all {
+		r := p.r
+		r.Missing, r.Extra, r.Differ = nil, nil, nil
+		r.MissingN, r.ExtraN, r.DifferN = 0, 0, 0
+		p.seen = map[string]bool{}
+	}
+	rounds := v.Live.Rounds
+	if rounds <= 0 {
+		rounds = 6
+	}
+	for round := 0; round < rounds; round++ {
+		left := false
+		for _, p := range all {
+			if len(p.ids) == 0 {
+				continue
+			}
+			left = true
+			var err error
+			if p.s1, err = byID(ctx, p.src, p.ids); err != nil {
+				return fmt.Errorf("re-read %s: %w", p.s.SrcNS, err)
+			}
+		}
+		if !left {
+			break
+		}
+		if err := v.Live.Settle(ctx); err != nil {
+			return err
+		}
+		for _, p := range all {
+			if len(p.ids) == 0 {
+				continue
+			}
+			if err := v.recheckRound(ctx, p); err != nil {
+				return err
+			}
+		}
+	}
+	// Still moving (or seen differing once) when the rounds ran out.
+	for _, p := range all {
+		for _, id := range p.ids {
+			p.r.UnsettledN++
+			if len(p.r.Unsettled) < v.Show {
+				p.r.Unsettled = append(p.r.Unsettled, id.String())
+			}
+		}
+	}
+	return nil
+}
+
+// recheckRound reads p's suspects from the destination (the source was read
+// before the Settle) and from the source again, and sorts them: the same
+// now, differing (twice, the source unchanged across each check), or again.
+func (v *Verifier) recheckRound(ctx context.Context, p *suspects) error {
+	d, err := byID(ctx, p.dst, p.ids)
+	if err != nil {
+		return fmt.Errorf("re-read %s: %w", p.s.DstNS, err)
+	}
+	s2, err := byID(ctx, p.src, p.ids)
+	if err != nil {
+		return fmt.Errorf("re-read %s: %w", p.s.SrcNS, err)
+	}
+	r := p.r
+	var again []bson.RawValue
+	for _, id := range p.ids {
+		k := idKey(id)
+		a, b := p.s1[k], s2[k]
+		if (a == nil) != (b == nil) || (a != nil && !sameDoc(a, b)) {
+			again = append(again, id) // changed on the source meanwhile
+			continue
+		}
+		got := d[k]
+		var same bool
+		switch {
+		case a == nil:
+			same = got == nil
+		case got != nil:
+			want, err := bson.Marshal(projection.Doc(a, p.s.Fields))
+			if err != nil {
+				return err
+			}
+			same = sameDoc(want, got)
+		}
+		if same {
+			delete(p.seen, k)
+			continue
+		}
+		if !p.seen[k] {
+			p.seen[k] = true
+			again = append(again, id)
+			continue
+		}
+		delete(p.seen, k)
+		switch {
+		case got == nil:
+			r.MissingN++
+			r.Missing = v.note(r.Missing, a)
+		case a == nil:
+			r.ExtraN++
+			r.Extra = v.note(r.Extra, got)
+		default:
+			r.DifferN++
+			r.Differ = v.note(r.Differ, a)
+		}
+	}
+	p.ids = again
+	return nil
+}
+
+// sample compares v.Sample random source documents with the destination's
+// documents of the same _ids, and the counts (live: a count that differs is
+// taken again once the destination holds the source as of the first count,
+// and reported only if the source count held still and the destination's
+// still differs).
+func (v *Verifier) sample(ctx context.Context, s copier.Selected, src, dst *mongo.Collection, r *Result) ([]bson.RawValue, error) {
+	cur, err := src.Aggregate(ctx, mongo.Pipeline{{{Key: "$sample", Value: bson.D{{Key: "size", Value: v.Sample}}}},
+		{{Key: "$project", Value: bson.D{{Key: "_id", Value: 1}}}}})
+	if err != nil {
+		return nil, fmt.Errorf("sample %s: %w (use a full verification where $sample is not supported)", s.SrcNS, err)
+	}
+	var ids []bson.RawValue
+	for cur.Next(ctx) {
+		ids = append(ids, cloneValue(cur.Current.Lookup("_id")))
+	}
+	err = cur.Err()
+	cur.Close(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("sample %s: %w", s.SrcNS, err)
+	}
+	r.Sampled = int64(len(ids))
+	a, err := byID(ctx, src, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", s.SrcNS, err)
+	}
+	b, err := byID(ctx, dst, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", s.DstNS, err)
+	}
+	var suspects []bson.RawValue
+	for _, id := range ids {
+		k := idKey(id)
+		x, y := a[k], b[k]
+		if x == nil { // deleted since the sample was taken
+			continue
+		}
+		want, err := bson.Marshal(projection.Doc(x, s.Fields))
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case y == nil:
+			r.MissingN++
+			r.Missing = v.note(r.Missing, x)
+		case !sameDoc(want, y):
+			r.DifferN++
+			r.Differ = v.note(r.Differ, x)
+		default:
+			continue
+		}
+		suspects = append(suspects, id)
+	}
+	if err := v.counts(ctx, src, dst, r); err != nil {
+		return nil, err
+	}
+	return suspects, nil
+}
+
+// counts fills SrcDocs and DstDocs, and a count problem if they differ
+// (live: only if it persists, see sample).
+func (v *Verifier) counts(ctx context.Context, src, dst *mongo.Collection, r *Result) error {
+	count := func(c *mongo.Collection, ns string) (int64, error) {
+		n, err := c.CountDocuments(ctx, bson.D{})
+		if err != nil {
+			return 0, fmt.Errorf("count %s: %w", ns, err)
+		}
+		return n, nil
+	}
+	rounds := 1
+	if v.Live != nil {
+		rounds = max(v.Live.Rounds, 6)
+	}
+	for round := 0; round < rounds; round++ {
+		n1, err := count(src, r.Src)
+		if err != nil {
+			return err
+		}
+		if v.Live != nil {
+			if err := v.Live.Settle(ctx); err != nil {
+				return err
+			}
+		}
+		m, err := count(dst, r.Dst)
+		if err != nil {
+			return err
+		}
+		n2 := n1
+		if v.Live != nil {
+			if n2, err = count(src, r.Src); err != nil {
+				return err
+			}
+		}
+		r.SrcDocs, r.DstDocs = n2, m
+		if m == n1 {
+			return nil
+		}
+		if n1 == n2 {
+			r.CountProblem = fmt.Sprintf("document count differs: source %d, destination %d", n1, m)
+			return nil
+		}
+	}
+	r.UnsettledN++
+	r.Unsettled = append(r.Unsettled, "the document count (the source's kept changing)")
+	return nil
+}
+
+func cloneValue(v bson.RawValue) bson.RawValue {
+	v.Value = append([]byte(nil), v.Value...)
+	return v
+}
