@@ -23,6 +23,9 @@ type Translator struct {
 	Catalog Catalog
 	Rec     *status.Recorder
 	Log     logrus.FieldLogger
+	// ShardCollections (sync.shard_collections) shards a destination
+	// collection when the source logs that it sharded it (shardcoll.go).
+	ShardCollections bool
 
 	txns map[string]*txn
 	cat  *catalog
@@ -81,6 +84,10 @@ func (t *Translator) entry(dst []Op, seq uint64, ts bson.Timestamp, raw bson.Raw
 	}
 	switch op {
 	case "n":
+		if t.ShardCollections && h.o2 != nil {
+			ops, err := t.shardCollection(seq, ts, h.o2)
+			return append(dst, ops...), err
+		}
 		return dst, nil
 	case "i", "u", "d":
 		return t.crud(dst, seq, ts, op[0], t.intern(h.ns), o, h.o2, h.ui)

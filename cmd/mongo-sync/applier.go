@@ -196,5 +196,6 @@ func rewind(ctx context.Context, sr *spool.Reader, st *store.Store, from string,
 func translator(cfg *config.Config, st *store.Store, rec *status.Recorder, log logrus.FieldLogger) *applier.Translator {
 	t := applier.NewTranslator(cfg.Namespaces())
 	t.Catalog, t.Rec, t.Log = st, rec, log
+	t.ShardCollections = cfg.Sync.ShardCollections
 	return t
 }
