@@ -81,7 +81,6 @@ type Recorder struct {
 	idleSeq     uint64
 	idlePending bool
 	caughtUpAt  time.Time
-	spooledAt   time.Time // the newest append
 
 	reg          *prometheus.Registry
 	read         prometheus.Counter
@@ -164,7 +163,6 @@ func (r *Recorder) Spooled(n int, seq uint64, ts bson.Timestamp) {
 	r.mu.Lock()
 	r.snap.Reader = pos(seq, ts)
 	r.snap.SpooledTotal += int64(n)
-	r.spooledAt = time.Now()
 	r.mu.Unlock()
 	r.lagSeconds.WithLabelValues("reader").Set(time.Since(time.Unix(int64(ts.T), 0)).Seconds())
 }
@@ -376,9 +374,9 @@ func (r *Recorder) through(s *Snapshot) {
 	}
 	at = at.UTC()
 	s.AppliedThrough = &at
-	// Caught up: the newest idle report came after the newest append and
+	// Caught up: nothing was appended since the newest idle report, and
 	// the applier has passed it.
-	idle := !r.caughtUpAt.IsZero() && !r.idlePending && !r.caughtUpAt.Before(r.spooledAt)
+	idle := !r.caughtUpAt.IsZero() && !r.idlePending && (s.Reader == nil || s.Reader.Seq == r.idleSeq)
 	if !idle {
 		s.LagMS = max(0, s.Time.Sub(at).Milliseconds())
 	}

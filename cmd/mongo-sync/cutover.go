@@ -181,32 +181,42 @@ func cause(ctx context.Context, err error) error {
 	return err
 }
 
-// progressLine prints the wait's progress every few seconds: where the
-// applier is, the entries left and an ETA from the recent apply rate.
+// progressLine prints the wait's progress when it changes (at most every
+// 2 s, at least every 10 s): where the applier is, the entries left and an
+// ETA from the apply rate over the last 10 s.
 type progressLine struct {
-	out       io.Writer
-	last      time.Time
-	prevTotal int64
-	prevAt    time.Time
-	rate      float64
+	out     io.Writer
+	last    time.Time
+	lastMsg string
+	samples []rateSample
+	rate    float64
+}
+
+type rateSample struct {
+	at    time.Time
+	total int64
 }
 
 func newProgressLine(out io.Writer) *progressLine { return &progressLine{out: out} }
 
 func (l *progressLine) show(p position) {
 	now := time.Now()
-	if p.Live && !l.prevAt.IsZero() && p.AppliedTotal >= l.prevTotal {
-		if dt := now.Sub(l.prevAt).Seconds(); dt > 0 {
-			r := float64(p.AppliedTotal-l.prevTotal) / dt
-			l.rate = 0.7*l.rate + 0.3*r // smoothed over the last few seconds
+	if p.Live {
+		l.samples = append(l.samples, rateSample{now, p.AppliedTotal})
+		for len(l.samples) > 2 && now.Sub(l.samples[1].at) >= 10*time.Second {
+			l.samples = l.samples[1:]
+		}
+		first := l.samples[0]
+		if dt := now.Sub(first.at).Seconds(); dt >= 1 && p.AppliedTotal >= first.total {
+			l.rate = float64(p.AppliedTotal-first.total) / dt
 		}
 	}
-	l.prevTotal, l.prevAt = p.AppliedTotal, now
-	if now.Sub(l.last) < 2*time.Second {
+	msg := l.left(p)
+	if since := now.Sub(l.last); since < 2*time.Second || (msg == l.lastMsg && since < 10*time.Second) {
 		return
 	}
-	l.last = now
-	fmt.Fprintf(l.out, "cutover: waiting: %s\n", l.left(p))
+	l.last, l.lastMsg = now, msg
+	fmt.Fprintf(l.out, "cutover: waiting: %s\n", msg)
 }
 
 // left says what is left to apply.
@@ -221,8 +231,12 @@ func (l *progressLine) left(p position) string {
 	fmt.Fprintf(&b, "applied through %s", fmtTS(p.Applied))
 	if p.Left >= 0 {
 		fmt.Fprintf(&b, ", %d entries left", p.Left)
-		if l != nil && l.rate > 1 && p.Left > 0 {
-			fmt.Fprintf(&b, ", ETA %s", (time.Duration(float64(p.Left)/l.rate) * time.Second).Round(time.Second))
+		if p.Left > 0 && p.Live && l != nil && len(l.samples) > 1 {
+			if l.rate > 0 {
+				fmt.Fprintf(&b, ", ETA %s at %.0f entries/s", (time.Duration(float64(p.Left)/l.rate*1000) * time.Millisecond).Round(time.Second), l.rate)
+			} else {
+				b.WriteString(", nothing applied in the last 10 s")
+			}
 		}
 	}
 	return b.String()

@@ -1,0 +1,68 @@
+package status
+
+import (
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+func ts(t uint32) bson.Timestamp { return bson.Timestamp{T: t, I: 1} }
+
+// applied_through, caught_up_at, lag_ms and can_cutover follow the applier
+// and the reader's idle reports; an idle report counts only once the applier
+// has passed what was spooled when it came.
+func TestRecorder_AppliedThroughAndCutover(t *testing.T) {
+	r := New("sync")
+	if s := r.Snapshot(); s.AppliedThrough != nil || s.CanCutover || s.LagMS != 0 {
+		t.Fatalf("nothing applied yet: %+v", s)
+	}
+
+	hourAgo := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	r.Spooled(10, 10, ts(100))
+	r.Applied(5, 5, ts(90), hourAgo, time.Millisecond)
+	s := r.Snapshot()
+	if s.AppliedThrough == nil || !s.AppliedThrough.Equal(hourAgo) {
+		t.Fatalf("applied_through = %v, want the applied entry's wall time %v", s.AppliedThrough, hourAgo)
+	}
+	if s.LagMS < time.Hour.Milliseconds() || s.CanCutover || s.Consistent {
+		t.Fatalf("an hour behind, copy not passed: %+v", s)
+	}
+
+	// The reader has everything the source has, but the applier is at 5
+	// of 10: the report waits for the applier.
+	idle := time.Now().Add(-time.Minute)
+	r.SourceIdle(idle)
+	if s := r.Snapshot(); s.CaughtUpAt != nil {
+		t.Fatalf("caught_up_at %v before the applier passed seq 10", s.CaughtUpAt)
+	}
+	r.Consistent()
+	r.Applied(5, 10, ts(100), time.Time{}, time.Millisecond)
+	s = r.Snapshot()
+	if s.CaughtUpAt == nil || !s.CaughtUpAt.Equal(idle.UTC()) || !s.AppliedThrough.Equal(idle.UTC()) {
+		t.Fatalf("after the applier passed the idle report: caught_up_at %v, applied_through %v, want %v", s.CaughtUpAt, s.AppliedThrough, idle)
+	}
+	if s.LagMS != 0 || !s.CanCutover {
+		t.Fatalf("caught up and consistent: lag_ms %d, can_cutover %v", s.LagMS, s.CanCutover)
+	}
+
+	// A new append after the idle report: lagging again until the applier
+	// passes it and the reader reports idle once more.
+	r.Spooled(1, 11, ts(200))
+	if s := r.Snapshot(); s.LagMS < time.Minute.Milliseconds() || s.CanCutover {
+		t.Fatalf("an unapplied append: lag_ms %d, can_cutover %v", s.LagMS, s.CanCutover)
+	}
+	r.Applied(1, 11, ts(200), time.Time{}, time.Millisecond)
+	r.SourceIdle(time.Now())
+	if s := r.Snapshot(); s.LagMS != 0 || !s.CanCutover {
+		t.Fatalf("caught up again: lag_ms %d, can_cutover %v", s.LagMS, s.CanCutover)
+	}
+}
+
+// A nil Recorder records nothing and does not panic.
+func TestRecorder_Nil(t *testing.T) {
+	var r *Recorder
+	r.SourceIdle(time.Now())
+	r.Consistent()
+	r.Applied(1, 1, ts(1), time.Now(), 0)
+}
