@@ -3,15 +3,21 @@
 // copy, then live sync) while a load writes inserts, updates and deletes
 // and a hostile workload (internal/workload) changes field types under
 // dotted paths, re-inserts unique keys under other _ids, grows and shrinks
-// arrays and stores one numeric _id as int32, int64 and double, stops both, runs `mongo-sync verify` until the destination matches,
-// prints the spool, and stops everything.
+// arrays and stores one numeric _id as int32, int64 and double. While the
+// writes go on it runs `mongo-sync verify --live` and shows /status; then it
+// stops the writes and ends as a migration does: `mongo-sync cutover
+// --verify full`, which waits until the destination holds everything the
+// source wrote and verifies it. It prints the spool and stops everything.
 package main
 
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -66,6 +72,10 @@ func run() error {
 		return err
 	}
 
+	statusAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
 	conf := filepath.Join(dataDir, "demo.toml")
 	os.WriteFile(conf, []byte(fmt.Sprintf(`# written by the demo
 [src]
@@ -88,7 +98,9 @@ log_interval = "2s"
 [reader]
 log_interval = "2s"
 progress_interval = "1s"
-`, src.uri, dst.uri, filepath.Join(dataDir, "spool"), filepath.Join(dataDir, "state.db"))), 0o600)
+[http]
+listen = %q
+`, src.uri, dst.uri, filepath.Join(dataDir, "spool"), filepath.Join(dataDir, "state.db"), statusAddr)), 0o600)
 
 	syncCmd := exec.Command("bin/mongo-sync", "sync", "-f", conf)
 	syncCmd.Stdout, syncCmd.Stderr = os.Stdout, os.Stderr
@@ -102,27 +114,84 @@ progress_interval = "1s"
 	loadDone := make(chan int)
 	go func() { loadDone <- load(ctx, sc, stopLoad) }()
 	stopHostile := hostile.Start(ctx)
-	time.Sleep(12 * time.Second)
+	started := time.Now()
+	statusURL := "http://" + statusAddr + "/status"
+	if err := waitConsistent(statusURL, 120*time.Second); err != nil {
+		return err
+	}
+	fmt.Println("\n$ mongo-sync verify --live -f demo-data/demo.toml   (while the writes go on)")
+	out, err := exec.Command("bin/mongo-sync", "verify", "--live", "-f", conf).CombinedOutput()
+	fmt.Print(string(out))
+	if err != nil {
+		return fmt.Errorf("verify --live: %w", err)
+	}
+	if d := 12*time.Second - time.Since(started); d > 0 {
+		time.Sleep(d)
+	}
+	fmt.Printf("\n$ curl %s   (excerpt)\n", statusURL)
+	if err := showStatus(statusURL); err != nil {
+		return err
+	}
 	close(stopLoad)
-	fmt.Printf("load stopped after %d writes; hostile workload: %s\n", <-loadDone, stopHostile())
-	fmt.Println("running mongo-sync verify until the destination matches ...")
+	fmt.Printf("\nload stopped after %d writes; hostile workload: %s\n", <-loadDone, stopHostile())
 
-	deadline := time.Now().Add(120 * time.Second)
-	for {
-		out, err := exec.Command("bin/mongo-sync", "verify", "-f", conf).CombinedOutput()
-		if err == nil {
-			fmt.Printf("\n$ mongo-sync verify -f demo-data/demo.toml\n%s", out)
-			break
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("destination still differs after 120s:\n%s", out)
-		}
-		time.Sleep(time.Second)
+	fmt.Println("\n$ mongo-sync cutover --verify full -f demo-data/demo.toml")
+	cut := exec.Command("bin/mongo-sync", "cutover", "--verify", "full", "--timeout", "3m", "-f", conf)
+	cut.Stdout, cut.Stderr = os.Stdout, os.Stderr
+	if err := cut.Run(); err != nil {
+		return fmt.Errorf("cutover: %w", err)
 	}
 	stat := exec.Command("bin/mongo-sync", "spool", "stat", "-f", conf)
 	stat.Stdout, stat.Stderr = os.Stdout, os.Stderr
 	fmt.Println("\n$ mongo-sync spool stat -f demo-data/demo.toml")
 	stat.Run()
+	return nil
+}
+
+// freeAddr is a loopback address nothing listens on now, for http.listen.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// readStatus reads the running sync's /status.
+func readStatus(url string) (map[string]any, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var st map[string]any
+	return st, json.NewDecoder(resp.Body).Decode(&st)
+}
+
+// waitConsistent waits until /status says the destination is consistent.
+func waitConsistent(url string, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for {
+		if st, err := readStatus(url); err == nil && st["consistent"] == true {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the destination is not consistent after %s (see the log above)", d)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// showStatus prints the /status fields a migration watches.
+func showStatus(url string) error {
+	st, err := readStatus(url)
+	if err != nil {
+		return err
+	}
+	for _, k := range []string{"stage", "consistent", "can_cutover", "applied_through", "lag_ms", "lag_entries", "applied_total"} {
+		fmt.Printf("  %-16s %v\n", k+":", st[k])
+	}
 	return nil
 }
 
