@@ -122,6 +122,10 @@ type Copy struct {
 	Workers   int   `toml:"workers"`
 	BatchDocs int   `toml:"batch_docs"`
 	SplitDocs int64 `toml:"split_docs"`
+	// Split: "auto" splits where the source's planner runs an _id range
+	// query as an index scan; "always" splits regardless (tests on a server
+	// without one).
+	Split string `toml:"split"`
 }
 
 // Default returns the configuration with every default filled in.
@@ -163,6 +167,7 @@ func (c *Config) setDefaults() {
 	}
 	defInt(&c.Copy.Workers, 4)
 	defInt(&c.Copy.BatchDocs, 1000)
+	def(&c.Copy.Split, "auto")
 	if c.Copy.SplitDocs == 0 {
 		c.Copy.SplitDocs = 100_000
 	}
@@ -300,6 +305,9 @@ func (c *Config) Validate() error {
 	positive("copy.batch_docs", c.Copy.BatchDocs)
 	if c.Copy.SplitDocs < 1 {
 		add(c.errorf("copy.split_docs", "must be at least 1, got %d", c.Copy.SplitDocs))
+	}
+	if c.Copy.Split != "auto" && c.Copy.Split != "always" {
+		add(c.errorf("copy.split", `must be "auto" or "always", got %q`, c.Copy.Split))
 	}
 	// One write command takes at most 100,000 statements (the server's
 	// maxWriteBatchSize); the applier and the copier send one per batch.

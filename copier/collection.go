@@ -208,13 +208,24 @@ func (c *Copier) create(ctx context.Context, coll *collection) error {
 	return nil
 }
 
-// split picks _id boundaries so each range holds about SplitDocs documents.
+// split picks _id boundaries so each range holds about SplitDocs documents,
+// where the source's planner runs an _id range query as an index scan
+// (explainRange); elsewhere every range would read the whole collection.
 // Ranges compare _id values, which only order within one BSON type class:
 // a collection whose smallest and largest _id differ in class is copied as
 // one range.
 func (c *Copier) split(ctx context.Context, coll *collection) ([]bson.RawValue, error) {
 	if c.SplitDocs <= 0 || coll.estimatedDocs <= c.SplitDocs {
 		return nil, nil
+	}
+	if !c.SplitAlways {
+		plan := explainRange(ctx, coll.srcHandle)
+		log := c.Log.WithFields(map[string]any{"ns": coll.srcNS, "plan": plan.why})
+		if !plan.index {
+			log.Info("an _id range query is not an index scan on the source: copying as one range")
+			return nil, nil
+		}
+		log.Info("an _id range query is an index scan on the source: splitting into ranges")
 	}
 	first, err := c.idAt(ctx, coll, 0, 1)
 	if err != nil || first == nil {

@@ -35,6 +35,9 @@ type Copier struct {
 	// SplitDocs splits a collection with more documents than this into
 	// ranges of about that many.
 	SplitDocs int64
+	// SplitAlways splits without asking the source's planner whether an
+	// _id range query is an index scan (see split).
+	SplitAlways bool
 	// DropExisting drops destination collections that hold documents;
 	// otherwise such a collection is an error.
 	DropExisting bool

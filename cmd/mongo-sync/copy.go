@@ -123,7 +123,7 @@ func runCopy(ctx context.Context, cfg *config.Config, st *store.Store, rec *stat
 	}
 	progress := teeProgress{shown, rec}
 	cp := &copier.Copier{Src: srcClient, Dst: dstClient, NS: cfg.Namespaces(), Store: st,
-		Workers: cfg.Copy.Workers, BatchDocs: cfg.Copy.BatchDocs, SplitDocs: cfg.Copy.SplitDocs,
+		Workers: cfg.Copy.Workers, BatchDocs: cfg.Copy.BatchDocs, SplitDocs: cfg.Copy.SplitDocs, SplitAlways: cfg.Copy.Split == "always",
 		DropExisting: cfg.Sync.DropExisting, WriteConcern: destOptions(cfg.DstMongo()).WriteConcern, Progress: progress, Log: log}
 	start := time.Now()
 	err = cp.Run(ctx)

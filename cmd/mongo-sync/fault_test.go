@@ -83,6 +83,7 @@ func TestFault_SourceDownDuringCopy(t *testing.T) {
 dbs = [ { db = "shop" }, { db = "crm", rename_db = "crm2" } ]
 [copy]
 split_docs = 1000
+split = "always"
 workers = 2
 batch_docs = 200
 `)

@@ -20,6 +20,7 @@ const syncSections = `progress_interval = "300ms"
 dbs = [ { db = "shop" }, { db = "crm", rename_db = "crm2" } ]
 [copy]
 split_docs = 400
+split = "always" # the test server has no _id index scan; these tests cover the ranges
 workers = 3
 batch_docs = 200
 `
