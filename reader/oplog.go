@@ -40,6 +40,8 @@ type OplogSource struct {
 	// the batcher as a position (see probe). Zero disables it.
 	ProbeEvery time.Duration
 	Log        logrus.FieldLogger
+	// Idle, if set, hears when a cursor has nothing more (see IdleReporter).
+	Idle IdleReporter
 
 	lastProbe time.Time
 	// newestRead is the newest ts read so far. On the test server the oplog's
@@ -135,6 +137,7 @@ func (o *OplogSource) tail(ctx context.Context, from bson.Timestamp, resume bson
 	// Asking for a first batch of one would keep it open, but its awaitData
 	// resumes by record id, and concurrent writers commit record ids out of
 	// order: it skipped entries (seen in the lag benchmark under load).
+	opened := time.Now()
 	cur, err := o.oplog().Find(ctx, filter, options.Find().
 		SetCursorType(options.TailableAwait).SetMaxAwaitTime(maxAwait))
 	if err != nil {
@@ -191,9 +194,13 @@ func (o *OplogSource) tail(ctx context.Context, from bson.Timestamp, resume bson
 			if !checked {
 				return last, o.rolledOver(ctx, resume)
 			}
+			o.reportIdle(opened, last, from) // it gave all it had: re-opened anyway
 			return last, errCursorDead
 		}
 		// An empty getMore: the server had nothing new.
+		if o.reportIdle(opened, last, from) {
+			return last, errCursorDead // a report of a later query is wanted
+		}
 		if err := emit(nil); err != nil { // lets the batcher flush on time
 			return last, err
 		}

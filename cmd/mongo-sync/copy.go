@@ -16,6 +16,8 @@ import (
 	"github.com/mongo-sync/mongo-sync/store"
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"golang.org/x/term"
 )
 
@@ -46,7 +48,7 @@ finished. A restart resumes, skipping what was already copied.`,
 					return err
 				}
 				defer st.Close()
-				return runCopy(ctx, cfg, st, rec, log)
+				return runCopy(ctx, cfg, st, rec, log, nil)
 			})
 		},
 	}
@@ -69,7 +71,7 @@ func pinT0(ctx context.Context, cfg *config.Config, st *store.Store, log logrus.
 	if l, err := spool.List(cfg.Spool.Dir); err == nil && (len(l.Sealed) > 0 || l.Open != nil) {
 		return fmt.Errorf("spool %s already holds entries: a fresh initial copy needs an empty spool (or a state file that records the copy)", cfg.Spool.Dir)
 	}
-	t0, err := copier.Newest(ctx, client)
+	t0, via, err := copier.NewestVia(ctx, client)
 	if err != nil {
 		return fmt.Errorf("pin T0: %w", err)
 	}
@@ -82,13 +84,15 @@ func pinT0(ctx context.Context, cfg *config.Config, st *store.Store, log logrus.
 	if err := st.SetStage(store.StageCopying); err != nil {
 		return err
 	}
-	log.WithField("t0", fmtTS(t0)).Info("T0 pinned: the reader spools the oplog from here while the copy runs")
+	log.WithFields(logrus.Fields{"t0": fmtTS(t0), "via": via}).Info("T0 pinned: the reader spools the oplog from here while the copy runs")
 	return nil
 }
 
 // runCopy runs the initial copy recorded in st: pin T0 (fresh), copy
 // (resuming), record the copy's end and move st to the applying stage.
-func runCopy(ctx context.Context, cfg *config.Config, st *store.Store, rec *status.Recorder, log logrus.FieldLogger) error {
+// end, if set, is the reader of the same process (sync), which can tell
+// the copy's end without another read of the oplog (copyEnd).
+func runCopy(ctx context.Context, cfg *config.Config, st *store.Store, rec *status.Recorder, log logrus.FieldLogger, end *copier.EndWitness) error {
 	if st.Stage() == store.StageApplied {
 		log.Info("the initial copy is already done")
 		return nil
@@ -131,20 +135,63 @@ func runCopy(ctx context.Context, cfg *config.Config, st *store.Store, rec *stat
 	if err != nil {
 		return fmt.Errorf("initial copy: %w", err)
 	}
-	end, err := copier.Newest(ctx, srcClient)
+	copyEnd, via, err := copyEnd(ctx, srcClient, st.T0(), end)
 	if err != nil {
 		return fmt.Errorf("record the copy's end: %w", err)
 	}
-	if err := st.SetCopyEnd(end); err != nil {
+	if err := st.SetCopyEnd(copyEnd); err != nil {
 		return err
 	}
 	if err := st.SetStage(store.StageApplied); err != nil {
 		return err
 	}
 	rec.SetStage("applying")
-	log.WithFields(logrus.Fields{"copy_end": fmtTS(end), "took": time.Since(start).Truncate(time.Millisecond).String()}).
+	log.WithFields(logrus.Fields{"copy_end": fmtTS(copyEnd), "via": via, "took": time.Since(start).Truncate(time.Millisecond).String()}).
 		Info("initial copy done: the destination is consistent once the applier passes copy_end")
 	return nil
+}
+
+// endWait bounds the wait for the reader's report of a query begun after
+// the copy ended: it comes within a re-open and one empty answer (about
+// 1 s on MongoDB, a scan of the oplog on the test server) unless the source
+// never pauses; then the copy reads the oplog's newest entry.
+const endWait = 30 * time.Second
+
+// copyEnd is the copy's end, taken once its last source read returned
+// (each way gives a position at or after every entry the copy may have
+// seen): the primary's hello lastWrite.majorityOpTime where the server
+// gives it (one round trip); else the reader's report of a cursor opened
+// after now (copier.EndWitness), when a reader runs in this process; else
+// the oplog's newest entry. Never before T0.
+func copyEnd(ctx context.Context, src *mongo.Client, t0 bson.Timestamp, w *copier.EndWitness) (bson.Timestamp, string, error) {
+	ended := time.Now()
+	ts, via, ok := copier.HelloMajority(ctx, src)
+	if !ok && w != nil {
+		var err error
+		if ts, ok, err = w.Through(ctx, ended, endWait); err != nil {
+			return ts, "", err
+		}
+		via = "the reader's oplog cursor opened after the copy's last read"
+	}
+	if !ok {
+		var err error
+		if ts, via, err = copier.NewestVia(ctx, src); err != nil {
+			return ts, "", err
+		}
+	}
+	if ts.Before(t0) {
+		ts = t0
+	}
+	return ts, via, nil
+}
+
+// idleReporter is what the reader of a sync tells the copy's end witness
+// through; nil outside sync.
+func (l *liveSpool) idleReporter() reader.IdleReporter {
+	if l == nil || l.end == nil {
+		return nil
+	}
+	return l.end
 }
 
 // teeProgress shows the copy's progress and records it for /status.

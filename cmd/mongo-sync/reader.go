@@ -76,7 +76,7 @@ func runReader(ctx context.Context, cfg *config.Config, srcFile, optimeLog strin
 			return err
 		}
 		r.Source = &reader.OplogSource{Client: client, Redacted: cfg.Src.Redacted(), Start: startTS, StartFrom: startFrom, Filter: filter,
-			ProbeEvery: cfg.Reader.ProgressInterval.D(), Log: log}
+			ProbeEvery: cfg.Reader.ProgressInterval.D(), Log: log, Idle: live.idleReporter()}
 		sourceID = id
 	}
 	opts := spool.Options{

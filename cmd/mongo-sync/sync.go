@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/copier"
 	"github.com/mongo-sync/mongo-sync/spool"
 	"github.com/mongo-sync/mongo-sync/status"
 	"github.com/mongo-sync/mongo-sync/store"
@@ -79,12 +80,13 @@ func runSync(ctx context.Context, cfg *config.Config, optimeLog string, rec *sta
 
 	g, gctx := errgroup.WithContext(ctx)
 	live := newLiveSpool()
+	live.end = copier.NewEndWitness() // the copy's end from the reader's cursor (copyEnd)
 	g.Go(func() error {
 		return runReader(gctx, cfg, "", optimeLog, live, rec, log.WithField("component", "reader"))
 	})
 	g.Go(func() error {
 		if st.Stage() == store.StageCopying {
-			if err := runCopy(gctx, cfg, st, rec, log.WithField("component", "copy")); err != nil {
+			if err := runCopy(gctx, cfg, st, rec, log.WithField("component", "copy"), live.end); err != nil {
 				return err
 			}
 		}
@@ -108,6 +110,7 @@ type liveSpool struct {
 	wake  chan struct{}
 	ready chan struct{} // closed once w is set
 	w     *spool.Writer
+	end   *copier.EndWitness // hears the reader's idle reports (idleReporter)
 }
 
 func newLiveSpool() *liveSpool {
