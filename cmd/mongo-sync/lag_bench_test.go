@@ -1,0 +1,304 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mongo-sync/mongo-sync/internal/testmongo"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// BenchmarkLag measures end-to-end lag (issue 13): a probe inserts on the
+// source at 10/s and times until the document is on the destination, polled
+// by _id every 5 ms. The source is idle, then under a 100 ops/s mixed load
+// (inserts, updates, deletes). The floor is the test server's own: a bare
+// tail loop (a tailable await cursor on the oplog into a channel), timed
+// from the insert to its entry. sync runs in this process with the default
+// settings (applier.bulk_size excepted: the test server deadlocks on large
+// update commands). Each sub-benchmark reports p50_ms and p99_ms over 100
+// probes per b.N.
+func BenchmarkLag(b *testing.B) {
+	src, dst := testmongo.StartSource(b), testmongo.StartDest(b)
+	sc, dc := src.Client(), dst.Client()
+	probes := sc.Database("lag").Collection("probe")
+	for _, load := range []bool{false, true} {
+		name := map[bool]string{false: "idle", true: "load100"}[load]
+		b.Run("floor/"+name, func(b *testing.B) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			seen := make(chan any, 16)
+			tailDone := make(chan error, 1)
+			go func() { tailDone <- bareTail(ctx, sc, seen) }()
+			defer func() {
+				cancel()
+				if err := <-tailDone; err != nil && !errors.Is(err, context.Canceled) {
+					b.Error(err)
+				}
+			}()
+			stop := startLoad(b, sc, load)
+			defer stop()
+			lagProbes(b, probes, name+"-floor", true, func(ctx context.Context, id string) error {
+				for {
+					select {
+					case got := <-seen:
+						if got == id {
+							return nil
+						}
+					case <-ctx.Done():
+						return ctx.Err()
+					}
+				}
+			})
+		})
+		b.Run("sync/"+name, func(b *testing.B) {
+			stopSync := startSyncInProcess(b, src.URI, dst.URI)
+			defer stopSync()
+			stop := startLoad(b, sc, load)
+			defer stop()
+			out := dc.Database("lag").Collection("probe")
+			lagProbes(b, probes, name+"-sync", false, func(ctx context.Context, id string) error {
+				t := time.NewTicker(5 * time.Millisecond)
+				defer t.Stop()
+				for {
+					err := out.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Err()
+					if err == nil {
+						return nil
+					}
+					if !errors.Is(err, mongo.ErrNoDocuments) {
+						return err
+					}
+					select {
+					case <-t.C:
+					case <-ctx.Done():
+						return ctx.Err()
+					}
+				}
+			})
+		})
+	}
+}
+
+// lagProbes inserts 100*b.N probe documents at 10/s and reports the
+// percentiles of the time each took until seen says it arrived. A probe not
+// seen fails the benchmark, unless lossy (the bare tail: the test server's
+// oplog is not always in ts order under concurrent writers, and a bare tail
+// may miss an entry); then it is counted in "lost" and left out.
+func lagProbes(b *testing.B, probes *mongo.Collection, prefix string, lossy bool, seen func(context.Context, string) error) {
+	ctx := context.Background()
+	// A first probe, untimed: the path is up.
+	warm := fmt.Sprintf("%s-warmup-%d", prefix, time.Now().UnixNano())
+	if _, err := probes.InsertOne(ctx, bson.D{{Key: "_id", Value: warm}}); err != nil {
+		b.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	err := seen(wctx, warm)
+	cancel()
+	if err != nil {
+		b.Fatalf("warm-up probe not seen: %v", err)
+	}
+	n := 100 * b.N
+	lags := make([]time.Duration, 0, n)
+	lost := 0
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	b.ResetTimer()
+	for i := 0; i < n; i++ {
+		<-tick.C
+		id := fmt.Sprintf("%s-%d-%d", prefix, time.Now().UnixNano(), i)
+		start := time.Now()
+		if _, err := probes.InsertOne(ctx, bson.D{{Key: "_id", Value: id}}); err != nil {
+			b.Fatal(err)
+		}
+		wait := 30 * time.Second
+		if lossy {
+			wait = 5 * time.Second
+		}
+		pctx, cancel := context.WithTimeout(ctx, wait)
+		err := seen(pctx, id)
+		cancel()
+		if err != nil && lossy && errors.Is(err, context.DeadlineExceeded) {
+			lost++
+			continue
+		}
+		if err != nil {
+			b.Fatalf("probe %s not seen: %v", id, err)
+		}
+		lags = append(lags, time.Since(start))
+	}
+	if len(lags) == 0 {
+		b.Fatalf("no probe seen (%d lost)", lost)
+	}
+	b.StopTimer()
+	slices.Sort(lags)
+	pct := func(p float64) float64 {
+		return float64(lags[int(p*float64(len(lags)-1))].Microseconds()) / 1000
+	}
+	b.ReportMetric(pct(0.50), "p50_ms")
+	b.ReportMetric(pct(0.99), "p99_ms")
+	b.ReportMetric(0, "ns/op")
+	if lossy {
+		b.ReportMetric(float64(lost), "lost")
+	}
+}
+
+// bareTail tails the source's oplog into seen (the _id of each lag.probe
+// insert) until ctx ends: the test server's floor. It re-opens a cursor the
+// server closed from the newest entry read.
+func bareTail(ctx context.Context, c *mongo.Client, seen chan<- any) error {
+	oplog := c.Database("local").Collection("oplog.rs")
+	var last bson.Timestamp
+	var newest struct {
+		TS bson.Timestamp `bson:"ts"`
+	}
+	if err := oplog.FindOne(ctx, bson.D{}, options.FindOne().SetSort(bson.D{{Key: "$natural", Value: -1}})).Decode(&newest); err != nil {
+		return err
+	}
+	last = newest.TS
+	for ctx.Err() == nil {
+		// The test server closes a cursor whose first batch is short: it is
+		// re-opened at once when it brought entries, else after 5 ms.
+		cur, err := oplog.Find(ctx, bson.D{{Key: "ts", Value: bson.D{{Key: "$gt", Value: last}}}},
+			options.Find().SetCursorType(options.TailableAwait).SetMaxAwaitTime(time.Second))
+		if err != nil {
+			return err
+		}
+		before := last
+		for {
+			if !cur.TryNext(ctx) {
+				if cur.Err() != nil || cur.ID() == 0 || ctx.Err() != nil {
+					break // re-open (a closed cursor) or stop
+				}
+				continue // an empty getMore the server awaited
+			}
+			t, i, _ := cur.Current.Lookup("ts").TimestampOK()
+			if ts := (bson.Timestamp{T: t, I: i}); last.Before(ts) {
+				last = ts
+			}
+			if ns, _ := cur.Current.Lookup("ns").StringValueOK(); ns != "lag.probe" {
+				continue
+			}
+			id, ok := cur.Current.Lookup("o", "_id").StringValueOK()
+			if !ok {
+				continue
+			}
+			select {
+			case seen <- id:
+			case <-ctx.Done():
+			}
+		}
+		err = cur.Err()
+		cur.Close(context.Background())
+		if err != nil && ctx.Err() == nil {
+			return err
+		}
+		if last == before {
+			select {
+			case <-time.After(5 * time.Millisecond):
+			case <-ctx.Done():
+			}
+		}
+	}
+	return ctx.Err()
+}
+
+// startLoad runs a 100 ops/s mixed load on lag.load (insert, update, delete
+// in turn) when on, until the returned stop is called.
+func startLoad(b *testing.B, c *mongo.Client, on bool) (stop func()) {
+	if !on {
+		return func() {}
+	}
+	coll := c.Database("lag").Collection("load")
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		base := time.Now().UnixNano()
+		for i := 0; ; i++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			k := i / 3
+			id := fmt.Sprintf("%d-%d", base, k)
+			var err error
+			switch i % 3 {
+			case 0:
+				_, err = coll.InsertOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "n", Value: k}, {Key: "pad", Value: "load"}})
+			case 1:
+				_, err = coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{{Key: "n", Value: -k}}}})
+			case 2:
+				if k%2 == 0 { // keep half the documents
+					_, err = coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
+				} else {
+					_, err = coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$inc", Value: bson.D{{Key: "n", Value: 1}}}})
+				}
+			}
+			if err != nil && ctx.Err() == nil {
+				b.Errorf("load: %v", err)
+				return
+			}
+		}
+	}()
+	return func() { cancel(); wg.Wait() }
+}
+
+// startSyncInProcess runs `mongo-sync sync` in this process with the
+// default settings, incremental from now on, and returns what stops it.
+func startSyncInProcess(b *testing.B, srcURI, dstURI string) (stop func()) {
+	dir := b.TempDir()
+	conf := filepath.Join(dir, "conf.toml")
+	body := fmt.Sprintf(`[src]
+uri = %q
+[dst]
+uri = %q
+[spool]
+dir = %q
+[store]
+path = %q
+[applier]
+bulk_size = 40
+[log]
+filepath = %q
+[sync]
+dbs = [ { db = "lag" } ]
+`, srcURI, dstURI, filepath.Join(dir, "spool"), filepath.Join(dir, "state.db"), filepath.Join(dir, "sync.log"))
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		root := newRoot()
+		root.SetArgs([]string{"sync", "-f", conf, "--start-optime", nowOptime()})
+		done <- root.ExecuteContext(ctx)
+	}()
+	return func() {
+		if b.Failed() {
+			if log, err := os.ReadFile(filepath.Join(dir, "sync.log")); err == nil {
+				b.Logf("sync log:\n%s", log[max(0, len(log)-6000):])
+			}
+		}
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				b.Errorf("sync: %v", err)
+			}
+		case <-time.After(60 * time.Second):
+			b.Error("sync did not stop")
+		}
+	}
+}
