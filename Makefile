@@ -47,6 +47,9 @@ bench: testmongod
 	TESTMONGOD=$(CURDIR)/$(BIN)/testmongod $(GO) test -run '^$$' -bench 'EndToEnd' -benchtime 3x -count 3 ./applier/ | tee -a bench.out
 	TESTMONGOD=$(CURDIR)/$(BIN)/testmongod $(GO) test -run '^$$' -bench 'Copy' -benchtime 2x -count 3 ./copier/ | tee -a bench.out
 	TESTMONGOD=$(CURDIR)/$(BIN)/testmongod $(GO) test -run '^$$' -bench 'Lag' -benchtime 1x -count 3 ./cmd/mongo-sync/ | tee -a bench.out
+	# Whole commands: mongo-sync copy against mongodump --archive | mongorestore --archive
+	# (MONGO_TOOLS_BIN: a directory with both, built from mongodb/mongo-tools; unset: skipped).
+	TESTMONGOD=$(CURDIR)/$(BIN)/testmongod $(GO) test -run '^$$' -bench 'CopyCommand' -benchtime 1x -timeout 60m ./cmd/mongo-sync/ | tee -a bench.out
 
 demo: build testmongod
 	$(GO) run ./example/demo
