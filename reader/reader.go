@@ -49,7 +49,9 @@ type Reader struct {
 	Rec         *status.Recorder
 
 	read, spooled atomic.Int64
-	caughtUp      atomic.Bool // the source had nothing more to read at the last look
+	// pending counts entries handed to the consumer and not yet appended.
+	pending  atomic.Int64
+	caughtUp atomic.Bool // the source had nothing more to read at the last look
 }
 
 // Run spools until ctx ends (then it flushes what it read and returns nil),
@@ -83,6 +85,9 @@ func (r *Reader) Run(ctx context.Context) error {
 	g.Go(func() error {
 		defer close(batches)
 		b := &batcher{r: r, out: batches, ctx: gctx, gone: consumerGone, lastSpooled: time.Now()}
+		if o, ok := r.Source.(*OplogSource); ok && r.Rec != nil {
+			o.Idle = idleTee{next: o.Idle, r: r, b: b}
+		}
 		err := r.Source.produce(gctx, last, b.emit)
 		if ferr := b.flush(); err == nil {
 			err = ferr
@@ -144,6 +149,7 @@ func (r *Reader) consume(ctx context.Context, batches <-chan []bson.Raw) error {
 			if e, ok := r.W.Last(); ok {
 				r.Rec.Spooled(len(batch), last, e.TS)
 			}
+			r.pending.Add(-int64(len(batch)))
 		case <-tick.C:
 			r.Rec.CaughtUp(r.caughtUp.Load())
 			r.Rec.Read(int(r.read.Load() - lastRead))
@@ -243,14 +249,36 @@ func (b *batcher) add(raw bson.Raw) {
 }
 
 func (b *batcher) send() error {
+	b.r.pending.Add(int64(len(b.cur)))
 	select {
 	case b.out <- b.cur:
 		b.cur = nil
 		b.lastSpooled = time.Now()
 		return nil
 	case <-b.ctx.Done():
+		b.r.pending.Add(-int64(len(b.cur)))
 		return b.ctx.Err()
 	}
+}
+
+// idleTee tells the status recorder that the source was caught up when a
+// cursor that has nothing more to give was opened, if everything read is in
+// the spool by now (nothing in the batcher, nothing handed over and not yet
+// appended); then it passes the report on.
+type idleTee struct {
+	next IdleReporter
+	r    *Reader
+	b    *batcher // read on the producer's goroutine, which reports idle
+}
+
+func (t idleTee) Idle(opened time.Time, through bson.Timestamp) bool {
+	if len(t.b.cur) == 0 && t.r.pending.Load() == 0 {
+		t.r.Rec.SourceIdle(opened)
+	}
+	if t.next == nil {
+		return false
+	}
+	return t.next.Idle(opened, through)
 }
 
 // flush hands over what is left, even after ctx ended: the consumer is still

@@ -194,6 +194,9 @@ func (r *Recorder) SourceIdle(at time.Time) {
 	if r.snap.Reader != nil {
 		seq = r.snap.Reader.Seq
 	}
+	if !at.After(r.idleAt) && !r.idleAt.IsZero() {
+		return // an older cursor's report: the newer one stands
+	}
 	r.idleAt, r.idleSeq, r.idlePending = at, seq, true
 	r.settleIdle()
 }

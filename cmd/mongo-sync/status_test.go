@@ -60,6 +60,22 @@ func TestObservability_StatusMetricsAndStatusCommand(t *testing.T) {
 	if st.Stage != "applying" || st.Applier == nil || st.Applier.Seq < 20 {
 		t.Errorf("/status: %+v", st)
 	}
+	// Idle and applied: the migration fields say so.
+	var mig struct {
+		Consistent     bool       `json:"consistent"`
+		CanCutover     bool       `json:"can_cutover"`
+		AppliedThrough *time.Time `json:"applied_through"`
+		CaughtUpAt     *time.Time `json:"caught_up_at"`
+		LagMS          int64      `json:"lag_ms"`
+	}
+	waitFor(t, 30*time.Second, "/status to say can_cutover while the source is idle", func() bool {
+		mig.CanCutover = false
+		json.Unmarshal([]byte(httpGet(t, base+"/status")), &mig)
+		return mig.CanCutover
+	})
+	if !mig.Consistent || mig.AppliedThrough == nil || mig.CaughtUpAt == nil || mig.LagMS != 0 {
+		t.Errorf("/status while idle and applied: %+v", mig)
+	}
 	metrics := httpGet(t, base+"/metrics")
 	for _, want := range []string{"mongosync_entries_applied_total 2", "mongosync_entries_spooled_total", "mongosync_lag_seconds{stage=\"applier\"}",
 		"mongosync_apply_batch_seconds_bucket", "mongosync_spool_bytes", "mongosync_retries_total 0"} {
