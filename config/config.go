@@ -38,6 +38,10 @@ type Mongo struct {
 	AuthDB   string `toml:"authdb"`
 	Username string `toml:"username"`
 	Password string `toml:"password"`
+	// Shards (src only) lists a sharded source's shards, each a URI or
+	// hosts ("h:p", "rs/h1:p,h2:p"; [src]'s credentials apply): see
+	// Config.Shards.
+	Shards []string `toml:"shards"`
 }
 
 // Dest is the destination. py-mongo-sync wrote its keys either directly
@@ -269,12 +273,13 @@ func (c *Config) Validate() error {
 		}
 	}
 	add(c.validateMongo("src", c.Src))
+	add(c.validateShards())
 	switch c.Dst.Type {
 	case "", "mongo":
 	default:
 		add(c.errorf("dst.type", "%q is not supported (only \"mongo\")", c.Dst.Type))
 	}
-	if c.Dst.Inner != nil && (c.Dst.Mongo != Mongo{}) {
+	if c.Dst.Inner != nil && !c.Dst.Mongo.zero() {
 		add(c.errorf("dst", "set the destination either in [dst] or in [dst.mongo], not both"))
 	}
 	add(c.validateMongo("dst", c.DstMongo()))

@@ -48,11 +48,14 @@ func RedactURI(uri string) string {
 }
 
 func (c *Config) validateMongo(key string, m Mongo) error {
+	if len(m.Shards) > 0 && key != "src" {
+		return c.errorf(key+".shards", "only the source can be listed as shards")
+	}
 	if m.URI != "" && (m.Hosts != "" || m.Username != "" || m.Password != "" || m.AuthDB != "") {
 		return c.errorf(key, "set either uri or hosts/username/password/authdb, not both")
 	}
 	if m.Empty() {
-		if m.Username != "" || m.Password != "" {
+		if (m.Username != "" || m.Password != "") && len(m.Shards) == 0 {
 			return c.errorf(key+".hosts", "username given without hosts")
 		}
 		return nil
@@ -83,7 +86,7 @@ func redactErr(err error, password string) string {
 
 // RequireSource errors when no source is configured.
 func (c *Config) RequireSource() error {
-	if c.Src.Empty() {
+	if c.Src.Empty() && len(c.Src.Shards) == 0 {
 		return c.errorf("src", "no source: set src.uri or src.hosts (or --src)")
 	}
 	return nil
@@ -100,4 +103,9 @@ func (c *Config) RequireDest() error {
 // String describes the configuration without secrets.
 func (c *Config) String() string {
 	return fmt.Sprintf("src=%s dst=%s spool=%s store=%s", c.Src.Redacted(), c.DstMongo().Redacted(), c.Spool.Dir, c.Store.Path)
+}
+
+// zero reports whether nothing at all is set.
+func (m Mongo) zero() bool {
+	return m.URI == "" && m.Hosts == "" && m.AuthDB == "" && m.Username == "" && m.Password == "" && len(m.Shards) == 0
 }
