@@ -17,7 +17,7 @@ func (w *Workload) email(i int) string { return fmt.Sprintf("user%d@example.org"
 // freeEmail returns an email no account holds, or "".
 func (w *Workload) freeEmail() string {
 	for range 8 {
-		if e := w.email(w.rng.IntN(w.opts.Keys)); w.owner[e] == 0 {
+		if e := w.email(w.key()); w.owner[e] == 0 {
 			return e
 		}
 	}
@@ -41,7 +41,7 @@ func (w *Workload) someAccount() int {
 
 func (w *Workload) newAccount(ctx context.Context, kind, email string) bool {
 	w.seq++
-	id := 1000 + w.seq // account _ids start at 1000, never reused
+	id := w.opts.Base + 1000 + w.seq // account _ids start at Base+1000, never reused
 	d := bson.D{{Key: "_id", Value: id}, {Key: "email", Value: email}, {Key: "visits", Value: 0}}
 	if !w.note(kind, must(w.db.Collection("accounts").InsertOne(ctx, d))) {
 		return false

@@ -68,7 +68,7 @@ func (w *Workload) newDoc(id int) (bson.D, docState) {
 
 func (w *Workload) docStep(ctx context.Context) {
 	c := w.db.Collection("docs")
-	id := w.rng.IntN(w.opts.Keys)
+	id := w.key()
 	st := w.docs[id]
 	filter := bson.D{{Key: "_id", Value: id}}
 	if !st.exists {

@@ -12,7 +12,7 @@ import (
 
 func (w *Workload) listStep(ctx context.Context) {
 	c := w.db.Collection("lists")
-	id := w.rng.IntN(w.opts.Keys)
+	id := w.key()
 	filter := bson.D{{Key: "_id", Value: id}}
 	n, ok := w.lists[id]
 	if !ok {

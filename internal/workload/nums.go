@@ -25,7 +25,7 @@ func typedID(v, t int) any {
 
 func (w *Workload) numStep(ctx context.Context) {
 	c := w.db.Collection("nums")
-	v := w.rng.IntN(w.opts.Keys)
+	v := w.key()
 	t, ok := w.nums[v]
 	other := (t + 1 + w.rng.IntN(2)) % 3 // never the stored type
 	filter := bson.D{{Key: "_id", Value: typedID(v, other)}}

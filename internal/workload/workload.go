@@ -40,7 +40,14 @@ type Options struct {
 	// Keys is the number of documents per collection it cycles through
 	// (default 40): few enough that one document sees many changes.
 	Keys int
+	// Base offsets every _id and email key: workloads with bases far
+	// enough apart (Keys + 100,000) write disjoint documents into the same
+	// collections (the shards of one sharded source).
+	Base int
 }
+
+// key is a random document key of this workload.
+func (w *Workload) key() int { return w.opts.Base + w.rng.IntN(w.opts.Keys) }
 
 func (o *Options) defaults() {
 	if o.DB == "" {
