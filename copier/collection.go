@@ -102,7 +102,7 @@ func (c *Copier) prepare(ctx context.Context, coll *collection) ([]rangeTask, er
 		if err != nil {
 			return nil, fmt.Errorf("count destination %s: %w", coll.dstNS, err)
 		}
-		if n > 0 && !coll.view {
+		if n > 0 && !coll.view && (c.Claimed == nil || !c.Claimed(coll.srcNS)) {
 			if !c.DropExisting {
 				return nil, fmt.Errorf("%s holds %d documents: %w (use sync.drop_existing or --drop to replace it)", coll.dstNS, n, ErrNotEmpty)
 			}

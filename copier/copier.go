@@ -41,6 +41,11 @@ type Copier struct {
 	// DropExisting drops destination collections that hold documents;
 	// otherwise such a collection is an error.
 	DropExisting bool
+	// Claimed, if set, reports whether the copy of another shard of the
+	// same sharded source has started srcNS: the destination then holds
+	// that shard's documents, so it is neither refused as non-empty nor
+	// dropped.
+	Claimed func(srcNS string) bool
 	// WriteConcern is sent with every insert (nil: the server's default).
 	WriteConcern *writeconcern.WriteConcern
 	Progress     Progress
