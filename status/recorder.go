@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -66,6 +67,10 @@ type Snapshot struct {
 	AppliedTotal   int64                   `json:"applied_total"`
 	SpooledTotal   int64                   `json:"spooled_total"`
 	ReaderCaughtUp bool                    `json:"reader_caught_up"`
+	// Shards are the shards of a sharded source, by name; the fields above
+	// then sum them up: consistent and can_cutover when every shard is,
+	// the oldest applied_through, the largest lag, the sums of counts.
+	Shards map[string]Snapshot `json:"shards,omitempty"`
 }
 
 // Recorder collects the state and metrics of one process.
@@ -94,11 +99,21 @@ type Recorder struct {
 	errors       *prometheus.CounterVec
 	copied       *prometheus.CounterVec
 	reapply      *prometheus.CounterVec
+	// shards are the recorders of a sharded sync's shards (see Shard).
+	shards []namedRecorder
 }
 
 // New returns a Recorder with its own Prometheus registry.
 func New(stage string) *Recorder {
-	r := &Recorder{reg: prometheus.NewRegistry(), snap: Snapshot{Stage: stage, StartedAt: time.Now().UTC()}}
+	reg := prometheus.NewRegistry()
+	r := newRecorder(stage, reg)
+	r.reg = reg
+	return r
+}
+
+// newRecorder makes a Recorder whose metrics register with reg.
+func newRecorder(stage string, reg prometheus.Registerer) *Recorder {
+	r := &Recorder{snap: Snapshot{Stage: stage, StartedAt: time.Now().UTC()}}
 	f := func(name, help string) prometheus.Counter {
 		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "mongosync", Name: name, Help: help})
 	}
@@ -119,12 +134,47 @@ func New(stage string) *Recorder {
 		Help: "Documents copied by the initial copy."}, []string{"ns"})
 	r.reapply = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "mongosync", Name: "reapply_noops_total",
 		Help: "Replayed writes that met a newer destination state and were resolved by an oplog-application rule, by reason."}, []string{"reason"})
-	r.reg.MustRegister(r.read, r.spooled, r.applied, r.retries, r.batchSeconds, r.lagSeconds, r.lagEntries, r.spoolBytes, r.errors, r.copied, r.reapply)
+	reg.MustRegister(r.collectors()...)
 	return r
 }
 
+func (r *Recorder) collectors() []prometheus.Collector {
+	return []prometheus.Collector{r.read, r.spooled, r.applied, r.retries, r.batchSeconds, r.lagSeconds, r.lagEntries, r.spoolBytes, r.errors, r.copied, r.reapply}
+}
+
+// Shard returns the recorder of one shard's stages in a sharded sync. Its
+// metrics carry a shard label in this recorder's registry (this
+// recorder's own, unlabelled ones leave /metrics at the first shard), and
+// its snapshot appears under shards in this one's /status, which sums
+// them up (see Snapshot).
+func (r *Recorder) Shard(name string) *Recorder {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.shards == nil {
+		// A registry of the shards' metrics alone: a metric's label names
+		// cannot change within one registry.
+		r.reg = prometheus.NewRegistry()
+	}
+	c := newRecorder(r.snap.Stage, prometheus.WrapRegistererWith(prometheus.Labels{"shard": name}, r.reg))
+	r.shards = append(r.shards, namedRecorder{name, c})
+	return c
+}
+
+type namedRecorder struct {
+	name string
+	rec  *Recorder
+}
+
 // Registry is the Prometheus registry behind /metrics.
-func (r *Recorder) Registry() *prometheus.Registry { return r.reg }
+func (r *Recorder) Registry() *prometheus.Registry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.reg
+}
+
+// Gather gathers the registry behind /metrics now (a sharded sync's
+// shards replace it: see Shard).
+func (r *Recorder) Gather() ([]*dto.MetricFamily, error) { return r.Registry().Gather() }
 
 func pos(seq uint64, ts bson.Timestamp) *Position {
 	return &Position{Seq: seq, TS: tsString(ts), TSUnix: int64(ts.T)}
@@ -336,6 +386,58 @@ func (r *Recorder) CopyDone(ns string) {
 
 // Snapshot returns the current /status document.
 func (r *Recorder) Snapshot() Snapshot {
+	r.mu.Lock()
+	shards := r.shards
+	r.mu.Unlock()
+	if len(shards) > 0 {
+		return r.clusterSnapshot(shards)
+	}
+	return r.snapshot()
+}
+
+// clusterSnapshot is a sharded sync's /status: every shard's, summed up.
+func (r *Recorder) clusterSnapshot(shards []namedRecorder) Snapshot {
+	r.mu.Lock()
+	s := Snapshot{Stage: r.snap.Stage, StartedAt: r.snap.StartedAt, LastError: r.snap.LastError, LastErrorAt: r.snap.LastErrorAt}
+	r.mu.Unlock()
+	s.Time = time.Now().UTC()
+	s.Shards = make(map[string]Snapshot, len(shards))
+	s.Consistent, s.CanCutover, s.ReaderCaughtUp = true, true, true
+	unknown := false
+	for _, sh := range shards {
+		x := sh.rec.snapshot()
+		s.Shards[sh.name] = x
+		s.Consistent = s.Consistent && x.Consistent
+		s.CanCutover = s.CanCutover && x.CanCutover
+		s.ReaderCaughtUp = s.ReaderCaughtUp && x.ReaderCaughtUp
+		if x.Stage == "copying" {
+			s.Stage = "copying"
+		}
+		switch {
+		case x.AppliedThrough == nil:
+			unknown = true // a shard that applied nothing yet: no bound
+		case s.AppliedThrough == nil || x.AppliedThrough.Before(*s.AppliedThrough):
+			s.AppliedThrough = x.AppliedThrough
+		}
+		s.LagMS = max(s.LagMS, x.LagMS)
+		s.LagSeconds = max(s.LagSeconds, x.LagSeconds)
+		s.LagEntries += x.LagEntries
+		s.SpoolBytes += x.SpoolBytes
+		s.RetriesTotal += x.RetriesTotal
+		s.AppliedTotal += x.AppliedTotal
+		s.SpooledTotal += x.SpooledTotal
+		if x.LastErrorAt != nil && (s.LastErrorAt == nil || x.LastErrorAt.After(*s.LastErrorAt)) {
+			s.LastError, s.LastErrorAt = sh.name+": "+x.LastError, x.LastErrorAt
+		}
+	}
+	if unknown {
+		s.AppliedThrough = nil
+	}
+	return s
+}
+
+// snapshot is one recorder's own /status.
+func (r *Recorder) snapshot() Snapshot {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := r.snap

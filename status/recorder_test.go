@@ -66,3 +66,49 @@ func TestRecorder_Nil(t *testing.T) {
 	r.Consistent()
 	r.Applied(1, 1, ts(1), time.Now(), 0)
 }
+
+// A sharded sync's /status sums its shards up: consistent and can_cutover
+// only when every shard is, the oldest applied_through, the largest lag;
+// metrics carry the shard label.
+func TestRecorder_Shards(t *testing.T) {
+	r := New("sync")
+	a, b := r.Shard("rs1"), r.Shard("rs2")
+	old := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
+	for _, x := range []*Recorder{a, b} {
+		x.Consistent()
+		x.Spooled(3, 3, ts(10))
+	}
+	a.Applied(3, 3, ts(10), time.Time{}, 0)
+	a.SourceIdle(time.Now())
+	b.Applied(2, 2, ts(9), old, 0)
+	s := r.Snapshot()
+	if len(s.Shards) != 2 || !s.Consistent || s.CanCutover || s.AppliedTotal != 5 || s.LagEntries != 1 {
+		t.Fatalf("cluster: %+v", s)
+	}
+	if s.AppliedThrough == nil || !s.AppliedThrough.Equal(old.UTC()) || s.LagMS < time.Minute.Milliseconds() {
+		t.Fatalf("applied_through %v (want rs2's %v), lag_ms %d", s.AppliedThrough, old, s.LagMS)
+	}
+	if !s.Shards["rs1"].CanCutover || s.Shards["rs2"].CanCutover {
+		t.Fatalf("per shard: rs1 %+v, rs2 %+v", s.Shards["rs1"], s.Shards["rs2"])
+	}
+	mfs, err := r.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	labelled := 0
+	for _, mf := range mfs {
+		if mf.GetName() != "mongosync_entries_applied_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "shard" {
+					labelled++
+				}
+			}
+		}
+	}
+	if labelled != 2 {
+		t.Fatalf("mongosync_entries_applied_total has %d series with a shard label, want 2", labelled)
+	}
+}

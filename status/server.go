@@ -27,7 +27,7 @@ func Serve(ctx context.Context, addr string, r *Recorder, log logrus.FieldLogger
 		enc.SetIndent("", "  ")
 		enc.Encode(r.Snapshot())
 	})
-	mux.Handle("/metrics", promhttp.HandlerFor(r.Registry(), promhttp.HandlerOpts{}))
+	mux.Handle("/metrics", promhttp.HandlerFor(r, promhttp.HandlerOpts{}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
