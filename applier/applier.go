@@ -35,7 +35,11 @@ type Applier struct {
 	// ConsistentAt, if set, is the initial copy's end: the destination is
 	// consistent once the checkpoint reaches it (logged once).
 	ConsistentAt bson.Timestamp
-	consistent   bool
+	// Shard names the shard of a sharded source this applier replays: the
+	// destination is consistent only once every shard's applier has
+	// passed its copy's end, which the sharded runner logs.
+	Shard      string
+	consistent bool
 	Rec          *status.Recorder
 	LogInterval  time.Duration
 	Log          logrus.FieldLogger
@@ -257,8 +261,11 @@ func (a *Applier) checkpoint(es []spool.Entry, start time.Time) error {
 	}
 	if !a.consistent && !a.ConsistentAt.IsZero() && !ck.TS.Before(a.ConsistentAt) {
 		a.consistent = true
-		a.Log.WithFields(logrus.Fields{"ts": fmtTS(ck.TS), "copy_end": fmtTS(a.ConsistentAt)}).
-			Info("destination is consistent: the applier has passed the end of the initial copy")
+		msg := "destination is consistent: the applier has passed the end of the initial copy"
+		if a.Shard != "" {
+			msg = "this shard's applier has passed the end of its initial copy"
+		}
+		a.Log.WithFields(logrus.Fields{"ts": fmtTS(ck.TS), "copy_end": fmtTS(a.ConsistentAt)}).Info(msg)
 	}
 	if a.consistent {
 		a.Rec.Consistent()
