@@ -38,11 +38,11 @@ type Applier struct {
 	// Shard names the shard of a sharded source this applier replays: the
 	// destination is consistent only once every shard's applier has
 	// passed its copy's end, which the sharded runner logs.
-	Shard      string
-	consistent bool
-	Rec          *status.Recorder
-	LogInterval  time.Duration
-	Log          logrus.FieldLogger
+	Shard       string
+	consistent  bool
+	Rec         *status.Recorder
+	LogInterval time.Duration
+	Log         logrus.FieldLogger
 
 	applied int64
 	pend    []uint64 // per entry of the batch: PendingSince after it
