@@ -25,6 +25,7 @@ type applierOpts struct {
 	exitWhenDrained bool
 	replayFrom      string
 	live            *liveSpool // sync: follow the reader's open segment
+	shard           string     // the shard of a sharded source it replays
 }
 
 func newApplierCmd() *cobra.Command {
@@ -166,6 +167,7 @@ func runApplier(ctx context.Context, cfg *config.Config, opts applierOpts, st *s
 		MaxBytes:        int64(cfg.Spool.MaxBytes),
 		ExitWhenDrained: opts.exitWhenDrained,
 		ConsistentAt:    st.CopyEnd(),
+		Shard:           opts.shard,
 		Wake:            wake,
 		Rec:             rec,
 		LogInterval:     cfg.Applier.LogInterval.D(),

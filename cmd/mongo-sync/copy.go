@@ -48,7 +48,7 @@ finished. A restart resumes, skipping what was already copied.`,
 					return err
 				}
 				defer st.Close()
-				return runCopy(ctx, cfg, st, rec, log, nil)
+				return runCopy(ctx, cfg, st, rec, log, nil, nil)
 			})
 		},
 	}
@@ -92,7 +92,10 @@ func pinT0(ctx context.Context, cfg *config.Config, st *store.Store, log logrus.
 // (resuming), record the copy's end and move st to the applying stage.
 // end, if set, is the reader of the same process (sync), which can tell
 // the copy's end without another read of the oplog (copyEnd).
-func runCopy(ctx context.Context, cfg *config.Config, st *store.Store, rec *status.Recorder, log logrus.FieldLogger, end *copier.EndWitness) error {
+//
+// claimed, if set, tells whether another shard's copy of a sharded source
+// has started a collection (copier.Copier.Claimed).
+func runCopy(ctx context.Context, cfg *config.Config, st *store.Store, rec *status.Recorder, log logrus.FieldLogger, end *copier.EndWitness, claimed func(string) bool) error {
 	if st.Stage() == store.StageApplied {
 		log.Info("the initial copy is already done")
 		return nil
@@ -128,7 +131,7 @@ func runCopy(ctx context.Context, cfg *config.Config, st *store.Store, rec *stat
 	progress := teeProgress{shown, rec}
 	cp := &copier.Copier{Src: srcClient, Dst: dstClient, NS: cfg.Namespaces(), Store: st,
 		Workers: cfg.Copy.Workers, BatchDocs: cfg.Copy.BatchDocs, SplitDocs: cfg.Copy.SplitDocs, SplitAlways: cfg.Copy.Split == "always",
-		DropExisting: cfg.Sync.DropExisting, WriteConcern: destOptions(cfg.DstMongo()).WriteConcern, Progress: progress, Log: log}
+		DropExisting: cfg.Sync.DropExisting, Claimed: claimed, WriteConcern: destOptions(cfg.DstMongo()).WriteConcern, Progress: progress, Log: log}
 	start := time.Now()
 	err = cp.Run(ctx)
 	progress.Wait()

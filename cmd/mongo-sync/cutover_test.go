@@ -35,6 +35,20 @@ var syncedDBs = map[string]string{"shop": "shop", "crm": "crm2", "hostile": "hos
 // _id, in canonical form. It returns the differences, logging the first.
 func independentDiff(t *testing.T, src, dst *mongo.Client, dbs map[string]string) int {
 	t.Helper()
+	return unionDiff(t, []*mongo.Client{src}, dst, dbs)
+}
+
+// unionDiff is independentDiff for a source spread over several servers
+// (the shards of a sharded source): the destination must hold the union of
+// their documents, and no _id may be on two of them.
+func unionDiff(t *testing.T, srcs []*mongo.Client, dst *mongo.Client, dbs map[string]string) int {
+	t.Helper()
+	return diffUnion(t, srcs, dst, dbs, t.Logf)
+}
+
+// diffUnion is unionDiff logging through logf.
+func diffUnion(t *testing.T, srcs []*mongo.Client, dst *mongo.Client, dbs map[string]string, logf func(string, ...any)) int {
+	t.Helper()
 	ctx := context.Background()
 	read := func(c *mongo.Client, db, coll string) map[string]string {
 		out := map[string]string{}
@@ -54,27 +68,43 @@ func independentDiff(t *testing.T, src, dst *mongo.Client, dbs map[string]string
 	}
 	n, checked := 0, 0
 	for sdb, ddb := range dbs {
-		names, err := src.Database(sdb).ListCollectionNames(ctx, bson.D{})
-		if err != nil {
-			t.Fatal(err)
+		seen := map[string]bool{}
+		var names []string
+		for _, src := range srcs {
+			ns, err := src.Database(sdb).ListCollectionNames(ctx, bson.D{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range ns {
+				if !seen[n] && !strings.HasPrefix(n, "system.") {
+					seen[n] = true
+					names = append(names, n)
+				}
+			}
 		}
 		for _, coll := range names {
-			if strings.HasPrefix(coll, "system.") {
-				continue
+			a := map[string]string{}
+			for i, src := range srcs {
+				for id, doc := range read(src, sdb, coll) {
+					if _, dup := a[id]; dup {
+						t.Fatalf("%s.%s %s is on two source servers (the test's shards must hold disjoint _ids; server %d)", sdb, coll, id, i)
+					}
+					a[id] = doc
+				}
 			}
-			a, b := read(src, sdb, coll), read(dst, ddb, coll)
+			b := read(dst, ddb, coll)
 			checked += len(a)
 			for id, x := range a {
 				if y := b[id]; y != x {
 					if n++; n <= 5 {
-						t.Logf("%s.%s %s\n  source:      %s\n  destination: %s", sdb, coll, id, x, y)
+						logf("%s.%s %s\n  source:      %s\n  destination: %s", sdb, coll, id, x, y)
 					}
 				}
 			}
 			for id, y := range b {
 				if _, ok := a[id]; !ok {
 					if n++; n <= 5 {
-						t.Logf("%s.%s %s only on the destination: %s", ddb, coll, id, y)
+						logf("%s.%s %s only on the destination: %s", ddb, coll, id, y)
 					}
 				}
 			}
@@ -83,7 +113,7 @@ func independentDiff(t *testing.T, src, dst *mongo.Client, dbs map[string]string
 	if checked == 0 {
 		t.Fatal("independent comparison: the source holds no documents to compare")
 	}
-	t.Logf("independent comparison: %d source documents, %d differences", checked, n)
+	logf("independent comparison: %d source documents, %d differences", checked, n)
 	return n
 }
 

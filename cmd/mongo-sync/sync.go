@@ -59,6 +59,13 @@ func runSync(ctx context.Context, cfg *config.Config, optimeLog string, rec *sta
 	if err := cfg.RequireDest(); err != nil {
 		return err
 	}
+	shards, err := cfg.Shards()
+	if err != nil {
+		return err
+	}
+	if len(shards) > 0 {
+		return runShardedSync(ctx, cfg, shards, optimeLog, rec, log)
+	}
 	st, err := store.Open(cfg.Store.Path)
 	if err != nil {
 		return err
@@ -86,7 +93,7 @@ func runSync(ctx context.Context, cfg *config.Config, optimeLog string, rec *sta
 	})
 	g.Go(func() error {
 		if st.Stage() == store.StageCopying {
-			if err := runCopy(gctx, cfg, st, rec, log.WithField("component", "copy"), live.end); err != nil {
+			if err := runCopy(gctx, cfg, st, rec, log.WithField("component", "copy"), live.end, nil); err != nil {
 				return err
 			}
 		}

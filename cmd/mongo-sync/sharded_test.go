@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mongo-sync/mongo-sync/internal/testmongo"
+	"github.com/mongo-sync/mongo-sync/internal/workload"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// shardedConfig writes a config whose source is the given servers as the
+// shards of one sharded source.
+func shardedConfig(t *testing.T, dir string, shards []*testmongo.Server, dst string, extra string) string {
+	t.Helper()
+	p := writeConfig(t, dir, "", dst, extra)
+	body, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var uris []string
+	for _, s := range shards {
+		uris = append(uris, fmt.Sprintf("%q", s.URI))
+	}
+	out := strings.Replace(string(body), "[src]\nuri = \"\"\n", "[src]\nshards = ["+strings.Join(uris, ", ")+"]\n", 1)
+	if out == string(body) {
+		t.Fatalf("shardedConfig: no empty [src] uri in\n%s", body)
+	}
+	if err := os.WriteFile(p, []byte(out), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// preloadShard gives one shard its part of shared collections: _ids from
+// base on, so that the shards' documents are disjoint.
+func preloadShard(t *testing.T, c *mongo.Client, base, orders int) {
+	t.Helper()
+	ctx := context.Background()
+	var docs []any
+	for i := 0; i < orders; i++ {
+		docs = append(docs, bson.D{{Key: "_id", Value: base + i}, {Key: "sku", Value: fmt.Sprintf("sku-%03d", i%97)}, {Key: "qty", Value: i % 9}})
+	}
+	for len(docs) > 0 {
+		n := min(500, len(docs))
+		if _, err := c.Database("shop").Collection("orders").InsertMany(ctx, docs[:n]); err != nil {
+			t.Fatal(err)
+		}
+		docs = docs[n:]
+	}
+	for i := 0; i < 25; i++ {
+		if _, err := c.Database("crm").Collection("contacts").InsertOne(ctx, bson.D{{Key: "_id", Value: base + i}, {Key: "name", Value: fmt.Sprint("c", i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// shardLoad runs the hostile workload on one shard, its keys from base on.
+func shardLoad(t *testing.T, c *mongo.Client, seed uint64, base int) func() workload.Counts {
+	t.Helper()
+	ctx := context.Background()
+	w := workload.New(c, workload.Options{Seed: seed, Base: base, Rate: 60})
+	if err := w.Preload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stop := w.Start(ctx)
+	return func() workload.Counts {
+		n := stop()
+		t.Logf("hostile workload on the shard with base %d (seed %d): %s", base, seed, n)
+		return n
+	}
+}
+
+// Two test servers as the shards of one sharded source, sharing collections
+// with disjoint _ids, under the hostile workload: one sync copies both into
+// one destination and follows both; sync is killed with -9 during the copy
+// and during live sync; one shard is down for 15 s. Every document arrives
+// once: the destination is the union of the shards.
+func TestShardedSync_TwoShards(t *testing.T) {
+	a, b := testmongo.StartSource(t), testmongo.StartSource(t)
+	dst := testmongo.StartDest(t)
+	preloadShard(t, a.Client(), 0, 3000)
+	preloadShard(t, b.Client(), 500000, 3000)
+	dir := t.TempDir()
+	statusAddr := freeAddr(t)
+	conf := shardedConfig(t, dir, []*testmongo.Server{a, b}, dst.URI, withHostile(syncSections)+fmt.Sprintf("[http]\nlisten = %q\n", statusAddr))
+	seed := uint64(time.Now().UnixNano())
+	stopA := shardLoad(t, a.Client(), seed, 0)
+	stopB := shardLoad(t, b.Client(), seed+1, 200000)
+	loads := true
+	defer func() {
+		if loads {
+			stopA()
+			stopB()
+		}
+	}()
+
+	// kill -9 during the copy, then during live sync.
+	p := start(t, "sync", "-f", conf)
+	p.waitLog(t, 120*time.Second, "T0 pinned")
+	time.Sleep(700 * time.Millisecond)
+	killRunning(t, p, "during the copy")
+	p = start(t, "sync", "-f", conf)
+	p.waitLog(t, 180*time.Second, "destination is consistent: every shard's applier has passed the end of its initial copy")
+	time.Sleep(2 * time.Second)
+	killRunning(t, p, "during live sync")
+
+	// One shard down for 15 s while sync runs.
+	p = start(t, "sync", "-f", conf)
+	p.waitLog(t, 60*time.Second, "applier starting")
+	time.Sleep(time.Second)
+	b.Kill()
+	time.Sleep(15 * time.Second)
+	b.Restart()
+	time.Sleep(3 * time.Second)
+	loads = false
+	stopA()
+	stopB()
+
+	srcs := []*mongo.Client{a.Client(), b.Client()}
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		n := unionDiffQuiet(t, srcs, dst.Client(), syncedDBs)
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			unionDiff(t, srcs, dst.Client(), syncedDBs)
+			t.Fatalf("the destination still differs from the union of the shards after 3 minutes:\n%s", tail(p.output(), 40))
+		}
+		time.Sleep(2 * time.Second)
+	}
+	if lines := stoppedOnError(p.output()); len(lines) > 0 {
+		t.Fatalf("sync stopped on an error: %v", lines)
+	}
+	out := httpGet(t, "http://"+statusAddr+"/status")
+	for _, want := range []string{`"shards"`, `"127.0.0.1_`, `"consistent": true`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("/status lacks %s:\n%s", want, out)
+		}
+	}
+	if err := p.term(t); err != nil {
+		t.Fatal(err)
+	}
+	if n := unionDiff(t, srcs, dst.Client(), syncedDBs); n != 0 {
+		t.Fatalf("%d differences after sync stopped", n)
+	}
+}
+
+// unionDiffQuiet counts differences without logging them (for polling).
+func unionDiffQuiet(t *testing.T, srcs []*mongo.Client, dst *mongo.Client, dbs map[string]string) int {
+	return diffUnion(t, srcs, dst, dbs, func(string, ...any) {})
+}
