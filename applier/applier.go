@@ -43,6 +43,10 @@ type Applier struct {
 	Rec         *status.Recorder
 	LogInterval time.Duration
 	Log         logrus.FieldLogger
+	// Gate, if set, orders this applier with the other shards' of a
+	// sharded source (cluster.go): data entries wait for the Cluster's
+	// limit, DDL entries for its barrier. Nil: a replica set.
+	Gate *ShardGate
 
 	applied int64
 	pend    []uint64 // per entry of the batch: PendingSince after it
@@ -98,12 +102,23 @@ func (a *Applier) Run(ctx context.Context) error {
 		a.Exec.Deferred = a.Store
 	}
 	a.lastSeq, a.lastTS = ck.Seq, ck.TS
+	if a.Gate != nil {
+		st, err := spool.ReadStat(a.SpoolDir)
+		if err != nil {
+			return fmt.Errorf("read the spool for the cross-shard gate: %w", err)
+		}
+		a.Gate.start(ck.TS, st.NewestTS, st.Ended)
+	}
 	a.Log.WithFields(logrus.Fields{"seq": next, "ts": fmtTS(ck.TS)}).Info("applier starting")
 	lastLog, lastCount := time.Now(), int64(0)
 	for {
 		if ctx.Err() != nil {
 			a.Log.WithField("applied", a.applied).Info("stopped")
 			return nil
+		}
+		var through bson.Timestamp
+		if a.Gate != nil {
+			through = a.Gate.readThrough()
 		}
 		es, err := a.Spool.Read(ctx, next, a.BatchOps, a.BatchBytes)
 		if errors.Is(err, context.Canceled) {
@@ -116,6 +131,9 @@ func (a *Applier) Run(ctx context.Context) error {
 			a.sealedHorizon()
 		}
 		if len(es) == 0 {
+			if a.Gate != nil {
+				a.Gate.drained(through)
+			}
 			if err := a.settle(ctx, a.lastSeq, a.lastTS); err != nil {
 				return err
 			}
@@ -125,11 +143,21 @@ func (a *Applier) Run(ctx context.Context) error {
 			a.wait(ctx)
 			continue
 		}
+		if a.Gate != nil {
+			n, err := a.Gate.admit(ctx, es)
+			if err != nil {
+				continue // ctx ended
+			}
+			es = es[:n]
+		}
 		if err := a.apply(ctx, es); err != nil {
 			if ctx.Err() != nil {
 				return nil // interrupted mid-batch: the checkpoint did not move
 			}
 			return err
+		}
+		if a.Gate != nil {
+			a.Gate.applied(es[len(es)-1].TS)
 		}
 		next = es[len(es)-1].Seq + 1
 		if time.Since(lastLog) >= a.LogInterval {

@@ -16,6 +16,17 @@ type IdleReporter interface {
 	Idle(opened time.Time, through bson.Timestamp) (reopen bool)
 }
 
+// SpoolAwareReporter is an IdleReporter that also hears whether every entry
+// read so far was in the spool when the report was made (nothing held in a
+// batch, nothing handed over and not yet appended). A Reader calls
+// IdleSpooled instead of Idle on such a reporter. A cross-shard gate needs
+// it: a position it trusts must not pass an entry still on its way to the
+// spool.
+type SpoolAwareReporter interface {
+	IdleReporter
+	IdleSpooled(opened time.Time, through bson.Timestamp, spooled bool) (reopen bool)
+}
+
 // reportIdle tells o.Idle that the cursor opened at opened, tailing from
 // from, has nothing more to give, last being the newest entry it emitted
 // (or the resume entry). Entries at or after from that the query saw were

@@ -85,8 +85,12 @@ func (r *Reader) Run(ctx context.Context) error {
 	g.Go(func() error {
 		defer close(batches)
 		b := &batcher{r: r, out: batches, ctx: gctx, gone: consumerGone, lastSpooled: time.Now()}
-		if o, ok := r.Source.(*OplogSource); ok && r.Rec != nil {
-			o.Idle = idleTee{next: o.Idle, r: r, b: b}
+		if o, ok := r.Source.(*OplogSource); ok && (r.Rec != nil || o.Idle != nil) {
+			next := o.Idle
+			if t, ok := next.(idleTee); ok {
+				next = t.next // an earlier Run's: its batcher is gone
+			}
+			o.Idle = idleTee{next: next, r: r, b: b}
 		}
 		err := r.Source.produce(gctx, last, b.emit)
 		if ferr := b.flush(); err == nil {
@@ -264,7 +268,8 @@ func (b *batcher) send() error {
 // idleTee tells the status recorder that the source was caught up when a
 // cursor that has nothing more to give was opened, if everything read is in
 // the spool by now (nothing in the batcher, nothing handed over and not yet
-// appended); then it passes the report on.
+// appended); then it passes the report on, with that finding to a
+// SpoolAwareReporter.
 type idleTee struct {
 	next IdleReporter
 	r    *Reader
@@ -272,8 +277,12 @@ type idleTee struct {
 }
 
 func (t idleTee) Idle(opened time.Time, through bson.Timestamp) bool {
-	if len(t.b.cur) == 0 && t.r.pending.Load() == 0 {
+	spooled := len(t.b.cur) == 0 && t.r.pending.Load() == 0
+	if spooled {
 		t.r.Rec.SourceIdle(opened)
+	}
+	if s, ok := t.next.(SpoolAwareReporter); ok {
+		return s.IdleSpooled(opened, through, spooled)
 	}
 	if t.next == nil {
 		return false

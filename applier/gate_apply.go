@@ -1,0 +1,168 @@
+package applier
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/mongo-sync/mongo-sync/spool"
+	"github.com/sirupsen/logrus"
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// The applier's side of a ShardGate (Applier.Gate): Run calls start once,
+// readThrough before each read of the spool, drained when a read found
+// nothing, admit before applying a batch, and applied after.
+
+// Waits of admit: the backstop poll (changes are signalled), and how often
+// a wait is logged at warn once it lasts.
+const (
+	gatePoll = time.Second
+	gateWarn = 30 * time.Second
+)
+
+// start tells the gate that the applier starts with every entry at or
+// before ck applied, and that the spool holds entries up to newest, which
+// may hold DDL entries the gate never saw: until the applier has read
+// them, other shards do not pass them.
+func (g *ShardGate) start(ck, newest bson.Timestamp, ended bool) {
+	g.c.mu.Lock()
+	defer g.c.mu.Unlock()
+	g.capTS = maxTS(g.capTS, newest)
+	g.scanned = maxTS(g.scanned, ck)
+	g.done = maxTS(g.done, ck)
+	g.known = true
+	g.ended = g.ended || ended
+	g.c.notify()
+}
+
+// readThrough is the shard's readThrough as spooled and reported: taken
+// before a read of the spool that then finds nothing, every entry at or
+// before it has been applied.
+func (g *ShardGate) readThrough() bson.Timestamp {
+	g.c.mu.Lock()
+	defer g.c.mu.Unlock()
+	if g.ended {
+		return tsMax
+	}
+	return g.through
+}
+
+// drained records that a read of the spool after rt = readThrough() found
+// nothing: everything at or before rt is applied.
+func (g *ShardGate) drained(rt bson.Timestamp) {
+	g.c.mu.Lock()
+	defer g.c.mu.Unlock()
+	g.scanned = maxTS(g.scanned, rt)
+	if g.done.Before(rt) {
+		g.done = rt
+		g.c.notify()
+	}
+}
+
+// applied records that every entry up to last (the last of a batch that
+// admit let through) is applied; a DDL entry among them is no longer
+// pending.
+func (g *ShardGate) applied(last bson.Timestamp) {
+	g.c.mu.Lock()
+	defer g.c.mu.Unlock()
+	g.done = maxTS(g.done, last)
+	n := 0
+	for n < len(g.pending) && !last.Before(g.pending[n]) {
+		n++
+	}
+	g.pending = g.pending[n:]
+	g.c.notify()
+}
+
+// admit returns how many leading entries of es the applier may apply now,
+// at least one, waiting (woken by the Cluster, polling as a backstop) until
+// it may: a run of data entries at or below the limit, or a DDL entry alone
+// once its barrier is passed. It returns 0 and ctx's error when ctx ends.
+func (g *ShardGate) admit(ctx context.Context, es []spool.Entry) (int, error) {
+	c := g.c
+	c.mu.Lock()
+	ddl := -1 // the first DDL entry of es
+	for i := range es {
+		if isDDL(es[i].Raw) {
+			g.addPending(es[i].TS)
+			if ddl < 0 {
+				ddl = i
+			}
+		}
+	}
+	g.scanned = maxTS(g.scanned, es[len(es)-1].TS)
+	for {
+		n, by, why := g.admissible(es, ddl)
+		if n > 0 {
+			if !g.waitSince.IsZero() {
+				g.waitSince, g.waitFor = time.Time{}, ""
+			}
+			c.mu.Unlock()
+			return n, nil
+		}
+		// Everything before es[0] is applied: other shards' barriers may
+		// pass it.
+		if d := prevTS(es[0].TS); g.done.Before(d) {
+			g.done = d
+			c.notify()
+		}
+		now := time.Now()
+		if g.waitSince.IsZero() {
+			g.waitSince, g.warned = now, now
+		}
+		g.waitFor = by.name + ": " + why
+		if now.Sub(g.warned) >= gateWarn {
+			g.warned = now
+			g.log.WithFields(logrus.Fields{"ts": fmtTS(es[0].TS), "waiting_on": by.name, "reason": why,
+				"waiting_s": int64(now.Sub(g.waitSince).Seconds())}).
+				Warn("cross-shard order: the applier waits for another shard")
+		}
+		changed := c.changed
+		c.mu.Unlock()
+		t := time.NewTimer(gatePoll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return 0, ctx.Err()
+		case <-changed:
+		case <-t.C:
+		}
+		t.Stop()
+		c.mu.Lock()
+	}
+}
+
+// admissible is admit's decision (c.mu is held): how many entries may go,
+// else the shard that holds them and why.
+func (g *ShardGate) admissible(es []spool.Entry, ddl int) (int, *ShardGate, string) {
+	c := g.c
+	if ddl == 0 {
+		ok, by := c.barrier(g, es[0].TS)
+		if ok {
+			return 1, nil, ""
+		}
+		why := "its applier has not applied everything before this DDL (done " + fmtTS(by.done) + ")"
+		if !by.done.Before(prevTS(es[0].TS)) {
+			why = "its copy of the same DDL orders first"
+		}
+		return 0, by, "DDL at " + fmtTS(es[0].TS) + " waits: " + why
+	}
+	data := es
+	if ddl > 0 {
+		data = es[:ddl]
+	}
+	lim, by, why := c.limit(g)
+	n := 0
+	for n < len(data) && !lim.Before(data[n].TS) {
+		n++
+	}
+	if n > 0 {
+		return n, nil, ""
+	}
+	var b strings.Builder
+	b.WriteString(why)
+	b.WriteString(" ")
+	b.WriteString(fmtTS(lim))
+	return 0, by, b.String()
+}
