@@ -72,7 +72,8 @@ func byID(ctx context.Context, c *mongo.Collection, ids []bson.RawValue) (map[st
 // suspects are one namespace's documents to re-check (live).
 type suspects struct {
 	s        copier.Selected
-	src, dst *mongo.Collection
+	src      source
+	dst      *mongo.Collection
 	r        *Result
 	ids      []bson.RawValue
 	seen     map[string]bool // differed once with the source unchanged
@@ -102,7 +103,7 @@ func (v *Verifier) recheck(ctx context.Context, all []*suspects) error {
 			}
 			left = true
 			var err error
-			if p.s1, err = byID(ctx, p.src, p.ids); err != nil {
+			if p.s1, err = p.src.byID(ctx, p.ids); err != nil {
 				return fmt.Errorf("re-read %s: %w", p.s.SrcNS, err)
 			}
 		}
@@ -141,7 +142,7 @@ func (v *Verifier) recheckRound(ctx context.Context, p *suspects) error {
 	if err != nil {
 		return fmt.Errorf("re-read %s: %w", p.s.DstNS, err)
 	}
-	s2, err := byID(ctx, p.src, p.ids)
+	s2, err := p.src.byID(ctx, p.ids)
 	if err != nil {
 		return fmt.Errorf("re-read %s: %w", p.s.SrcNS, err)
 	}
@@ -197,23 +198,26 @@ func (v *Verifier) recheckRound(ctx context.Context, p *suspects) error {
 // taken again once the destination holds the source as of the first count,
 // and reported only if the source count held still and the destination's
 // still differs).
-func (v *Verifier) sample(ctx context.Context, s copier.Selected, src, dst *mongo.Collection, r *Result) ([]bson.RawValue, error) {
-	cur, err := src.Aggregate(ctx, mongo.Pipeline{{{Key: "$sample", Value: bson.D{{Key: "size", Value: v.Sample}}}},
-		{{Key: "$project", Value: bson.D{{Key: "_id", Value: 1}}}}})
-	if err != nil {
-		return nil, fmt.Errorf("sample %s: %w (use a full verification where $sample is not supported)", s.SrcNS, err)
-	}
+func (v *Verifier) sample(ctx context.Context, s copier.Selected, src source, dst *mongo.Collection, r *Result) ([]bson.RawValue, error) {
 	var ids []bson.RawValue
-	for cur.Next(ctx) {
-		ids = append(ids, cloneValue(cur.Current.Lookup("_id")))
-	}
-	err = cur.Err()
-	cur.Close(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("sample %s: %w", s.SrcNS, err)
+	per := (v.Sample + len(src) - 1) / len(src) // a shard's share
+	for _, part := range src {
+		cur, err := part.Aggregate(ctx, mongo.Pipeline{{{Key: "$sample", Value: bson.D{{Key: "size", Value: per}}}},
+			{{Key: "$project", Value: bson.D{{Key: "_id", Value: 1}}}}})
+		if err != nil {
+			return nil, fmt.Errorf("sample %s: %w (use a full verification where $sample is not supported)", s.SrcNS, err)
+		}
+		for cur.Next(ctx) {
+			ids = append(ids, cloneValue(cur.Current.Lookup("_id")))
+		}
+		err = cur.Err()
+		cur.Close(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("sample %s: %w", s.SrcNS, err)
+		}
 	}
 	r.Sampled = int64(len(ids))
-	a, err := byID(ctx, src, ids)
+	a, err := src.byID(ctx, ids)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", s.SrcNS, err)
 	}
@@ -252,13 +256,17 @@ func (v *Verifier) sample(ctx context.Context, s copier.Selected, src, dst *mong
 
 // counts fills SrcDocs and DstDocs, and a count problem if they differ
 // (live: only if it persists, see sample).
-func (v *Verifier) counts(ctx context.Context, src, dst *mongo.Collection, r *Result) error {
-	count := func(c *mongo.Collection, ns string) (int64, error) {
-		n, err := c.CountDocuments(ctx, bson.D{})
-		if err != nil {
-			return 0, fmt.Errorf("count %s: %w", ns, err)
+func (v *Verifier) counts(ctx context.Context, src source, dst *mongo.Collection, r *Result) error {
+	count := func(parts source, ns string) (int64, error) {
+		var sum int64
+		for _, c := range parts {
+			n, err := c.CountDocuments(ctx, bson.D{})
+			if err != nil {
+				return 0, fmt.Errorf("count %s: %w", ns, err)
+			}
+			sum += n
 		}
-		return n, nil
+		return sum, nil
 	}
 	rounds := 1
 	if v.Live != nil {
@@ -274,7 +282,7 @@ func (v *Verifier) counts(ctx context.Context, src, dst *mongo.Collection, r *Re
 				return err
 			}
 		}
-		m, err := count(dst, r.Dst)
+		m, err := count(source{dst}, r.Dst)
 		if err != nil {
 			return err
 		}

@@ -12,10 +12,18 @@ import (
 )
 
 // indexes compares index names, keys and the options that change behaviour.
-func (v *Verifier) indexes(ctx context.Context, src, dst *mongo.Collection, r *Result) error {
-	a, err := indexSpecs(ctx, src)
-	if err != nil {
-		return fmt.Errorf("indexes of %s: %w", r.Src, err)
+// A sharded source's collection counts with the indexes of the first shard
+// that has any (every shard that holds a collection holds its indexes).
+func (v *Verifier) indexes(ctx context.Context, src source, dst *mongo.Collection, r *Result) error {
+	var a map[string]string
+	for _, part := range src {
+		var err error
+		if a, err = indexSpecs(ctx, part); err != nil {
+			return fmt.Errorf("indexes of %s: %w", r.Src, err)
+		}
+		if len(a) > 0 {
+			break
+		}
 	}
 	b, err := indexSpecs(ctx, dst)
 	if err != nil {

@@ -49,6 +49,10 @@ func (r Result) OK() bool {
 // Verifier compares source and destination.
 type Verifier struct {
 	Src, Dst *mongo.Client
+	// Shards, if set, are the shards of a sharded source read directly
+	// (Src unused): the destination must hold their union, and an _id on
+	// two shards is reported.
+	Shards []*mongo.Client
 	NS       *config.Namespaces
 	// Show is how many differing _ids are listed per kind (all are counted).
 	Show int
@@ -61,7 +65,7 @@ type Verifier struct {
 
 // Run compares every selected namespace.
 func (v *Verifier) Run(ctx context.Context) ([]Result, error) {
-	sel, err := copier.ListSelected(ctx, v.Src, v.NS)
+	sel, err := v.listSelected(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +93,7 @@ func (v *Verifier) compare(ctx context.Context, s copier.Selected) (Result, *sus
 	r := Result{Src: s.SrcNS, Dst: s.DstNS}
 	sdb, scoll := config.SplitNS(s.SrcNS)
 	ddb, dcoll := config.SplitNS(s.DstNS)
-	src, dst := v.Src.Database(sdb).Collection(scoll), v.Dst.Database(ddb).Collection(dcoll)
+	src, dst := v.source(sdb, scoll), v.Dst.Database(ddb).Collection(dcoll)
 	if err := v.options(ctx, s, ddb, dcoll, &r); err != nil {
 		return r, nil, err
 	}
@@ -115,13 +119,13 @@ func (v *Verifier) compare(ctx context.Context, s copier.Selected) (Result, *sus
 }
 
 // documents walks both collections in _id order, in step.
-func (v *Verifier) documents(ctx context.Context, s copier.Selected, src, dst *mongo.Collection, r *Result) ([]bson.RawValue, error) {
+func (v *Verifier) documents(ctx context.Context, s copier.Selected, src source, dst *mongo.Collection, r *Result) ([]bson.RawValue, error) {
 	opts := options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetBatchSize(1000)
-	sc, err := src.Find(ctx, bson.D{}, opts)
+	sc, err := src.sorted(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", s.SrcNS, err)
 	}
-	defer sc.Close(ctx)
+	defer sc.close(ctx)
 	dc, err := dst.Find(ctx, bson.D{}, opts)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", s.DstNS, err)
@@ -133,7 +137,7 @@ func (v *Verifier) documents(ctx context.Context, s copier.Selected, src, dst *m
 			suspects = append(suspects, doc.Lookup("_id"))
 		}
 	}
-	a, aok := next(ctx, sc)
+	a, aok := sc.next(ctx)
 	b, bok := next(ctx, dc)
 	for aok || bok {
 		switch c := cmpIDs(a, b, aok, bok); {
@@ -142,7 +146,7 @@ func (v *Verifier) documents(ctx context.Context, s copier.Selected, src, dst *m
 			r.MissingN++
 			r.Missing = v.note(r.Missing, a)
 			suspect(a)
-			a, aok = next(ctx, sc)
+			a, aok = sc.next(ctx)
 		case c > 0:
 			r.DstDocs++
 			r.ExtraN++
@@ -161,11 +165,11 @@ func (v *Verifier) documents(ctx context.Context, s copier.Selected, src, dst *m
 				r.Differ = v.note(r.Differ, a)
 				suspect(a)
 			}
-			a, aok = next(ctx, sc)
+			a, aok = sc.next(ctx)
 			b, bok = next(ctx, dc)
 		}
 	}
-	if err := sc.Err(); err != nil {
+	if err := sc.err(); err != nil {
 		return nil, fmt.Errorf("read %s: %w", s.SrcNS, err)
 	}
 	if err := dc.Err(); err != nil {

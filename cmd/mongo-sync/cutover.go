@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 type cutoverOpts struct {
@@ -109,18 +110,23 @@ func setWriteBlock(ctx context.Context, src *mongo.Client, on bool) error {
 }
 
 func runCutover(ctx context.Context, cfg *config.Config, o cutoverOpts, out io.Writer, log logrus.FieldLogger) (err error) {
-	srcClient, dstClient, closeBoth, err := connectBoth(ctx, cfg)
+	sd, err := connectSides(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer closeBoth()
+	defer sd.close()
 	if o.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, o.timeout)
 		defer cancel()
 	}
 	if o.blockWrites {
-		if err := setWriteBlock(ctx, srcClient, true); err != nil {
+		blocker, done, err := writeBlocker(ctx, cfg, sd)
+		if err != nil {
+			return err
+		}
+		defer done()
+		if err := setWriteBlock(ctx, blocker, true); err != nil {
 			return err
 		}
 		fmt.Fprintln(out, "cutover: user writes on the source are blocked")
@@ -132,7 +138,7 @@ func runCutover(ctx context.Context, cfg *config.Config, o cutoverOpts, out io.W
 			// Failed, or asked to: allow writes again.
 			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 			defer cancel()
-			if uerr := setWriteBlock(uctx, srcClient, false); uerr != nil {
+			if uerr := setWriteBlock(uctx, blocker, false); uerr != nil {
 				err = errors.Join(err, uerr)
 				return
 			}
@@ -140,22 +146,29 @@ func runCutover(ctx context.Context, cfg *config.Config, o cutoverOpts, out io.W
 		}()
 	}
 
-	f := newFollower(cfg, srcClient, o.statusURL)
-	p, perr := f.position(ctx)
-	if perr != nil && !errors.Is(perr, errNoProcess) {
-		return fmt.Errorf("cutover: %w", perr)
+	// T on every shard (one for a replica set), then wait for each.
+	fs := newFollowers(cfg, sd.srcs, sd.shards, o.statusURL)
+	ts := make([]target, len(fs))
+	for i, f := range fs {
+		p, perr := f.position(ctx)
+		if perr != nil && !errors.Is(perr, errNoProcess) {
+			return fmt.Errorf("cutover: %s%w", shardPrefix(f), perr)
+		}
+		if ts[i], err = f.target(ctx, p.Applied); err != nil {
+			return fmt.Errorf("cutover: %s%w", shardPrefix(f), err)
+		}
 	}
-	t, err := f.target(ctx, p.Applied)
-	if err != nil {
-		return fmt.Errorf("cutover: %w", err)
+	T := targetsString(fs, ts)
+	fmt.Fprintf(out, "cutover: T = %s (the source's newest majority-committed entry); waiting until the destination holds it\n", T)
+	for i, f := range fs {
+		prog := newProgressLine(out)
+		prog.prefix = shardPrefix(f)
+		p, err := f.waitHolds(ctx, ts[i], false, prog.show)
+		if err != nil {
+			return fmt.Errorf("cutover: the destination does not hold the source up to T = %s: %s%w; left: %s", T, shardPrefix(f), cause(ctx, err), prog.left(p))
+		}
+		fmt.Fprintf(out, "cutover: %sthe applier has passed T = %s (checkpoint %s)\n", shardPrefix(f), fmtTS(ts[i].Newest), fmtTS(p.Applied))
 	}
-	fmt.Fprintf(out, "cutover: T = %s (the source's newest majority-committed entry); waiting until the destination holds it\n", fmtTS(t.Newest))
-	prog := newProgressLine(out)
-	p, err = f.waitHolds(ctx, t, false, prog.show)
-	if err != nil {
-		return fmt.Errorf("cutover: the destination does not hold the source up to T = %s: %w; left: %s", fmtTS(t.Newest), cause(ctx, err), prog.left(p))
-	}
-	fmt.Fprintf(out, "cutover: the applier has passed T = %s (checkpoint %s)\n", fmtTS(t.Newest), fmtTS(p.Applied))
 
 	summary := "not verified (--verify none)"
 	if o.verify != "none" {
@@ -163,14 +176,64 @@ func runCutover(ctx context.Context, cfg *config.Config, o cutoverOpts, out io.W
 		if o.verify == "sample" {
 			vo.sample = o.sample
 		}
-		summary, err = verifyWith(ctx, cfg, srcClient, dstClient, vo, out)
+		summary, err = verifyWith(ctx, cfg, sd, vo, out)
 		if err != nil {
 			return fmt.Errorf("cutover: %w", cause(ctx, err))
 		}
 	}
-	fmt.Fprintf(out, "destination holds everything the source wrote up to T = %s; %s\n", fmtTS(t.Newest), summary)
-	log.WithField("t", fmtTS(t.Newest)).Info("cutover done")
+	fmt.Fprintf(out, "destination holds everything the source wrote up to T = %s; %s\n", T, summary)
+	log.WithField("t", T).Info("cutover done")
 	return nil
+}
+
+// writeBlocker is where setUserWriteBlockMode goes: the source, or for a
+// sharded source its mongos (src.uri / src.hosts), which blocks the whole
+// cluster; done disconnects what it connected.
+func writeBlocker(ctx context.Context, cfg *config.Config, sd *sides) (*mongo.Client, func(), error) {
+	if len(sd.shards) == 0 {
+		return sd.srcs[0], func() {}, nil
+	}
+	if cfg.Src.Empty() {
+		return nil, nil, errors.New("--block-writes on a sharded source needs its mongos in src.uri (or src.hosts): " +
+			"user writes are blocked cluster-wide through the mongos; or stop the application's writes yourself and run cutover without --block-writes")
+	}
+	c, err := connectPlain(ctx, cfg.Src)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, func() { c.Disconnect(context.Background()) }, nil
+}
+
+// connectPlain connects to m and pings it (no oplog needed: a mongos).
+func connectPlain(ctx context.Context, m config.Mongo) (*mongo.Client, error) {
+	c, err := mongo.Connect(options.Client().SetServerSelectionTimeout(15 * time.Second).ApplyURI(m.ConnString()))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", m.Redacted(), err)
+	}
+	if err := c.Ping(ctx, nil); err != nil {
+		c.Disconnect(context.Background())
+		return nil, fmt.Errorf("%s: %w", m.Redacted(), err)
+	}
+	return c, nil
+}
+
+func shardPrefix(f *follower) string {
+	if f.shard == "" {
+		return ""
+	}
+	return "shard " + f.shard + ": "
+}
+
+// targetsString is T: one ts, or one per shard.
+func targetsString(fs []*follower, ts []target) string {
+	if len(fs) == 1 && fs[0].shard == "" {
+		return fmtTS(ts[0].Newest)
+	}
+	parts := make([]string, len(fs))
+	for i, f := range fs {
+		parts[i] = f.shard + " " + fmtTS(ts[i].Newest)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // cause names a timeout for what it is.
@@ -186,6 +249,7 @@ func cause(ctx context.Context, err error) error {
 // ETA from the apply rate over the last 10 s.
 type progressLine struct {
 	out     io.Writer
+	prefix  string // the shard, for a sharded source
 	last    time.Time
 	lastMsg string
 	samples []rateSample
@@ -216,7 +280,7 @@ func (l *progressLine) show(p position) {
 		return
 	}
 	l.last, l.lastMsg = now, msg
-	fmt.Fprintf(l.out, "cutover: waiting: %s\n", msg)
+	fmt.Fprintf(l.out, "cutover: %swaiting: %s\n", l.prefix, msg)
 }
 
 // left says what is left to apply.

@@ -23,6 +23,10 @@ import (
 // latter from the running process's /status or, when no process holds it,
 // from the state file. cutover and verify --live use it.
 type follower struct {
+	// shard names the shard of a sharded source this follower watches
+	// (its /status entry under shards, its own state file); "" for a
+	// replica set.
+	shard     string
 	src       *mongo.Client
 	filter    reader.Filter
 	statusURL string // the running process's /status; empty: http.listen not set
@@ -37,6 +41,36 @@ func newFollower(cfg *config.Config, src *mongo.Client, statusURL string) *follo
 	}
 	return &follower{src: src, filter: reader.Filter{NS: cfg.Namespaces()}, statusURL: statusURL,
 		storePath: cfg.Store.Path, spoolDir: cfg.Spool.Dir, http: &http.Client{Timeout: 5 * time.Second}}
+}
+
+// newFollowers is one follower per shard of a sharded source (srcs and
+// shards in the same order), or one for a replica set (shards nil).
+func newFollowers(cfg *config.Config, srcs []*mongo.Client, shards []config.Shard, statusURL string) []*follower {
+	if len(shards) == 0 {
+		return []*follower{newFollower(cfg, srcs[0], statusURL)}
+	}
+	out := make([]*follower, len(shards))
+	for i, sh := range shards {
+		f := newFollower(cfg.ForShard(sh), srcs[i], statusURL)
+		if f.statusURL == "" && cfg.HTTP.Listen != "" {
+			f.statusURL = "http://" + cfg.HTTP.ListenAddr() + "/status"
+		}
+		f.shard = sh.Name
+		out[i] = f
+	}
+	return out
+}
+
+// settleAll settles every follower (every shard of a sharded source).
+func settleAll(fs []*follower) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		for _, f := range fs {
+			if err := f.settle(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 }
 
 // target is a source position to reach.
@@ -185,6 +219,13 @@ func (f *follower) live(ctx context.Context) (position, error) {
 	var snap status.Snapshot
 	if err := json.NewDecoder(resp.Body).Decode(&snap); err != nil {
 		return position{}, fmt.Errorf("read the running process's status at %s: %w", f.statusURL, err)
+	}
+	if f.shard != "" {
+		sh, ok := snap.Shards[f.shard]
+		if !ok {
+			return position{}, fmt.Errorf("the status at %s has no shard %s (is the running sync the one of this config?)", f.statusURL, f.shard)
+		}
+		snap = sh
 	}
 	p := position{Live: true, Stage: snap.Stage, Consistent: snap.Consistent, AppliedTotal: snap.AppliedTotal, Left: -1}
 	if snap.Applier != nil {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/reader"
 	"github.com/mongo-sync/mongo-sync/status"
 	"github.com/mongo-sync/mongo-sync/verify"
 	"github.com/sirupsen/logrus"
@@ -62,21 +63,23 @@ type verifyOpts struct {
 }
 
 func runVerify(ctx context.Context, cfg *config.Config, o verifyOpts, out io.Writer) error {
-	srcClient, dstClient, closeBoth, err := connectBoth(ctx, cfg)
+	sd, err := connectSides(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer closeBoth()
-	_, err = verifyWith(ctx, cfg, srcClient, dstClient, o, out)
+	defer sd.close()
+	_, err = verifyWith(ctx, cfg, sd, o, out)
 	return err
 }
 
 // verifyWith compares and prints; it returns the summary line.
-func verifyWith(ctx context.Context, cfg *config.Config, srcClient, dstClient *mongo.Client, o verifyOpts, out io.Writer) (string, error) {
-	v := &verify.Verifier{Src: srcClient, Dst: dstClient, NS: cfg.Namespaces(), Show: o.show, Sample: o.sample}
+func verifyWith(ctx context.Context, cfg *config.Config, sd *sides, o verifyOpts, out io.Writer) (string, error) {
+	v := &verify.Verifier{Src: sd.srcs[0], Dst: sd.dst, NS: cfg.Namespaces(), Show: o.show, Sample: o.sample}
+	if len(sd.shards) > 0 {
+		v.Shards = sd.srcs
+	}
 	if o.live {
-		f := newFollower(cfg, srcClient, o.statusURL)
-		v.Live = &verify.Live{Settle: f.settle}
+		v.Live = &verify.Live{Settle: settleAll(newFollowers(cfg, sd.srcs, sd.shards, o.statusURL))}
 	}
 	results, err := v.Run(ctx)
 	bad := 0
@@ -119,4 +122,53 @@ func verifyWith(ctx context.Context, cfg *config.Config, srcClient, dstClient *m
 	sum := fmt.Sprintf("verify: %d namespaces, no differences", len(results))
 	fmt.Fprintln(out, sum)
 	return sum, nil
+}
+
+// sides are the connected source (one client, or one per shard of a
+// sharded source, in src.shards order) and destination.
+type sides struct {
+	srcs   []*mongo.Client
+	shards []config.Shard // nil for a replica set
+	dst    *mongo.Client
+}
+
+func (s *sides) close() {
+	for _, c := range append(s.srcs, s.dst) {
+		if c != nil {
+			c.Disconnect(context.Background())
+		}
+	}
+}
+
+// connectSides connects to the source (every shard of a sharded source)
+// and the destination.
+func connectSides(ctx context.Context, cfg *config.Config) (*sides, error) {
+	shards, err := cfg.Shards()
+	if err != nil {
+		return nil, err
+	}
+	if len(shards) == 0 {
+		src, dst, _, err := connectBoth(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		return &sides{srcs: []*mongo.Client{src}, dst: dst}, nil
+	}
+	if err := cfg.RequireDest(); err != nil {
+		return nil, err
+	}
+	sd := &sides{shards: shards}
+	for _, sh := range shards {
+		c, _, err := reader.Connect(ctx, sh.Mongo)
+		if err != nil {
+			sd.close()
+			return nil, fmt.Errorf("shard %s: %w", sh.Name, err)
+		}
+		sd.srcs = append(sd.srcs, c)
+	}
+	if sd.dst, err = connectDest(ctx, cfg.DstMongo()); err != nil {
+		sd.close()
+		return nil, err
+	}
+	return sd, nil
 }

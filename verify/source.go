@@ -1,0 +1,143 @@
+package verify
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/mongo-sync/mongo-sync/copier"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// source is one collection of the source: a single collection, or its parts
+// on every shard of a sharded source read directly (their union).
+type source []*mongo.Collection
+
+// source is the collection db.coll on the source side.
+func (v *Verifier) source(db, coll string) source {
+	if len(v.Shards) == 0 {
+		return source{v.Src.Database(db).Collection(coll)}
+	}
+	out := make(source, len(v.Shards))
+	for i, c := range v.Shards {
+		out[i] = c.Database(db).Collection(coll)
+	}
+	return out
+}
+
+// listSelected lists the selected collections of the source: on a sharded
+// source read directly, those of every shard (the first shard that has a
+// collection gives its options).
+func (v *Verifier) listSelected(ctx context.Context) ([]copier.Selected, error) {
+	if len(v.Shards) == 0 {
+		return copier.ListSelected(ctx, v.Src, v.NS)
+	}
+	var out []copier.Selected
+	seen := map[string]bool{}
+	for i, c := range v.Shards {
+		sel, err := copier.ListSelected(ctx, c, v.NS)
+		if err != nil {
+			return nil, fmt.Errorf("shard %d: %w", i, err)
+		}
+		for _, s := range sel {
+			if !seen[s.SrcNS] {
+				seen[s.SrcNS] = true
+				out = append(out, s)
+			}
+		}
+	}
+	return out, nil
+}
+
+// byID reads the documents with these _ids from every part.
+func (src source) byID(ctx context.Context, ids []bson.RawValue) (map[string]bson.Raw, error) {
+	if len(src) == 1 {
+		return byID(ctx, src[0], ids)
+	}
+	out := map[string]bson.Raw{}
+	for _, c := range src {
+		m, err := byID(ctx, c, ids)
+		if err != nil {
+			return nil, err
+		}
+		for k, d := range m {
+			out[k] = d
+		}
+	}
+	return out, nil
+}
+
+// stream yields documents in _id order.
+type stream struct {
+	ns    string
+	curs  []*mongo.Cursor
+	heads []bson.Raw
+	ok    []bool
+	fail  error
+}
+
+// sorted reads every part in _id order, merged into one stream.
+func (src source) sorted(ctx context.Context, opts *options.FindOptionsBuilder) (*stream, error) {
+	s := &stream{ns: src[0].Database().Name() + "." + src[0].Name()}
+	for _, c := range src {
+		cur, err := c.Find(ctx, bson.D{}, opts)
+		if err != nil {
+			s.close(ctx)
+			return nil, err
+		}
+		s.curs = append(s.curs, cur)
+		d, ok := next(ctx, cur)
+		s.heads, s.ok = append(s.heads, d), append(s.ok, ok)
+	}
+	return s, nil
+}
+
+// next returns the document with the smallest _id of all parts. One _id on
+// two parts (two shards) ends the stream with an error.
+func (s *stream) next(ctx context.Context) (bson.Raw, bool) {
+	if s.fail != nil {
+		return nil, false
+	}
+	min := -1
+	for i := range s.curs {
+		if !s.ok[i] {
+			continue
+		}
+		if min < 0 {
+			min = i
+			continue
+		}
+		switch c := cmpIDs(s.heads[i], s.heads[min], true, true); {
+		case c == 0:
+			s.fail = fmt.Errorf("_id %s of %s is on two shards (an orphaned document, or a migration that ran: stop the balancer)", s.heads[i].Lookup("_id"), s.ns)
+			return nil, false
+		case c < 0:
+			min = i
+		}
+	}
+	if min < 0 {
+		return nil, false
+	}
+	d := s.heads[min]
+	s.heads[min], s.ok[min] = next(ctx, s.curs[min])
+	return d, true
+}
+
+func (s *stream) err() error {
+	if s.fail != nil {
+		return s.fail
+	}
+	for _, c := range s.curs {
+		if err := c.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *stream) close(ctx context.Context) {
+	for _, c := range s.curs {
+		c.Close(ctx)
+	}
+}
