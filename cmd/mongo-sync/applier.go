@@ -168,6 +168,7 @@ func runApplier(ctx context.Context, cfg *config.Config, opts applierOpts, st *s
 		ExitWhenDrained: opts.exitWhenDrained,
 		ConsistentAt:    st.CopyEnd(),
 		Shard:           opts.shard,
+		Gate:            opts.live.shardGate(),
 		Wake:            wake,
 		Rec:             rec,
 		LogInterval:     cfg.Applier.LogInterval.D(),

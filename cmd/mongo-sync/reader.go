@@ -75,8 +75,14 @@ func runReader(ctx context.Context, cfg *config.Config, srcFile, optimeLog strin
 		if err != nil {
 			return err
 		}
-		r.Source = &reader.OplogSource{Client: client, Redacted: cfg.Src.Redacted(), Start: startTS, StartFrom: startFrom, Filter: filter,
+		src := &reader.OplogSource{Client: client, Redacted: cfg.Src.Redacted(), Start: startTS, StartFrom: startFrom, Filter: filter,
 			ProbeEvery: cfg.Reader.ProgressInterval.D(), Log: log, Idle: live.idleReporter()}
+		if g := live.shardGate(); g != nil {
+			// A shard of a sharded source: the cross-shard gate hears the
+			// idle reports first (its readThrough), then passes them on.
+			g.Next, src.Idle = src.Idle, g
+		}
+		r.Source = src
 		sourceID = id
 	}
 	opts := spool.Options{
@@ -94,6 +100,9 @@ func runReader(ctx context.Context, cfg *config.Config, srcFile, optimeLog strin
 		return err
 	}
 	r.W = w
+	if g := live.shardGate(); g != nil {
+		r.W = g.Appender(w) // registers the shard's DDL entries, moves its readThrough
+	}
 	if live != nil {
 		live.set(w)
 	}

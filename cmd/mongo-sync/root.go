@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/mongo-sync/mongo-sync/config"
@@ -22,6 +23,7 @@ type common struct {
 	storePath  string
 	logfile    string
 	logLevel   string
+	shard      string
 }
 
 func (c *common) register(cmd *cobra.Command) {
@@ -31,6 +33,7 @@ func (c *common) register(cmd *cobra.Command) {
 	f.StringVar(&c.storePath, "store", "", "state file (overrides store.path)")
 	f.StringVar(&c.logfile, "logfile", "", "log file (overrides log.filepath; default stderr)")
 	f.StringVar(&c.logLevel, "log-level", "", "debug, info, warn or error (overrides log.level)")
+	f.StringVar(&c.shard, "shard", "", "one shard of a sharded source (src.shards): its own source, spool directory and state file")
 }
 
 // load reads the config file (if any), applies the shared flags and
@@ -63,7 +66,29 @@ func (c *common) load(mod func(*config.Config) error) (*config.Config, error) {
 	if err := cfg.Finish(); err != nil {
 		return nil, err
 	}
+	if c.shard != "" {
+		return shardConfig(cfg, c.shard)
+	}
 	return cfg, nil
+}
+
+// shardConfig is the configuration of the shard named name (--shard).
+func shardConfig(cfg *config.Config, name string) (*config.Config, error) {
+	shards, err := cfg.Shards()
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, sh := range shards {
+		if sh.Name == name {
+			return cfg.ForShard(sh), nil
+		}
+		names = append(names, sh.Name)
+	}
+	if len(shards) == 0 {
+		return nil, fmt.Errorf("--shard %s: the config lists no shards (src.shards)", name)
+	}
+	return nil, fmt.Errorf("--shard %s: no such shard in src.shards (its shards: %s)", name, strings.Join(names, ", "))
 }
 
 // stageFunc runs one stage until ctx ends, reporting to rec.
@@ -76,6 +101,9 @@ func (c *common) run(ctx context.Context, mod func(*config.Config) error, compon
 	cfg, err := c.load(mod)
 	if err != nil {
 		return err
+	}
+	if perShard[component] && c.shard == "" && len(cfg.Src.Shards) > 0 {
+		return fmt.Errorf("%s: the source is sharded (src.shards): give --shard NAME for one shard's stage, or run sync for all of them", component)
 	}
 	log, err := logger(cfg)
 	if err != nil {
@@ -91,10 +119,18 @@ func (c *common) run(ctx context.Context, mod func(*config.Config) error, compon
 		}
 	}
 	ctx = retry.WithObserver(ctx, rec)
+	if c.shard != "" && component == "applier" {
+		log.WithField("shard", c.shard).Warn("a separate applier per shard does not order DDL across shards (drop, rename, dropDatabase, index builds): " +
+			"run sync, which runs every shard's applier in one process, where a source runs DDL during the sync")
+	}
 	err = stage(ctx, cfg, rec, log.WithField("component", component))
 	rec.Fatal(err)
 	return err
 }
+
+// perShard are the commands that run one stage of one source: with a
+// sharded source they need --shard.
+var perShard = map[string]bool{"reader": true, "applier": true, "copy": true}
 
 // logger builds the process logger from the config.
 func logger(cfg *config.Config) (*logrus.Logger, error) {

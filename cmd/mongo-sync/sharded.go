@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/applier"
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/copier"
 	"github.com/mongo-sync/mongo-sync/status"
@@ -56,6 +57,18 @@ func runShardedSync(ctx context.Context, cfg *config.Config, shards []config.Sha
 		names = append(names, sh.Name+" ("+sh.Mongo.Redacted()+")")
 	}
 	log.WithField("shards", strings.Join(names, ", ")).Info("sharded source: one reader, spool and applier per shard")
+
+	// The cross-shard gate: DDL in ts order across the shards' appliers;
+	// an idle shard moves by its clock where that is sound (applier.Clock).
+	cluster := applier.NewCluster(log.WithField("component", "cluster"))
+	for _, s := range stages {
+		c, err := connectPlain(ctx, s.cfg.Src)
+		if err != nil {
+			return fmt.Errorf("shard %s: %w", s.name, err)
+		}
+		defer c.Disconnect(context.Background())
+		s.live.gate = cluster.Shard(s.name, applier.HelloClock(c))
+	}
 
 	incremental := cfg.Sync.StartOptime != nil || optimeLog != ""
 	fresh := 0

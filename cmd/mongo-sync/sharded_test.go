@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/internal/workload"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -60,15 +61,20 @@ func preloadShard(t *testing.T, c *mongo.Client, base, orders int) {
 	}
 }
 
-// shardLoad runs the hostile workload on one shard, its keys from base on.
-func shardLoad(t *testing.T, c *mongo.Client, seed uint64, base int) func() workload.Counts {
+// shardLoad runs the hostile workload on one shard, its keys from base on;
+// the returned workload can be started again after the stop.
+func shardLoad(t *testing.T, c *mongo.Client, seed uint64, base int) (*workload.Workload, func() workload.Counts) {
 	t.Helper()
 	ctx := context.Background()
 	w := workload.New(c, workload.Options{Seed: seed, Base: base, Rate: 60})
 	if err := w.Preload(ctx); err != nil {
 		t.Fatal(err)
 	}
-	stop := w.Start(ctx)
+	return w, loadStopper(t, w, seed, base)
+}
+
+func loadStopper(t *testing.T, w *workload.Workload, seed uint64, base int) func() workload.Counts {
+	stop := w.Start(context.Background())
 	return func() workload.Counts {
 		n := stop()
 		t.Logf("hostile workload on the shard with base %d (seed %d): %s", base, seed, n)
@@ -90,8 +96,8 @@ func TestShardedSync_TwoShards(t *testing.T) {
 	statusAddr := freeAddr(t)
 	conf := shardedConfig(t, dir, []*testmongo.Server{a, b}, dst.URI, withHostile(syncSections)+fmt.Sprintf("[http]\nlisten = %q\n", statusAddr))
 	seed := uint64(time.Now().UnixNano())
-	stopA := shardLoad(t, a.Client(), seed, 0)
-	stopB := shardLoad(t, b.Client(), seed+1, 200000)
+	_, stopA := shardLoad(t, a.Client(), seed, 0)
+	wb, stopB := shardLoad(t, b.Client(), seed+1, 200000)
 	loads := true
 	defer func() {
 		if loads {
@@ -110,13 +116,19 @@ func TestShardedSync_TwoShards(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	killRunning(t, p, "during live sync")
 
-	// One shard down for 15 s while sync runs.
+	// One shard down for 15 s while sync runs and the other shard takes
+	// writes. That shard's own load pauses around the kill: the test
+	// server commits a write and its oplog entry separately, so a kill -9
+	// between the two leaves a change no oplog entry describes (see
+	// RELIABILITY.md); MongoDB writes both in one storage transaction.
 	p = start(t, "sync", "-f", conf)
 	p.waitLog(t, 60*time.Second, "applier starting")
 	time.Sleep(time.Second)
+	stopB()
 	b.Kill()
 	time.Sleep(15 * time.Second)
 	b.Restart()
+	stopB = loadStopper(t, wb, seed+1, 200000)
 	time.Sleep(3 * time.Second)
 	loads = false
 	stopA()
@@ -146,5 +158,27 @@ func TestShardedSync_TwoShards(t *testing.T) {
 	if n := unionDiff(t, srcs, dst.Client(), syncedDBs); n != 0 {
 		t.Fatalf("%d differences after sync stopped", n)
 	}
-}
 
+	// Every shard in `status`; one shard's spool with --shard; a per-shard
+	// command without --shard says how to name one.
+	sa, err := config.ParseShard(a.URI, "", config.Mongo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, _ := config.ParseShard(b.URI, "", config.Mongo{})
+	out, err = run(t, "status", "-f", conf)
+	if err != nil || !strings.Contains(out, "shard "+sa.Name+"\n") || !strings.Contains(out, "shard "+sb.Name+"\n") || strings.Count(out, "applied up to:    seq") != 2 {
+		t.Fatalf("status of a sharded sync: %v\n%s", err, out)
+	}
+	if out, err := run(t, "spool", "stat", "-f", conf, "--shard", sb.Name); err != nil || !strings.Contains(out, "sealed segments") {
+		t.Fatalf("spool stat --shard %s: %v\n%s", sb.Name, err, out)
+	}
+	for _, args := range [][]string{{"reader", "-f", conf}, {"applier", "-f", conf}, {"spool", "stat", "-f", conf}} {
+		if out, err := run(t, args...); err == nil || !strings.Contains(out, "--shard NAME") {
+			t.Errorf("%v on a sharded config without --shard: %v\n%s", args[:len(args)-2], err, out)
+		}
+	}
+	if out, err := run(t, "status", "-f", conf, "--shard", "nope"); err == nil || !strings.Contains(out, "no such shard") || !strings.Contains(out, sa.Name) {
+		t.Errorf("--shard nope: %v\n%s", err, out)
+	}
+}

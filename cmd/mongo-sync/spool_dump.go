@@ -68,6 +68,11 @@ between slashes (--ns '/^app\.(a|b)$/').`,
 			if err != nil {
 				return err
 			}
+			if shards, err := cfg.Shards(); err != nil {
+				return err
+			} else if len(shards) > 0 && c.shard == "" {
+				return fmt.Errorf("the source is sharded (src.shards): each shard has its own spool; give --shard NAME (%s)", shardNames(shards))
+			}
 			f := dumpFilter{ns: ns, limit: int(limit)}
 			if fromSeq < 0 || limit < 0 {
 				return fmt.Errorf("--from-seq and --limit must not be negative")

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/spool"
 	"github.com/spf13/cobra"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -27,6 +29,11 @@ func newSpoolStatCmd() *cobra.Command {
 			cfg, err := c.load(nil)
 			if err != nil {
 				return err
+			}
+			if shards, err := cfg.Shards(); err != nil {
+				return err
+			} else if len(shards) > 0 && c.shard == "" {
+				return fmt.Errorf("the source is sharded (src.shards): each shard has its own spool; give --shard NAME (%s)", shardNames(shards))
 			}
 			if _, err := os.Stat(cfg.Spool.Dir); errors.Is(err, os.ErrNotExist) {
 				return printNoSpool(cmd.OutOrStdout(), cfg.Spool.Dir, asJSON)
@@ -152,4 +159,12 @@ func (r statReport) table(out io.Writer) {
 	if r.OldestTS != "" {
 		fmt.Fprintf(out, "oldest entry %s (%ds ago), newest %s (%ds ago)\n", r.OldestTS, r.OldestAgeSec, r.NewestTS, r.NewestAgeSec)
 	}
+}
+
+func shardNames(shards []config.Shard) string {
+	names := make([]string, len(shards))
+	for i, sh := range shards {
+		names[i] = sh.Name
+	}
+	return strings.Join(names, ", ")
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/spool"
 	"github.com/mongo-sync/mongo-sync/store"
 	"github.com/spf13/cobra"
@@ -56,45 +57,16 @@ command then reports what the spool shows.`,
 			if err != nil {
 				return err
 			}
-			st := offlineStatus{}
-			if _, err := os.Stat(cfg.Spool.Dir); errors.Is(err, os.ErrNotExist) {
-				st.SpoolMissing = cfg.Spool.Dir
-			} else if sp, err := spool.ReadStat(cfg.Spool.Dir); err == nil {
-				st.SpoolBytes, st.SpoolDamaged = sp.Bytes, sp.Damaged
-				if n := len(sp.Segments); n > 0 {
-					st.SpooledSeq = sp.Segments[n-1].Segment.Last
-				}
-				if sp.Writer != nil && sp.Writer.LastSeq > st.SpooledSeq {
-					st.SpooledSeq = sp.Writer.LastSeq
-				}
-				st.SpooledTS = fmtTSOrEmpty(sp.NewestTS)
-				st.Running = sp.WriterRunning
-			}
-			s, err := store.OpenReadOnly(cfg.Store.Path)
-			switch {
-			case errors.Is(err, store.ErrNotStarted):
-				st.Stage, st.StateMissing = "not started", cfg.Store.Path
-			case errors.Is(err, store.ErrBusy):
-				st.Running = true
-				st.Note = "a running mongo-sync process holds the state file: its live status is at /status (http.listen)"
-			case err != nil:
+			shards, err := cfg.Shards()
+			if err != nil {
 				return err
-			default:
-				defer s.Close()
-				st.Stage = string(s.Stage())
-				if st.Stage == "" {
-					st.Stage = "not started"
-				}
-				st.T0, st.CopyEnd, st.CopiedColls = fmtTSOrEmpty(s.T0()), fmtTSOrEmpty(s.CopyEnd()), s.CopyDone()
-				ck, err := s.Checkpoint()
-				if err != nil {
-					return err
-				}
-				st.AppliedSeq, st.AppliedTS = ck.Seq, fmtTSOrEmpty(ck.TS)
-				st.LagEntries = int64(st.SpooledSeq) - int64(ck.Seq)
-				if ck.TS.T > 0 && st.LagEntries > 0 {
-					st.LagSeconds = time.Now().Unix() - int64(ck.TS.T)
-				}
+			}
+			if len(shards) > 0 && c.shard == "" {
+				return printShardStatus(cmd.OutOrStdout(), cfg, shards, asJSON)
+			}
+			st, err := readOffline(cfg)
+			if err != nil {
+				return err
 			}
 			if asJSON {
 				enc := json.NewEncoder(cmd.OutOrStdout())
@@ -135,4 +107,74 @@ func printStatus(out io.Writer, st offlineStatus) {
 		fmt.Fprintf(out, "lag:              %d entries, %d s\n", st.LagEntries, st.LagSeconds)
 	}
 	fmt.Fprintf(out, "spool:            %d bytes, %d damaged segments\n", st.SpoolBytes, st.SpoolDamaged)
+}
+
+// readOffline reads the status of one spool and state file.
+func readOffline(cfg *config.Config) (offlineStatus, error) {
+	st := offlineStatus{}
+	if _, err := os.Stat(cfg.Spool.Dir); errors.Is(err, os.ErrNotExist) {
+		st.SpoolMissing = cfg.Spool.Dir
+	} else if sp, err := spool.ReadStat(cfg.Spool.Dir); err == nil {
+		st.SpoolBytes, st.SpoolDamaged = sp.Bytes, sp.Damaged
+		if n := len(sp.Segments); n > 0 {
+			st.SpooledSeq = sp.Segments[n-1].Segment.Last
+		}
+		if sp.Writer != nil && sp.Writer.LastSeq > st.SpooledSeq {
+			st.SpooledSeq = sp.Writer.LastSeq
+		}
+		st.SpooledTS = fmtTSOrEmpty(sp.NewestTS)
+		st.Running = sp.WriterRunning
+	}
+	s, err := store.OpenReadOnly(cfg.Store.Path)
+	switch {
+	case errors.Is(err, store.ErrNotStarted):
+		st.Stage, st.StateMissing = "not started", cfg.Store.Path
+	case errors.Is(err, store.ErrBusy):
+		st.Running = true
+		st.Note = "a running mongo-sync process holds the state file: its live status is at /status (http.listen)"
+	case err != nil:
+		return st, err
+	default:
+		defer s.Close()
+		st.Stage = string(s.Stage())
+		if st.Stage == "" {
+			st.Stage = "not started"
+		}
+		st.T0, st.CopyEnd, st.CopiedColls = fmtTSOrEmpty(s.T0()), fmtTSOrEmpty(s.CopyEnd()), s.CopyDone()
+		ck, err := s.Checkpoint()
+		if err != nil {
+			return st, err
+		}
+		st.AppliedSeq, st.AppliedTS = ck.Seq, fmtTSOrEmpty(ck.TS)
+		st.LagEntries = int64(st.SpooledSeq) - int64(ck.Seq)
+		if ck.TS.T > 0 && st.LagEntries > 0 {
+			st.LagSeconds = time.Now().Unix() - int64(ck.TS.T)
+		}
+	}
+	return st, nil
+}
+
+// printShardStatus prints every shard's status of a sharded source.
+func printShardStatus(out io.Writer, cfg *config.Config, shards []config.Shard, asJSON bool) error {
+	all := map[string]offlineStatus{}
+	for i, sh := range shards {
+		st, err := readOffline(cfg.ForShard(sh))
+		if err != nil {
+			return fmt.Errorf("shard %s: %w", sh.Name, err)
+		}
+		all[sh.Name] = st
+		if !asJSON {
+			if i > 0 {
+				fmt.Fprintln(out)
+			}
+			fmt.Fprintf(out, "shard %s\n", sh.Name)
+			printStatus(out, st)
+		}
+	}
+	if asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{"shards": all})
+	}
+	return nil
 }

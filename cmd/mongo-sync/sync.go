@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/mongo-sync/mongo-sync/applier"
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/copier"
 	"github.com/mongo-sync/mongo-sync/spool"
@@ -118,6 +119,17 @@ type liveSpool struct {
 	ready chan struct{} // closed once w is set
 	w     *spool.Writer
 	end   *copier.EndWitness // hears the reader's idle reports (idleReporter)
+	// gate orders this shard's applier with the other shards' (a sharded
+	// source); nil for a replica set.
+	gate *applier.ShardGate
+}
+
+// shardGate is the cross-shard gate, nil outside a sharded sync.
+func (l *liveSpool) shardGate() *applier.ShardGate {
+	if l == nil {
+		return nil
+	}
+	return l.gate
 }
 
 func newLiveSpool() *liveSpool {
