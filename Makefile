@@ -46,6 +46,7 @@ bench: testmongod
 	$(GO) test -run '^$$' -bench 'CPUPath' -cpu 1 -benchtime 3x -count 5 ./applier/ | tee -a bench.out
 	TESTMONGOD=$(CURDIR)/$(BIN)/testmongod $(GO) test -run '^$$' -bench 'EndToEnd' -benchtime 3x -count 3 ./applier/ | tee -a bench.out
 	TESTMONGOD=$(CURDIR)/$(BIN)/testmongod $(GO) test -run '^$$' -bench 'Copy' -benchtime 2x -count 3 ./copier/ | tee -a bench.out
+	TESTMONGOD=$(CURDIR)/$(BIN)/testmongod $(GO) test -run '^$$' -bench 'Shards' -benchtime 3x -count 3 ./applier/ | tee -a bench.out
 	TESTMONGOD=$(CURDIR)/$(BIN)/testmongod $(GO) test -run '^$$' -bench 'Lag' -benchtime 1x -count 3 ./cmd/mongo-sync/ | tee -a bench.out
 	# Whole commands: mongo-sync copy against mongodump --archive | mongorestore --archive
 	# (MONGO_TOOLS_BIN: a directory with both, built from mongodb/mongo-tools; unset: skipped).

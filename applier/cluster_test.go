@@ -35,16 +35,7 @@ func raws(es []spool.Entry) []bson.Raw {
 func admitNow(g *ShardGate, es []spool.Entry) int {
 	g.c.mu.Lock()
 	defer g.c.mu.Unlock()
-	ddl := -1
-	for i := range es {
-		if isDDL(es[i].Raw) {
-			g.addPending(es[i].TS)
-			if ddl < 0 {
-				ddl = i
-			}
-		}
-	}
-	g.scanned = maxTS(g.scanned, es[len(es)-1].TS)
+	ddl := g.scan(es)
 	n, _, _ := g.admissible(es, ddl)
 	if n == 0 {
 		g.done = maxTS(g.done, prevTS(es[0].TS))
@@ -228,6 +219,19 @@ func TestCluster_ClockProbe(t *testing.T) {
 	off.probeClock()
 	if !off.clk.off || !off.clockBound(now).IsZero() {
 		t.Fatalf("clock rule not off for a replica set")
+	}
+
+	// Under the clock rule an old cursor's idle report asks for a fresh
+	// cursor (its opening time bounds the shard); a new one does not, nor
+	// does any report where the rule is off.
+	if !g.IdleSpooled(time.Now().Add(-5*time.Second), bson.Timestamp{}, true) {
+		t.Errorf("an idle report of a 5 s old cursor did not ask for a re-open")
+	}
+	if g.IdleSpooled(time.Now(), bson.Timestamp{}, true) {
+		t.Errorf("an idle report of a new cursor asked for a re-open")
+	}
+	if off.IdleSpooled(time.Now().Add(-5*time.Second), bson.Timestamp{}, true) {
+		t.Errorf("a replica set's idle report asked for a re-open")
 	}
 }
 

@@ -37,6 +37,10 @@ type ShardGate struct {
 	pending []bson.Timestamp // DDL entries spooled, not yet applied (ascending)
 	done    bson.Timestamp   // the applier applied every entry at or before it
 
+	// the newest idle report, for the log
+	idleAt, idleOpened time.Time
+	idleSpooled        bool
+
 	waitSince time.Time
 	waitFor   string
 	warned    time.Time
@@ -123,10 +127,19 @@ func (g *ShardGate) Idle(opened time.Time, through bson.Timestamp) bool {
 // opened has nothing more to give, through is the newest ts read, and
 // spooled says whether everything read was in the spool then. Only then
 // readThrough moves: to through, and by the idle clock rule (clock.go).
-// The report is passed on to Next, whose answer it returns.
+// The report is passed on to Next. It asks for the cursor to be re-opened
+// (as Next may) when the clock rule is in use and the cursor is older than
+// clockReopen: the rule bounds only what was written after the cursor's
+// query began, so an old cursor that keeps answering empty would hold the
+// other shards at its opening time.
 func (g *ShardGate) IdleSpooled(opened time.Time, through bson.Timestamp, spooled bool) bool {
+	g.c.mu.Lock()
+	g.idleAt, g.idleOpened, g.idleSpooled = time.Now(), opened, spooled
+	g.c.mu.Unlock()
+	reopen := false
 	if spooled {
 		bound := g.clockBound(opened)
+		reopen = g.clockOn() && time.Since(opened) > clockReopen
 		g.c.mu.Lock()
 		if rt := maxTS(through, bound); g.through.Before(rt) {
 			g.through = rt
@@ -136,12 +149,26 @@ func (g *ShardGate) IdleSpooled(opened time.Time, through bson.Timestamp, spoole
 	}
 	switch n := g.Next.(type) {
 	case nil:
-		return false
+		return reopen
 	case reader.SpoolAwareReporter:
-		return n.IdleSpooled(opened, through, spooled)
+		return n.IdleSpooled(opened, through, spooled) || reopen
 	default:
-		return n.Idle(opened, through)
+		return n.Idle(opened, through) || reopen
 	}
+}
+
+// clockReopen is how old a cursor may be before an idle report under the
+// clock rule asks for a fresh one.
+const clockReopen = time.Second
+
+// clockOn reports whether the idle clock rule may apply to this shard.
+func (g *ShardGate) clockOn() bool {
+	if g.clock == nil {
+		return false
+	}
+	g.clk.mu.Lock()
+	defer g.clk.mu.Unlock()
+	return !g.clk.off
 }
 
 // rawTS is an entry's ts.

@@ -2,6 +2,7 @@ package applier
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -82,16 +83,7 @@ func (g *ShardGate) applied(last bson.Timestamp) {
 func (g *ShardGate) admit(ctx context.Context, es []spool.Entry) (int, error) {
 	c := g.c
 	c.mu.Lock()
-	ddl := -1 // the first DDL entry of es
-	for i := range es {
-		if isDDL(es[i].Raw) {
-			g.addPending(es[i].TS)
-			if ddl < 0 {
-				ddl = i
-			}
-		}
-	}
-	g.scanned = maxTS(g.scanned, es[len(es)-1].TS)
+	ddl := g.scan(es)
 	for {
 		n, by, why := g.admissible(es, ddl)
 		if n > 0 {
@@ -115,7 +107,7 @@ func (g *ShardGate) admit(ctx context.Context, es []spool.Entry) (int, error) {
 		if now.Sub(g.warned) >= gateWarn {
 			g.warned = now
 			g.log.WithFields(logrus.Fields{"ts": fmtTS(es[0].TS), "waiting_on": by.name, "reason": why,
-				"waiting_s": int64(now.Sub(g.waitSince).Seconds())}).
+				"waiting_s": int64(now.Sub(g.waitSince).Seconds()), "their_state": by.stateLocked()}).
 				Warn("cross-shard order: the applier waits for another shard")
 		}
 		changed := c.changed
@@ -165,4 +157,42 @@ func (g *ShardGate) admissible(es []spool.Entry, ddl int) (int, *ShardGate, stri
 	b.WriteString(" ")
 	b.WriteString(fmtTS(lim))
 	return 0, by, b.String()
+}
+
+// scan registers es's DDL entries as pending and records how far the
+// applier has read; it returns the index of the first DDL entry, or -1.
+// Called under c.mu.
+func (g *ShardGate) scan(es []spool.Entry) int {
+	ddl := -1
+	for i := range es {
+		if isDDL(es[i].Raw) {
+			g.addPending(es[i].TS)
+			if ddl < 0 {
+				ddl = i
+			}
+		}
+	}
+	g.scanned = maxTS(g.scanned, es[len(es)-1].TS)
+	return ddl
+}
+
+// stateLocked describes g for a log line: what its readThrough rests on.
+// Called under c.mu.
+func (g *ShardGate) stateLocked() string {
+	idle := "none"
+	if !g.idleAt.IsZero() {
+		idle = fmt.Sprintf("%s ago (opened %s ago, everything read spooled: %v)", time.Since(g.idleAt).Round(time.Millisecond),
+			time.Since(g.idleOpened).Round(time.Millisecond), g.idleSpooled)
+	}
+	g.clk.mu.Lock()
+	clock := "never measured"
+	switch {
+	case g.clock == nil || g.clk.off:
+		clock = "off"
+	case !g.clk.at.IsZero():
+		clock = fmt.Sprintf("offset %s, measured %s ago", g.clk.offset, time.Since(g.clk.at).Round(time.Second))
+	}
+	g.clk.mu.Unlock()
+	return fmt.Sprintf("through %s, scanned %s, cap %s, known %v, done %s, last idle report %s, clock %s",
+		fmtTS(g.through), fmtTS(g.scanned), fmtTS(g.capTS), g.known, fmtTS(g.done), idle, clock)
 }
