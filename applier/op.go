@@ -46,8 +46,11 @@ type Op struct {
 	// Key is the document key the entry logged when it holds more than
 	// _id (o2 of an update, o of a delete): a sharded source logs the
 	// document's shard key there. A mongos destination sharded on the
-	// same fields targets the statement by it.
-	Key bson.Raw
+	// same fields targets the statement by it. A pointer, nil for a
+	// replica set's entries: ops are copied by value on the hot path, and
+	// a slice here would grow every Op by 24 bytes (8% fewer inserts per
+	// second on the CPU path).
+	Key *bson.Raw
 	// Fetch, if set, computes the replacement from the destination's
 	// current document (diffs a plain $set/$unset cannot express); nil
 	// means there is nothing to write.
@@ -91,3 +94,19 @@ func (e *EntryError) Error() string {
 }
 
 func (e *EntryError) Unwrap() error { return e.Err }
+
+// logged makes an Op.Key; nil stays nil.
+func logged(key bson.Raw) *bson.Raw {
+	if key == nil {
+		return nil
+	}
+	return &key
+}
+
+// keyRaw is the key the entry logged, nil when none.
+func (op *Op) keyRaw() bson.Raw {
+	if op.Key == nil {
+		return nil
+	}
+	return *op.Key
+}

@@ -125,7 +125,7 @@ func buildShardedUpdates(b *wirecmd.Builder, coll string, ops []Op, k *shardKey,
 			continue
 		}
 		var ok bool
-		if q, ok = k.appendLoggedQuery(q[:0], op.ID, op.Key); !ok {
+		if q, ok = k.appendLoggedQuery(q[:0], op.ID, op.keyRaw()); !ok {
 			q = append(q[:0], idFilter(op.ID)...)
 		}
 		b.UpdateQ(q, op.Doc, false)
@@ -139,7 +139,7 @@ func buildShardedDeletes(b *wirecmd.Builder, coll string, ops []Op, k *shardKey,
 	b.Begin("delete", coll, "deletes", true)
 	for i := range ops {
 		var ok bool
-		if q, ok = k.appendLoggedQuery(q[:0], ops[i].ID, ops[i].Key); !ok {
+		if q, ok = k.appendLoggedQuery(q[:0], ops[i].ID, ops[i].keyRaw()); !ok {
 			q = append(q[:0], idFilter(ops[i].ID)...)
 		}
 		b.DeleteQ(q)

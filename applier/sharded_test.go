@@ -56,16 +56,16 @@ func TestShardedStatements_Commands(t *testing.T) {
 			[]Op{{Kind: KindUpdate, ID: id(1), Doc: set}},
 			`{"update":"c","ordered":true,"updates":[{"q":{"_id":1},"u":{"$set":{"y":2}},"upsert":false}]}`},
 		{"a modifier with the key o2 logged (sharded source)", compound,
-			[]Op{{Kind: KindUpdate, ID: id(1), Doc: set, Key: js(t, `{"_id":1,"region":"eu","n":7}`)}},
+			[]Op{{Kind: KindUpdate, ID: id(1), Doc: set, Key: logged(js(t, `{"_id":1,"region":"eu","n":7}`))}},
 			`{"update":"c","ordered":true,"updates":[{"q":{"_id":1,"region":"eu","n":7},"u":{"$set":{"y":2}},"upsert":false}]}`},
 		{"o2 logs a dotted key under its dotted name", dotted,
-			[]Op{{Kind: KindUpdate, ID: id(1), Doc: set, Key: js(t, `{"_id":1,"a.b":"v"}`)}},
+			[]Op{{Kind: KindUpdate, ID: id(1), Doc: set, Key: logged(js(t, `{"_id":1,"a.b":"v"}`))}},
 			`{"update":"c","ordered":true,"updates":[{"q":{"_id":1,"a.b":"v"},"u":{"$set":{"y":2}},"upsert":false}]}`},
 		{"or nested", dotted,
-			[]Op{{Kind: KindUpdate, ID: id(1), Doc: set, Key: js(t, `{"_id":1,"a":{"b":"v"}}`)}},
+			[]Op{{Kind: KindUpdate, ID: id(1), Doc: set, Key: logged(js(t, `{"_id":1,"a":{"b":"v"}}`))}},
 			`{"update":"c","ordered":true,"updates":[{"q":{"_id":1,"a.b":"v"},"u":{"$set":{"y":2}},"upsert":false}]}`},
 		{"o2 that lacks a key field (other key fields on the source) goes by _id", compound,
-			[]Op{{Kind: KindUpdate, ID: id(1), Doc: set, Key: js(t, `{"_id":1,"region":"eu"}`)}},
+			[]Op{{Kind: KindUpdate, ID: id(1), Doc: set, Key: logged(js(t, `{"_id":1,"region":"eu"}`))}},
 			`{"update":"c","ordered":true,"updates":[{"q":{"_id":1},"u":{"$set":{"y":2}},"upsert":false}]}`},
 		{"a replacement with top-level $ names goes through a literal pipeline", ranged,
 			[]Op{{Kind: KindReplace, ID: id("E1"), Doc: js(t, `{"_id":"E1","k":1,"$r":2}`)}},
@@ -88,7 +88,7 @@ func TestShardedStatements_Commands(t *testing.T) {
 func TestShardedStatements_Deletes(t *testing.T) {
 	k := newShardKey([]string{"region", "n"})
 	ops := []Op{
-		{Kind: KindDelete, ID: idOf(t, 1), Key: js(t, `{"_id":1,"region":"eu","n":7}`)}, // a sharded source's o
+		{Kind: KindDelete, ID: idOf(t, 1), Key: logged(js(t, `{"_id":1,"region":"eu","n":7}`))}, // a sharded source's o
 		{Kind: KindDelete, ID: idOf(t, 2)},                                              // a replica set's o: _id alone
 	}
 	var b wirecmd.Builder
@@ -143,7 +143,7 @@ func TestShardKey_Logged(t *testing.T) {
 		}
 		got := "null"
 		if ops[0].Key != nil {
-			got = ext(ops[0].Key)
+			got = ext(*ops[0].Key)
 		}
 		if got != tc.key {
 			t.Errorf("%s: Key = %s, want %s", tc.entry, got, tc.key)

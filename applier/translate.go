@@ -191,7 +191,7 @@ func (t *Translator) crud(dst []Op, seq uint64, ts bson.Timestamp, op byte, ns s
 		if !ok {
 			return dst, fmt.Errorf("delete without _id")
 		}
-		base.ID, base.Kind, base.Key = id, KindDelete, loggedKey(o, id)
+		base.ID, base.Kind, base.Key = id, KindDelete, logged(loggedKey(o, id))
 		return append(dst, base), nil
 	}
 	if o2 == nil {
@@ -201,7 +201,7 @@ func (t *Translator) crud(dst []Op, seq uint64, ts bson.Timestamp, op byte, ns s
 	if !ok {
 		return dst, fmt.Errorf("update without o2._id")
 	}
-	base.ID, base.Key = id, loggedKey(o2, id)
+	base.ID, base.Key = id, logged(loggedKey(o2, id))
 	shape := shapeOf(o)
 	if shape.hasID {
 		// A replacement, whatever else it holds.
