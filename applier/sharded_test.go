@@ -89,7 +89,7 @@ func TestShardedStatements_Deletes(t *testing.T) {
 	k := newShardKey([]string{"region", "n"})
 	ops := []Op{
 		{Kind: KindDelete, ID: idOf(t, 1), Key: logged(js(t, `{"_id":1,"region":"eu","n":7}`))}, // a sharded source's o
-		{Kind: KindDelete, ID: idOf(t, 2)},                                              // a replica set's o: _id alone
+		{Kind: KindDelete, ID: idOf(t, 2)}, // a replica set's o: _id alone
 	}
 	var b wirecmd.Builder
 	got := ext(buildShardedDeletes(&b, "c", ops, k, nil))
