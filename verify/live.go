@@ -19,16 +19,20 @@ import (
 // destination, then from the source once more. A document the source kept
 // unchanged across the check and the destination still holds differently
 // differs; one the source changed meanwhile is checked again in the next
-// round. A difference must show so in two rounds to be reported, so a
-// change the applier was replaying while the destination was read is not
-// reported as one.
+// round. A difference must show so in confirmRounds rounds in a row to be
+// reported: a document the source changed and changed back between two
+// reads (A, B, A) looks unchanged while the destination holds B.
 type Live struct {
 	// Settle takes the source's position now and returns once the
 	// destination holds everything the source wrote up to it.
 	Settle func(ctx context.Context) error
-	// Rounds bounds the re-checks (default 6).
+	// Rounds bounds the re-checks (default 8).
 	Rounds int
 }
+
+// confirmRounds is how many rounds in a row a difference must show, with
+// the source unchanged across each, to be reported.
+const confirmRounds = 3
 
 // maxSuspects bounds the _ids a live comparison re-checks per namespace;
 // past it the walk's differences are reported as found.
@@ -76,7 +80,7 @@ type suspects struct {
 	dst      *mongo.Collection
 	r        *Result
 	ids      []bson.RawValue
-	seen     map[string]bool // differed once with the source unchanged
+	seen     map[string]int // rounds in a row it differed with the source unchanged
 	// this round's reads
 	s1 map[string]bson.Raw
 }
@@ -89,11 +93,11 @@ func (v *Verifier) recheck(ctx context.Context, all []*suspects) error {
 		r := p.r
 		r.Missing, r.Extra, r.Differ = nil, nil, nil
 		r.MissingN, r.ExtraN, r.DifferN = 0, 0, 0
-		p.seen = map[string]bool{}
+		p.seen = map[string]int{}
 	}
 	rounds := v.Live.Rounds
 	if rounds <= 0 {
-		rounds = 6
+		rounds = 8
 	}
 	for round := 0; round < rounds; round++ {
 		left := false
@@ -152,7 +156,8 @@ func (v *Verifier) recheckRound(ctx context.Context, p *suspects) error {
 		k := idKey(id)
 		a, b := p.s1[k], s2[k]
 		if (a == nil) != (b == nil) || (a != nil && !sameDoc(a, b)) {
-			again = append(again, id) // changed on the source meanwhile
+			delete(p.seen, k) // changed on the source meanwhile: start over
+			again = append(again, id)
 			continue
 		}
 		got := d[k]
@@ -171,8 +176,7 @@ func (v *Verifier) recheckRound(ctx context.Context, p *suspects) error {
 			delete(p.seen, k)
 			continue
 		}
-		if !p.seen[k] {
-			p.seen[k] = true
+		if p.seen[k]++; p.seen[k] < confirmRounds {
 			again = append(again, id)
 			continue
 		}
