@@ -75,12 +75,12 @@ func byID(ctx context.Context, c *mongo.Collection, ids []bson.RawValue) (map[st
 
 // suspects are one namespace's documents to re-check (live).
 type suspects struct {
-	s        copier.Selected
-	src      source
-	dst      *mongo.Collection
-	r        *Result
-	ids      []bson.RawValue
-	seen     map[string]int // rounds in a row it differed with the source unchanged
+	s    copier.Selected
+	src  source
+	dst  *mongo.Collection
+	r    *Result
+	ids  []bson.RawValue
+	seen map[string]int // rounds in a row it differed with the source unchanged
 	// this round's reads
 	s1 map[string]bson.Raw
 }

@@ -53,7 +53,7 @@ type Verifier struct {
 	// (Src unused): the destination must hold their union, and an _id on
 	// two shards is reported.
 	Shards []*mongo.Client
-	NS       *config.Namespaces
+	NS     *config.Namespaces
 	// Show is how many differing _ids are listed per kind (all are counted).
 	Show int
 	// Live, if set, re-checks what differs while writes continue (see Live).
