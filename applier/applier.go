@@ -102,6 +102,7 @@ func (a *Applier) Run(ctx context.Context) error {
 		a.Exec.Deferred = a.Store
 	}
 	a.lastSeq, a.lastTS = ck.Seq, ck.TS
+	a.Rec.Positions(0, bson.Timestamp{}, ck.Seq, ck.TS, true)
 	if a.Gate != nil {
 		st, err := spool.ReadStat(a.SpoolDir)
 		if err != nil {

@@ -70,8 +70,10 @@ func (r *Reader) Run(ctx context.Context) error {
 	if r.ProgressInterval <= 0 {
 		r.ProgressInterval = 10 * time.Second
 	}
+	r.pending.Store(0)
 	var last *bson.Raw
 	if e, ok := r.W.Last(); ok {
+		r.Rec.Positions(e.Seq, e.TS, 0, bson.Timestamp{}, false)
 		last = &e.Raw
 		r.Log.WithFields(logrus.Fields{"seq": e.Seq, "ts": fmtTS(e.TS)}).Info("resuming after the spool's last entry")
 	}
@@ -302,9 +304,11 @@ func (b *batcher) flush() error {
 		return nil
 	default:
 	}
+	b.r.pending.Add(int64(len(b.cur)))
 	select {
 	case b.out <- b.cur:
 	case <-b.gone:
+		b.r.pending.Add(-int64(len(b.cur)))
 	}
 	b.cur = nil
 	return nil

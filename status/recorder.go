@@ -254,13 +254,33 @@ func (r *Recorder) SourceIdle(at time.Time) {
 // settleIdle turns a pending idle report into caughtUpAt once the applier
 // has passed it. Called under the lock.
 func (r *Recorder) settleIdle() {
-	var applied uint64
-	if r.snap.Applier != nil {
-		applied = r.snap.Applier.Seq
+	// No applier position yet (it records its checkpoint when it starts):
+	// nothing is known to be applied.
+	if r.snap.Applier == nil {
+		return
 	}
-	if r.idlePending && applied >= r.idleSeq {
+	if r.idlePending && r.snap.Applier.Seq >= r.idleSeq {
 		r.caughtUpAt, r.idlePending = r.idleAt, false
 	}
+}
+
+// Positions records where a stage starts: the reader's newest spooled
+// entry, the applier's checkpoint (a zero seq records nothing). Without
+// them, a restarted process would count an idle report as caught up
+// before it knew of what the spool already held.
+func (r *Recorder) Positions(readerSeq uint64, readerTS bson.Timestamp, appliedSeq uint64, appliedTS bson.Timestamp, applier bool) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if readerSeq > 0 && (r.snap.Reader == nil || r.snap.Reader.Seq < readerSeq) {
+		r.snap.Reader = pos(readerSeq, readerTS)
+	}
+	if applier && r.snap.Applier == nil {
+		r.snap.Applier = pos(appliedSeq, appliedTS)
+	}
+	r.settleIdle()
 }
 
 // Consistent records that the destination is consistent: the copy is done

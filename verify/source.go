@@ -8,6 +8,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readconcern"
 )
 
 // source is one collection of the source: a single collection, or its parts
@@ -15,13 +16,21 @@ import (
 type source []*mongo.Collection
 
 // source is the collection db.coll on the source side.
+// Live, the source is read at read concern majority: Settle waits up to
+// the source's majority-committed point, and a write not yet majority
+// committed cannot be on the destination.
 func (v *Verifier) source(db, coll string) source {
-	if len(v.Shards) == 0 {
-		return source{v.Src.Database(db).Collection(coll)}
+	var opts []options.Lister[options.CollectionOptions]
+	if v.Live != nil {
+		opts = append(opts, options.Collection().SetReadConcern(readconcern.Majority()))
 	}
-	out := make(source, len(v.Shards))
-	for i, c := range v.Shards {
-		out[i] = c.Database(db).Collection(coll)
+	clients := v.Shards
+	if len(clients) == 0 {
+		clients = []*mongo.Client{v.Src}
+	}
+	out := make(source, len(clients))
+	for i, c := range clients {
+		out[i] = c.Database(db).Collection(coll, opts...)
 	}
 	return out
 }

@@ -121,13 +121,15 @@ func runCutover(ctx context.Context, cfg *config.Config, o cutoverOpts, out io.W
 		defer cancel()
 	}
 	if o.blockWrites {
-		blocker, done, err := writeBlocker(ctx, cfg, sd)
-		if err != nil {
-			return err
+		// berr, not err: the deferred unblock below must see the
+		// function's own result.
+		blocker, done, berr := writeBlocker(ctx, cfg, sd)
+		if berr != nil {
+			return berr
 		}
 		defer done()
-		if err := setWriteBlock(ctx, blocker, true); err != nil {
-			return err
+		if berr := setWriteBlock(ctx, blocker, true); berr != nil {
+			return berr
 		}
 		fmt.Fprintln(out, "cutover: user writes on the source are blocked")
 		defer func() {

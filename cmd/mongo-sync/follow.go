@@ -16,6 +16,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 )
 
 // follower watches a running sync from outside it: the source's position
@@ -124,7 +125,9 @@ func (f *follower) target(ctx context.Context, applied bson.Timestamp) (target, 
 	if !newest.After(applied) {
 		return t, nil
 	}
-	cur, err := f.src.Database("local").Collection("oplog.rs").Find(ctx,
+	// The primary, as hello: a secondary may not hold entries up to newest.
+	oplog := f.src.Database("local").Collection("oplog.rs", options.Collection().SetReadPreference(readpref.Primary()))
+	cur, err := oplog.Find(ctx,
 		bson.D{{Key: "ts", Value: bson.D{{Key: "$lte", Value: newest}, {Key: "$gt", Value: applied}}}},
 		options.Find().SetSort(bson.D{{Key: "$natural", Value: -1}}).SetBatchSize(1000))
 	if err != nil {
@@ -257,11 +260,22 @@ func (t target) holds(p position) bool {
 func (f *follower) waitHolds(ctx context.Context, t target, needProcess bool, show func(position)) (position, error) {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
+	failed := 0 // reads of the running process's status failed in a row
 	for {
 		p, err := f.position(ctx)
 		if err != nil && !errors.Is(err, errNoProcess) {
-			return p, err
+			// One slow /status answer is not the end: a few in a row are.
+			if failed++; failed >= 8 || ctx.Err() != nil {
+				return p, err
+			}
+			select {
+			case <-ctx.Done():
+				return p, ctx.Err()
+			case <-tick.C:
+			}
+			continue
 		}
+		failed = 0
 		if t.holds(p) {
 			return p, nil
 		}
