@@ -103,6 +103,12 @@ func (o *OplogSource) newest(ctx context.Context) (bson.Timestamp, error) {
 	return o.edge(ctx, -1)
 }
 
+// Newest is the ts of the source's newest majority-committed oplog entry:
+// the position an initial copy pins as T0, and records as its end.
+func Newest(ctx context.Context, client *mongo.Client) (bson.Timestamp, error) {
+	return (&OplogSource{Client: client}).newest(ctx)
+}
+
 func (o *OplogSource) edge(ctx context.Context, dir int) (bson.Timestamp, error) {
 	var doc struct {
 		TS bson.Timestamp `bson:"ts"`

@@ -30,14 +30,6 @@ type Live struct {
 	Rounds int
 }
 
-// rounds is Rounds or its default.
-func (l *Live) rounds() int {
-	if l.Rounds > 0 {
-		return l.Rounds
-	}
-	return 8
-}
-
 // confirmRounds is how many rounds in a row a difference must show, with
 // the source unchanged across each, to be reported.
 const confirmRounds = 3
@@ -103,7 +95,10 @@ func (v *Verifier) recheck(ctx context.Context, all []*suspects) error {
 		r.MissingN, r.ExtraN, r.DifferN = 0, 0, 0
 		p.seen = map[string]int{}
 	}
-	rounds := v.Live.rounds()
+	rounds := v.Live.Rounds
+	if rounds <= 0 {
+		rounds = 8
+	}
 	for round := 0; round < rounds; round++ {
 		left := false
 		for _, p := range all {
@@ -279,7 +274,7 @@ func (v *Verifier) counts(ctx context.Context, src source, dst *mongo.Collection
 	}
 	rounds := 1
 	if v.Live != nil {
-		rounds = v.Live.rounds()
+		rounds = max(v.Live.Rounds, 6)
 	}
 	for round := 0; round < rounds; round++ {
 		n1, err := count(src, r.Src)
