@@ -33,12 +33,20 @@ func seqKey(seq uint64) []byte {
 
 func keySeq(k []byte) uint64 { return binary.BigEndian.Uint64(k) }
 
-// encodeValue returns checksum + raw, the stored form of an entry.
-func encodeValue(raw []byte) []byte {
-	v := make([]byte, 4+len(raw))
-	binary.BigEndian.PutUint32(v, crc32.Checksum(raw, castagnoli))
-	copy(v[4:], raw)
-	return v
+// entryLen is how many bytes encodeEntry writes for raw.
+func entryLen(raw []byte) int { return 8 + 4 + len(raw) }
+
+// encodeEntry writes the stored form of an entry at the start of buf, which
+// has room for entryLen(raw) bytes: its key (seq, big-endian), then its
+// value (checksum + raw). It returns the two, capped so that an append to
+// either cannot run into what follows in buf.
+func encodeEntry(buf []byte, seq uint64, raw []byte) (key, value []byte) {
+	n := entryLen(raw)
+	buf = buf[:n:n]
+	binary.BigEndian.PutUint64(buf, seq)
+	binary.BigEndian.PutUint32(buf[8:], crc32.Checksum(raw, castagnoli))
+	copy(buf[12:], raw)
+	return buf[:8:8], buf[8:]
 }
 
 // decodeValue checks the checksum of a stored value and returns its entry,

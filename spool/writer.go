@@ -70,6 +70,7 @@ type Writer struct {
 	openBytes   int64
 	published   time.Time
 	closed      bool
+	batch       []byte // the keys and values of an append (batchBuf)
 
 	// The open segment as a following Reader sees it (follow.go). omu
 	// guards odb and oseg; a Reader holds it shared for the whole of a read
@@ -246,8 +247,11 @@ func (w *Writer) Append(ctx context.Context, raws []bson.Raw) (first, last uint6
 				return err
 			}
 		}
+		buf := w.batchBuf(raws)
 		for i, raw := range raws {
-			if err := eb.Put(seqKey(first+uint64(i)), encodeValue(raw)); err != nil {
+			k, v := encodeEntry(buf, first+uint64(i), raw)
+			buf = buf[len(k)+len(v):]
+			if err := eb.Put(k, v); err != nil {
 				return err
 			}
 		}
@@ -258,6 +262,7 @@ func (w *Writer) Append(ctx context.Context, raws []bson.Raw) (first, last uint6
 		failpoint.Hit("spool-mid-append") // entries written, transaction not committed
 		return nil
 	})
+	w.releaseBatch() // the transaction is over: bbolt holds no reference into it
 	if err != nil {
 		return 0, 0, fmt.Errorf("append seq %d-%d to %s: %w", first, first+uint64(len(raws))-1, w.seg.Name(), err)
 	}
