@@ -64,8 +64,14 @@ func decodeValue(v []byte, entries *slab.Slab) (bson.Raw, string) {
 	return entries.Copy(raw), ""
 }
 
-// entryTS returns the oplog entry's ts field.
+// entryTS returns the oplog entry's ts field (the first element named ts,
+// as bson.Raw.LookupErr finds it).
 func entryTS(raw bson.Raw) (bson.Timestamp, bool) {
+	// The source writes ts first: read it in place, without LookupErr's walk
+	// (and its allocation), when the first element is a timestamp named ts.
+	if len(raw) >= 4+4+8+1 && raw[4] == byte(bson.TypeTimestamp) && raw[5] == 't' && raw[6] == 's' && raw[7] == 0 {
+		return bson.Timestamp{T: binary.LittleEndian.Uint32(raw[12:]), I: binary.LittleEndian.Uint32(raw[8:])}, true
+	}
 	v, err := raw.LookupErr("ts")
 	if err != nil {
 		return bson.Timestamp{}, false

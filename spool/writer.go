@@ -201,7 +201,7 @@ func (w *Writer) Append(ctx context.Context, raws []bson.Raw) (first, last uint6
 	if len(raws) == 0 {
 		return 0, 0, nil
 	}
-	tss := make([]bson.Timestamp, len(raws))
+	var firstTS, lastTS bson.Timestamp
 	for i, raw := range raws {
 		if len(raw) > MaxEntryBytes {
 			return 0, 0, fmt.Errorf("entry %d of the batch is %d bytes, over the %d-byte limit: %s", i, len(raw), MaxEntryBytes, abbrev(raw))
@@ -213,7 +213,10 @@ func (w *Writer) Append(ctx context.Context, raws []bson.Raw) (first, last uint6
 		if !ok {
 			return 0, 0, fmt.Errorf("entry %d of the batch has no ts timestamp: %s", i, abbrev(raw))
 		}
-		tss[i] = ts
+		if i == 0 {
+			firstTS = ts
+		}
+		lastTS = ts
 	}
 
 	w.mu.Lock()
@@ -242,7 +245,7 @@ func (w *Writer) Append(ctx context.Context, raws []bson.Raw) (first, last uint6
 			return err
 		}
 		if mb.Get(metaFirstSeq) == nil {
-			if err := putAll(mb, metaFirstSeq, seqKey(first), metaFirstTS, bsonx.TSBytes(tss[0]),
+			if err := putAll(mb, metaFirstSeq, seqKey(first), metaFirstTS, bsonx.TSBytes(firstTS),
 				metaSource, []byte(w.opts.Source), metaVersion, seqKey(FormatVersion)); err != nil {
 				return err
 			}
@@ -256,7 +259,7 @@ func (w *Writer) Append(ctx context.Context, raws []bson.Raw) (first, last uint6
 			}
 		}
 		last = first + uint64(len(raws)) - 1
-		if err := putAll(mb, metaLastSeq, seqKey(last), metaLastTS, bsonx.TSBytes(tss[len(tss)-1])); err != nil {
+		if err := putAll(mb, metaLastSeq, seqKey(last), metaLastTS, bsonx.TSBytes(lastTS)); err != nil {
 			return err
 		}
 		failpoint.Hit("spool-mid-append") // entries written, transaction not committed
@@ -278,7 +281,7 @@ func (w *Writer) Append(ctx context.Context, raws []bson.Raw) (first, last uint6
 	w.openBytes = size
 	lastRaw := make(bson.Raw, len(raws[len(raws)-1]))
 	copy(lastRaw, raws[len(raws)-1])
-	w.last, w.hasLast = Entry{Seq: last, TS: tss[len(tss)-1], Raw: lastRaw}, true
+	w.last, w.hasLast = Entry{Seq: last, TS: lastTS, Raw: lastRaw}, true
 	if time.Since(w.published) >= publishEvery {
 		w.publish()
 	}
