@@ -1,7 +1,10 @@
 package config
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -49,10 +52,12 @@ func ParseShard(entry, name string, creds Mongo) (Shard, error) {
 	return Shard{Name: name, Mongo: m}, nil
 }
 
-// Shards returns the shards src.shards lists, nil for a replica set
-// source. A mongos source without src.shards is asked for its shards at
-// start (see the sharded runner); this is the static list.
+// Shards returns the shards src.shards lists, else those a mongos source
+// listed when the sync began (SaveListed); nil for a replica set source.
 func (c *Config) Shards() ([]Shard, error) {
+	if len(c.Src.Shards) == 0 {
+		return c.listedShards()
+	}
 	var out []Shard
 	seen := map[string]string{}
 	for i, e := range c.Src.Shards {
@@ -65,6 +70,23 @@ func (c *Config) Shards() ([]Shard, error) {
 		}
 		seen[s.Name] = RedactURI(s.Mongo.ConnString())
 		out = append(out, s)
+	}
+	return out, nil
+}
+
+func (c *Config) listedShards() ([]Shard, error) {
+	if c.Src.Empty() || c.Spool.Dir == "" {
+		return nil, nil
+	}
+	listed, err := c.Listed()
+	if err != nil || listed == nil {
+		return nil, err
+	}
+	out := make([]Shard, len(listed))
+	for i, l := range listed {
+		if out[i], err = RouterShard(c.Src, l.ID, l.Host); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
@@ -97,4 +119,136 @@ func (c *Config) ForShard(s Shard) *Config {
 func ShardStorePath(path, name string) string {
 	ext := filepath.Ext(path)
 	return strings.TrimSuffix(path, ext) + "." + name + ext
+}
+
+// RouterShard is a shard a mongos listed (listShards' _id and host,
+// "rs/h1:p,h2:p"), reached with the router's credentials and options: a
+// URI router gives its user, password, auth database and options (tls,
+// authSource, ...) to each shard, with the shard's hosts and replica set
+// name in place of its own (a mongodb+srv router's shards get tls=true
+// unless it says otherwise, as SRV implies it). The user must exist on
+// each shard: a cluster's users live on its config servers, and a shard
+// read directly knows only its shard-local users.
+func RouterShard(router Mongo, id, host string) (Shard, error) {
+	if router.URI == "" {
+		return ParseShard(host, id, router)
+	}
+	uri, err := shardURI(router.URI, host)
+	if err != nil {
+		return Shard{}, fmt.Errorf("shard %s (%s): %w", id, host, err)
+	}
+	return ParseShard(uri, id, router)
+}
+
+// routerOnly are URI options that belong to the router's connection and
+// would be wrong for a replica set shard.
+var routerOnly = map[string]bool{"replicaset": true, "directconnection": true, "loadbalanced": true, "srvservicename": true, "srvmaxhosts": true}
+
+// shardURI is routerURI with host's hosts and replica set name in place of
+// its own hosts and options for one server.
+func shardURI(routerURI, host string) (string, error) {
+	scheme, rest, ok := strings.Cut(routerURI, "://")
+	if !ok {
+		return "", fmt.Errorf("%s is not a mongodb:// URI", RedactURI(routerURI))
+	}
+	authority, tail := rest, ""
+	if i := strings.IndexAny(rest, "/?"); i >= 0 {
+		authority, tail = rest[:i], rest[i:]
+	}
+	creds := ""
+	if i := strings.LastIndex(authority, "@"); i >= 0 {
+		creds = authority[:i+1]
+	}
+	set, hosts, hasSet := strings.Cut(host, "/")
+	if !hasSet {
+		set, hosts = "", host
+	}
+	path, query, _ := strings.Cut(tail, "?")
+	if path == "" {
+		path = "/"
+	}
+	var opts []string
+	tlsGiven := false
+	for _, kv := range strings.Split(query, "&") {
+		if kv == "" {
+			continue
+		}
+		k, _, _ := strings.Cut(kv, "=")
+		k = strings.ToLower(k)
+		if routerOnly[k] {
+			continue
+		}
+		if k == "tls" || k == "ssl" {
+			tlsGiven = true
+		}
+		opts = append(opts, kv)
+	}
+	if scheme == "mongodb+srv" && !tlsGiven {
+		opts = append(opts, "tls=true")
+	}
+	if set != "" {
+		opts = append(opts, "replicaSet="+set)
+	}
+	out := "mongodb://" + creds + hosts + path
+	if len(opts) > 0 {
+		out += "?" + strings.Join(opts, "&")
+	}
+	return out, nil
+}
+
+// ListedShard is one shard a mongos source listed when the sync began.
+type ListedShard struct {
+	ID   string `json:"_id"`
+	Host string `json:"host"`
+}
+
+// listedFile records, in the spool directory, the shards a mongos source
+// (src without src.shards) listed when the sync began: every later command
+// (status, spool, verify, cutover, --shard) works on the same shards, and
+// a sync that starts again on a cluster whose shards changed says so.
+func (c *Config) listedFile() string { return filepath.Join(c.Spool.Dir, "shards.json") }
+
+// Listed returns the shards recorded by SaveListed; nil when none were.
+func (c *Config) Listed() ([]ListedShard, error) {
+	raw, err := os.ReadFile(c.listedFile())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var rec struct {
+		Shards []ListedShard `json:"shards"`
+	}
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		return nil, fmt.Errorf("%s: %w (it records the shards the source's mongos listed when the sync began)", c.listedFile(), err)
+	}
+	if len(rec.Shards) == 0 {
+		return nil, fmt.Errorf("%s lists no shards (it records the shards the source's mongos listed when the sync began)", c.listedFile())
+	}
+	return rec.Shards, nil
+}
+
+// SaveListed records the shards a mongos source listed (see listedFile),
+// atomically.
+func (c *Config) SaveListed(shards []ListedShard) error {
+	raw, err := json.MarshalIndent(struct {
+		Router string        `json:"router"`
+		Shards []ListedShard `json:"shards"`
+	}{c.Src.Redacted(), shards}, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(c.Spool.Dir, 0o755); err != nil {
+		return err
+	}
+	tmp := c.listedFile() + ".tmp"
+	if err := os.WriteFile(tmp, append(raw, '\n'), 0o644); err != nil {
+		return err
+	}
+	if f, err := os.Open(tmp); err == nil {
+		f.Sync()
+		f.Close()
+	}
+	return os.Rename(tmp, c.listedFile())
 }

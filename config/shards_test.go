@@ -77,3 +77,74 @@ func TestShards_BadInput(t *testing.T) {
 		})
 	}
 }
+
+// A mongos source's shards take the router's credentials and options with
+// their own hosts and replica set name; options that only fit the router
+// are dropped, and a mongodb+srv router's TLS carries over.
+func TestRouterShard_URI(t *testing.T) {
+	cases := []struct {
+		router, host, want, name string
+	}{
+		{"mongodb://u:p%40ss@mongos1:27017,mongos2:27017/?authSource=admin&tls=true", "rs1/h1:27018,h2:27018",
+			"mongodb://u:p%40ss@h1:27018,h2:27018/?authSource=admin&tls=true&replicaSet=rs1", "rs1"},
+		{"mongodb://mongos:27017", "rs2/h3:27018", "mongodb://h3:27018/?replicaSet=rs2", "rs2"},
+		{"mongodb://u:p@mongos:27017/admin?directConnection=true&replicaSet=x&loadBalanced=false&w=majority", "rs3/h4:1",
+			"mongodb://u:p@h4:1/admin?w=majority&replicaSet=rs3", "rs3"},
+		{"mongodb+srv://u:p@cluster.example.net/?authSource=admin", "rs4/a:27017,b:27017",
+			"mongodb://u:p@a:27017,b:27017/?authSource=admin&tls=true&replicaSet=rs4", "rs4"},
+		{"mongodb+srv://cluster.example.net/?ssl=false&srvServiceName=db", "rs5/a:1",
+			"mongodb://a:1/?ssl=false&replicaSet=rs5", "rs5"},
+		{"mongodb://mongos:27017", "old-standalone:27018", "mongodb://old-standalone:27018/", "shard0000"},
+	}
+	for _, c := range cases {
+		sh, err := RouterShard(Mongo{URI: c.router}, c.name, c.host)
+		if err != nil {
+			t.Errorf("%s + %s: %v", c.router, c.host, err)
+			continue
+		}
+		if sh.Mongo.URI != c.want || sh.Name != c.name {
+			t.Errorf("%s + %s:\n got %s (%s)\nwant %s (%s)", c.router, c.host, sh.Mongo.URI, sh.Name, c.want, c.name)
+		}
+	}
+	// The py-mongo-sync form: hosts and credentials.
+	sh, err := RouterShard(Mongo{Hosts: "mongos:27017", Username: "u", Password: "p", AuthDB: "admin"}, "rs1", "rs1/h1:1,h2:2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sh.Mongo.ConnString(); got != "mongodb://u:p@h1:1,h2:2/?authSource=admin&replicaSet=rs1" {
+		t.Errorf("hosts form: %s", got)
+	}
+}
+
+// The shards a mongos listed are recorded in the spool directory, and
+// Shards returns them (with src's credentials) when src.shards is empty.
+func TestListed_RecordedShards(t *testing.T) {
+	dir := t.TempDir()
+	c := &Config{Src: Mongo{URI: "mongodb://u:p@mongos:27017/?authSource=admin"}}
+	c.Spool.Dir = filepath.Join(dir, "spool")
+	if got, err := c.Shards(); err != nil || got != nil {
+		t.Fatalf("before any record: %v %v", got, err)
+	}
+	if err := c.SaveListed([]ListedShard{{ID: "rsA", Host: "rsA/a:1,a:2"}, {ID: "rsB", Host: "rsB/b:1"}}); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(filepath.Join(c.Spool.Dir, "shards.json"))
+	if strings.Contains(string(raw), ":p@") {
+		t.Errorf("the record holds the password:\n%s", raw)
+	}
+	got, err := c.Shards()
+	if err != nil || len(got) != 2 || got[0].Name != "rsA" || got[1].Mongo.URI != "mongodb://u:p@b:1/?authSource=admin&replicaSet=rsB" {
+		t.Fatalf("recorded shards: %+v %v", got, err)
+	}
+	// A shard's own configuration does not see the record.
+	if sub, err := c.ForShard(got[0]).Shards(); err != nil || sub != nil {
+		t.Errorf("ForShard(...).Shards() = %v, %v", sub, err)
+	}
+	// A damaged record is an error naming the file.
+	if err := os.WriteFile(filepath.Join(c.Spool.Dir, "shards.json"), []byte("{"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Shards(); err == nil || !strings.Contains(err.Error(), "shards.json") {
+		t.Errorf("damaged record: %v", err)
+	}
+}

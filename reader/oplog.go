@@ -74,7 +74,7 @@ func checkSource(ctx context.Context, client *mongo.Client) (string, error) {
 		return "", err
 	}
 	if msg, _ := hello["msg"].(string); msg == "isdbgrid" {
-		return "", fmt.Errorf("%w (this is a mongos: run one reader per shard)", ErrNoOplog)
+		return "", fmt.Errorf("%w (this is a mongos: run sync, which asks it for its shards, or reader --shard NAME for one shard)", ErrNoOplog)
 	}
 	names, err := client.Database("local").ListCollectionNames(ctx, bson.D{{Key: "name", Value: "oplog.rs"}})
 	if err != nil {

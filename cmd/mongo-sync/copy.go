@@ -100,6 +100,21 @@ func runCopy(ctx context.Context, cfg *config.Config, st *store.Store, rec *stat
 		log.Info("the initial copy is already done")
 		return nil
 	}
+	start := time.Now()
+	if err := copyData(ctx, cfg, st, rec, log, claimed); err != nil {
+		return err
+	}
+	srcClient, _, err := reader.Connect(ctx, cfg.Src)
+	if err != nil {
+		return err
+	}
+	defer srcClient.Disconnect(context.Background())
+	return recordCopyEnd(ctx, srcClient, st, end, rec, log, start)
+}
+
+// copyData copies the selected collections from cfg.Src, recording its
+// progress in st (ranges and collections done; T0 pinned if not yet).
+func copyData(ctx context.Context, cfg *config.Config, st *store.Store, rec *status.Recorder, log logrus.FieldLogger, claimed func(string) bool) error {
 	srcClient, dstClient, closeBoth, err := connectBoth(ctx, cfg)
 	if err != nil {
 		return err
@@ -132,13 +147,18 @@ func runCopy(ctx context.Context, cfg *config.Config, st *store.Store, rec *stat
 	cp := &copier.Copier{Src: srcClient, Dst: dstClient, NS: cfg.Namespaces(), Store: st,
 		Workers: cfg.Copy.Workers, BatchDocs: cfg.Copy.BatchDocs, SplitDocs: cfg.Copy.SplitDocs, SplitAlways: cfg.Copy.Split == "always",
 		DropExisting: cfg.Sync.DropExisting, Claimed: claimed, WriteConcern: destOptions(cfg.DstMongo()).WriteConcern, Progress: progress, Log: log}
-	start := time.Now()
 	err = cp.Run(ctx)
 	progress.Wait()
 	if err != nil {
 		return fmt.Errorf("initial copy: %w", err)
 	}
-	copyEnd, via, err := copyEnd(ctx, srcClient, st.T0(), end)
+	return nil
+}
+
+// recordCopyEnd records the end of a finished copy of src in st (see
+// copyEnd) and moves st on to applying.
+func recordCopyEnd(ctx context.Context, src *mongo.Client, st *store.Store, end *copier.EndWitness, rec *status.Recorder, log logrus.FieldLogger, start time.Time) error {
+	copyEnd, via, err := copyEnd(ctx, src, st.T0(), end)
 	if err != nil {
 		return fmt.Errorf("record the copy's end: %w", err)
 	}

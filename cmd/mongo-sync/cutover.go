@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/sharding"
 	"github.com/mongo-sync/mongo-sync/status"
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
@@ -110,11 +111,20 @@ func setWriteBlock(ctx context.Context, src *mongo.Client, on bool) error {
 }
 
 func runCutover(ctx context.Context, cfg *config.Config, o cutoverOpts, out io.Writer, log logrus.FieldLogger) (err error) {
-	sd, err := connectSides(ctx, cfg)
+	sd, err := connectSides(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer sd.close()
+	if sd.router != nil {
+		b, berr := sharding.BalancerState(ctx, sd.router)
+		if berr == nil {
+			berr = sharding.CheckBalancer(b)
+		}
+		if berr != nil {
+			return fmt.Errorf("cutover: %w", berr)
+		}
+	}
 	if o.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, o.timeout)

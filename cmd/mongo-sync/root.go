@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/internal/retry"
@@ -78,6 +79,21 @@ func shardConfig(cfg *config.Config, name string) (*config.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(shards) == 0 && !cfg.Src.Empty() {
+		// A mongos source whose shards no sync has recorded yet: ask it.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		router, err := openRouter(ctx, cfg, false, false, logrus.StandardLogger())
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		if router != nil {
+			router.Disconnect(context.Background())
+			if shards, err = cfg.Shards(); err != nil {
+				return nil, err
+			}
+		}
+	}
 	var names []string
 	for _, sh := range shards {
 		if sh.Name == name {
@@ -86,7 +102,7 @@ func shardConfig(cfg *config.Config, name string) (*config.Config, error) {
 		names = append(names, sh.Name)
 	}
 	if len(shards) == 0 {
-		return nil, fmt.Errorf("--shard %s: the config lists no shards (src.shards)", name)
+		return nil, fmt.Errorf("--shard %s: the source is not sharded: the config lists no shards (src.shards), and src is no mongos", name)
 	}
 	return nil, fmt.Errorf("--shard %s: no such shard in src.shards (its shards: %s)", name, strings.Join(names, ", "))
 }
@@ -102,8 +118,12 @@ func (c *common) run(ctx context.Context, mod func(*config.Config) error, compon
 	if err != nil {
 		return err
 	}
-	if perShard[component] && c.shard == "" && len(cfg.Src.Shards) > 0 {
-		return fmt.Errorf("%s: the source is sharded (src.shards): give --shard NAME for one shard's stage, or run sync for all of them", component)
+	if perShard[component] && c.shard == "" {
+		if shards, err := cfg.Shards(); err != nil {
+			return err
+		} else if len(shards) > 0 {
+			return fmt.Errorf("%s: the source is sharded (%s): give --shard NAME for one shard's stage, or run sync for all of them", component, shardNames(shards))
+		}
 	}
 	log, err := logger(cfg)
 	if err != nil {

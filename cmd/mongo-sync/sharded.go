@@ -10,9 +10,11 @@ import (
 	"github.com/mongo-sync/mongo-sync/applier"
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/copier"
+	"github.com/mongo-sync/mongo-sync/reader"
 	"github.com/mongo-sync/mongo-sync/status"
 	"github.com/mongo-sync/mongo-sync/store"
 	"github.com/sirupsen/logrus"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -35,7 +37,12 @@ type shardStage struct {
 // shard; their documents merge into the same destination collections.
 // The destination is consistent once every shard's applier has passed its
 // own copy's end.
-func runShardedSync(ctx context.Context, cfg *config.Config, shards []config.Shard, optimeLog string, rec *status.Recorder, log logrus.FieldLogger) error {
+//
+// With a mongos (router, nil without one) the copy reads through it once
+// instead, which leaves out orphaned documents; each shard's copy end is
+// taken from the shard once that copy is done. The balancer is checked
+// every balancerEvery: one turned on ends the sync.
+func runShardedSync(ctx context.Context, cfg *config.Config, shards []config.Shard, router *mongo.Client, optimeLog string, rec *status.Recorder, log logrus.FieldLogger) error {
 	if err := cfg.RequireDest(); err != nil {
 		return err
 	}
@@ -105,7 +112,15 @@ func runShardedSync(ctx context.Context, cfg *config.Config, shards []config.Sha
 			return shardErr(s.name, err)
 		})
 	}
+	if router != nil {
+		g.Go(func() error { return watchBalancer(gctx, router, balancerEvery) })
+	}
 	g.Go(func() error {
+		if router != nil {
+			if err := copyViaRouter(gctx, cfg, stages, rec, log.WithField("component", "copy")); err != nil {
+				return err
+			}
+		}
 		for _, s := range stages {
 			if s.st.Stage() != store.StageCopying {
 				continue
@@ -133,6 +148,109 @@ func runShardedSync(ctx context.Context, cfg *config.Config, shards []config.Sha
 		return nil
 	}
 	return err
+}
+
+// copyViaRouter is the initial copy of a sharded source through its
+// mongos (cfg.Src): one copy of the whole cluster, which leaves out
+// orphaned documents. Its progress has a state file of its own (store.path
+// itself, which a sharded sync does not otherwise use). Every shard's T0
+// was pinned before, so the copy starts after each of them.
+//
+// Once it is done, each shard still copying gets what a copy of the shard
+// alone would have recorded: the catalog entries (collection UUIDs) of the
+// collections the shard holds, and, for the first shard, the work the copy
+// deferred (unique indexes); then its own copy end, taken from the shard.
+// A shard must not know a collection it does not hold: it would take
+// writes to a later collection of that name for writes to a dropped one.
+func copyViaRouter(ctx context.Context, cfg *config.Config, stages []*shardStage, rec *status.Recorder, log logrus.FieldLogger) error {
+	pending := false
+	for _, s := range stages {
+		pending = pending || s.st.Stage() == store.StageCopying
+	}
+	if !pending {
+		return nil
+	}
+	cst, err := store.Open(cfg.Store.Path)
+	if err != nil {
+		return fmt.Errorf("the copy's state file: %w", err)
+	}
+	defer cst.Close()
+	start := time.Now()
+	if cst.Stage() == store.StageNone {
+		if err := cst.SetT0(stages[0].st.T0()); err != nil {
+			return err
+		}
+		if err := cst.SetStage(store.StageCopying); err != nil {
+			return err
+		}
+	}
+	if cst.Stage() == store.StageCopying {
+		rcfg := *cfg
+		rcfg.Src.Shards = nil
+		log.WithField("mongos", cfg.Src.Redacted()).Info("initial copy through the mongos (orphaned documents are left out)")
+		if err := copyData(ctx, &rcfg, cst, rec, log, nil); err != nil {
+			return err
+		}
+		if err := cst.SetStage(store.StageApplied); err != nil {
+			return err
+		}
+	}
+	catalog, err := cst.Collections()
+	if err != nil {
+		return err
+	}
+	deferred, err := cst.DeferredWork()
+	if err != nil {
+		return err
+	}
+	for i, s := range stages {
+		if s.st.Stage() != store.StageCopying {
+			continue
+		}
+		c, _, err := reader.Connect(ctx, s.cfg.Src)
+		if err != nil {
+			return shardErr(s.name, err)
+		}
+		err = handCopyOver(ctx, c, cfg, s, catalog, deferred, i == 0)
+		if err == nil {
+			err = recordCopyEnd(ctx, c, s.st, s.live.end, s.rec, s.log.WithField("component", "copy"), start)
+		}
+		c.Disconnect(context.Background())
+		if err != nil {
+			return shardErr(s.name, err)
+		}
+	}
+	return nil
+}
+
+// handCopyOver gives shard s the catalog entries of the collections it
+// holds (by UUID, listed on the shard itself) and, if lead, the deferred
+// work of the copy through the mongos.
+func handCopyOver(ctx context.Context, shard *mongo.Client, cfg *config.Config, s *shardStage, catalog map[string]string, deferred []store.Deferred, lead bool) error {
+	held, err := copier.ListSelected(ctx, shard, cfg.Namespaces())
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, h := range held {
+		if ns, ok := catalog[string(h.UUID)]; ok && h.UUID != nil {
+			if err := s.st.SetCollection(h.UUID, ns); err != nil {
+				return err
+			}
+			n++
+		}
+	}
+	nd := 0
+	if lead {
+		for _, d := range deferred {
+			if err := s.st.PutDeferred(d); err != nil {
+				return err
+			}
+		}
+		nd = len(deferred)
+	}
+	s.log.WithFields(logrus.Fields{"collections": n, "deferred": nd}).Info("the copy through the mongos handed over to the shard")
+	return nil
 }
 
 // claimedElsewhere reports whether another shard's copy has started ns.

@@ -60,12 +60,19 @@ func runSync(ctx context.Context, cfg *config.Config, optimeLog string, rec *sta
 	if err := cfg.RequireDest(); err != nil {
 		return err
 	}
+	router, err := openRouter(ctx, cfg, true, true, log)
+	if err != nil {
+		return err
+	}
+	if router != nil {
+		defer router.Disconnect(context.Background())
+	}
 	shards, err := cfg.Shards()
 	if err != nil {
 		return err
 	}
 	if len(shards) > 0 {
-		return runShardedSync(ctx, cfg, shards, optimeLog, rec, log)
+		return runShardedSync(ctx, cfg, shards, router, optimeLog, rec, log)
 	}
 	st, err := store.Open(cfg.Store.Path)
 	if err != nil {

@@ -40,7 +40,7 @@ func newVerifyCmd() *cobra.Command {
 				cfg.HTTP.Listen = ""
 				return nil
 			}, "verify", func(ctx context.Context, cfg *config.Config, _ *status.Recorder, log logrus.FieldLogger) error {
-				return runVerify(ctx, cfg, verifyOpts{show: show, live: live, sample: sample, statusURL: statusURL}, cmd.OutOrStdout())
+				return runVerify(ctx, cfg, verifyOpts{show: show, live: live, sample: sample, statusURL: statusURL}, cmd.OutOrStdout(), log)
 			})
 		},
 	}
@@ -62,8 +62,8 @@ type verifyOpts struct {
 	statusURL string
 }
 
-func runVerify(ctx context.Context, cfg *config.Config, o verifyOpts, out io.Writer) error {
-	sd, err := connectSides(ctx, cfg)
+func runVerify(ctx context.Context, cfg *config.Config, o verifyOpts, out io.Writer, log logrus.FieldLogger) error {
+	sd, err := connectSides(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -75,7 +75,9 @@ func runVerify(ctx context.Context, cfg *config.Config, o verifyOpts, out io.Wri
 // verifyWith compares and prints; it returns the summary line.
 func verifyWith(ctx context.Context, cfg *config.Config, sd *sides, o verifyOpts, out io.Writer) (string, error) {
 	v := &verify.Verifier{Src: sd.srcs[0], Dst: sd.dst, NS: cfg.Namespaces(), Show: o.show, Sample: o.sample}
-	if len(sd.shards) > 0 {
+	if sd.router != nil {
+		v.Src = sd.router // the cluster's documents, orphans left out
+	} else if len(sd.shards) > 0 {
 		v.Shards = sd.srcs
 	}
 	if o.live {
@@ -129,11 +131,14 @@ func verifyWith(ctx context.Context, cfg *config.Config, sd *sides, o verifyOpts
 type sides struct {
 	srcs   []*mongo.Client
 	shards []config.Shard // nil for a replica set
+	// router is a sharded source's mongos, where src names one: documents
+	// are read through it; nil otherwise.
+	router *mongo.Client
 	dst    *mongo.Client
 }
 
 func (s *sides) close() {
-	for _, c := range append(s.srcs, s.dst) {
+	for _, c := range append(s.srcs, s.dst, s.router) {
 		if c != nil {
 			c.Disconnect(context.Background())
 		}
@@ -142,9 +147,16 @@ func (s *sides) close() {
 
 // connectSides connects to the source (every shard of a sharded source)
 // and the destination.
-func connectSides(ctx context.Context, cfg *config.Config) (*sides, error) {
+func connectSides(ctx context.Context, cfg *config.Config, log logrus.FieldLogger) (*sides, error) {
+	router, err := openRouter(ctx, cfg, false, false, log)
+	if err != nil {
+		return nil, err
+	}
 	shards, err := cfg.Shards()
 	if err != nil {
+		if router != nil {
+			router.Disconnect(context.Background())
+		}
 		return nil, err
 	}
 	if len(shards) == 0 {
@@ -157,7 +169,7 @@ func connectSides(ctx context.Context, cfg *config.Config) (*sides, error) {
 	if err := cfg.RequireDest(); err != nil {
 		return nil, err
 	}
-	sd := &sides{shards: shards}
+	sd := &sides{shards: shards, router: router}
 	for _, sh := range shards {
 		c, _, err := reader.Connect(ctx, sh.Mongo)
 		if err != nil {

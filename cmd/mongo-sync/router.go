@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/sharding"
+	"github.com/sirupsen/logrus"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// openRouter connects to the source's mongos where src names one: src
+// alone (its shards are asked for with listShards and recorded in the
+// spool directory, so every later command works on the same shards), or
+// src beside src.shards (the shards as listed; the copy and verify read
+// through the mongos, which leaves out orphaned documents). It returns nil
+// for a replica set source, or when only src.shards is given.
+//
+// With checkBalancer, a balancer that may move chunks is an error naming
+// what stops it. The shards the mongos lists are recorded the first time;
+// for a sync, a cluster whose shards differ from those recorded when the
+// sync began is an error (each shard's spool and state file belong to the
+// shard), and hosts are recorded anew; elsewhere it is a warning.
+func openRouter(ctx context.Context, cfg *config.Config, checkBalancer, sync bool, log logrus.FieldLogger) (*mongo.Client, error) {
+	if cfg.Src.Empty() {
+		return nil, nil
+	}
+	c, err := connectPlain(ctx, cfg.Src)
+	if err != nil {
+		if rec, _ := cfg.Listed(); rec != nil || len(cfg.Src.Shards) > 0 {
+			return nil, fmt.Errorf("src names the source cluster's mongos, and it does not answer: %w", err)
+		}
+		// Not known to be a mongos: a replica set's reader retries
+		// until its source answers.
+		log.WithError(err).Warn("could not ask the source whether it is a mongos; going on as for a replica set")
+		return nil, nil
+	}
+	ok, err := sharding.IsMongos(ctx, c)
+	if err != nil || !ok {
+		c.Disconnect(context.Background())
+		if err != nil {
+			return nil, fmt.Errorf("src %s: %w", cfg.Src.Redacted(), err)
+		}
+		if len(cfg.Src.Shards) > 0 {
+			return nil, fmt.Errorf("src %s is not a mongos (hello has no msg: \"isdbgrid\"): beside src.shards, src names the cluster's mongos; leave it out to read the shards alone", cfg.Src.Redacted())
+		}
+		return nil, nil // a replica set
+	}
+	fail := func(err error) (*mongo.Client, error) {
+		c.Disconnect(context.Background())
+		return nil, err
+	}
+	if checkBalancer {
+		b, err := sharding.BalancerState(ctx, c)
+		if err != nil {
+			return fail(fmt.Errorf("src %s: %w", cfg.Src.Redacted(), err))
+		}
+		if err := sharding.CheckBalancer(b); err != nil {
+			return fail(err)
+		}
+	}
+	if len(cfg.Src.Shards) > 0 {
+		return c, nil
+	}
+	listed, err := sharding.ListShards(ctx, c)
+	if err != nil {
+		return fail(fmt.Errorf("src %s: %w", cfg.Src.Redacted(), err))
+	}
+	now := make([]config.ListedShard, len(listed))
+	var names []string
+	for i, s := range listed {
+		now[i] = config.ListedShard{ID: s.ID, Host: s.Host}
+		names = append(names, s.ID+" ("+s.Host+")")
+		if s.Draining {
+			log.WithField("shard", s.ID).Warn("the shard is draining (removeShard): its chunks move away only while the balancer runs, which the sync needs off")
+		}
+	}
+	rec, err := cfg.Listed()
+	if err != nil {
+		return fail(err)
+	}
+	if rec != nil && !sameShardIDs(rec, now) {
+		err := fmt.Errorf("the source cluster's shards changed since the sync began: recorded %s, listShards now says %s; each shard has its own spool and state file, so start again with empty spool directories and state files (and an empty destination, or sync.drop_existing)",
+			shardIDs(rec), shardIDs(now))
+		if sync {
+			return fail(err)
+		}
+		log.Warn(err.Error())
+	}
+	if rec == nil || sync { // hosts may have changed (members added)
+		if err := cfg.SaveListed(now); err != nil {
+			return fail(fmt.Errorf("record the source's shards: %w", err))
+		}
+	}
+	log.WithField("shards", strings.Join(names, ", ")).Info("the source is a mongos: its shards are read directly, the copy reads through the mongos")
+	return c, nil
+}
+
+func shardIDs(l []config.ListedShard) string {
+	ids := make([]string, len(l))
+	for i, s := range l {
+		ids[i] = s.ID
+	}
+	slices.Sort(ids)
+	return "[" + strings.Join(ids, ", ") + "]"
+}
+
+func sameShardIDs(a, b []config.ListedShard) bool { return shardIDs(a) == shardIDs(b) }
+
+// balancerEvery is how often a sync through a mongos checks that the
+// balancer stayed off.
+const balancerEvery = 30 * time.Second
+
+// watchBalancer ends a sync whose source's balancer was turned on: chunk
+// moves between shards can apply writes to a moved document out of order.
+// Nothing spooled is lost; the sync starts again once it is off.
+func watchBalancer(ctx context.Context, router *mongo.Client, every time.Duration) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		b, err := sharding.BalancerState(ctx, router)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			continue // the mongos down for a moment is no reason to stop
+		}
+		if err := sharding.CheckBalancer(b); err != nil {
+			return fmt.Errorf("during the sync: %w; nothing spooled is lost: stop the balancer, run the sync again, and run verify, as documents moved meanwhile may differ", err)
+		}
+	}
+}
