@@ -206,10 +206,13 @@ func (w *Writer) Append(ctx context.Context, raws []bson.Raw) (first, last uint6
 		if len(raw) > MaxEntryBytes {
 			return 0, 0, fmt.Errorf("entry %d of the batch is %d bytes, over the %d-byte limit: %s", i, len(raw), MaxEntryBytes, abbrev(raw))
 		}
-		if err := raw.Validate(); err != nil {
-			return 0, 0, fmt.Errorf("entry %d of the batch is not valid BSON: %w", i, err)
+		ts, ok, valid := scanEntry(raw)
+		if !valid { // not a plain document: the driver judges it
+			if err := validate(raw); err != nil {
+				return 0, 0, fmt.Errorf("entry %d of the batch is not valid BSON: %w", i, err)
+			}
+			ts, ok = entryTS(raw)
 		}
-		ts, ok := entryTS(raw)
 		if !ok {
 			return 0, 0, fmt.Errorf("entry %d of the batch has no ts timestamp: %s", i, abbrev(raw))
 		}

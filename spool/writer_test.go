@@ -3,6 +3,7 @@ package spool
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
@@ -151,6 +152,12 @@ func TestWriter_RejectsBadEntries(t *testing.T) {
 	}
 	if _, _, err := w.Append(context.Background(), []bson.Raw{bson.Raw{1, 2, 3}}); err == nil {
 		t.Fatal("non-BSON entry accepted")
+	}
+	// The driver's Validate panics on this length; Append must refuse it.
+	bin, _ := bson.Marshal(bson.D{{Key: "ts", Value: bson.Timestamp{T: 1, I: 1}}, {Key: "b", Value: bson.Binary{Data: []byte("abcd")}}})
+	binary.LittleEndian.PutUint32(bin[4+(1+3+8)+(1+2):], 0x7FFFFFFF)
+	if _, _, err := w.Append(context.Background(), []bson.Raw{bin}); err == nil || !strings.Contains(err.Error(), "not valid BSON") {
+		t.Fatalf("binary of length 2^31-1: %v, want a not-valid-BSON error", err)
 	}
 	huge, _ := bson.Marshal(bson.D{{Key: "ts", Value: bson.Timestamp{T: 1, I: 1}}, {Key: "o", Value: strings.Repeat("x", 17<<20)}})
 	if _, _, err := w.Append(context.Background(), []bson.Raw{huge}); err == nil || !strings.Contains(err.Error(), "limit") {
