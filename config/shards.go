@@ -83,10 +83,15 @@ func (c *Config) listedShards() ([]Shard, error) {
 		return nil, err
 	}
 	out := make([]Shard, len(listed))
+	seen := map[string]string{}
 	for i, l := range listed {
 		if out[i], err = RouterShard(c.Src, l.ID, l.Host); err != nil {
 			return nil, err
 		}
+		if prev, dup := seen[out[i].Name]; dup {
+			return nil, fmt.Errorf("the source's shards %s and %s get one name, %q, for their spool directories and state files", prev, l.ID, out[i].Name)
+		}
+		seen[out[i].Name] = l.ID
 	}
 	return out, nil
 }
@@ -136,6 +141,21 @@ func RouterShard(router Mongo, id, host string) (Shard, error) {
 	uri, err := shardURI(router.URI, host)
 	if err != nil {
 		return Shard{}, fmt.Errorf("shard %s (%s): %w", id, host, err)
+	}
+	if strings.HasPrefix(router.URI, "mongodb+srv://") && !strings.Contains(strings.ToLower(router.URI), "authsource=") {
+		// The SRV name's TXT record may give the auth database, which a
+		// plain mongodb:// URI to the shard would lose: resolve it.
+		cs, err := connstring.ParseAndValidate(router.URI)
+		if err != nil {
+			return Shard{}, fmt.Errorf("resolve %s for its shards' options: %s", RedactURI(router.URI), redactErr(err, router.Password))
+		}
+		if cs.AuthSource != "" && cs.Username != "" {
+			sep := "?"
+			if strings.Contains(uri, "?") {
+				sep = "&"
+			}
+			uri += sep + "authSource=" + cs.AuthSource
+		}
 	}
 	return ParseShard(uri, id, router)
 }
@@ -210,32 +230,41 @@ func (c *Config) listedFile() string { return filepath.Join(c.Spool.Dir, "shards
 
 // Listed returns the shards recorded by SaveListed; nil when none were.
 func (c *Config) Listed() ([]ListedShard, error) {
-	raw, err := os.ReadFile(c.listedFile())
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var rec struct {
-		Shards []ListedShard `json:"shards"`
-	}
-	if err := json.Unmarshal(raw, &rec); err != nil {
-		return nil, fmt.Errorf("%s: %w (it records the shards the source's mongos listed when the sync began)", c.listedFile(), err)
-	}
-	if len(rec.Shards) == 0 {
-		return nil, fmt.Errorf("%s lists no shards (it records the shards the source's mongos listed when the sync began)", c.listedFile())
-	}
-	return rec.Shards, nil
+	_, shards, err := c.Listing()
+	return shards, err
 }
 
-// SaveListed records the shards a mongos source listed (see listedFile),
-// atomically.
-func (c *Config) SaveListed(shards []ListedShard) error {
-	raw, err := json.MarshalIndent(struct {
-		Router string        `json:"router"`
-		Shards []ListedShard `json:"shards"`
-	}{c.Src.Redacted(), shards}, "", "  ")
+// Listing returns what SaveListed recorded: the cluster's id and its
+// shards; nil shards when nothing was recorded.
+func (c *Config) Listing() (clusterID string, shards []ListedShard, err error) {
+	raw, err := os.ReadFile(c.listedFile())
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil, nil
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	var rec listing
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		return "", nil, fmt.Errorf("%s: %w (it records the shards the source's mongos listed when the sync began)", c.listedFile(), err)
+	}
+	if len(rec.Shards) == 0 {
+		return "", nil, fmt.Errorf("%s lists no shards (it records the shards the source's mongos listed when the sync began)", c.listedFile())
+	}
+	return rec.ClusterID, rec.Shards, nil
+}
+
+type listing struct {
+	Router    string        `json:"router"`
+	ClusterID string        `json:"cluster_id,omitempty"`
+	Shards    []ListedShard `json:"shards"`
+}
+
+// SaveListed records the shards a mongos source listed and its cluster's
+// id (config.version's clusterId; "" if unknown), atomically (see
+// listedFile).
+func (c *Config) SaveListed(clusterID string, shards []ListedShard) error {
+	raw, err := json.MarshalIndent(listing{c.Src.Redacted(), clusterID, shards}, "", "  ")
 	if err != nil {
 		return err
 	}

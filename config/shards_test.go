@@ -92,8 +92,8 @@ func TestRouterShard_URI(t *testing.T) {
 			"mongodb://u:p@h4:1/admin?w=majority&replicaSet=rs3", "rs3"},
 		{"mongodb+srv://u:p@cluster.example.net/?authSource=admin", "rs4/a:27017,b:27017",
 			"mongodb://u:p@a:27017,b:27017/?authSource=admin&tls=true&replicaSet=rs4", "rs4"},
-		{"mongodb+srv://cluster.example.net/?ssl=false&srvServiceName=db", "rs5/a:1",
-			"mongodb://a:1/?ssl=false&replicaSet=rs5", "rs5"},
+		{"mongodb+srv://cluster.example.net/?authSource=x&ssl=false&srvServiceName=db", "rs5/a:1",
+			"mongodb://a:1/?authSource=x&ssl=false&replicaSet=rs5", "rs5"},
 		{"mongodb://mongos:27017", "old-standalone:27018", "mongodb://old-standalone:27018/", "shard0000"},
 	}
 	for _, c := range cases {
@@ -125,10 +125,13 @@ func TestListed_RecordedShards(t *testing.T) {
 	if got, err := c.Shards(); err != nil || got != nil {
 		t.Fatalf("before any record: %v %v", got, err)
 	}
-	if err := c.SaveListed([]ListedShard{{ID: "rsA", Host: "rsA/a:1,a:2"}, {ID: "rsB", Host: "rsB/b:1"}}); err != nil {
+	if err := c.SaveListed("65a0c0ffee", []ListedShard{{ID: "rsA", Host: "rsA/a:1,a:2"}, {ID: "rsB", Host: "rsB/b:1"}}); err != nil {
 		t.Fatal(err)
 	}
 	raw, _ := os.ReadFile(filepath.Join(c.Spool.Dir, "shards.json"))
+	if id, _, err := c.Listing(); err != nil || id != "65a0c0ffee" {
+		t.Errorf("cluster id: %q %v", id, err)
+	}
 	if strings.Contains(string(raw), ":p@") {
 		t.Errorf("the record holds the password:\n%s", raw)
 	}

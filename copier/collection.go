@@ -36,9 +36,11 @@ type Selected struct {
 }
 
 // ListSelected lists the source collections that sync.dbs selects (never
-// admin, local, config or system.*), with their destination names.
-func ListSelected(ctx context.Context, src *mongo.Client, ns *config.Namespaces) ([]Selected, error) {
-	dbs, err := src.ListDatabaseNames(ctx, bson.D{})
+// admin, local, config or system.*), with their destination names. opts
+// go to listDatabases (authorizedDatabases: false makes a user who may not
+// list every database an error rather than a shorter list).
+func ListSelected(ctx context.Context, src *mongo.Client, ns *config.Namespaces, opts ...options.Lister[options.ListDatabasesOptions]) ([]Selected, error) {
+	dbs, err := src.ListDatabaseNames(ctx, bson.D{}, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("list source databases: %w", err)
 	}

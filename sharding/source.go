@@ -52,6 +52,19 @@ func parseListShards(raw bson.Raw) ([]Shard, error) {
 	return reply.Shards, nil
 }
 
+// ClusterID is the cluster's id (config.version's clusterId), which names
+// a cluster across its shards' and mongos' host changes; "" where the
+// mongos does not let it be read.
+func ClusterID(ctx context.Context, c *mongo.Client) string {
+	var v struct {
+		ID bson.ObjectID `bson:"clusterId"`
+	}
+	if err := c.Database("config").Collection("version").FindOne(ctx, bson.D{}).Decode(&v); err != nil || v.ID.IsZero() {
+		return ""
+	}
+	return v.ID.Hex()
+}
+
 // Balancer is what a mongos says of its balancer.
 type Balancer struct {
 	// Mode is balancerStatus' mode: "full" moves chunks; "off" and

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -29,22 +30,23 @@ func openRouter(ctx context.Context, cfg *config.Config, checkBalancer, sync boo
 	if cfg.Src.Empty() {
 		return nil, nil
 	}
-	c, err := connectPlain(ctx, cfg.Src)
+	c, mongos, err := askMongos(ctx, cfg.Src)
 	if err != nil {
-		if rec, _ := cfg.Listed(); rec != nil || len(cfg.Src.Shards) > 0 {
+		rec, _ := cfg.Listed()
+		_, serr := os.Stat(cfg.Store.Path)
+		switch {
+		case rec != nil || len(cfg.Src.Shards) > 0:
 			return nil, fmt.Errorf("src names the source cluster's mongos, and it does not answer: %w", err)
+		case serr != nil:
+			return nil, fmt.Errorf("src %s does not answer, and a sync that begins needs it (to tell a replica set from a mongos, and to pin T0): %w", cfg.Src.Redacted(), err)
 		}
-		// Not known to be a mongos: a replica set's reader retries
-		// until its source answers.
-		log.WithError(err).Warn("could not ask the source whether it is a mongos; going on as for a replica set")
+		// A replica set's sync under way: its reader retries until the
+		// source answers.
+		log.WithError(err).Warn("could not ask the source whether it is a mongos; going on as the sync began, with a replica set")
 		return nil, nil
 	}
-	ok, err := sharding.IsMongos(ctx, c)
-	if err != nil || !ok {
+	if !mongos {
 		c.Disconnect(context.Background())
-		if err != nil {
-			return nil, fmt.Errorf("src %s: %w", cfg.Src.Redacted(), err)
-		}
 		if len(cfg.Src.Shards) > 0 {
 			return nil, fmt.Errorf("src %s is not a mongos (hello has no msg: \"isdbgrid\"): beside src.shards, src names the cluster's mongos; leave it out to read the shards alone", cfg.Src.Redacted())
 		}
@@ -79,20 +81,27 @@ func openRouter(ctx context.Context, cfg *config.Config, checkBalancer, sync boo
 			log.WithField("shard", s.ID).Warn("the shard is draining (removeShard): its chunks move away only while the balancer runs, which the sync needs off")
 		}
 	}
-	rec, err := cfg.Listed()
+	id := sharding.ClusterID(ctx, c)
+	recID, rec, err := cfg.Listing()
 	if err != nil {
 		return fail(err)
 	}
-	if rec != nil && !sameShardIDs(rec, now) {
-		err := fmt.Errorf("the source cluster's shards changed since the sync began: recorded %s, listShards now says %s; each shard has its own spool and state file, so start again with empty spool directories and state files (and an empty destination, or sync.drop_existing)",
-			shardIDs(rec), shardIDs(now))
-		if sync {
-			return fail(err)
-		}
-		log.Warn(err.Error())
+	var changed error
+	switch {
+	case rec != nil && recID != "" && id != "" && recID != id:
+		changed = fmt.Errorf("src is another cluster than when the sync began: its cluster id (config.version) was %s, and is now %s", recID, id)
+	case rec != nil && !sameShardIDs(rec, now):
+		changed = fmt.Errorf("the source cluster's shards changed since the sync began: recorded %s, listShards now says %s", shardIDs(rec), shardIDs(now))
 	}
-	if rec == nil || sync { // hosts may have changed (members added)
-		if err := cfg.SaveListed(now); err != nil {
+	if changed != nil {
+		changed = fmt.Errorf("%w; each shard has its own spool and state file, so start again with empty spool directories and state files (and an empty destination, or sync.drop_existing)", changed)
+		if sync {
+			return fail(changed)
+		}
+		log.Warn(changed.Error())
+	}
+	if rec == nil || (sync && changed == nil) { // hosts may have changed (members added)
+		if err := cfg.SaveListed(id, now); err != nil {
 			return fail(fmt.Errorf("record the source's shards: %w", err))
 		}
 	}
@@ -112,8 +121,24 @@ func shardIDs(l []config.ListedShard) string {
 func sameShardIDs(a, b []config.ListedShard) bool { return shardIDs(a) == shardIDs(b) }
 
 // balancerEvery is how often a sync through a mongos checks that the
-// balancer stayed off.
-const balancerEvery = 30 * time.Second
+// balancer stayed off (0: never; a test's stand-in router is no mongos).
+var balancerEvery = 30 * time.Second
+
+// askMongos connects to m and asks whether it is a mongos, within 10 s.
+func askMongos(ctx context.Context, m config.Mongo) (*mongo.Client, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c, err := connectPlain(ctx, m)
+	if err != nil {
+		return nil, false, err
+	}
+	ok, err := sharding.IsMongos(ctx, c)
+	if err != nil {
+		c.Disconnect(context.Background())
+		return nil, false, fmt.Errorf("%s: %w", m.Redacted(), err)
+	}
+	return c, ok, nil
+}
 
 // watchBalancer ends a sync whose source's balancer was turned on: chunk
 // moves between shards can apply writes to a moved document out of order.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/mongo-sync/mongo-sync/store"
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -112,11 +114,22 @@ func runShardedSync(ctx context.Context, cfg *config.Config, shards []config.Sha
 			return shardErr(s.name, err)
 		})
 	}
-	if router != nil {
+	if router != nil && balancerEvery > 0 {
 		g.Go(func() error { return watchBalancer(gctx, router, balancerEvery) })
 	}
+	// The copy goes through the mongos when the sync begins with one, and
+	// keeps its way on a restart: a sync whose shards were being copied
+	// one by one (no mongos then) goes on so.
+	viaRouter := false
+	if router != nil {
+		_, err := os.Stat(cfg.Store.Path)
+		viaRouter = fresh == len(stages) || err == nil
+		if !viaRouter {
+			log.Info("the shards' copies began one by one, without the mongos: they go on so")
+		}
+	}
 	g.Go(func() error {
-		if router != nil {
+		if viaRouter {
 			if err := copyViaRouter(gctx, cfg, stages, rec, log.WithField("component", "copy")); err != nil {
 				return err
 			}
@@ -157,9 +170,8 @@ func runShardedSync(ctx context.Context, cfg *config.Config, shards []config.Sha
 // was pinned before, so the copy starts after each of them.
 //
 // Once it is done, each shard still copying gets what a copy of the shard
-// alone would have recorded: the catalog entries (collection UUIDs) of the
-// collections the shard holds, and, for the first shard, the work the copy
-// deferred (unique indexes); then its own copy end, taken from the shard.
+// alone would have recorded (handCopyOver), then its own copy end, taken
+// from the shard.
 // A shard must not know a collection it does not hold: it would take
 // writes to a later collection of that name for writes to a dropped one.
 func copyViaRouter(ctx context.Context, cfg *config.Config, stages []*shardStage, rec *status.Recorder, log logrus.FieldLogger) error {
@@ -203,7 +215,12 @@ func copyViaRouter(ctx context.Context, cfg *config.Config, stages []*shardStage
 	if err != nil {
 		return err
 	}
-	for i, s := range stages {
+	handed := 0
+	resumedNone := true // every shard is handed over in this run
+	for _, s := range stages {
+		resumedNone = resumedNone && s.st.Stage() == store.StageCopying
+	}
+	for _, s := range stages {
 		if s.st.Stage() != store.StageCopying {
 			continue
 		}
@@ -211,7 +228,12 @@ func copyViaRouter(ctx context.Context, cfg *config.Config, stages []*shardStage
 		if err != nil {
 			return shardErr(s.name, err)
 		}
-		err = handCopyOver(ctx, c, cfg, s, catalog, deferred, i == 0)
+		var n int
+		n, err = handCopyOver(ctx, c, cfg, s, catalog, deferred)
+		handed += n
+		if err == nil && last(stages, s) && resumedNone && handed == 0 && len(catalog) > 0 {
+			err = fmt.Errorf("none of the %d collections the copy through the mongos copied is on any shard as listed there: the shards' collections could not be matched by UUID, and a shard's applier needs them", len(catalog))
+		}
 		if err == nil {
 			err = recordCopyEnd(ctx, c, s.st, s.live.end, s.rec, s.log.WithField("component", "copy"), start)
 		}
@@ -223,35 +245,40 @@ func copyViaRouter(ctx context.Context, cfg *config.Config, stages []*shardStage
 	return nil
 }
 
-// handCopyOver gives shard s the catalog entries of the collections it
-// holds (by UUID, listed on the shard itself) and, if lead, the deferred
-// work of the copy through the mongos.
-func handCopyOver(ctx context.Context, shard *mongo.Client, cfg *config.Config, s *shardStage, catalog map[string]string, deferred []store.Deferred, lead bool) error {
-	held, err := copier.ListSelected(ctx, shard, cfg.Namespaces())
+// handCopyOver gives shard s what a copy of the shard alone would have
+// recorded: the catalog entries of the collections it holds (by UUID,
+// listed on the shard itself), and the copy's deferred work (unique
+// indexes, values moved aside) on those collections. Listing the shard's
+// databases must not silently leave any out: a user who may not list them
+// all is an error here, not a shorter list.
+func handCopyOver(ctx context.Context, shard *mongo.Client, cfg *config.Config, s *shardStage, catalog map[string]string, deferred []store.Deferred) (int, error) {
+	held, err := copier.ListSelected(ctx, shard, cfg.Namespaces(), options.ListDatabases().SetAuthorizedDatabases(false))
 	if err != nil {
-		return err
+		return 0, fmt.Errorf("list the shard's collections for the copy's hand-over (the shard's user needs listDatabases and listCollections): %w", err)
 	}
-	n := 0
+	holds := map[string]bool{} // destination namespaces
 	for _, h := range held {
 		if ns, ok := catalog[string(h.UUID)]; ok && h.UUID != nil {
 			if err := s.st.SetCollection(h.UUID, ns); err != nil {
-				return err
+				return 0, err
 			}
-			n++
+			holds[ns] = true
 		}
 	}
 	nd := 0
-	if lead {
-		for _, d := range deferred {
+	for _, d := range deferred {
+		if holds[d.NS] {
 			if err := s.st.PutDeferred(d); err != nil {
-				return err
+				return 0, err
 			}
+			nd++
 		}
-		nd = len(deferred)
 	}
-	s.log.WithFields(logrus.Fields{"collections": n, "deferred": nd}).Info("the copy through the mongos handed over to the shard")
-	return nil
+	s.log.WithFields(logrus.Fields{"collections": len(holds), "deferred": nd}).Info("the copy through the mongos handed over to the shard")
+	return len(holds), nil
 }
+
+func last(stages []*shardStage, s *shardStage) bool { return stages[len(stages)-1] == s }
 
 // claimedElsewhere reports whether another shard's copy has started ns.
 func claimedElsewhere(stages []*shardStage, self *shardStage, ns string) bool {

@@ -166,10 +166,11 @@ func connectSides(ctx context.Context, cfg *config.Config, log logrus.FieldLogge
 		}
 		return &sides{srcs: []*mongo.Client{src}, dst: dst}, nil
 	}
+	sd := &sides{shards: shards, router: router}
 	if err := cfg.RequireDest(); err != nil {
+		sd.close()
 		return nil, err
 	}
-	sd := &sides{shards: shards, router: router}
 	for _, sh := range shards {
 		c, _, err := reader.Connect(ctx, sh.Mongo)
 		if err != nil {
