@@ -1,7 +1,6 @@
 package applier
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 
@@ -36,12 +35,15 @@ func diffToUpdate(diff bson.Raw, s *pathSink) error {
 
 // docDiff walks a document diff whose paths start with s.path[:prefix].
 func (s *pathSink) docDiff(diff bson.Raw, prefix int) error {
-	return eachElement(diff, func(k []byte, v bsoncore.Value) error {
+	it := elementsOf(diff)
+	for it.next() {
+		k, v := it.key(), it.val()
+		var err error
 		switch {
 		case len(k) == 1 && k[0] == 'd':
-			return s.addPaths(v, prefix, true)
+			err = s.addPaths(v, prefix, true)
 		case len(k) == 1 && k[0] == 'u':
-			return s.addPaths(v, prefix, false)
+			err = s.addPaths(v, prefix, false)
 		case len(k) == 1 && (k[0] == 'i' || k[0] == 'b'):
 			// i: mongod (re)places inserted fields at the end, in diff
 			// order, where $set keeps an existing field's place. b: a
@@ -52,14 +54,19 @@ func (s *pathSink) docDiff(diff bson.Raw, prefix int) error {
 			if !plainField(field) {
 				return errNeedsDocument
 			}
-			sub, ok := v.DocumentOK()
+			sub, ok := docOK(v)
 			if !ok {
 				return fmt.Errorf("diff section %q is not a document", k)
 			}
-			return s.subDiff(bson.Raw(sub), s.extend(prefix, field))
+			err = s.subDiff(sub, s.extend(prefix, field))
+		default:
+			return fmt.Errorf("unknown diff section %q", k)
 		}
-		return fmt.Errorf("unknown diff section %q", k)
-	})
+		if err != nil {
+			return err
+		}
+	}
+	return it.err()
 }
 
 // extend sets s.path to its prefix, a dot unless the prefix is empty, and
@@ -85,10 +92,11 @@ func (s *pathSink) subDiff(sub bson.Raw, path int) error {
 }
 
 func (s *pathSink) arrayDiff(sub bson.Raw, path int) error {
-	return eachElement(sub, func(k []byte, v bsoncore.Value) error {
+	it := elementsOf(sub)
+	for it.next() {
+		k, v := it.key(), it.val()
 		switch {
 		case len(k) == 1 && k[0] == 'a':
-			return nil
 		case len(k) == 1 && k[0] == 'l':
 			return errNeedsDocument // truncation has no $set/$unset form
 		case len(k) > 1 && (k[0] == 'u' || k[0] == 's'):
@@ -98,26 +106,32 @@ func (s *pathSink) arrayDiff(sub bson.Raw, path int) error {
 			elem := s.extend(path, k[1:])
 			if k[0] == 'u' {
 				s.set = appendElement(s.set, s.path[:elem], v)
-				return nil
+				continue
 			}
-			d, ok := v.DocumentOK()
+			d, ok := docOK(v)
 			if !ok {
 				return fmt.Errorf("array diff section %q is not a document", k)
 			}
-			return s.subDiff(bson.Raw(d), elem)
+			if err := s.subDiff(d, elem); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("unknown array diff section %q", k)
 		}
-		return fmt.Errorf("unknown array diff section %q", k)
-	})
+	}
+	return it.err()
 }
 
 // addPaths appends a d (unset) or u (set) section's fields under
 // s.path[:prefix].
 func (s *pathSink) addPaths(section bsoncore.Value, prefix int, unset bool) error {
-	d, ok := section.DocumentOK()
+	d, ok := docOK(section)
 	if !ok {
 		return fmt.Errorf("diff section is %s, not a document", section.Type)
 	}
-	return eachElement(bson.Raw(d), func(key []byte, v bsoncore.Value) error {
+	it := elementsOf(d)
+	for it.next() {
+		key := it.key()
 		if !plainField(key) {
 			return errNeedsDocument
 		}
@@ -125,10 +139,10 @@ func (s *pathSink) addPaths(section bsoncore.Value, prefix int, unset bool) erro
 		if unset {
 			s.unset = appendElement(s.unset, path, bsoncore.Value{Type: bsoncore.TypeBoolean, Data: trueByte})
 		} else {
-			s.set = appendElement(s.set, path, v)
+			s.set = appendElement(s.set, path, it.val())
 		}
-		return nil
-	})
+	}
+	return it.err()
 }
 
 var trueByte = []byte{1}
@@ -151,5 +165,13 @@ func digits(b []byte) bool {
 
 // plainField is a field name usable in a $set path.
 func plainField(f []byte) bool {
-	return len(f) > 0 && f[0] != '$' && !bytes.ContainsRune(f, '.')
+	if len(f) == 0 || f[0] == '$' {
+		return false
+	}
+	for _, c := range f {
+		if c == '.' {
+			return false
+		}
+	}
+	return true
 }

@@ -2,7 +2,9 @@ package applier
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"math/bits"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
@@ -30,28 +32,36 @@ type header struct {
 
 func parseHeader(raw bson.Raw) (header, error) {
 	var h header
-	err := eachElement(raw, func(key []byte, v bsoncore.Value) error {
-		switch string(key) {
-		case "op":
-			h.op = rawString(v)
-		case "ns":
-			h.ns = rawString(v)
-		case "o":
-			if d, ok := v.DocumentOK(); ok {
-				h.o = bson.Raw(d)
+	it := elementsOf(raw)
+	for it.next() {
+		// By length first: each == below is one compare of the key's bytes
+		// (a switch on the string would binary-search with cmpstring).
+		switch k := it.key(); len(k) {
+		case 1:
+			if k[0] == 'o' {
+				if d, ok := docOK(it.val()); ok {
+					h.o = d
+				}
 			}
-		case "o2":
-			if d, ok := v.DocumentOK(); ok {
-				h.o2 = bson.Raw(d)
+		case 2:
+			if string(k) == "op" {
+				h.op = rawString(it.val())
+			} else if string(k) == "ns" {
+				h.ns = rawString(it.val())
+			} else if string(k) == "o2" {
+				if d, ok := docOK(it.val()); ok {
+					h.o2 = d
+				}
+			} else if string(k) == "ui" {
+				h.ui = binaryUUID(it.val())
 			}
-		case "ui":
-			h.ui = binaryUUID(v)
-		case "fromMigrate":
-			h.fromMigrate, _ = v.BooleanOK()
+		case len("fromMigrate"):
+			if string(k) == "fromMigrate" {
+				h.fromMigrate, _ = it.val().BooleanOK()
+			}
 		}
-		return nil
-	})
-	return h, err
+	}
+	return h, it.err()
 }
 
 // rawString is a BSON string's bytes (no copy); nil for any other type.
@@ -62,63 +72,254 @@ func rawString(v bsoncore.Value) []byte {
 	return v.Data[4 : len(v.Data)-1]
 }
 
-// errStop ends an eachElement walk early; it never leaves this file.
+// errStop ends an eachElement walk early.
 var errStop = errors.New("stop")
 
 // lookupTop finds a top-level field without allocating.
 func lookupTop(doc bson.Raw, key string) (found bson.RawValue, ok bool) {
-	eachElement(doc, func(k []byte, v bsoncore.Value) error {
-		if string(k) != key {
-			return nil
+	it := elementsOf(doc)
+	for it.next() {
+		if string(it.key()) == key {
+			v := it.val()
+			return bson.RawValue{Type: bson.Type(v.Type), Value: v.Data}, true
 		}
-		found, ok = bson.RawValue{Type: bson.Type(v.Type), Value: v.Data}, true
-		return errStop
-	})
-	return found, ok
+	}
+	return found, false
 }
 
 // hasDollarKey reports whether a document has a top-level $-prefixed field.
-func hasDollarKey(doc bson.Raw) (has bool) {
-	eachElement(doc, func(k []byte, _ bsoncore.Value) error {
-		if has = len(k) > 0 && k[0] == '$'; has {
-			return errStop
+func hasDollarKey(doc bson.Raw) bool {
+	it := elementsOf(doc)
+	for it.next() {
+		if k := it.key(); len(k) > 0 && k[0] == '$' {
+			return true
 		}
-		return nil
-	})
-	return has
+	}
+	return false
 }
 
 // eachElement calls f for every top-level element of doc, without allocating.
 func eachElement(doc bson.Raw, f func(key []byte, v bsoncore.Value) error) error {
-	if len(doc) < 5 {
-		return errMalformed
-	}
-	rest := []byte(doc)[4 : len(doc)-1]
-	for len(rest) > 0 {
-		key, v, r, ok := nextElement(rest)
-		if !ok {
-			return errMalformed
-		}
-		if err := f(key, v); err != nil {
+	it := elementsOf(doc)
+	for it.next() {
+		if err := f(it.key(), it.val()); err != nil {
 			return err
 		}
-		rest = r
+	}
+	return it.err()
+}
+
+// elements walks the top-level elements of a document, without allocating:
+//
+//	it := elementsOf(doc)
+//	for it.next() {
+//		use(it.key(), it.val())
+//	}
+//	if err := it.err(); err != nil { ... }
+//
+// A document shorter than 5 bytes, or an element that runs past the
+// document, ends the walk with errMalformed. The walk keeps offsets, not
+// slices: next stores no pointers (no write barriers), and key and val
+// inline into the caller.
+type elements struct {
+	b      []byte // the document's elements
+	pos    int    // where the next element starts
+	k0, k1 int    // the current key is b[k0:k1], its value b[k1+1:pos]
+	t      bsoncore.Type
+	bad    bool
+}
+
+func elementsOf(doc []byte) elements {
+	if len(doc) < 5 {
+		return elements{bad: true}
+	}
+	return elements{b: doc[4 : len(doc)-1]}
+}
+
+// next moves to the next element; false at the end or at a malformed
+// element.
+func (it *elements) next() bool {
+	b, p := it.b, it.pos
+	if p >= len(b) {
+		return false
+	}
+	i := keyEnd(b, p+1)
+	if i < 0 {
+		return it.fail()
+	}
+	t := bsoncore.Type(b[p])
+	v := i + 1 // the value's offset
+	n := int(valueSizes[t])
+	switch {
+	case n >= 0:
+	case n == sizeOther:
+		var ok bool
+		if n, ok = valueLen(t, b[v:]); !ok {
+			return it.fail()
+		}
+	default: // an int32 length prefix, and -1-n bytes it does not count
+		if len(b)-v < 4 {
+			return it.fail()
+		}
+		l := int32(binary.LittleEndian.Uint32(b[v:]))
+		if l < 0 {
+			return it.fail()
+		}
+		n = int(l) + (-1 - n)
+	}
+	if n > len(b)-v {
+		return it.fail()
+	}
+	it.t, it.k0, it.k1, it.pos = t, p+1, i, v+n
+	return true
+}
+
+// keyEnd is the index of the first NUL in b at or after i, -1 if none.
+// Keys are short: eight bytes at a time finds most in one step, before
+// bytes.IndexByte would have set up.
+func keyEnd(b []byte, i int) int {
+	for ; i+8 <= len(b); i += 8 {
+		// The lowest byte of w that is zero is the lowest whose bit 7
+		// is set in z (higher ones may be set falsely, by a borrow).
+		w := binary.LittleEndian.Uint64(b[i:])
+		if z := (w - 0x0101010101010101) &^ w & 0x8080808080808080; z != 0 {
+			return i + bits.TrailingZeros64(z)/8
+		}
+	}
+	for ; i < len(b); i++ {
+		if b[i] == 0 {
+			return i
+		}
+	}
+	return -1
+}
+
+func (it *elements) fail() bool {
+	it.bad, it.pos = true, len(it.b)
+	return false
+}
+
+// key is the current element's key.
+func (it *elements) key() []byte { return it.b[it.k0:it.k1] }
+
+// val is the current element's value.
+func (it *elements) val() bsoncore.Value {
+	return bsoncore.Value{Type: it.t, Data: it.b[it.k1+1 : it.pos]}
+}
+
+// rest is the elements after the current one.
+func (it *elements) rest() []byte { return it.b[it.pos:] }
+
+// err is errMalformed when the walk met malformed BSON.
+func (it *elements) err() error {
+	if it.bad {
+		return errMalformed
 	}
 	return nil
 }
 
+// sizeOther marks the types valueLen sizes (regex) or rejects.
+const sizeOther = -128
+
+// valueSizes is, for each type, the length of its values when fixed;
+// -1-k for a value that starts with an int32 length that leaves out k
+// bytes (as bsoncore's valueLength counts them); sizeOther else.
+var valueSizes = func() (l [256]int8) {
+	for i := range l {
+		l[i] = sizeOther
+	}
+	for _, t := range []bsoncore.Type{bsoncore.TypeDouble, bsoncore.TypeDateTime, bsoncore.TypeInt64, bsoncore.TypeTimestamp} {
+		l[t] = 8
+	}
+	l[bsoncore.TypeInt32] = 4
+	l[bsoncore.TypeBoolean] = 1
+	l[bsoncore.TypeObjectID] = 12
+	l[bsoncore.TypeDecimal128] = 16
+	for _, t := range []bsoncore.Type{bsoncore.TypeNull, bsoncore.TypeUndefined, bsoncore.TypeMinKey, bsoncore.TypeMaxKey} {
+		l[t] = 0
+	}
+	for _, t := range []bsoncore.Type{bsoncore.TypeEmbeddedDocument, bsoncore.TypeArray, bsoncore.TypeCodeWithScope} {
+		l[t] = -1
+	}
+	for _, t := range []bsoncore.Type{bsoncore.TypeString, bsoncore.TypeJavaScript, bsoncore.TypeSymbol} {
+		l[t] = -1 - 4
+	}
+	l[bsoncore.TypeBinary] = -1 - (4 + 1)     // + the subtype
+	l[bsoncore.TypeDBPointer] = -1 - (4 + 12) // + the ObjectId
+	return l
+}()
+
+// docOK is bsoncore.Value.DocumentOK without its calls: an embedded
+// document whose length prefix is at least 4 and within the value.
+func docOK(v bsoncore.Value) (bson.Raw, bool) {
+	if v.Type != bsoncore.TypeEmbeddedDocument || len(v.Data) < 4 {
+		return nil, false
+	}
+	l := int32(binary.LittleEndian.Uint32(v.Data))
+	if l < 4 || int(l) > len(v.Data) {
+		return nil, false
+	}
+	return bson.Raw(v.Data[:l]), true
+}
+
 // nextElement splits the first element off rest (a document's elements):
-// its key and value, scanning the key once (bsoncore's Element scans it
-// again for each accessor).
+// its key and value. It accepts and rejects what bsoncore.ReadValue does.
 func nextElement(rest []byte) (key []byte, v bsoncore.Value, tail []byte, ok bool) {
-	if len(rest) < 2 {
+	it := elements{b: rest}
+	if !it.next() {
 		return nil, v, nil, false
 	}
-	end := bytes.IndexByte(rest[1:], 0)
-	if end < 0 {
-		return nil, v, nil, false
+	return it.key(), it.val(), it.rest(), true
+}
+
+// valueLen is the length of the value of type t at the start of src, as
+// bsoncore's valueLength counts it, and whether src holds that much.
+func valueLen(t bsoncore.Type, src []byte) (int, bool) {
+	var n int
+	switch t {
+	case bsoncore.TypeDouble, bsoncore.TypeDateTime, bsoncore.TypeInt64, bsoncore.TypeTimestamp:
+		n = 8
+	case bsoncore.TypeInt32:
+		n = 4
+	case bsoncore.TypeBoolean:
+		n = 1
+	case bsoncore.TypeObjectID:
+		n = 12
+	case bsoncore.TypeDecimal128:
+		n = 16
+	case bsoncore.TypeNull, bsoncore.TypeUndefined, bsoncore.TypeMinKey, bsoncore.TypeMaxKey:
+		n = 0
+	case bsoncore.TypeString, bsoncore.TypeJavaScript, bsoncore.TypeSymbol,
+		bsoncore.TypeEmbeddedDocument, bsoncore.TypeArray, bsoncore.TypeCodeWithScope,
+		bsoncore.TypeBinary, bsoncore.TypeDBPointer:
+		if len(src) < 4 {
+			return 0, false
+		}
+		l := int32(binary.LittleEndian.Uint32(src))
+		if l < 0 {
+			return 0, false
+		}
+		n = int(l)
+		switch t {
+		case bsoncore.TypeString, bsoncore.TypeJavaScript, bsoncore.TypeSymbol:
+			n += 4
+		case bsoncore.TypeBinary:
+			n += 4 + 1
+		case bsoncore.TypeDBPointer:
+			n += 4 + 12
+		}
+	case bsoncore.TypeRegex:
+		pattern := bytes.IndexByte(src, 0)
+		if pattern < 0 {
+			return 0, false
+		}
+		opts := bytes.IndexByte(src[pattern+1:], 0)
+		if opts < 0 {
+			return 0, false
+		}
+		n = pattern + 1 + opts + 1
+	default:
+		return 0, false
 	}
-	t := bsoncore.Type(rest[0])
-	v, tail, ok = bsoncore.ReadValue(rest[2+end:], t)
-	return rest[1 : 1+end], v, tail, ok
+	return n, n <= len(src)
 }

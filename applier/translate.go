@@ -250,17 +250,19 @@ type updateShape struct {
 // shapeOf reads the top level of an update's o in one pass.
 func shapeOf(o bson.Raw) updateShape {
 	var s updateShape
-	eachElement(o, func(k []byte, v bsoncore.Value) error {
-		switch string(k) {
-		case "_id":
+	it := elementsOf(o)
+	for it.next() {
+		// Compares, not a switch on the string (see parseHeader).
+		if k := it.key(); string(k) == "_id" {
 			s.hasID = true
-		case "$v":
+		} else if string(k) == "$v" {
+			v := it.val()
 			s.version, _ = bson.RawValue{Type: bson.Type(v.Type), Value: v.Data}.AsInt64OK()
-		case "diff":
+		} else if string(k) == "diff" {
+			v := it.val()
 			s.diff = bson.RawValue{Type: bson.Type(v.Type), Value: v.Data}
 		}
-		return nil
-	})
+	}
 	return s
 }
 
