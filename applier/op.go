@@ -100,7 +100,10 @@ func logged(key bson.Raw) *bson.Raw {
 	if key == nil {
 		return nil
 	}
-	return &key
+	// A copy of key escapes, not key: the parameter itself would be moved
+	// to the heap on every call, nil or not.
+	k := key
+	return &k
 }
 
 // keyRaw is the key the entry logged, nil when none.
