@@ -1,8 +1,11 @@
 package applier
 
 import (
+	"encoding/binary"
+
 	"github.com/mongo-sync/mongo-sync/internal/wirecmd"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 )
 
 // The write commands are built as raw BSON (internal/wirecmd), statement by
@@ -78,13 +81,43 @@ func build(b *wirecmd.Builder, coll string, ops []Op, docs []bson.Raw, wc []byte
 		}
 	default:
 		b.Begin("update", coll, "updates", true)
+		var stmt [256]byte // on the stack: a statement is copied into b
 		for i := range ops {
-			if d := doc(i); ops[i].Kind == KindReplace && hasDollarKey(d) {
+			d := doc(i)
+			switch {
+			case ops[i].Kind == KindReplace && hasDollarKey(d):
 				b.ReplaceLiteral(ops[i].ID, d)
-			} else {
+			case updateLen(ops[i].ID, d) <= len(stmt):
+				// b.Insert appends any document as the next statement:
+				// this one, built here, is byte for byte b.Update's
+				// (TestUpdateStatement), without bsoncore's key checks.
+				b.Insert(appendUpdate(stmt[:0], ops[i].ID, d))
+			default:
 				b.Update(ops[i].ID, d)
 			}
 		}
 	}
 	return b.End(wc)
+}
+
+// updateLen is the length of appendUpdate's statement.
+func updateLen(id bson.RawValue, u bson.Raw) int {
+	return 4 + (3 + 4 + 5 + len(id.Value) + 1) + 3 + len(u) + (8 + 1) + 1
+}
+
+// appendUpdate appends the statement {q: {_id: id}, u: u, upsert: true}
+// to dst.
+func appendUpdate(dst []byte, id bson.RawValue, u bson.Raw) []byte {
+	start := len(dst)
+	dst = append(dst, 0, 0, 0, 0, byte(bsoncore.TypeEmbeddedDocument), 'q', 0)
+	q := len(dst)
+	dst = append(dst, 0, 0, 0, 0, byte(id.Type), '_', 'i', 'd', 0)
+	dst = append(dst, id.Value...)
+	dst = append(dst, 0)
+	binary.LittleEndian.PutUint32(dst[q:], uint32(len(dst)-q))
+	dst = append(dst, byte(bsoncore.TypeEmbeddedDocument), 'u', 0)
+	dst = append(dst, u...)
+	dst = append(dst, byte(bsoncore.TypeBoolean), 'u', 'p', 's', 'e', 'r', 't', 0, 1, 0)
+	binary.LittleEndian.PutUint32(dst[start:], uint32(len(dst)-start))
+	return dst
 }

@@ -1,6 +1,7 @@
 package applier
 
 import (
+	"bytes"
 	"testing"
 
 	"github.com/mongo-sync/mongo-sync/internal/wirecmd"
@@ -83,6 +84,39 @@ func TestRunLen(t *testing.T) {
 	for _, tc := range cases {
 		if got := runLen(tc.ops, tc.bulk); got != tc.want {
 			t.Errorf("%s: runLen = %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestUpdateStatement: build's update statements are byte for byte
+// wirecmd's, small (built in build) or large (left to wirecmd).
+func TestUpdateStatement(t *testing.T) {
+	ids := []bson.RawValue{idOf(t, int32(1)), idOf(t, "a string _id"), idOf(t, bson.NewObjectID()),
+		idOf(t, bson.D{{Key: "a", Value: int64(2)}, {Key: "b", Value: "x"}}), idOf(t, bson.A{}), {Type: bson.TypeNull}}
+	docs := []bson.Raw{
+		raw(t, bson.D{{Key: "$set", Value: bson.D{{Key: "x", Value: "b"}}}}),
+		raw(t, bson.D{{Key: "$set", Value: bson.D{{Key: "a.1", Value: int32(1)}}}, {Key: "$unset", Value: bson.D{{Key: "b", Value: true}}}}),
+		raw(t, bson.D{{Key: "_id", Value: int32(1)}, {Key: "x", Value: "a"}}),
+		raw(t, bson.D{{Key: "big", Value: string(make([]byte, 300))}}),
+		raw(t, bson.D{}),
+	}
+	for _, id := range ids {
+		for _, d := range docs {
+			for _, k := range []Kind{KindUpdate, KindReplace} {
+				if k == KindReplace && hasDollarKey(d) {
+					continue // a pipeline (TestCmdBuilder)
+				}
+				var got, want wirecmd.Builder
+				ops := []Op{{Kind: k, ID: id, Doc: d}, {Kind: k, ID: id, Doc: d}}
+				g := build(&got, "c", ops, nil, nil)
+				want.Begin("update", "c", "updates", true)
+				want.Bypass = got.Bypass
+				want.Update(id, d)
+				want.Update(id, d)
+				if w := want.End(nil); !bytes.Equal(g, w) {
+					t.Fatalf("id %v doc %v:\ngot  %x\nwant %x", id, d, g, w)
+				}
+			}
 		}
 	}
 }
