@@ -2,19 +2,17 @@ package applier
 
 import (
 	"encoding/binary"
-	"hash"
 	"math"
 	"math/big"
+	"math/bits"
 	"strconv"
 
-	"github.com/spaolacci/murmur3"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 )
 
-// partitioner hashes documents to workers with one reused hasher.
+// partitioner hashes documents to workers, reusing one buffer.
 type partitioner struct {
-	h   hash.Hash32
 	buf []byte
 }
 
@@ -23,16 +21,51 @@ type partitioner struct {
 // canonical form (appendCanon): _ids that MongoDB holds equal, such as
 // int32 1, int64 1 and 1.0, are one document and go to one worker.
 func (p *partitioner) of(ns string, id bson.RawValue, workers int) int {
-	// The streaming hasher on a heap buffer: murmur3.Sum32's pointer
-	// arithmetic tripped the race detector's checkptr on a stack buffer.
-	if p.h == nil {
-		p.h = murmur3.New32()
-	}
 	p.buf = append(append(p.buf[:0], ns...), 0)
 	p.buf = appendCanon(p.buf, id.Type, id.Value)
-	p.h.Reset()
-	p.h.Write(p.buf)
-	return int(p.h.Sum32() % uint32(workers))
+	return int(murmur32(p.buf) % uint32(workers))
+}
+
+// murmur32 is MurmurHash3 x86_32 with seed 0, the value of
+// github.com/spaolacci/murmur3's 32-bit hash (TestMurmur32_IsMurmur3), computed
+// in place: the library's streaming hasher costs an interface call per
+// step and a copy of the tail, and its Sum32 reads through unsafe
+// pointers, which the race detector's checkptr rejects.
+func murmur32(b []byte) uint32 {
+	const c1, c2 = 0xcc9e2d51, 0x1b873593
+	var h uint32
+	n := len(b)
+	for ; len(b) >= 4; b = b[4:] {
+		k := binary.LittleEndian.Uint32(b)
+		k *= c1
+		k = bits.RotateLeft32(k, 15)
+		k *= c2
+		h ^= k
+		h = bits.RotateLeft32(h, 13)
+		h = h*5 + 0xe6546b64
+	}
+	var k uint32
+	switch len(b) {
+	case 3:
+		k ^= uint32(b[2]) << 16
+		fallthrough
+	case 2:
+		k ^= uint32(b[1]) << 8
+		fallthrough
+	case 1:
+		k ^= uint32(b[0])
+		k *= c1
+		k = bits.RotateLeft32(k, 15)
+		k *= c2
+		h ^= k
+	}
+	h ^= uint32(n)
+	h ^= h >> 16
+	h *= 0x85ebca6b
+	h ^= h >> 13
+	h *= 0xc2b2ae35
+	h ^= h >> 16
+	return h
 }
 
 // Partition is the worker of a document (see partitioner.of).

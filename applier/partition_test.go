@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/spaolacci/murmur3"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 )
@@ -177,6 +178,26 @@ func TestPartition_CommonIDsDoNotAllocate(t *testing.T) {
 		p.of("db.c", id, 8) // grows the buffer once
 		if n := testing.AllocsPerRun(100, func() { p.of("db.c", id, 8) }); n != 0 {
 			t.Errorf("%s _id: %v allocations per hash", id.Type, n)
+		}
+	}
+}
+
+// TestMurmur32_IsMurmur3: the in-place hash is the library's, for every
+// length around the 4-byte blocks and random contents: workers keep the
+// documents they had.
+func TestMurmur32_IsMurmur3(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for n := 0; n < 200; n++ {
+		for i := 0; i < 50; i++ {
+			b := make([]byte, n)
+			for j := range b {
+				b[j] = byte(rng.Uint32())
+			}
+			h := murmur3.New32() // its Sum32 trips checkptr under -race
+			h.Write(b)
+			if got, want := murmur32(b), h.Sum32(); got != want {
+				t.Fatalf("%x: %08x, murmur3 %08x", b, got, want)
+			}
 		}
 	}
 }
