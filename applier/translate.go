@@ -1,6 +1,7 @@
 package applier
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -100,6 +101,9 @@ func (t *Translator) entry(dst []Op, seq uint64, ts bson.Timestamp, raw bson.Raw
 
 // intern returns ns as a string, allocated once per namespace.
 func (t *Translator) intern(ns []byte) string {
+	if string(ns) == t.last.ns { // a run of writes to one namespace
+		return t.last.ns
+	}
 	if s, ok := t.names[string(ns)]; ok {
 		return s
 	}
@@ -394,21 +398,26 @@ func updateDocLen(set, unset []byte) int {
 // updateDoc appends {$set: {set...}, $unset: {unset...}} from raw elements
 // to dst, leaving out an empty part.
 func updateDoc(dst, set, unset []byte) bson.Raw {
-	idx, doc := bsoncore.AppendDocumentStart(dst)
-	for _, part := range [2]struct {
-		op    string
-		elems []byte
-	}{{"$set", set}, {"$unset", unset}} {
-		if len(part.elems) == 0 {
-			continue
-		}
-		doc = bsoncore.AppendHeader(doc, bsoncore.TypeEmbeddedDocument, part.op)
-		sub, d := bsoncore.AppendDocumentStart(doc)
-		d = append(d, part.elems...)
-		doc, _ = bsoncore.AppendDocumentEnd(d, sub)
+	start := len(dst)
+	dst = append(dst, 0, 0, 0, 0)
+	dst = appendPart(dst, "$set", set)
+	dst = appendPart(dst, "$unset", unset)
+	dst = append(dst, 0)
+	binary.LittleEndian.PutUint32(dst[start:], uint32(len(dst)-start))
+	return dst[start:]
+}
+
+// appendPart appends the element op: {elems...}, nothing for no elems.
+func appendPart(dst []byte, op string, elems []byte) []byte {
+	if len(elems) == 0 {
+		return dst
 	}
-	doc, _ = bsoncore.AppendDocumentEnd(doc, idx)
-	return doc
+	dst = append(dst, byte(bsoncore.TypeEmbeddedDocument))
+	dst = append(dst, op...)
+	dst = append(dst, 0)
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(4+len(elems)+1))
+	dst = append(dst, elems...)
+	return append(dst, 0)
 }
 
 // replacement appends the op writing doc as the whole document base.ID.

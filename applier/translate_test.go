@@ -1,6 +1,7 @@
 package applier
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"testing"
@@ -181,6 +182,26 @@ func TestTranslate_BadEntries(t *testing.T) {
 		var ee *EntryError
 		if !errors.As(err, &ee) || ee.Seq != 7 || ee.NS == "" {
 			t.Errorf("%s: %v, want an EntryError naming seq 7 and the ns", name, err)
+		}
+	}
+}
+
+// TestUpdateDoc: the update document is the one bsoncore builds, with
+// either part left out when empty.
+func TestUpdateDoc(t *testing.T) {
+	set := bsoncore.AppendInt32Element(bsoncore.AppendStringElement(nil, "a.b", "x"), "c", 1)
+	unset := bsoncore.AppendBooleanElement(nil, "d", true)
+	for _, tc := range []struct{ set, unset []byte }{{set, unset}, {set, nil}, {nil, unset}, {nil, nil}} {
+		want := bsoncore.NewDocumentBuilder()
+		if len(tc.set) > 0 {
+			want.AppendDocument("$set", bsoncore.BuildDocument(nil, tc.set))
+		}
+		if len(tc.unset) > 0 {
+			want.AppendDocument("$unset", bsoncore.BuildDocument(nil, tc.unset))
+		}
+		got := updateDoc(make([]byte, 0, updateDocLen(tc.set, tc.unset)), tc.set, tc.unset)
+		if w := want.Build(); !bytes.Equal(got, w) || len(got) != updateDocLen(tc.set, tc.unset) {
+			t.Fatalf("got %x, want %x", []byte(got), []byte(w))
 		}
 	}
 }
