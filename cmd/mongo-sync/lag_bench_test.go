@@ -64,35 +64,44 @@ func BenchmarkLag(b *testing.B) {
 				}
 			})
 		})
-		b.Run("sync/"+name, func(b *testing.B) {
-			src, dst := testmongo.StartSource(b), testmongo.StartDest(b)
-			sc, dc := src.Client(), dst.Client()
-			probes := sc.Database("lag").Collection("probe")
-			stopSync := startSyncInProcess(b, src.URI, dst.URI)
-			defer stopSync()
-			stop := startLoad(b, sc, load)
-			defer stop()
-			out := dc.Database("lag").Collection("probe")
-			lagProbes(b, probes, name+"-sync", false, func(ctx context.Context, id string) error {
-				t := time.NewTicker(5 * time.Millisecond)
-				defer t.Stop()
-				for {
-					err := out.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Err()
-					if err == nil {
-						return nil
-					}
-					if !errors.Is(err, mongo.ErrNoDocuments) {
-						return err
-					}
-					select {
-					case <-t.C:
-					case <-ctx.Done():
-						return ctx.Err()
-					}
-				}
+		for _, mode := range []string{"sync", "reader+applier"} {
+			b.Run(mode+"/"+name, func(b *testing.B) {
+				benchLagSync(b, load, name, mode)
 			})
-		})
+		}
 	}
+}
+
+// benchLagSync is one sync run of BenchmarkLag: mode "sync" (one process),
+// or "reader+applier" (the two commands, which share nothing but the spool
+// directory: the applier reads sealed segments only, as across processes).
+func benchLagSync(b *testing.B, load bool, name, mode string) {
+	src, dst := testmongo.StartSource(b), testmongo.StartDest(b)
+	sc, dc := src.Client(), dst.Client()
+	probes := sc.Database("lag").Collection("probe")
+	stopSync := startSyncInProcess(b, src.URI, dst.URI, mode)
+	defer stopSync()
+	stop := startLoad(b, sc, load)
+	defer stop()
+	out := dc.Database("lag").Collection("probe")
+	lagProbes(b, probes, name+"-"+mode, false, func(ctx context.Context, id string) error {
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			err := out.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Err()
+			if err == nil {
+				return nil
+			}
+			if !errors.Is(err, mongo.ErrNoDocuments) {
+				return err
+			}
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	})
 }
 
 // lagProbes inserts 100*b.N probe documents at 10/s and reports the
@@ -123,7 +132,10 @@ func lagProbes(b *testing.B, probes *mongo.Collection, prefix string, lossy bool
 		<-tick.C
 		id := fmt.Sprintf("%s-%d-%d", prefix, time.Now().UnixNano(), i)
 		start := time.Now()
-		if _, err := probes.InsertOne(ctx, bson.D{{Key: "_id", Value: id}}); err != nil {
+		writeMu.Lock()
+		_, err := probes.InsertOne(ctx, bson.D{{Key: "_id", Value: id}})
+		writeMu.Unlock()
+		if err != nil {
 			b.Fatal(err)
 		}
 		wait := 30 * time.Second
@@ -131,7 +143,7 @@ func lagProbes(b *testing.B, probes *mongo.Collection, prefix string, lossy bool
 			wait = 5 * time.Second
 		}
 		pctx, cancel := context.WithTimeout(ctx, wait)
-		err := seen(pctx, id)
+		err = seen(pctx, id)
 		cancel()
 		if err != nil && lossy && errors.Is(err, context.DeadlineExceeded) {
 			lost++
@@ -173,7 +185,7 @@ func bareTail(ctx context.Context, c *mongo.Client, seen chan<- any) error {
 	last = newest.TS
 	for ctx.Err() == nil {
 		// The test server closes a cursor whose first batch is short: it is
-		// re-opened at once when it brought entries, else after 5 ms.
+		// re-opened 20 ms after one that brought entries, else after 5 ms.
 		cur, err := oplog.Find(ctx, bson.D{{Key: "ts", Value: bson.D{{Key: "$gt", Value: last}}}},
 			options.Find().SetCursorType(options.TailableAwait).SetMaxAwaitTime(time.Second))
 		if err != nil {
@@ -208,15 +220,29 @@ func bareTail(ctx context.Context, c *mongo.Client, seen chan<- any) error {
 		if err != nil && ctx.Err() == nil {
 			return err
 		}
+		// Paced as the reader paces its re-opens of a cursor that brought
+		// entries (20 ms): re-opened at once, each a scan of the whole
+		// oplog on the test server, the loop overloads the server under
+		// load and measures its own queue (p99 1.4 s where sync had 0.5 s).
+		pause := 20 * time.Millisecond
 		if last == before {
-			select {
-			case <-time.After(5 * time.Millisecond):
-			case <-ctx.Done():
-			}
+			pause = 5 * time.Millisecond
+		}
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
 		}
 	}
 	return ctx.Err()
 }
+
+// writeMu keeps the load's writes and the probes' inserts one at a time:
+// the test server gives an oplog entry its ts before it writes it, so two
+// writes at once can make a later entry visible before an earlier one,
+// which a tail that resumes after the later one never reads (MongoDB
+// shows no entry before every earlier one is written). The load stays 100
+// ops/s; only its overlap with a probe goes.
+var writeMu sync.Mutex
 
 // startLoad runs a 100 ops/s mixed load on lag.load (insert, update, delete
 // in turn) when on, until the returned stop is called.
@@ -242,6 +268,7 @@ func startLoad(b *testing.B, c *mongo.Client, on bool) (stop func()) {
 			k := i / 3
 			id := fmt.Sprintf("%d-%d", base, k)
 			var err error
+			writeMu.Lock()
 			switch i % 3 {
 			case 0:
 				_, err = coll.InsertOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "n", Value: k}, {Key: "pad", Value: "load"}})
@@ -254,6 +281,7 @@ func startLoad(b *testing.B, c *mongo.Client, on bool) (stop func()) {
 					_, err = coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$inc", Value: bson.D{{Key: "n", Value: 1}}}})
 				}
 			}
+			writeMu.Unlock()
 			if err != nil && ctx.Err() == nil {
 				b.Errorf("load: %v", err)
 				return
@@ -264,8 +292,9 @@ func startLoad(b *testing.B, c *mongo.Client, on bool) (stop func()) {
 }
 
 // startSyncInProcess runs `mongo-sync sync` in this process with the
-// default settings, incremental from now on, and returns what stops it.
-func startSyncInProcess(b *testing.B, srcURI, dstURI string) (stop func()) {
+// default settings, incremental from now on, and returns what stops it;
+// with mode "reader+applier", the reader and applier commands instead.
+func startSyncInProcess(b *testing.B, srcURI, dstURI, mode string) (stop func()) {
 	dir := b.TempDir()
 	conf := filepath.Join(dir, "conf.toml")
 	body := fmt.Sprintf(`[src]
@@ -287,12 +316,18 @@ dbs = [ { db = "lag" } ]
 		b.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		root := newRoot()
-		root.SetArgs([]string{"sync", "-f", conf, "--start-optime", nowOptime()})
-		done <- root.ExecuteContext(ctx)
-	}()
+	cmds := [][]string{{"sync", "-f", conf, "--start-optime", nowOptime()}}
+	if mode == "reader+applier" {
+		cmds = [][]string{{"reader", "-f", conf, "--start-optime", nowOptime()}, {"applier", "-f", conf}}
+	}
+	done := make(chan error, len(cmds))
+	for _, args := range cmds {
+		go func() {
+			root := newRoot()
+			root.SetArgs(args)
+			done <- root.ExecuteContext(ctx)
+		}()
+	}
 	return func() {
 		if b.Failed() {
 			if log, err := os.ReadFile(filepath.Join(dir, "sync.log")); err == nil {
@@ -300,13 +335,15 @@ dbs = [ { db = "lag" } ]
 			}
 		}
 		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				b.Errorf("sync: %v", err)
+		for range cmds {
+			select {
+			case err := <-done:
+				if err != nil {
+					b.Errorf("%s: %v", mode, err)
+				}
+			case <-time.After(60 * time.Second):
+				b.Errorf("%s did not stop", mode)
 			}
-		case <-time.After(60 * time.Second):
-			b.Error("sync did not stop")
 		}
 	}
 }
