@@ -38,7 +38,7 @@ func openRouter(ctx context.Context, cfg *config.Config, checkBalancer, sync boo
 		case rec != nil || len(cfg.Src.Shards) > 0:
 			return nil, fmt.Errorf("src names the source cluster's mongos, and it does not answer: %w", err)
 		case serr != nil:
-			return nil, fmt.Errorf("src %s does not answer, and a sync that begins needs it (to tell a replica set from a mongos, and to pin T0): %w", cfg.Src.Redacted(), err)
+			return nil, fmt.Errorf("source %s does not answer, and a sync that begins needs it (to tell a replica set from a mongos, and to pin T0): %w", cfg.Src.Redacted(), err)
 		}
 		// A replica set's sync under way: its reader retries until the
 		// source answers.
