@@ -1,10 +1,10 @@
 package applier
 
 import (
-	"bytes"
 	"encoding/binary"
 	"math/bits"
 
+	"github.com/mongo-sync/mongo-sync/internal/bsonx"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 )
@@ -172,54 +172,5 @@ func nextElement(rest []byte) (key []byte, v bsoncore.Value, tail []byte, ok boo
 	return it.key(), it.val(), it.rest(), true
 }
 
-// valueLen is the length of the value of type t at the start of src, as
-// bsoncore's valueLength counts it, and whether src holds that much.
-func valueLen(t bsoncore.Type, src []byte) (int, bool) {
-	var n int
-	switch t {
-	case bsoncore.TypeDouble, bsoncore.TypeDateTime, bsoncore.TypeInt64, bsoncore.TypeTimestamp:
-		n = 8
-	case bsoncore.TypeInt32:
-		n = 4
-	case bsoncore.TypeBoolean:
-		n = 1
-	case bsoncore.TypeObjectID:
-		n = 12
-	case bsoncore.TypeDecimal128:
-		n = 16
-	case bsoncore.TypeNull, bsoncore.TypeUndefined, bsoncore.TypeMinKey, bsoncore.TypeMaxKey:
-		n = 0
-	case bsoncore.TypeString, bsoncore.TypeJavaScript, bsoncore.TypeSymbol,
-		bsoncore.TypeEmbeddedDocument, bsoncore.TypeArray, bsoncore.TypeCodeWithScope,
-		bsoncore.TypeBinary, bsoncore.TypeDBPointer:
-		if len(src) < 4 {
-			return 0, false
-		}
-		l := int32(binary.LittleEndian.Uint32(src))
-		if l < 0 {
-			return 0, false
-		}
-		n = int(l)
-		switch t {
-		case bsoncore.TypeString, bsoncore.TypeJavaScript, bsoncore.TypeSymbol:
-			n += 4
-		case bsoncore.TypeBinary:
-			n += 4 + 1
-		case bsoncore.TypeDBPointer:
-			n += 4 + 12
-		}
-	case bsoncore.TypeRegex:
-		pattern := bytes.IndexByte(src, 0)
-		if pattern < 0 {
-			return 0, false
-		}
-		opts := bytes.IndexByte(src[pattern+1:], 0)
-		if opts < 0 {
-			return 0, false
-		}
-		n = pattern + 1 + opts + 1
-	default:
-		return 0, false
-	}
-	return n, n <= len(src)
-}
+// valueLen is bsonx.ValueLen for a bsoncore type.
+func valueLen(t bsoncore.Type, src []byte) (int, bool) { return bsonx.ValueLen(byte(t), src) }

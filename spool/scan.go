@@ -1,10 +1,10 @@
 package spool
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 
+	"github.com/mongo-sync/mongo-sync/internal/bsonx"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -58,52 +58,14 @@ func scanEntry(raw []byte) (ts bson.Timestamp, hasTS, valid bool) {
 // is not negative, and an embedded document, array or code with scope
 // claims at least the 4 bytes of its own length (Validate reads them).
 func scanValueLen(b []byte, t bson.Type) (n int, ok bool) {
-	prefixed := func(min, extra int) (int, bool) {
-		if len(b) < 4 {
-			return 0, false
-		}
-		l := int(int32(binary.LittleEndian.Uint32(b)))
-		if l < min {
-			return 0, false
-		}
-		n := l + extra
-		return n, n <= len(b)
-	}
+	n, ok = bsonx.ValueLen(byte(t), b)
 	switch t {
-	case bson.TypeDouble, bson.TypeDateTime, bson.TypeInt64, bson.TypeTimestamp:
-		n = 8
-	case bson.TypeInt32:
-		n = 4
-	case bson.TypeBoolean:
-		n = 1
-	case bson.TypeDecimal128:
-		n = 16
-	case bson.TypeObjectID:
-		n = 12
-	case bson.TypeNull, bson.TypeUndefined, bson.TypeMinKey, bson.TypeMaxKey:
-		n = 0
-	case bson.TypeString, bson.TypeJavaScript, bson.TypeSymbol:
-		return prefixed(0, 4)
 	case bson.TypeEmbeddedDocument, bson.TypeArray, bson.TypeCodeWithScope:
-		return prefixed(4, 0)
-	case bson.TypeBinary:
-		return prefixed(0, 4+1)
-	case bson.TypeDBPointer:
-		return prefixed(0, 4+12)
-	case bson.TypeRegex:
-		p := bytes.IndexByte(b, 0)
-		if p < 0 {
-			return 0, false
-		}
-		o := bytes.IndexByte(b[p+1:], 0)
-		if o < 0 {
-			return 0, false
-		}
-		return p + 1 + o + 1, true
-	default:
-		return 0, false
+		// A length below 4 cannot hold itself: bsoncore would step over
+		// it, Validate would not; the caller asks Validate.
+		ok = ok && n >= 4
 	}
-	return n, n <= len(b)
+	return n, ok
 }
 
 // validate is bson.Raw.Validate, with a panic as an error: the driver
