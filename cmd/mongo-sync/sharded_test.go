@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -82,29 +83,40 @@ func loadStopper(t *testing.T, w *workload.Workload, seed uint64, base int) func
 	}
 }
 
-// Two test servers as the shards of one sharded source, sharing collections
-// with disjoint _ids, under the hostile workload: one sync copies both into
-// one destination and follows both; sync is killed with -9 during the copy
-// and during live sync; one shard is down for 15 s. Every document arrives
-// once: the destination is the union of the shards.
-func TestShardedSync_TwoShards(t *testing.T) {
-	a, b := testmongo.StartSource(t), testmongo.StartSource(t)
+// Two, then three test servers as the shards of one sharded source,
+// sharing collections with disjoint _ids, under the hostile workload: one
+// sync copies them all into one destination and follows them; sync is
+// killed with -9 during the copy and during live sync; one shard is down
+// for 15 s. Every document arrives once: the destination is the union of
+// the shards.
+func TestShardedSync_TwoShards(t *testing.T)   { testShardedSync(t, 2) }
+func TestShardedSync_ThreeShards(t *testing.T) { testShardedSync(t, 3) }
+
+func testShardedSync(t *testing.T, n int) {
+	servers := make([]*testmongo.Server, n)
+	for i := range servers {
+		servers[i] = testmongo.StartSource(t)
+		preloadShard(t, servers[i].Client(), i*500000, 3000)
+	}
 	dst := testmongo.StartDest(t)
-	preloadShard(t, a.Client(), 0, 3000)
-	preloadShard(t, b.Client(), 500000, 3000)
 	dir := t.TempDir()
 	statusAddr := freeAddr(t)
-	conf := shardedConfig(t, dir, []*testmongo.Server{a, b}, dst.URI, withHostile(syncSections)+fmt.Sprintf("[http]\nlisten = %q\n", statusAddr))
+	conf := shardedConfig(t, dir, servers, dst.URI, withHostile(syncSections)+fmt.Sprintf("[http]\nlisten = %q\n", statusAddr))
 	seed := uint64(time.Now().UnixNano())
-	_, stopA := shardLoad(t, a.Client(), seed, 0)
-	wb, stopB := shardLoad(t, b.Client(), seed+1, 200000)
-	loads := true
-	defer func() {
-		if loads {
-			stopA()
-			stopB()
+	loads := make([]*workload.Workload, n)
+	stops := make([]func() workload.Counts, n)
+	for i, s := range servers {
+		loads[i], stops[i] = shardLoad(t, s.Client(), seed+uint64(i), i*200000)
+	}
+	stopAll := func() {
+		for i, stop := range stops {
+			if stop != nil {
+				stop()
+				stops[i] = nil
+			}
 		}
-	}()
+	}
+	defer stopAll()
 
 	// kill -9 during the copy, then during live sync.
 	p := start(t, "sync", "-f", conf)
@@ -116,7 +128,7 @@ func TestShardedSync_TwoShards(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	killRunning(t, p, "during live sync")
 
-	// One shard down for 15 s while sync runs and the other shard takes
+	// The last shard down for 15 s while sync runs and the others take
 	// writes. That shard's own load pauses around the kill: the test
 	// server commits a write and its oplog entry separately, so a kill -9
 	// between the two leaves a change no oplog entry describes (see
@@ -124,17 +136,19 @@ func TestShardedSync_TwoShards(t *testing.T) {
 	p = start(t, "sync", "-f", conf)
 	p.waitLog(t, 60*time.Second, "applier starting")
 	time.Sleep(time.Second)
-	stopB()
-	b.Kill()
+	last := n - 1
+	stops[last]()
+	servers[last].Kill()
 	time.Sleep(15 * time.Second)
-	b.Restart()
-	stopB = loadStopper(t, wb, seed+1, 200000)
+	servers[last].Restart()
+	stops[last] = loadStopper(t, loads[last], seed+uint64(last), last*200000)
 	time.Sleep(3 * time.Second)
-	loads = false
-	stopA()
-	stopB()
+	stopAll()
 
-	srcs := []*mongo.Client{a.Client(), b.Client()}
+	var srcs []*mongo.Client
+	for _, s := range servers {
+		srcs = append(srcs, s.Client())
+	}
 	// cutover waits for every shard's applier to pass its T, then verifies
 	// the union of the shards.
 	out, err := run(t, "cutover", "-f", conf, "--verify", "full", "--timeout", "4m")
@@ -161,24 +175,32 @@ func TestShardedSync_TwoShards(t *testing.T) {
 
 	// Every shard in `status`; one shard's spool with --shard; a per-shard
 	// command without --shard says how to name one.
-	sa, err := config.ParseShard(a.URI, "", config.Mongo{})
-	if err != nil {
-		t.Fatal(err)
+	var names []string
+	for _, sv := range servers {
+		sh, err := config.ParseShard(sv.URI, "", config.Mongo{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, sh.Name)
 	}
-	sb, _ := config.ParseShard(b.URI, "", config.Mongo{})
 	out, err = run(t, "status", "-f", conf)
-	if err != nil || !strings.Contains(out, "shard "+sa.Name+"\n") || !strings.Contains(out, "shard "+sb.Name+"\n") || strings.Count(out, "applied up to:    seq") != 2 {
+	for _, name := range names {
+		if !strings.Contains(out, "shard "+name+"\n") {
+			err = errors.Join(err, fmt.Errorf("no shard %s", name))
+		}
+	}
+	if err != nil || strings.Count(out, "applied up to:    seq") != n {
 		t.Fatalf("status of a sharded sync: %v\n%s", err, out)
 	}
-	if out, err := run(t, "spool", "stat", "-f", conf, "--shard", sb.Name); err != nil || !strings.Contains(out, "sealed segments") {
-		t.Fatalf("spool stat --shard %s: %v\n%s", sb.Name, err, out)
+	if out, err := run(t, "spool", "stat", "-f", conf, "--shard", names[last]); err != nil || !strings.Contains(out, "sealed segments") {
+		t.Fatalf("spool stat --shard %s: %v\n%s", names[last], err, out)
 	}
 	for _, args := range [][]string{{"reader", "-f", conf}, {"applier", "-f", conf}, {"spool", "stat", "-f", conf}} {
 		if out, err := run(t, args...); err == nil || !strings.Contains(out, "--shard NAME") {
 			t.Errorf("%v on a sharded config without --shard: %v\n%s", args[:len(args)-2], err, out)
 		}
 	}
-	if out, err := run(t, "status", "-f", conf, "--shard", "nope"); err == nil || !strings.Contains(out, "no such shard") || !strings.Contains(out, sa.Name) {
+	if out, err := run(t, "status", "-f", conf, "--shard", "nope"); err == nil || !strings.Contains(out, "no such shard") || !strings.Contains(out, names[0]) {
 		t.Errorf("--shard nope: %v\n%s", err, out)
 	}
 }
