@@ -49,7 +49,10 @@ func unionDiff(t *testing.T, srcs []*mongo.Client, dst *mongo.Client, dbs map[st
 // diffUnion is unionDiff logging through logf.
 func diffUnion(t *testing.T, srcs []*mongo.Client, dst *mongo.Client, dbs map[string]string, logf func(string, ...any)) int {
 	t.Helper()
-	ctx := context.Background()
+	// A test server that stops answering fails the comparison in minutes,
+	// not the whole package at its 20-minute timeout.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
 	read := func(c *mongo.Client, db, coll string) map[string]string {
 		out := map[string]string{}
 		cur, err := c.Database(db).Collection(coll).Find(ctx, bson.D{})
