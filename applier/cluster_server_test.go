@@ -264,8 +264,11 @@ func applyShard(ctx context.Context, client *mongo.Client, spoolDir string, g *S
 	defer st.Close()
 	tr := NewTranslator(nil)
 	tr.Catalog, tr.Log = st, quietLog()
+	// Two shards' appliers write at once: 2 × 4 workers × 12 statements stay
+	// under the test server's 100 pooled connections per database, which
+	// its update commands hold one per statement.
 	a := &Applier{Spool: sr, SpoolDir: spoolDir, Store: st, Translator: tr,
-		Exec:     &Executor{Client: client, Workers: 4, BulkSize: 20, Log: quietLog()},
+		Exec:     &Executor{Client: client, Workers: 4, BulkSize: 12, Log: quietLog()},
 		BatchOps: 1000, BatchBytes: 16 << 20, ExitWhenDrained: true, LogInterval: 1 << 62, Log: quietLog(), Gate: g}
 	return a.Run(ctx)
 }

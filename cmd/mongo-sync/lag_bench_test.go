@@ -23,9 +23,8 @@ import (
 // (inserts, updates, deletes). The floor is the test server's own: a bare
 // tail loop (a tailable await cursor on the oplog into a channel), timed
 // from the insert to its entry. sync runs in this process with the default
-// settings (applier.bulk_size excepted: the test server deadlocks on large
-// update commands). Each sub-benchmark reports p50_ms and p99_ms over 100
-// probes per b.N.
+// settings (applier.workers and bulk_size excepted: see testServerConns).
+// Each sub-benchmark reports p50_ms and p99_ms over 100 probes per b.N.
 //
 // Every sub-benchmark run gets fresh servers: the test server has no ts
 // index on its oplog, so each query of the oplog scans it whole (MongoDB
@@ -308,13 +307,11 @@ uri = %q
 dir = %q
 [store]
 path = %q
-[applier]
-bulk_size = 40
-[log]
+%s[log]
 filepath = %q
 [sync]
 dbs = [ { db = "lag" } ]
-`, srcURI, dstURI, filepath.Join(dir, "spool"), filepath.Join(dir, "state.db"), filepath.Join(dir, "sync.log"))
+`, srcURI, dstURI, filepath.Join(dir, "spool"), filepath.Join(dir, "state.db"), applierSection(1), filepath.Join(dir, "sync.log"))
 	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 		b.Fatal(err)
 	}

@@ -33,6 +33,11 @@ func shardedConfig(t *testing.T, dir string, shards []*testmongo.Server, dst str
 	if out == string(body) {
 		t.Fatalf("shardedConfig: no empty [src] uri in\n%s", body)
 	}
+	// One applier per shard writes into the destination at once.
+	if !strings.Contains(out, applierSection(1)) {
+		t.Fatalf("shardedConfig: no %q in\n%s", applierSection(1), out)
+	}
+	out = strings.Replace(out, applierSection(1), applierSection(len(shards)), 1)
 	if err := os.WriteFile(p, []byte(out), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -31,11 +31,9 @@ dir = %q
 seal_interval = "1h"
 [store]
 path = %q
-[applier]
-bulk_size = 40
-[sync]
+%s[sync]
 dbs = [ { db = "live" } ]
-`, src.URI, dst.URI, filepath.Join(dir, "spool"), filepath.Join(dir, "state.db"))
+`, src.URI, dst.URI, filepath.Join(dir, "spool"), filepath.Join(dir, "state.db"), applierSection(1))
 	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}

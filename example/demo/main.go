@@ -92,7 +92,7 @@ path = %q
 [copy]
 split_docs = 2000
 [applier]
-bulk_size = 20    # the test server deadlocks on large update commands
+bulk_size = 20    # the test server deadlocks once workers × bulk_size update statements reach 100
 workers = 4
 log_interval = "2s"
 [reader]

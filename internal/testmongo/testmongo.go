@@ -163,8 +163,17 @@ func (s *Server) Stop() {
 	select {
 	case <-s.exited:
 	case <-time.After(10 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.exited
+		// A server that ignores SIGTERM is stuck inside; SIGQUIT makes the
+		// Go runtime print every goroutine's stack to its stderr (ours)
+		// before it exits, which says where.
+		fmt.Fprintf(os.Stderr, "testmongod %s did not stop on SIGTERM in 10s; its goroutines follow\n", s.addr)
+		s.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-s.exited:
+		case <-time.After(10 * time.Second):
+			s.cmd.Process.Kill()
+			<-s.exited
+		}
 	}
 	s.cmd = nil
 }

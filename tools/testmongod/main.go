@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -66,6 +67,7 @@ func run(addr, dir string, oplogMax int64, noOplog, verbose bool) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	dumpOnSignal()
 
 	done := make(chan struct{})
 	go func() {
@@ -83,6 +85,20 @@ func run(addr, dir string, oplogMax int64, noOplog, verbose bool) error {
 
 	<-done
 	return nil
+}
+
+// dumpOnSignal prints every goroutine's stack to stderr on SIGUSR1 and
+// goes on serving: how a test finds where a server that stopped answering
+// is stuck, without stopping it.
+func dumpOnSignal() {
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	go func() {
+		for range usr1 {
+			fmt.Fprintf(os.Stderr, "testmongod pid %d: goroutines on SIGUSR1\n", os.Getpid())
+			pprof.Lookup("goroutine").WriteTo(os.Stderr, 2)
+		}
+	}()
 }
 
 // prepare waits until the server answers ping and creates local.oplog.rs.
