@@ -37,13 +37,16 @@ type OplogSource struct {
 	Filter    Filter
 	// ProbeEvery: while idle, this often check whether the oplog moved on
 	// with entries the filter drops only, and hand the newest such entry to
-	// the batcher as a position (see probe). Zero disables it.
+	// the batcher as a position (see probe). Idle means no entry was read
+	// for that long: entries read move the position themselves. Zero
+	// disables it.
 	ProbeEvery time.Duration
 	Log        logrus.FieldLogger
 	// Idle, if set, hears when a cursor has nothing more (see IdleReporter).
 	Idle IdleReporter
 
 	lastProbe time.Time
+	lastRead  time.Time // when the newest entry was read
 	// newestRead is the newest ts read so far. On the test server the oplog's
 	// natural order is not always ts order (concurrent writers), so the last
 	// entry read need not be the newest.
@@ -155,10 +158,11 @@ func (o *OplogSource) tail(ctx context.Context, from bson.Timestamp, resume bson
 	last := resume
 	checked := resume == nil
 	idle := 0
+	var emptySince time.Time // the first of the empty answers in a row
 	for {
 		asked := time.Now()
 		if cur.TryNext(ctx) {
-			idle = 0
+			idle, emptySince = 0, time.Time{}
 			raw := make(bson.Raw, len(cur.Current))
 			copy(raw, cur.Current)
 			if !checked {
@@ -171,7 +175,7 @@ func (o *OplogSource) tail(ctx context.Context, from bson.Timestamp, resume bson
 			if err := emit(raw); err != nil {
 				return last, err
 			}
-			last = raw
+			last, o.lastRead = raw, time.Now()
 			if ts := tsOf(raw); o.newestRead.Before(ts) {
 				o.newestRead = ts
 			}
@@ -213,6 +217,17 @@ func (o *OplogSource) tail(ctx context.Context, from bson.Timestamp, resume bson
 			// cursor keeps not returning (the test server's tailable
 			// cursors can stall so): re-open it from the last entry.
 			o.Log.Debug("oplog cursor returns nothing while newer entries exist: re-opening")
+			return last, errCursorDead
+		}
+		if emptySince.IsZero() {
+			emptySince = asked
+		}
+		if time.Since(emptySince) >= maxAwait {
+			// Nothing for maxAwait. The test server's tailable cursors can
+			// stall while newer entries exist (under load, the reader alone
+			// went 10 s at a time without an entry, the probe's period; not
+			// since it re-opens so). A fresh query bounds a stall to
+			// maxAwait, for at most one query a second while idle.
 			return last, errCursorDead
 		}
 		if time.Since(asked) >= maxAwait/2 {
@@ -265,7 +280,10 @@ var errCursorDead = errors.New("oplog cursor closed by the server")
 // unread reports that the oplog holds entries the reader would keep past
 // last, which the caller's cursor has not returned.
 func (o *OplogSource) probe(ctx context.Context, last bson.Raw, start bson.Timestamp, emit func(bson.Raw) error) (unread bool, err error) {
-	if o.ProbeEvery <= 0 || time.Since(o.lastProbe) < o.ProbeEvery {
+	// Not while entries come: they move the position, and a probe costs the
+	// source two queries the tail waits for (on a server without a ts index,
+	// two scans of the whole oplog: a lag spike under load).
+	if o.ProbeEvery <= 0 || time.Since(o.lastProbe) < o.ProbeEvery || time.Since(o.lastRead) < o.ProbeEvery {
 		return false, nil
 	}
 	o.lastProbe = time.Now()
