@@ -125,6 +125,18 @@ func parseBalancerSettings(doc bson.Raw) Balancer {
 	return Balancer{Mode: "full"}
 }
 
+// RequireBalancerOff asks a mongos for its balancer's state (BalancerState)
+// and returns CheckBalancer's error while the balancer may move chunks. An
+// error that wraps ErrBalancer is the balancer on; any other is the mongos
+// not saying (BalancerState's error).
+func RequireBalancerOff(ctx context.Context, c *mongo.Client) error {
+	b, err := BalancerState(ctx, c)
+	if err != nil {
+		return err
+	}
+	return CheckBalancer(b)
+}
+
 // ErrBalancer is a balancer that may move chunks while a sharded source
 // is synced shard by shard.
 var ErrBalancer = errors.New("the source cluster's balancer is on")

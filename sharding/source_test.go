@@ -1,11 +1,14 @@
 package sharding
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 func mustRaw(t *testing.T, d bson.D) bson.Raw {
@@ -78,5 +81,23 @@ func TestBalancer(t *testing.T) {
 	}
 	if b := parseBalancerSettings(mustRaw(t, bson.D{{Key: "_id", Value: "balancer"}, {Key: "stopped", Value: false}})); !b.Moves() {
 		t.Errorf("stopped: false: %+v", b)
+	}
+}
+
+// RequireBalancerOff's callers tell a balancer that moves chunks (an
+// error wrapping ErrBalancer) from a mongos that did not say (any other:
+// the sync's watch goes on). Not asked at all must be the latter; the
+// balancer's own states are TestBalancer's (a reply needs a mongos).
+func TestRequireBalancerOff_NotAsked(t *testing.T) {
+	c, err := mongo.Connect(options.Client().ApplyURI("mongodb://127.0.0.1:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Disconnect(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // nothing is sent
+	err = RequireBalancerOff(ctx, c)
+	if err == nil || errors.Is(err, ErrBalancer) {
+		t.Fatalf("a mongos not asked: %v", err)
 	}
 }

@@ -117,11 +117,7 @@ func runCutover(ctx context.Context, cfg *config.Config, o cutoverOpts, out io.W
 	}
 	defer sd.close()
 	if sd.router != nil {
-		b, berr := sharding.BalancerState(ctx, sd.router)
-		if berr == nil {
-			berr = sharding.CheckBalancer(b)
-		}
-		if berr != nil {
+		if berr := sharding.RequireBalancerOff(ctx, sd.router); berr != nil {
 			return fmt.Errorf("cutover: %w", berr)
 		}
 	}

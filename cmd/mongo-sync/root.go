@@ -82,7 +82,7 @@ func shardConfig(cfg *config.Config, name string) (*config.Config, error) {
 	if len(shards) == 0 && !cfg.Src.Empty() {
 		// A mongos source whose shards no sync has recorded yet: ask it.
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		router, err := openRouter(ctx, cfg, false, false, logrus.StandardLogger())
+		router, err := openRouter(ctx, cfg, false, logrus.StandardLogger())
 		cancel()
 		if err != nil {
 			return nil, err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -21,12 +22,14 @@ import (
 // through the mongos, which leaves out orphaned documents). It returns nil
 // for a replica set source, or when only src.shards is given.
 //
-// With checkBalancer, a balancer that may move chunks is an error naming
-// what stops it. The shards the mongos lists are recorded the first time;
-// for a sync, a cluster whose shards differ from those recorded when the
-// sync began is an error (each shard's spool and state file belong to the
-// shard), and hosts are recorded anew; elsewhere it is a warning.
-func openRouter(ctx context.Context, cfg *config.Config, checkBalancer, sync bool, log logrus.FieldLogger) (*mongo.Client, error) {
+// The shards the mongos lists are recorded the first time. forSync is a
+// sync opening it (verify, cutover and the --shard discovery pass false):
+// a balancer that may move chunks is then an error naming what stops it, a
+// cluster whose shards differ from those recorded when the sync began is
+// an error (each shard's spool and state file belong to the shard), and
+// hosts are recorded anew. Otherwise the balancer is not asked here
+// (cutover asks it itself) and changed shards are a warning.
+func openRouter(ctx context.Context, cfg *config.Config, forSync bool, log logrus.FieldLogger) (*mongo.Client, error) {
 	if cfg.Src.Empty() {
 		return nil, nil
 	}
@@ -56,12 +59,11 @@ func openRouter(ctx context.Context, cfg *config.Config, checkBalancer, sync boo
 		c.Disconnect(context.Background())
 		return nil, err
 	}
-	if checkBalancer {
-		b, err := sharding.BalancerState(ctx, c)
-		if err != nil {
-			return fail(fmt.Errorf("src %s: %w", cfg.Src.Redacted(), err))
-		}
-		if err := sharding.CheckBalancer(b); err != nil {
+	if forSync {
+		if err := sharding.RequireBalancerOff(ctx, c); err != nil {
+			if !errors.Is(err, sharding.ErrBalancer) { // the mongos did not say
+				err = fmt.Errorf("src %s: %w", cfg.Src.Redacted(), err)
+			}
 			return fail(err)
 		}
 	}
@@ -95,12 +97,12 @@ func openRouter(ctx context.Context, cfg *config.Config, checkBalancer, sync boo
 	}
 	if changed != nil {
 		changed = fmt.Errorf("%w; each shard has its own spool and state file, so start again with empty spool directories and state files (and an empty destination, or sync.drop_existing)", changed)
-		if sync {
+		if forSync {
 			return fail(changed)
 		}
 		log.Warn(changed.Error())
 	}
-	if rec == nil || (sync && changed == nil) { // hosts may have changed (members added)
+	if rec == nil || (forSync && changed == nil) { // hosts may have changed (members added)
 		if err := cfg.SaveListed(id, now); err != nil {
 			return fail(fmt.Errorf("record the source's shards: %w", err))
 		}
@@ -152,15 +154,15 @@ func watchBalancer(ctx context.Context, router *mongo.Client, every time.Duratio
 			return nil
 		case <-t.C:
 		}
-		b, err := sharding.BalancerState(ctx, router)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			continue // the mongos down for a moment is no reason to stop
-		}
-		if err := sharding.CheckBalancer(b); err != nil {
+		err := sharding.RequireBalancerOff(ctx, router)
+		switch {
+		case err == nil:
+		case errors.Is(err, sharding.ErrBalancer):
 			return fmt.Errorf("during the sync: %w; nothing spooled is lost: stop the balancer, run the sync again, and run verify, as documents moved meanwhile may differ", err)
+		case ctx.Err() != nil:
+			return nil
 		}
+		// Else the mongos did not say: down for a moment is no reason to
+		// stop.
 	}
 }

@@ -60,7 +60,7 @@ func runSync(ctx context.Context, cfg *config.Config, optimeLog string, rec *sta
 	if err := cfg.RequireDest(); err != nil {
 		return err
 	}
-	router, err := openRouter(ctx, cfg, true, true, log)
+	router, err := openRouter(ctx, cfg, true, log)
 	if err != nil {
 		return err
 	}
