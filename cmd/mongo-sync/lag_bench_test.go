@@ -48,9 +48,10 @@ func BenchmarkLag(b *testing.B) {
 					b.Error(err)
 				}
 			}()
-			stop := startLoad(b, sc, load)
+			var writeMu sync.Mutex // the load's writes and the probes' (startLoad)
+			stop := startLoad(b, sc, load, &writeMu)
 			defer stop()
-			lagProbes(b, probes, name+"-floor", true, func(ctx context.Context, id string) error {
+			lagProbes(b, probes, &writeMu, name+"-floor", true, func(ctx context.Context, id string) error {
 				for {
 					select {
 					case got := <-seen:
@@ -83,10 +84,11 @@ func benchLagSync(b *testing.B, load bool, name, mode string) {
 	probes := sc.Database("lag").Collection("probe")
 	stopSync := startSyncInProcess(b, src.URI, dst.URI, mode)
 	defer stopSync()
-	stop := startLoad(b, sc, load)
+	var writeMu sync.Mutex // the load's writes and the probes' (startLoad)
+	stop := startLoad(b, sc, load, &writeMu)
 	defer stop()
 	out := dc.Database("lag").Collection("probe")
-	lagProbes(b, probes, name+"-"+mode, false, func(ctx context.Context, id string) error {
+	lagProbes(b, probes, &writeMu, name+"-"+mode, false, func(ctx context.Context, id string) error {
 		t := time.NewTicker(5 * time.Millisecond)
 		defer t.Stop()
 		for {
@@ -110,8 +112,9 @@ func benchLagSync(b *testing.B, load bool, name, mode string) {
 // percentiles of the time each took until seen says it arrived. A probe not
 // seen fails the benchmark, unless lossy (the bare tail: the test server's
 // oplog is not always in ts order under concurrent writers, and a bare tail
-// may miss an entry); then it is counted in "lost" and left out.
-func lagProbes(b *testing.B, probes *mongo.Collection, prefix string, lossy bool, seen func(context.Context, string) error) {
+// may miss an entry); then it is counted in "lost" and left out. Each
+// timed insert holds writeMu, as the load's writes do (startLoad).
+func lagProbes(b *testing.B, probes *mongo.Collection, writeMu *sync.Mutex, prefix string, lossy bool, seen func(context.Context, string) error) {
 	ctx := context.Background()
 	// A first probe, untimed: the path is up.
 	warm := fmt.Sprintf("%s-warmup-%d", prefix, time.Now().UnixNano())
@@ -238,17 +241,17 @@ func bareTail(ctx context.Context, c *mongo.Client, seen chan<- any) error {
 	return ctx.Err()
 }
 
-// writeMu keeps the load's writes and the probes' inserts one at a time:
-// the test server gives an oplog entry its ts before it writes it, so two
-// writes at once can make a later entry visible before an earlier one,
-// which a tail that resumes after the later one never reads (MongoDB
-// shows no entry before every earlier one is written). The load stays 100
-// ops/s; only its overlap with a probe goes.
-var writeMu sync.Mutex
-
 // startLoad runs a 100 ops/s mixed load on lag.load (insert, update, delete
 // in turn) when on, until the returned stop is called.
-func startLoad(b *testing.B, c *mongo.Client, on bool) (stop func()) {
+//
+// Each write holds writeMu, which the probes' inserts hold too (lagProbes),
+// so the load's writes and the probes' go one at a time: the test server
+// gives an oplog entry its ts before it writes it, so two writes at once
+// can make a later entry visible before an earlier one, which a tail that
+// resumes after the later one never reads (MongoDB shows no entry before
+// every earlier one is written). The load stays 100 ops/s; only its
+// overlap with a probe goes.
+func startLoad(b *testing.B, c *mongo.Client, on bool, writeMu *sync.Mutex) (stop func()) {
 	if !on {
 		return func() {}
 	}
