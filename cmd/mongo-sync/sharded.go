@@ -215,30 +215,39 @@ func copyViaRouter(ctx context.Context, cfg *config.Config, stages []*shardStage
 	if err != nil {
 		return err
 	}
+	// Every shard still copying is handed its part first, and only then
+	// does any record its copy end: a hand-over that matched nothing is an
+	// error before any shard moves on, so a rerun checks it again.
 	handed := 0
 	resumedNone := true // every shard is handed over in this run
-	for _, s := range stages {
-		resumedNone = resumedNone && s.st.Stage() == store.StageCopying
-	}
+	var clients []*mongo.Client
+	defer func() {
+		for _, c := range clients {
+			c.Disconnect(context.Background())
+		}
+	}()
+	var copying []*shardStage
 	for _, s := range stages {
 		if s.st.Stage() != store.StageCopying {
+			resumedNone = false
 			continue
 		}
 		c, _, err := reader.Connect(ctx, s.cfg.Src)
 		if err != nil {
 			return shardErr(s.name, err)
 		}
-		var n int
-		n, err = handCopyOver(ctx, c, cfg, s, catalog, deferred)
-		handed += n
-		if err == nil && last(stages, s) && resumedNone && handed == 0 && len(catalog) > 0 {
-			err = fmt.Errorf("none of the %d collections the copy through the mongos copied is on any shard as listed there: the shards' collections could not be matched by UUID, and a shard's applier needs them", len(catalog))
-		}
-		if err == nil {
-			err = recordCopyEnd(ctx, c, s.st, s.live.end, s.rec, s.log.WithField("component", "copy"), start)
-		}
-		c.Disconnect(context.Background())
+		clients, copying = append(clients, c), append(copying, s)
+		n, err := handCopyOver(ctx, c, cfg, s, catalog, deferred)
 		if err != nil {
+			return shardErr(s.name, err)
+		}
+		handed += n
+	}
+	if resumedNone && handed == 0 && len(catalog) > 0 {
+		return fmt.Errorf("none of the %d collections the copy through the mongos copied is on any shard as listed there: the shards' collections could not be matched by UUID, and a shard's applier needs them", len(catalog))
+	}
+	for i, s := range copying {
+		if err := recordCopyEnd(ctx, clients[i], s.st, s.live.end, s.rec, s.log.WithField("component", "copy"), start); err != nil {
 			return shardErr(s.name, err)
 		}
 	}
@@ -277,8 +286,6 @@ func handCopyOver(ctx context.Context, shard *mongo.Client, cfg *config.Config, 
 	s.log.WithFields(logrus.Fields{"collections": len(holds), "deferred": nd}).Info("the copy through the mongos handed over to the shard")
 	return len(holds), nil
 }
-
-func last(stages []*shardStage, s *shardStage) bool { return stages[len(stages)-1] == s }
 
 // claimedElsewhere reports whether another shard's copy has started ns.
 func claimedElsewhere(stages []*shardStage, self *shardStage, ns string) bool {
