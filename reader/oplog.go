@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/config"
@@ -44,6 +45,13 @@ type OplogSource struct {
 	Log        logrus.FieldLogger
 	// Idle, if set, hears when a cursor has nothing more (see IdleReporter).
 	Idle IdleReporter
+	// ReopenSilent re-opens a cursor that has answered nothing for
+	// maxAwait. For a source that is no replica set member (the test
+	// server, NoReplicaSet): its tailable cursors can stall while newer
+	// entries exist. Never on MongoDB, whose cursors stay open while the
+	// server awaits data: each re-open would scan the oplog from the last
+	// entry kept, past every entry the filter drops.
+	ReopenSilent bool
 
 	lastProbe time.Time
 	lastRead  time.Time // when the newest entry was read
@@ -87,7 +95,7 @@ func checkSource(ctx context.Context, client *mongo.Client) (string, error) {
 		return "", ErrNoOplog
 	}
 	if set, ok := hello["setName"].(string); ok && set != "" {
-		return "rs:" + set, nil
+		return replicaSetID + set, nil
 	}
 	// The test server has an oplog but no replica set name.
 	if me, ok := hello["me"].(string); ok && me != "" {
@@ -95,6 +103,13 @@ func checkSource(ctx context.Context, client *mongo.Client) (string, error) {
 	}
 	return "oplog", nil
 }
+
+// replicaSetID begins the identity checkSource gives a replica set member.
+const replicaSetID = "rs:"
+
+// NoReplicaSet reports whether the source Connect identified as id has an
+// oplog but no replica set name: the test server, not MongoDB.
+func NoReplicaSet(id string) bool { return !strings.HasPrefix(id, replicaSetID) }
 
 func (o *OplogSource) oplog() *mongo.Collection {
 	return o.Client.Database("local").Collection("oplog.rs",
@@ -222,12 +237,11 @@ func (o *OplogSource) tail(ctx context.Context, from bson.Timestamp, resume bson
 		if emptySince.IsZero() {
 			emptySince = asked
 		}
-		if time.Since(emptySince) >= maxAwait {
-			// Nothing for maxAwait. The test server's tailable cursors can
-			// stall while newer entries exist (under load, the reader alone
-			// went 10 s at a time without an entry, the probe's period; not
-			// since it re-opens so). A fresh query bounds a stall to
-			// maxAwait, for at most one query a second while idle.
+		if o.ReopenSilent && time.Since(emptySince) >= maxAwait {
+			// Nothing for maxAwait, on the test server, whose tailable
+			// cursors can stall while newer entries exist (under load, the
+			// reader alone went 10 s at a time without an entry, the
+			// probe's period; not since it re-opens so).
 			return last, errCursorDead
 		}
 		if time.Since(asked) >= maxAwait/2 {
@@ -281,7 +295,7 @@ var errCursorDead = errors.New("oplog cursor closed by the server")
 // last, which the caller's cursor has not returned.
 func (o *OplogSource) probe(ctx context.Context, last bson.Raw, start bson.Timestamp, emit func(bson.Raw) error) (unread bool, err error) {
 	// Not while entries come: they move the position, and a probe costs the
-	// source two queries the tail waits for (on a server without a ts index,
+	// source two or three queries the tail waits for (on a server without a ts index,
 	// two scans of the whole oplog: a lag spike under load).
 	if o.ProbeEvery <= 0 || time.Since(o.lastProbe) < o.ProbeEvery || time.Since(o.lastRead) < o.ProbeEvery {
 		return false, nil
