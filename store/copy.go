@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/mongo-sync/mongo-sync/internal/bsonx"
 
@@ -113,4 +114,29 @@ func (s *Store) CopyDone() []string {
 		return nil
 	})
 	return out
+}
+
+// CopyStarted reports whether the copy recorded anything: a collection of
+// the catalog, a split, a range or a collection done.
+func (s *Store) CopyStarted() bool {
+	started := false
+	s.db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bucketColls); b != nil {
+			if k, _ := b.Cursor().First(); k != nil {
+				started = true
+			}
+		}
+		if b := tx.Bucket(bucketCopy); b != nil {
+			b.ForEach(func(k, _ []byte) error {
+				for _, p := range []string{prefixColl, prefixRange, prefixSplit} {
+					if strings.HasPrefix(string(k), p) {
+						started = true
+					}
+				}
+				return nil
+			})
+		}
+		return nil
+	})
+	return started
 }

@@ -63,18 +63,34 @@ finished. A restart resumes, skipping what was already copied.`,
 // the spool (where the reader starts from it) and in the store, and moves the
 // store to the copying stage. It must happen before the reader starts.
 func pinT0(ctx context.Context, cfg *config.Config, st *store.Store, log logrus.FieldLogger) error {
-	client, _, err := reader.Connect(ctx, cfg.Src)
+	t0, via, err := readT0(ctx, cfg)
 	if err != nil {
 		return err
 	}
+	return recordT0(cfg, st, t0, via, log)
+}
+
+// readT0 reads the T0 a fresh copy of cfg's source pins (its newest
+// majority-committed entry), checking that the spool is empty.
+func readT0(ctx context.Context, cfg *config.Config) (bson.Timestamp, string, error) {
+	client, _, err := reader.Connect(ctx, cfg.Src)
+	if err != nil {
+		return bson.Timestamp{}, "", err
+	}
 	defer client.Disconnect(context.Background())
 	if l, err := spool.List(cfg.Spool.Dir); err == nil && (len(l.Sealed) > 0 || l.Open != nil) {
-		return fmt.Errorf("spool %s already holds entries: a fresh initial copy needs an empty spool (or a state file that records the copy)", cfg.Spool.Dir)
+		return bson.Timestamp{}, "", fmt.Errorf("spool %s already holds entries: a fresh initial copy needs an empty spool (or a state file that records the copy)", cfg.Spool.Dir)
 	}
 	t0, via, err := copier.NewestVia(ctx, client)
 	if err != nil {
-		return fmt.Errorf("pin T0: %w", err)
+		return bson.Timestamp{}, "", fmt.Errorf("pin T0: %w", err)
 	}
+	return t0, via, nil
+}
+
+// recordT0 records t0 in the spool and the state file, which moves to the
+// copying stage.
+func recordT0(cfg *config.Config, st *store.Store, t0 bson.Timestamp, via string, log logrus.FieldLogger) error {
 	if err := spool.SetStart(cfg.Spool.Dir, t0); err != nil {
 		return fmt.Errorf("pin T0 in the spool: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -12,9 +13,11 @@ import (
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/copier"
 	"github.com/mongo-sync/mongo-sync/reader"
+	"github.com/mongo-sync/mongo-sync/spool"
 	"github.com/mongo-sync/mongo-sync/status"
 	"github.com/mongo-sync/mongo-sync/store"
 	"github.com/sirupsen/logrus"
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"golang.org/x/sync/errgroup"
@@ -87,8 +90,21 @@ func runShardedSync(ctx context.Context, cfg *config.Config, shards []config.Sha
 		}
 	}
 	if fresh != 0 && fresh != len(stages) {
-		return fmt.Errorf("the state files of some shards record a sync and others do not: a shard was added to src.shards (or a state file removed) after the sync began; start again with empty spool directories and state files")
+		if !pinningInterrupted(stages) {
+			return fmt.Errorf("the state files of some shards record a sync and others do not: a shard was added to src.shards (or a state file removed) after the sync began; start again with empty spool directories and state files")
+		}
+		log.WithField("unpinned", fresh).Warn("a sync stopped while it pinned the shards' T0s, before any reader or copy ran: pinning the rest")
 	}
+	// Every shard's T0 before any reader starts and before the copy. Each
+	// is read first (a query of each shard, which takes a while), then all
+	// are recorded at once, so that a sync stopped in between rarely
+	// leaves some recorded and others not.
+	type pin struct {
+		s   *shardStage
+		t0  bson.Timestamp
+		via string
+	}
+	var pins []pin
 	for _, s := range stages {
 		if s.st.Stage() != store.StageNone {
 			continue
@@ -100,9 +116,15 @@ func runShardedSync(ctx context.Context, cfg *config.Config, shards []config.Sha
 			}
 			continue
 		}
-		// Every shard's T0 before any reader starts and before the copy.
-		if err := pinT0(ctx, s.cfg, s.st, s.log); err != nil {
+		t0, via, err := readT0(ctx, s.cfg)
+		if err != nil {
 			return fmt.Errorf("shard %s: %w", s.name, err)
+		}
+		pins = append(pins, pin{s, t0, via})
+	}
+	for _, p := range pins {
+		if err := recordT0(p.s.cfg, p.s.st, p.t0, p.via, p.s.log); err != nil {
+			return fmt.Errorf("shard %s: %w", p.s.name, err)
 		}
 	}
 
@@ -252,6 +274,34 @@ func copyViaRouter(ctx context.Context, cfg *config.Config, stages []*shardStage
 		}
 	}
 	return nil
+}
+
+// pinningInterrupted reports whether state files of which some record no
+// sync are those of a sync stopped while it pinned the shards' T0s: every
+// shard that records one has only its T0 (the copying stage, nothing
+// copied, an empty spool), for no reader or copy starts before every T0 is
+// pinned. Then the others may still be pinned; a shard added after a sync
+// began meets shards that have read or copied something.
+func pinningInterrupted(stages []*shardStage) bool {
+	for _, s := range stages {
+		switch s.st.Stage() {
+		case store.StageNone:
+		case store.StageCopying:
+			if s.st.CopyStarted() {
+				return false
+			}
+			l, err := spool.List(s.cfg.Spool.Dir)
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return false
+			}
+			if len(l.Sealed) > 0 || l.Open != nil {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // handCopyOver gives shard s what a copy of the shard alone would have

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/internal/testlog"
+	"github.com/mongo-sync/mongo-sync/spool"
+	"github.com/mongo-sync/mongo-sync/store"
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// A sync killed while it pinned the shards' T0s (some recorded, others not)
+// may pin the rest on restart; state files where a recorded shard has read
+// or copied anything are a shard added after the sync began, refused.
+func TestPinningInterrupted(t *testing.T) {
+	stage := func(t *testing.T, pinned bool) *shardStage {
+		dir := t.TempDir()
+		cfg := &config.Config{}
+		cfg.Spool.Dir = filepath.Join(dir, "spool")
+		st, err := store.Open(filepath.Join(dir, "state.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		if pinned {
+			if err := recordT0(cfg, st, bson.Timestamp{T: 1700000000, I: 1}, "test", testlog.Quiet()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return &shardStage{name: filepath.Base(dir), cfg: cfg, st: st}
+	}
+	t.Run("pinned and fresh", func(t *testing.T) {
+		if !pinningInterrupted([]*shardStage{stage(t, true), stage(t, false), stage(t, true)}) {
+			t.Fatal("T0s only, nothing read or copied: want pinning interrupted")
+		}
+	})
+	t.Run("a pinned shard copied something", func(t *testing.T) {
+		s := stage(t, true)
+		if err := s.st.SetCollDone("shop.orders"); err != nil {
+			t.Fatal(err)
+		}
+		if pinningInterrupted([]*shardStage{s, stage(t, false)}) {
+			t.Fatal("a shard whose copy recorded a collection: want refused")
+		}
+	})
+	t.Run("a pinned shard spooled something", func(t *testing.T) {
+		s := stage(t, true)
+		w, err := spool.OpenWriter(s.cfg.Spool.Dir, spool.Options{Logger: testlog.Quiet()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := bson.Marshal(bson.D{{Key: "ts", Value: bson.Timestamp{T: 1700000001, I: 1}}, {Key: "op", Value: "n"}, {Key: "ns", Value: ""}, {Key: "o", Value: bson.D{}}})
+		if _, _, err := w.Append(context.Background(), []bson.Raw{raw}); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		if pinningInterrupted([]*shardStage{s, stage(t, false)}) {
+			t.Fatal("a shard whose reader spooled an entry: want refused")
+		}
+	})
+	t.Run("a shard past the copy", func(t *testing.T) {
+		s := stage(t, true)
+		if err := s.st.SetStage(store.StageApplied); err != nil {
+			t.Fatal(err)
+		}
+		if pinningInterrupted([]*shardStage{s, stage(t, false)}) {
+			t.Fatal("a shard past its copy: want refused")
+		}
+	})
+}
