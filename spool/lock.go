@@ -57,3 +57,10 @@ func syncDir(dir string) error {
 	defer d.Close()
 	return d.Sync()
 }
+
+// EverOpened reports whether a writer ever opened the spool at dir: its
+// lock file stays after the writer is gone.
+func EverOpened(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, lockName))
+	return err == nil
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -32,8 +33,10 @@ func TestPinningInterrupted(t *testing.T) {
 		}
 		return &shardStage{name: filepath.Base(dir), cfg: cfg, st: st}
 	}
+	top := &config.Config{}
+	top.Store.Path = filepath.Join(t.TempDir(), "copy-state.db") // the copy through a mongos: none
 	t.Run("pinned and fresh", func(t *testing.T) {
-		if !pinningInterrupted([]*shardStage{stage(t, true), stage(t, false), stage(t, true)}) {
+		if !pinningInterrupted(top, []*shardStage{stage(t, true), stage(t, false), stage(t, true)}) {
 			t.Fatal("T0s only, nothing read or copied: want pinning interrupted")
 		}
 	})
@@ -42,7 +45,7 @@ func TestPinningInterrupted(t *testing.T) {
 		if err := s.st.SetCollDone("shop.orders"); err != nil {
 			t.Fatal(err)
 		}
-		if pinningInterrupted([]*shardStage{s, stage(t, false)}) {
+		if pinningInterrupted(top, []*shardStage{s, stage(t, false)}) {
 			t.Fatal("a shard whose copy recorded a collection: want refused")
 		}
 	})
@@ -57,8 +60,40 @@ func TestPinningInterrupted(t *testing.T) {
 			t.Fatal(err)
 		}
 		w.Close()
-		if pinningInterrupted([]*shardStage{s, stage(t, false)}) {
+		if pinningInterrupted(top, []*shardStage{s, stage(t, false)}) {
 			t.Fatal("a shard whose reader spooled an entry: want refused")
+		}
+	})
+	t.Run("the copy through the mongos began", func(t *testing.T) {
+		withRouterCopy := &config.Config{}
+		withRouterCopy.Store.Path = filepath.Join(t.TempDir(), "copy-state.db")
+		st, err := store.Open(withRouterCopy.Store.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Close()
+		if pinningInterrupted(withRouterCopy, []*shardStage{stage(t, true), stage(t, false)}) {
+			t.Fatal("the copy through the mongos has a state file: want refused")
+		}
+	})
+	t.Run("a pinned shard whose spool start is gone", func(t *testing.T) {
+		s := stage(t, true)
+		if err := os.Remove(filepath.Join(s.cfg.Spool.Dir, "START")); err != nil {
+			t.Fatal(err)
+		}
+		if pinningInterrupted(top, []*shardStage{s, stage(t, false)}) {
+			t.Fatal("a pinned shard without its spool start (the reader would begin at the newest entry): want refused")
+		}
+	})
+	t.Run("a pinned shard whose reader opened its spool", func(t *testing.T) {
+		s := stage(t, true)
+		w, err := spool.OpenWriter(s.cfg.Spool.Dir, spool.Options{Logger: testlog.Quiet()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		if pinningInterrupted(top, []*shardStage{s, stage(t, false)}) {
+			t.Fatal("a shard whose reader opened its spool, nothing spooled: want refused")
 		}
 	})
 	t.Run("a shard past the copy", func(t *testing.T) {
@@ -66,7 +101,7 @@ func TestPinningInterrupted(t *testing.T) {
 		if err := s.st.SetStage(store.StageApplied); err != nil {
 			t.Fatal(err)
 		}
-		if pinningInterrupted([]*shardStage{s, stage(t, false)}) {
+		if pinningInterrupted(top, []*shardStage{s, stage(t, false)}) {
 			t.Fatal("a shard past its copy: want refused")
 		}
 	})

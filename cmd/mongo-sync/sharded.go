@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -89,8 +88,9 @@ func runShardedSync(ctx context.Context, cfg *config.Config, shards []config.Sha
 			fresh++
 		}
 	}
+	interrupted := false
 	if fresh != 0 && fresh != len(stages) {
-		if !pinningInterrupted(stages) {
+		if interrupted = !incremental && pinningInterrupted(cfg, stages); !interrupted {
 			return fmt.Errorf("the state files of some shards record a sync and others do not: a shard was added to src.shards (or a state file removed) after the sync began; start again with empty spool directories and state files")
 		}
 		log.WithField("unpinned", fresh).Warn("a sync stopped while it pinned the shards' T0s, before any reader or copy ran: pinning the rest")
@@ -145,7 +145,7 @@ func runShardedSync(ctx context.Context, cfg *config.Config, shards []config.Sha
 	viaRouter := false
 	if router != nil {
 		_, err := os.Stat(cfg.Store.Path)
-		viaRouter = fresh == len(stages) || err == nil
+		viaRouter = fresh == len(stages) || interrupted || err == nil
 		if !viaRouter {
 			log.Info("the shards' copies began one by one, without the mongos: they go on so")
 		}
@@ -277,24 +277,30 @@ func copyViaRouter(ctx context.Context, cfg *config.Config, stages []*shardStage
 }
 
 // pinningInterrupted reports whether state files of which some record no
-// sync are those of a sync stopped while it pinned the shards' T0s: every
-// shard that records one has only its T0 (the copying stage, nothing
-// copied, an empty spool), for no reader or copy starts before every T0 is
-// pinned. Then the others may still be pinned; a shard added after a sync
-// began meets shards that have read or copied something.
-func pinningInterrupted(stages []*shardStage) bool {
+// sync are those of a sync stopped while it pinned the shards' T0s: no
+// copy through the mongos began (its state file is absent), and every
+// shard that records a sync holds its T0 only (the copying stage, nothing
+// copied, a spool no writer ever opened whose start is that T0), for no
+// reader or copy starts before every T0 is recorded. Then the others may
+// still be pinned. A shard added after a sync began meets shards whose
+// readers opened their spools.
+func pinningInterrupted(cfg *config.Config, stages []*shardStage) bool {
+	if _, err := os.Stat(cfg.Store.Path); err == nil {
+		return false
+	}
 	for _, s := range stages {
 		switch s.st.Stage() {
 		case store.StageNone:
 		case store.StageCopying:
-			if s.st.CopyStarted() {
+			if s.st.CopyStarted() || spool.EverOpened(s.cfg.Spool.Dir) {
 				return false
 			}
 			l, err := spool.List(s.cfg.Spool.Dir)
-			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if err != nil || len(l.Sealed) > 0 || l.Open != nil {
 				return false
 			}
-			if len(l.Sealed) > 0 || l.Open != nil {
+			start, ok, err := spool.Start(s.cfg.Spool.Dir)
+			if err != nil || !ok || !start.Equal(s.st.T0()) {
 				return false
 			}
 		default:
