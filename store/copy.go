@@ -122,19 +122,14 @@ func (s *Store) CopyStarted() bool {
 	started := false
 	s.db.View(func(tx *bolt.Tx) error {
 		if b := tx.Bucket(bucketColls); b != nil {
-			if k, _ := b.Cursor().First(); k != nil {
-				started = true
-			}
+			k, _ := b.Cursor().First()
+			started = k != nil
 		}
 		if b := tx.Bucket(bucketCopy); b != nil {
-			b.ForEach(func(k, _ []byte) error {
-				for _, p := range []string{prefixColl, prefixRange, prefixSplit} {
-					if strings.HasPrefix(string(k), p) {
-						started = true
-					}
-				}
-				return nil
-			})
+			for _, p := range []string{prefixColl, prefixRange, prefixSplit} {
+				k, _ := b.Cursor().Seek([]byte(p))
+				started = started || strings.HasPrefix(string(k), p)
+			}
 		}
 		return nil
 	})

@@ -40,69 +40,61 @@ func TestPinningInterrupted(t *testing.T) {
 			t.Fatal("T0s only, nothing read or copied: want pinning interrupted")
 		}
 	})
-	t.Run("a pinned shard copied something", func(t *testing.T) {
-		s := stage(t, true)
-		if err := s.st.SetCollDone("shop.orders"); err != nil {
-			t.Fatal(err)
-		}
-		if pinningInterrupted(top, []*shardStage{s, stage(t, false)}) {
-			t.Fatal("a shard whose copy recorded a collection: want refused")
-		}
-	})
-	t.Run("a pinned shard spooled something", func(t *testing.T) {
-		s := stage(t, true)
+	// Each change to a pinned shard (or to the copy through the mongos)
+	// shows that more than the pinning ran: refused.
+	openSpool := func(t *testing.T, s *shardStage) *spool.Writer {
 		w, err := spool.OpenWriter(s.cfg.Spool.Dir, spool.Options{Logger: testlog.Quiet()})
 		if err != nil {
 			t.Fatal(err)
 		}
-		raw, _ := bson.Marshal(bson.D{{Key: "ts", Value: bson.Timestamp{T: 1700000001, I: 1}}, {Key: "op", Value: "n"}, {Key: "ns", Value: ""}, {Key: "o", Value: bson.D{}}})
-		if _, _, err := w.Append(context.Background(), []bson.Raw{raw}); err != nil {
-			t.Fatal(err)
-		}
-		w.Close()
-		if pinningInterrupted(top, []*shardStage{s, stage(t, false)}) {
-			t.Fatal("a shard whose reader spooled an entry: want refused")
-		}
-	})
-	t.Run("the copy through the mongos began", func(t *testing.T) {
-		withRouterCopy := &config.Config{}
-		withRouterCopy.Store.Path = filepath.Join(t.TempDir(), "copy-state.db")
-		st, err := store.Open(withRouterCopy.Store.Path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		st.Close()
-		if pinningInterrupted(withRouterCopy, []*shardStage{stage(t, true), stage(t, false)}) {
-			t.Fatal("the copy through the mongos has a state file: want refused")
-		}
-	})
-	t.Run("a pinned shard whose spool start is gone", func(t *testing.T) {
-		s := stage(t, true)
-		if err := os.Remove(filepath.Join(s.cfg.Spool.Dir, "START")); err != nil {
-			t.Fatal(err)
-		}
-		if pinningInterrupted(top, []*shardStage{s, stage(t, false)}) {
-			t.Fatal("a pinned shard without its spool start (the reader would begin at the newest entry): want refused")
-		}
-	})
-	t.Run("a pinned shard whose reader opened its spool", func(t *testing.T) {
-		s := stage(t, true)
-		w, err := spool.OpenWriter(s.cfg.Spool.Dir, spool.Options{Logger: testlog.Quiet()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Close()
-		if pinningInterrupted(top, []*shardStage{s, stage(t, false)}) {
-			t.Fatal("a shard whose reader opened its spool, nothing spooled: want refused")
-		}
-	})
-	t.Run("a shard past the copy", func(t *testing.T) {
-		s := stage(t, true)
-		if err := s.st.SetStage(store.StageApplied); err != nil {
-			t.Fatal(err)
-		}
-		if pinningInterrupted(top, []*shardStage{s, stage(t, false)}) {
-			t.Fatal("a shard past its copy: want refused")
-		}
-	})
+		return w
+	}
+	for _, c := range []struct {
+		name   string
+		change func(t *testing.T, s *shardStage, top *config.Config)
+	}{
+		{"a pinned shard copied something", func(t *testing.T, s *shardStage, _ *config.Config) {
+			if err := s.st.SetCollDone("shop.orders"); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"a pinned shard spooled something", func(t *testing.T, s *shardStage, _ *config.Config) {
+			w := openSpool(t, s)
+			defer w.Close()
+			raw, _ := bson.Marshal(bson.D{{Key: "ts", Value: bson.Timestamp{T: 1700000001, I: 1}}, {Key: "op", Value: "n"}, {Key: "ns", Value: ""}, {Key: "o", Value: bson.D{}}})
+			if _, _, err := w.Append(context.Background(), []bson.Raw{raw}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"the copy through the mongos began", func(t *testing.T, _ *shardStage, top *config.Config) {
+			st, err := store.Open(top.Store.Path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.Close()
+		}},
+		{"a pinned shard whose spool start is gone (the reader would begin at the newest entry)", func(t *testing.T, s *shardStage, _ *config.Config) {
+			if err := os.Remove(filepath.Join(s.cfg.Spool.Dir, "START")); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"a pinned shard whose reader opened its spool, nothing spooled", func(t *testing.T, s *shardStage, _ *config.Config) {
+			openSpool(t, s).Close()
+		}},
+		{"a shard past the copy", func(t *testing.T, s *shardStage, _ *config.Config) {
+			if err := s.st.SetStage(store.StageApplied); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := stage(t, true)
+			own := &config.Config{}
+			own.Store.Path = filepath.Join(t.TempDir(), "copy-state.db")
+			c.change(t, s, own)
+			if pinningInterrupted(own, []*shardStage{s, stage(t, false)}) {
+				t.Fatalf("%s: want refused", c.name)
+			}
+		})
+	}
 }
