@@ -101,6 +101,10 @@ func TestLiveSync_ApplierKillNine(t *testing.T) {
 		}
 	}
 	ap := start(t, "applier", "-f", conf)
+	// Up before the comparison: when the killed appliers left nothing to
+	// apply, the comparison passes at once, and a SIGTERM that came before
+	// the process set up its signal handling would end it by the signal.
+	ap.waitLog(t, 30*time.Second, "applier starting")
 	waitSame(t, src.Client().Database("shop"), dst.Client().Database("shop"), 90*time.Second)
 	if err := ap.term(t); err != nil {
 		t.Fatalf("applier exit on SIGTERM: %v\n%s", err, ap.output())
