@@ -223,12 +223,9 @@ func (o *OplogSource) tail(ctx context.Context, from bson.Timestamp, resume bson
 		if err := emit(nil); err != nil { // lets the batcher flush on time
 			return last, err
 		}
-		unread, marker, err := o.probe(ctx, last, from, emit)
+		unread, err := o.probe(ctx, last, from, emit)
 		if err != nil {
 			return last, err
-		}
-		if marker != nil {
-			last = marker // a re-open resumes there, not before what it passed
 		}
 		if unread {
 			// The oplog holds entries past the last one read that this
@@ -295,17 +292,13 @@ var errCursorDead = errors.New("oplog cursor closed by the server")
 // entry from start on counts.
 //
 // unread reports that the oplog holds entries the reader would keep past
-// last, which the caller's cursor has not returned. marker is N when it was
-// handed to emit: the reader resumes from it (the resume query accepts any
-// entry at its ts), so a re-open after a long quiet spell in the synced
-// namespaces neither scans from the last entry kept nor finds that entry
-// gone from the oplog (a false rollover).
-func (o *OplogSource) probe(ctx context.Context, last bson.Raw, start bson.Timestamp, emit func(bson.Raw) error) (unread bool, marker bson.Raw, err error) {
+// last, which the caller's cursor has not returned.
+func (o *OplogSource) probe(ctx context.Context, last bson.Raw, start bson.Timestamp, emit func(bson.Raw) error) (unread bool, err error) {
 	// Not while entries come: they move the position, and a probe costs the
-	// source two or three queries the tail waits for (on a server without a
-	// ts index, scans of the whole oplog: a lag spike under load).
+	// source two or three queries the tail waits for (on a server without a ts index,
+	// two scans of the whole oplog: a lag spike under load).
 	if o.ProbeEvery <= 0 || time.Since(o.lastProbe) < o.ProbeEvery || time.Since(o.lastRead) < o.ProbeEvery {
-		return false, nil, nil
+		return false, nil
 	}
 	o.lastProbe = time.Now()
 	lower := bson.E{Key: "$gte", Value: start}
@@ -316,33 +309,29 @@ func (o *OplogSource) probe(ctx context.Context, last bson.Raw, start bson.Times
 	}
 	newest, err := o.oplog().FindOne(ctx, bson.D{}, options.FindOne().SetSort(bson.D{{Key: "$natural", Value: -1}})).Raw()
 	if err != nil {
-		return false, nil, nil // a probe is best effort: the tail retries the source
+		return false, nil // a probe is best effort: the tail retries the source
 	}
 	n := tsOf(newest)
 	if n.Before(from) || (last != nil && n.Equal(from)) {
-		return false, nil, nil
+		return false, nil
 	}
 	filter := append(bson.D{{Key: "ts", Value: bson.D{lower, {Key: "$lte", Value: n}}}}, o.Filter.serverFilter()...)
 	cnt, err := o.oplog().CountDocuments(ctx, filter, options.Count().SetLimit(1))
 	if err != nil {
-		return false, nil, nil
+		return false, nil
 	}
 	if cnt == 0 {
-		marker = append(bson.Raw(nil), newest...)
-		if err := emit(marker); err != nil {
-			return false, nil, err
-		}
-		return false, marker, nil
+		return false, emit(append(bson.Raw(nil), newest...))
 	}
 	if last == nil || !from.Before(o.newestRead) {
-		return true, nil, nil
+		return true, nil
 	}
 	// An entry read before last may be newer than it (natural order is not
 	// ts order on the test server): only entries newer than every one read
 	// are surely unread. No marker either way: one may still be missing.
 	filter[0] = bson.E{Key: "ts", Value: bson.D{{Key: "$gt", Value: o.newestRead}, {Key: "$lte", Value: n}}}
 	cnt, err = o.oplog().CountDocuments(ctx, filter, options.Count().SetLimit(1))
-	return err == nil && cnt > 0, nil, nil
+	return err == nil && cnt > 0, nil
 }
 
 // checkResume verifies that the first entry read back is the spooled one.
@@ -431,12 +420,8 @@ func (o *OplogSource) produce(ctx context.Context, last *bson.Raw, emit func(bso
 			if got != nil && (prev == nil || !tsOf(got).Equal(tsOf(prev))) {
 				backoff.reset()
 			}
-			_, marker, err := o.probe(ctx, resume, from, emit)
-			if err != nil {
+			if _, err := o.probe(ctx, resume, from, emit); err != nil {
 				return err
-			}
-			if marker != nil {
-				resume, from = marker, tsOf(marker)
 			}
 			o.Log.Debug("oplog cursor closed by the server: re-opening")
 		case err != nil:
