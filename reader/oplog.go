@@ -172,6 +172,7 @@ func (o *OplogSource) tail(ctx context.Context, from bson.Timestamp, resume bson
 
 	last := resume
 	checked := resume == nil
+	skipResume := false // the resume entry, verified by its ts, may still come
 	idle := 0
 	var emptySince time.Time // the first of the empty answers in a row
 	for {
@@ -181,11 +182,18 @@ func (o *OplogSource) tail(ctx context.Context, from bson.Timestamp, resume bson
 			raw := make(bson.Raw, len(cur.Current))
 			copy(raw, cur.Current)
 			if !checked {
-				if err := o.checkResume(ctx, raw, resume); err != nil {
+				first, err := o.checkResume(ctx, raw, resume)
+				if err != nil {
 					return last, err
 				}
 				checked = true
-				continue // the resume entry itself is already spooled
+				if first {
+					continue // the resume entry itself is already spooled
+				}
+				skipResume = true
+			} else if skipResume && tsOf(raw).Equal(tsOf(resume)) {
+				skipResume = false
+				continue // already spooled, returned after newer entries
 			}
 			if err := emit(raw); err != nil {
 				return last, err
@@ -223,9 +231,12 @@ func (o *OplogSource) tail(ctx context.Context, from bson.Timestamp, resume bson
 		if err := emit(nil); err != nil { // lets the batcher flush on time
 			return last, err
 		}
-		unread, err := o.probe(ctx, last, from, emit)
+		unread, marker, err := o.probe(ctx, last, from, emit)
 		if err != nil {
 			return last, err
+		}
+		if marker != nil {
+			last = marker // a re-open resumes there, not before what it passed
 		}
 		if unread {
 			// The oplog holds entries past the last one read that this
@@ -292,13 +303,17 @@ var errCursorDead = errors.New("oplog cursor closed by the server")
 // entry from start on counts.
 //
 // unread reports that the oplog holds entries the reader would keep past
-// last, which the caller's cursor has not returned.
-func (o *OplogSource) probe(ctx context.Context, last bson.Raw, start bson.Timestamp, emit func(bson.Raw) error) (unread bool, err error) {
+// last, which the caller's cursor has not returned. marker is N when it was
+// handed to emit: the reader resumes from it (the resume query accepts any
+// entry at its ts), so a re-open after a long quiet spell in the synced
+// namespaces neither scans from the last entry kept nor finds that entry
+// gone from the oplog (a false rollover).
+func (o *OplogSource) probe(ctx context.Context, last bson.Raw, start bson.Timestamp, emit func(bson.Raw) error) (unread bool, marker bson.Raw, err error) {
 	// Not while entries come: they move the position, and a probe costs the
-	// source two or three queries the tail waits for (on a server without a ts index,
-	// two scans of the whole oplog: a lag spike under load).
+	// source two or three queries the tail waits for (on a server without a
+	// ts index, scans of the whole oplog: a lag spike under load).
 	if o.ProbeEvery <= 0 || time.Since(o.lastProbe) < o.ProbeEvery || time.Since(o.lastRead) < o.ProbeEvery {
-		return false, nil
+		return false, nil, nil
 	}
 	o.lastProbe = time.Now()
 	lower := bson.E{Key: "$gte", Value: start}
@@ -309,43 +324,63 @@ func (o *OplogSource) probe(ctx context.Context, last bson.Raw, start bson.Times
 	}
 	newest, err := o.oplog().FindOne(ctx, bson.D{}, options.FindOne().SetSort(bson.D{{Key: "$natural", Value: -1}})).Raw()
 	if err != nil {
-		return false, nil // a probe is best effort: the tail retries the source
+		return false, nil, nil // a probe is best effort: the tail retries the source
 	}
 	n := tsOf(newest)
 	if n.Before(from) || (last != nil && n.Equal(from)) {
-		return false, nil
+		return false, nil, nil
 	}
 	filter := append(bson.D{{Key: "ts", Value: bson.D{lower, {Key: "$lte", Value: n}}}}, o.Filter.serverFilter()...)
 	cnt, err := o.oplog().CountDocuments(ctx, filter, options.Count().SetLimit(1))
 	if err != nil {
-		return false, nil
+		return false, nil, nil
 	}
 	if cnt == 0 {
-		return false, emit(append(bson.Raw(nil), newest...))
+		marker = append(bson.Raw(nil), newest...)
+		if err := emit(marker); err != nil {
+			return false, nil, err
+		}
+		return false, marker, nil
 	}
 	if last == nil || !from.Before(o.newestRead) {
-		return true, nil
+		return true, nil, nil
 	}
 	// An entry read before last may be newer than it (natural order is not
 	// ts order on the test server): only entries newer than every one read
 	// are surely unread. No marker either way: one may still be missing.
 	filter[0] = bson.E{Key: "ts", Value: bson.D{{Key: "$gt", Value: o.newestRead}, {Key: "$lte", Value: n}}}
 	cnt, err = o.oplog().CountDocuments(ctx, filter, options.Count().SetLimit(1))
-	return err == nil && cnt > 0, nil
+	return err == nil && cnt > 0, nil, nil
 }
 
-// checkResume verifies that the first entry read back is the spooled one.
-func (o *OplogSource) checkResume(ctx context.Context, got, want bson.Raw) error {
+// checkResume verifies the resume entry want against got, the first entry
+// the resumed cursor returned; first reports that got is want.
+//
+// On MongoDB the first entry is the resume entry. On the test server the
+// cursor returns entries in insertion order, which concurrent writers make
+// differ from ts order, so a newer entry may come first (resuming from a
+// probe's marker, the newest entry by insertion order, met that). Then the
+// resume entry is looked up by its ts, after the cursor's query: the oplog
+// only loses its oldest entries, so if it holds the entry now, it held it
+// when the query ran, and the cursor returns every entry from it on.
+func (o *OplogSource) checkResume(ctx context.Context, got, want bson.Raw) (first bool, err error) {
 	gts, wts := tsOf(got), tsOf(want)
-	if gts.Equal(wts) {
-		gt, _ := got.Lookup("t").AsInt64OK()
-		wt, _ := want.Lookup("t").AsInt64OK()
-		if gt != wt {
-			return fmt.Errorf("%w: the spool ends at ts %d,%d term %d, the source has term %d there", ErrDiverged, wts.T, wts.I, wt, gt)
+	if !gts.Equal(wts) {
+		found, err := o.oplog().FindOne(ctx, bson.D{{Key: "ts", Value: wts}}).Raw()
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			return false, o.rolledOver(ctx, want)
 		}
-		return nil
+		if err != nil {
+			return false, fmt.Errorf("look up the resume entry at ts %d,%d: %w", wts.T, wts.I, err)
+		}
+		got = found
 	}
-	return o.rolledOver(ctx, want)
+	gt, _ := got.Lookup("t").AsInt64OK()
+	wt, _ := want.Lookup("t").AsInt64OK()
+	if gt != wt {
+		return false, fmt.Errorf("%w: the spool ends at ts %d,%d term %d, the source has term %d there", ErrDiverged, wts.T, wts.I, wt, gt)
+	}
+	return gts.Equal(wts), nil
 }
 
 // rolledOver explains why the resume entry was not found.
@@ -420,8 +455,12 @@ func (o *OplogSource) produce(ctx context.Context, last *bson.Raw, emit func(bso
 			if got != nil && (prev == nil || !tsOf(got).Equal(tsOf(prev))) {
 				backoff.reset()
 			}
-			if _, err := o.probe(ctx, resume, from, emit); err != nil {
+			_, marker, err := o.probe(ctx, resume, from, emit)
+			if err != nil {
 				return err
+			}
+			if marker != nil {
+				resume, from = marker, tsOf(marker)
 			}
 			o.Log.Debug("oplog cursor closed by the server: re-opening")
 		case err != nil:

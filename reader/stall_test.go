@@ -2,9 +2,11 @@ package reader
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -31,9 +33,9 @@ func TestProbe_ReportsEntriesTheCursorDidNotReturn(t *testing.T) {
 	o := &OplogSource{Client: client, ProbeEvery: time.Nanosecond, Log: quiet()}
 	var emitted int
 	emit := func(bson.Raw) error { emitted++; return nil }
-	unread, err := o.probe(ctx, first, tsOf(first), emit)
-	if err != nil || !unread {
-		t.Fatalf("probe after the first of 3 entries: unread %v (%v), want true", unread, err)
+	unread, marker, err := o.probe(ctx, first, tsOf(first), emit)
+	if err != nil || !unread || marker != nil {
+		t.Fatalf("probe after the first of 3 entries: unread %v, marker %v (%v), want unread and no marker", unread, marker, err)
 	}
 	if emitted != 0 {
 		t.Fatal("a probe that found unread entries handed a position marker on")
@@ -42,7 +44,127 @@ func TestProbe_ReportsEntriesTheCursorDidNotReturn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if unread, err := o.probe(ctx, newest, tsOf(first), emit); err != nil || unread {
+	if unread, _, err := o.probe(ctx, newest, tsOf(first), emit); err != nil || unread {
 		t.Fatalf("probe at the newest entry: unread %v (%v), want false", unread, err)
+	}
+}
+
+// A probe that finds only entries the filter drops past the last one read
+// hands the newest on as a position marker, and the reader resumes from it:
+// a re-open then neither scans from the last entry kept nor meets it gone.
+func TestProbe_MarkerBecomesTheResumePoint(t *testing.T) {
+	src := testmongo.StartSource(t)
+	client := src.Client()
+	ctx := context.Background()
+	kept := client.Database("app").Collection("c")
+	if _, err := kept.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	oplog := client.Database("local").Collection("oplog.rs")
+	last, err := oplog.FindOne(ctx, bson.D{{Key: "ns", Value: "app.c"}}).Raw()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ { // the filter drops these
+		if _, err := client.Database("other").Collection("d").InsertOne(ctx, bson.D{{Key: "_id", Value: i}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	newest, err := oplog.FindOne(ctx, bson.D{}, options.FindOne().SetSort(bson.D{{Key: "$natural", Value: -1}})).Raw()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := config.Default()
+	c.Src.URI, c.Sync.DBs = src.URI, []config.DB{{DB: "app"}}
+	if err := c.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	o := &OplogSource{Client: client, ProbeEvery: time.Nanosecond, Filter: Filter{NS: c.Namespaces()}, Log: quiet()}
+	var emitted []bson.Raw
+	emit := func(r bson.Raw) error { emitted = append(emitted, r); return nil }
+	unread, marker, err := o.probe(ctx, last, tsOf(last), emit)
+	if err != nil || unread || marker == nil {
+		t.Fatalf("probe past dropped entries only: unread %v, marker %v (%v), want a marker", unread, marker, err)
+	}
+	if !tsOf(marker).Equal(tsOf(newest)) || len(emitted) != 1 || !tsOf(emitted[0]).Equal(tsOf(newest)) {
+		t.Fatalf("marker at %v, emitted %d; want the newest entry %v, emitted once", tsOf(marker), len(emitted), tsOf(newest))
+	}
+	// The tail resumes from the marker: the first entry it reads back is
+	// the marker itself (accepted by the resume check), and nothing else.
+	ctx2, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var read []bson.Raw
+	got, err := o.tail(ctx2, tsOf(marker), marker, func(r bson.Raw) error {
+		if len(r) > 0 {
+			read = append(read, r)
+		}
+		if r == nil {
+			cancel()
+		}
+		return nil
+	})
+	if len(read) != 0 || (got != nil && !tsOf(got).Equal(tsOf(marker))) {
+		t.Fatalf("tail resumed from the marker read %d entries, ended at %v (%v); want none, at the marker", len(read), got, err)
+	}
+}
+
+// On the test server a resumed cursor returns entries in insertion order,
+// which concurrent writers make differ from ts order: the resume entry may
+// come after newer ones. The resume check then finds it by its ts (and still
+// refuses a different term or a missing entry), the newer entries are
+// emitted, and the resume entry, already spooled, is not emitted again.
+func TestTail_ResumeEntryAfterNewerOnes(t *testing.T) {
+	src := testmongo.StartSource(t)
+	client := src.Client()
+	ctx := context.Background()
+	oplog := client.Database("local").Collection("oplog.rs")
+	base := uint32(time.Now().Unix()) + 1000 // newer than every real entry
+	entry := func(i uint32, ns string, term int64) bson.Raw {
+		raw, err := bson.Marshal(bson.D{{Key: "ts", Value: bson.Timestamp{T: base, I: i}}, {Key: "t", Value: term},
+			{Key: "op", Value: "i"}, {Key: "ns", Value: ns}, {Key: "o", Value: bson.D{{Key: "_id", Value: int32(i)}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	// Insertion order: a kept entry at 4, the resume entry at 2 (dropped by
+	// the filter, as a probe's marker is), then a kept entry at 3.
+	resume := entry(2, "other.d", 1)
+	for _, e := range []bson.Raw{entry(4, "app.c", 1), resume, entry(3, "app.c", 1)} {
+		if _, err := oplog.InsertOne(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := config.Default()
+	c.Src.URI, c.Sync.DBs = src.URI, []config.DB{{DB: "app"}}
+	if err := c.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	o := &OplogSource{Client: client, Filter: Filter{NS: c.Namespaces()}, Log: quiet()}
+	tail := func(resume bson.Raw) ([]uint32, error) {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		var read []uint32
+		_, err := o.tail(ctx, tsOf(resume), resume, func(r bson.Raw) error {
+			if len(r) > 0 {
+				read = append(read, tsOf(r).I)
+			}
+			return nil
+		})
+		if errors.Is(err, errCursorDead) || errors.Is(err, context.DeadlineExceeded) {
+			err = nil
+		}
+		return read, err
+	}
+	read, err := tail(resume)
+	if err != nil || len(read) != 2 || read[0] != 4 || read[1] != 3 {
+		t.Fatalf("resumed at 2: read %v (%v); want [4 3]", read, err)
+	}
+	if _, err := tail(entry(2, "other.d", 7)); !errors.Is(err, ErrDiverged) {
+		t.Fatalf("resume entry of another term: %v; want %v", err, ErrDiverged)
+	}
+	// No entry at 1 while older ones exist: not a rollover, a divergence.
+	if _, err := tail(entry(1, "app.c", 1)); !errors.Is(err, ErrDiverged) {
+		t.Fatalf("resume entry gone: %v; want %v", err, ErrDiverged)
 	}
 }
