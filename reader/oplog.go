@@ -45,13 +45,15 @@ type OplogSource struct {
 	Log        logrus.FieldLogger
 	// Idle, if set, hears when a cursor has nothing more (see IdleReporter).
 	Idle IdleReporter
-	// ReopenSilent re-opens a cursor that has answered nothing for
-	// maxAwait. For a source that is no replica set member (the test
-	// server, NoReplicaSet): its tailable cursors can stall while newer
-	// entries exist. Never on MongoDB, whose cursors stay open while the
-	// server awaits data: each re-open would scan the oplog from the last
-	// entry kept, past every entry the filter drops.
-	ReopenSilent bool
+	// Standalone: the source is no replica set member (the test server,
+	// NoReplicaSet). Its tailable cursors can stall while newer entries
+	// exist, so one silent for maxAwait is re-opened; and its oplog's
+	// insertion order, which cursors follow, is not ts order (concurrent
+	// writers), so a re-open resumes from the last entry read, never from
+	// a probe's marker (an entry with a lower ts may become visible after
+	// it). Never on MongoDB, whose cursors stay open while the server
+	// awaits data and return entries in ts order.
+	Standalone bool
 
 	lastProbe time.Time
 	lastRead  time.Time // when the newest entry was read
@@ -59,7 +61,14 @@ type OplogSource struct {
 	// natural order is not always ts order (concurrent writers), so the last
 	// entry read need not be the newest.
 	newestRead bson.Timestamp
+	// recent is the ts of the entries emitted last, oldest first (at most
+	// recentMax). A re-open skips those newer than its resume entry: on the
+	// test server the cursor returns entries read before the resume entry
+	// in insertion order again, ahead of it.
+	recent []bson.Timestamp
 }
+
+const recentMax = 1024
 
 // Connect opens a client and checks that the source answers and has an oplog.
 // It returns the source's identity for the spool.
@@ -172,7 +181,11 @@ func (o *OplogSource) tail(ctx context.Context, from bson.Timestamp, resume bson
 
 	last := resume
 	checked := resume == nil
-	skipResume := false // the resume entry, verified by its ts, may still come
+	skipResume := false               // the resume entry, verified by its ts, may still come
+	var again map[bson.Timestamp]bool // emitted before this re-open, newer than resume
+	if resume != nil {
+		again = o.emittedAfter(tsOf(resume))
+	}
 	idle := 0
 	var emptySince time.Time // the first of the empty answers in a row
 	for {
@@ -195,11 +208,23 @@ func (o *OplogSource) tail(ctx context.Context, from bson.Timestamp, resume bson
 				skipResume = false
 				continue // already spooled, returned after newer entries
 			}
+			ts := tsOf(raw)
+			if again[ts] {
+				delete(again, ts)
+				continue // read before the resume entry in insertion order
+			}
 			if err := emit(raw); err != nil {
 				return last, err
 			}
-			last, o.lastRead = raw, time.Now()
-			if ts := tsOf(raw); o.newestRead.Before(ts) {
+			o.remember(ts)
+			if !skipResume {
+				// Until the resume entry came, a re-open resumes from it:
+				// from this newer entry it would miss entries between the
+				// two that follow the resume entry in insertion order.
+				last = raw
+			}
+			o.lastRead = time.Now()
+			if o.newestRead.Before(ts) {
 				o.newestRead = ts
 			}
 			if cur.RemainingBatchLength() == 0 {
@@ -235,7 +260,7 @@ func (o *OplogSource) tail(ctx context.Context, from bson.Timestamp, resume bson
 		if err != nil {
 			return last, err
 		}
-		if marker != nil {
+		if marker != nil && !o.Standalone {
 			last = marker // a re-open resumes there, not before what it passed
 		}
 		if unread {
@@ -248,7 +273,7 @@ func (o *OplogSource) tail(ctx context.Context, from bson.Timestamp, resume bson
 		if emptySince.IsZero() {
 			emptySince = asked
 		}
-		if o.ReopenSilent && time.Since(emptySince) >= maxAwait {
+		if o.Standalone && time.Since(emptySince) >= maxAwait {
 			// Nothing for maxAwait, on the test server, whose tailable
 			// cursors can stall while newer entries exist (under load, the
 			// reader alone went 10 s at a time without an entry, the
@@ -327,7 +352,9 @@ func (o *OplogSource) probe(ctx context.Context, last bson.Raw, start bson.Times
 		return false, nil, nil // a probe is best effort: the tail retries the source
 	}
 	n := tsOf(newest)
-	if n.Before(from) || (last != nil && n.Equal(from)) {
+	// Not behind an entry read (insertion order is not ts order on the
+	// test server): a re-open from n would return that entry again.
+	if n.Before(from) || (last != nil && n.Equal(from)) || !o.newestRead.Before(n) {
 		return false, nil, nil
 	}
 	filter := append(bson.D{{Key: "ts", Value: bson.D{lower, {Key: "$lte", Value: n}}}}, o.Filter.serverFilter()...)
@@ -353,18 +380,48 @@ func (o *OplogSource) probe(ctx context.Context, last bson.Raw, start bson.Times
 	return err == nil && cnt > 0, nil, nil
 }
 
+// remember records ts as emitted (emittedAfter).
+func (o *OplogSource) remember(ts bson.Timestamp) {
+	if len(o.recent) >= 2*recentMax {
+		o.recent = append(o.recent[:0], o.recent[len(o.recent)-recentMax:]...)
+	}
+	o.recent = append(o.recent, ts)
+}
+
+// emittedAfter is the set of the last recentMax entries emitted whose ts is
+// after ts; nil when none (always on MongoDB, whose cursors return entries
+// in ts order). After a process restart it starts empty: an entry the spool
+// holds before its last one may then be spooled again, a re-application of
+// a later entry, harmless (DESIGN.md, invariant 5), on the test server
+// only.
+func (o *OplogSource) emittedAfter(ts bson.Timestamp) map[bson.Timestamp]bool {
+	var m map[bson.Timestamp]bool
+	for i := max(0, len(o.recent)-recentMax); i < len(o.recent); i++ {
+		if ts.Before(o.recent[i]) {
+			if m == nil {
+				m = map[bson.Timestamp]bool{}
+			}
+			m[o.recent[i]] = true
+		}
+	}
+	return m
+}
+
 // checkResume verifies the resume entry want against got, the first entry
 // the resumed cursor returned; first reports that got is want.
 //
-// On MongoDB the first entry is the resume entry. On the test server the
-// cursor returns entries in insertion order, which concurrent writers make
-// differ from ts order, so a newer entry may come first (resuming from a
-// probe's marker, the newest entry by insertion order, met that). Then the
-// resume entry is looked up by its ts, after the cursor's query: the oplog
-// only loses its oldest entries, so if it holds the entry now, it held it
-// when the query ran, and the cursor returns every entry from it on.
+// On MongoDB the first entry must be the resume entry (DESIGN.md,
+// invariant 2). On the test server (Standalone) the cursor returns entries
+// in insertion order, which concurrent writers make differ from ts order,
+// so a newer entry may come first. There the resume entry is looked up by
+// its ts, after the cursor's query: the oplog only loses its oldest
+// entries, so if it holds the entry now, it held it when the query ran, and
+// the cursor returns every entry from it on.
 func (o *OplogSource) checkResume(ctx context.Context, got, want bson.Raw) (first bool, err error) {
 	gts, wts := tsOf(got), tsOf(want)
+	if !gts.Equal(wts) && !o.Standalone {
+		return false, o.rolledOver(ctx, want)
+	}
 	if !gts.Equal(wts) {
 		found, err := o.oplog().FindOne(ctx, bson.D{{Key: "ts", Value: wts}}).Raw()
 		if errors.Is(err, mongo.ErrNoDocuments) {
@@ -459,7 +516,7 @@ func (o *OplogSource) produce(ctx context.Context, last *bson.Raw, emit func(bso
 			if err != nil {
 				return err
 			}
-			if marker != nil {
+			if marker != nil && !o.Standalone {
 				resume, from = marker, tsOf(marker)
 			}
 			o.Log.Debug("oplog cursor closed by the server: re-opening")

@@ -140,7 +140,7 @@ func TestTail_ResumeEntryAfterNewerOnes(t *testing.T) {
 	if err := c.Finish(); err != nil {
 		t.Fatal(err)
 	}
-	o := &OplogSource{Client: client, Filter: Filter{NS: c.Namespaces()}, Log: quiet()}
+	o := &OplogSource{Client: client, Filter: Filter{NS: c.Namespaces()}, Log: quiet(), Standalone: true}
 	tail := func(resume bson.Raw) ([]uint32, error) {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
@@ -166,5 +166,82 @@ func TestTail_ResumeEntryAfterNewerOnes(t *testing.T) {
 	// No entry at 1 while older ones exist: not a rollover, a divergence.
 	if _, err := tail(entry(1, "app.c", 1)); !errors.Is(err, ErrDiverged) {
 		t.Fatalf("resume entry gone: %v; want %v", err, ErrDiverged)
+	}
+	// On MongoDB the first entry must be the resume entry: another one
+	// first is a resume entry the oplog no longer has there.
+	o.Standalone = false
+	if _, err := tail(resume); !errors.Is(err, ErrDiverged) {
+		t.Fatalf("a replica set's cursor returning a newer entry first: %v; want %v", err, ErrDiverged)
+	}
+}
+
+var errStopped = errors.New("stopped by the test")
+
+// On the test server, entries read before the resume entry in insertion
+// order come back ahead of it on a re-open: they are not emitted twice.
+// And until the resume entry has come, the resume point stays at it: a
+// re-open from a newer entry would miss the entries between the two that
+// follow it.
+func TestTail_ReopenSkipsWhatItEmitted(t *testing.T) {
+	src := testmongo.StartSource(t)
+	client := src.Client()
+	ctx := context.Background()
+	oplog := client.Database("local").Collection("oplog.rs")
+	base := uint32(time.Now().Unix()) + 1000
+	entry := func(i uint32) bson.Raw {
+		raw, err := bson.Marshal(bson.D{{Key: "ts", Value: bson.Timestamp{T: base, I: i}}, {Key: "t", Value: int64(1)},
+			{Key: "op", Value: "i"}, {Key: "ns", Value: "app.c"}, {Key: "o", Value: bson.D{{Key: "_id", Value: int32(i)}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	// Insertion order 15, 14, 10, 12, then 8 and 9.
+	for _, i := range []uint32{15, 14, 10, 12, 8, 9} {
+		if _, err := oplog.InsertOne(ctx, entry(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := config.Default()
+	c.Src.URI, c.Sync.DBs = src.URI, []config.DB{{DB: "app"}}
+	if err := c.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	o := &OplogSource{Client: client, Filter: Filter{NS: c.Namespaces()}, Log: quiet(), Standalone: true}
+	// tail reads from resume; stopAfter > 0 fails the emit of the entry
+	// after that many, as a failed append stops the tail.
+	tail := func(resume bson.Raw, stopAfter int) (read []uint32, last bson.Raw) {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		last, err := o.tail(ctx, tsOf(resume), resume, func(r bson.Raw) error {
+			if len(r) > 0 {
+				if stopAfter > 0 && len(read) == stopAfter {
+					return errStopped
+				}
+				read = append(read, tsOf(r).I)
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, errCursorDead) && !errors.Is(err, errStopped) && !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("tail from %d: %v", tsOf(resume).I, err)
+		}
+		return read, last
+	}
+	// From 10 (spooled): 15 comes first, then the tail stops before 10
+	// came back: the resume point stays at 10, not 15 (from 15, 14 and 12
+	// would be missed).
+	read, last := tail(entry(10), 1)
+	if len(read) != 1 || read[0] != 15 || tsOf(last).I != 10 {
+		t.Fatalf("from 10, stopped after one: read %v, resume at %d; want [15], 10", read, tsOf(last).I)
+	}
+	// Again from 10: 15 is not emitted twice. 8 and 9 are older than 10,
+	// below the re-open's bound (spooled before 10, on the test server).
+	read, last = tail(entry(10), 0)
+	if len(read) != 2 || read[0] != 14 || read[1] != 12 || tsOf(last).I != 12 {
+		t.Fatalf("from 10 again: read %v, last %d; want [14 12], 12", read, tsOf(last).I)
+	}
+	// From 12, as a later re-open would: 15 and 14 were emitted already.
+	if read, _ = tail(last, 0); len(read) != 0 {
+		t.Fatalf("from 12: read %v; want nothing (15 and 14 were emitted)", read)
 	}
 }

@@ -76,7 +76,7 @@ func runReader(ctx context.Context, cfg *config.Config, srcFile, optimeLog strin
 			return err
 		}
 		src := &reader.OplogSource{Client: client, Redacted: cfg.Src.Redacted(), Start: startTS, StartFrom: startFrom, Filter: filter,
-			ProbeEvery: cfg.Reader.ProgressInterval.D(), Log: log, Idle: live.idleReporter(), ReopenSilent: reader.NoReplicaSet(id)}
+			ProbeEvery: cfg.Reader.ProgressInterval.D(), Log: log, Idle: live.idleReporter(), Standalone: reader.NoReplicaSet(id)}
 		if g := live.shardGate(); g != nil {
 			// A shard of a sharded source: the cross-shard gate hears the
 			// idle reports first (its readThrough), then passes them on.
