@@ -39,6 +39,11 @@ func (t *Translator) command(seq uint64, ts bson.Timestamp, ns string, o, raw bs
 		return nil, nil
 	case "startIndexBuild", "abortIndexBuild":
 		return nil, nil // built at commitIndexBuild
+	case "dbCheck":
+		// The dbCheck command's consistency checks (6.0+ on any replica
+		// set; ns is the checked collection): hashes of the source's own
+		// data, nothing to apply.
+		return nil, nil
 	}
 	coll, _ := elems[0].Value().StringValueOK()
 	cat, err := t.catalog()
@@ -87,8 +92,10 @@ func (t *Translator) command(seq uint64, ts bson.Timestamp, ns string, o, raw bs
 	case "create":
 		cmd := bson.D{{Key: "create", Value: dstColl}}
 		for _, e := range elems[1:] {
-			if e.Key() != "idIndex" {
-				cmd = append(cmd, bson.E{Key: e.Key(), Value: e.Value()})
+			// recordIdsReplicated (8.0+, behind a feature flag): how the
+			// source stores record ids, refused by a destination without it.
+			if k := e.Key(); k != "idIndex" && k != "recordIdsReplicated" {
+				cmd = append(cmd, bson.E{Key: k, Value: e.Value()})
 			}
 		}
 		return []Op{after(t.cmdOp(seq, ts, dstNS, name, dstDB, cmd, codeNamespaceExists), cat.set(ui, dstNS))}, nil
