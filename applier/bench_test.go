@@ -53,15 +53,14 @@ func deltaEntry(i int) bson.D {
 
 // cpuPath drains the spool through translate -> partition -> the write
 // commands the executor sends (built, then discarded): the applier's CPU
-// work short of the network.
-func cpuPath(b *testing.B, dir string, translate func([]Op, spool.Entry) ([]Op, error)) {
+// work short of the network. x and ops live as long as the applier's own
+// (its Executor and the ops it reuses from batch to batch).
+func cpuPath(b *testing.B, dir string, x *Executor, ops *[]Op, translate func([]Op, spool.Entry) ([]Op, error)) {
 	r, err := spool.OpenReader(dir)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer r.Close()
-	x := &Executor{Workers: 8, BulkSize: 100}
-	var ops []Op
 	sink := 0
 	for from := uint64(1); ; {
 		es, err := r.Read(context.Background(), from, 10000, 64<<20)
@@ -71,13 +70,13 @@ func cpuPath(b *testing.B, dir string, translate func([]Op, spool.Entry) ([]Op, 
 		if len(es) == 0 {
 			break
 		}
-		ops = ops[:0]
+		batch := (*ops)[:0]
 		for _, e := range es {
-			if ops, err = translate(ops, e); err != nil {
+			if batch, err = translate(batch, e); err != nil {
 				b.Fatal(err)
 			}
 		}
-		for i, part := range x.split(ops) {
+		for i, part := range x.split(batch) {
 			for len(part) > 0 {
 				n := runLen(part, x.BulkSize)
 				_, coll := splitNS(part[0].NS)
@@ -85,6 +84,7 @@ func cpuPath(b *testing.B, dir string, translate func([]Op, spool.Entry) ([]Op, 
 				part = part[n:]
 			}
 		}
+		*ops = batch[:0] // reused as Applier.apply reuses them
 		from = es[len(es)-1].Seq + 1
 	}
 	if sink == 0 {
@@ -94,10 +94,12 @@ func cpuPath(b *testing.B, dir string, translate func([]Op, spool.Entry) ([]Op, 
 
 func benchCPU(b *testing.B, mk func(int) bson.D, translate func(*Translator, []Op, spool.Entry) ([]Op, error)) {
 	dir := benchSpool(b, mk)
+	x := &Executor{Workers: 8, BulkSize: 100}
+	var ops []Op
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		tr := NewTranslator(nil)
-		cpuPath(b, dir, func(ops []Op, e spool.Entry) ([]Op, error) { return translate(tr, ops, e) })
+		cpuPath(b, dir, x, &ops, func(ops []Op, e spool.Entry) ([]Op, error) { return translate(tr, ops, e) })
 	}
 	b.ReportMetric(float64(b.N*benchEntries)/b.Elapsed().Seconds(), "ops/s")
 }

@@ -83,6 +83,10 @@ func (s *pathSink) extend(prefix int, field []byte) int {
 // subDiff handles an "s<field>" sub-diff at s.path[:path]: an array diff
 // or a document diff.
 func (s *pathSink) subDiff(sub bson.Raw, path int) error {
+	// mongod writes an array diff's a: true first: read in place.
+	if len(sub) >= 9 && sub[4] == byte(bsoncore.TypeBoolean) && sub[5] == 'a' && sub[6] == 0 && sub[7] == 1 {
+		return s.arrayDiff(sub, path)
+	}
 	if v, ok := lookupTop(sub, "a"); ok {
 		if isArr, _ := v.BooleanOK(); isArr {
 			return s.arrayDiff(sub, path)

@@ -1,6 +1,7 @@
 package applier
 
 import (
+	"encoding/binary"
 	"errors"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -59,6 +60,37 @@ func parseHeader(raw bson.Raw) (header, error) {
 		}
 	}
 	return h, it.err()
+}
+
+// docID is a document's top-level _id. mongod logs it first (o2, a delete's
+// o, an inserted document): that case is read in place, any other walked.
+func docID(doc bson.Raw) (bson.RawValue, bool) {
+	if len(doc) > 9 && doc[5] == '_' && doc[6] == 'i' && doc[7] == 'd' && doc[8] == 0 {
+		it := elements{b: doc[4 : len(doc)-1]}
+		if it.next() {
+			v := it.val()
+			return bson.RawValue{Type: bson.Type(v.Type), Value: v.Data}, true
+		}
+	}
+	return lookupTop(doc, "_id")
+}
+
+// v2Diff is the diff of an update's o when o is exactly {$v: 2, diff:
+// {...}} with $v an int32, as mongod logs every $v:2 update; ok false sends
+// the caller to the general walk (shapeOf), which also reads every other
+// form.
+func v2Diff(o bson.Raw) (bson.Raw, bool) {
+	const head = 4 + 1 + len("$v\x00") + 4 + 1 + len("diff\x00") // up to the diff's length
+	if len(o) < head+5+1 || o[4] != byte(bsoncore.TypeInt32) || string(o[5:8]) != "$v\x00" ||
+		binary.LittleEndian.Uint32(o[8:]) != 2 || o[12] != byte(bsoncore.TypeEmbeddedDocument) ||
+		string(o[13:18]) != "diff\x00" {
+		return nil, false
+	}
+	n := int(int32(binary.LittleEndian.Uint32(o[head:])))
+	if n < 5 || head+n != len(o)-1 || o[len(o)-1] != 0 {
+		return nil, false // not the last field, or malformed: the walk decides
+	}
+	return o[head : head+n], true
 }
 
 // rawString is a BSON string's bytes (no copy); nil for any other type.

@@ -179,7 +179,7 @@ func (t *Translator) crud(dst []Op, seq uint64, ts bson.Timestamp, op byte, ns s
 	}
 	switch op {
 	case 'i':
-		id, ok := lookupTop(o, "_id")
+		id, ok := docID(o)
 		if !ok {
 			return dst, fmt.Errorf("insert without _id")
 		}
@@ -191,7 +191,7 @@ func (t *Translator) crud(dst []Op, seq uint64, ts bson.Timestamp, op byte, ns s
 		base.Kind, base.Doc = KindInsert, doc
 		return append(dst, base), nil
 	case 'd':
-		id, ok := lookupTop(o, "_id")
+		id, ok := docID(o)
 		if !ok {
 			return dst, fmt.Errorf("delete without _id")
 		}
@@ -201,7 +201,7 @@ func (t *Translator) crud(dst []Op, seq uint64, ts bson.Timestamp, op byte, ns s
 	if o2 == nil {
 		return dst, fmt.Errorf("update without o2")
 	}
-	id, ok := lookupTop(o2, "_id")
+	id, ok := docID(o2)
 	if !ok {
 		return dst, fmt.Errorf("update without o2._id")
 	}
@@ -216,7 +216,7 @@ func (t *Translator) crud(dst []Op, seq uint64, ts bson.Timestamp, op byte, ns s
 		return replacement(dst, base, doc), nil
 	}
 	if shape.version == 2 {
-		diff, ok := shape.diff.DocumentOK()
+		diff, ok := docOK(bsoncore.Value{Type: bsoncore.Type(shape.diff.Type), Data: shape.diff.Value})
 		if !ok {
 			return dst, fmt.Errorf("$v:2 update without a diff document")
 		}
@@ -253,6 +253,14 @@ type updateShape struct {
 
 // shapeOf reads the top level of an update's o in one pass.
 func shapeOf(o bson.Raw) updateShape {
+	if diff, ok := v2Diff(o); ok {
+		return updateShape{version: 2, diff: bson.RawValue{Type: bson.TypeEmbeddedDocument, Value: diff}}
+	}
+	return shapeWalk(o)
+}
+
+// shapeWalk is shapeOf for any o, by a walk of its fields.
+func shapeWalk(o bson.Raw) updateShape {
 	var s updateShape
 	it := elementsOf(o)
 	for it.next() {
