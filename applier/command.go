@@ -44,6 +44,10 @@ func (t *Translator) command(seq uint64, ts bson.Timestamp, ns string, o, raw bs
 		// set; ns is the checked collection): hashes of the source's own
 		// data, nothing to apply.
 		return nil, nil
+	case "modifyCollectionShardingIndexCatalog", "createDatabaseMetadata", "dropDatabaseMetadata":
+		// A shard's own records of the cluster's catalog (7.0+ and later,
+		// on shards only): the data and DDL they concern are logged apart.
+		return nil, nil
 	}
 	coll, _ := elems[0].Value().StringValueOK()
 	cat, err := t.catalog()

@@ -186,6 +186,29 @@ func TestTranslate_BadEntries(t *testing.T) {
 	}
 }
 
+// The catalog records shards keep for the cluster (7.0+ and later) are
+// commands on a collection's or a database's namespace that change no data:
+// no op, no error (not "unknown command"), with a catalog or without one.
+func TestTranslate_ShardCatalogRecordsChangeNothing(t *testing.T) {
+	for name, e := range map[string]bson.D{
+		"modifyCollectionShardingIndexCatalog": {{Key: "op", Value: "c"}, {Key: "ns", Value: "shop.orders"}, {Key: "o", Value: bson.D{
+			{Key: "modifyCollectionShardingIndexCatalog", Value: "shop.orders"}, {Key: "op", Value: bson.D{{Key: "type", Value: "i"}}}}}},
+		"createDatabaseMetadata": {{Key: "op", Value: "c"}, {Key: "ns", Value: "shop.$cmd"}, {Key: "o", Value: bson.D{
+			{Key: "createDatabaseMetadata", Value: "shop"}, {Key: "db", Value: bson.D{{Key: "_id", Value: "shop"}, {Key: "primary", Value: "rs0"}}}}}},
+		"dropDatabaseMetadata": {{Key: "op", Value: "c"}, {Key: "ns", Value: "shop.$cmd"}, {Key: "o", Value: bson.D{{Key: "dropDatabaseMetadata", Value: "shop"}}}},
+	} {
+		withCatalog := NewTranslator(nil)
+		withCatalog.Catalog = &memCatalog{m: map[string]string{string(uuid(0xc0)): "shop.orders"}}
+		e = append(e, bson.E{Key: "ui", Value: bson.Binary{Subtype: 4, Data: uuid(0xc0)}})
+		for _, tr := range []*Translator{NewTranslator(nil), withCatalog} {
+			ops, err := tr.Translate(7, bson.Timestamp{T: 9, I: 2}, raw(t, e))
+			if err != nil || len(ops) != 0 {
+				t.Errorf("%s: %d ops (%v); want none, no error", name, len(ops), err)
+			}
+		}
+	}
+}
+
 // TestUpdateDoc: the update document is the one bsoncore builds, with
 // either part left out when empty.
 func TestUpdateDoc(t *testing.T) {
