@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/copier"
 	"github.com/mongo-sync/mongo-sync/reader"
 	"github.com/mongo-sync/mongo-sync/spool"
 	"github.com/mongo-sync/mongo-sync/status"
@@ -87,39 +88,17 @@ type target struct {
 	TakenAt time.Time
 }
 
-// majorityNewest is the source's newest majority-committed optime. A
-// replica set member reports it in hello (lastWrite.majorityOpTime); a
-// server that does not (the test server, a single node) gives its newest
-// oplog entry, which on one node is majority-committed once written.
-func majorityNewest(ctx context.Context, src *mongo.Client) (bson.Timestamp, error) {
-	var hello struct {
-		LastWrite struct {
-			MajorityOpTime struct {
-				TS bson.Timestamp `bson:"ts"`
-			} `bson:"majorityOpTime"`
-		} `bson:"lastWrite"`
-	}
-	if err := src.Database("admin").RunCommand(ctx, bson.D{{Key: "hello", Value: 1}}).Decode(&hello); err != nil {
-		return bson.Timestamp{}, fmt.Errorf("source hello: %w", err)
-	}
-	if ts := hello.LastWrite.MajorityOpTime.TS; !ts.IsZero() {
-		return ts, nil
-	}
-	ts, err := reader.Newest(ctx, src)
-	if err != nil {
-		return bson.Timestamp{}, fmt.Errorf("source's newest oplog entry: %w", err)
-	}
-	return ts, nil
-}
-
 // target reads the source's newest position and the newest entry up to it
 // that the sync spools, scanning back from the newest no further than
 // applied (the applier's checkpoint now): what is older is applied already.
 func (f *follower) target(ctx context.Context, applied bson.Timestamp) (target, error) {
 	t := target{TakenAt: time.Now()}
-	newest, err := majorityNewest(ctx, f.src)
+	// A replica set primary's hello gives the newest majority-committed
+	// optime; a server without it (the test server, a single node) its
+	// newest oplog entry, majority-committed on one node once written.
+	newest, _, err := copier.NewestVia(ctx, f.src)
 	if err != nil {
-		return t, err
+		return t, fmt.Errorf("source's newest position: %w", err)
 	}
 	t.Newest = newest
 	if !newest.After(applied) {
