@@ -416,7 +416,10 @@ func (o *OplogSource) emittedAfter(ts bson.Timestamp) map[bson.Timestamp]bool {
 // so a newer entry may come first. There the resume entry is looked up by
 // its ts, after the cursor's query: the oplog only loses its oldest
 // entries, so if it holds the entry now, it held it when the query ran, and
-// the cursor returns every entry from it on.
+// the cursor returns every entry from it on. (The test server trims by
+// insertion order, so an entry inserted before the resume entry with a
+// newer ts could be trimmed while it stays; such an entry was read by an
+// earlier cursor unless it became visible late, and no test trims there.)
 func (o *OplogSource) checkResume(ctx context.Context, got, want bson.Raw) (first bool, err error) {
 	gts, wts := tsOf(got), tsOf(want)
 	if !gts.Equal(wts) && !o.Standalone {
