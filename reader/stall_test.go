@@ -115,32 +115,12 @@ func TestProbe_MarkerBecomesTheResumePoint(t *testing.T) {
 // emitted, and the resume entry, already spooled, is not emitted again.
 func TestTail_ResumeEntryAfterNewerOnes(t *testing.T) {
 	src := testmongo.StartSource(t)
-	client := src.Client()
 	ctx := context.Background()
-	oplog := client.Database("local").Collection("oplog.rs")
-	base := uint32(time.Now().Unix()) + 1000 // newer than every real entry
-	entry := func(i uint32, ns string, term int64) bson.Raw {
-		raw, err := bson.Marshal(bson.D{{Key: "ts", Value: bson.Timestamp{T: base, I: i}}, {Key: "t", Value: term},
-			{Key: "op", Value: "i"}, {Key: "ns", Value: ns}, {Key: "o", Value: bson.D{{Key: "_id", Value: int32(i)}}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return raw
-	}
+	entry := craftedEntries(t)
 	// Insertion order: a kept entry at 4, the resume entry at 2 (dropped by
 	// the filter, as a probe's marker is), then a kept entry at 3.
 	resume := entry(2, "other.d", 1)
-	for _, e := range []bson.Raw{entry(4, "app.c", 1), resume, entry(3, "app.c", 1)} {
-		if _, err := oplog.InsertOne(ctx, e); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c := config.Default()
-	c.Src.URI, c.Sync.DBs = src.URI, []config.DB{{DB: "app"}}
-	if err := c.Finish(); err != nil {
-		t.Fatal(err)
-	}
-	o := &OplogSource{Client: client, Filter: Filter{NS: c.Namespaces()}, Log: quiet(), Standalone: true}
+	o := standaloneApp(t, src, entry(4, "app.c", 1), resume, entry(3, "app.c", 1))
 	tail := func(resume bson.Raw) ([]uint32, error) {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
@@ -184,30 +164,15 @@ var errStopped = errors.New("stopped by the test")
 // follow it.
 func TestTail_ReopenSkipsWhatItEmitted(t *testing.T) {
 	src := testmongo.StartSource(t)
-	client := src.Client()
 	ctx := context.Background()
-	oplog := client.Database("local").Collection("oplog.rs")
-	base := uint32(time.Now().Unix()) + 1000
-	entry := func(i uint32) bson.Raw {
-		raw, err := bson.Marshal(bson.D{{Key: "ts", Value: bson.Timestamp{T: base, I: i}}, {Key: "t", Value: int64(1)},
-			{Key: "op", Value: "i"}, {Key: "ns", Value: "app.c"}, {Key: "o", Value: bson.D{{Key: "_id", Value: int32(i)}}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return raw
-	}
+	crafted := craftedEntries(t)
+	entry := func(i uint32) bson.Raw { return crafted(i, "app.c", 1) }
 	// Insertion order 15, 14, 10, 12, then 8 and 9.
+	var inserted []bson.Raw
 	for _, i := range []uint32{15, 14, 10, 12, 8, 9} {
-		if _, err := oplog.InsertOne(ctx, entry(i)); err != nil {
-			t.Fatal(err)
-		}
+		inserted = append(inserted, entry(i))
 	}
-	c := config.Default()
-	c.Src.URI, c.Sync.DBs = src.URI, []config.DB{{DB: "app"}}
-	if err := c.Finish(); err != nil {
-		t.Fatal(err)
-	}
-	o := &OplogSource{Client: client, Filter: Filter{NS: c.Namespaces()}, Log: quiet(), Standalone: true}
+	o := standaloneApp(t, src, inserted...)
 	// tail reads from resume; stopAfter > 0 fails the emit of the entry
 	// after that many, as a failed append stops the tail.
 	tail := func(resume bson.Raw, stopAfter int) (read []uint32, last bson.Raw) {
@@ -244,4 +209,35 @@ func TestTail_ReopenSkipsWhatItEmitted(t *testing.T) {
 	if read, _ = tail(last, 0); len(read) != 0 {
 		t.Fatalf("from 12: read %v; want nothing (15 and 14 were emitted)", read)
 	}
+}
+
+// craftedEntries makes insert entries at ts (now + 1000 s, i): newer than
+// every real entry of the test server.
+func craftedEntries(t *testing.T) func(i uint32, ns string, term int64) bson.Raw {
+	base := uint32(time.Now().Unix()) + 1000
+	return func(i uint32, ns string, term int64) bson.Raw {
+		raw, err := bson.Marshal(bson.D{{Key: "ts", Value: bson.Timestamp{T: base, I: i}}, {Key: "t", Value: term},
+			{Key: "op", Value: "i"}, {Key: "ns", Value: ns}, {Key: "o", Value: bson.D{{Key: "_id", Value: int32(i)}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+}
+
+// standaloneApp inserts entries into src's oplog in the order given and
+// returns a test-server source that keeps database app.
+func standaloneApp(t *testing.T, src *testmongo.Server, entries ...bson.Raw) *OplogSource {
+	client := src.Client()
+	for _, e := range entries {
+		if _, err := client.Database("local").Collection("oplog.rs").InsertOne(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := config.Default()
+	c.Src.URI, c.Sync.DBs = src.URI, []config.DB{{DB: "app"}}
+	if err := c.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	return &OplogSource{Client: client, Filter: Filter{NS: c.Namespaces()}, Log: quiet(), Standalone: true}
 }
