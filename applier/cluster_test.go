@@ -250,6 +250,8 @@ func TestIsDDL(t *testing.T) {
 		{entry(1, "c", "db.$cmd", nil, bson.D{{Key: "dropDatabase", Value: 1}}), true},
 		{entry(1, "c", "admin.$cmd", u, bson.D{{Key: "renameCollection", Value: "db.c"}, {Key: "to", Value: "db.d"}}), true},
 		{entry(1, "c", "db.$cmd", u, bson.D{{Key: "startIndexBuild", Value: "c"}}), false},
+		{entry(1, "c", "db.c", u, bson.D{{Key: "dbCheck", Value: "db.c"}, {Key: "type", Value: "batch"}}), false},
+		{entry(1, "c", "db.c", u, bson.D{{Key: "modifyCollectionShardingIndexCatalog", Value: "db.c"}}), false},
 		{entry(1, "c", "db.$cmd", u, bson.D{{Key: "commitIndexBuild", Value: "c"}}), true},
 		{entry(1, "c", "admin.$cmd", nil, bson.D{{Key: "commitTransaction", Value: 1}}), false},
 		{entry(1, "c", "admin.$cmd", nil, bson.D{{Key: "applyOps", Value: bson.A{

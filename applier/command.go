@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/internal/ddl"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
@@ -37,16 +38,8 @@ func (t *Translator) command(seq uint64, ts bson.Timestamp, ns string, o, raw bs
 	case "abortTransaction":
 		t.abort(raw)
 		return nil, nil
-	case "startIndexBuild", "abortIndexBuild":
-		return nil, nil // built at commitIndexBuild
-	case "dbCheck":
-		// The dbCheck command's consistency checks (6.0+ on any replica
-		// set; ns is the checked collection): hashes of the source's own
-		// data, nothing to apply.
-		return nil, nil
-	case "modifyCollectionShardingIndexCatalog", "createDatabaseMetadata", "dropDatabaseMetadata":
-		// A shard's own records of the cluster's catalog (7.0+ and later,
-		// on shards only): the data and DDL they concern are logged apart.
+	}
+	if ddl.ChangesNothing(name) {
 		return nil, nil
 	}
 	coll, _ := elems[0].Value().StringValueOK()
@@ -96,9 +89,7 @@ func (t *Translator) command(seq uint64, ts bson.Timestamp, ns string, o, raw bs
 	case "create":
 		cmd := bson.D{{Key: "create", Value: dstColl}}
 		for _, e := range elems[1:] {
-			// recordIdsReplicated (8.0+, behind a feature flag): how the
-			// source stores record ids, refused by a destination without it.
-			if k := e.Key(); k != "idIndex" && k != "recordIdsReplicated" {
+			if k := e.Key(); k != "idIndex" && !ddl.SourceStorageOption(k) {
 				cmd = append(cmd, bson.E{Key: k, Value: e.Value()})
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/internal/ddl"
 	"github.com/mongo-sync/mongo-sync/reader"
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -179,8 +180,10 @@ func rawTS(raw bson.Raw) bson.Timestamp {
 
 // isDDL reports whether an entry changes collections or indexes rather than
 // documents: a command other than a transaction's, or an applyOps holding
-// one. startIndexBuild and abortIndexBuild change nothing here (the index
-// is built at commitIndexBuild). A fromMigrate entry is skipped anyway.
+// one. Commands that change nothing on a destination (ddl.ChangesNothing:
+// index build starts, dbCheck's entries, shards' catalog records) are no
+// barrier: dbCheck alone logs one entry per batch it checks. A fromMigrate
+// entry is skipped anyway.
 func isDDL(raw bson.Raw) bool {
 	if op, _ := raw.Lookup("op").StringValueOK(); op != "c" {
 		return false
@@ -193,8 +196,11 @@ func isDDL(raw bson.Raw) bool {
 	if err != nil {
 		return false
 	}
+	if ddl.ChangesNothing(el.Key()) {
+		return false
+	}
 	switch el.Key() {
-	case "commitTransaction", "abortTransaction", "startIndexBuild", "abortIndexBuild":
+	case "commitTransaction", "abortTransaction":
 		return false
 	case "applyOps":
 		ops, _ := el.Value().ArrayOK()
