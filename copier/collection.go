@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/internal/ddl"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -197,7 +198,9 @@ func (c *Copier) create(ctx context.Context, coll *collection) error {
 	cmd := bson.D{{Key: "create", Value: coll.dstColl}}
 	elems, _ := coll.options.Elements()
 	for _, e := range elems {
-		cmd = append(cmd, bson.E{Key: e.Key(), Value: e.Value()})
+		if !ddl.SourceStorageOption(e.Key()) {
+			cmd = append(cmd, bson.E{Key: e.Key(), Value: e.Value()})
+		}
 	}
 	err := c.Dst.Database(coll.dstDB).RunCommand(ctx, cmd).Err()
 	var se mongo.ServerError

@@ -146,3 +146,44 @@ func TestCopy_SourceReadsAtMajority(t *testing.T) {
 		t.Errorf("only %d finds seen (%v): T0, the ranges and copy_end read the source", finds, seen)
 	}
 }
+
+// A source collection reported with recordIdsReplicated (8.0+, behind a
+// feature flag) is created on the destination without it, other options
+// kept: a server without the feature refuses it. The test server neither
+// reports nor refuses it, so the test reads the create the client sends.
+func TestCreate_LeavesOutRecordIdsReplicated(t *testing.T) {
+	srv := testmongo.StartDest(t)
+	var mu sync.Mutex
+	var sent bson.Raw
+	mon := &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+		if e.CommandName == "create" {
+			mu.Lock()
+			sent = append(bson.Raw(nil), e.Command...)
+			mu.Unlock()
+		}
+	}}
+	dst, err := mongo.Connect(options.Client().ApplyURI(srv.URI).SetMonitor(mon))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Disconnect(context.Background())
+	opts, err := bson.Marshal(bson.D{{Key: "recordIdsReplicated", Value: true}, {Key: "capped", Value: false}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Copier{Dst: dst}
+	if err := c.create(context.Background(), &collection{dstDB: "shop", dstColl: "orders", options: opts}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if sent == nil {
+		t.Fatal("no create sent")
+	}
+	if _, err := sent.LookupErr("recordIdsReplicated"); err == nil {
+		t.Fatalf("create sent with recordIdsReplicated: %s", sent)
+	}
+	if sent.Lookup("capped").Type == 0 {
+		t.Fatalf("create lost its other options: %s", sent)
+	}
+}
