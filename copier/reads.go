@@ -3,6 +3,7 @@ package copier
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -52,26 +53,33 @@ func Newest(ctx context.Context, client *mongo.Client) (bson.Timestamp, error) {
 // snapshot is not known yet) it reads the oplog's newest entry at read
 // concern majority on the primary.
 func NewestVia(ctx context.Context, client *mongo.Client) (bson.Timestamp, string, error) {
-	if ts, via, ok := HelloMajority(ctx, client); ok {
-		return ts, via, nil
+	ts, via, ok, err := HelloMajority(ctx, client)
+	if err != nil || ok {
+		return ts, via, err
 	}
-	ts, err := newestEntry(ctx, client)
+	ts, err = newestEntry(ctx, client)
 	return ts, "the oplog's newest entry", err
 }
 
 // HelloMajority is the primary's lastWrite.majorityOpTime (see NewestVia);
-// false when the server does not give it.
-func HelloMajority(ctx context.Context, client *mongo.Client) (bson.Timestamp, string, bool) {
+// ok is false when the server does not give it. An error is one of reaching
+// the server (no primary, network, ctx), not a server that refused the
+// command: the caller's next read would meet it again.
+func HelloMajority(ctx context.Context, client *mongo.Client) (ts bson.Timestamp, via string, ok bool, err error) {
 	for _, cmd := range []string{"hello", "isMaster"} { // hello: 4.4.2, 4.2.10, 4.0.21, 3.6.21 on
 		raw, err := client.Database("admin").RunCommand(ctx, bson.D{{Key: cmd, Value: 1}},
 			options.RunCmd().SetReadPreference(readpref.Primary())).Raw()
+		var se mongo.ServerError
+		if errors.As(err, &se) {
+			continue // refused (before 4.4.2 hello is unknown): the next way
+		}
 		if err != nil {
-			continue
+			return ts, "", false, fmt.Errorf("source %s: %w", cmd, err)
 		}
 		ts, ok := majorityOpTime(raw)
-		return ts, cmd + " lastWrite.majorityOpTime", ok
+		return ts, cmd + " lastWrite.majorityOpTime", ok, nil
 	}
-	return bson.Timestamp{}, "", false
+	return ts, "", false, nil
 }
 
 // majorityOpTime reads lastWrite.majorityOpTime from a hello (or isMaster)

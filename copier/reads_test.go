@@ -2,10 +2,14 @@ package copier
 
 import (
 	"context"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // hello answers as MongoDB documents them (hello / isMaster "Output" in
@@ -67,5 +71,22 @@ func TestNewestVia_TestServerReadsTheOplog(t *testing.T) {
 	}
 	if via != "the oplog's newest entry" || ts.IsZero() {
 		t.Errorf("%v via %s, want the oplog's newest entry", ts, via)
+	}
+}
+
+// A source that cannot be reached is an error of hello itself: NewestVia
+// neither asks isMaster nor reads the oplog after it (each would wait for
+// the server again), and the error says which read failed.
+func TestNewestVia_UnreachableSourceIsHellosError(t *testing.T) {
+	srv := testmongo.StartSource(t)
+	c, err := mongo.Connect(options.Client().ApplyURI(srv.URI).SetServerSelectionTimeout(300 * time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Disconnect(context.Background())
+	srv.Kill()
+	_, _, err = NewestVia(context.Background(), c)
+	if err == nil || !strings.Contains(err.Error(), "source hello") {
+		t.Fatalf("NewestVia of a killed source: %v; want hello's error", err)
 	}
 }

@@ -204,16 +204,17 @@ const endWait = 30 * time.Second
 // the oplog's newest entry. Never before T0.
 func copyEnd(ctx context.Context, src *mongo.Client, t0 bson.Timestamp, w *copier.EndWitness) (bson.Timestamp, string, error) {
 	ended := time.Now()
-	ts, via, ok := copier.HelloMajority(ctx, src)
+	ts, via, ok, err := copier.HelloMajority(ctx, src)
+	if err != nil {
+		return ts, "", err
+	}
 	if !ok && w != nil {
-		var err error
 		if ts, ok, err = w.Through(ctx, ended, endWait); err != nil {
 			return ts, "", err
 		}
 		via = "the reader's oplog cursor opened after the copy's last read"
 	}
 	if !ok {
-		var err error
 		if ts, via, err = copier.NewestVia(ctx, src); err != nil {
 			return ts, "", err
 		}
