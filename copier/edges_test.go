@@ -152,21 +152,7 @@ func TestCopy_SourceReadsAtMajority(t *testing.T) {
 // kept: a server without the feature refuses it. The test server neither
 // reports nor refuses it, so the test reads the create the client sends.
 func TestCreate_LeavesOutRecordIdsReplicated(t *testing.T) {
-	srv := testmongo.StartDest(t)
-	var mu sync.Mutex
-	var sent bson.Raw
-	mon := &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
-		if e.CommandName == "create" {
-			mu.Lock()
-			sent = append(bson.Raw(nil), e.Command...)
-			mu.Unlock()
-		}
-	}}
-	dst, err := mongo.Connect(options.Client().ApplyURI(srv.URI).SetMonitor(mon))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dst.Disconnect(context.Background())
+	dst, sent := testmongo.StartDest(t).Recording("create")
 	opts, err := bson.Marshal(bson.D{{Key: "recordIdsReplicated", Value: true}, {Key: "capped", Value: false}})
 	if err != nil {
 		t.Fatal(err)
@@ -175,15 +161,14 @@ func TestCreate_LeavesOutRecordIdsReplicated(t *testing.T) {
 	if err := c.create(context.Background(), &collection{dstDB: "shop", dstColl: "orders", options: opts}); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if sent == nil {
-		t.Fatal("no create sent")
+	cmds := sent()
+	if len(cmds) != 1 {
+		t.Fatalf("%d create commands sent, want 1", len(cmds))
 	}
-	if _, err := sent.LookupErr("recordIdsReplicated"); err == nil {
-		t.Fatalf("create sent with recordIdsReplicated: %s", sent)
+	if _, err := cmds[0].LookupErr("recordIdsReplicated"); err == nil {
+		t.Fatalf("create sent with recordIdsReplicated: %s", cmds[0])
 	}
-	if sent.Lookup("capped").Type == 0 {
-		t.Fatalf("create lost its other options: %s", sent)
+	if cmds[0].Lookup("capped").Type == 0 {
+		t.Fatalf("create lost its other options: %s", cmds[0])
 	}
 }
