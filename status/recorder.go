@@ -33,8 +33,20 @@ type CopyProgress struct {
 // CutoverLag is the lag under which /status says can_cutover.
 const CutoverLag = 2 * time.Second
 
+// Identity says which process a /status document comes from.
+type Identity struct {
+	Command     string `json:"command"`         // sync, reader, applier, copy, ...
+	Shard       string `json:"shard,omitempty"` // --shard, for one shard's stage
+	Source      string `json:"source"`          // passwords hidden
+	Destination string `json:"destination"`
+	Config      string `json:"config,omitempty"` // the file given with -f
+	Version     string `json:"version"`
+	PID         int    `json:"pid"`
+}
+
 // Snapshot is the /status document.
 type Snapshot struct {
+	Identity  *Identity `json:"identity,omitempty"`
 	Stage     string    `json:"stage"`
 	StartedAt time.Time `json:"started_at"`
 	// Time is when the snapshot was taken, on this process's clock.
@@ -185,6 +197,16 @@ func tsString(ts bson.Timestamp) string {
 		return ""
 	}
 	return fmt.Sprintf("%d,%d", ts.T, ts.I)
+}
+
+// SetIdentity records which process this is, shown first in /status.
+func (r *Recorder) SetIdentity(id Identity) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.snap.Identity = &id
 }
 
 // SetStage records the process's stage (copying, applying, ...).
@@ -418,7 +440,7 @@ func (r *Recorder) Snapshot() Snapshot {
 // clusterSnapshot is a sharded sync's /status: every shard's, summed up.
 func (r *Recorder) clusterSnapshot(shards []namedRecorder) Snapshot {
 	r.mu.Lock()
-	s := Snapshot{Stage: r.snap.Stage, StartedAt: r.snap.StartedAt, LastError: r.snap.LastError, LastErrorAt: r.snap.LastErrorAt}
+	s := Snapshot{Identity: r.snap.Identity, Stage: r.snap.Stage, StartedAt: r.snap.StartedAt, LastError: r.snap.LastError, LastErrorAt: r.snap.LastErrorAt}
 	r.mu.Unlock()
 	s.Time = time.Now().UTC()
 	s.Shards = make(map[string]Snapshot, len(shards))

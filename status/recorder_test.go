@@ -65,6 +65,7 @@ func TestRecorder_Nil(t *testing.T) {
 	r.SourceIdle(time.Now())
 	r.Consistent()
 	r.Applied(1, 1, ts(1), time.Now(), 0)
+	r.SetIdentity(Identity{})
 }
 
 // A sharded sync's /status sums its shards up: consistent and can_cutover
@@ -72,6 +73,7 @@ func TestRecorder_Nil(t *testing.T) {
 // metrics carry the shard label.
 func TestRecorder_Shards(t *testing.T) {
 	r := New("sync")
+	r.SetIdentity(Identity{Command: "sync", Source: "shards rs1, rs2", PID: 7})
 	a, b := r.Shard("rs1"), r.Shard("rs2")
 	old := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
 	for _, x := range []*Recorder{a, b} {
@@ -84,6 +86,9 @@ func TestRecorder_Shards(t *testing.T) {
 	s := r.Snapshot()
 	if len(s.Shards) != 2 || !s.Consistent || s.CanCutover || s.AppliedTotal != 5 || s.LagEntries != 1 {
 		t.Fatalf("cluster: %+v", s)
+	}
+	if s.Identity == nil || s.Identity.Source != "shards rs1, rs2" || s.Identity.PID != 7 {
+		t.Fatalf("cluster identity: %+v", s.Identity)
 	}
 	if s.AppliedThrough == nil || !s.AppliedThrough.Equal(old.UTC()) || s.LagMS < time.Minute.Milliseconds() {
 		t.Fatalf("applied_through %v (want rs2's %v), lag_ms %d", s.AppliedThrough, old, s.LagMS)

@@ -133,6 +133,8 @@ func (c *common) run(ctx context.Context, mod func(*config.Config) error, compon
 		log.WithField("component", "config").Warn(w)
 	}
 	rec := status.New(component)
+	rec.SetIdentity(status.Identity{Command: component, Shard: c.shard, Source: sourceIdentity(cfg),
+		Destination: cfg.DstMongo().Redacted(), Config: c.configFile, Version: version, PID: os.Getpid()})
 	if cfg.HTTP.Listen != "" {
 		if _, err := status.Serve(ctx, cfg.HTTP.ListenAddr(), rec, log.WithField("component", "http")); err != nil {
 			return err
@@ -198,4 +200,16 @@ func newVersionCmd() *cobra.Command {
 			fmt.Fprintln(cmd.OutOrStdout(), "mongo-sync", version)
 		},
 	}
+}
+
+// sourceIdentity names the source in /status: its URI without password, or
+// its shards where only they are listed.
+func sourceIdentity(cfg *config.Config) string {
+	if !cfg.Src.Empty() {
+		return cfg.Src.Redacted()
+	}
+	if shards, err := cfg.Shards(); err == nil && len(shards) > 0 {
+		return "shards " + shardNames(shards)
+	}
+	return ""
 }

@@ -45,6 +45,10 @@ func TestObservability_StatusMetricsAndStatusCommand(t *testing.T) {
 		coll.InsertOne(context.Background(), bson.D{{Key: "_id", Value: i}})
 	}
 	var st struct {
+		Identity *struct {
+			Command, Source, Destination, Config, Version string
+			PID                                           int
+		} `json:"identity"`
 		Stage        string `json:"stage"`
 		AppliedTotal int64  `json:"applied_total"`
 		Applier      *struct {
@@ -59,6 +63,11 @@ func TestObservability_StatusMetricsAndStatusCommand(t *testing.T) {
 	})
 	if st.Stage != "applying" || st.Applier == nil || st.Applier.Seq < 20 {
 		t.Errorf("/status: %+v", st)
+	}
+	// Which process this is: the command, both servers, the config file.
+	if id := st.Identity; id == nil || id.Command != "sync" || id.Source != src.URI || id.Destination != dst.URI ||
+		id.Config != conf || id.Version == "" || id.PID != p.cmd.Process.Pid {
+		t.Errorf("/status identity: %+v; want sync of %s to %s from %s, pid %d", id, src.URI, dst.URI, conf, p.cmd.Process.Pid)
 	}
 	// Idle and applied: the migration fields say so.
 	var mig struct {
