@@ -128,6 +128,9 @@ func (t *Translator) command(seq uint64, ts bson.Timestamp, ns string, o, raw bs
 		}
 		return []Op{t.cmdOp(seq, ts, dstNS, name, dstDB, cmd, codeIndexNotFound, codeNamespaceNotFound)}, nil
 	}
+	if why := ddl.Unreplayable(name); why != "" {
+		return nil, fmt.Errorf("command %s on %s cannot be replayed: %s; copy the collection again (a fresh sync of it) to bring the destination in line", name, dstNS, why)
+	}
 	return nil, fmt.Errorf("unknown command %q", name)
 }
 

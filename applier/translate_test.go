@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/mongo-sync/mongo-sync/config"
@@ -183,6 +184,12 @@ func TestTranslate_BadEntries(t *testing.T) {
 		if !errors.As(err, &ee) || ee.Seq != 7 || ee.NS == "" {
 			t.Errorf("%s: %v, want an EntryError naming seq 7 and the ns", name, err)
 		}
+	}
+	// A command whose effect is not in the oplog says so, and what to do.
+	e := bson.D{{Key: "op", Value: "c"}, {Key: "ns", Value: "a.$cmd"}, {Key: "o", Value: bson.D{{Key: "importCollection", Value: "b"}}}}
+	_, err := tr.Translate(7, bson.Timestamp{T: 9, I: 2}, raw(t, e))
+	if err == nil || !strings.Contains(err.Error(), "importCollection on a.b cannot be replayed") || !strings.Contains(err.Error(), "copy the collection again") {
+		t.Errorf("importCollection: %v; want why it cannot be replayed and what to do", err)
 	}
 }
 

@@ -24,3 +24,16 @@ func ChangesNothing(cmd string) bool {
 // recordIdsReplicated (8.0+, behind a feature flag), which a server
 // without the feature refuses.
 func SourceStorageOption(key string) bool { return key == "recordIdsReplicated" }
+
+// Unreplayable explains why a command entry's effect cannot be replayed on
+// a destination; "" for any other command. The applier stops on these,
+// as on a command it does not know, saying why.
+func Unreplayable(cmd string) string {
+	switch cmd {
+	case "importCollection":
+		return "it imports a collection's files on the source (5.x+): its documents are not in the oplog"
+	case "truncateRange":
+		return "it deletes a range of the source's record ids (replicated truncates, 8.3+), which the destination's documents do not share"
+	}
+	return ""
+}

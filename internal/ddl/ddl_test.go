@@ -16,3 +16,16 @@ func TestChangesNothing(t *testing.T) {
 		t.Error("SourceStorageOption: only recordIdsReplicated")
 	}
 }
+
+func TestUnreplayable(t *testing.T) {
+	for _, cmd := range []string{"importCollection", "truncateRange"} {
+		if Unreplayable(cmd) == "" {
+			t.Errorf("Unreplayable(%q) gives no reason", cmd)
+		}
+	}
+	for _, cmd := range []string{"create", "drop", "dbCheck", "frobnicate"} {
+		if why := Unreplayable(cmd); why != "" {
+			t.Errorf("Unreplayable(%q) = %q, want none", cmd, why)
+		}
+	}
+}
