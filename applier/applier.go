@@ -50,11 +50,10 @@ type Applier struct {
 
 	applied int64
 	pend    []uint64 // per entry of the batch: PendingSince after it
-	// ops is the batch's ops, reused from batch to batch: grown anew, a
-	// batch of 10,000 entries allocated more for its ops than the spool
-	// for its entries (an Op is ~140 bytes, appended with doubling).
+	// ops is the previous batch's ops, its array reused by the next: grown
+	// anew, a batch of 10,000 entries allocated more for its ops than the
+	// spool for its entries (an Op is ~140 bytes, appended with doubling).
 	ops     []Op
-	opsLen  int    // the previous batch's ops, left in ops' backing array
 	horizon uint64 // the last seq spooled when this run started
 	// openAtStart: the first seq of a segment open when this run started;
 	// the horizon reaches its end once it is sealed (sealedHorizon).
@@ -177,15 +176,16 @@ func (a *Applier) Run(ctx context.Context) error {
 // entry that cannot be translated stops the applier after everything before
 // it was applied and checkpointed; the entry stays in the spool.
 func (a *Applier) apply(ctx context.Context, es []spool.Entry) error {
+	prev := len(a.ops)
 	ops := a.ops[:0]
 	defer func() {
 		// Ops the previous batch left past this one's end would keep its
 		// documents reachable: cleared. This batch's stay until the next
 		// overwrites them (clearing them all cost 3 % of the CPU path).
-		if n := len(ops); n < a.opsLen {
-			clear(ops[n:a.opsLen])
+		if n := len(ops); n < prev {
+			clear(ops[n:prev])
 		}
-		a.ops, a.opsLen = ops[:0], len(ops)
+		a.ops = ops
 	}()
 	var badErr error
 	pend := a.pend[:0]

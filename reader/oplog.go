@@ -62,7 +62,7 @@ type OplogSource struct {
 	// entry read need not be the newest.
 	newestRead bson.Timestamp
 	// recent is the ts of the entries emitted last, oldest first (at most
-	// recentMax). A re-open skips those newer than its resume entry: on the
+	// recentMax), on the test server (Standalone). A re-open skips those newer than its resume entry: on the
 	// test server the cursor returns entries read before the resume entry
 	// in insertion order again, ahead of it.
 	recent []bson.Timestamp
@@ -181,10 +181,14 @@ func (o *OplogSource) tail(ctx context.Context, from bson.Timestamp, resume bson
 
 	last := resume
 	checked := resume == nil
-	skipResume := false               // the resume entry, verified by its ts, may still come
-	var again map[bson.Timestamp]bool // emitted before this re-open, newer than resume
+	// again: entries this re-open must not emit: those emitted before it,
+	// newer than the resume entry, and the resume entry itself when it
+	// comes after newer ones.
+	var again map[bson.Timestamp]bool
+	var rts bson.Timestamp // the resume entry's
 	if resume != nil {
-		again = o.emittedAfter(tsOf(resume))
+		rts = tsOf(resume)
+		again = o.emittedAfter(rts)
 	}
 	idle := 0
 	var emptySince time.Time // the first of the empty answers in a row
@@ -203,21 +207,23 @@ func (o *OplogSource) tail(ctx context.Context, from bson.Timestamp, resume bson
 				if first {
 					continue // the resume entry itself is already spooled
 				}
-				skipResume = true
-			} else if skipResume && tsOf(raw).Equal(tsOf(resume)) {
-				skipResume = false
-				continue // already spooled, returned after newer entries
+				if again == nil {
+					again = map[bson.Timestamp]bool{}
+				}
+				again[rts] = true // already spooled, still to come
 			}
 			ts := tsOf(raw)
 			if again[ts] {
 				delete(again, ts)
-				continue // read before the resume entry in insertion order
+				continue // spooled already
 			}
 			if err := emit(raw); err != nil {
 				return last, err
 			}
-			o.remember(ts)
-			if !skipResume {
+			if o.Standalone {
+				o.remember(ts) // elsewhere entries come in ts order
+			}
+			if !again[rts] {
 				// Until the resume entry came, a re-open resumes from it:
 				// from this newer entry it would miss entries between the
 				// two that follow the resume entry in insertion order.
@@ -390,7 +396,7 @@ func (o *OplogSource) remember(ts bson.Timestamp) {
 
 // emittedAfter is the set of the last recentMax entries emitted whose ts is
 // after ts; nil when none (always on MongoDB, whose cursors return entries
-// in ts order). After a process restart it starts empty: an entry the spool
+// in ts order: recent is kept on the test server only). After a process restart it starts empty: an entry the spool
 // holds before its last one may then be spooled again, a re-application of
 // a later entry, harmless (DESIGN.md, invariant 5), on the test server
 // only.
