@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/mongo-sync/mongo-sync/internal/retry"
 	"github.com/mongo-sync/mongo-sync/internal/wirecmd"
@@ -15,7 +16,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
-	"golang.org/x/sync/errgroup"
 )
 
 // Executor sends ops to the destination: writes hash-partitioned over
@@ -138,19 +138,42 @@ func (x *Executor) split(ops []Op) [][]Op {
 }
 
 // writes applies a run of document writes in parallel partitions.
+//
+// A partition's failure stops the others between commands, never inside
+// one: a command whose context ends is abandoned by the client, not by the
+// server, which may still apply it. The serial replay that follows a
+// duplicate key then raced with the abandoned commands, and one that
+// landed after it put a document back into an older state (a key holder
+// deleted or moved off its key by the replay held it again), which no
+// later entry mends. Every command of the parallel attempt is answered
+// before this returns.
 func (x *Executor) writes(ctx context.Context, ops []Op) error {
 	if len(ops) == 0 {
 		return nil
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	for i, part := range x.split(ops) {
+	var wg sync.WaitGroup
+	var stop atomic.Bool
+	parts := x.split(ops)
+	errs := make([]error, len(parts))
+	for i, part := range parts {
 		if len(part) == 0 {
 			continue
 		}
 		b := &x.builders[i]
-		g.Go(func() error { return x.partition(gctx, b, part) })
+		wg.Go(func() {
+			if errs[i] = x.partition(ctx, &stop, b, part); errs[i] != nil {
+				stop.Store(true)
+			}
+		})
 	}
-	err := g.Wait()
+	wg.Wait()
+	var err error
+	for _, e := range errs {
+		// The first partition's own failure, not a stop it caused.
+		if e != nil && (err == nil || errors.Is(err, errStopped)) {
+			err = e
+		}
+	}
 	if err != nil && isDupKey(err) {
 		// A secondary unique index may conflict only transiently across
 		// partitions: replay the run serially, in oplog order.
@@ -161,9 +184,16 @@ func (x *Executor) writes(ctx context.Context, ops []Op) error {
 	return err
 }
 
-// partition sends one worker's ops in order, a command per run (runLen).
-func (x *Executor) partition(ctx context.Context, b *wirecmd.Builder, ops []Op) error {
+// errStopped ends a partition whose run another partition failed.
+var errStopped = errors.New("stopped: another partition of the run failed")
+
+// partition sends one worker's ops in order, a command per run (runLen),
+// until stop is set.
+func (x *Executor) partition(ctx context.Context, stop *atomic.Bool, b *wirecmd.Builder, ops []Op) error {
 	for len(ops) > 0 {
+		if stop.Load() {
+			return errStopped
+		}
 		n := runLen(ops, x.BulkSize)
 		if err := x.send(ctx, b, ops[:n]); err != nil {
 			return err
