@@ -67,8 +67,80 @@ func startEnv(t *testing.T, env []string, args ...string) *proc {
 		t.Fatal(err)
 	}
 	go func() { p.err = p.cmd.Wait(); close(p.exited) }()
-	t.Cleanup(func() { p.kill9() })
+	t.Cleanup(func() {
+		p.kill9()
+		if t.Failed() {
+			keepOutput(t, p, args)
+		}
+	})
 	return p
+}
+
+// keepOutput saves the whole output of a process of a failed test, whose
+// failure message quotes only a tail, to a file under MONGO_SYNC_TEST_LOGS
+// (default: the system's temporary directory), and logs its warnings and
+// errors, so that a failure seen once in CI can be read in full.
+func keepOutput(t *testing.T, p *proc, args []string) {
+	dir := os.Getenv("MONGO_SYNC_TEST_LOGS")
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "mongo-sync-test-logs")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Logf("keep the output of %v: %v", args, err)
+		return
+	}
+	name := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())
+	f, err := os.CreateTemp(dir, name+"-"+args[0]+"-*.log")
+	if err != nil {
+		t.Logf("keep the output of %v: %v", args, err)
+		return
+	}
+	out := p.output()
+	_, err = f.WriteString(strings.Join(args, " ") + "\n" + out)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Logf("keep the output of %v: %v", args, err)
+		return
+	}
+	var notable []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, "level=warning") || strings.Contains(l, "level=error") || strings.HasPrefix(l, "mongo-sync: ") {
+			notable = append(notable, l)
+		}
+	}
+	if len(notable) > 60 {
+		notable = append(notable[:30], append([]string{fmt.Sprintf("... %d more ...", len(notable)-60)}, notable[len(notable)-30:]...)...)
+	}
+	t.Logf("whole output of %v (%d lines) kept in %s; its warnings and errors:\n%s", args, strings.Count(out, "\n"), f.Name(), strings.Join(notable, "\n"))
+}
+
+// testLogSection sets the log level of a test's processes from
+// MONGO_SYNC_TEST_LOG_LEVEL (e.g. debug, to reproduce a failure), if set.
+func testLogSection() string {
+	if v := os.Getenv("MONGO_SYNC_TEST_LOG_LEVEL"); v != "" {
+		return fmt.Sprintf("[log]\nlevel = %q\n", v)
+	}
+	return ""
+}
+
+// keepDirOnFailure copies a failed test's directory (spool, state) to
+// MONGO_SYNC_TEST_KEEP when that is set, for a reproduced failure's
+// post-mortem. Register it after the directory's own cleanup.
+func keepDirOnFailure(t *testing.T, dir string) {
+	t.Cleanup(func() {
+		to := os.Getenv("MONGO_SYNC_TEST_KEEP")
+		if !t.Failed() || to == "" {
+			return
+		}
+		dst := filepath.Join(to, strings.ReplaceAll(t.Name(), "/", "_")+"-"+time.Now().Format("150405"))
+		if out, err := exec.Command("cp", "-a", dir, dst).CombinedOutput(); err != nil {
+			t.Logf("keep %s: %v\n%s", dir, err, out)
+			return
+		}
+		t.Logf("the test's directory is kept in %s", dst)
+	})
 }
 
 // output is what the process printed so far.
