@@ -7,6 +7,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/mongo-sync/mongo-sync/internal/retry"
 	"github.com/mongo-sync/mongo-sync/internal/wirecmd"
@@ -52,11 +53,14 @@ type Executor struct {
 	deferred       []store.Deferred
 	deferredLoaded bool
 
-	once     sync.Once
-	wc       []byte // the writeConcern element of every write command
-	wcErr    error
-	hash     partitioner
-	parts    [][]Op
+	once  sync.Once
+	wc    []byte // the writeConcern element of every write command
+	wcErr error
+	hash  partitioner
+	parts [][]Op
+	// cmdCtx, during Apply, is the context write commands are sent with:
+	// it ends commandGrace after Apply's own (see Apply).
+	cmdCtx   context.Context
 	builders []wirecmd.Builder // one per worker, reused
 }
 
@@ -68,12 +72,27 @@ func (x *Executor) mark(seq uint64, through bool) error {
 	return x.Mark(seq, through)
 }
 
+// commandGrace is how long a write command already sent may still take
+// once Apply's context has ended.
+const commandGrace = 10 * time.Second
+
 // Apply runs ops in order semantics: per-document order, barriers alone.
+//
+// When ctx ends (a stop), no new write command is sent, and one already
+// sent is waited for (at most commandGrace) rather than abandoned: the
+// server would go on applying it, possibly after the next run has begun
+// to replay the same entries, putting documents back into older states.
 func (x *Executor) Apply(ctx context.Context, ops []Op) error {
 	x.once.Do(func() { x.wc, x.wcErr = wirecmd.WriteConcern(x.WriteConcern) })
 	if x.wcErr != nil {
 		return x.wcErr
 	}
+	cmdCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(commandGrace, cancel) })
+	defer stop()
+	x.cmdCtx = cmdCtx
+	defer func() { x.cmdCtx = nil }()
 	start := 0
 	for i, op := range ops {
 		if !op.IsBarrier() {
@@ -184,6 +203,15 @@ func (x *Executor) writes(ctx context.Context, ops []Op) error {
 	return err
 }
 
+// commandCtx is the context a write command is sent with: Apply's
+// command context, or ctx outside Apply.
+func (x *Executor) commandCtx(ctx context.Context) context.Context {
+	if x.cmdCtx != nil {
+		return x.cmdCtx
+	}
+	return ctx
+}
+
 // errStopped ends a partition whose run another partition failed.
 var errStopped = errors.New("stopped: another partition of the run failed")
 
@@ -240,6 +268,9 @@ func (x *Executor) send(ctx context.Context, b *wirecmd.Builder, ops []Op) error
 	var dups []Op
 	stuck, stuckErr := -1, error(nil)
 	err := retry.Do(ctx, x.Log, "write to "+ops[0].NS, func() error {
+		if err := ctx.Err(); err != nil {
+			return err // stopped: nothing new is sent
+		}
 		var docs []bson.Raw
 		if ops[0].Fetch != nil { // alone in its run
 			doc, err := x.fetch(ctx, &ops[0])
@@ -249,7 +280,7 @@ func (x *Executor) send(ctx context.Context, b *wirecmd.Builder, ops []Op) error
 			docs = []bson.Raw{doc}
 		}
 		cmd := build(b, coll, ops, docs, x.wc)
-		err := db.RunCommand(ctx, cmd).Err()
+		err := db.RunCommand(x.commandCtx(ctx), cmd).Err()
 		dups, stuck = dups[:0], -1
 		if err == nil {
 			return nil

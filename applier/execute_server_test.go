@@ -92,3 +92,61 @@ func TestWrites_DuplicateKeyDoesNotAbandonOtherPartitions(t *testing.T) {
 		t.Errorf("taker: %v %v", taker, err)
 	}
 }
+
+// A stop (Apply's context ending) sends nothing new, and a write command
+// already sent is answered, not abandoned: the next run's replay must not
+// race with it.
+func TestApply_StopWaitsForCommandsInFlight(t *testing.T) {
+	dst := testmongo.StartDest(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	var started int
+	var abandoned []string
+	mon := &event.CommandMonitor{
+		Started: func(_ context.Context, e *event.CommandStartedEvent) {
+			if e.CommandName == "insert" {
+				mu.Lock()
+				if started++; started == 1 {
+					cancel() // the stop comes while the first insert is in flight
+				}
+				mu.Unlock()
+			}
+		},
+		Failed: func(_ context.Context, e *event.CommandFailedEvent) {
+			mu.Lock()
+			abandoned = append(abandoned, e.CommandName+": "+e.Failure.Error())
+			mu.Unlock()
+		},
+	}
+	client, err := mongo.Connect(options.Client().ApplyURI(dst.URI).SetMonitor(mon))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Disconnect(context.Background())
+	x := &Executor{Client: client, Workers: 1, BulkSize: 50, Log: quietLog(), Rec: status.New("applying")}
+	tr := NewTranslator(nil)
+	var ops []Op
+	pad := strings.Repeat("p", 8000)
+	for i := 0; i < 500; i++ {
+		if ops, err = tr.AppendOps(ops, uint64(i+1), bson.Timestamp{T: 1700300000, I: uint32(i + 1)},
+			mustMarshal(t, entry(uint32(i+1), "i", "test.coll", nil, bson.D{{Key: "_id", Value: int32(i)}, {Key: "pad", Value: pad}}))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := x.Apply(ctx, ops); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Apply after the stop: %v, want context.Canceled", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(abandoned) > 0 {
+		t.Errorf("commands abandoned at the stop: %v", abandoned)
+	}
+	if started != 1 {
+		t.Errorf("%d insert commands sent, want the one in flight at the stop", started)
+	}
+	n, err := client.Database("test").Collection("coll").CountDocuments(context.Background(), bson.D{})
+	if err != nil || n != 50 {
+		t.Errorf("%d documents (%v): want the 50 of the command in flight", n, err)
+	}
+}

@@ -153,7 +153,10 @@ func (x *Executor) runCounted(ctx context.Context, ops []Op, cmd bson.Raw) (int,
 	db, _ := splitNS(ops[0].NS)
 	var n int
 	err := retry.Do(ctx, x.Log, "write to "+ops[0].NS, func() error {
-		reply, err := x.Client.Database(db).RunCommand(ctx, cmd).Raw()
+		if err := ctx.Err(); err != nil {
+			return err // stopped: nothing new is sent
+		}
+		reply, err := x.Client.Database(db).RunCommand(x.commandCtx(ctx), cmd).Raw()
 		if err != nil {
 			return err
 		}
