@@ -188,10 +188,14 @@ func (x *Executor) writes(ctx context.Context, ops []Op) error {
 	wg.Wait()
 	var err error
 	for _, e := range errs {
-		// The first partition's own failure, not a stop it caused.
+		// The lowest-numbered partition's own failure, not a stop it
+		// caused.
 		if e != nil && (err == nil || errors.Is(err, errStopped)) {
 			err = e
 		}
+	}
+	if err != nil && ctx.Err() != nil {
+		return ctx.Err() // stopped: a duplicate key met on the way is not replayed now
 	}
 	if err != nil && isDupKey(err) {
 		// A secondary unique index may conflict only transiently across

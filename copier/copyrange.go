@@ -67,7 +67,10 @@ func (c *Copier) copyRange(ctx context.Context, t rangeTask) error {
 		}
 		g.Go(func() error {
 			defer func() { <-c.inflight }()
-			if err := c.insert(gctx, coll, cmd); err != nil {
+			// ctx, not gctx: a sibling's failure must not abandon an
+			// insert the destination may still apply after the range
+			// is copied again (and the catch-up has moved on).
+			if err := c.insert(ctx, coll, cmd); err != nil {
 				return err
 			}
 			c.Progress.Inc(coll.srcNS, n, size)
