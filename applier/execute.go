@@ -104,7 +104,12 @@ func (x *Executor) Apply(ctx context.Context, ops []Op) error {
 		if err := x.mark(op.Seq, false); err != nil {
 			return err
 		}
-		err := retry.Do(ctx, x.Log, "command "+op.Desc, func() error { return op.Cmd(ctx, x.Client) })
+		err := retry.Do(ctx, x.Log, "command "+op.Desc, func() error {
+			if err := ctx.Err(); err != nil {
+				return err // stopped: nothing new is sent
+			}
+			return op.Cmd(x.commandCtx(ctx), x.Client)
+		})
 		if x.Keys != nil {
 			x.Keys.Invalidate() // a DDL may drop, create, rename or shard a collection
 		}
