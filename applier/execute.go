@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sort"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/internal/retry"
@@ -78,10 +77,13 @@ const commandGrace = 10 * time.Second
 
 // Apply runs ops in order semantics: per-document order, barriers alone.
 //
-// When ctx ends (a stop), no new write command is sent, and one already
-// sent is waited for (at most commandGrace) rather than abandoned: the
-// server would go on applying it, possibly after the next run has begun
-// to replay the same entries, putting documents back into older states.
+// When ctx ends (a stop), no new write command or barrier is begun, and
+// one already sent is waited for (at most commandGrace) rather than
+// abandoned: the server would go on applying it, possibly after the next
+// run has begun to replay the same entries, putting documents back into
+// older states. A barrier of several commands (drop then rename,
+// enableSharding then shardCollection) finishes its steps within the
+// grace.
 func (x *Executor) Apply(ctx context.Context, ops []Op) error {
 	x.once.Do(func() { x.wc, x.wcErr = wirecmd.WriteConcern(x.WriteConcern) })
 	if x.wcErr != nil {
@@ -175,8 +177,12 @@ func (x *Executor) writes(ctx context.Context, ops []Op) error {
 	if len(ops) == 0 {
 		return nil
 	}
+	// run ends when a partition fails: the others send nothing new and
+	// stop retrying, while the command each has in flight goes on under
+	// Apply's command context and is answered.
+	run, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
 	var wg sync.WaitGroup
-	var stop atomic.Bool
 	parts := x.split(ops)
 	errs := make([]error, len(parts))
 	for i, part := range parts {
@@ -185,8 +191,8 @@ func (x *Executor) writes(ctx context.Context, ops []Op) error {
 		}
 		b := &x.builders[i]
 		wg.Go(func() {
-			if errs[i] = x.partition(ctx, &stop, b, part); errs[i] != nil {
-				stop.Store(true)
+			if errs[i] = x.partition(run, b, part); errs[i] != nil {
+				stop(errStopped)
 			}
 		})
 	}
@@ -194,8 +200,8 @@ func (x *Executor) writes(ctx context.Context, ops []Op) error {
 	var err error
 	for _, e := range errs {
 		// The lowest-numbered partition's own failure, not a stop it
-		// caused.
-		if e != nil && (err == nil || errors.Is(err, errStopped)) {
+		// caused (a stopped partition returns the run's context error).
+		if e != nil && (err == nil || errors.Is(err, context.Canceled)) {
 			err = e
 		}
 	}
@@ -221,18 +227,16 @@ func (x *Executor) commandCtx(ctx context.Context) context.Context {
 	return ctx
 }
 
-// errStopped ends a partition whose run another partition failed.
+// errStopped is the cause of a run's end when one of its partitions
+// failed.
 var errStopped = errors.New("stopped: another partition of the run failed")
 
 // partition sends one worker's ops in order, a command per run (runLen),
-// until stop is set.
-func (x *Executor) partition(ctx context.Context, stop *atomic.Bool, b *wirecmd.Builder, ops []Op) error {
+// until run ends (send checks before each attempt).
+func (x *Executor) partition(run context.Context, b *wirecmd.Builder, ops []Op) error {
 	for len(ops) > 0 {
-		if stop.Load() {
-			return errStopped
-		}
 		n := runLen(ops, x.BulkSize)
-		if err := x.send(ctx, b, ops[:n]); err != nil {
+		if err := x.send(run, b, ops[:n]); err != nil {
 			return err
 		}
 		ops = ops[n:]

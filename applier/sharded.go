@@ -329,12 +329,15 @@ func (x *Executor) changeKey(ctx context.Context, op *Op, k *shardKey, old, doc 
 	}
 	c := x.Client.Database(dbName).Collection(coll, copts)
 	err := retry.Do(ctx, x.Log, "change a shard key in "+op.NS, func() error {
+		if err := ctx.Err(); err != nil {
+			return err // stopped: nothing new is sent
+		}
 		var res *mongo.UpdateResult
 		var err error
-		if hasDollarKey(doc) {
-			res, err = c.UpdateOne(ctx, old, wirecmd.LiteralReplacement(doc), options.UpdateOne().SetBypassDocumentValidation(true))
+		if cctx := x.commandCtx(ctx); hasDollarKey(doc) {
+			res, err = c.UpdateOne(cctx, old, wirecmd.LiteralReplacement(doc), options.UpdateOne().SetBypassDocumentValidation(true))
 		} else {
-			res, err = c.ReplaceOne(ctx, old, doc, options.Replace().SetBypassDocumentValidation(true))
+			res, err = c.ReplaceOne(cctx, old, doc, options.Replace().SetBypassDocumentValidation(true))
 		}
 		if err != nil || res.MatchedCount > 0 {
 			return err

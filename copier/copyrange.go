@@ -60,6 +60,9 @@ func (c *Copier) copyRange(ctx context.Context, t rangeTask) error {
 		}
 		cmd, n, size := batch.End(c.tail), int64(docs), int64(bytes)
 		batch, docs, bytes = nil, 0, 0
+		if gctx.Err() != nil {
+			return g.Wait() // a sibling failed: nothing new is sent
+		}
 		select {
 		case c.inflight <- struct{}{}:
 		case <-gctx.Done():
@@ -67,10 +70,10 @@ func (c *Copier) copyRange(ctx context.Context, t rangeTask) error {
 		}
 		g.Go(func() error {
 			defer func() { <-c.inflight }()
-			// ctx, not gctx: a sibling's failure must not abandon an
-			// insert the destination may still apply after the range
-			// is copied again (and the catch-up has moved on).
-			if err := c.insert(ctx, coll, cmd); err != nil {
+			// A sibling's failure (gctx) ends the retries, not the
+			// command in flight (ctx): the destination may still apply
+			// an abandoned insert after the range is copied again.
+			if err := c.insert(gctx, ctx, coll, cmd); err != nil {
 				return err
 			}
 			c.Progress.Inc(coll.srcNS, n, size)
@@ -120,11 +123,16 @@ func (c *Copier) copyRange(ctx context.Context, t rangeTask) error {
 	return nil
 }
 
-// insert runs one insert command, retrying what the server recovers from.
-func (c *Copier) insert(ctx context.Context, coll *collection, cmd bson.Raw) error {
+// insert runs one insert command, retrying what the server recovers from
+// while ctx lasts; each attempt is sent under send, so that the end of ctx
+// stops the retries without abandoning an attempt in flight.
+func (c *Copier) insert(ctx, send context.Context, coll *collection, cmd bson.Raw) error {
 	db := c.Dst.Database(coll.dstDB)
 	err := retry.Do(ctx, c.Log, "copy into "+coll.dstNS, func() error {
-		return c.settleDuplicates(ctx, coll, cmd, db.RunCommand(ctx, cmd).Err())
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return c.settleDuplicates(ctx, coll, cmd, db.RunCommand(send, cmd).Err())
 	})
 	if err != nil {
 		return fmt.Errorf("copy into %s: %w", coll.dstNS, err)

@@ -28,7 +28,7 @@ func TestInsert_ResumedBatchKeepsGoing(t *testing.T) {
 		b.Insert(doc)
 	}
 	c := &Copier{Dst: client, Log: testlog.Quiet()}
-	if err := c.insert(ctx, &collection{dstDB: "shop", dstNS: "shop.orders"}, b.End(nil)); err != nil {
+	if err := c.insert(ctx, ctx, &collection{dstDB: "shop", dstNS: "shop.orders"}, b.End(nil)); err != nil {
 		t.Fatalf("a batch with an already-copied document failed: %v", err)
 	}
 	if n, err := coll.CountDocuments(ctx, bson.D{}); err != nil || n != 3 {
@@ -39,7 +39,7 @@ func TestInsert_ResumedBatchKeepsGoing(t *testing.T) {
 	bad.Begin("insert", "orders", "documents", false)
 	doc, _ := bson.Marshal(bson.D{{Key: "_id", Value: bson.A{1}}})
 	bad.Insert(doc)
-	if err := c.insert(ctx, &collection{dstDB: "shop", dstNS: "shop.orders"}, bad.End(nil)); err == nil {
+	if err := c.insert(ctx, ctx, &collection{dstDB: "shop", dstNS: "shop.orders"}, bad.End(nil)); err == nil {
 		t.Fatal("an array _id was accepted as a duplicate")
 	}
 }

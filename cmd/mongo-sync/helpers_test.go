@@ -134,7 +134,16 @@ func keepDirOnFailure(t *testing.T, dir string) {
 		if !t.Failed() || to == "" {
 			return
 		}
-		dst := filepath.Join(to, strings.ReplaceAll(t.Name(), "/", "_")+"-"+time.Now().Format("150405"))
+		if err := os.MkdirAll(to, 0o755); err != nil {
+			t.Logf("keep %s: %v", dir, err)
+			return
+		}
+		parent, err := os.MkdirTemp(to, strings.ReplaceAll(t.Name(), "/", "_")+"-*")
+		if err != nil {
+			t.Logf("keep %s: %v", dir, err)
+			return
+		}
+		dst := filepath.Join(parent, filepath.Base(dir))
 		if out, err := exec.Command("cp", "-a", dir, dst).CombinedOutput(); err != nil {
 			t.Logf("keep %s: %v\n%s", dir, err, out)
 			return
