@@ -89,10 +89,8 @@ func (x *Executor) Apply(ctx context.Context, ops []Op) error {
 	if x.wcErr != nil {
 		return x.wcErr
 	}
-	cmdCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancel()
-	stop := context.AfterFunc(ctx, func() { time.AfterFunc(commandGrace, cancel) })
-	defer stop()
+	cmdCtx, release := retry.Grace(ctx, commandGrace)
+	defer release()
 	x.cmdCtx = cmdCtx
 	defer func() { x.cmdCtx = nil }()
 	start := 0

@@ -68,11 +68,7 @@ func TestWrites_DuplicateKeyDoesNotAbandonOtherPartitions(t *testing.T) {
 			}
 		},
 	}
-	client, err := mongo.Connect(options.Client().ApplyURI(dst.URI).SetMonitor(mon))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Disconnect(ctx)
+	client := monitored(t, dst, mon)
 	c := client.Database("test").Collection("coll")
 	if _, err := c.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "email", Value: 1}}, Options: options.Index().SetUnique(true)}); err != nil {
 		t.Fatal(err)
@@ -87,6 +83,7 @@ func TestWrites_DuplicateKeyDoesNotAbandonOtherPartitions(t *testing.T) {
 	var ops []Op
 	add := func(op string, o bson.D) {
 		t.Helper()
+		var err error
 		seq := uint64(len(ops) + 1)
 		if ops, err = tr.AppendOps(ops, seq, bson.Timestamp{T: 1700300000, I: uint32(seq)}, mustMarshal(t, entry(uint32(seq), op, "test.coll", nil, o))); err != nil {
 			t.Fatal(err)
@@ -158,14 +155,11 @@ func TestApply_StopWaitsForCommandsInFlight(t *testing.T) {
 			mu.Unlock()
 		},
 	}
-	client, err := mongo.Connect(options.Client().ApplyURI(dst.URI).SetMonitor(mon))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Disconnect(context.Background())
+	client := monitored(t, dst, mon)
 	x := &Executor{Client: client, Workers: 1, BulkSize: 50, Log: quietLog(), Rec: status.New("applying")}
 	tr := NewTranslator(nil)
 	var ops []Op
+	var err error
 	pad := strings.Repeat("p", 8000)
 	for i := 0; i < 500; i++ {
 		if ops, err = tr.AppendOps(ops, uint64(i+1), bson.Timestamp{T: 1700300000, I: uint32(i + 1)},
@@ -188,4 +182,16 @@ func TestApply_StopWaitsForCommandsInFlight(t *testing.T) {
 	if err != nil || n != 50 {
 		t.Errorf("%d documents (%v): want the 50 of the command in flight", n, err)
 	}
+}
+
+// monitored connects to the server with a client that reports its commands
+// to mon; it is closed at the end of the test.
+func monitored(t *testing.T, s *testmongo.Server, mon *event.CommandMonitor) *mongo.Client {
+	t.Helper()
+	c, err := mongo.Connect(options.Client().ApplyURI(s.URI).SetMonitor(mon))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Disconnect(context.Background()) })
+	return c
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/mongo-sync/mongo-sync/internal/failpoint"
 	"github.com/mongo-sync/mongo-sync/internal/projection"
@@ -36,6 +37,9 @@ func (t rangeTask) filter() bson.D {
 	return bson.D{{Key: "_id", Value: cond}}
 }
 
+// insertGrace is how long an insert in flight may still take after a stop.
+const insertGrace = 10 * time.Second
+
 // copyRange copies one range in unordered bulk inserts, built as raw insert
 // commands straight from the cursor's bytes. After a restart the range
 // starts over: documents the last attempt already inserted give
@@ -52,6 +56,11 @@ func (c *Copier) copyRange(ctx context.Context, t rangeTask) error {
 	// Reading goes on while earlier batches are inserted; inserts in flight
 	// are capped for the whole copier.
 	g, gctx := errgroup.WithContext(ctx)
+	// Inserts are sent under send: a stop (ctx) or a sibling's failure
+	// (gctx) ends the retries and new sends, not an insert in flight,
+	// which the destination could apply after the range is copied again.
+	send, release := retry.Grace(ctx, insertGrace)
+	defer release()
 	var batch *wirecmd.Builder
 	docs, bytes := 0, 0
 	flush := func() error {
@@ -70,10 +79,7 @@ func (c *Copier) copyRange(ctx context.Context, t rangeTask) error {
 		}
 		g.Go(func() error {
 			defer func() { <-c.inflight }()
-			// A sibling's failure (gctx) ends the retries, not the
-			// command in flight (ctx): the destination may still apply
-			// an abandoned insert after the range is copied again.
-			if err := c.insert(gctx, ctx, coll, cmd); err != nil {
+			if err := c.insert(gctx, send, coll, cmd); err != nil {
 				return err
 			}
 			c.Progress.Inc(coll.srcNS, n, size)

@@ -83,3 +83,18 @@ func Do(ctx context.Context, log logrus.FieldLogger, what string, f func() error
 		}
 	}
 }
+
+// Grace returns a context for sending commands that ends d after ctx ends
+// (or at release). A command already sent when ctx ends (a stop) is then
+// answered rather than abandoned: the server would go on running an
+// abandoned write and could apply it after a later replay of the same
+// entries. Callers check ctx, not this context, before sending anything
+// new.
+func Grace(ctx context.Context, d time.Duration) (send context.Context, release context.CancelFunc) {
+	send, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(d, cancel) })
+	return send, func() {
+		stop()
+		cancel()
+	}
+}

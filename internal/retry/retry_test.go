@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
@@ -37,5 +38,26 @@ func TestRetryable(t *testing.T) {
 		if got := Retryable(tc.err); got != tc.want {
 			t.Errorf("%s: Retryable = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+func TestGrace_OutlivesItsContextByD(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	send, release := Grace(ctx, 200*time.Millisecond)
+	defer release()
+	cancel()
+	if send.Err() != nil {
+		t.Fatal("the send context ended with its parent")
+	}
+	select {
+	case <-send.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the send context outlived its parent by 5 s, want 200 ms")
+	}
+
+	send, release = Grace(context.Background(), time.Hour)
+	release()
+	if send.Err() == nil {
+		t.Fatal("release did not end the send context")
 	}
 }
