@@ -104,12 +104,7 @@ func (x *Executor) Apply(ctx context.Context, ops []Op) error {
 		if err := x.mark(op.Seq, false); err != nil {
 			return err
 		}
-		err := retry.Do(ctx, x.Log, "command "+op.Desc, func() error {
-			if err := ctx.Err(); err != nil {
-				return err // stopped: nothing new is sent
-			}
-			return op.Cmd(x.commandCtx(ctx), x.Client)
-		})
+		err := retry.Do(ctx, x.Log, "command "+op.Desc, func() error { return op.Cmd(x.commandCtx(ctx), x.Client) })
 		if x.Keys != nil {
 			x.Keys.Invalidate() // a DDL may drop, create, rename or shard a collection
 		}
@@ -230,7 +225,7 @@ func (x *Executor) commandCtx(ctx context.Context) context.Context {
 var errStopped = errors.New("stopped: another partition of the run failed")
 
 // partition sends one worker's ops in order, a command per run (runLen),
-// until run ends (send checks before each attempt).
+// until run ends (retry.Do starts no attempt after that).
 func (x *Executor) partition(run context.Context, b *wirecmd.Builder, ops []Op) error {
 	for len(ops) > 0 {
 		n := runLen(ops, x.BulkSize)
@@ -279,9 +274,6 @@ func (x *Executor) send(ctx context.Context, b *wirecmd.Builder, ops []Op) error
 	var dups []Op
 	stuck, stuckErr := -1, error(nil)
 	err := retry.Do(ctx, x.Log, "write to "+ops[0].NS, func() error {
-		if err := ctx.Err(); err != nil {
-			return err // stopped: nothing new is sent
-		}
 		var docs []bson.Raw
 		if ops[0].Fetch != nil { // alone in its run
 			doc, err := x.fetch(ctx, &ops[0])

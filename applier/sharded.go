@@ -153,9 +153,6 @@ func (x *Executor) runCounted(ctx context.Context, ops []Op, cmd bson.Raw) (int,
 	db, _ := splitNS(ops[0].NS)
 	var n int
 	err := retry.Do(ctx, x.Log, "write to "+ops[0].NS, func() error {
-		if err := ctx.Err(); err != nil {
-			return err // stopped: nothing new is sent
-		}
 		reply, err := x.Client.Database(db).RunCommand(x.commandCtx(ctx), cmd).Raw()
 		if err != nil {
 			return err
@@ -329,9 +326,6 @@ func (x *Executor) changeKey(ctx context.Context, op *Op, k *shardKey, old, doc 
 	}
 	c := x.Client.Database(dbName).Collection(coll, copts)
 	err := retry.Do(ctx, x.Log, "change a shard key in "+op.NS, func() error {
-		if err := ctx.Err(); err != nil {
-			return err // stopped: nothing new is sent
-		}
 		var res *mongo.UpdateResult
 		var err error
 		if cctx := x.commandCtx(ctx); hasDollarKey(doc) {

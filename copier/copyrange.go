@@ -135,9 +135,6 @@ func (c *Copier) copyRange(ctx context.Context, t rangeTask) error {
 func (c *Copier) insert(ctx, send context.Context, coll *collection, cmd bson.Raw) error {
 	db := c.Dst.Database(coll.dstDB)
 	err := retry.Do(ctx, c.Log, "copy into "+coll.dstNS, func() error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
 		return c.settleDuplicates(ctx, coll, cmd, db.RunCommand(send, cmd).Err())
 	})
 	if err != nil {

@@ -62,9 +62,10 @@ type OplogSource struct {
 	// entry read need not be the newest.
 	newestRead bson.Timestamp
 	// recent is the ts of the entries emitted last, oldest first (at most
-	// recentMax), on the test server (Standalone). A re-open skips those newer than its resume entry: on the
-	// test server the cursor returns entries read before the resume entry
-	// in insertion order again, ahead of it.
+	// recentMax), kept on the test server (Standalone) only. A re-open
+	// skips those newer than its resume entry: there the cursor returns
+	// entries read before the resume entry in insertion order again, ahead
+	// of it.
 	recent []bson.Timestamp
 }
 
@@ -396,10 +397,10 @@ func (o *OplogSource) remember(ts bson.Timestamp) {
 
 // emittedAfter is the set of the last recentMax entries emitted whose ts is
 // after ts; nil when none (always on MongoDB, whose cursors return entries
-// in ts order: recent is kept on the test server only). After a process restart it starts empty: an entry the spool
-// holds before its last one may then be spooled again, a re-application of
-// a later entry, harmless (DESIGN.md, invariant 5), on the test server
-// only.
+// in ts order: recent is kept on the test server only). After a process
+// restart it starts empty: an entry the spool holds before its last one
+// may then be spooled again, a re-application of a later entry, harmless
+// (DESIGN.md, invariant 5), on the test server only.
 func (o *OplogSource) emittedAfter(ts bson.Timestamp) map[bson.Timestamp]bool {
 	var m map[bson.Timestamp]bool
 	for i := max(0, len(o.recent)-recentMax); i < len(o.recent); i++ {

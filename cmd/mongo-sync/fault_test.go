@@ -246,7 +246,7 @@ func TestFault_Failpoints(t *testing.T) {
 	conf := writeConfig(t, dir, src.URI, dst.URI, withHostile(strings.Replace(syncSections, "workers = 3", "workers = 1", 1)))
 	stop := make(chan struct{})
 	load := writeLoad(t, src.Client(), 9, stop)
-	stopHostile := hostileLoad(t, src.Client(), uint64(time.Now().UnixNano()))
+	stopHostile := hostileLoad(t, src.Client(), hostileSeed(t))
 	fired := map[string]int{}
 	plan := []string{
 		"copy-before-range-done:1", "copy-before-range-done:2", "copy-before-range-done:3",

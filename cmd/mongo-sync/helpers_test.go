@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -110,8 +111,8 @@ func keepOutput(t *testing.T, p *proc, args []string) {
 			notable = append(notable, l)
 		}
 	}
-	if len(notable) > 60 {
-		notable = append(notable[:30], append([]string{fmt.Sprintf("... %d more ...", len(notable)-60)}, notable[len(notable)-30:]...)...)
+	if n := len(notable); n > 60 {
+		notable = slices.Concat(notable[:30], []string{fmt.Sprintf("... %d more ...", n-60)}, notable[n-30:])
 	}
 	t.Logf("whole output of %v (%d lines) kept in %s; its warnings and errors:\n%s", args, strings.Count(out, "\n"), f.Name(), strings.Join(notable, "\n"))
 }

@@ -108,12 +108,7 @@ func testShardedSync(t *testing.T, n int) {
 	keepDirOnFailure(t, dir)
 	statusAddr := freeAddr(t)
 	conf := shardedConfig(t, dir, servers, dst.URI, withHostile(syncSections)+fmt.Sprintf("[http]\nlisten = %q\n", statusAddr)+testLogSection())
-	seed := uint64(time.Now().UnixNano())
-	if v := os.Getenv("MONGO_SYNC_TEST_SEED"); v != "" {
-		if _, err := fmt.Sscan(v, &seed); err != nil {
-			t.Fatalf("MONGO_SYNC_TEST_SEED=%q: %v", v, err)
-		}
-	}
+	seed := hostileSeed(t)
 	loads := make([]*workload.Workload, n)
 	stops := make([]func() workload.Counts, n)
 	for i, s := range servers {

@@ -170,7 +170,7 @@ func TestSync_KillNineDuringCopyAndIncremental(t *testing.T) {
 	// Beside it, the hostile workload (internal/workload): type changes under
 	// dotted paths, unique keys re-inserted under other _ids, arrays that
 	// grow and shrink, one numeric _id as int32, int64 and double.
-	stopHostile := hostileLoad(t, src.Client(), uint64(time.Now().UnixNano()))
+	stopHostile := hostileLoad(t, src.Client(), hostileSeed(t))
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 11))
 	var logs strings.Builder
 	copyKills, liveKills := 0, 0

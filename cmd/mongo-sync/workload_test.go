@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mongo-sync/mongo-sync/internal/bsonx"
 	"github.com/mongo-sync/mongo-sync/internal/workload"
@@ -23,6 +26,18 @@ func withHostile(sections string) string {
 // hostileLoad creates the hostile workload's collections and unique index on
 // the source, then runs it until the returned function is called; that
 // function stops it and logs what it did.
+// hostileSeed is the hostile workload's seed: MONGO_SYNC_TEST_SEED when set
+// (a failed run's logged seed, to run it again), else the clock.
+func hostileSeed(t *testing.T) uint64 {
+	seed := uint64(time.Now().UnixNano())
+	if v := os.Getenv("MONGO_SYNC_TEST_SEED"); v != "" {
+		if _, err := fmt.Sscan(v, &seed); err != nil {
+			t.Fatalf("MONGO_SYNC_TEST_SEED=%q: %v", v, err)
+		}
+	}
+	return seed
+}
+
 func hostileLoad(t *testing.T, c *mongo.Client, seed uint64) func() workload.Counts {
 	t.Helper()
 	ctx := context.Background()

@@ -56,10 +56,14 @@ func WithObserver(ctx context.Context, o Observer) context.Context {
 
 // Do runs f until it succeeds, fails with a non-retryable error, or ctx
 // ends, backing off exponentially (capped) and logging at a bounded rate.
+// No attempt starts once ctx has ended: a stop sends nothing new.
 func Do(ctx context.Context, log logrus.FieldLogger, what string, f func() error) error {
 	delay := 50 * time.Millisecond
 	var lastLog time.Time
 	for attempt := 1; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		err := f()
 		if err == nil || !Retryable(err) {
 			return err
@@ -88,8 +92,7 @@ func Do(ctx context.Context, log logrus.FieldLogger, what string, f func() error
 // (or at release). A command already sent when ctx ends (a stop) is then
 // answered rather than abandoned: the server would go on running an
 // abandoned write and could apply it after a later replay of the same
-// entries. Callers check ctx, not this context, before sending anything
-// new.
+// entries. Do, run with ctx, starts nothing new after it ends.
 func Grace(ctx context.Context, d time.Duration) (send context.Context, release context.CancelFunc) {
 	send, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(d, cancel) })

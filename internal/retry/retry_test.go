@@ -61,3 +61,13 @@ func TestGrace_OutlivesItsContextByD(t *testing.T) {
 		t.Fatal("release did not end the send context")
 	}
 }
+
+func TestDo_NoAttemptAfterItsContextEnded(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	calls := 0
+	err := Do(ctx, nil, "nothing", func() error { calls++; return nil })
+	if !errors.Is(err, context.Canceled) || calls != 0 {
+		t.Fatalf("Do after its context ended: %v, %d attempts; want context.Canceled, none", err, calls)
+	}
+}
