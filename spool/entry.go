@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"hash/crc32"
 
-	"github.com/mongo-sync/mongo-sync/internal/slab"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -49,11 +48,10 @@ func encodeEntry(buf []byte, seq uint64, raw []byte) (key, value []byte) {
 	return buf[:8:8], buf[8:]
 }
 
-// decodeValue checks the checksum of a stored value and returns its entry,
-// copied into entries (bbolt's memory is valid only inside the
-// transaction). The BSON was validated by Append; a matching checksum
+// checkValue checks the checksum of a stored value and returns its entry,
+// in v's memory. The BSON was validated by Append; a matching checksum
 // proves it is those bytes.
-func decodeValue(v []byte, entries *slab.Slab) (bson.Raw, string) {
+func checkValue(v []byte) (bson.Raw, string) {
 	if len(v) < 4+5 {
 		return nil, "value too short"
 	}
@@ -61,7 +59,7 @@ func decodeValue(v []byte, entries *slab.Slab) (bson.Raw, string) {
 	if crc32.Checksum(raw, castagnoli) != binary.BigEndian.Uint32(v) {
 		return nil, "checksum mismatch"
 	}
-	return entries.Copy(raw), ""
+	return raw, ""
 }
 
 // entryTS returns the oplog entry's ts field (the first element named ts,

@@ -18,7 +18,7 @@ func (r *Reader) Follow(w *Writer) { r.w = w }
 // seal that happens between two calls is safe: the seal waits for a read in
 // progress, then takes the handle away, and the entries are then in the
 // sealed file (the writer calls OnSeal once it is renamed).
-func (w *Writer) readOpen(from uint64, max, maxBytes int) (es []Entry, ok bool, err error) {
+func (w *Writer) readOpen(from uint64, max, maxBytes int, mem *batchMem) (es []Entry, ok bool, err error) {
 	w.omu.RLock()
 	defer w.omu.RUnlock()
 	if w.odb == nil || from < w.oseg.First {
@@ -32,7 +32,7 @@ func (w *Writer) readOpen(from uint64, max, maxBytes int) (es []Entry, ok bool, 
 	}
 	seg := w.oseg
 	seg.Last = last
-	es, err = readEntries(w.odb, seg, from, last, max, maxBytes)
+	es, err = readEntries(w.odb, seg, from, last, max, maxBytes, mem)
 	return es, true, err
 }
 

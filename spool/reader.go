@@ -6,7 +6,6 @@ import (
 	"os"
 	"runtime/debug"
 
-	"github.com/mongo-sync/mongo-sync/internal/slab"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -17,6 +16,19 @@ type Reader struct {
 	db  *bolt.DB
 	seg Segment
 	w   *Writer // followed, if set: the open segment is read through it
+
+	// The memory the last Read returned its entries in, and whether the
+	// caller has given it back (Release): the next Read then reuses it
+	// instead of allocating its batch anew.
+	mem      batchMem
+	released bool
+}
+
+// batchMem is the memory of one batch of entries: the entries and the
+// bytes they point into.
+type batchMem struct {
+	out  []Entry
+	data []byte
 }
 
 // OpenReader opens the spool at dir for reading.
@@ -43,8 +55,19 @@ func (r *Reader) Read(ctx context.Context, from uint64, max, maxBytes int) ([]En
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if !r.released {
+		r.mem = batchMem{} // the caller's: this batch goes in new memory
+	}
+	es, err := r.read(from, max, maxBytes, &r.mem)
+	if len(es) > 0 {
+		r.released = false // the memory is the caller's again
+	}
+	return es, err
+}
+
+func (r *Reader) read(from uint64, max, maxBytes int, mem *batchMem) ([]Entry, error) {
 	if r.w != nil {
-		if es, ok, err := r.w.readOpen(from, max, maxBytes); ok {
+		if es, ok, err := r.w.readOpen(from, max, maxBytes, mem); ok {
 			return es, err
 		}
 	}
@@ -54,8 +77,15 @@ func (r *Reader) Read(ctx context.Context, from uint64, max, maxBytes int) ([]En
 			return nil, err
 		}
 	}
-	return r.readFrom(from, max, maxBytes)
+	return r.readFrom(from, max, maxBytes, mem)
 }
+
+// Release gives back the memory of the entries the last Read returned: the
+// caller keeps no Raw of theirs, nor any slice of one, from here on (what
+// it keeps longer, it copies). The next Read may then overwrite them
+// instead of allocating its batch anew. Without Release, every Read's
+// entries are the caller's for good.
+func (r *Reader) Release() { r.released = true }
 
 // locate opens the sealed segment that holds from.
 func (r *Reader) locate(from uint64) (bool, error) {
@@ -101,8 +131,8 @@ func (r *Reader) openSeg(s Segment) (err error) {
 	return nil
 }
 
-func (r *Reader) readFrom(from uint64, max, maxBytes int) ([]Entry, error) {
-	out, err := readEntries(r.db, r.seg, from, r.seg.Last, max, maxBytes)
+func (r *Reader) readFrom(from uint64, max, maxBytes int, mem *batchMem) ([]Entry, error) {
+	out, err := readEntries(r.db, r.seg, from, r.seg.Last, max, maxBytes, mem)
 	if err != nil {
 		r.closeSeg()
 		return nil, err
@@ -112,11 +142,21 @@ func (r *Reader) readFrom(from uint64, max, maxBytes int) ([]Entry, error) {
 
 // readEntries reads up to max entries (about maxBytes) from db, the
 // segment seg, starting at from and ending at last at the latest. Every
-// entry up to last must be there, with its checksum right.
-func readEntries(db *bolt.DB, seg Segment, from, last uint64, max, maxBytes int) (out []Entry, err error) {
+// entry up to last must be there, with its checksum right. The entries are
+// copied into mem, overwriting what it held, or into new memory if mem is
+// nil.
+func readEntries(db *bolt.DB, seg Segment, from, last uint64, max, maxBytes int, mem *batchMem) (out []Entry, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer guard(seg, &err)
-	out = make([]Entry, 0, min(uint64(max), last-from+1))
+	if mem == nil {
+		mem = &batchMem{}
+	}
+	want := int(min(uint64(max), last-from+1))
+	if out = mem.out[:0]; cap(out) < want {
+		out = make([]Entry, 0, want)
+	}
+	data := mem.data[:0]
+	defer func() { mem.out, mem.data = out[:0], data[:0] }()
 	err = db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketEntries)
 		if b == nil {
@@ -125,15 +165,23 @@ func readEntries(db *bolt.DB, seg Segment, from, last uint64, max, maxBytes int)
 		c := b.Cursor()
 		bytes := 0
 		want := from
-		entries := slab.Slab{Size: 256 << 10}
 		for k, v := c.Seek(seqKey(from)); len(out) < max && want <= last; k, v = c.Next() {
 			if k == nil || keySeq(k) != want {
 				return &CorruptError{File: seg.Path, First: seg.First, Last: seg.Last, Seq: want, Reason: "entry missing"}
 			}
-			raw, bad := decodeValue(v, &entries)
+			raw, bad := checkValue(v)
 			if bad != "" {
 				return &CorruptError{File: seg.Path, First: seg.First, Last: seg.Last, Seq: want, Reason: bad}
 			}
+			// Copied out of bbolt's memory, valid only inside the
+			// transaction. Past data's capacity, a new block: the entries
+			// already in the old one keep it.
+			if cap(data)-len(data) < len(raw) {
+				data = make([]byte, 0, blockSize(cap(data), len(raw)))
+			}
+			off := len(data)
+			data = append(data, raw...)
+			raw = data[off:len(data):len(data)]
 			ts, ok := entryTS(raw)
 			if !ok {
 				return &CorruptError{File: seg.Path, First: seg.First, Last: seg.Last, Seq: want, Reason: "entry has no ts"}
@@ -172,7 +220,7 @@ func readOne(s Segment, seq uint64) (Entry, error) {
 		return Entry{}, err
 	}
 	defer r.closeSeg()
-	es, err := r.readFrom(seq, 1, 1)
+	es, err := r.readFrom(seq, 1, 1, nil)
 	if err != nil {
 		return Entry{}, err
 	}
@@ -180,4 +228,10 @@ func readOne(s Segment, seq uint64) (Entry, error) {
 		return Entry{}, &CorruptError{File: s.Path, First: s.First, Last: s.Last, Seq: seq, Reason: "entry missing"}
 	}
 	return es[0], nil
+}
+
+// blockSize is the size of the block that follows one of size prev when an
+// entry of n bytes does not fit: doubling, from 256 KiB.
+func blockSize(prev, n int) int {
+	return max(2*prev, n, 256<<10)
 }

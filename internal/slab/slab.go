@@ -1,7 +1,8 @@
 // Package slab carves many small byte slices out of a few large
-// allocations: hot paths that keep thousands of short-lived buffers (spooled
-// entries, built update documents) allocate once per slab, not once per
-// buffer. A slice handed out keeps its whole slab alive until it is dropped.
+// allocations: hot paths that keep thousands of short-lived buffers (built
+// update documents) allocate once per block, not once per buffer. A slice
+// handed out keeps its whole block alive until it is dropped; after Rewind,
+// the blocks are handed out again.
 package slab
 
 // Slab hands out slices of its current block; Size is the block size.
@@ -9,6 +10,10 @@ package slab
 type Slab struct {
 	Size int
 	buf  []byte
+	// The blocks handed out since the last Rewind, in order, and the
+	// index of the current one (buf) among them.
+	blocks [][]byte
+	cur    int
 }
 
 // Alloc returns an empty slice with capacity n. Appending up to n bytes
@@ -19,14 +24,31 @@ func (s *Slab) Alloc(n int) []byte {
 		return make([]byte, 0, n)
 	}
 	if cap(s.buf)-len(s.buf) < n {
-		s.buf = make([]byte, 0, s.Size)
+		s.nextBlock()
 	}
 	off := len(s.buf)
 	s.buf = s.buf[:off+n]
 	return s.buf[off : off : off+n]
 }
 
+func (s *Slab) nextBlock() {
+	if s.buf != nil {
+		s.cur++
+	}
+	if s.cur == len(s.blocks) {
+		s.blocks = append(s.blocks, make([]byte, 0, s.Size))
+	}
+	s.buf = s.blocks[s.cur][:0]
+}
+
 // Copy returns a copy of b carved from the slab.
 func (s *Slab) Copy(b []byte) []byte {
 	return append(s.Alloc(len(b)), b...)
+}
+
+// Rewind hands the blocks out again from the first: every slice carved
+// before it must be dropped by its holders, for the next ones overwrite
+// it. The slab keeps as many blocks as were in use at once.
+func (s *Slab) Rewind() {
+	s.buf, s.cur = nil, 0
 }
