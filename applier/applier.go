@@ -169,6 +169,11 @@ func (a *Applier) Run(ctx context.Context) error {
 			a.logProgress(es[len(es)-1], float64(a.applied-lastCount)/time.Since(lastLog).Seconds())
 			lastLog, lastCount = time.Now(), a.applied
 		}
+		// Nothing keeps the batch's entries or ops past here (what
+		// outlives it, such as a transaction's ops before its commit, is
+		// copied): the next batch reuses their memory.
+		a.Spool.Release()
+		a.Translator.Release()
 	}
 }
 

@@ -53,14 +53,10 @@ func deltaEntry(i int) bson.D {
 
 // cpuPath drains the spool through translate -> partition -> the write
 // commands the executor sends (built, then discarded): the applier's CPU
-// work short of the network. x and ops live as long as the applier's own
-// (its Executor and the ops it reuses from batch to batch).
-func cpuPath(b *testing.B, dir string, x *Executor, ops *[]Op, translate func([]Op, spool.Entry) ([]Op, error)) {
-	r, err := spool.OpenReader(dir)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer r.Close()
+// work short of the network. r, x and ops live as long as the applier's
+// own (its spool reader, its Executor and the ops it reuses from batch to
+// batch).
+func cpuPath(b *testing.B, r *spool.Reader, x *Executor, ops *[]Op, translate func([]Op, spool.Entry) ([]Op, error), release func()) {
 	sink := 0
 	for from := uint64(1); ; {
 		es, err := r.Read(context.Background(), from, 10000, 64<<20)
@@ -86,6 +82,8 @@ func cpuPath(b *testing.B, dir string, x *Executor, ops *[]Op, translate func([]
 		}
 		*ops = batch[:0] // reused as Applier.apply reuses them
 		from = es[len(es)-1].Seq + 1
+		r.Release() // as Applier.Run releases each batch once applied
+		release()
 	}
 	if sink == 0 {
 		b.Fatal("nothing built")
@@ -94,12 +92,17 @@ func cpuPath(b *testing.B, dir string, x *Executor, ops *[]Op, translate func([]
 
 func benchCPU(b *testing.B, mk func(int) bson.D, translate func(*Translator, []Op, spool.Entry) ([]Op, error)) {
 	dir := benchSpool(b, mk)
+	r, err := spool.OpenReader(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
 	x := &Executor{Workers: 8, BulkSize: 100}
 	var ops []Op
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		tr := NewTranslator(nil)
-		cpuPath(b, dir, x, &ops, func(ops []Op, e spool.Entry) ([]Op, error) { return translate(tr, ops, e) })
+		cpuPath(b, r, x, &ops, func(ops []Op, e spool.Entry) ([]Op, error) { return translate(tr, ops, e) }, tr.Release)
 	}
 	b.ReportMetric(float64(b.N*benchEntries)/b.Elapsed().Seconds(), "ops/s")
 }

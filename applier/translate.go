@@ -42,6 +42,11 @@ func NewTranslator(ns *config.Namespaces) *Translator {
 	return &Translator{NS: ns, txns: map[string]*txn{}, names: map[string]string{}, docs: slab.Slab{Size: 64 << 10}}
 }
 
+// Release says the ops translated so far are done with: the update
+// documents built for them are overwritten by the next ones. Without it,
+// every op's document stays as built.
+func (t *Translator) Release() { t.docs.Rewind() }
+
 var errMalformed = errors.New("malformed BSON entry")
 
 // Translate turns one spooled entry into ops.

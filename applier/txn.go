@@ -61,10 +61,10 @@ func (t *Translator) applyOps(seq uint64, ts bson.Timestamp, o, raw bson.Raw, to
 	}
 	switch {
 	case partial:
-		tx.ops = append(tx.ops, inner...)
+		tx.ops = keep(tx.ops, inner)
 		return nil, nil
 	case prepare:
-		tx.ops = append(tx.ops, inner...)
+		tx.ops = keep(tx.ops, inner)
 		tx.prepared = true
 		return nil, nil
 	case tx != nil: // the implicit commit of a chain
@@ -105,6 +105,23 @@ func (t *Translator) abort(raw bson.Raw) {
 	if key, ok := txnKey(raw); ok {
 		delete(t.txns, key)
 	}
+}
+
+// keep appends copies of ops to kept, in one allocation: a transaction's
+// ops outlive their entry's batch, whose memory the next batch reuses
+// (spool.Reader.Release).
+func keep(kept, ops []bson.Raw) []bson.Raw {
+	n := 0
+	for _, op := range ops {
+		n += len(op)
+	}
+	buf := make([]byte, 0, n)
+	for _, op := range ops {
+		off := len(buf)
+		buf = append(buf, op...)
+		kept = append(kept, buf[off:len(buf):len(buf)])
+	}
+	return kept
 }
 
 // inner translates applyOps' inner ops at the entry's seq and ts.

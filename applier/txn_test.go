@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/store"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // txnLsid is the session of the transactions built by txnEntry.
@@ -172,6 +175,71 @@ func TestApplier_FailedTransactionRestart(t *testing.T) {
 				}
 				if n, _ := coll.CountDocuments(ctx, bson.D{{Key: "_id", Value: 100}}); n != 1 {
 					t.Errorf("%s: the entry before the transaction was not applied", run)
+				}
+			}
+		})
+	}
+}
+
+// TestApplier_TransactionAcrossBatches: the ops of a transaction's entries
+// wait for its commit in later batches, while each new batch is read into
+// the memory of the one before (spool.Reader.Release). Every entry is a
+// batch of its own here, and the entries between are longer than the
+// transaction's, so they overwrite all of its bytes: ops kept without a
+// copy would come back as padding, or as another entry's document.
+func TestApplier_TransactionAcrossBatches(t *testing.T) {
+	dst := testmongo.StartDest(t)
+	client := dst.Client()
+	ctx := context.Background()
+	pad := strings.Repeat("p", 600)
+	padded := func(ts uint32, id int) bson.Raw {
+		return raw(t, bson.D{{Key: "ts", Value: bson.Timestamp{T: ts, I: 1}}, {Key: "op", Value: "i"}, {Key: "ns", Value: "t.other"},
+			{Key: "o", Value: bson.D{{Key: "_id", Value: id}, {Key: "pad", Value: pad}}}})
+	}
+	for _, c := range []struct {
+		name  string
+		oplog []bson.Raw
+	}{
+		{"chain", []bson.Raw{
+			txnEntry(t, 1, "partialTxn", insertOp("t.c", 1), insertOp("t.c", 2)),
+			padded(2, 100),
+			txnEntry(t, 3, "partialTxn", insertOp("t.c", 3)),
+			padded(4, 101),
+			padded(5, 102),
+			txnEntry(t, 6, "", insertOp("t.c", 4)),
+		}},
+		{"prepared", []bson.Raw{
+			txnEntry(t, 1, "prepare", insertOp("t.c", 1), insertOp("t.c", 2), insertOp("t.c", 3), insertOp("t.c", 4)),
+			padded(2, 100),
+			padded(3, 101),
+			padded(4, 102),
+			commitEntry(t, 5),
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			resetServer(t, client)
+			spoolDir := spoolOplog(t, c.oplog)
+			state := filepath.Join(filepath.Dir(spoolDir), "state.db")
+			if err := runApplierBatches(t, client, spoolDir, state, func(*store.Store) *Translator { return NewTranslator(nil) }, 1); err != nil {
+				t.Fatalf("applier: %v", err)
+			}
+			for coll, ids := range map[string][]int{"c": {1, 2, 3, 4}, "other": {100, 101, 102}} {
+				cur, err := client.Database("t").Collection(coll).Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []struct {
+					ID int `bson:"_id"`
+				}
+				if err := cur.All(ctx, &got); err != nil {
+					t.Fatal(err)
+				}
+				var have []int
+				for _, d := range got {
+					have = append(have, d.ID)
+				}
+				if !slices.Equal(have, ids) {
+					t.Errorf("t.%s holds _ids %v, want %v", coll, have, ids)
 				}
 			}
 		})
