@@ -51,6 +51,7 @@ func (r *Reader) Dir() string { return r.dir }
 // open one of a followed Writer. It returns no entries and no error when no
 // segment it may read holds from yet. A seq already
 // removed gives ErrGone; a missing segment a *GapError; damage a *CorruptError.
+// The entries are the caller's until it calls Release.
 func (r *Reader) Read(ctx context.Context, from uint64, max, maxBytes int) ([]Entry, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -147,6 +148,11 @@ func (r *Reader) readFrom(from uint64, max, maxBytes int, mem *batchMem) ([]Entr
 // nil.
 func readEntries(db *bolt.DB, seg Segment, from, last uint64, max, maxBytes int, mem *batchMem) (out []Entry, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if err != nil {
+			out = nil // nothing of a batch that failed, even after a recovered fault
+		}
+	}()
 	defer guard(seg, &err)
 	if mem == nil {
 		mem = &batchMem{}
@@ -174,14 +180,19 @@ func readEntries(db *bolt.DB, seg Segment, from, last uint64, max, maxBytes int,
 				return &CorruptError{File: seg.Path, First: seg.First, Last: seg.Last, Seq: want, Reason: bad}
 			}
 			// Copied out of bbolt's memory, valid only inside the
-			// transaction. Past data's capacity, a new block: the entries
-			// already in the old one keep it.
-			if cap(data)-len(data) < len(raw) {
-				data = make([]byte, 0, blockSize(cap(data), len(raw)))
+			// transaction: a large entry into its own allocation, the
+			// others into data. Past data's capacity, a new block; the
+			// entries already in the old one keep it.
+			if len(raw) > ownAlloc {
+				raw = append(make([]byte, 0, len(raw)), raw...)
+			} else {
+				if cap(data)-len(data) < len(raw) {
+					data = make([]byte, 0, blockSize(cap(data), len(raw), maxBytes))
+				}
+				off := len(data)
+				data = append(data, raw...)
+				raw = data[off:len(data):len(data)]
 			}
-			off := len(data)
-			data = append(data, raw...)
-			raw = data[off:len(data):len(data)]
 			ts, ok := entryTS(raw)
 			if !ok {
 				return &CorruptError{File: seg.Path, First: seg.First, Last: seg.Last, Seq: want, Reason: "entry has no ts"}
@@ -230,8 +241,13 @@ func readOne(s Segment, seq uint64) (Entry, error) {
 	return es[0], nil
 }
 
+// ownAlloc is the size past which an entry read gets an allocation of its
+// own rather than a place in its batch's block.
+const ownAlloc = 64 << 10
+
 // blockSize is the size of the block that follows one of size prev when an
-// entry of n bytes does not fit: doubling, from 256 KiB.
-func blockSize(prev, n int) int {
-	return max(2*prev, n, 256<<10)
+// entry of n bytes does not fit in a batch of about maxBytes: doubling,
+// from 256 KiB, up to what the whole batch's small entries can take.
+func blockSize(prev, n, maxBytes int) int {
+	return max(min(max(2*prev, 256<<10), maxBytes+ownAlloc), n)
 }

@@ -18,7 +18,11 @@ func TestReader_ReleaseReusesTheLastBatchOnly(t *testing.T) {
 			w := openTestWriter(t, dir, nil)
 			var want []Entry
 			for b := 0; b < 4; b++ {
-				batch := makeBatch(b, 50, 40+b*30) // entries of every batch differ in size
+				pad := 40 + b*30 // entries of every batch differ in size
+				if b == 3 {
+					pad = ownAlloc + 100 // each in an allocation of its own
+				}
+				batch := makeBatch(b, 50, pad)
 				first, _, err := w.Append(context.Background(), batch)
 				if err != nil {
 					t.Fatal(err)
@@ -82,7 +86,9 @@ func TestReader_ReleaseReusesTheLastBatchOnly(t *testing.T) {
 			}
 			// The release is spent: the fourth batch does not overwrite the third.
 			thirdCopy := bytes.Clone(third[len(third)-1].Raw)
-			read(151)
+			if fourth := read(151); len(fourth) == 0 || len(fourth[0].Raw) <= ownAlloc {
+				t.Fatalf("read %d large entries", len(fourth))
+			}
 			if !bytes.Equal(third[len(third)-1].Raw, thirdCopy) {
 				t.Fatal("a batch read after the release was spent was overwritten")
 			}

@@ -10,10 +10,12 @@ package slab
 type Slab struct {
 	Size int
 	buf  []byte
-	// The blocks handed out since the last Rewind, in order, and the
-	// index of the current one (buf) among them.
-	blocks [][]byte
-	cur    int
+	// Once Rewind was called: the blocks handed out since the last Rewind,
+	// in order, and the index of the current one (buf) among them. A slab
+	// never rewound keeps no block but its current one.
+	rewound bool
+	blocks  [][]byte
+	cur     int
 }
 
 // Alloc returns an empty slice with capacity n. Appending up to n bytes
@@ -32,6 +34,10 @@ func (s *Slab) Alloc(n int) []byte {
 }
 
 func (s *Slab) nextBlock() {
+	if !s.rewound {
+		s.buf = make([]byte, 0, s.Size)
+		return
+	}
 	if s.buf != nil {
 		s.cur++
 	}
@@ -50,5 +56,5 @@ func (s *Slab) Copy(b []byte) []byte {
 // before it must be dropped by its holders, for the next ones overwrite
 // it. The slab keeps as many blocks as were in use at once.
 func (s *Slab) Rewind() {
-	s.buf, s.cur = nil, 0
+	s.buf, s.cur, s.rewound = nil, 0, true
 }

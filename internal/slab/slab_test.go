@@ -28,7 +28,15 @@ func TestSlab_CopiesDoNotOverlap(t *testing.T) {
 }
 
 func TestSlab_RewindHandsTheSameBlocksOutAgain(t *testing.T) {
+	never := Slab{Size: 64}
+	for i := 0; i < 40; i++ {
+		never.Copy(make([]byte, 8))
+	}
+	if len(never.blocks) != 0 {
+		t.Fatalf("a slab never rewound keeps %d blocks", len(never.blocks))
+	}
 	s := Slab{Size: 64}
+	s.Rewind() // from here on, the slab keeps its blocks
 	var first [][]byte
 	for i := 0; i < 40; i++ { // 40 × 8 bytes: five blocks
 		first = append(first, s.Copy(bytes.Repeat([]byte{byte(i)}, 8)))
