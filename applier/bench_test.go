@@ -53,9 +53,9 @@ func deltaEntry(i int) bson.D {
 
 // cpuPath drains the spool through translate -> partition -> the write
 // commands the executor sends (built, then discarded): the applier's CPU
-// work short of the network. r, x and ops live as long as the applier's
-// own (its spool reader, its Executor and the ops it reuses from batch to
-// batch).
+// work short of the network. r, x, ops and the translator live as long as
+// the applier's own (its spool reader, its Executor, the ops it reuses from
+// batch to batch, its Translator).
 func cpuPath(b *testing.B, r *spool.Reader, x *Executor, ops *[]Op, translate func([]Op, spool.Entry) ([]Op, error), release func()) {
 	sink := 0
 	for from := uint64(1); ; {
@@ -98,10 +98,10 @@ func benchCPU(b *testing.B, mk func(int) bson.D, translate func(*Translator, []O
 	}
 	defer r.Close()
 	x := &Executor{Workers: 8, BulkSize: 100}
+	tr := NewTranslator(nil)
 	var ops []Op
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		tr := NewTranslator(nil)
 		cpuPath(b, r, x, &ops, func(ops []Op, e spool.Entry) ([]Op, error) { return translate(tr, ops, e) }, tr.Release)
 	}
 	b.ReportMetric(float64(b.N*benchEntries)/b.Elapsed().Seconds(), "ops/s")

@@ -71,7 +71,13 @@ func BenchmarkAppend_RawBbolt(b *testing.B) {
 	b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "entries/s")
 }
 
-func BenchmarkReadBack_Spool(b *testing.B) {
+func BenchmarkReadBack_Spool(b *testing.B) { benchReadBack(b, false) }
+
+// BenchmarkReadBack_SpoolReleased releases every batch, as the applier
+// does: each is read into the memory of the one before.
+func BenchmarkReadBack_SpoolReleased(b *testing.B) { benchReadBack(b, true) }
+
+func benchReadBack(b *testing.B, release bool) {
 	dir := b.TempDir()
 	es := benchEntries()
 	w, _ := OpenWriter(dir, Options{SealInterval: time.Hour, Logger: quietLogger()})
@@ -93,6 +99,9 @@ func BenchmarkReadBack_Spool(b *testing.B) {
 				break
 			}
 			from = got[len(got)-1].Seq + 1
+			if release {
+				r.Release()
+			}
 		}
 	}
 	b.ReportMetric(float64(b.N*100*benchBatch)/b.Elapsed().Seconds(), "entries/s")

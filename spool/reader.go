@@ -162,6 +162,9 @@ func readEntries(db *bolt.DB, seg Segment, from, last uint64, max, maxBytes int,
 		out = make([]Entry, 0, want)
 	}
 	data := mem.data[:0]
+	// Blocks double only when reused: a batch that is the caller's for
+	// good wastes no more than one block.
+	reused := cap(data) > 0
 	defer func() { mem.out, mem.data = out[:0], data[:0] }()
 	err = db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketEntries)
@@ -187,7 +190,7 @@ func readEntries(db *bolt.DB, seg Segment, from, last uint64, max, maxBytes int,
 				raw = append(make([]byte, 0, len(raw)), raw...)
 			} else {
 				if cap(data)-len(data) < len(raw) {
-					data = make([]byte, 0, blockSize(cap(data), len(raw), maxBytes))
+					data = make([]byte, 0, blockSize(cap(data), len(raw), maxBytes, reused))
 				}
 				off := len(data)
 				data = append(data, raw...)
@@ -246,8 +249,13 @@ func readOne(s Segment, seq uint64) (Entry, error) {
 const ownAlloc = 64 << 10
 
 // blockSize is the size of the block that follows one of size prev when an
-// entry of n bytes does not fit in a batch of about maxBytes: doubling,
-// from 256 KiB, up to what the whole batch's small entries can take.
-func blockSize(prev, n, maxBytes int) int {
-	return max(min(max(2*prev, 256<<10), maxBytes+ownAlloc), n)
+// entry of n bytes does not fit in a batch of about maxBytes: 256 KiB, or
+// when grow, double prev up to what the whole batch's small entries can
+// take, so that a batch read into reused memory soon fits in one block.
+func blockSize(prev, n, maxBytes int, grow bool) int {
+	size := 256 << 10
+	if grow {
+		size = min(max(2*prev, size), maxBytes+ownAlloc)
+	}
+	return max(size, n)
 }
