@@ -35,6 +35,8 @@ type Translator struct {
 	last  route             // the namespace of the previous write
 	docs  slab.Slab         // built update documents are carved from it
 	sink  pathSink          // reused by every $v:2 diff
+
+	containerSeen map[string]bool // container write kinds logged (containerOp)
 }
 
 // NewTranslator returns a translator for the namespace rules ns.
@@ -81,6 +83,9 @@ func (t *Translator) entry(dst []Op, seq uint64, ts bson.Timestamp, raw bson.Raw
 	switch {
 	case len(op) == 0:
 		return dst, fmt.Errorf("entry has no op field")
+	case op == "ci" || op == "cu" || op == "cd":
+		t.containerOp(seq, ts, op)
+		return dst, nil
 	case len(h.ns) == 0 && op != "n":
 		return dst, fmt.Errorf("entry has no ns field")
 	case h.fromMigrate:
@@ -102,6 +107,26 @@ func (t *Translator) entry(dst []Op, seq uint64, ts bson.Timestamp, raw bson.Raw
 		return append(dst, ops...), err
 	}
 	return dst, fmt.Errorf("unknown op %q", op)
+}
+
+// containerOp passes over a container write (op ci, cu or cd: MongoDB 8.3+
+// logs raw key/value records of a storage-engine table, such as the keys of
+// an index built on the primary or the fast-count store). They name the
+// source node's own tables: the destination builds its indexes and counts
+// itself, from the commands the oplog also logs. The first of each kind in
+// a run is logged.
+func (t *Translator) containerOp(seq uint64, ts bson.Timestamp, op string) {
+	if t.containerSeen[op] {
+		return
+	}
+	if t.containerSeen == nil {
+		t.containerSeen = map[string]bool{}
+	}
+	t.containerSeen[op] = true
+	if t.Log != nil {
+		t.Log.WithFields(logrus.Fields{"seq": seq, "ts": fmtTS(ts), "op": op}).
+			Info("container writes (storage-internal records of the source node) are not applied: the destination builds its own indexes and counts")
+	}
 }
 
 // intern returns ns as a string, allocated once per namespace.

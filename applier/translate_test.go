@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/mongo-sync/mongo-sync/config"
+	logtest "github.com/sirupsen/logrus/hooks/test"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 )
@@ -233,5 +234,27 @@ func TestUpdateDoc(t *testing.T) {
 		if w := want.Build(); !bytes.Equal(got, w) || len(got) != updateDocLen(tc.set, tc.unset) {
 			t.Fatalf("got %x, want %x", []byte(got), []byte(w))
 		}
+	}
+}
+
+// Container writes (ci, cu, cd) give no op and no error; the first of each
+// kind in a run is logged, naming it.
+func TestTranslate_ContainerWritesAreLoggedOncePerKind(t *testing.T) {
+	log, hook := logtest.NewNullLogger()
+	tr := NewTranslator(nil)
+	tr.Log = log
+	for i, op := range []string{"ci", "ci", "cd", "ci", "cu", "cd"} {
+		e := bson.D{{Key: "op", Value: op}, {Key: "container", Value: "index-1-2"}, {Key: "o", Value: bson.D{{Key: "k", Value: int64(i)}}}}
+		ops, err := tr.Translate(uint64(i+1), bson.Timestamp{T: 1, I: uint32(i + 1)}, raw(t, e))
+		if err != nil || len(ops) != 0 {
+			t.Fatalf("%s: %d ops, %v; want none and no error", op, len(ops), err)
+		}
+	}
+	var logged []string
+	for _, e := range hook.AllEntries() {
+		logged = append(logged, fmt.Sprint(e.Data["op"]))
+	}
+	if strings.Join(logged, " ") != "ci cd cu" {
+		t.Fatalf("logged %q, want the first ci, cd and cu once each", logged)
 	}
 }
