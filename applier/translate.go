@@ -109,8 +109,8 @@ func (t *Translator) entry(dst []Op, seq uint64, ts bson.Timestamp, raw bson.Raw
 	return dst, fmt.Errorf("unknown op %q", op)
 }
 
-// containerOp passes over a container write (op ci, cu or cd: MongoDB 8.3+
-// logs raw key/value records of a storage-engine table, such as the keys of
+// containerOp passes over a container write (op ci, cu or cd: newer servers
+// log raw key/value records of a storage-engine table, such as the keys of
 // an index built on the primary or the fast-count store). They name the
 // source node's own tables: the destination builds its indexes and counts
 // itself, from the commands the oplog also logs. The first of each kind in
