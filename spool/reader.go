@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime/debug"
 
+	"github.com/mongo-sync/mongo-sync/internal/slab"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -25,10 +26,21 @@ type Reader struct {
 }
 
 // batchMem is the memory of one batch of entries: the entries and the
-// bytes they point into.
+// blocks their bytes are carved from (an entry over a quarter of a block
+// gets an allocation of its own).
 type batchMem struct {
 	out  []Entry
-	data []byte
+	data slab.Slab
+}
+
+// entryBlock is the size of the blocks a batch's entries are copied into.
+const entryBlock = 256 << 10
+
+// newBatchMem is memory for a batch, whose blocks a Rewind hands out again.
+func newBatchMem() batchMem {
+	m := batchMem{data: slab.Slab{Size: entryBlock}}
+	m.data.Rewind()
+	return m
 }
 
 // OpenReader opens the spool at dir for reading.
@@ -56,8 +68,10 @@ func (r *Reader) Read(ctx context.Context, from uint64, max, maxBytes int) ([]En
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if !r.released {
-		r.mem = batchMem{} // the caller's: this batch goes in new memory
+	if r.released {
+		r.mem.data.Rewind()
+	} else {
+		r.mem = newBatchMem() // the caller's: this batch goes in new memory
 	}
 	es, err := r.read(from, max, maxBytes, &r.mem)
 	if len(es) > 0 {
@@ -155,17 +169,14 @@ func readEntries(db *bolt.DB, seg Segment, from, last uint64, max, maxBytes int,
 	}()
 	defer guard(seg, &err)
 	if mem == nil {
-		mem = &batchMem{}
+		m := newBatchMem()
+		mem = &m
 	}
 	want := int(min(uint64(max), last-from+1))
 	if out = mem.out[:0]; cap(out) < want {
 		out = make([]Entry, 0, want)
 	}
-	data := mem.data[:0]
-	// Blocks double only when reused: a batch that is the caller's for
-	// good wastes no more than one block.
-	reused := cap(data) > 0
-	defer func() { mem.out, mem.data = out[:0], data[:0] }()
+	defer func() { mem.out = out[:0] }()
 	err = db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketEntries)
 		if b == nil {
@@ -183,19 +194,8 @@ func readEntries(db *bolt.DB, seg Segment, from, last uint64, max, maxBytes int,
 				return &CorruptError{File: seg.Path, First: seg.First, Last: seg.Last, Seq: want, Reason: bad}
 			}
 			// Copied out of bbolt's memory, valid only inside the
-			// transaction: a large entry into its own allocation, the
-			// others into data. Past data's capacity, a new block; the
-			// entries already in the old one keep it.
-			if len(raw) > ownAlloc {
-				raw = append(make([]byte, 0, len(raw)), raw...)
-			} else {
-				if cap(data)-len(data) < len(raw) {
-					data = make([]byte, 0, blockSize(cap(data), len(raw), maxBytes, reused))
-				}
-				off := len(data)
-				data = append(data, raw...)
-				raw = data[off:len(data):len(data)]
-			}
+			// transaction.
+			raw = mem.data.Copy(raw)
 			ts, ok := entryTS(raw)
 			if !ok {
 				return &CorruptError{File: seg.Path, First: seg.First, Last: seg.Last, Seq: want, Reason: "entry has no ts"}
@@ -242,20 +242,4 @@ func readOne(s Segment, seq uint64) (Entry, error) {
 		return Entry{}, &CorruptError{File: s.Path, First: s.First, Last: s.Last, Seq: seq, Reason: "entry missing"}
 	}
 	return es[0], nil
-}
-
-// ownAlloc is the size past which an entry read gets an allocation of its
-// own rather than a place in its batch's block.
-const ownAlloc = 64 << 10
-
-// blockSize is the size of the block that follows one of size prev when an
-// entry of n bytes does not fit in a batch of about maxBytes: 256 KiB, or
-// when grow, double prev up to what the whole batch's small entries can
-// take, so that a batch read into reused memory soon fits in one block.
-func blockSize(prev, n, maxBytes int, grow bool) int {
-	size := 256 << 10
-	if grow {
-		size = min(max(2*prev, size), maxBytes+ownAlloc)
-	}
-	return max(size, n)
 }

@@ -20,7 +20,7 @@ func TestReader_ReleaseReusesTheLastBatchOnly(t *testing.T) {
 			for b := 0; b < 4; b++ {
 				pad := 40 + b*30 // entries of every batch differ in size
 				if b == 3 {
-					pad = ownAlloc + 100 // each in an allocation of its own
+					pad = entryBlock/4 + 100 // each in an allocation of its own
 				}
 				batch := makeBatch(b, 50, pad)
 				first, _, err := w.Append(context.Background(), batch)
@@ -86,7 +86,7 @@ func TestReader_ReleaseReusesTheLastBatchOnly(t *testing.T) {
 			}
 			// The release is spent: the fourth batch does not overwrite the third.
 			thirdCopy := bytes.Clone(third[len(third)-1].Raw)
-			if fourth := read(151); len(fourth) == 0 || len(fourth[0].Raw) <= ownAlloc {
+			if fourth := read(151); len(fourth) == 0 || len(fourth[0].Raw) <= entryBlock/4 {
 				t.Fatalf("read %d large entries", len(fourth))
 			}
 			if !bytes.Equal(third[len(third)-1].Raw, thirdCopy) {

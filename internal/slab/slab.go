@@ -1,6 +1,7 @@
 // Package slab carves many small byte slices out of a few large
-// allocations: hot paths that keep thousands of short-lived buffers (built
-// update documents) allocate once per block, not once per buffer. A slice
+// allocations: hot paths that keep thousands of short-lived buffers (spooled
+// entries read back, built update documents) allocate once per block, not
+// once per buffer. A slice
 // handed out keeps its whole block alive until it is dropped; after Rewind,
 // the blocks are handed out again.
 package slab
