@@ -185,11 +185,12 @@ func next(ctx context.Context, c *mongo.Cursor) (bson.Raw, bool) {
 	return append(bson.Raw(nil), c.Current...), true
 }
 
-// cmpIDs orders two documents by _id the way the server sorted them: the
-// cursors' order is the truth, so compare with the server's rules for the
-// common cases (same type class) and fall back to the bytes.
+// cmpIDs orders two documents by _id as the server sorted them (see
+// compareValues); an exhausted side (!ok) sorts after everything.
 func cmpIDs(a, b bson.Raw, aok, bok bool) int {
 	switch {
+	case !aok && !bok:
+		return 0
 	case !aok:
 		return 1
 	case !bok:
@@ -199,61 +200,7 @@ func cmpIDs(a, b bson.Raw, aok, bok bool) int {
 	if x.Equal(y) {
 		return 0
 	}
-	if fx, ok := bsonx.Number(x); ok {
-		if fy, ok := bsonx.Number(y); ok {
-			switch {
-			case fx < fy:
-				return -1
-			case fx > fy:
-				return 1
-			}
-			return 0
-		}
-	}
-	if x.Type != y.Type {
-		return typeOrder(x.Type) - typeOrder(y.Type)
-	}
-	if xs, ok := x.StringValueOK(); ok {
-		ys, _ := y.StringValueOK()
-		if xs < ys {
-			return -1
-		}
-		return 1
-	}
-	return bytes.Compare(x.Value, y.Value)
-}
-
-// typeOrder is MongoDB's comparison order of BSON types.
-func typeOrder(t bson.Type) int {
-	switch t {
-	case bson.TypeMinKey:
-		return 1
-	case bson.TypeNull:
-		return 2
-	case bson.TypeInt32, bson.TypeInt64, bson.TypeDouble, bson.TypeDecimal128:
-		return 3
-	case bson.TypeString, bson.TypeSymbol:
-		return 4
-	case bson.TypeEmbeddedDocument:
-		return 5
-	case bson.TypeArray:
-		return 6
-	case bson.TypeBinary:
-		return 7
-	case bson.TypeObjectID:
-		return 8
-	case bson.TypeBoolean:
-		return 9
-	case bson.TypeDateTime:
-		return 10
-	case bson.TypeTimestamp:
-		return 11
-	case bson.TypeRegex:
-		return 12
-	case bson.TypeMaxKey:
-		return 100
-	}
-	return 50
+	return compareValues(x, y)
 }
 
 // sameDoc compares two documents field by field, in any field order, with
