@@ -7,31 +7,26 @@ import (
 	"errors"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/internal/mongoerr"
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 )
 
-// Retryable reports errors worth retrying: network, timeouts,
-// not primary, shutting down.
+// Retryable reports errors worth retrying: network, timeouts, not
+// primary, shutting down, and the server codes mongoerr.Transient lists.
+// An error no retry cures (mongoerr.Permanent: a source refusing majority
+// reads) is never retried, whatever else it carries.
 func Retryable(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) {
+	if err == nil || errors.Is(err, context.Canceled) || mongoerr.Permanent(err) {
 		return false
 	}
 	if mongo.IsNetworkError(err) || mongo.IsTimeout(err) || errors.Is(err, context.DeadlineExceeded) {
 		return true
 	}
-	var se mongo.ServerError
-	if errors.As(err, &se) {
-		for _, code := range []int{6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436} {
-			if se.HasErrorCode(code) {
-				return true
-			}
-		}
-		if se.HasErrorLabel("RetryableWriteError") {
-			return true
-		}
+	if mongoerr.Transient(err) {
+		return true
 	}
 	// A cleared connection pool (another operation's network error): the
 	// driver retries it only for its own retryable writes, not for the raw
@@ -56,6 +51,7 @@ func WithObserver(ctx context.Context, o Observer) context.Context {
 
 // Do runs f until it succeeds, fails with a non-retryable error, or ctx
 // ends, backing off exponentially (capped) and logging at a bounded rate.
+// An error no retry cures comes back explained (mongoerr.Explain).
 // No attempt starts once ctx has ended: a stop sends nothing new.
 func Do(ctx context.Context, log logrus.FieldLogger, what string, f func() error) error {
 	delay := 50 * time.Millisecond
@@ -65,8 +61,11 @@ func Do(ctx context.Context, log logrus.FieldLogger, what string, f func() error
 			return err
 		}
 		err := f()
-		if err == nil || !Retryable(err) {
-			return err
+		if err == nil {
+			return nil
+		}
+		if !Retryable(err) {
+			return mongoerr.Explain(err)
 		}
 		if o, ok := ctx.Value(observerKey{}).(Observer); ok && o != nil {
 			o.Retry(err)
