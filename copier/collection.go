@@ -7,6 +7,7 @@ import (
 
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/internal/ddl"
+	"github.com/mongo-sync/mongo-sync/internal/mongoerr"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -37,13 +38,13 @@ type Selected struct {
 }
 
 // ListSelected lists the source collections that sync.dbs selects (never
-// admin, local, config or system.*), with their destination names. opts
-// go to listDatabases (authorizedDatabases: false makes a user who may not
-// list every database an error rather than a shorter list).
+// admin, local, config or system.*), with their destination names. It asks
+// listDatabases with authorizedDatabases: false, whatever opts say (see
+// listDatabaseNames).
 func ListSelected(ctx context.Context, src *mongo.Client, ns *config.Namespaces, opts ...options.Lister[options.ListDatabasesOptions]) ([]Selected, error) {
-	dbs, err := src.ListDatabaseNames(ctx, bson.D{}, opts...)
+	dbs, err := listDatabaseNames(ctx, src, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("list source databases: %w", err)
+		return nil, err
 	}
 	var out []Selected
 	for _, db := range dbs {
@@ -52,6 +53,7 @@ func ListSelected(ctx context.Context, src *mongo.Client, ns *config.Namespaces,
 		}
 		specs, err := src.Database(db).ListCollectionSpecifications(ctx, bson.D{})
 		if err != nil {
+			err = mongoerr.NeedPrivilege(err, "listCollections", "the listCollections action on database "+db+" (its read role)")
 			return nil, fmt.Errorf("list collections of %s: %w", db, err)
 		}
 		for _, s := range specs {
@@ -71,6 +73,30 @@ func ListSelected(ctx context.Context, src *mongo.Client, ns *config.Namespaces,
 		}
 	}
 	return out, nil
+}
+
+// needListDatabases is the privilege listDatabaseNames needs.
+const needListDatabases = "the listDatabases action on the cluster resource (role readAnyDatabase, " +
+	"or a custom role granting it) to list every database: without it MongoDB lists only the " +
+	"databases the user may read, and the copy would leave the others out unseen"
+
+// listDatabaseNames lists the source's databases, always with
+// authorizedDatabases: false (after opts, so it wins). A user without the
+// listDatabases action would otherwise get, from MongoDB 4.0.5 on, only
+// the databases it has privileges on, and no error (mongodb/mongo
+// src/mongo/db/commands/list_databases.cpp; the manual's listDatabases,
+// authorizedDatabases): the copy would skip the others while the reader
+// spools their writes, and verify would not notice. With it mongod answers
+// Unauthorized (13), returned here as a *mongoerr.PrivilegeError that names
+// the command and the privilege.
+func listDatabaseNames(ctx context.Context, src *mongo.Client, opts ...options.Lister[options.ListDatabasesOptions]) ([]string, error) {
+	all := append(append([]options.Lister[options.ListDatabasesOptions](nil), opts...),
+		options.ListDatabases().SetAuthorizedDatabases(false))
+	dbs, err := src.ListDatabaseNames(ctx, bson.D{}, all...)
+	if err != nil {
+		return nil, fmt.Errorf("list source databases: %w", mongoerr.NeedPrivilege(err, "listDatabases", needListDatabases))
+	}
+	return dbs, nil
 }
 
 // list finds the selected collections of the source.

@@ -12,11 +12,11 @@ import (
 	"sync"
 
 	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/internal/mongoerr"
 	"github.com/mongo-sync/mongo-sync/internal/retry"
 	"github.com/mongo-sync/mongo-sync/internal/wirecmd"
 	"github.com/mongo-sync/mongo-sync/store"
 	"github.com/sirupsen/logrus"
-	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
@@ -71,8 +71,13 @@ func insertTail(wc *writeconcern.WriteConcern) ([]byte, error) {
 // ErrNotEmpty means a destination collection already holds documents.
 var ErrNotEmpty = errors.New("destination collection is not empty")
 
-// Run copies everything not yet copied.
+// Run copies everything not yet copied. A source that refuses majority
+// reads stops it at its first read, explained (mongoerr.ErrNoMajorityReads).
 func (c *Copier) Run(ctx context.Context) error {
+	return mongoerr.Explain(c.run(ctx))
+}
+
+func (c *Copier) run(ctx context.Context) error {
 	c.inflight = make(chan struct{}, 2*max(c.Workers, 1))
 	tail, err := insertTail(c.WriteConcern)
 	if err != nil {
@@ -146,9 +151,9 @@ func (c *Copier) checkDBsExist(ctx context.Context, colls []*collection) error {
 	if wanted == nil {
 		return nil
 	}
-	have, err := c.Src.ListDatabaseNames(ctx, bson.D{})
+	have, err := listDatabaseNames(ctx, c.Src)
 	if err != nil {
-		return fmt.Errorf("list source databases: %w", err)
+		return err
 	}
 	set := map[string]bool{}
 	for _, d := range have {
