@@ -14,7 +14,6 @@ import (
 	"github.com/mongo-sync/mongo-sync/internal/projection"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // Result is one namespace's comparison.
@@ -61,6 +60,9 @@ type Verifier struct {
 	// Sample, if above 0, compares that many random documents per
 	// collection (and the counts) instead of every document.
 	Sample int
+	// batch is the sorted reads' batch size (default 1000; tests make it
+	// small to make cursors fetch more).
+	batch int32
 }
 
 // Run compares every selected namespace.
@@ -120,17 +122,20 @@ func (v *Verifier) compare(ctx context.Context, s copier.Selected) (Result, *sus
 
 // documents walks both collections in _id order, in step.
 func (v *Verifier) documents(ctx context.Context, s copier.Selected, src source, dst *mongo.Collection, r *Result) ([]bson.RawValue, error) {
-	opts := options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetBatchSize(1000)
-	sc, err := src.sorted(ctx, opts)
+	read := sortedRead{batch: v.batch, collated: hasKey(s.Options, "collation")}
+	if read.batch <= 0 {
+		read.batch = 1000
+	}
+	sc, err := src.sorted(ctx, read)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", s.SrcNS, err)
 	}
 	defer sc.close(ctx)
-	dc, err := dst.Find(ctx, bson.D{}, opts)
+	dc, err := source{dst}.sorted(ctx, read)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", s.DstNS, err)
 	}
-	defer dc.Close(ctx)
+	defer dc.close(ctx)
 	var suspects []bson.RawValue // live: what differs, to re-check
 	suspect := func(doc bson.Raw) {
 		if v.Live != nil && len(suspects) < maxSuspects {
@@ -138,7 +143,7 @@ func (v *Verifier) documents(ctx context.Context, s copier.Selected, src source,
 		}
 	}
 	a, aok := sc.next(ctx)
-	b, bok := next(ctx, dc)
+	b, bok := dc.next(ctx)
 	for aok || bok {
 		switch c := cmpIDs(a, b, aok, bok); {
 		case c < 0:
@@ -152,7 +157,7 @@ func (v *Verifier) documents(ctx context.Context, s copier.Selected, src source,
 			r.ExtraN++
 			r.Extra = v.note(r.Extra, b)
 			suspect(b)
-			b, bok = next(ctx, dc)
+			b, bok = dc.next(ctx)
 		default:
 			r.SrcDocs++
 			r.DstDocs++
@@ -166,16 +171,22 @@ func (v *Verifier) documents(ctx context.Context, s copier.Selected, src source,
 				suspect(a)
 			}
 			a, aok = sc.next(ctx)
-			b, bok = next(ctx, dc)
+			b, bok = dc.next(ctx)
 		}
 	}
 	if err := sc.err(); err != nil {
 		return nil, fmt.Errorf("read %s: %w", s.SrcNS, err)
 	}
-	if err := dc.Err(); err != nil {
+	if err := dc.err(); err != nil {
 		return nil, fmt.Errorf("read %s: %w", s.DstNS, err)
 	}
 	return suspects, nil
+}
+
+// hasKey reports a top-level field of doc.
+func hasKey(doc bson.Raw, key string) bool {
+	_, err := doc.LookupErr(key)
+	return err == nil
 }
 
 func next(ctx context.Context, c *mongo.Cursor) (bson.Raw, bool) {
