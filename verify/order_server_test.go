@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/copier"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/event"
@@ -295,5 +296,55 @@ func TestVerify_ShardMerge_ReopensAWaitingShardsCursor(t *testing.T) {
 	hint, _ := reopened.Lookup("hint").DocumentOK()
 	if hint == nil || bson.Raw(hint).Lookup("_id").AsInt64() != 1 {
 		t.Errorf("the re-opening find hints %v, want the _id index {_id: 1}", reopened.Lookup("hint"))
+	}
+}
+
+// Sorted reads ask for the simple collation: a collection's default
+// collation (MongoDB manual, "Collation": an operation without one uses the
+// collection's) would order string _ids by locale, not by the bytes the
+// comparator orders them by. The test server has no collations and answers
+// NotImplemented, so this reads the option on the wire; the read then goes
+// on without it (that server's only order is the simple one). A collection
+// with a default collation also allows the sort to use disk: its _id index
+// is in that collation's order, so the simple collation's sort runs in
+// memory.
+func TestVerify_SortedReadsAskForTheSimpleCollation(t *testing.T) {
+	src, dst := testmongo.StartSource(t), testmongo.StartDest(t)
+	ctx := context.Background()
+	for _, c := range []*mongo.Client{src.Client(), dst.Client()} {
+		if _, err := c.Database("coll").Collection("s").InsertMany(ctx, []any{bson.D{{Key: "_id", Value: "B"}}, bson.D{{Key: "_id", Value: "a"}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sc, srcFinds := src.Recording("find")
+	dc, dstFinds := dst.Recording("find")
+	v := &Verifier{Src: sc, Dst: dc, NS: allNamespaces(), Show: 10}
+	res, err := v.Run(ctx)
+	if err != nil || len(res) != 1 || !res[0].OK() {
+		t.Fatalf("verify: %v %+v", err, res)
+	}
+	for side, finds := range map[string][]bson.Raw{"source": srcFinds(), "destination": dstFinds()} {
+		if len(finds) == 0 {
+			t.Fatalf("%s: no find sent", side)
+		}
+		if loc, _ := finds[0].Lookup("collation", "locale").StringValueOK(); loc != "simple" {
+			t.Errorf("%s: the sorted read's find asks for collation %v, want {locale: \"simple\"}: %s", side, finds[0].Lookup("collation"), finds[0])
+		}
+		if len(finds) > 1 {
+			t.Logf("%s: the test server refused the collation option (NotImplemented); the read went on without it", side)
+		}
+	}
+
+	// A collection with a default collation (its options as listCollections
+	// reports them): the sort may use disk.
+	sel := copier.Selected{SrcNS: "coll.s", DstNS: "coll.s", Options: doc(bson.D{{Key: "collation", Value: bson.D{{Key: "locale", Value: "fr"}}}})}
+	n := len(srcFinds())
+	var r Result
+	if _, err := v.documents(ctx, sel, v.source("coll", "s"), dc.Database("coll").Collection("s"), &r); err != nil {
+		t.Fatal(err)
+	}
+	finds := srcFinds()[n:]
+	if len(finds) == 0 || !finds[0].Lookup("allowDiskUse").Equal(val(t, true)) {
+		t.Errorf("the sorted read of a collection with a default collation sent %v, want allowDiskUse: true", finds)
 	}
 }
