@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/internal/mongoerr"
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -91,7 +92,12 @@ func Connect(ctx context.Context, m config.Mongo) (*mongo.Client, string, error)
 
 func checkSource(ctx context.Context, client *mongo.Client) (string, error) {
 	var hello bson.M
-	if err := client.Database("admin").RunCommand(ctx, bson.D{{Key: "hello", Value: 1}}).Decode(&hello); err != nil {
+	err := client.Database("admin").RunCommand(ctx, bson.D{{Key: "hello", Value: 1}}).Decode(&hello)
+	if mongoerr.Has(err, mongoerr.CommandNotFound) {
+		// hello came in 4.4.2 (4.2.10, 4.0.21, 3.6.21): before, isMaster.
+		err = client.Database("admin").RunCommand(ctx, bson.D{{Key: "isMaster", Value: 1}}).Decode(&hello)
+	}
+	if err != nil {
 		return "", err
 	}
 	if msg, _ := hello["msg"].(string); msg == "isdbgrid" {
@@ -493,7 +499,7 @@ func (o *OplogSource) produce(ctx context.Context, last *bson.Raw, emit func(bso
 	default:
 		newest, err := o.newest(ctx)
 		if err != nil {
-			return fmt.Errorf("find the newest oplog entry: %w", err)
+			return mongoerr.Explain(fmt.Errorf("find the newest oplog entry: %w", err))
 		}
 		from = newest
 		if !newest.IsZero() {
@@ -515,6 +521,8 @@ func (o *OplogSource) produce(ctx context.Context, last *bson.Raw, emit func(bso
 			return ctx.Err()
 		case errors.Is(err, ErrRolledOver), errors.Is(err, ErrDiverged):
 			return err
+		case mongoerr.Permanent(err): // majority reads refused: no retry cures it
+			return mongoerr.Explain(fmt.Errorf("read the oplog from ts %d,%d: %w", from.T, from.I, err))
 		case errors.Is(err, errCursorDead):
 			// A cursor that brought new entries re-opens at once; an idle
 			// one backs off (each re-open costs the server a query), to
