@@ -449,6 +449,9 @@ func Rewind(ctx context.Context, r *spool.Reader, st *store.Store, seq uint64, t
 			return store.Checkpoint{}, fmt.Errorf("seq %d is no longer retained (oldest is %d): %w", seq, oldest, spool.ErrGone)
 		}
 		ck := store.Checkpoint{Seq: seq - 1}
+		if err := spool.SetApplied(r.Dir(), ck.Seq+1); err != nil { // a full disk must not remove what the replay needs
+			return store.Checkpoint{}, err
+		}
 		return ck, st.SetCheckpoint(ck)
 	}
 	for from := oldest; ; {
@@ -465,6 +468,9 @@ func Rewind(ctx context.Context, r *spool.Reader, st *store.Store, seq uint64, t
 					return store.Checkpoint{}, fmt.Errorf("ts %d,%d is older than the oldest retained entry (%d,%d)", ts.T, ts.I, e.TS.T, e.TS.I)
 				}
 				ck := store.Checkpoint{Seq: e.Seq - 1}
+				if err := spool.SetApplied(r.Dir(), ck.Seq+1); err != nil {
+					return store.Checkpoint{}, err
+				}
 				return ck, st.SetCheckpoint(ck)
 			}
 		}

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/sirupsen/logrus"
 )
 
 // TestMain doubles as the writer process of the multi-process tests: the
@@ -25,7 +27,15 @@ func writerProcess(dir string) int {
 	batches, _ := strconv.Atoi(os.Getenv("SPOOL_TEST_BATCHES"))
 	size, _ := strconv.Atoi(os.Getenv("SPOOL_TEST_BATCH_SIZE"))
 	segMax, _ := strconv.ParseInt(os.Getenv("SPOOL_TEST_SEGMENT_MAX"), 10, 64)
-	w, err := OpenWriter(dir, Options{SegmentMaxBytes: segMax, SealInterval: 20 * time.Millisecond, Logger: quietLogger()})
+	log := quietLogger()
+	if os.Getenv("SPOOL_TEST_LOG") != "" { // warnings as lines among the "ok" ones
+		l := logrus.New()
+		l.SetOutput(os.Stdout)
+		l.SetLevel(logrus.WarnLevel)
+		l.SetFormatter(&logrus.TextFormatter{DisableTimestamp: true, DisableColors: true})
+		log = l
+	}
+	w, err := OpenWriter(dir, Options{SegmentMaxBytes: segMax, SealInterval: 20 * time.Millisecond, Logger: log})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

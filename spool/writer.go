@@ -121,6 +121,17 @@ func (w *Writer) recover() error {
 	}
 	_ = os.Remove(filepath.Join(w.dir, endedName))
 	w.next = l.NextSeq()
+	if len(l.Sealed) == 0 {
+		// A spool recreated for a state file whose checkpoint had passed 1
+		// numbers on from there (binding).
+		id, ok, err := ReadIdentity(w.dir)
+		if err != nil {
+			return err
+		}
+		if ok && id.FirstSeq > w.next {
+			w.next = id.FirstSeq
+		}
+	}
 	w.committed.Store(w.next - 1)
 	for _, s := range l.Sealed {
 		w.sealedBytes += s.Size
@@ -133,7 +144,7 @@ func (w *Writer) recover() error {
 	if err != nil {
 		return fmt.Errorf("cannot find the spool's position: %w", err)
 	}
-	if w.opts.Source != "" && m.Source != "" && m.Source != w.opts.Source {
+	if w.opts.Source != "" && m.Source != "" && !SameSource(m.Source, w.opts.Source) {
 		return &SourceError{File: lastSeg.Path, Have: m.Source, Want: w.opts.Source}
 	}
 	if w.opts.Source == "" {
@@ -145,39 +156,6 @@ func (w *Writer) recover() error {
 	}
 	w.last, w.hasLast = e, true
 	return nil
-}
-
-// sealLeftover seals (or removes, when empty) an open segment left by a
-// writer that did not close it. bbolt rolls it back to its last commit.
-func (w *Writer) sealLeftover(seg Segment) error {
-	db, err := bolt.Open(seg.Path, 0o600, &bolt.Options{Timeout: time.Second})
-	if err != nil {
-		return &CorruptError{File: seg.Path, First: seg.First, Reason: "cannot open leftover open segment: " + err.Error()}
-	}
-	var m Meta
-	empty := false
-	err = db.View(func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketMeta) == nil {
-			empty = true
-			return nil
-		}
-		m, err = readMeta(tx, seg, true)
-		return err
-	})
-	db.Close()
-	if err != nil {
-		return err
-	}
-	if empty {
-		w.log.WithField("segment", seg.Name()).Info("removing empty leftover segment")
-		return os.Remove(seg.Path)
-	}
-	w.log.WithFields(logrus.Fields{"segment": seg.Name(), "first_seq": m.First, "last_seq": m.Last}).
-		Info("sealing segment left open by a previous writer")
-	if err := os.Rename(seg.Path, filepath.Join(w.dir, sealedName(m.First, m.Last))); err != nil {
-		return err
-	}
-	return syncDir(w.dir)
 }
 
 // Last returns the last entry in the spool, if any: where the reader resumes.
@@ -230,6 +208,27 @@ func (w *Writer) Append(ctx context.Context, raws []bson.Raw) (first, last uint6
 	if err := w.waitForRoom(ctx); err != nil {
 		return 0, 0, err
 	}
+	var full diskFull
+	for {
+		before := w.next
+		first, last, err = w.appendOnce(raws, firstTS, lastTS)
+		if err == nil || w.next != before || !w.isDiskFull(err, raws) {
+			if err == nil {
+				full.done(w)
+			}
+			return first, last, err // committed (a seal after it may have failed), or another error
+		}
+		// Nothing of this batch committed: the same seqs go again once
+		// there is room, so nothing is appended twice and no seq is skipped.
+		if err := full.wait(ctx, w, raws, err); err != nil {
+			return 0, 0, err
+		}
+	}
+}
+
+// appendOnce appends raws in one transaction, opening a segment if needed.
+// Called with w.mu held.
+func (w *Writer) appendOnce(raws []bson.Raw, firstTS, lastTS bson.Timestamp) (first, last uint64, err error) {
 	if w.db == nil {
 		if err := w.openSegment(); err != nil {
 			return 0, 0, err
@@ -311,8 +310,15 @@ func putAll(b *bolt.Bucket, kv ...[]byte) error {
 
 func (w *Writer) openSegment() error {
 	path := filepath.Join(w.dir, openName(w.next))
+	_, statErr := os.Lstat(path)
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {
+		// A file this call created holds no commit (a full disk cut its
+		// creation short): leave none behind for the next attempt or the
+		// next start to trip over.
+		if os.IsNotExist(statErr) {
+			_ = os.Remove(path)
+		}
 		return fmt.Errorf("create spool segment %s: %w", path, err)
 	}
 	w.db = db

@@ -1,0 +1,139 @@
+package spool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// diskFullLogEvery bounds how often a writer waiting for disk space says so.
+const diskFullLogEvery = 30 * time.Second
+
+// diskFull is one Append's wait for disk space: when the filesystem holding
+// the spool is full, the writer removes applied segments kept for
+// retention, oldest first, and otherwise waits and tries the same batch
+// again, as it waits at spool.max_bytes.
+type diskFull struct {
+	since, warned time.Time
+	delay         time.Duration
+}
+
+// isDiskFull tells whether an append failed for want of disk space:
+// ENOSPC or EDQUOT in err's chain or, because bbolt reports a failure to
+// grow or map its file without wrapping the cause, a filesystem with less
+// free space than the batch needs.
+func (w *Writer) isDiskFull(err error, raws []bson.Raw) bool {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return true
+	}
+	free, ferr := freeBytes(w.dir)
+	return ferr == nil && free < needBytes(raws)
+}
+
+// needBytes is about what appending raws to a new segment writes: the
+// entries, and the four pages a new bbolt file starts with.
+func needBytes(raws []bson.Raw) int64 {
+	n := int64(boltInitPages * os.Getpagesize())
+	for _, raw := range raws {
+		n += int64(entryLen(raw))
+	}
+	return n
+}
+
+// freeBytes is the space the filesystem holding dir has for this process.
+func freeBytes(dir string) (int64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, err
+	}
+	return int64(st.Bavail) * int64(st.Bsize), nil
+}
+
+// wait makes room after a failed append, or waits a while, then returns nil
+// for the caller to try again; it returns an error only when ctx ends or
+// the spool cannot be put in order. Called with w.mu held.
+func (d *diskFull) wait(ctx context.Context, w *Writer, raws []bson.Raw, cause error) error {
+	first, last := w.next, w.next+uint64(len(raws))-1
+	if d.since.IsZero() {
+		d.since, d.delay = time.Now(), 50*time.Millisecond
+	}
+	// What the open segment committed stays; sealing it hands it to the
+	// applier and drops a file whose growth failed (or removes it, when it
+	// holds nothing): the next try starts a fresh one.
+	if err := w.sealLocked(); err != nil && !w.isDiskFull(err, raws) {
+		return fmt.Errorf("append seq %d-%d: disk full (%v), then: %w", first, last, cause, err)
+	}
+	removed, err := w.removeApplied()
+	if err != nil {
+		return fmt.Errorf("append seq %d-%d: disk full (%v), then: %w", first, last, cause, err)
+	}
+	if removed > 0 {
+		return nil // try again at once
+	}
+	if time.Since(d.warned) >= diskFullLogEvery {
+		f := logrus.Fields{"dir": w.dir, "first_seq": first, "last_seq": last, "need_bytes": needBytes(raws), "waiting": time.Since(d.since).Round(time.Second).String()}
+		if free, err := freeBytes(w.dir); err == nil {
+			f["free_bytes"] = free
+		}
+		w.log.WithFields(f).WithError(cause).Warn("spool disk is full: waiting for space to append (free some on this filesystem; applied segments kept for retention are removed as the applier passes them)")
+		d.warned = time.Now()
+	}
+	t := time.NewTimer(d.delay)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("append seq %d-%d: disk full (%v), stopped waiting: %w", first, last, cause, ctx.Err())
+	case <-t.C:
+	}
+	if d.delay < time.Second {
+		d.delay *= 2
+	}
+	return nil
+}
+
+// done logs the end of a wait, if there was one.
+func (d *diskFull) done(w *Writer) {
+	if !d.since.IsZero() {
+		w.log.WithFields(logrus.Fields{"dir": w.dir, "waited": time.Since(d.since).Round(time.Millisecond).String()}).
+			Info("spool disk has room again: appending")
+	}
+}
+
+// removeApplied removes sealed segments that the applier has passed (as
+// its last Remove recorded: see appliedFrom), oldest first, ahead of their
+// retention; the newest sealed segment stays, for the writer's position.
+func (w *Writer) removeApplied() (int, error) {
+	keepFrom, ok := appliedFrom(w.dir)
+	if !ok {
+		return 0, nil
+	}
+	l, err := List(w.dir)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for i, s := range l.Sealed {
+		if i == len(l.Sealed)-1 || s.Last >= keepFrom {
+			break
+		}
+		if err := os.Remove(s.Path); err != nil && !os.IsNotExist(err) {
+			return n, fmt.Errorf("remove applied spool segment %s: %w", s.Name(), err)
+		}
+		n++
+		w.sealedBytes -= s.Size
+		w.log.WithFields(logrus.Fields{"segment": s.Name(), "first_seq": s.First, "last_seq": s.Last, "bytes": s.Size, "applied_before": keepFrom}).
+			Warn("spool disk is full: removed an applied segment before its retention ended")
+	}
+	if n > 0 {
+		if err := syncDir(w.dir); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
