@@ -124,6 +124,8 @@ func TestCompareValues_MongodOrder(t *testing.T) {
 		bson.Binary{Subtype: 0x00, Data: []byte{0, 1}},
 		bson.Binary{Subtype: 0x03, Data: []byte{0, 0}},
 		bson.Binary{Subtype: 0x00, Data: []byte{0, 0, 0}},
+		bson.Binary{Subtype: 0x00, Data: make([]byte, 255)},
+		bson.Binary{Subtype: 0x00, Data: make([]byte, 256)}, // length bytes 00 01: after 255's ff 00
 		oid(1),
 		oid(2),
 		bson.ObjectID{0xff},
