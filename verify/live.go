@@ -2,12 +2,11 @@ package verify
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
-	"math"
 	"strconv"
 
 	"github.com/mongo-sync/mongo-sync/copier"
-	"github.com/mongo-sync/mongo-sync/internal/bsonx"
 	"github.com/mongo-sync/mongo-sync/internal/projection"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -38,13 +37,52 @@ const confirmRounds = 3
 // past it the walk's differences are reported as found.
 const maxSuspects = 100_000
 
-// idKey is an _id's identity as the server sees it: numbers by value (1,
-// 1.0 and NumberLong(1) are one _id), everything else by type and bytes.
+// idKey is an _id's identity as the server sees it: what compareValues
+// holds equal is one key. Numbers go by exact value in any type (1, 1.0,
+// NumberLong(1) and NumberDecimal("1.00") are one _id; int64 2^53 and
+// 2^53+1 are two), a symbol as the string of its bytes, documents and
+// arrays element by element; everything else by type and bytes.
 func idKey(v bson.RawValue) string {
-	if f, ok := bsonx.Number(v); ok && !math.IsNaN(f) {
-		return "n" + strconv.FormatFloat(f, 'g', -1, 64)
+	return string(appendIDKey(nil, v))
+}
+
+func appendIDKey(b []byte, v bson.RawValue) []byte {
+	switch v.Type {
+	case bson.TypeInt32, bson.TypeInt64, bson.TypeDouble, bson.TypeDecimal128:
+		var s string
+		if i, ok := integer(v); ok {
+			s = strconv.FormatInt(i, 10)
+		} else {
+			switch c, r := exact(v); c {
+			case nan:
+				s = "NaN"
+			case negInf:
+				s = "-Inf"
+			case posInf:
+				s = "+Inf"
+			default:
+				s = r.RatString()
+			}
+		}
+		return appendLen(append(b, 'n'), s)
+	case bson.TypeString, bson.TypeSymbol:
+		return appendLen(append(b, 's'), stringOf(v))
+	case bson.TypeEmbeddedDocument, bson.TypeArray:
+		b = append(b, byte(v.Type))
+		elems, _ := bson.Raw(v.Value).Elements()
+		b = binary.AppendUvarint(b, uint64(len(elems)))
+		for _, e := range elems {
+			b = appendIDKey(appendLen(b, e.Key()), e.Value())
+		}
+		return b
 	}
-	return string(rune(v.Type)) + string(v.Value)
+	return appendLen(append(b, byte(v.Type)), string(v.Value))
+}
+
+// appendLen appends s with its length before it, so that keys built of
+// several parts cannot run into each other.
+func appendLen(b []byte, s string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
 }
 
 // byID reads the documents with these _ids, keyed by idKey.

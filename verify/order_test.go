@@ -235,3 +235,39 @@ func TestCmpIDs_ServerOrder(t *testing.T) {
 		t.Error("an exhausted destination side sorts after the source's")
 	}
 }
+
+// idKey, which the live re-checks and sample comparisons key documents by,
+// makes one key of what the comparator holds equal (one _id to mongod) and
+// two of what it orders apart.
+func TestIDKey_OneKeyPerServerID(t *testing.T) {
+	two53 := int64(1) << 53
+	same := [][]any{
+		{int32(1), int64(1), 1.0, dec(t, "1.00")},
+		{0.0, math.Copysign(0, -1), dec(t, "-0")},
+		{math.NaN(), dec(t, "NaN")},
+		{two53, float64(two53)},
+		{"ab", bson.Symbol("ab")},
+		{d("a", int32(1), "b", bson.A{int64(2)}), d("a", 1.0, "b", bson.A{dec(t, "2")})},
+	}
+	for _, g := range same {
+		for i := range g {
+			if a, b := idKey(val(t, g[0])), idKey(val(t, g[i])); a != b {
+				t.Errorf("%v and %v: keys %q and %q, want one", g[0], g[i], a, b)
+			}
+		}
+	}
+	apart := [][2]any{
+		{two53, two53 + 1},
+		{0.1, dec(t, "0.1")},
+		{"1", int32(1)},
+		{d("a", int32(1)), d("b", int32(1))},
+		{d("a", "bc"), d("ab", "c")},
+		{bson.A{int32(1)}, d("0", int32(1))},
+		{bson.DateTime(1), bson.Timestamp{T: 0, I: 1}},
+	}
+	for _, p := range apart {
+		if a, b := idKey(val(t, p[0])), idKey(val(t, p[1])); a == b {
+			t.Errorf("%v and %v: one key %q, want two", p[0], p[1], a)
+		}
+	}
+}
