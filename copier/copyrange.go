@@ -2,7 +2,6 @@ package copier
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -10,6 +9,7 @@ import (
 	"github.com/mongo-sync/mongo-sync/internal/projection"
 	"github.com/mongo-sync/mongo-sync/internal/retry"
 	"github.com/mongo-sync/mongo-sync/internal/wirecmd"
+	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -46,9 +46,62 @@ const insertGrace = 10 * time.Second
 // duplicate-key errors on _id, which mean "already there" — the oplog
 // replay from T0 brings every document to its final state afterwards. A
 // duplicate on another index stops the copy (settleDuplicates).
+//
+// A cursor the source ends (cursorLost: killed, reaped while the
+// destination was down, its collection dropped or renamed) starts the range
+// over the same way, from the collection's UUID: under its new name after a
+// rename in the same database (into the same destination namespace; the
+// replayed rename moves it on), or, when the collection is gone, the range
+// is done: its drop is in the oplog after T0.
 func (c *Copier) copyRange(ctx context.Context, t rangeTask) error {
+	return c.retryLost(ctx, t, c.copyRangeFrom)
+}
+
+// retryLost runs attempt at range t, from the collection where it lives
+// now, until it succeeds, fails otherwise than by a lost cursor, ctx ends,
+// or the collection is gone (the range is then done).
+func (c *Copier) retryLost(ctx context.Context, t rangeTask, attempt func(context.Context, rangeTask, *mongo.Collection, int) error) error {
 	coll := t.coll
-	cur, err := coll.srcHandle.Find(ctx, t.filter(), options.Find().SetBatchSize(int32(c.BatchDocs)))
+	var lastLog time.Time
+	for n := 1; ; n++ {
+		src, gone, err := c.source(ctx, coll)
+		if err != nil {
+			return err
+		}
+		if gone {
+			c.Log.WithFields(logrus.Fields{"ns": coll.srcNS, "range": t.index}).
+				Info("source collection dropped during its copy: range done (the oplog replays the drop)")
+			return c.rangeDone(t)
+		}
+		err = attempt(ctx, t, src, n)
+		if err == nil || !cursorLost(err) {
+			return err
+		}
+		if time.Since(lastLog) > 10*time.Second {
+			c.Log.WithError(err).WithFields(logrus.Fields{"ns": coll.srcNS, "range": t.index, "attempt": n}).
+				Warn("the source ended the range's cursor: copying the range again")
+			lastLog = time.Now()
+		}
+		if err := lostBackoff(ctx, n); err != nil {
+			return err
+		}
+	}
+}
+
+// rangeDone records a copied range.
+func (c *Copier) rangeDone(t rangeTask) error {
+	failpoint.Hit("copy-before-range-done") // documents inserted, range not recorded
+	if err := c.Store.SetRangeDone(t.coll.srcNS, t.index); err != nil {
+		return err
+	}
+	c.Log.WithFields(logrus.Fields{"ns": t.coll.srcNS, "range": t.index}).Debug("range copied")
+	return nil
+}
+
+// copyRangeFrom is one attempt at a range, read from src.
+func (c *Copier) copyRangeFrom(ctx context.Context, t rangeTask, src *mongo.Collection, attempt int) error {
+	coll := t.coll
+	cur, err := src.Find(ctx, t.filter(), options.Find().SetBatchSize(int32(c.BatchDocs)))
 	if err != nil {
 		return fmt.Errorf("read %s range %d: %w", coll.srcNS, t.index, err)
 	}
@@ -87,7 +140,12 @@ func (c *Copier) copyRange(ctx context.Context, t rangeTask) error {
 		})
 		return nil
 	}
+	hook := hookOf(ctx)
 	for cur.Next(ctx) {
+		if hook != nil {
+			hook(coll.srcNS, t.index, attempt, cur.ID())
+			hook = nil
+		}
 		doc := cur.Current
 		if coll.fields != nil {
 			if doc, err = bson.Marshal(projection.Doc(doc, coll.fields)); err != nil {
@@ -121,12 +179,10 @@ func (c *Copier) copyRange(ctx context.Context, t rangeTask) error {
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	failpoint.Hit("copy-before-range-done") // documents inserted, range not recorded
-	if err := c.Store.SetRangeDone(coll.srcNS, t.index); err != nil {
-		return err
+	if err := c.stillNamed(ctx, coll, src); err != nil {
+		return fmt.Errorf("read %s range %d: %w", coll.srcNS, t.index, err)
 	}
-	c.Log.WithFields(map[string]any{"ns": coll.srcNS, "range": t.index}).Debug("range copied")
-	return nil
+	return c.rangeDone(t)
 }
 
 // insert runs one insert command, retrying what the server recovers from
@@ -139,52 +195,6 @@ func (c *Copier) insert(ctx, send context.Context, coll *collection, cmd bson.Ra
 	})
 	if err != nil {
 		return fmt.Errorf("copy into %s: %w", coll.dstNS, err)
-	}
-	return nil
-}
-
-// createIndexes builds the source's secondary indexes on the destination.
-func (c *Copier) createIndexes(ctx context.Context, coll *collection) error {
-	if coll.view {
-		return nil
-	}
-	cur, err := coll.srcHandle.Indexes().List(ctx)
-	if err != nil {
-		return fmt.Errorf("list indexes of %s: %w", coll.srcNS, err)
-	}
-	specs := bson.A{}
-	for cur.Next(ctx) {
-		var spec bson.D
-		if err := bson.Unmarshal(cur.Current, &spec); err != nil {
-			return err
-		}
-		name, _ := cur.Current.Lookup("name").StringValueOK()
-		if name == "_id_" {
-			continue
-		}
-		var clean bson.D
-		for _, e := range spec {
-			switch e.Key {
-			case "v", "ns", "background":
-			default:
-				clean = append(clean, e)
-			}
-		}
-		specs = append(specs, clean)
-	}
-	if len(specs) == 0 {
-		return nil
-	}
-	err = c.Dst.Database(coll.dstDB).RunCommand(ctx, bson.D{{Key: "createIndexes", Value: coll.dstColl}, {Key: "indexes", Value: specs}}).Err()
-	if isDupKey(err) {
-		err = c.deferUniqueIndexes(ctx, coll, specs, err)
-	}
-	var se mongo.ServerError
-	if err != nil && errors.As(err, &se) && (se.HasErrorCode(codeIndexExists) || se.HasErrorCode(codeIndexOptsSame)) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("create indexes on %s: %w", coll.dstNS, err)
 	}
 	return nil
 }
