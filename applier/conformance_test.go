@@ -435,8 +435,11 @@ func check(t *testing.T, ctx context.Context, client *mongo.Client, c confCase, 
 	}
 	for ns, ids := range c.AfterAbsentIDs {
 		db, coll := splitNS(ns)
-		for _, id := range docs(t, wrapIDs(ids)) {
-			n, _ := client.Database(db).Collection(coll).CountDocuments(ctx, bson.D{{Key: "_id", Value: id.Lookup("_id")}})
+		for _, id := range docs(t, wrapIDs(t, ids)) {
+			n, err := client.Database(db).Collection(coll).CountDocuments(ctx, bson.D{{Key: "_id", Value: id.Lookup("_id")}})
+			if err != nil {
+				t.Fatalf("%s: count _id %s in %s: %v", round, id.Lookup("_id"), ns, err)
+			}
 			if n != 0 {
 				t.Errorf("%s: %s still holds _id %s", round, ns, id.Lookup("_id"))
 			}
@@ -444,12 +447,12 @@ func check(t *testing.T, ctx context.Context, client *mongo.Client, c confCase, 
 	}
 	if c.AfterColls != nil {
 		for _, ns := range c.AfterColls.Present {
-			if !collExists(ctx, client, ns) {
+			if !collExists(t, ctx, client, ns) {
 				t.Errorf("%s: collection %s missing", round, ns)
 			}
 		}
 		for _, ns := range c.AfterColls.Absent {
-			if collExists(ctx, client, ns) {
+			if collExists(t, ctx, client, ns) {
 				t.Errorf("%s: collection %s should not exist", round, ns)
 			}
 		}
@@ -459,9 +462,12 @@ func check(t *testing.T, ctx context.Context, client *mongo.Client, c confCase, 
 	}
 }
 
-func wrapIDs(ids json.RawMessage) json.RawMessage {
+func wrapIDs(t *testing.T, ids json.RawMessage) json.RawMessage {
+	t.Helper()
 	var items []json.RawMessage
-	json.Unmarshal(ids, &items)
+	if err := json.Unmarshal(ids, &items); err != nil || len(items) == 0 {
+		t.Fatalf("after_absent_ids %s: %v (want a non-empty list)", ids, err)
+	}
 	parts := make([]string, len(items))
 	for i, it := range items {
 		parts[i] = `{"_id":` + string(it) + `}`
@@ -469,9 +475,15 @@ func wrapIDs(ids json.RawMessage) json.RawMessage {
 	return json.RawMessage("[" + strings.Join(parts, ",") + "]")
 }
 
-func collExists(ctx context.Context, client *mongo.Client, ns string) bool {
+// collExists reports whether ns exists; a failed listing fails the test
+// (an error is not an absent collection).
+func collExists(t *testing.T, ctx context.Context, client *mongo.Client, ns string) bool {
+	t.Helper()
 	db, coll := splitNS(ns)
-	names, _ := client.Database(db).ListCollectionNames(ctx, bson.D{{Key: "name", Value: coll}})
+	names, err := client.Database(db).ListCollectionNames(ctx, bson.D{{Key: "name", Value: coll}})
+	if err != nil {
+		t.Fatalf("list collections of %s: %v", db, err)
+	}
 	return len(names) > 0
 }
 
@@ -486,7 +498,11 @@ func compareNS(t *testing.T, ctx context.Context, client *mongo.Client, ns strin
 	for cur.Next(ctx) {
 		got = append(got, append(bson.Raw(nil), cur.Current...))
 	}
-	gs, ws := canon(got, fieldOrder), canon(want, fieldOrder)
+	if err := cur.Err(); err != nil {
+		t.Fatalf("%s: read %s: %v", round, ns, err)
+	}
+	cur.Close(ctx)
+	gs, ws := canon(t, got, fieldOrder), canon(t, want, fieldOrder)
 	if strings.Join(gs, "\n") != strings.Join(ws, "\n") {
 		t.Errorf("%s: %s differs\n got: %s\nwant: %s", round, ns, strings.Join(gs, "\n      "), strings.Join(ws, "\n      "))
 	}
@@ -494,11 +510,14 @@ func compareNS(t *testing.T, ctx context.Context, client *mongo.Client, ns strin
 
 // canon renders documents as canonical Extended JSON (types kept), with
 // keys sorted unless field order matters; sorted by that rendering.
-func canon(ds []bson.Raw, fieldOrder bool) []string {
+func canon(t *testing.T, ds []bson.Raw, fieldOrder bool) []string {
+	t.Helper()
 	out := make([]string, len(ds))
 	for i, d := range ds {
 		var v bson.D
-		bson.Unmarshal(d, &v)
+		if err := bson.Unmarshal(d, &v); err != nil {
+			t.Fatalf("decode %s: %v", d, err)
+		}
 		out[i] = bsonx.CanonicalD(v, !fieldOrder)
 	}
 	sort.Strings(out)
@@ -524,6 +543,10 @@ func checkIndexes(t *testing.T, ctx context.Context, client *mongo.Client, c con
 			name, _ := cur.Current.Lookup("name").StringValueOK()
 			have[name] = append(bson.Raw(nil), cur.Current...)
 		}
+		if err := cur.Err(); err != nil {
+			t.Fatalf("%s: list indexes of %s: %v", round, ns, err)
+		}
+		cur.Close(ctx)
 		ws := docs(t, specs)
 		if len(ws) != len(have) {
 			t.Errorf("%s: %s has %d indexes, want %d", round, ns, len(have), len(ws))

@@ -61,6 +61,9 @@ type Executor struct {
 	// it ends commandGrace after Apply's own (see Apply).
 	cmdCtx   context.Context
 	builders []wirecmd.Builder // one per worker, reused
+	// runStopped, if set (a test's seam), is called when a partition's
+	// failure has stopped the other partitions of a run.
+	runStopped func()
 }
 
 // mark records progress around a barrier (see Executor.Mark).
@@ -186,6 +189,9 @@ func (x *Executor) writes(ctx context.Context, ops []Op) error {
 		wg.Go(func() {
 			if errs[i] = x.partition(run, b, part); errs[i] != nil {
 				stop(errStopped)
+				if x.runStopped != nil {
+					x.runStopped()
+				}
 			}
 		})
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,46 +22,47 @@ import (
 // which may apply it after the serial replay that follows has moved its
 // documents on, putting them back into an older state. No command of the
 // parallel attempt may end on a cancelled context.
+//
+// The overlap is held, not hoped for: the other partition's first command
+// waits (in the client, before it is written to the wire) until the run is
+// stopped, and taker's command is not sent before that one has started. A
+// command the stop abandons then fails on its cancelled context every time.
 func TestWrites_DuplicateKeyDoesNotAbandonOtherPartitions(t *testing.T) {
 	dst := testmongo.StartDest(t)
 	ctx := context.Background()
+	const hold = 30 * time.Second // a deadline for each held condition, never reached when it holds
 	var mu sync.Mutex
-	var abandoned []string
-	// The race is exercised only if another insert is in flight when the
-	// one carrying taker is answered.
-	inflight := map[int64]bool{}
-	var takerReq int64 = -1
-	overlapped := false
-	answered := func(id int64) {
-		mu.Lock()
-		defer mu.Unlock()
-		// The answer to taker's insert waits (its goroutine runs this
-		// before it sees the duplicate key) until the other partition
-		// has a command in flight.
-		for deadline := time.Now().Add(5 * time.Second); id == takerReq && !overlapped && time.Now().Before(deadline); {
-			if overlapped = len(inflight) > 1; !overlapped {
-				mu.Unlock()
-				time.Sleep(time.Millisecond)
-				mu.Lock()
-			}
-		}
-		delete(inflight, id)
-	}
+	var abandoned, broken []string
+	otherStarted, stopped := make(chan struct{}), make(chan struct{})
+	var heldOnce, stopOnce sync.Once
+	var armed atomic.Bool
 	mon := &event.CommandMonitor{
 		Started: func(_ context.Context, e *event.CommandStartedEvent) {
-			if e.CommandName != "insert" {
+			if e.CommandName != "insert" || !armed.Load() {
+				return // the setup's own
+			}
+			if strings.Contains(e.Command.String(), `"taker"`) {
+				select {
+				case <-otherStarted:
+				case <-time.After(hold):
+					mu.Lock()
+					broken = append(broken, "the other partition sent no command")
+					mu.Unlock()
+				}
 				return
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			inflight[e.RequestID] = true
-			if takerReq < 0 && strings.Contains(e.Command.String(), `"taker"`) {
-				takerReq = e.RequestID
-			}
+			heldOnce.Do(func() {
+				close(otherStarted)
+				select {
+				case <-stopped:
+				case <-time.After(hold):
+					mu.Lock()
+					broken = append(broken, "taker's duplicate key never stopped the run")
+					mu.Unlock()
+				}
+			})
 		},
-		Succeeded: func(_ context.Context, e *event.CommandSucceededEvent) { answered(e.RequestID) },
 		Failed: func(_ context.Context, e *event.CommandFailedEvent) {
-			answered(e.RequestID)
 			if errors.Is(e.Failure, context.Canceled) || strings.Contains(e.Failure.Error(), "context canceled") {
 				mu.Lock()
 				abandoned = append(abandoned, e.CommandName+": "+e.Failure.Error())
@@ -78,7 +80,8 @@ func TestWrites_DuplicateKeyDoesNotAbandonOtherPartitions(t *testing.T) {
 	if _, err := c.InsertOne(ctx, bson.D{{Key: "_id", Value: "holder"}, {Key: "email", Value: "x"}}); err != nil {
 		t.Fatal(err)
 	}
-	x := &Executor{Client: client, Workers: 2, BulkSize: 20, Log: quietLog(), Rec: status.New("applying")}
+	x := &Executor{Client: client, Workers: 2, BulkSize: 20, Log: quietLog(), Rec: status.New("applying"),
+		runStopped: func() { stopOnce.Do(func() { close(stopped) }) }}
 	tr := NewTranslator(nil)
 	var ops []Op
 	add := func(op string, o bson.D) {
@@ -91,34 +94,36 @@ func TestWrites_DuplicateKeyDoesNotAbandonOtherPartitions(t *testing.T) {
 	}
 	add("i", bson.D{{Key: "_id", Value: "taker"}, {Key: "email", Value: "x"}})
 	conflict := x.hash.of("test.coll", ops[0].ID, x.Workers)
-	// Bulky inserts, all in the other partition: it has commands to send
-	// for a while after taker's duplicate key.
-	pad := strings.Repeat("p", 8000)
-	for i := 0; len(ops) < 200; i++ {
-		add("i", bson.D{{Key: "_id", Value: int32(i)}, {Key: "pad", Value: pad}})
+	// Inserts, all in the other partition: it has commands to send.
+	for i := 0; len(ops) < 60; i++ {
+		add("i", bson.D{{Key: "_id", Value: int32(i)}})
 		if last := ops[len(ops)-1]; x.hash.of("test.coll", last.ID, x.Workers) == conflict {
 			ops = ops[:len(ops)-1]
 		}
 	}
 	add("d", bson.D{{Key: "_id", Value: "holder"}})
-	start := time.Now()
+	armed.Store(true)
 	if err := x.Apply(ctx, ops); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%d ops applied in %s", len(ops), time.Since(start))
 	// The serial replay moved taker's key aside; the holder's delete, later
 	// in the run, lets it back.
 	if pending, err := x.Settle(ctx, true); err != nil || len(pending) > 0 {
 		t.Fatalf("settle: %v, still pending: %v", err, pending)
 	}
 	mu.Lock()
-	gaveUp, raced := abandoned, overlapped
+	gaveUp, failed := abandoned, broken
 	mu.Unlock() // the reads below are monitored too
+	if len(failed) > 0 {
+		t.Fatalf("the overlap was not held: %v", failed)
+	}
+	select {
+	case <-stopped:
+	default:
+		t.Fatal("the run was never stopped: the duplicate key did not fail taker's partition")
+	}
 	if len(gaveUp) > 0 {
 		t.Errorf("commands abandoned mid-flight by the parallel attempt: %v", gaveUp)
-	}
-	if !raced {
-		t.Skip("the other partition had no command in flight when the duplicate key came back: the race was not exercised")
 	}
 	if n, err := c.CountDocuments(ctx, bson.D{}); err != nil || n != int64(len(ops)-1) {
 		t.Errorf("%d documents (%v), want %d", n, err, len(ops)-1)

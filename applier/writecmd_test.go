@@ -34,19 +34,23 @@ func TestCmdBuilder(t *testing.T) {
 		want string
 	}{
 		{"inserts", []Op{{Kind: KindInsert, Doc: doc}, {Kind: KindInsert, Doc: doc}}, nil, nil,
-			`{"insert":"c","ordered":false,"documents":[{"_id":1,"x":"a"},{"_id":1,"x":"a"}]}`},
+			`{"insert":"c","ordered":false,"bypassDocumentValidation":true,"documents":[{"_id":1,"x":"a"},{"_id":1,"x":"a"}]}`},
 		{"a replacement with top-level $ names goes through a pipeline, literally", []Op{{Kind: KindReplace, ID: idOf(t, "E1"), Doc: dollar}}, nil, nil,
-			`{"update":"c","ordered":true,"updates":[{"q":{"_id":"E1"},"u":[{"$replaceWith":{"$literal":{"_id":"E1","$rooms":{"br":2}}}}],"upsert":true}]}`},
+			`{"update":"c","ordered":true,"bypassDocumentValidation":true,"updates":[{"q":{"_id":"E1"},"u":[{"$replaceWith":{"$literal":{"_id":"E1","$rooms":{"br":2}}}}],"upsert":true}]}`},
 		{"a fetched replacement too", []Op{{Kind: KindReplace, ID: idOf(t, "E1")}}, []bson.Raw{dollar}, nil,
-			`{"update":"c","ordered":true,"updates":[{"q":{"_id":"E1"},"u":[{"$replaceWith":{"$literal":{"_id":"E1","$rooms":{"br":2}}}}],"upsert":true}]}`},
+			`{"update":"c","ordered":true,"bypassDocumentValidation":true,"updates":[{"q":{"_id":"E1"},"u":[{"$replaceWith":{"$literal":{"_id":"E1","$rooms":{"br":2}}}}],"upsert":true}]}`},
 		{"replace and update upsert by _id", []Op{{Kind: KindReplace, ID: idOf(t, int32(1)), Doc: doc}, {Kind: KindUpdate, ID: idOf(t, "k"), Doc: upd}}, nil, wc,
-			`{"update":"c","ordered":true,"updates":[{"q":{"_id":1},"u":{"_id":1,"x":"a"},"upsert":true},{"q":{"_id":"k"},"u":{"$set":{"x":"b"}},"upsert":true}],"writeConcern":{"w":"majority"}}`},
+			`{"update":"c","ordered":true,"bypassDocumentValidation":true,"updates":[{"q":{"_id":1},"u":{"_id":1,"x":"a"},"upsert":true},{"q":{"_id":"k"},"u":{"$set":{"x":"b"}},"upsert":true}],"writeConcern":{"w":"majority"}}`},
 		{"fetched document replaces Doc", []Op{{Kind: KindReplace, ID: idOf(t, int32(1))}}, []bson.Raw{doc}, nil,
-			`{"update":"c","ordered":true,"updates":[{"q":{"_id":1},"u":{"_id":1,"x":"a"},"upsert":true}]}`},
+			`{"update":"c","ordered":true,"bypassDocumentValidation":true,"updates":[{"q":{"_id":1},"u":{"_id":1,"x":"a"},"upsert":true}]}`},
 		{"deletes", []Op{{Kind: KindDelete, ID: idOf(t, int32(1))}, {Kind: KindDelete, ID: idOf(t, bson.D{{Key: "a", Value: int32(2)}})}}, nil, nil,
 			`{"delete":"c","ordered":true,"deletes":[{"q":{"_id":1},"limit":1},{"q":{"_id":{"a":2}},"limit":1}]}`},
 	}
-	var b wirecmd.Builder // reused across cases, as a worker reuses it
+	// Reused across cases, as a worker reuses it, and with Bypass as the
+	// Executor sets it on every builder (TestExecutor_WritesBypassValidation):
+	// insert and update carry bypassDocumentValidation, delete has no such
+	// field (wirecmd.TestBuilder_BypassDocumentValidation).
+	b := wirecmd.Builder{Bypass: true}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := build(&b, "c", tc.ops, tc.docs, tc.wc)
@@ -106,15 +110,19 @@ func TestUpdateStatement(t *testing.T) {
 				if k == KindReplace && hasDollarKey(d) {
 					continue // a pipeline (TestCmdBuilder)
 				}
-				var got, want wirecmd.Builder
-				ops := []Op{{Kind: k, ID: id, Doc: d}, {Kind: k, ID: id, Doc: d}}
-				g := build(&got, "c", ops, nil, nil)
-				want.Begin("update", "c", "updates", true)
-				want.Bypass = got.Bypass
-				want.Update(id, d)
-				want.Update(id, d)
-				if w := want.End(nil); !bytes.Equal(g, w) {
-					t.Fatalf("id %v doc %v:\ngot  %x\nwant %x", id, d, g, w)
+				for _, bypass := range []bool{true, false} {
+					got, want := wirecmd.Builder{Bypass: bypass}, wirecmd.Builder{Bypass: bypass}
+					ops := []Op{{Kind: k, ID: id, Doc: d}, {Kind: k, ID: id, Doc: d}}
+					g := build(&got, "c", ops, nil, nil)
+					if set, _ := g.Lookup("bypassDocumentValidation").BooleanOK(); set != bypass {
+						t.Fatalf("Bypass %v: the command says bypassDocumentValidation %v: %s", bypass, set, g)
+					}
+					want.Begin("update", "c", "updates", true)
+					want.Update(id, d)
+					want.Update(id, d)
+					if w := want.End(nil); !bytes.Equal(g, w) {
+						t.Fatalf("id %v doc %v:\ngot  %x\nwant %x", id, d, g, w)
+					}
 				}
 			}
 		}
