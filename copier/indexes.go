@@ -193,7 +193,7 @@ func (c *Copier) indexConflict(ctx context.Context, coll *collection, spec bson.
 	if other == nil {
 		return fmt.Errorf("create index %s on %s (source %s): %w", name, coll.dstNS, coll.srcNS, cause)
 	}
-	return fmt.Errorf("index %s of %s: the source's is %s, the destination %s holds %s: %w (%v)",
+	return fmt.Errorf("index %s of %s: the source's is %s, the destination %s holds %s: %w (%w)",
 		name, coll.srcNS, relaxed(spec), coll.dstNS, relaxed(other), ErrIndexConflict, cause)
 }
 
