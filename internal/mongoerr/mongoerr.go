@@ -12,11 +12,14 @@ import (
 // it, or the InternalError "UNIQUE constraint failed" the test server
 // (FerretDB) returns for a violation inside an update or an index build.
 // That one carries no code of its own, so it is recognised by its code and
-// message together.
+// message together. MongoDB's is DuplicateKey (11000) in mongodb/mongo
+// src/mongo/base/error_codes.yml; the driver's IsDuplicateKeyError also
+// takes 11001, 12582 and 16460 with "E11000", codes of older servers that
+// today's error_codes.yml no longer lists.
 func DuplicateKey(err error) bool {
 	if mongo.IsDuplicateKeyError(err) {
 		return true
 	}
 	var ce mongo.CommandError
-	return errors.As(err, &ce) && ce.Code == 1 && strings.Contains(ce.Message, "UNIQUE constraint failed")
+	return errors.As(err, &ce) && ce.Code == InternalError && strings.Contains(ce.Message, "UNIQUE constraint failed")
 }
