@@ -9,6 +9,8 @@ import (
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 )
 
 // cursorLostCodes are the errors of mongod's CursorInvalidatedError
@@ -73,7 +75,7 @@ func (c *Copier) source(ctx context.Context, coll *collection) (src *mongo.Colle
 	if coll.uuid != nil {
 		filter = bson.D{{Key: "info.uuid", Value: bson.Binary{Subtype: bson.TypeBinaryUUID, Data: coll.uuid}}}
 	}
-	specs, err := c.Src.Database(coll.srcDB).ListCollectionSpecifications(ctx, filter)
+	specs, err := c.srcDB(coll).ListCollectionSpecifications(ctx, filter)
 	if err != nil {
 		return nil, false, fmt.Errorf("look up source collection %s: %w", coll.srcNS, err)
 	}
@@ -89,6 +91,12 @@ func (c *Copier) source(ctx context.Context, coll *collection) (src *mongo.Colle
 	return sourceCollection(c.Src, coll.srcDB, name), false, nil
 }
 
+// srcDB is coll's source database, read on the primary: where a rename or
+// a drop is known first.
+func (c *Copier) srcDB(coll *collection) *mongo.Database {
+	return c.Src.Database(coll.srcDB, options.Database().SetReadPreference(readpref.Primary()))
+}
+
 // stillNamed returns errMoved when src's name no longer holds coll's
 // collection: a rename (or a drop and a create) after the read began, which
 // a server may not report to the cursor (the test server goes on reading).
@@ -96,7 +104,7 @@ func (c *Copier) stillNamed(ctx context.Context, coll *collection, src *mongo.Co
 	if coll.uuid == nil {
 		return nil
 	}
-	specs, err := c.Src.Database(coll.srcDB).ListCollectionSpecifications(ctx, bson.D{{Key: "name", Value: src.Name()}})
+	specs, err := c.srcDB(coll).ListCollectionSpecifications(ctx, bson.D{{Key: "name", Value: src.Name()}})
 	if err != nil {
 		return fmt.Errorf("look up source collection %s.%s: %w", coll.srcDB, src.Name(), err)
 	}
