@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -42,7 +43,9 @@ func TestObservability_StatusMetricsAndStatusCommand(t *testing.T) {
 	p.waitLog(t, 30*time.Second, "applier starting")
 	coll := src.Client().Database("app").Collection("items")
 	for i := 0; i < 20; i++ {
-		coll.InsertOne(context.Background(), bson.D{{Key: "_id", Value: i}})
+		if _, err := coll.InsertOne(context.Background(), bson.D{{Key: "_id", Value: i}}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var st struct {
 		Identity *struct {
@@ -61,7 +64,9 @@ func TestObservability_StatusMetricsAndStatusCommand(t *testing.T) {
 		json.Unmarshal([]byte(httpGet(t, base+"/status")), &st)
 		return st.AppliedTotal >= 20
 	})
-	if st.Stage != "applying" || st.Applier == nil || st.Applier.Seq < 20 {
+	// The source took exactly these 20 writes since the start: an entry
+	// applied twice, or one counted twice, shows.
+	if st.Stage != "applying" || st.Applier == nil || st.Applier.Seq < 20 || st.AppliedTotal != 20 {
 		t.Errorf("/status: %+v", st)
 	}
 	// Which process this is: the command, both servers, the config file.
@@ -86,11 +91,23 @@ func TestObservability_StatusMetricsAndStatusCommand(t *testing.T) {
 		t.Errorf("/status while idle and applied: %+v", mig)
 	}
 	metrics := httpGet(t, base+"/metrics")
-	for _, want := range []string{"mongosync_entries_applied_total 2", "mongosync_entries_spooled_total", "mongosync_lag_seconds{stage=\"applier\"}",
-		"mongosync_apply_batch_seconds_bucket", "mongosync_spool_bytes", "mongosync_retries_total 0"} {
-		if !strings.Contains(metrics, want) {
-			t.Errorf("/metrics lacks %q", want)
+	// Series compared whole (name and labels) and values by number: a
+	// prefix match would take 200 for 20.
+	for series, want := range map[string]float64{"mongosync_entries_applied_total": 20, "mongosync_retries_total": 0} {
+		if got, ok := metricValue(metrics, series); !ok || got != want {
+			t.Errorf("/metrics: %s = %v (present %v), want %v", series, got, ok, want)
 		}
+	}
+	if got, ok := metricValue(metrics, "mongosync_entries_spooled_total"); !ok || got < 20 {
+		t.Errorf("/metrics: mongosync_entries_spooled_total = %v (present %v), want at least the 20 writes", got, ok)
+	}
+	for _, series := range []string{`mongosync_lag_seconds{stage="applier"}`, "mongosync_spool_bytes"} {
+		if _, ok := metricValue(metrics, series); !ok {
+			t.Errorf("/metrics lacks %s", series)
+		}
+	}
+	if !regexp.MustCompile(`(?m)^mongosync_apply_batch_seconds_bucket\{`).MatchString(metrics) {
+		t.Errorf("/metrics lacks mongosync_apply_batch_seconds_bucket")
 	}
 	if err := p.term(t); err != nil {
 		t.Fatal(err)
@@ -106,4 +123,18 @@ func TestObservability_StatusMetricsAndStatusCommand(t *testing.T) {
 	if out, err := run(t, "status", "-f", conf); err != nil || !strings.Contains(out, "applied up to") {
 		t.Fatalf("status table: %v\n%s", err, out)
 	}
+}
+
+// metricValue is the value of one series (its name and labels exactly as
+// the exposition prints them) in a Prometheus text exposition.
+func metricValue(exposition, series string) (float64, bool) {
+	for _, line := range strings.Split(exposition, "\n") {
+		name, value, ok := strings.Cut(line, " ")
+		if !ok || name != series {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+		return v, err == nil
+	}
+	return 0, false
 }
