@@ -118,10 +118,12 @@ func TestWriter_DiskFullWaitsThenAppends(t *testing.T) {
 	}
 	const batches, size = 400, 50 // ~6.5 MB through a 3 MB filesystem
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	appended := make(chan int, batches)
 	done := make(chan error, 1)
+	stopped := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-stopped; w.Close() }) // before the unmount
 	go func() {
+		defer close(stopped)
 		for b := 1; b <= batches; b++ {
 			if _, _, err := w.Append(ctx, makeBatch(b, size, 200)); err != nil {
 				done <- fmt.Errorf("append batch %d: %w", b, err)
@@ -137,7 +139,7 @@ func TestWriter_DiskFullWaitsThenAppends(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	t.Cleanup(func() { r.Close() })
 	next, lastBatch, read := uint64(1), 0, 0
 	apply := func() {
 		read += drainChecked(t, r, &next, &lastBatch, size)
@@ -149,14 +151,14 @@ func TestWriter_DiskFullWaitsThenAppends(t *testing.T) {
 	filler := fill(t, mnt, 0)
 	waitUntil(t, time.Minute, "the writer to report the full disk", func() bool {
 		apply()
+		select {
+		case err := <-done:
+			t.Fatalf("the writer stopped at the full disk: %v", err)
+		default:
+		}
 		_, ok := logs.find("spool disk is full: waiting for space")
 		return ok
 	})
-	select {
-	case err := <-done:
-		t.Fatalf("the writer stopped at the full disk: %v", err)
-	default:
-	}
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
@@ -196,10 +198,14 @@ func TestWriter_DiskFullRemovesRetainedApplied(t *testing.T) {
 		t.Fatal(err)
 	}
 	const batches, size = 300, 50
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	stopped := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-stopped; w.Close() }) // before the unmount
 	go func() {
+		defer close(stopped)
 		for b := 1; b <= batches; b++ {
-			if _, _, err := w.Append(context.Background(), makeBatch(b, size, 200)); err != nil {
+			if _, _, err := w.Append(ctx, makeBatch(b, size, 200)); err != nil {
 				done <- fmt.Errorf("append batch %d: %w", b, err)
 				return
 			}
@@ -210,7 +216,7 @@ func TestWriter_DiskFullRemovesRetainedApplied(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	t.Cleanup(func() { r.Close() })
 	next, lastBatch, read := uint64(1), 0, 0
 	var werr error
 	waitUntil(t, 2*time.Minute, "every batch appended", func() bool {
@@ -304,5 +310,89 @@ func TestWriter_DiskFullRestart(t *testing.T) {
 	}
 	if l := mustList(t, dir); l.Open != nil || len(l.Gaps) != 0 {
 		t.Fatalf("after the restart: open %v, gaps %v", l.Open, l.Gaps)
+	}
+}
+
+// Remove records the applied segments it keeps for retention; a rewind
+// lowers the record (SetApplied), and a writer at a full disk removes only
+// what the record puts before the replay.
+func TestRemove_RecordsRetainedAppliedForAFullDisk(t *testing.T) {
+	dir := t.TempDir()
+	w := openTestWriter(t, dir, func(o *Options) { o.SegmentMaxBytes = 16 << 10 })
+	defer w.Close()
+	for b := 0; b < 8; b++ {
+		if _, _, err := w.Append(t.Context(), makeBatch(b, 20, 1000)); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Seal(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Applied through seq 120 (six segments), all kept for an hour.
+	if removed, err := Remove(dir, 121, time.Hour); err != nil || len(removed) != 0 {
+		t.Fatalf("Remove: %v, %d removed; want none (retention)", err, len(removed))
+	}
+	if from, ok := appliedFrom(dir); !ok || from != 121 {
+		t.Fatalf("recorded applied before %d (%v), want 121", from, ok)
+	}
+	// A rewind to seq 41 before the writer runs short of space.
+	if err := SetApplied(dir, 41); err != nil {
+		t.Fatal(err)
+	}
+	w.mu.Lock()
+	n, err := w.removeApplied()
+	w.mu.Unlock()
+	if err != nil || n != 2 {
+		t.Fatalf("removeApplied: %d removed, %v; want the 2 segments before seq 41", n, err)
+	}
+	if l := mustList(t, dir); len(l.Sealed) != 6 || l.Sealed[0].First != 41 {
+		t.Fatalf("after removal: %+v", l.Sealed)
+	}
+}
+
+// A full disk while a new segment is created (bbolt's first write of four
+// pages cut short): the writer leaves no partial file behind, waits, and
+// creates it again once there is room.
+func TestWriter_DiskFullWhileCreatingSegment(t *testing.T) {
+	mnt := mountTmpfs(t, 1<<20)
+	dir := filepath.Join(mnt, "spool")
+	logs, log := newLogCapture()
+	w, err := OpenWriter(dir, Options{SealInterval: time.Hour, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	t.Cleanup(func() { cancel(); w.Close() }) // before the unmount
+	if _, _, err := w.Append(ctx, makeBatch(1, 10, 10)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	filler := fill(t, mnt, int64(os.Getpagesize())) // room for one of the four pages
+	go func() { _, _, err := w.Append(ctx, makeBatch(2, 10, 10)); done <- err }()
+	waitUntil(t, time.Minute, "the writer to report the full disk", func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("the append returned at the full disk: %v", err)
+		default:
+		}
+		_, ok := logs.find("spool disk is full: waiting for space")
+		return ok
+	})
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("append after space was freed: %v", err)
+	}
+	if err := w.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	es := readAll(t, dir, 1)
+	checkContiguous(t, es, 1)
+	if len(es) != 20 {
+		t.Fatalf("read %d entries, want 20", len(es))
 	}
 }

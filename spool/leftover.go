@@ -155,9 +155,7 @@ func (w *Writer) sealLeftover(seg Segment) (err error) {
 				"leftover open segment holds committed entries (its meta page records transaction %d) but is damaged: %v", h.committed, err)}
 		}
 	}
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer guard(seg, &err)
-	db, err := bolt.Open(seg.Path, 0o600, &bolt.Options{Timeout: time.Second})
+	db, err := openLeftover(seg)
 	if err != nil {
 		if h.committed == 0 {
 			return w.setAside(seg, h, "its meta pages record no commit and bbolt cannot open it: "+err.Error())
@@ -165,6 +163,8 @@ func (w *Writer) sealLeftover(seg Segment) (err error) {
 		return &CorruptError{File: seg.Path, First: seg.First, Reason: fmt.Sprintf(
 			"leftover open segment holds committed entries (its meta page records transaction %d) but cannot be opened: %v", h.committed, err)}
 	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer guard(seg, &err)
 	var m Meta
 	empty := false
 	err = db.View(func(tx *bolt.Tx) error {
@@ -218,4 +218,12 @@ func (w *Writer) setAside(seg Segment, h leftoverHeader, reason string) error {
 	}
 	log.WithField("renamed_to", to).Warn("leftover open segment holds no committed entry: set aside, the spool continues without it (the file can be deleted)")
 	return nil
+}
+
+// openLeftover opens a leftover open segment read-write; a panic or memory
+// fault inside bbolt (a damaged file) comes back as an error.
+func openLeftover(seg Segment) (db *bolt.DB, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer guard(seg, &err)
+	return bolt.Open(seg.Path, 0o600, &bolt.Options{Timeout: time.Second})
 }

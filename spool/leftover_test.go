@@ -80,6 +80,11 @@ func TestWriter_TornOpenSegmentSetAside(t *testing.T) {
 		{"first page of a new segment", func(t *testing.T) []byte { return newSegmentPrefix(t, 4096) }},
 		{"both meta pages, no freelist", func(t *testing.T) []byte { return newSegmentPrefix(t, 2*os.Getpagesize()) }},
 		{"first page unwritten", func(t *testing.T) []byte { return make([]byte, 4096) }},
+		{"whole, freelist page garbage", func(t *testing.T) []byte {
+			b := newSegmentPrefix(t, 4*os.Getpagesize())
+			copy(b[2*os.Getpagesize():], strings.Repeat("\xee", os.Getpagesize()))
+			return b
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
