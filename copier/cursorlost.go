@@ -14,16 +14,18 @@ import (
 )
 
 // cursorLostCodes are the errors of mongod's CursorInvalidatedError
-// category (mongodb/mongo src/mongo/base/error_codes.yml): the source ended
-// the copy's cursor, not the query. CursorNotFound (43): the cursor was
-// reaped (idle for cursorTimeoutMillis, 10 minutes by default, or its
-// session idle for localLogicalSessionTimeoutMinutes, 30) or killed
-// between two getMores; OperationFailed (96): what servers before
-// QueryPlanKilled said when a collection went away under a query;
-// QueryPlanKilled (175): the collection was dropped or renamed while the
-// query yielded (src/mongo/db/exec/requires_collection_stage.cpp);
-// CursorKilled (237): killCursors or killOp met the cursor in use.
-var cursorLostCodes = []int{43, 96, 175, 237}
+// category (mongodb/mongo src/mongo/base/error_codes.yml) that say the
+// source ended the copy's cursor, not the query. CursorNotFound (43): the
+// cursor was reaped (idle for cursorTimeoutMillis, 10 minutes by default,
+// or its session idle for localLogicalSessionTimeoutMinutes, 30) or killed
+// between two getMores; QueryPlanKilled (175): the collection was dropped
+// or renamed while the query yielded
+// (src/mongo/db/exec/requires_collection_stage.cpp); CursorKilled (237):
+// killCursors or killOp met the cursor in use. The category's fourth,
+// OperationFailed (96), is left out: servers since 3.6 say 175 for a killed
+// plan, and 96 also means errors a new attempt meets again (4.0's sort
+// over its memory limit), which would be retried forever.
+var cursorLostCodes = []int{43, 175, 237}
 
 // errMoved means the source collection no longer had the range's name when
 // its read ended: what was read may belong to another collection.
