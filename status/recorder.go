@@ -64,12 +64,15 @@ type Snapshot struct {
 	// CaughtUpAt is the latter alone: at that moment the reader had
 	// everything the source had, and the applier has applied all of it.
 	CaughtUpAt *time.Time `json:"caught_up_at,omitempty"`
-	// LagMS is now minus AppliedThrough, or 0 while the reader is caught up
-	// and the applier has applied everything spooled.
-	LagMS          int64                   `json:"lag_ms"`
-	Reader         *Position               `json:"reader,omitempty"`
-	Applier        *Position               `json:"applier,omitempty"`
-	LagSeconds     int64                   `json:"lag_seconds"`
+	// LagMS is how far the applier is behind what the source has written
+	// (see Lag): now minus AppliedThrough, or 0 while the reader is caught
+	// up and the applier has applied everything spooled. Absent (nil)
+	// before anything is known to be applied.
+	LagMS   *int64    `json:"lag_ms,omitempty"`
+	Reader  *Position `json:"reader,omitempty"`
+	Applier *Position `json:"applier,omitempty"`
+	// LagSeconds is LagMS in seconds, as /metrics has it.
+	LagSeconds     *float64                `json:"lag_seconds,omitempty"`
 	LagEntries     int64                   `json:"lag_entries"`
 	Copy           map[string]CopyProgress `json:"copy,omitempty"`
 	LastError      string                  `json:"last_error,omitempty"`
@@ -104,8 +107,7 @@ type Recorder struct {
 	spooled      prometheus.Counter
 	applied      prometheus.Counter
 	batchSeconds prometheus.Histogram
-	lagSeconds   *prometheus.GaugeVec
-	lagEntries   prometheus.Gauge
+	lag          *lagCollector
 	spoolBytes   prometheus.Gauge
 	retries      prometheus.Counter
 	errors       *prometheus.CounterVec
@@ -123,35 +125,35 @@ func New(stage string) *Recorder {
 	return r
 }
 
+// metricNamespace prefixes every metric: mongo_sync_*.
+const metricNamespace = "mongo_sync"
+
 // newRecorder makes a Recorder whose metrics register with reg.
 func newRecorder(stage string, reg prometheus.Registerer) *Recorder {
 	r := &Recorder{snap: Snapshot{Stage: stage, StartedAt: time.Now().UTC()}}
 	f := func(name, help string) prometheus.Counter {
-		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "mongosync", Name: name, Help: help})
+		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: metricNamespace, Name: name, Help: help})
 	}
 	r.read = f("entries_read_total", "Oplog entries read from the source.")
 	r.spooled = f("entries_spooled_total", "Oplog entries appended to the spool.")
 	r.applied = f("entries_applied_total", "Spooled entries applied to the destination.")
 	r.retries = f("retries_total", "Operations retried after a retryable error (network, not primary, timeout).")
-	r.batchSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "mongosync", Name: "apply_batch_seconds",
+	r.batchSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: metricNamespace, Name: "apply_batch_seconds",
 		Help: "Time to apply one batch and record its checkpoint.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)})
-	r.lagSeconds = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "mongosync", Name: "lag_seconds",
-		Help: "Seconds between now and the newest entry a stage has handled (0 for the reader when caught up)."}, []string{"stage"})
-	r.lagEntries = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "mongosync", Name: "lag_entries",
-		Help: "Spooled entries the applier has not applied yet."})
-	r.spoolBytes = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "mongosync", Name: "spool_bytes", Help: "Bytes the spool holds on disk."})
-	r.errors = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "mongosync", Name: "errors_total",
+	r.lag = newLagCollector(r)
+	r.spoolBytes = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: metricNamespace, Name: "spool_bytes", Help: "Bytes the spool holds on disk."})
+	r.errors = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metricNamespace, Name: "errors_total",
 		Help: "Errors by class: retryable (retried), conflict (unique index, replayed serially), fatal (stopped a stage)."}, []string{"class"})
-	r.copied = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "mongosync", Name: "copied_docs_total",
+	r.copied = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metricNamespace, Name: "copied_docs_total",
 		Help: "Documents copied by the initial copy."}, []string{"ns"})
-	r.reapply = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "mongosync", Name: "reapply_noops_total",
+	r.reapply = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metricNamespace, Name: "reapply_noops_total",
 		Help: "Replayed writes that met a newer destination state and were resolved by an oplog-application rule, by reason."}, []string{"reason"})
 	reg.MustRegister(r.collectors()...)
 	return r
 }
 
 func (r *Recorder) collectors() []prometheus.Collector {
-	return []prometheus.Collector{r.read, r.spooled, r.applied, r.retries, r.batchSeconds, r.lagSeconds, r.lagEntries, r.spoolBytes, r.errors, r.copied, r.reapply}
+	return []prometheus.Collector{r.read, r.spooled, r.applied, r.retries, r.batchSeconds, r.lag, r.spoolBytes, r.errors, r.copied, r.reapply}
 }
 
 // Shard returns the recorder of one shard's stages in a sharded sync. Its
@@ -236,7 +238,6 @@ func (r *Recorder) Spooled(n int, seq uint64, ts bson.Timestamp) {
 	r.snap.Reader = pos(seq, ts)
 	r.snap.SpooledTotal += int64(n)
 	r.mu.Unlock()
-	r.lagSeconds.WithLabelValues("reader").Set(time.Since(time.Unix(int64(ts.T), 0)).Seconds())
 }
 
 // CaughtUp records that the reader has read everything the source has.
@@ -247,9 +248,6 @@ func (r *Recorder) CaughtUp(yes bool) {
 	r.mu.Lock()
 	r.snap.ReaderCaughtUp = yes
 	r.mu.Unlock()
-	if yes {
-		r.lagSeconds.WithLabelValues("reader").Set(0)
-	}
 }
 
 // SourceIdle records that at time at the reader had read everything the
@@ -301,6 +299,11 @@ func (r *Recorder) Positions(readerSeq uint64, readerTS bson.Timestamp, appliedS
 	}
 	if applier && r.snap.Applier == nil {
 		r.snap.Applier = pos(appliedSeq, appliedTS)
+		// A checkpoint is a position: the destination holds the source
+		// through its ts.
+		if w := time.Unix(int64(appliedTS.T), 0); !appliedTS.IsZero() && w.After(r.appliedWall) {
+			r.appliedWall = w
+		}
 	}
 	r.settleIdle()
 }
@@ -335,7 +338,6 @@ func (r *Recorder) Applied(n int, seq uint64, ts bson.Timestamp, wall time.Time,
 	}
 	r.settleIdle()
 	r.mu.Unlock()
-	r.lagSeconds.WithLabelValues("applier").Set(time.Since(time.Unix(int64(ts.T), 0)).Seconds())
 }
 
 // SpoolBytes records the spool's size on disk.
@@ -456,13 +458,14 @@ func (r *Recorder) clusterSnapshot(shards []namedRecorder) Snapshot {
 			s.Stage = "copying"
 		}
 		switch {
-		case x.AppliedThrough == nil:
+		case x.AppliedThrough == nil || x.LagMS == nil:
 			unknown = true // a shard that applied nothing yet: no bound
 		case s.AppliedThrough == nil || x.AppliedThrough.Before(*s.AppliedThrough):
 			s.AppliedThrough = x.AppliedThrough
 		}
-		s.LagMS = max(s.LagMS, x.LagMS)
-		s.LagSeconds = max(s.LagSeconds, x.LagSeconds)
+		if x.LagMS != nil && (s.LagMS == nil || *x.LagMS > *s.LagMS) {
+			s.LagMS, s.LagSeconds = x.LagMS, x.LagSeconds
+		}
 		s.LagEntries += x.LagEntries
 		s.SpoolBytes += x.SpoolBytes
 		s.RetriesTotal += x.RetriesTotal
@@ -473,7 +476,8 @@ func (r *Recorder) clusterSnapshot(shards []namedRecorder) Snapshot {
 		}
 	}
 	if unknown {
-		s.AppliedThrough = nil
+		s.AppliedThrough, s.LagMS, s.LagSeconds = nil, nil, nil
+		s.CanCutover = false
 	}
 	return s
 }
@@ -487,19 +491,9 @@ func (r *Recorder) snapshot() Snapshot {
 	for k, v := range r.snap.Copy {
 		s.Copy[k] = v
 	}
-	switch {
-	case s.Applier != nil && s.Reader != nil:
-		s.LagEntries = int64(s.Reader.Seq) - int64(s.Applier.Seq)
-		s.LagSeconds = max(0, s.Reader.TSUnix-s.Applier.TSUnix)
-		if !s.ReaderCaughtUp {
-			s.LagSeconds = max(0, time.Now().Unix()-s.Applier.TSUnix)
-		}
-	case s.Applier != nil:
-		s.LagSeconds = max(0, time.Now().Unix()-s.Applier.TSUnix)
-	case s.Reader != nil && !s.ReaderCaughtUp:
-		s.LagSeconds = max(0, time.Now().Unix()-s.Reader.TSUnix)
+	if s.Applier != nil && s.Reader != nil {
+		s.LagEntries = max(0, int64(s.Reader.Seq)-int64(s.Applier.Seq))
 	}
-	r.lagEntries.Set(float64(max(0, s.LagEntries)))
 	s.Time = time.Now().UTC()
 	r.through(&s)
 	return s
@@ -508,24 +502,18 @@ func (r *Recorder) snapshot() Snapshot {
 // through fills AppliedThrough, CaughtUpAt, LagMS and CanCutover. Called
 // under the lock.
 func (r *Recorder) through(s *Snapshot) {
-	at := r.appliedWall
 	if !r.caughtUpAt.IsZero() {
 		c := r.caughtUpAt.UTC()
 		s.CaughtUpAt = &c
-		if c.After(at) {
-			at = c
-		}
 	}
-	if at.IsZero() {
+	at, caughtUp := r.position()
+	lag, ok := Lag(s.Time, at, caughtUp)
+	if !ok {
 		return
 	}
 	at = at.UTC()
 	s.AppliedThrough = &at
-	// Caught up: nothing was appended since the newest idle report, and
-	// the applier has passed it.
-	idle := !r.caughtUpAt.IsZero() && !r.idlePending && (s.Reader == nil || s.Reader.Seq == r.idleSeq)
-	if !idle {
-		s.LagMS = max(0, s.Time.Sub(at).Milliseconds())
-	}
-	s.CanCutover = s.Consistent && s.LagMS <= CutoverLag.Milliseconds()
+	ms, sec := lag.Milliseconds(), float64(lag.Milliseconds())/1000
+	s.LagMS, s.LagSeconds = &ms, &sec
+	s.CanCutover = s.Consistent && lag <= CutoverLag
 }

@@ -9,12 +9,20 @@ import (
 
 func ts(t uint32) bson.Timestamp { return bson.Timestamp{T: t, I: 1} }
 
+// lagMS is a snapshot's lag_ms, -1 when it has none.
+func lagMS(s Snapshot) int64 {
+	if s.LagMS == nil {
+		return -1
+	}
+	return *s.LagMS
+}
+
 // applied_through, caught_up_at, lag_ms and can_cutover follow the applier
 // and the reader's idle reports; an idle report counts only once the applier
 // has passed what was spooled when it came.
 func TestRecorder_AppliedThroughAndCutover(t *testing.T) {
 	r := New("sync")
-	if s := r.Snapshot(); s.AppliedThrough != nil || s.CanCutover || s.LagMS != 0 {
+	if s := r.Snapshot(); s.AppliedThrough != nil || s.CanCutover || s.LagMS != nil {
 		t.Fatalf("nothing applied yet: %+v", s)
 	}
 
@@ -25,7 +33,7 @@ func TestRecorder_AppliedThroughAndCutover(t *testing.T) {
 	if s.AppliedThrough == nil || !s.AppliedThrough.Equal(hourAgo) {
 		t.Fatalf("applied_through = %v, want the applied entry's wall time %v", s.AppliedThrough, hourAgo)
 	}
-	if s.LagMS < time.Hour.Milliseconds() || s.CanCutover || s.Consistent {
+	if lagMS(s) < time.Hour.Milliseconds() || s.CanCutover || s.Consistent {
 		t.Fatalf("an hour behind, copy not passed: %+v", s)
 	}
 
@@ -42,20 +50,20 @@ func TestRecorder_AppliedThroughAndCutover(t *testing.T) {
 	if s.CaughtUpAt == nil || !s.CaughtUpAt.Equal(idle.UTC()) || !s.AppliedThrough.Equal(idle.UTC()) {
 		t.Fatalf("after the applier passed the idle report: caught_up_at %v, applied_through %v, want %v", s.CaughtUpAt, s.AppliedThrough, idle)
 	}
-	if s.LagMS != 0 || !s.CanCutover {
-		t.Fatalf("caught up and consistent: lag_ms %d, can_cutover %v", s.LagMS, s.CanCutover)
+	if lagMS(s) != 0 || !s.CanCutover {
+		t.Fatalf("caught up and consistent: lag_ms %d, can_cutover %v", lagMS(s), s.CanCutover)
 	}
 
 	// A new append after the idle report: lagging again until the applier
 	// passes it and the reader reports idle once more.
 	r.Spooled(1, 11, ts(200))
-	if s := r.Snapshot(); s.LagMS < time.Minute.Milliseconds() || s.CanCutover {
-		t.Fatalf("an unapplied append: lag_ms %d, can_cutover %v", s.LagMS, s.CanCutover)
+	if s := r.Snapshot(); lagMS(s) < time.Minute.Milliseconds() || s.CanCutover {
+		t.Fatalf("an unapplied append: lag_ms %d, can_cutover %v", lagMS(s), s.CanCutover)
 	}
 	r.Applied(1, 11, ts(200), time.Time{}, time.Millisecond)
 	r.SourceIdle(time.Now())
-	if s := r.Snapshot(); s.LagMS != 0 || !s.CanCutover {
-		t.Fatalf("caught up again: lag_ms %d, can_cutover %v", s.LagMS, s.CanCutover)
+	if s := r.Snapshot(); lagMS(s) != 0 || !s.CanCutover {
+		t.Fatalf("caught up again: lag_ms %d, can_cutover %v", lagMS(s), s.CanCutover)
 	}
 }
 
@@ -90,8 +98,8 @@ func TestRecorder_Shards(t *testing.T) {
 	if s.Identity == nil || s.Identity.Source != "shards rs1, rs2" || s.Identity.PID != 7 {
 		t.Fatalf("cluster identity: %+v", s.Identity)
 	}
-	if s.AppliedThrough == nil || !s.AppliedThrough.Equal(old.UTC()) || s.LagMS < time.Minute.Milliseconds() {
-		t.Fatalf("applied_through %v (want rs2's %v), lag_ms %d", s.AppliedThrough, old, s.LagMS)
+	if s.AppliedThrough == nil || !s.AppliedThrough.Equal(old.UTC()) || lagMS(s) < time.Minute.Milliseconds() {
+		t.Fatalf("applied_through %v (want rs2's %v), lag_ms %d", s.AppliedThrough, old, lagMS(s))
 	}
 	if !s.Shards["rs1"].CanCutover || s.Shards["rs2"].CanCutover {
 		t.Fatalf("per shard: rs1 %+v, rs2 %+v", s.Shards["rs1"], s.Shards["rs2"])
@@ -102,7 +110,7 @@ func TestRecorder_Shards(t *testing.T) {
 	}
 	labelled := 0
 	for _, mf := range mfs {
-		if mf.GetName() != "mongosync_entries_applied_total" {
+		if mf.GetName() != "mongo_sync_entries_applied_total" {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
@@ -114,6 +122,6 @@ func TestRecorder_Shards(t *testing.T) {
 		}
 	}
 	if labelled != 2 {
-		t.Fatalf("mongosync_entries_applied_total has %d series with a shard label, want 2", labelled)
+		t.Fatalf("mongo_sync_entries_applied_total has %d series with a shard label, want 2", labelled)
 	}
 }
