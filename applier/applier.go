@@ -425,10 +425,11 @@ func (a *Applier) wait(ctx context.Context) {
 }
 
 func (a *Applier) logProgress(last spool.Entry, rate float64) {
-	a.Log.WithFields(logrus.Fields{
-		"entries_per_s": int64(rate), "applied": a.applied, "seq": last.Seq, "ts": fmtTS(last.TS),
-		"lag_s": int64(time.Since(time.Unix(int64(last.TS.T), 0)).Seconds()),
-	}).Info("applier progress")
+	f := logrus.Fields{"entries_per_s": int64(rate), "applied": a.applied, "seq": last.Seq, "ts": fmtTS(last.TS)}
+	if lag, ok := a.Rec.Lag(); ok { // the one lag: status.Lag
+		f["lag_s"] = lag.Round(time.Millisecond).Seconds()
+	}
+	a.Log.WithFields(f).Info("applier progress")
 }
 
 func fmtTS(ts bson.Timestamp) string { return fmt.Sprintf("%d,%d", ts.T, ts.I) }

@@ -70,7 +70,7 @@ func noops(t *testing.T, rec *status.Recorder, reason string) float64 {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() != "mongosync_reapply_noops_total" {
+		if mf.GetName() != "mongo_sync_reapply_noops_total" {
 			continue
 		}
 		for _, m := range mf.GetMetric() {

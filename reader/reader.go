@@ -186,13 +186,14 @@ func coalesce(batch []bson.Raw, batches <-chan []bson.Raw, size int) []bson.Raw 
 }
 
 func (r *Reader) logProgress(rate float64) {
-	f := logrus.Fields{"entries_per_s": int64(rate), "spooled": r.spooled.Load()}
+	f := logrus.Fields{"entries_per_s": int64(rate), "spooled": r.spooled.Load(), "caught_up": r.caughtUp.Load()}
 	if e, ok := r.W.Last(); ok {
 		f["newest_ts"] = fmtTS(e.TS)
-		f["lag_s"] = int64(time.Since(time.Unix(int64(e.TS.T), 0)).Seconds())
 	}
-	if r.caughtUp.Load() {
-		f["lag_s"] = 0 // nothing left to read: the spool is as new as the source
+	// The one lag (status.Lag): the applier's behind the source, known
+	// where this process applies too.
+	if lag, ok := r.Rec.Lag(); ok {
+		f["lag_s"] = lag.Round(time.Millisecond).Seconds()
 	}
 	r.Log.WithFields(f).Info("reader progress")
 }

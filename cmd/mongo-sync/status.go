@@ -10,6 +10,7 @@ import (
 
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/spool"
+	"github.com/mongo-sync/mongo-sync/status"
 	"github.com/mongo-sync/mongo-sync/store"
 	"github.com/spf13/cobra"
 )
@@ -28,7 +29,7 @@ type offlineStatus struct {
 	SpooledSeq   uint64   `json:"spooled_seq"`
 	SpooledTS    string   `json:"spooled_ts,omitempty"`
 	LagEntries   int64    `json:"lag_entries"`
-	LagSeconds   int64    `json:"lag_seconds"`
+	LagSeconds   *int64   `json:"lag_seconds,omitempty"` // status.Lag; absent before a checkpoint
 	SpoolBytes   int64    `json:"spool_bytes"`
 	SpoolDamaged int      `json:"spool_damaged_segments"`
 	// Nothing there yet: the applier (state file) or the reader (spool
@@ -104,7 +105,11 @@ func printStatus(out io.Writer, st offlineStatus) {
 	}
 	fmt.Fprintf(out, "spooled up to:    seq %d (ts %s)\n", st.SpooledSeq, st.SpooledTS)
 	if st.StateMissing == "" && st.Note == "" {
-		fmt.Fprintf(out, "lag:              %d entries, %d s\n", st.LagEntries, st.LagSeconds)
+		if st.LagSeconds == nil {
+			fmt.Fprintf(out, "lag:              %d entries, nothing applied yet\n", st.LagEntries)
+		} else {
+			fmt.Fprintf(out, "lag:              %d entries, %d s\n", st.LagEntries, *st.LagSeconds)
+		}
 	}
 	fmt.Fprintf(out, "spool:            %d bytes, %d damaged segments\n", st.SpoolBytes, st.SpoolDamaged)
 }
@@ -147,8 +152,13 @@ func readOffline(cfg *config.Config) (offlineStatus, error) {
 		}
 		st.AppliedSeq, st.AppliedTS = ck.Seq, fmtTSOrEmpty(ck.TS)
 		st.LagEntries = int64(st.SpooledSeq) - int64(ck.Seq)
-		if ck.TS.T > 0 && st.LagEntries > 0 {
-			st.LagSeconds = time.Now().Unix() - int64(ck.TS.T)
+		var through time.Time
+		if !ck.TS.IsZero() {
+			through = time.Unix(int64(ck.TS.T), 0)
+		}
+		if lag, ok := status.Lag(time.Now(), through, st.LagEntries <= 0); ok {
+			sec := int64(lag.Seconds())
+			st.LagSeconds = &sec
 		}
 	}
 	return st, nil

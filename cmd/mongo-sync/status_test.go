@@ -93,21 +93,23 @@ func TestObservability_StatusMetricsAndStatusCommand(t *testing.T) {
 	metrics := httpGet(t, base+"/metrics")
 	// Series compared whole (name and labels) and values by number: a
 	// prefix match would take 200 for 20.
-	for series, want := range map[string]float64{"mongosync_entries_applied_total": 20, "mongosync_retries_total": 0} {
+	for series, want := range map[string]float64{"mongo_sync_entries_applied_total": 20, "mongo_sync_retries_total": 0} {
 		if got, ok := metricValue(metrics, series); !ok || got != want {
 			t.Errorf("/metrics: %s = %v (present %v), want %v", series, got, ok, want)
 		}
 	}
-	if got, ok := metricValue(metrics, "mongosync_entries_spooled_total"); !ok || got < 20 {
-		t.Errorf("/metrics: mongosync_entries_spooled_total = %v (present %v), want at least the 20 writes", got, ok)
+	if got, ok := metricValue(metrics, "mongo_sync_entries_spooled_total"); !ok || got < 20 {
+		t.Errorf("/metrics: mongo_sync_entries_spooled_total = %v (present %v), want at least the 20 writes", got, ok)
 	}
-	for _, series := range []string{`mongosync_lag_seconds{stage="applier"}`, "mongosync_spool_bytes"} {
-		if _, ok := metricValue(metrics, series); !ok {
-			t.Errorf("/metrics lacks %s", series)
-		}
+	if _, ok := metricValue(metrics, "mongo_sync_spool_bytes"); !ok {
+		t.Errorf("/metrics lacks mongo_sync_spool_bytes")
 	}
-	if !regexp.MustCompile(`(?m)^mongosync_apply_batch_seconds_bucket\{`).MatchString(metrics) {
-		t.Errorf("/metrics lacks mongosync_apply_batch_seconds_bucket")
+	// The lag as /status has it: small while the source is idle.
+	if got, ok := metricValue(metrics, "mongo_sync_lag_seconds"); !ok || got > 2 {
+		t.Errorf("/metrics: mongo_sync_lag_seconds = %v (present %v) while idle and applied, want at most 2", got, ok)
+	}
+	if !regexp.MustCompile(`(?m)^mongo_sync_apply_batch_seconds_bucket\{`).MatchString(metrics) {
+		t.Errorf("/metrics lacks mongo_sync_apply_batch_seconds_bucket")
 	}
 	if err := p.term(t); err != nil {
 		t.Fatal(err)
