@@ -35,8 +35,8 @@ func liveSync(t *testing.T, extra string) (src, dst *testmongo.Server, conf stri
 	p = start(t, "sync", "-f", conf)
 	p.waitLog(t, 120*time.Second, "applier starting")
 	stop := make(chan struct{})
-	wg := writeLoad(t, src.Client(), uint64(time.Now().UnixNano()), stop)
-	return src, dst, conf, p, func() { close(stop); wg.Wait() }
+	l := writeLoad(t, src.Client(), uint64(time.Now().UnixNano()), stop)
+	return src, dst, conf, p, func() { close(stop); l.Wait() }
 }
 
 func alive(t *testing.T, p *proc, when string) {
@@ -120,10 +120,10 @@ func TestFault_SourceDownAndBack(t *testing.T) {
 	alive(t, p, "while the source was down")
 	src.Restart()
 	stop := make(chan struct{})
-	wg := writeLoad(t, src.Client(), uint64(time.Now().UnixNano()), stop)
+	l := writeLoad(t, src.Client(), uint64(time.Now().UnixNano()), stop)
 	time.Sleep(3 * time.Second) // writes on the restarted source
 	close(stop)
-	wg.Wait()
+	l.Wait()
 	verifyEventually(t, conf, 120*time.Second)
 	p.term(t)
 }
@@ -173,8 +173,11 @@ func TestFault_DamagedSegment(t *testing.T) {
 	rd.waitLog(t, 30*time.Second, "starting at")
 	coll := src.Client().Database("shop").Collection("orders")
 	insert := func(from, n int) {
+		t.Helper()
 		for i := from; i < from+n; i++ {
-			coll.InsertOne(context.Background(), bson.D{{Key: "_id", Value: i}})
+			if _, err := coll.InsertOne(context.Background(), bson.D{{Key: "_id", Value: i}}); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	insert(0, 50)
@@ -195,14 +198,20 @@ func TestFault_DamagedSegment(t *testing.T) {
 		}
 		return false
 	})
-	rd.term(t)
-	statusBefore, _ := run(t, "status", "-f", conf, "--json")
+	if err := rd.term(t); err != nil {
+		t.Fatalf("reader exit on SIGTERM: %v\n%s", err, rd.output())
+	}
+	before := offlineStatusOf(t, conf)
+	if before.AppliedSeq < 50 {
+		t.Fatalf("status --json says applied up to seq %d before the damage; the applier applied 50 entries", before.AppliedSeq)
+	}
 
-	segs, _ := filepath.Glob(filepath.Join(sp, "*.seg"))
+	segs, err := filepath.Glob(filepath.Join(sp, "*.seg"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	var victim string
 	sums := map[string][32]byte{}
-	var before offlineStatus
-	json.Unmarshal([]byte(statusBefore), &before)
 	for _, s := range segs {
 		var first uint64
 		fmt.Sscanf(filepath.Base(s), "%d-", &first)
@@ -210,7 +219,10 @@ func TestFault_DamagedSegment(t *testing.T) {
 			victim = s
 			continue
 		}
-		b, _ := os.ReadFile(s)
+		b, err := os.ReadFile(s)
+		if err != nil {
+			t.Fatal(err)
+		}
 		sums[s] = sha256.Sum256(b)
 	}
 	if victim == "" {
@@ -218,20 +230,20 @@ func TestFault_DamagedSegment(t *testing.T) {
 	}
 	// Cut it to three pages: bbolt preallocates, so half a file could still
 	// hold every page in use.
-	os.Truncate(victim, 3*4096)
+	if err := os.Truncate(victim, 3*4096); err != nil {
+		t.Fatal(err)
+	}
 
 	out, err := run(t, "applier", "-f", conf)
 	if err == nil || !strings.Contains(out, filepath.Base(victim)) || !strings.Contains(out, "damaged") {
 		t.Fatalf("applier on a damaged segment: %v, want an error naming %s:\n%s", err, filepath.Base(victim), out)
 	}
 	for s, sum := range sums {
-		if b, _ := os.ReadFile(s); sha256.Sum256(b) != sum {
-			t.Errorf("segment %s changed", filepath.Base(s))
+		if b, err := os.ReadFile(s); err != nil || sha256.Sum256(b) != sum {
+			t.Errorf("segment %s changed (%v)", filepath.Base(s), err)
 		}
 	}
-	statusAfter, _ := run(t, "status", "-f", conf, "--json")
-	var after offlineStatus
-	json.Unmarshal([]byte(statusAfter), &after)
+	after := offlineStatusOf(t, conf)
 	if after.AppliedSeq != before.AppliedSeq {
 		t.Errorf("checkpoint moved from %d to %d past a damaged segment", before.AppliedSeq, after.AppliedSeq)
 	}
@@ -274,4 +286,23 @@ func TestFault_Failpoints(t *testing.T) {
 	verifyEventually(t, conf, 120*time.Second)
 	p.term(t)
 	t.Logf("failpoints fired: %v; verify passes", fired)
+}
+
+// offlineStatusOf runs status --json on conf and decodes it; a failed run
+// or an answer that does not decode fails the test (a zero status would
+// make "the checkpoint did not move" hold for any checkpoint).
+func offlineStatusOf(t *testing.T, conf string) offlineStatus {
+	t.Helper()
+	out, err := run(t, "status", "-f", conf, "--json")
+	if err != nil {
+		t.Fatalf("status --json: %v\n%s", err, out)
+	}
+	var st offlineStatus
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("status --json: %v\n%s", err, out)
+	}
+	if st.Stage == "" || st.StateMissing != "" {
+		t.Fatalf("status --json: no stage or no state file:\n%s", out)
+	}
+	return st
 }

@@ -84,6 +84,11 @@ func loadStopper(t *testing.T, w *workload.Workload, seed uint64, base int) func
 	return func() workload.Counts {
 		n := stop()
 		t.Logf("hostile workload on the shard with base %d (seed %d): %s", base, seed, n)
+		// A shard may be down under its load (refusals are expected
+		// then), but a load that wrote nothing proves nothing.
+		if n.Applied() == 0 {
+			t.Errorf("hostile workload on the shard with base %d (seed %d) applied nothing: %s", base, seed, n)
+		}
 		return n
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -64,12 +65,17 @@ func preload(t *testing.T, c *mongo.Client, orders int) {
 	}
 }
 
-// writeLoad changes orders, users and contacts until stop closes.
-func writeLoad(t *testing.T, c *mongo.Client, seed uint64, stop <-chan struct{}) *sync.WaitGroup {
-	var wg sync.WaitGroup
-	wg.Add(1)
+// writeLoad changes orders, users and contacts until stop closes. Wait
+// waits for it to stop and fails the test if it applied nothing or the
+// source refused a write: a load that did not run proves nothing.
+func writeLoad(t *testing.T, c *mongo.Client, seed uint64, stop <-chan struct{}) *runningLoad {
+	l := &runningLoad{t: t}
+	// Each load inserts new orders from an _id of its own: a second load
+	// on the same source inserts no duplicate.
+	base := 1_000_000 * int(loadsStarted.Add(1))
+	l.wg.Add(1)
 	go func() {
-		defer wg.Done()
+		defer l.wg.Done()
 		ctx := context.Background()
 		rng := rand.New(rand.NewPCG(seed, 5))
 		orders, contacts := c.Database("shop").Collection("orders"), c.Database("crm").Collection("contacts")
@@ -80,22 +86,65 @@ func writeLoad(t *testing.T, c *mongo.Client, seed uint64, stop <-chan struct{})
 			default:
 			}
 			id := rng.IntN(3000)
+			var err error
 			switch rng.IntN(5) {
 			case 0:
-				orders.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$inc", Value: bson.D{{Key: "qty", Value: 1}}}})
+				_, err = orders.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$inc", Value: bson.D{{Key: "qty", Value: 1}}}})
 			case 1:
-				orders.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
+				_, err = orders.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
 			case 2:
-				orders.InsertOne(ctx, bson.D{{Key: "_id", Value: 100000 + i}, {Key: "sku", Value: "new"}})
+				_, err = orders.InsertOne(ctx, bson.D{{Key: "_id", Value: base + i}, {Key: "sku", Value: "new"}})
 			case 3:
-				contacts.ReplaceOne(ctx, bson.D{{Key: "_id", Value: rng.IntN(30)}}, bson.D{{Key: "name", Value: fmt.Sprint("r", i)}}, options.Replace().SetUpsert(true))
+				_, err = contacts.ReplaceOne(ctx, bson.D{{Key: "_id", Value: rng.IntN(30)}}, bson.D{{Key: "name", Value: fmt.Sprint("r", i)}}, options.Replace().SetUpsert(true))
 			default:
-				c.Database("private").Collection("secrets").InsertOne(ctx, bson.D{{Key: "_id", Value: 1000 + i}})
+				_, err = c.Database("private").Collection("secrets").InsertOne(ctx, bson.D{{Key: "_id", Value: base + i}})
 			}
+			l.note(err)
 			time.Sleep(2 * time.Millisecond)
 		}
 	}()
-	return &wg
+	return l
+}
+
+// loadsStarted numbers the write loads of the test process.
+var loadsStarted atomic.Int64
+
+// runningLoad is a running writeLoad.
+type runningLoad struct {
+	t  *testing.T
+	wg sync.WaitGroup
+
+	mu            sync.Mutex
+	applied, errs int
+	last          error
+}
+
+func (l *runningLoad) note(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err != nil {
+		l.errs++
+		l.last = err
+		return
+	}
+	l.applied++
+}
+
+// Wait waits until the load has stopped (its stop channel closed), logs
+// what it did, and fails the test if it applied nothing or the source
+// refused any write.
+func (l *runningLoad) Wait() {
+	l.t.Helper()
+	l.wg.Wait()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.t.Logf("write load: %d writes applied, %d refused", l.applied, l.errs)
+	if l.errs > 0 {
+		l.t.Errorf("write load: the source refused %d writes (last: %v)", l.errs, l.last)
+	}
+	if l.applied == 0 {
+		l.t.Errorf("write load: no write applied")
+	}
 }
 
 // verifyEventually runs mongo-sync verify until it passes.

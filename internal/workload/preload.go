@@ -33,5 +33,6 @@ func (w *Workload) Preload(ctx context.Context) error {
 	if w.counts.LastError != "" {
 		return fmt.Errorf("workload: preload: %s", w.counts.LastError)
 	}
+	w.counts.Preloaded = w.counts.Total()
 	return nil
 }

@@ -67,15 +67,44 @@ type Counts struct {
 	Errors map[string]int
 	// LastError is the newest source error, for a report.
 	LastError string
+	// Preloaded is how many of Ops Preload made (it fails on any error):
+	// the rest are the load's.
+	Preloaded int
 }
 
-// Total is the number of operations attempted.
+// Total is the number of operations attempted, Preload's included.
 func (c Counts) Total() int {
 	n := 0
 	for _, v := range c.Ops {
 		n += v
 	}
 	return n
+}
+
+// Failed is the number of operations the source refused.
+func (c Counts) Failed() int {
+	n := 0
+	for _, v := range c.Errors {
+		n += v
+	}
+	return n
+}
+
+// Applied is the number of operations of the load (Preload's left out)
+// that the source acknowledged.
+func (c Counts) Applied() int { return c.Total() - c.Preloaded - c.Failed() }
+
+// Err is nil when the load wrote something and the source refused
+// nothing; otherwise it says which (a test that runs no load, or one the
+// source refused, proves nothing about the sync that followed it).
+func (c Counts) Err() error {
+	if n := c.Failed(); n > 0 {
+		return fmt.Errorf("workload: the source refused %d of %d operations (%s)", n, c.Total()-c.Preloaded, c)
+	}
+	if c.Applied() == 0 {
+		return fmt.Errorf("workload: no operation applied (%s)", c)
+	}
+	return nil
 }
 
 func (c Counts) String() string {
@@ -88,7 +117,7 @@ func (c Counts) String() string {
 		parts = append(parts, s)
 	}
 	sort.Strings(parts)
-	s := fmt.Sprintf("%d ops: %s", c.Total(), strings.Join(parts, ", "))
+	s := fmt.Sprintf("%d ops (%d by the preload): %s", c.Total(), c.Preloaded, strings.Join(parts, ", "))
 	if c.LastError != "" {
 		s += "; last source error: " + c.LastError
 	}
@@ -142,7 +171,7 @@ func (w *Workload) Run(ctx context.Context, stop <-chan struct{}) Counts {
 
 // Counts returns a copy of the counts so far.
 func (w *Workload) Counts() Counts {
-	c := Counts{Ops: map[string]int{}, Errors: map[string]int{}, LastError: w.counts.LastError}
+	c := Counts{Ops: map[string]int{}, Errors: map[string]int{}, LastError: w.counts.LastError, Preloaded: w.counts.Preloaded}
 	for k, v := range w.counts.Ops {
 		c.Ops[k] = v
 	}

@@ -40,6 +40,9 @@ func TestWorkload_RunsEveryKindAgainstTheTestServer(t *testing.T) {
 	for k, e := range c.Errors {
 		t.Errorf("the source refused %d %s writes (last: %s)", e, k, c.LastError)
 	}
+	if err := c.Err(); err != nil || c.Preloaded == 0 {
+		t.Errorf("%v; preload made %d operations", err, c.Preloaded)
+	}
 	db := src.Client().Database("hostile")
 	for v, typ := range w.nums {
 		var d bson.Raw
@@ -58,5 +61,30 @@ func TestWorkload_RunsEveryKindAgainstTheTestServer(t *testing.T) {
 		if got, _ := d.Lookup("_id").AsInt64OK(); got != int64(id) {
 			t.Errorf("%s is held by %v, the workload gave it to %d", email, d.Lookup("_id"), id)
 		}
+	}
+}
+
+// An empty load, or one the source refused, is an error: the tests that
+// run a load require Err to be nil, so a load that wrote nothing cannot
+// pass for one that did.
+func TestCounts_Err(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		counts Counts
+		ok     bool
+	}{
+		{"nothing at all", Counts{}, false},
+		{"only the preload", Counts{Ops: map[string]int{"docs.insert": 20}, Preloaded: 20}, false},
+		{"a load", Counts{Ops: map[string]int{"docs.insert": 20, "docs.replace": 3}, Preloaded: 20}, true},
+		{"a refused write", Counts{Ops: map[string]int{"docs.insert": 20, "docs.replace": 3}, Errors: map[string]int{"docs.replace": 1},
+			LastError: "docs.replace: boom", Preloaded: 20}, false},
+	} {
+		if err := c.counts.Err(); (err == nil) != c.ok {
+			t.Errorf("%s: Err() = %v, want ok %v", c.name, err, c.ok)
+		}
+	}
+	c := Counts{Ops: map[string]int{"docs.insert": 20, "docs.replace": 3}, Errors: map[string]int{"docs.replace": 1}, Preloaded: 20}
+	if c.Applied() != 2 || c.Failed() != 1 {
+		t.Errorf("Applied %d, Failed %d; want 2 and 1", c.Applied(), c.Failed())
 	}
 }
