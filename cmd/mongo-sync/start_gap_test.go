@@ -96,6 +96,7 @@ func TestStart_RefusesGapBeforeOldestEntry(t *testing.T) {
 	// At the oldest entry nothing is lost: the reader spools _id 15-19.
 	dir := t.TempDir()
 	p := start(t, "reader", "-f", writeConfig(t, dir, src.URI, dst.URI, ""), "--start-optime", fmtTS(oldest))
+	p.waitLog(t, 30*time.Second, "starting at") // the spool exists: spooledData fails on a missing one
 	waitFor(t, 30*time.Second, "5 entries spooled", func() bool { return len(spooledData(t, filepath.Join(dir, "spool"))) >= 5 })
 	if err := p.term(t); err != nil {
 		t.Fatalf("reader: %v\n%s", err, p.output())
