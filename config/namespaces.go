@@ -20,12 +20,18 @@ type dbRule struct {
 	colls  map[string]bool // else just these
 }
 
+// ReservedDB is mongo-sync's own database on a destination: the marker that
+// identifies the deployment (binding). It is never synced, so a destination
+// that is also the source of another sync does not pass it on.
+const ReservedDB = "mongo_sync"
+
 // Internal reports namespaces no sync ever touches: admin, local and config
-// databases and system.* collections, except system.buckets.* (the data of
-// time-series collections) and system.js / system.views (user data).
+// databases, mongo-sync's reserved database, and system.* collections,
+// except system.buckets.* (the data of time-series collections) and
+// system.js / system.views (user data).
 func Internal(db, coll string) bool {
 	switch db {
-	case "admin", "local", "config":
+	case "admin", "local", "config", ReservedDB:
 		return true
 	}
 	if strings.HasPrefix(coll, "system.buckets.") || coll == "system.js" || coll == "system.views" {
@@ -57,7 +63,7 @@ func (c *Config) buildNamespaces() (*Namespaces, error) {
 		if err := checkDBName(db); err != nil {
 			return nil, c.errorf(key+".db", "%v", err)
 		}
-		if db == "admin" || db == "local" || db == "config" {
+		if Internal(db, "") {
 			return nil, c.errorf(key+".db", "%q is an internal database and is never synced", db)
 		}
 		if _, dup := n.dbs[db]; dup {
@@ -67,6 +73,9 @@ func (c *Config) buildNamespaces() (*Namespaces, error) {
 		if rule.rename != "" {
 			if err := checkDBName(rule.rename); err != nil {
 				return nil, c.errorf(key+".rename_db", "%v", err)
+			}
+			if Internal(rule.rename, "") {
+				return nil, c.errorf(key+".rename_db", "%q is an internal database: nothing is synced into it", rule.rename)
 			}
 		}
 		target := db
