@@ -1,6 +1,7 @@
 // Command testmongod runs an embedded FerretDB (SQLite backend) as a MongoDB
 // wire-protocol server for mongo-sync's tests and demo. It creates
 // local.oplog.rs as a capped collection so that writes produce oplog entries,
+// records a replica set configuration in local.system.replset (-set-name),
 // and writes its first entry as replSetInitiate does on MongoDB: a no-op
 // {msg: "initiating set"}. A reader tells by it that the oplog was never
 // trimmed (then no start is too old); delete it to simulate a rolled-over
@@ -32,16 +33,17 @@ func main() {
 	dir := flag.String("data", "", "data directory (required; created 0700 if missing)")
 	oplogMax := flag.Int64("oplog-max", 1_000_000, "max documents of the capped local.oplog.rs")
 	noOplog := flag.Bool("no-oplog", false, "do not create local.oplog.rs (a source without an oplog)")
+	setName := flag.String("set-name", "rs0", "the replica set name recorded in local.system.replset, with a new replicaSetId")
 	verbose := flag.Bool("v", false, "log FerretDB at info level")
 	flag.Parse()
 
-	if err := run(*addr, *dir, *oplogMax, *noOplog, *verbose); err != nil {
+	if err := run(*addr, *dir, *oplogMax, *noOplog, *setName, *verbose); err != nil {
 		fmt.Fprintln(os.Stderr, "testmongod:", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr, dir string, oplogMax int64, noOplog, verbose bool) error {
+func run(addr, dir string, oplogMax int64, noOplog bool, setName string, verbose bool) error {
 	if dir == "" {
 		return fmt.Errorf("-data is required")
 	}
@@ -76,7 +78,7 @@ func run(addr, dir string, oplogMax int64, noOplog, verbose bool) error {
 	}()
 
 	uri := f.MongoDBURI()
-	if err := prepare(ctx, uri, oplogMax, noOplog); err != nil {
+	if err := prepare(ctx, uri, oplogMax, noOplog, setName); err != nil {
 		stop()
 		<-done
 		return err
@@ -102,7 +104,7 @@ func dumpOnSignal() {
 }
 
 // prepare waits until the server answers ping and creates local.oplog.rs.
-func prepare(ctx context.Context, uri string, oplogMax int64, noOplog bool) error {
+func prepare(ctx context.Context, uri string, oplogMax int64, noOplog bool, setName string) error {
 	client, err := mongo.Connect(options.Client().ApplyURI(uri).SetServerSelectionTimeout(10 * time.Second))
 	if err != nil {
 		return err
@@ -124,6 +126,16 @@ func prepare(ctx context.Context, uri string, oplogMax int64, noOplog bool) erro
 	}
 	if len(names) > 0 {
 		return nil
+	}
+	// The replica set configuration document MongoDB keeps in
+	// local.system.replset ({_id: name, settings: {replicaSetId}}), written
+	// before the oplog exists so that no entry records it: each server is
+	// a deployment of its own that mongo-sync can tell apart from another
+	// of the same name.
+	replset := bson.D{{Key: "_id", Value: setName}, {Key: "version", Value: int32(1)},
+		{Key: "settings", Value: bson.D{{Key: "replicaSetId", Value: bson.NewObjectID()}}}}
+	if _, err := client.Database("local").Collection("system.replset").InsertOne(pctx, replset); err != nil {
+		return fmt.Errorf("write local.system.replset: %w", err)
 	}
 	opts := options.CreateCollection().SetCapped(true).SetSizeInBytes(1 << 30).SetMaxDocuments(oplogMax)
 	if err := client.Database("local").CreateCollection(pctx, "oplog.rs", opts); err != nil {
