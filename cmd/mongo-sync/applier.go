@@ -51,6 +51,9 @@ func newApplierCmd() *cobra.Command {
 					return err
 				}
 				defer st.Close()
+				if err := bindSides(ctx, cfg, st, false, true, log); err != nil {
+					return err
+				}
 				if st.Stage() == store.StageCopying {
 					return fmt.Errorf("the initial copy recorded in %s has not finished: run (or resume) mongo-sync copy first", cfg.Store.Path)
 				}

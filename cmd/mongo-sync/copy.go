@@ -48,6 +48,15 @@ finished. A restart resumes, skipping what was already copied.`,
 					return err
 				}
 				defer st.Close()
+				if err := cfg.RequireSource(); err != nil {
+					return err
+				}
+				if err := cfg.RequireDest(); err != nil {
+					return err
+				}
+				if err := bindSides(ctx, cfg, st, true, true, log); err != nil {
+					return err
+				}
 				return runCopy(ctx, cfg, st, rec, log, nil, nil)
 			})
 		},

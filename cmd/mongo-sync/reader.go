@@ -30,6 +30,14 @@ func newReaderCmd() *cobra.Command {
 				cfg.Src = src.apply(cfg.Src)
 				return start.apply(cfg)
 			}, "reader", func(ctx context.Context, cfg *config.Config, rec *status.Recorder, log logrus.FieldLogger) error {
+				if srcFile == "" {
+					if err := cfg.RequireSource(); err != nil {
+						return err
+					}
+					if err := bindReader(ctx, cfg, log); err != nil {
+						return err
+					}
+				}
 				return runReader(ctx, cfg, srcFile, start.optimeLogfile, nil, rec, log)
 			})
 		},

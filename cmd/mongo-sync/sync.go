@@ -79,6 +79,9 @@ func runSync(ctx context.Context, cfg *config.Config, optimeLog string, rec *sta
 		return err
 	}
 	defer st.Close()
+	if err := bindSides(ctx, cfg, st, true, true, log); err != nil {
+		return err
+	}
 	incremental := cfg.Sync.StartOptime != nil || optimeLog != ""
 	if st.Stage() == store.StageNone && incremental {
 		log.Info("incremental sync: the initial copy is skipped (a start optime was given)")

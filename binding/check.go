@@ -1,0 +1,280 @@
+package binding
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/spool"
+	"github.com/mongo-sync/mongo-sync/store"
+	"github.com/sirupsen/logrus"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// ErrRefused is what every refusal of this package wraps: the start would
+// lose data, or write into what it reads. Nothing was written (mongo-sync's
+// marker on the destination aside).
+var ErrRefused = errors.New("refused before anything was written")
+
+func refuse(format string, args ...any) error {
+	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), ErrRefused)
+}
+
+// Check is what one command starts with. The sides it connects to are set;
+// the others are nil: the reader has no destination, the applier reads no
+// source.
+type Check struct {
+	Src, Dst         *mongo.Client
+	SrcName, DstName string // as the user gave them, passwords redacted
+	NS               *config.Namespaces
+	// Store is the state file; nil when the command has none, or (a
+	// separate reader) could not read it because the applier holds it.
+	Store *store.Store
+	// StateReadOnly: Store was opened read-only (reader); the binding is
+	// checked but not recorded.
+	StateReadOnly bool
+	StatePath     string
+	SpoolDir      string
+	// OwnsSpool: the command writes the spool (sync, copy, reader): it may
+	// record the spool's identity and refill a spool that lost what the
+	// state file still needs. The applier only checks it.
+	OwnsSpool bool
+	Log       logrus.FieldLogger
+}
+
+// Run checks every binding the command can see, then records what was not
+// recorded yet. It refuses (ErrRefused) a source or destination other than
+// the recorded ones, a spool of another sync, a selection that added or
+// changed namespaces, and a sync that would write into namespaces it reads.
+// A spool that lost entries the state still needs is refilled from the
+// state's checkpoint when the command owns the spool.
+func (c *Check) Run(ctx context.Context) error {
+	log := c.Log
+	var src Deployment
+	if c.Src != nil {
+		var err error
+		if src, err = Source(ctx, c.Src); err != nil {
+			return fmt.Errorf("source %s: %w", c.SrcName, err)
+		}
+		if src.Weak != "" {
+			log.WithField("source", src.ID).Warn("source identity: " + src.Weak)
+		}
+	}
+	var marker string
+	if c.Dst != nil {
+		var err error
+		if marker, err = Marker(ctx, c.Dst); err != nil {
+			return fmt.Errorf("destination %s: %w", c.DstName, err)
+		}
+		if c.Src != nil {
+			if err := c.sameDeployment(ctx, src, marker); err != nil {
+				return err
+			}
+		}
+	}
+
+	b, recorded, fresh, err := c.binding()
+	if err != nil {
+		return err
+	}
+	if recorded {
+		if err := c.compare(b, src, marker); err != nil {
+			return err
+		}
+	}
+
+	sid, err := c.checkSpool(b, recorded, fresh, src)
+	if err != nil {
+		return err
+	}
+
+	if c.Store == nil || c.StateReadOnly {
+		return nil
+	}
+	if !recorded {
+		b.StateID = spool.NewID()
+		if !fresh {
+			log.WithField("state", c.StatePath).Info("state file written before identities were recorded: recording them now")
+		}
+	}
+	if sid.ID != "" {
+		if b.SpoolID != "" && b.SpoolID != sid.ID {
+			log.WithFields(logrus.Fields{"spool": c.SpoolDir, "spool_id": sid.ID}).Info("state file bound to the refilled spool")
+		}
+		b.SpoolID = sid.ID
+	}
+	if c.Src != nil {
+		b.Source, b.SourceName = src.ID, c.SrcName
+	}
+	if c.Dst != nil {
+		b.Dest, b.DestName = marker, c.DstName
+	}
+	if c.NS != nil {
+		b.Selection = c.NS.Selection().String()
+	}
+	b.Recorded = time.Now().UTC()
+	return c.Store.SetBinding(b)
+}
+
+func (c *Check) sameDeployment(ctx context.Context, src Deployment, marker string) error {
+	var dst Deployment
+	if d, err := Source(ctx, c.Dst); err == nil {
+		dst = d
+	} else {
+		dst = Deployment{Weak: err.Error()}
+	}
+	same, known, err := SameDeployment(ctx, c.Src, marker, src, dst)
+	if err != nil {
+		return err
+	}
+	if !known {
+		c.Log.Warn("cannot tell whether source and destination are one deployment: the source user may not read database " +
+			config.ReservedDB + " and the replica set ids are not both known; make sure dst does not name the source")
+		return nil
+	}
+	if !same {
+		return nil
+	}
+	if c.NS == nil {
+		return refuse("source %s and destination %s are one deployment", c.SrcName, c.DstName)
+	}
+	if ov := c.NS.Overlap(); len(ov) > 0 {
+		return refuse("source %s and destination %s are one deployment, and the sync would write into what it reads: %s. "+
+			"Point dst at another deployment, or give every selected database a rename_db that is not itself selected",
+			c.SrcName, c.DstName, strings.Join(ov, "; "))
+	}
+	c.Log.Info("source and destination are one deployment: every selected namespace is renamed to one that is not read")
+	return nil
+}
+
+// binding reads the state file's binding.
+func (c *Check) binding() (b store.Binding, recorded, fresh bool, err error) {
+	if c.Store == nil {
+		return b, false, false, nil
+	}
+	if b, recorded, err = c.Store.Binding(); err != nil {
+		return
+	}
+	fresh, err = c.Store.Fresh()
+	return
+}
+
+func (c *Check) compare(b store.Binding, src Deployment, marker string) error {
+	if c.Src != nil && b.Source != "" && !spool.SameSource(b.Source, src.ID) && !spool.SameSource(src.ID, b.Source) {
+		return refuse("state file %s belongs to a sync from source %s (%s), not from %s (%s). "+
+			"To sync from %s, give it its own store.path and spool.dir; to go on, point src back at %s",
+			c.StatePath, b.SourceName, b.Source, c.SrcName, src.ID, c.SrcName, b.SourceName)
+	}
+	if c.Dst != nil && b.Dest != "" && b.Dest != marker {
+		return refuse("state file %s belongs to a sync into destination %s (marker %s), not into %s (marker %s): "+
+			"its checkpoint means nothing there, and going on would give %s only the writes made from now on. "+
+			"To sync into %s from scratch, give it its own store.path and spool.dir; to go on, point dst back at %s",
+			c.StatePath, b.DestName, b.Dest, c.DstName, marker, c.DstName, c.DstName, b.DestName)
+	}
+	if c.NS == nil || b.Selection == "" {
+		return nil
+	}
+	before, err := config.ParseSelection(b.Selection)
+	if err != nil {
+		return fmt.Errorf("state file %s: %w", c.StatePath, err)
+	}
+	ch := config.CompareSelection(before, c.NS.Selection())
+	if len(ch.Added) > 0 {
+		return refuse("sync.dbs now selects what state file %s never copied: %s. Their documents would arrive only as the writes made from now on. "+
+			"Sync them with a config of their own (another store.path and spool.dir), or start this sync over with an empty state file and spool",
+			c.StatePath, strings.Join(ch.Added, "; "))
+	}
+	if len(ch.Changed) > 0 {
+		return refuse("sync.dbs changes the rename or the fields of namespaces already synced: %s. "+
+			"To change one: remove it from sync.dbs and run once, drop (or keep) its destination namespace, then sync it with a config of its own",
+			strings.Join(ch.Changed, "; "))
+	}
+	if len(ch.Removed) > 0 && !c.StateReadOnly {
+		c.Log.WithField("removed", strings.Join(ch.Removed, "; ")).
+			Warn("sync.dbs no longer selects these: they are not applied from now on; their destination data stays as it is")
+	}
+	return nil
+}
+
+// checkSpool checks the spool against the state's binding and the source,
+// and returns the spool's identity (recorded now if it had none and the
+// command owns the spool).
+func (c *Check) checkSpool(b store.Binding, recorded, fresh bool, src Deployment) (spool.Identity, error) {
+	sid, ok, err := spool.ReadIdentity(c.SpoolDir)
+	if err != nil {
+		return sid, err
+	}
+	if ok {
+		if c.Src != nil && sid.Source != "" && !spool.SameSource(sid.Source, src.ID) {
+			return sid, refuse("spool %s holds the oplog of source %s, not of %s (%s): use another spool.dir",
+				c.SpoolDir, sid.Source, c.SrcName, src.ID)
+		}
+		if recorded && b.SpoolID != "" && sid.ID != b.SpoolID && sid.StateID != b.StateID {
+			return sid, refuse("spool %s (id %s) is not the one state file %s drains (id %s): it was replaced. "+
+				"Put the original spool back, or start this sync over with an empty state file and spool",
+				c.SpoolDir, sid.ID, c.StatePath, b.SpoolID)
+		}
+		return sid, nil
+	}
+	empty, err := spool.Empty(c.SpoolDir)
+	if err != nil {
+		return sid, err
+	}
+	if !empty && recorded && b.SpoolID != "" {
+		return sid, refuse("spool %s has no identity, but state file %s drains spool %s: it was replaced by another one. "+
+			"Put the original spool back, or start this sync over with an empty state file and spool", c.SpoolDir, c.StatePath, b.SpoolID)
+	}
+	sid = spool.Identity{ID: spool.NewID(), Source: src.ID, StateID: b.StateID, Created: time.Now().UTC()}
+	if c.Store != nil && empty && !fresh {
+		start, first, needed, err := c.refillPoint()
+		if err != nil {
+			return sid, err
+		}
+		if needed {
+			if !c.OwnsSpool {
+				return sid, refuse("spool %s is empty, but state file %s still needs the entries from ts %s on (it was removed or replaced): "+
+					"start the reader (or sync): it refills the spool from there while the source's oplog holds it", c.SpoolDir, c.StatePath, fmtTS(start))
+			}
+			sid.FirstSeq = first
+			if err := spool.SetStart(c.SpoolDir, start); err != nil {
+				return sid, fmt.Errorf("refill spool %s: %w", c.SpoolDir, err)
+			}
+			c.Log.WithFields(logrus.Fields{"spool": c.SpoolDir, "from_ts": fmtTS(start), "first_seq": first}).
+				Warn("the spool lost what the state file still needs (removed or replaced): refilling it from the source's oplog at the state's position")
+		}
+	}
+	if !c.OwnsSpool {
+		return spool.Identity{}, nil
+	}
+	if !empty {
+		c.Log.WithField("spool", c.SpoolDir).Info("spool written before identities were recorded: recording its identity now")
+	}
+	if c.Src == nil {
+		sid.Source = ""
+	}
+	return sid, spool.WriteIdentity(c.SpoolDir, sid)
+}
+
+// refillPoint is where a lost spool restarts: the checkpoint's entry (its
+// replay is harmless) numbered as the entry after it, or T0 while the copy
+// has applied nothing. needed is false when the state file needs nothing
+// from the spool yet.
+func (c *Check) refillPoint() (start bson.Timestamp, first uint64, needed bool, err error) {
+	ck, err := c.Store.Checkpoint()
+	if err != nil {
+		return start, 0, false, err
+	}
+	if ck.Seq > 0 {
+		return ck.TS, ck.Seq + 1, true, nil
+	}
+	if t0 := c.Store.T0(); !t0.IsZero() {
+		return t0, 1, true, nil
+	}
+	return start, 0, false, nil
+}
+
+func fmtTS(ts bson.Timestamp) string { return fmt.Sprintf("%d,%d", ts.T, ts.I) }

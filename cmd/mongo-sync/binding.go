@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"errors"
+
+	"github.com/mongo-sync/mongo-sync/binding"
+	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/reader"
+	"github.com/mongo-sync/mongo-sync/store"
+	"github.com/sirupsen/logrus"
+)
+
+// bindSides checks what the state file st and the spool belong to against
+// the sides this command connects to (binding.Check), before anything else
+// is written. withSrc / withDst say which sides the command has.
+func bindSides(ctx context.Context, cfg *config.Config, st *store.Store, withSrc, withDst bool, log logrus.FieldLogger) error {
+	c := &binding.Check{NS: cfg.Namespaces(), Store: st, StatePath: cfg.Store.Path, SpoolDir: cfg.Spool.Dir,
+		OwnsSpool: withSrc, Log: log}
+	if withSrc {
+		src, _, err := reader.Connect(ctx, cfg.Src)
+		if err != nil {
+			return err
+		}
+		defer src.Disconnect(context.Background())
+		c.Src, c.SrcName = src, cfg.Src.Redacted()
+	}
+	if withDst {
+		dst, err := connectDest(ctx, cfg.DstMongo())
+		if err != nil {
+			return err
+		}
+		defer dst.Disconnect(context.Background())
+		c.Dst, c.DstName = dst, cfg.DstMongo().Redacted()
+	}
+	return c.Run(ctx)
+}
+
+// bindReader is the separate reader's check: the source against the spool,
+// and against the state file when the applier does not hold it.
+func bindReader(ctx context.Context, cfg *config.Config, log logrus.FieldLogger) error {
+	st, err := store.OpenReadOnly(cfg.Store.Path)
+	switch {
+	case errors.Is(err, store.ErrNotStarted):
+		st = nil
+	case errors.Is(err, store.ErrBusy):
+		log.WithField("state", cfg.Store.Path).Info("the state file is held (an applier runs): the applier checks the spool against it")
+		st = nil
+	case err != nil:
+		return err
+	}
+	if st != nil {
+		defer st.Close()
+	}
+	src, _, err := reader.Connect(ctx, cfg.Src)
+	if err != nil {
+		return err
+	}
+	defer src.Disconnect(context.Background())
+	c := &binding.Check{Src: src, SrcName: cfg.Src.Redacted(), NS: cfg.Namespaces(), Store: st, StateReadOnly: true,
+		StatePath: cfg.Store.Path, SpoolDir: cfg.Spool.Dir, OwnsSpool: true, Log: log}
+	return c.Run(ctx)
+}
