@@ -52,7 +52,9 @@ func Source(ctx context.Context, client *mongo.Client) (Deployment, error) {
 				return Deployment{ID: "cluster:" + id.Hex()}, nil
 			}
 		}
-		return Deployment{ID: "mongos"}, fmt.Errorf("a mongos that gives no cluster id (config.version: %v): mongo-sync needs read on the config database to tell clusters apart", err)
+		me, _ := hello.Lookup("me").StringValueOK()
+		return Deployment{ID: "mongos:" + me, Weak: fmt.Sprintf("the mongos gives no cluster id (config.version: %s): "+
+			"mongo-sync needs read on the config database to tell clusters apart", errText(err))}, nil
 	}
 	var reply bson.Raw
 	cerr := client.Database("admin").RunCommand(ctx, bson.D{{Key: "replSetGetConfig", Value: 1}}).Decode(&reply)
@@ -126,6 +128,12 @@ func Marker(ctx context.Context, client *mongo.Client) (string, error) {
 		return "", fmt.Errorf("write mongo-sync's marker %s.%s on the destination (mongo-sync needs readWrite on database %s there): %w",
 			config.ReservedDB, markerColl, config.ReservedDB, err)
 	}
+	return readMarker(ctx, client)
+}
+
+// ReadMarker reads the destination's marker id without writing it; ""
+// when none was written yet (for `check`, which writes nothing).
+func ReadMarker(ctx context.Context, client *mongo.Client) (string, error) {
 	return readMarker(ctx, client)
 }
 

@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/mongo-sync/mongo-sync/binding"
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/reader"
 	"github.com/mongo-sync/mongo-sync/store"
 	"github.com/sirupsen/logrus"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
 // bindSides checks what the state file st and the spool belong to against
@@ -60,4 +62,29 @@ func bindReader(ctx context.Context, cfg *config.Config, log logrus.FieldLogger)
 	c := &binding.Check{Src: src, SrcName: cfg.Src.Redacted(), NS: cfg.Namespaces(), Store: st, StateReadOnly: true,
 		StatePath: cfg.Store.Path, SpoolDir: cfg.Spool.Dir, OwnsSpool: true, Log: log}
 	return c.Run(ctx)
+}
+
+// bindShards checks each shard's state file and spool (bindSides), and,
+// through the source's mongos when there is one, that the destination is
+// not the source cluster: a shard read directly sees mongo-sync's marker
+// only when it is the primary shard of the reserved database.
+func bindShards(ctx context.Context, cfg *config.Config, stages []*shardStage, router *mongo.Client, log logrus.FieldLogger) error {
+	if router != nil {
+		dst, err := connectDest(ctx, cfg.DstMongo())
+		if err != nil {
+			return err
+		}
+		defer dst.Disconnect(context.Background())
+		c := &binding.Check{Src: router, SrcName: cfg.Src.Redacted(), Dst: dst, DstName: cfg.DstMongo().Redacted(),
+			NS: cfg.Namespaces(), SpoolDir: cfg.Spool.Dir, Log: log}
+		if err := c.Run(ctx); err != nil {
+			return err
+		}
+	}
+	for _, s := range stages {
+		if err := bindSides(ctx, s.cfg, s.st, true, true, s.log); err != nil {
+			return fmt.Errorf("shard %s: %w", s.name, err)
+		}
+	}
+	return nil
 }

@@ -68,6 +68,9 @@ func runShardedSync(ctx context.Context, cfg *config.Config, shards []config.Sha
 		names = append(names, sh.Name+" ("+sh.Mongo.Redacted()+")")
 	}
 	log.WithField("shards", strings.Join(names, ", ")).Info("sharded source: one reader, spool and applier per shard")
+	if err := bindShards(ctx, cfg, stages, router, log); err != nil {
+		return err
+	}
 
 	// The cross-shard gate: DDL in ts order across the shards' appliers;
 	// an idle shard moves by its clock where that is sound (applier.Clock).
