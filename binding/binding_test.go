@@ -1,0 +1,141 @@
+package binding
+
+import (
+	"context"
+	"errors"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/internal/testmongo"
+	"github.com/mongo-sync/mongo-sync/spool"
+	"github.com/mongo-sync/mongo-sync/store"
+	"github.com/sirupsen/logrus"
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+func quiet() logrus.FieldLogger {
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	return l
+}
+
+// The replica set configuration as replSetGetConfig returns it under
+// "config" and local.system.replset holds it (mongodb/mongo
+// src/mongo/db/repl/repl_set_config.idl: _id, version, term, members,
+// settings.replicaSetId; the manual's replSetGetConfig output example).
+func TestFromReplsetConfig_MongodShape(t *testing.T) {
+	id := bson.NewObjectID()
+	doc, err := bson.Marshal(bson.D{
+		{Key: "_id", Value: "rs0"}, {Key: "version", Value: int32(3)}, {Key: "term", Value: int64(7)},
+		{Key: "protocolVersion", Value: int64(1)}, {Key: "writeConcernMajorityJournalDefault", Value: true},
+		{Key: "members", Value: bson.A{bson.D{{Key: "_id", Value: int32(0)}, {Key: "host", Value: "m1.example.net:27017"}}}},
+		{Key: "settings", Value: bson.D{{Key: "chainingAllowed", Value: true}, {Key: "heartbeatIntervalMillis", Value: int32(2000)},
+			{Key: "replicaSetId", Value: id}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, ok := fromReplsetConfig(bson.RawValue{Type: bson.TypeEmbeddedDocument, Value: doc})
+	if !ok || d.ID != "rs:rs0/"+id.Hex() || d.Weak != "" {
+		t.Fatalf("identity %+v (%v), want rs:rs0/%s", d, ok, id.Hex())
+	}
+	noID, _ := bson.Marshal(bson.D{{Key: "_id", Value: "rs0"}, {Key: "settings", Value: bson.D{}}})
+	if _, ok := fromReplsetConfig(bson.RawValue{Type: bson.TypeEmbeddedDocument, Value: noID}); ok {
+		t.Fatal("a configuration without replicaSetId gave a strong identity")
+	}
+}
+
+// Every test server is a replica set named rs0 with an id of its own: the
+// identity tells two apart, and one server reached by two host strings is
+// one deployment.
+func TestSource_TellsSameNamedSetsApart(t *testing.T) {
+	ctx := context.Background()
+	a, b := testmongo.StartSource(t), testmongo.StartSource(t)
+	if a.Real || b.Real {
+		t.Skip("needs two test servers: MONGO_SYNC_TEST_SRC names one deployment")
+	}
+	ida, err := Source(ctx, a.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	idb, err := Source(ctx, b.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(ida.ID, "rs:rs0/") || ida.Weak != "" || ida.ID == idb.ID {
+		t.Fatalf("identities %q and %q: want two strong, different rs:rs0/... ids", ida.ID, idb.ID)
+	}
+	m, err := Marker(ctx, a.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := Marker(ctx, a.Client()); err != nil || again != m {
+		t.Fatalf("marker changed on a second contact: %q then %q (%v)", m, again, err)
+	}
+	same, known, err := SameDeployment(ctx, a.Client(), m, ida, ida)
+	if err != nil || !known || !same {
+		t.Fatalf("a server and itself: same %v known %v (%v)", same, known, err)
+	}
+	same, known, err = SameDeployment(ctx, b.Client(), m, idb, ida)
+	if err != nil || !known || same {
+		t.Fatalf("two servers: same %v known %v (%v)", same, known, err)
+	}
+}
+
+// A state file and a spool written before identities were recorded get
+// them at their first start; a later start against another destination is
+// refused, and so is a spool of another state file.
+func TestCheck_RecordsThenRefuses(t *testing.T) {
+	ctx := context.Background()
+	src, dst, other := testmongo.StartSource(t), testmongo.StartDest(t), testmongo.StartDest(t)
+	if src.Real || dst.Real {
+		t.Skip("needs its own test servers (a third destination)")
+	}
+	dir := t.TempDir()
+	spoolDir := filepath.Join(dir, "spool")
+	w, err := spool.OpenWriter(spoolDir, spool.Options{Source: "rs:rs0"}) // a spool of the old identity form
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry, _ := bson.Marshal(bson.D{{Key: "ts", Value: bson.Timestamp{T: 1, I: 1}}, {Key: "op", Value: "n"}, {Key: "ns", Value: ""}, {Key: "o", Value: bson.D{}}})
+	if _, _, err := w.Append(ctx, []bson.Raw{entry}); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	st, err := store.Open(filepath.Join(dir, "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.SetCheckpoint(store.Checkpoint{Seq: 1, TS: bson.Timestamp{T: 1, I: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	ns := (&config.Config{}).Namespaces()
+	c := &Check{Src: src.Client(), SrcName: "src", Dst: dst.Client(), DstName: "dst", NS: ns, Store: st,
+		StatePath: "state.db", SpoolDir: spoolDir, OwnsSpool: true, Log: quiet()}
+	if err := c.Run(ctx); err != nil {
+		t.Fatalf("first start of an old state file and spool: %v", err)
+	}
+	b, ok, err := st.Binding()
+	sid, sok, serr := spool.ReadIdentity(spoolDir)
+	if err != nil || serr != nil || !ok || !sok || b.SpoolID != sid.ID || b.Dest == "" || !strings.HasPrefix(b.Source, "rs:rs0/") || b.Selection == "" {
+		t.Fatalf("not recorded: binding %+v (%v, %v), spool %+v (%v, %v)", b, ok, err, sid, sok, serr)
+	}
+	if err := c.Run(ctx); err != nil {
+		t.Fatalf("second start, nothing changed: %v", err)
+	}
+	c.Dst, c.DstName = other.Client(), "other"
+	if err := c.Run(ctx); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "not into other") {
+		t.Fatalf("another destination: %v", err)
+	}
+	c.Dst, c.DstName = dst.Client(), "dst"
+	if err := spool.WriteIdentity(spoolDir, spool.Identity{ID: "another", StateID: "another"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Run(ctx); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "it was replaced") {
+		t.Fatalf("a spool of another state file: %v", err)
+	}
+}
