@@ -65,6 +65,11 @@ func (t *Translator) command(seq uint64, ts bson.Timestamp, ns string, o, raw bs
 	if coll == "" {
 		return nil, fmt.Errorf("command %s without a collection name", name)
 	}
+	if coll == systemViews && name == "create" {
+		// The destination makes its own system.views with its first view
+		// (views.go); users may not create it on 5.0+.
+		return nil, nil
+	}
 	dstNS, ok := t.target(db + "." + coll)
 	if !ok {
 		if _, known := cat.known(ui); !known {
@@ -87,6 +92,13 @@ func (t *Translator) command(seq uint64, ts bson.Timestamp, ns string, o, raw bs
 	dstDB, dstColl := config.SplitNS(dstNS)
 	switch name {
 	case "create":
+		if strings.HasPrefix(dstColl, bucketsPrefix) && o.Lookup("timeseries").Type != 0 {
+			op, err := t.timeseriesCreate(seq, ts, dstNS, o)
+			if err != nil {
+				return nil, err
+			}
+			return []Op{after(op, cat.set(ui, dstNS))}, nil
+		}
 		cmd := bson.D{{Key: "create", Value: dstColl}}
 		for _, e := range elems[1:] {
 			if k := e.Key(); k != "idIndex" && !ddl.SourceStorageOption(k) {

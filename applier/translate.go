@@ -89,7 +89,8 @@ func (t *Translator) entry(dst []Op, seq uint64, ts bson.Timestamp, raw bson.Raw
 	case len(h.ns) == 0 && op != "n":
 		return dst, fmt.Errorf("entry has no ns field")
 	case h.fromMigrate:
-		return dst, nil
+		ops, err := t.migrated(seq, ts, op, t.intern(h.ns), o, raw, top)
+		return append(dst, ops...), err
 	case o == nil && op != "n":
 		return dst, fmt.Errorf("entry has no o document")
 	}
@@ -150,7 +151,7 @@ func (t *Translator) target(ns string) (string, bool) {
 	if t.NS == nil {
 		return ns, !config.Internal(db, coll)
 	}
-	if !t.NS.Selected(db, coll) {
+	if !t.NS.Selected(db, coll) && !t.bucketsSelected(db, coll) {
 		return "", false
 	}
 	return t.NS.MapNS(ns), true
@@ -169,6 +170,7 @@ type route struct {
 	synced        bool
 	fields        []string
 	legacyIndexes bool // <db>.system.indexes: inserts are index builds
+	views         bool // <db>.system.views: writes are view DDL (views.go)
 }
 
 // routeOf is ns's route, computed once per run of writes to ns.
@@ -178,7 +180,7 @@ func (t *Translator) routeOf(ns string) *route {
 	}
 	db, coll := config.SplitNS(ns)
 	dst, ok := t.target(ns)
-	t.last = route{ns: ns, db: db, dst: dst, synced: ok, fields: t.fields(ns), legacyIndexes: coll == "system.indexes"}
+	t.last = route{ns: ns, db: db, dst: dst, synced: ok, fields: t.fields(ns), legacyIndexes: coll == "system.indexes", views: coll == systemViews}
 	return &t.last
 }
 
@@ -186,6 +188,10 @@ func (t *Translator) crud(dst []Op, seq uint64, ts bson.Timestamp, op byte, ns s
 	r := t.routeOf(ns)
 	if op == 'i' && r.legacyIndexes {
 		ops, err := t.legacyIndex(seq, ts, r.db, o)
+		return append(dst, ops...), err
+	}
+	if r.views {
+		ops, err := t.viewWrite(seq, ts, op, r.db, o, o2)
 		return append(dst, ops...), err
 	}
 	if !r.synced {
