@@ -35,11 +35,15 @@ func (f Filter) Judge(raw bson.Raw) Verdict {
 		}
 		return Skip
 	}
-	if fm, ok := raw.Lookup("fromMigrate").BooleanOK(); ok && fm {
-		return Skip
-	}
 	ns, _ := raw.Lookup("ns").StringValueOK()
 	db, coll := config.SplitNS(ns)
+	if fm, ok := raw.Lookup("fromMigrate").BooleanOK(); ok && fm && (op != "c" || ns == "admin.$cmd") {
+		// A chunk migration's copies and deletes. Its collection DDL
+		// (op c: a sharded drop, rename or create on a shard that is not
+		// the collection's primary) is spooled: the applier follows it in
+		// the shard's catalog without applying it (applier/migrated.go).
+		return Skip
+	}
 	if op == "c" {
 		if ns == "admin.$cmd" {
 			// Transactions and applyOps: the applier filters their inner ops.
@@ -79,9 +83,14 @@ func (f Filter) Judge(raw bson.Raw) Verdict {
 }
 
 // serverFilter narrows the oplog query to the selected databases (plus
-// admin.$cmd for transactions and no-ops for progress) where it can.
+// admin.$cmd for transactions and no-ops for progress) where it can, and
+// leaves out a chunk migration's writes (fromMigrate, but its DDL).
 func (f Filter) serverFilter() bson.D {
-	filter := bson.D{{Key: "fromMigrate", Value: bson.D{{Key: "$ne", Value: true}}}}
+	migrated := bson.E{Key: "$or", Value: bson.A{
+		bson.D{{Key: "fromMigrate", Value: bson.D{{Key: "$ne", Value: true}}}},
+		bson.D{{Key: "op", Value: "c"}, {Key: "ns", Value: bson.D{{Key: "$ne", Value: "admin.$cmd"}}}},
+	}}
+	filter := bson.D{migrated}
 	if f.NS == nil {
 		return filter
 	}
@@ -89,16 +98,19 @@ func (f Filter) serverFilter() bson.D {
 	if dbs == nil {
 		return filter
 	}
+	filter = bson.D{{Key: "$and", Value: bson.A{bson.D{migrated}}}}
 	quoted := make([]string, len(dbs))
 	for i, d := range dbs {
 		quoted[i] = regexpQuote(d)
 	}
 	re := "^(" + strings.Join(quoted, "|") + `)\.`
-	return append(filter, bson.E{Key: "$or", Value: bson.A{
+	and := filter[0].Value.(bson.A)
+	filter[0].Value = append(and, bson.D{{Key: "$or", Value: bson.A{
 		bson.D{{Key: "ns", Value: bson.Regex{Pattern: re}}},
 		bson.D{{Key: "ns", Value: "admin.$cmd"}},
 		bson.D{{Key: "op", Value: "n"}},
-	}})
+	}}})
+	return filter
 }
 
 func regexpQuote(s string) string {
