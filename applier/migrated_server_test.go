@@ -77,9 +77,9 @@ func migratedCases() []migratedCase {
 		return entry(ts, "c", "db.$cmd", u1, o)
 	}
 	return []migratedCase{{
-		name: "drop_6.0+",
-		a:    []bson.D{entry(6, "i", "db.c", u1, id(4)), drop(10, u1), entry(20, "i", "db.e", u3, id(10))},
-		b:    []bson.D{entry(5, "i", "db.c", u1, id(3)), fm(drop(9, u1)), entry(22, "i", "db.e", u3, id(11))},
+		name:   "drop_6.0+",
+		a:      []bson.D{entry(6, "i", "db.c", u1, id(4)), drop(10, u1), entry(20, "i", "db.e", u3, id(10))},
+		b:      []bson.D{entry(5, "i", "db.c", u1, id(3)), fm(drop(9, u1)), entry(22, "i", "db.e", u3, id(11))},
 		copied: map[string][]int32{"db.c": {1, 2}},
 		cat:    map[string][]byte{"db.c": u1},
 		want:   map[string][]int32{"db.c": nil, "db.e": {10, 11}},
