@@ -187,7 +187,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newSyncCmd(), newReaderCmd(), newCopyCmd(), newApplierCmd(), newVerifyCmd(), newCutoverCmd(), newStatusCmd(), newSpoolCmd(), newVersionCmd())
+	root.AddCommand(newSyncCmd(), newReaderCmd(), newCopyCmd(), newApplierCmd(), newVerifyCmd(), newCutoverCmd(), newStatusCmd(), newSpoolCmd(), newCheckCmd(), newVersionCmd())
 	return root
 }
 

@@ -1,0 +1,156 @@
+package preflight
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/sharding"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// routerChecks reads a mongos source: its balancer, config.collections,
+// and the movePrimary warning. It returns the shards listShards names.
+func routerChecks(ctx context.Context, r *Report, cfg *config.Config, router *mongo.Client) []config.Shard {
+	var shards []config.Shard
+	listed, err := sharding.ListShards(ctx, router)
+	if err != nil {
+		r.Results = append(r.Results, unknown("source.shards", "listShards", err, "grant the listShards action (clusterMonitor)"))
+	} else {
+		for _, l := range listed {
+			sh, err := config.RouterShard(cfg.Src, l.ID, l.Host)
+			if err != nil {
+				r.add("shard "+l.ID+".reachable", Fail, err.Error(), "")
+				continue
+			}
+			shards = append(shards, sh)
+		}
+		r.ok("source.shards", "listShards names %d shards", len(listed))
+	}
+	raw, err := router.Database("admin").RunCommand(ctx, bson.D{{Key: "balancerStatus", Value: 1}}).Raw()
+	if err != nil {
+		r.Results = append(r.Results, unknown("source.balancer", "balancerStatus", err, "stop the balancer (sh.stopBalancer()) before the sync"))
+	} else {
+		r.Results = append(r.Results, balancerResult(raw))
+	}
+	colls, err := sharding.Collections(ctx, router)
+	if err != nil {
+		r.Results = append(r.Results, unknown("source.config.collections", "read config.collections", err, "grant read on database config"))
+	} else {
+		var names []string
+		for _, c := range colls {
+			names = append(names, c.NS)
+		}
+		sort.Strings(names)
+		r.ok("source.config.collections", "%d sharded collections: %s", len(names), strings.Join(names, ", "))
+	}
+	r.add("source.movePrimary", Warn, "movePrimary must not run during a sync: the new primary shard's copies are logged as fromMigrate (skipped) and the donor's drop is applied, so the database's unsharded collections would be dropped on the destination",
+		"do not run movePrimary (or removeShard, which needs it) until the cutover")
+	return shards
+}
+
+// balancerResult judges balancerStatus' mode and inBalancerRound (the
+// manual's balancerStatus page: {mode: "full" | "off" | "autoSplitOnly",
+// inBalancerRound, numBalancerRounds}; newer servers add fields such as
+// term, ignored here), by sharding.CheckBalancer's rule.
+func balancerResult(raw bson.Raw) Result {
+	mode, _ := raw.Lookup("mode").StringValueOK()
+	inRound, _ := raw.Lookup("inBalancerRound").BooleanOK()
+	if mode == "" {
+		return Result{Check: "source.balancer", Status: Unknown, Detail: fmt.Sprintf("balancerStatus reply has no mode: %s", raw)}
+	}
+	b := sharding.Balancer{Mode: mode, InRound: inRound}
+	if err := sharding.CheckBalancer(b); err != nil {
+		return Result{Check: "source.balancer", Status: Fail, Detail: err.Error(), Do: "sh.stopBalancer(), and keep it off until the cutover"}
+	}
+	return Result{Check: "source.balancer", Status: OK, Detail: fmt.Sprintf("balancer mode %q, no round under way: chunks stay where they are", b.Mode)}
+}
+
+// shardedFromShards fails every selected collection that the shards' own
+// routing caches (config.cache.collections on each shard primary: mongodb/mongo
+// src/mongo/db/s/shard_metadata_util.cpp) say is sharded, when the source
+// is given as src.shards without a mongos: read from shards alone, its
+// orphaned documents would be copied as if they were owned.
+func shardedFromShards(ctx context.Context, r *Report, name string, c *mongo.Client, ns *config.Namespaces) {
+	check := "shard " + name + ".sharded_collections"
+	cur, err := c.Database("config").Collection("cache.collections").Find(ctx, bson.D{})
+	if err != nil {
+		r.Results = append(r.Results, unknown(check, "read config.cache.collections", err, "add the cluster's mongos as src beside src.shards"))
+		return
+	}
+	defer cur.Close(context.Background())
+	var bad []string
+	for cur.Next(ctx) {
+		id, _ := cur.Current.Lookup("_id").StringValueOK()
+		if u, ok := cur.Current.Lookup("unsplittable").BooleanOK(); ok && u {
+			continue // 8.0: tracked, not sharded
+		}
+		db, coll := config.SplitNS(id)
+		if ns.Selected(db, coll) {
+			bad = append(bad, id)
+		}
+	}
+	if err := cur.Err(); err != nil {
+		r.Results = append(r.Results, unknown(check, "read config.cache.collections", err, ""))
+		return
+	}
+	r.Results = append(r.Results, shardedFromShardsResult(check, bad))
+}
+
+func shardedFromShardsResult(check string, bad []string) Result {
+	if len(bad) == 0 {
+		return Result{Check: check, Status: OK, Detail: "no selected collection is sharded (config.cache.collections)"}
+	}
+	sort.Strings(bad)
+	return Result{Check: check, Status: Fail,
+		Detail: "sharded collections selected while the source is given as src.shards without a mongos: " + strings.Join(bad, ", ") +
+			": read from the shards alone, orphaned documents would be copied and verified as if they were owned",
+		Do: "set src to the cluster's mongos beside src.shards (the copy and verify then go through it)"}
+}
+
+// bypassUsers warns about users whose roles hold bypassWriteBlockingMode
+// (root and restore among the built-in roles: mongodb/mongo
+// src/mongo/db/auth/builtin_roles.yml, role_graph_builtin_roles.cpp before
+// 7.0): `cutover --block-writes` does not block their writes.
+func bypassUsers(ctx context.Context, r *Report, c *mongo.Client) {
+	raw, err := c.Database("admin").RunCommand(ctx, bson.D{{Key: "usersInfo", Value: bson.D{{Key: "forAllDBs", Value: true}}}}).Raw()
+	if err != nil {
+		r.Results = append(r.Results, unknown("source.bypassWriteBlockingMode", "usersInfo", err,
+			"before cutover --block-writes, make sure no application connects as a user with root or restore: setUserWriteBlockMode does not block them"))
+		return
+	}
+	r.Results = append(r.Results, bypassResult(raw))
+}
+
+func bypassResult(raw bson.Raw) Result {
+	const check = "source.bypassWriteBlockingMode"
+	arr, _ := raw.Lookup("users").ArrayOK()
+	vals, _ := arr.Values()
+	var holders []string
+	for _, v := range vals {
+		u, _ := v.DocumentOK()
+		name, _ := u.Lookup("user").StringValueOK()
+		db, _ := u.Lookup("db").StringValueOK()
+		roles, _ := u.Lookup("roles").ArrayOK()
+		rv, _ := roles.Values()
+		for _, role := range rv {
+			rd, _ := role.DocumentOK()
+			rn, _ := rd.Lookup("role").StringValueOK()
+			rdb, _ := rd.Lookup("db").StringValueOK()
+			if rdb == "admin" && (rn == "root" || rn == "restore" || rn == "__system") {
+				holders = append(holders, fmt.Sprintf("%s@%s (%s)", name, db, rn))
+				break
+			}
+		}
+	}
+	if len(holders) == 0 {
+		return Result{Check: check, Status: OK, Detail: fmt.Sprintf("none of the %d users holds root or restore, the built-in roles with bypassWriteBlockingMode (custom roles are not expanded)", len(vals))}
+	}
+	sort.Strings(holders)
+	return Result{Check: check, Status: Warn,
+		Detail: "users whose writes cutover --block-writes does not block (bypassWriteBlockingMode): " + strings.Join(holders, ", "),
+		Do:     "make sure no application writes as these users during the cutover"}
+}
