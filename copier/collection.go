@@ -37,8 +37,15 @@ type Selected struct {
 	Fields       []string // projection; nil: whole documents
 }
 
+// systemViews holds a database's view definitions (mongodb/mongo
+// src/mongo/db/catalog/views_for_database.cpp): its views are listed, and
+// copied, as views; its documents are never copied (5.0+ refuses writes to
+// it, and their _id names the source database).
+const systemViews = "system.views"
+
 // ListSelected lists the source collections that sync.dbs selects (never
-// admin, local, config or system.*), with their destination names. It asks
+// admin, local, config, system.views or other system.* but the buckets of
+// time-series collections), with their destination names. It asks
 // listDatabases with authorizedDatabases: false, whatever opts say (see
 // listDatabaseNames).
 func ListSelected(ctx context.Context, src *mongo.Client, ns *config.Namespaces, opts ...options.Lister[options.ListDatabasesOptions]) ([]Selected, error) {
@@ -57,7 +64,7 @@ func ListSelected(ctx context.Context, src *mongo.Client, ns *config.Namespaces,
 			return nil, fmt.Errorf("list collections of %s: %w", db, err)
 		}
 		for _, s := range specs {
-			if !ns.Selected(db, s.Name) {
+			if !ns.Selected(db, s.Name) || s.Name == systemViews {
 				continue
 			}
 			if s.Type == "timeseries" {
