@@ -140,7 +140,14 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) *Report {
 			r.ok("destination.marker", "mongo-sync marker %s: a sync has written here before", marker)
 		}
 	}
-	if dst != nil && src != nil && router == nil && len(oplogs) == 1 {
+	switch {
+	case dst == nil || src == nil:
+	case router != nil:
+		// Through the mongos: it sees the destination's marker from any
+		// shard, and its cluster id names the whole cluster.
+		id, _ := identity(ctx, r, "source", router)
+		sameDeployment(ctx, r, router, dst, id, dstID, ns)
+	case len(oplogs) == 1:
 		sameDeployment(ctx, r, src, dst, oplogs[0].id, dstID, ns)
 	}
 
