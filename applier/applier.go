@@ -196,7 +196,7 @@ func (a *Applier) apply(ctx context.Context, es []spool.Entry) error {
 	pend := a.pend[:0]
 	for i, e := range es {
 		var err error
-		if ops, err = a.Translator.AppendOps(ops, e.Seq, e.TS, e.Raw); err != nil {
+		if ops, err = a.Translator.AppendOps(ops, e.Seq, e.TS, e.Raw); err != nil && !a.olderThanCopy(err) {
 			es, badErr = es[:i], err
 			break
 		}

@@ -55,6 +55,18 @@ func (t *Translator) applyOps(seq uint64, ts bson.Timestamp, o, raw bson.Raw, to
 	partial, _ := o.Lookup("partialTxn").BooleanOK()
 	prepare, _ := o.Lookup("prepare").BooleanOK()
 	tx := t.txns[key]
+	if prev, ok := prevOpTime(raw); tx == nil && ok {
+		// Not the transaction's first entry (that one's prevOpTime is
+		// null), and no earlier one was seen: a part of it would be lost.
+		what := "the commit (last applyOps entry)"
+		switch {
+		case partial:
+			what = "a partialTxn entry"
+		case prepare:
+			what = "the prepare entry"
+		}
+		return nil, unknownTxn(seq, ts, raw, what, prev)
+	}
 	if tx == nil && (partial || prepare) {
 		tx = &txn{firstSeq: seq}
 		t.txns[key] = tx
@@ -95,8 +107,10 @@ func (t *Translator) commitPrepared(seq uint64, ts bson.Timestamp, raw bson.Raw)
 	}
 	tx := t.txns[key]
 	if tx == nil {
-		// Prepared before the spool began (or already applied): nothing to do.
-		return nil, nil
+		// Its prepare entry was never seen: the transaction began before
+		// the spool did. Nothing of it can be applied.
+		prev, _ := prevOpTime(raw)
+		return nil, unknownTxn(seq, ts, raw, "commitTransaction", prev)
 	}
 	return t.commit(key, tx, seq, ts, tx.ops)
 }
