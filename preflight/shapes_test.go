@@ -41,6 +41,11 @@ func TestParseHello_Shapes(t *testing.T) {
 			{Key: "setName", Value: "rs0"}, {Key: "isWritablePrimary", Value: false}, {Key: "secondary", Value: true},
 			{Key: "primary", Value: "a:27017"}, {Key: "me", Value: "b:27017"}, {Key: "maxWireVersion", Value: int32(17)}, {Key: "ok", Value: 1.0}},
 			"a secondary of replica set rs0"},
+		{"8.0 hello, primary", bson.D{{Key: "topologyVersion", Value: topo}, {Key: "hosts", Value: bson.A{"a:27017", "b:27017"}},
+			{Key: "setName", Value: "rs0"}, {Key: "setVersion", Value: int32(3)}, {Key: "isWritablePrimary", Value: true}, {Key: "secondary", Value: false},
+			{Key: "primary", Value: "a:27017"}, {Key: "me", Value: "a:27017"}, {Key: "electionId", Value: bson.NewObjectID()},
+			{Key: "maxWireVersion", Value: int32(25)}, {Key: "ok", Value: 1.0}},
+			"the primary of replica set rs0"},
 		{"8.0 hello, mongos", bson.D{{Key: "isWritablePrimary", Value: true}, {Key: "msg", Value: "isdbgrid"}, {Key: "topologyVersion", Value: topo},
 			{Key: "maxWireVersion", Value: int32(25)}, {Key: "ok", Value: 1.0}},
 			"a mongos (sharded cluster)"},
@@ -59,7 +64,7 @@ func TestParseHello_Shapes(t *testing.T) {
 	if r := destKindResult(parseHello(raw(t, cases[1].reply))); r.Status != Fail {
 		t.Errorf("a secondary as destination: %s, want fail", r.Status)
 	}
-	if r := sourceKindResult(parseHello(raw(t, cases[3].reply)), false); r.Status != Fail {
+	if r := sourceKindResult(parseHello(raw(t, cases[4].reply)), false); r.Status != Fail {
 		t.Errorf("a config server as source: %s, want fail", r.Status)
 	}
 }
@@ -102,6 +107,7 @@ func TestFCV_Shapes(t *testing.T) {
 		want  Status
 	}{
 		{"4.4 steady", fcv(bson.E{Key: "version", Value: "4.4"}), Version{Major: 4, Minor: 4}, OK},
+		{"4.4 upgrading from 4.2", fcv(bson.E{Key: "version", Value: "4.2"}, bson.E{Key: "targetVersion", Value: "4.4"}), Version{Major: 4, Minor: 4}, Warn},
 		{"6.0 upgrading from 5.0", fcv(bson.E{Key: "version", Value: "5.0"}, bson.E{Key: "targetVersion", Value: "6.0"}), Version{Major: 6}, Warn},
 		{"8.0 downgrading to 7.0", fcv(bson.E{Key: "version", Value: "7.0"}, bson.E{Key: "targetVersion", Value: "7.0"}, bson.E{Key: "previousVersion", Value: "8.0"}), Version{Major: 8}, Warn},
 		{"8.0 binary, fcv 7.0", fcv(bson.E{Key: "version", Value: "7.0"}), Version{Major: 8}, Warn},
