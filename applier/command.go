@@ -92,7 +92,7 @@ func (t *Translator) command(seq uint64, ts bson.Timestamp, ns string, o, raw bs
 	dstDB, dstColl := config.SplitNS(dstNS)
 	switch name {
 	case "create":
-		if strings.HasPrefix(dstColl, bucketsPrefix) && o.Lookup("timeseries").Type != 0 {
+		if o.Lookup("timeseries").Type != 0 {
 			op, err := t.timeseriesCreate(seq, ts, dstNS, o)
 			if err != nil {
 				return nil, err

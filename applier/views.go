@@ -105,8 +105,12 @@ var timeseriesOptions = map[string]bool{"timeseries": true, "expireAfterSeconds"
 // timeseriesCreate is the create of a time-series collection whose buckets
 // collection (dstNS, system.buckets.<name>) a create entry made: a create
 // of <name> with the timeseries options, which makes the buckets and the
-// view on the destination. A destination older than 5.0 refuses it; the
-// error says what the entry was.
+// view on the destination. A create entry of the collection's own name
+// with timeseries options (servers whose time-series collections have no
+// view, newer than 8.0: src/mongo/db/timeseries/
+// viewless_timeseries_collection_creation_helpers.cpp) gets the same
+// options. A destination older than 5.0 refuses it; the error says what
+// the entry was.
 func (t *Translator) timeseriesCreate(seq uint64, ts bson.Timestamp, dstNS string, o bson.Raw) (Op, error) {
 	dstDB, buckets := config.SplitNS(dstNS)
 	name := strings.TrimPrefix(buckets, bucketsPrefix)
