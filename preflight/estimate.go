@@ -18,7 +18,7 @@ import (
 // dataSize sums the selected collections' uncompressed data size
 // ($collStats storageStats.size, one document per shard through a mongos;
 // else the collStats command).
-func dataSize(ctx context.Context, r *Report, c *mongo.Client, sel []copier.Selected) (int64, bool) {
+func dataSize(ctx context.Context, r *Report, side string, c *mongo.Client, sel []copier.Selected) (int64, bool) {
 	var total, docs int64
 	for _, s := range sel {
 		if s.View {
@@ -27,13 +27,13 @@ func dataSize(ctx context.Context, r *Report, c *mongo.Client, sel []copier.Sele
 		db, coll := config.SplitNS(s.SrcNS)
 		size, n, err := collSize(ctx, c.Database(db), coll)
 		if err != nil {
-			r.Results = append(r.Results, unknown("source.data_size", "$collStats / collStats of "+s.SrcNS, err, ""))
+			r.Results = append(r.Results, unknown(side+".data_size", "$collStats / collStats of "+s.SrcNS, err, ""))
 			return 0, false
 		}
 		total += size
 		docs += n
 	}
-	r.ok("source.data_size", "%s in %d documents (uncompressed BSON, from $collStats)", human(float64(total)), docs)
+	r.ok(side+".data_size", "%s in %d documents (uncompressed BSON, from $collStats)", human(float64(total)), docs)
 	return total, true
 }
 

@@ -171,20 +171,18 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) *Report {
 	}
 
 	// The namespaces, through the mongos, the replica set, or each shard.
-	var readers []*mongo.Client
+	var readers []oplogSource
 	switch {
 	case router != nil:
-		readers = []*mongo.Client{router}
+		readers = []oplogSource{{label: "source", client: router}}
 	default:
-		for _, o := range oplogs {
-			readers = append(readers, o.client)
-		}
+		readers = oplogs
 	}
 	var sel []copier.Selected
 	selOK := len(readers) > 0
 	seen := map[string]bool{}
-	for _, c := range readers {
-		s, ok := selection(ctx, r, "source", c, ns)
+	for _, rd := range readers {
+		s, ok := selection(ctx, r, rd.label, rd.client, ns)
 		selOK = selOK && ok
 		for _, x := range s {
 			if !seen[x.SrcNS] {
@@ -195,7 +193,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) *Report {
 	}
 	sort.Slice(sel, func(i, j int) bool { return sel[i].SrcNS < sel[j].SrcNS })
 	if selOK && len(readers) > 0 {
-		specials(ctx, r, "source", readers[0], sel)
+		specials(ctx, r, "source", readers[0].client, sel)
 	}
 	srcPriv := router
 	if srcPriv == nil && len(oplogs) > 0 {
@@ -223,11 +221,11 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) *Report {
 	// Size, copy estimate and spool room.
 	var total int64
 	sizeOK := selOK
-	for _, c := range readers {
+	for _, rd := range readers {
 		if !sizeOK {
 			break
 		}
-		n, ok := dataSize(ctx, r, c, sel)
+		n, ok := dataSize(ctx, r, rd.label, rd.client, sel)
 		total += n
 		sizeOK = ok
 	}

@@ -213,6 +213,7 @@ func TestRun_UnreachableShard(t *testing.T) {
 	}
 	want(t, r, name+".oplog.window", OK, "oldest entry")
 	want(t, r, name+".sharded_collections", OK, "no selected collection is sharded")
+	want(t, r, name+".selection", OK, "blog.posts")
 }
 
 // Source and destination one deployment through another host string
