@@ -70,8 +70,10 @@ func balancerResult(raw bson.Raw) Result {
 }
 
 // shardedFromShards fails every selected collection that the shards' own
-// routing caches (config.cache.collections on each shard primary: mongodb/mongo
-// src/mongo/db/s/shard_metadata_util.cpp) say is sharded, when the source
+// routing caches say is sharded (config.cache.collections on each shard
+// primary, {_id: ns, key, ...}: mongodb/mongo NamespaceString's
+// kShardConfigCollectionsNamespace, src/mongo/db/namespace_string_reserved.def.h;
+// 8.0's unsplittable tracked collections are left out), when the source
 // is given as src.shards without a mongos: read from shards alone, its
 // orphaned documents would be copied as if they were owned.
 func shardedFromShards(ctx context.Context, r *Report, name string, c *mongo.Client, ns *config.Namespaces) {
