@@ -69,47 +69,58 @@ finished. A restart resumes, skipping what was already copied.`,
 }
 
 // pinT0 records T0, the source's newest majority-committed oplog entry, in
-// the spool (where the reader starts from it) and in the store, and moves the
-// store to the copying stage. It must happen before the reader starts.
+// the store, and the spool's start (T0, or the first entry of the oldest
+// transaction open at T0: copier.PinStart) in the spool, where the reader
+// starts from it, and moves the store to the copying stage. It must happen
+// before the reader starts.
 func pinT0(ctx context.Context, cfg *config.Config, st *store.Store, log logrus.FieldLogger) error {
-	t0, via, err := readT0(ctx, cfg)
+	pin, via, err := readT0(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	return recordT0(cfg, st, t0, via, log)
+	return recordT0(cfg, st, pin, via, log)
 }
 
 // readT0 reads the T0 a fresh copy of cfg's source pins (its newest
-// majority-committed entry), checking that the spool is empty.
-func readT0(ctx context.Context, cfg *config.Config) (bson.Timestamp, string, error) {
+// majority-committed entry) and where its spool starts, checking that the
+// spool is empty.
+func readT0(ctx context.Context, cfg *config.Config) (copier.Pin, string, error) {
 	client, _, err := reader.Connect(ctx, cfg.Src)
 	if err != nil {
-		return bson.Timestamp{}, "", err
+		return copier.Pin{}, "", err
 	}
 	defer client.Disconnect(context.Background())
 	if l, err := spool.List(cfg.Spool.Dir); err == nil && (len(l.Sealed) > 0 || l.Open != nil) {
-		return bson.Timestamp{}, "", fmt.Errorf("spool %s already holds entries: a fresh initial copy needs an empty spool (or a state file that records the copy)", cfg.Spool.Dir)
+		return copier.Pin{}, "", fmt.Errorf("spool %s already holds entries: a fresh initial copy needs an empty spool (or a state file that records the copy)", cfg.Spool.Dir)
 	}
-	t0, via, err := copier.NewestVia(ctx, client)
+	pin, err := copier.PinStart(ctx, client)
 	if err != nil {
-		return bson.Timestamp{}, "", fmt.Errorf("pin T0: %w", err)
+		return copier.Pin{}, "", fmt.Errorf("pin T0: %w", err)
 	}
-	return t0, via, nil
+	return pin, pin.Via, nil
 }
 
-// recordT0 records t0 in the spool and the state file, which moves to the
-// copying stage.
-func recordT0(cfg *config.Config, st *store.Store, t0 bson.Timestamp, via string, log logrus.FieldLogger) error {
-	if err := spool.SetStart(cfg.Spool.Dir, t0); err != nil {
+// recordT0 records pin's T0 in the state file, which moves to the copying
+// stage, and its spool start in the spool.
+func recordT0(cfg *config.Config, st *store.Store, pin copier.Pin, via string, log logrus.FieldLogger) error {
+	from := pin.From
+	if from.IsZero() || pin.T0.Before(from) {
+		from = pin.T0
+	}
+	if err := spool.SetStart(cfg.Spool.Dir, from); err != nil {
 		return fmt.Errorf("pin T0 in the spool: %w", err)
 	}
-	if err := st.SetT0(t0); err != nil {
+	if err := st.SetT0(pin.T0); err != nil {
 		return err
 	}
 	if err := st.SetStage(store.StageCopying); err != nil {
 		return err
 	}
-	log.WithFields(logrus.Fields{"t0": fmtTS(t0), "via": via}).Info("T0 pinned: the reader spools the oplog from here while the copy runs")
+	f := logrus.Fields{"t0": fmtTS(pin.T0), "via": via, "spool_from": fmtTS(from)}
+	if o := pin.Open; o != nil {
+		f["open_txn"], f["open_txn_number"], f["open_txn_state"] = o.Lsid.String(), o.TxnNum, o.State
+	}
+	log.WithFields(f).Info("T0 pinned: the reader spools the oplog from spool_from (at or before T0, where the oldest transaction open at T0 began) while the copy runs")
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/copier"
 	"github.com/mongo-sync/mongo-sync/internal/testlog"
 	"github.com/mongo-sync/mongo-sync/spool"
 	"github.com/mongo-sync/mongo-sync/store"
@@ -27,7 +28,7 @@ func TestPinningInterrupted(t *testing.T) {
 		}
 		t.Cleanup(func() { st.Close() })
 		if pinned {
-			if err := recordT0(cfg, st, bson.Timestamp{T: 1700000000, I: 1}, "test", testlog.Quiet()); err != nil {
+			if err := recordT0(cfg, st, copier.Pin{T0: bson.Timestamp{T: 1700000000, I: 1}, From: bson.Timestamp{T: 1700000000, I: 1}}, "test", testlog.Quiet()); err != nil {
 				t.Fatal(err)
 			}
 		}

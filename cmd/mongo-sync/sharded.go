@@ -16,7 +16,6 @@ import (
 	"github.com/mongo-sync/mongo-sync/status"
 	"github.com/mongo-sync/mongo-sync/store"
 	"github.com/sirupsen/logrus"
-	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"golang.org/x/sync/errgroup"
@@ -104,7 +103,7 @@ func runShardedSync(ctx context.Context, cfg *config.Config, shards []config.Sha
 	// leaves some recorded and others not.
 	type pin struct {
 		s   *shardStage
-		t0  bson.Timestamp
+		t0  copier.Pin
 		via string
 	}
 	var pins []pin
@@ -303,7 +302,7 @@ func pinningInterrupted(cfg *config.Config, stages []*shardStage) bool {
 				return false
 			}
 			start, ok, err := spool.Start(s.cfg.Spool.Dir)
-			if err != nil || !ok || !start.Equal(s.st.T0()) {
+			if err != nil || !ok || start.After(s.st.T0()) { // at or before T0 (copier.PinStart)
 				return false
 			}
 		default:
