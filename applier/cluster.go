@@ -56,6 +56,7 @@ type Cluster struct {
 	mu      sync.Mutex
 	shards  []*ShardGate
 	changed chan struct{} // closed and replaced at each change
+	keys    *ShardKeys    // the destination's shard keys, shared (ShareKeys)
 }
 
 // NewCluster returns a Cluster without shards; add them with Shard before

@@ -48,6 +48,9 @@ type Executor struct {
 	// collection sharded on more than _id carry the key (sharded.go).
 	// Nil: statements go by _id alone.
 	Keys *ShardKeys
+	// RoutingRetry bounds the retries of mongos routing errors
+	// (applier.routing_retry, routing.go); zero: 5 minutes.
+	RoutingRetry time.Duration
 
 	deferred       []store.Deferred
 	deferredLoaded bool
@@ -64,6 +67,9 @@ type Executor struct {
 	// runStopped, if set (a test's seam), is called when a partition's
 	// failure has stopped the other partitions of a run.
 	runStopped func()
+	// plainSeam, if set (a test's seam), sends by _id in place of
+	// sendPlain: it plays a mongos's answers.
+	plainSeam func(ctx context.Context, b *wirecmd.Builder, ops []Op) error
 }
 
 // mark records progress around a barrier (see Executor.Mark).
@@ -107,7 +113,7 @@ func (x *Executor) Apply(ctx context.Context, ops []Op) error {
 		if err := x.mark(op.Seq, false); err != nil {
 			return err
 		}
-		err := retry.Do(ctx, x.Log, "command "+op.Desc, func() error { return op.Cmd(x.commandCtx(ctx), x.Client) })
+		err := x.retry(ctx, op.NS, "command "+op.Desc, func() error { return op.Cmd(x.commandCtx(ctx), x.Client) })
 		if x.Keys != nil {
 			x.Keys.Invalidate() // a DDL may drop, create, rename or shard a collection
 		}
@@ -271,15 +277,18 @@ func (x *Executor) serial(ctx context.Context, ops []Op) error {
 // by rule (reapplyNonViable), and the rest of the run is sent again.
 func (x *Executor) send(ctx context.Context, b *wirecmd.Builder, ops []Op) error {
 	if x.Keys != nil {
-		if done, err := x.sendSharded(ctx, b, ops); done {
-			return err
-		}
+		return x.sendKeyed(ctx, b, ops) // sharded.go
 	}
+	return x.sendPlain(ctx, b, ops)
+}
+
+// sendPlain is send by _id alone.
+func (x *Executor) sendPlain(ctx context.Context, b *wirecmd.Builder, ops []Op) error {
 	dbName, coll := splitNS(ops[0].NS)
 	db := x.Client.Database(dbName)
 	var dups []Op
 	stuck, stuckErr := -1, error(nil)
-	err := retry.Do(ctx, x.Log, "write to "+ops[0].NS, func() error {
+	err := x.retry(ctx, ops[0].NS, "write to "+ops[0].NS, func() error {
 		var docs []bson.Raw
 		if ops[0].Fetch != nil { // alone in its run
 			doc, err := x.fetch(ctx, &ops[0])

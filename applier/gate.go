@@ -214,3 +214,34 @@ func isDDL(raw bson.Raw) bool {
 	}
 	return true
 }
+
+// ShareKeys returns the one ShardKeys every shard's applier of the cluster
+// uses (Executor.Keys), k if it is the first: a collection one shard's
+// applier shards on the destination (sync.shard_collections) is then
+// known to the others at their next write, not after their own next
+// barrier. Nil gate: k itself (a replica set source).
+func (g *ShardGate) ShareKeys(k *ShardKeys) *ShardKeys {
+	if g == nil || k == nil {
+		return k
+	}
+	g.c.mu.Lock()
+	defer g.c.mu.Unlock()
+	if g.c.keys == nil {
+		g.c.keys = k
+	}
+	return g.c.keys
+}
+
+// shardCollectionNoop reports the no-op a source shard logs when it shards
+// a collection (shardcoll.go): o2 begins with shardCollection.
+func shardCollectionNoop(raw bson.Raw) bool {
+	if op, _ := raw.Lookup("op").StringValueOK(); op != "n" {
+		return false
+	}
+	o2, ok := raw.Lookup("o2").DocumentOK()
+	if !ok {
+		return false
+	}
+	el, err := o2.IndexErr(0)
+	return err == nil && el.Key() == "shardCollection"
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/mongo-sync/mongo-sync/internal/mongoerr"
 	"github.com/mongo-sync/mongo-sync/internal/retry"
 	"github.com/mongo-sync/mongo-sync/internal/wirecmd"
 	"github.com/sirupsen/logrus"
@@ -44,6 +45,33 @@ import (
 // as a retryable write by the old key, alone, where it changes. Applying
 // the run's statements that had matched once more is harmless: oplog
 // entries are idempotent (Re-application).
+
+// sendKeyed is send towards a mongos: by the shard key where the
+// collection has one (sendSharded), else by _id. A mongos that answers
+// ShardKeyNotFound knows a key the cache does not (another shard's
+// applier, or an operator, sharded the collection since it was read): the
+// keys are read again and the run sent again, a few times at most (the
+// statements are idempotent).
+func (x *Executor) sendKeyed(ctx context.Context, b *wirecmd.Builder, ops []Op) error {
+	for attempt := 1; ; attempt++ {
+		done, err := x.sendSharded(ctx, b, ops)
+		if !done && x.plainSeam != nil {
+			err = x.plainSeam(ctx, b, ops)
+		} else if !done {
+			err = x.sendPlain(ctx, b, ops)
+		}
+		if attempt >= keyRereads || !mongoerr.Has(err, mongoerr.ShardKeyNotFound) || ctx.Err() != nil {
+			return err
+		}
+		x.Keys.Invalidate()
+		x.Log.WithFields(logrus.Fields{"ns": ops[0].NS, "attempt": attempt}).
+			Info("mongos needs a shard key the applier did not know: reading the destination's shard keys again")
+	}
+}
+
+// keyRereads is how many times a run is sent, reading the shard keys
+// again after each ShardKeyNotFound.
+const keyRereads = 3
 
 // sendSharded applies ops through the sharded path when their namespace
 // is sharded on more than _id; done is false when the plain path applies.
@@ -152,7 +180,7 @@ func buildShardedDeletes(b *wirecmd.Builder, coll string, ops []Op, k *shardKey,
 func (x *Executor) runCounted(ctx context.Context, ops []Op, cmd bson.Raw) (int, error) {
 	db, _ := splitNS(ops[0].NS)
 	var n int
-	err := retry.Do(ctx, x.Log, "write to "+ops[0].NS, func() error {
+	err := x.retry(ctx, ops[0].NS, "write to "+ops[0].NS, func() error {
 		reply, err := x.Client.Database(db).RunCommand(x.commandCtx(ctx), cmd).Raw()
 		if err != nil {
 			return err
@@ -287,7 +315,7 @@ func (x *Executor) currentDocs(ctx context.Context, ops []Op) (map[string]bson.R
 	}
 	filter := bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}
 	state := map[string]bson.Raw{}
-	err := retry.Do(ctx, x.Log, "read "+ops[0].NS, func() error {
+	err := x.retry(ctx, ops[0].NS, "read "+ops[0].NS, func() error {
 		clear(state)
 		cur, err := x.Client.Database(dbName, x.readOpts()).Collection(coll).Find(ctx, filter)
 		if err != nil {
@@ -325,7 +353,7 @@ func (x *Executor) changeKey(ctx context.Context, op *Op, k *shardKey, old, doc 
 		copts.SetWriteConcern(x.WriteConcern)
 	}
 	c := x.Client.Database(dbName).Collection(coll, copts)
-	err := retry.Do(ctx, x.Log, "change a shard key in "+op.NS, func() error {
+	err := x.retry(ctx, op.NS, "change a shard key in "+op.NS, func() error {
 		var res *mongo.UpdateResult
 		var err error
 		if cctx := x.commandCtx(ctx); hasDollarKey(doc) {

@@ -104,6 +104,9 @@ type Applier struct {
 	BatchOps    int      `toml:"batch_ops"`
 	BatchBytes  ByteSize `toml:"batch_bytes"`
 	LogInterval Duration `toml:"log_interval"`
+	// RoutingRetry is how long a mongos routing error (StaleConfig,
+	// StaleEpoch, StaleDbVersion, ...) is retried before the applier stops.
+	RoutingRetry Duration `toml:"routing_retry"`
 }
 
 // HTTP configures the /status and /metrics endpoint.
@@ -183,6 +186,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Applier.LogInterval == 0 {
 		c.Applier.LogInterval = Duration(10 * time.Second)
+	}
+	if c.Applier.RoutingRetry == 0 {
+		c.Applier.RoutingRetry = Duration(5 * time.Minute)
 	}
 }
 
@@ -306,6 +312,9 @@ func (c *Config) Validate() error {
 	positive("applier.workers", c.Applier.Workers)
 	positive("applier.bulk_size", c.Applier.BulkSize)
 	positive("applier.batch_ops", c.Applier.BatchOps)
+	if c.Applier.RoutingRetry < 0 {
+		add(c.errorf("applier.routing_retry", "must not be negative, got %s", c.Applier.RoutingRetry))
+	}
 	positive("copy.workers", c.Copy.Workers)
 	positive("copy.batch_docs", c.Copy.BatchDocs)
 	if c.Copy.SplitDocs < 1 {

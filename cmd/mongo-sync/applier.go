@@ -153,11 +153,12 @@ func runApplier(ctx context.Context, cfg *config.Config, opts applierOpts, st *s
 			return err
 		}
 	}
-	exec := &applier.Executor{Client: client, WriteConcern: destOptions(cfg.DstMongo()).WriteConcern, Workers: cfg.Applier.Workers, BulkSize: cfg.Applier.BulkSize, Log: log, Rec: rec}
+	exec := &applier.Executor{Client: client, WriteConcern: destOptions(cfg.DstMongo()).WriteConcern, Workers: cfg.Applier.Workers, BulkSize: cfg.Applier.BulkSize,
+		RoutingRetry: cfg.Applier.RoutingRetry.D(), Log: log, Rec: rec}
 	if mongos, err := sharding.IsMongos(ctx, client); err != nil {
 		return fmt.Errorf("destination %s: %w", cfg.DstMongo().Redacted(), err)
 	} else if mongos {
-		exec.Keys = applier.NewShardKeys(client)
+		exec.Keys = opts.live.shardGate().ShareKeys(applier.NewShardKeys(client)) // one per sync, every shard's
 		log.Info("destination is a mongos: statements carry the shard key of each sharded collection")
 	}
 	a := &applier.Applier{
