@@ -76,6 +76,15 @@ func (f Filter) Judge(raw bson.Raw) Verdict {
 	if coll == "system.indexes" && f.NS.DBSelected(db) {
 		return Spool
 	}
+	// Writes to db.system.views are view DDL: the applier selects each
+	// view by its own name (applier/views.go). A time-series collection's
+	// buckets follow the name the user selected.
+	if coll == "system.views" && f.NS.DBSelected(db) {
+		return Spool
+	}
+	if name, ok := strings.CutPrefix(coll, "system.buckets."); ok && f.NS.Selected(db, name) {
+		return Spool
+	}
 	if f.NS.Selected(db, coll) {
 		return Spool
 	}
