@@ -78,25 +78,9 @@ func balancerResult(raw bson.Raw) Result {
 // orphaned documents would be copied as if they were owned.
 func shardedFromShards(ctx context.Context, r *Report, name string, c *mongo.Client, ns *config.Namespaces) {
 	check := "shard " + name + ".sharded_collections"
-	cur, err := c.Database("config").Collection("cache.collections").Find(ctx, bson.D{})
+	bad, err := sharding.ShardedOnShard(ctx, c, ns)
 	if err != nil {
 		r.Results = append(r.Results, unknown(check, "read config.cache.collections", err, "add the cluster's mongos as src beside src.shards"))
-		return
-	}
-	defer cur.Close(context.Background())
-	var bad []string
-	for cur.Next(ctx) {
-		id, _ := cur.Current.Lookup("_id").StringValueOK()
-		if u, ok := cur.Current.Lookup("unsplittable").BooleanOK(); ok && u {
-			continue // 8.0: tracked, not sharded
-		}
-		db, coll := config.SplitNS(id)
-		if ns.Selected(db, coll) {
-			bad = append(bad, id)
-		}
-	}
-	if err := cur.Err(); err != nil {
-		r.Results = append(r.Results, unknown(check, "read config.cache.collections", err, ""))
 		return
 	}
 	r.Results = append(r.Results, shardedFromShardsResult(check, bad))

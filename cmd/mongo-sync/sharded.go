@@ -12,6 +12,7 @@ import (
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/copier"
 	"github.com/mongo-sync/mongo-sync/reader"
+	"github.com/mongo-sync/mongo-sync/sharding"
 	"github.com/mongo-sync/mongo-sync/spool"
 	"github.com/mongo-sync/mongo-sync/status"
 	"github.com/mongo-sync/mongo-sync/store"
@@ -97,6 +98,22 @@ func runShardedSync(ctx context.Context, cfg *config.Config, shards []config.Sha
 		}
 		log.WithField("unpinned", fresh).Warn("a sync stopped while it pinned the shards' T0s, before any reader or copy ran: pinning the rest")
 	}
+	// The copy goes through the mongos when the sync begins with one, and
+	// keeps its way on a restart: a sync whose shards were being copied
+	// one by one (no mongos then) goes on so.
+	viaRouter := false
+	if router != nil {
+		_, err := os.Stat(cfg.Store.Path)
+		viaRouter = fresh == len(stages) || interrupted || err == nil
+		if !viaRouter {
+			log.Info("the shards' copies began one by one, without the mongos: they go on so")
+		}
+	}
+	if !viaRouter && !incremental {
+		if err := refuseShardedFromShards(ctx, stages); err != nil {
+			return err
+		}
+	}
 	// Every shard's T0 before any reader starts and before the copy. Each
 	// is read first (a query of each shard, which takes a while), then all
 	// are recorded at once, so that a sync stopped in between rarely
@@ -140,17 +157,6 @@ func runShardedSync(ctx context.Context, cfg *config.Config, shards []config.Sha
 	}
 	if router != nil && balancerEvery > 0 {
 		g.Go(func() error { return watchBalancer(gctx, router, balancerEvery) })
-	}
-	// The copy goes through the mongos when the sync begins with one, and
-	// keeps its way on a restart: a sync whose shards were being copied
-	// one by one (no mongos then) goes on so.
-	viaRouter := false
-	if router != nil {
-		_, err := os.Stat(cfg.Store.Path)
-		viaRouter = fresh == len(stages) || interrupted || err == nil
-		if !viaRouter {
-			log.Info("the shards' copies began one by one, without the mongos: they go on so")
-		}
 	}
 	g.Go(func() error {
 		if viaRouter {
@@ -381,4 +387,30 @@ func shardErr(name string, err error) error {
 		return err
 	}
 	return fmt.Errorf("shard %s: %w", name, err)
+}
+
+// refuseShardedFromShards refuses a copy from the shards alone (no mongos)
+// of a collection the shards' routing caches say is sharded: its orphaned
+// documents would be copied as owned (sharding.ShardedOnShard). Shards
+// whose copy is done are not asked.
+func refuseShardedFromShards(ctx context.Context, stages []*shardStage) error {
+	for _, s := range stages {
+		if s.st.Stage() == store.StageApplied {
+			continue
+		}
+		c, err := connectPlain(ctx, s.cfg.Src)
+		if err != nil {
+			return fmt.Errorf("shard %s: %w", s.name, err)
+		}
+		bad, err := sharding.ShardedOnShard(ctx, c, s.cfg.Namespaces())
+		c.Disconnect(context.Background())
+		if err != nil {
+			return fmt.Errorf("shard %s: %w", s.name, err)
+		}
+		if len(bad) > 0 {
+			return fmt.Errorf("shard %s: sharded collections selected (%s): copied from the shards alone, orphaned documents would be copied as if they were owned; "+
+				"set src to the cluster's mongos beside src.shards (the copy and verify then go through it)", s.name, strings.Join(bad, ", "))
+		}
+	}
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/reader"
+	"github.com/mongo-sync/mongo-sync/sharding"
 	"github.com/mongo-sync/mongo-sync/status"
 	"github.com/mongo-sync/mongo-sync/verify"
 	"github.com/sirupsen/logrus"
@@ -79,6 +80,16 @@ func verifyWith(ctx context.Context, cfg *config.Config, sd *sides, o verifyOpts
 		v.Src = sd.router // the cluster's documents, orphans left out
 	} else if len(sd.shards) > 0 {
 		v.Shards = sd.srcs
+		for i, c := range sd.srcs {
+			bad, err := sharding.ShardedOnShard(ctx, c, cfg.Namespaces())
+			if err != nil {
+				return "", fmt.Errorf("shard %s: %w", sd.shards[i].Name, err)
+			}
+			if len(bad) > 0 {
+				return "", fmt.Errorf("shard %s: sharded collections selected (%s): verified from the shards alone, orphaned documents would count as owned; "+
+					"set src to the cluster's mongos beside src.shards", sd.shards[i].Name, strings.Join(bad, ", "))
+			}
+		}
 	}
 	if o.live {
 		v.Live = &verify.Live{Settle: settleAll(newFollowers(cfg, sd.srcs, sd.shards, o.statusURL))}
