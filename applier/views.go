@@ -60,6 +60,21 @@ func (t *Translator) viewWrite(seq uint64, ts bson.Timestamp, op byte, db string
 		return nil, nil
 	}
 	dstDB, dstColl := config.SplitNS(dstNS)
+	if op != 'i' && t.Catalog != nil {
+		// A collection (known by UUID: the copy or a later create
+		// recorded it) holds the view's name now: the view was dropped
+		// and the name reused later in the window (a rename over it, as
+		// a materialized view swapped in does). Dropping or changing "the
+		// view" would drop or fail on that collection.
+		c, err := t.catalog()
+		if err != nil {
+			return nil, err
+		}
+		if c.holder(dstNS) != "" {
+			t.superseded(seq, ts, id, "view drop or collMod skipped: a collection holds the name now")
+			return nil, nil
+		}
+	}
 	if op == 'd' {
 		// A time-series collection's view too: dropping it on the
 		// destination drops its buckets; the buckets' own drop then finds

@@ -254,3 +254,26 @@ func TestViews_BadDefinitions(t *testing.T) {
 		}
 	}
 }
+
+// TestViews_DropOverACollectionIsSkipped: in the replay window a view
+// dropped and its name reused by a collection (a rename over it, as a
+// materialized view swapped in does) is a collection the copy recorded by
+// UUID: replaying "drop the view" or "collMod the view" would drop that
+// collection or stop on it. Both are skipped; a view the catalog does not
+// hold as a collection is dropped as before.
+func TestViews_DropOverACollectionIsSkipped(t *testing.T) {
+	tr := NewTranslator(viewsNamespaces(t, config.DB{DB: "shop"}))
+	tr.Catalog = &memCatalog{m: map[string]string{string(uuid(0xd1)): "shop.active"}}
+	drop := viewEntry(t, "d", "shop.system.views", bson.D{{Key: "_id", Value: "shop.active"}}, nil)
+	if ops, err := tr.Translate(1, viewsTS, drop); err != nil || len(ops) != 0 {
+		t.Fatalf("a view drop over a collection of that name: %+v, %v; want nothing sent", ops, err)
+	}
+	mod := viewEntry(t, "u", "shop.system.views", viewDef("shop.active", "archive", bson.A{}, nil), bson.D{{Key: "_id", Value: "shop.active"}})
+	if ops, err := tr.Translate(2, viewsTS, mod); err != nil || len(ops) != 0 {
+		t.Fatalf("a view collMod over a collection of that name: %+v, %v; want nothing sent", ops, err)
+	}
+	other := viewEntry(t, "d", "shop.system.views", bson.D{{Key: "_id", Value: "shop.recent"}}, nil)
+	if ops, err := tr.Translate(3, viewsTS, other); err != nil || len(ops) != 1 || ops[0].Cmd == nil {
+		t.Fatalf("a view drop: %+v, %v; want one drop command", ops, err)
+	}
+}
