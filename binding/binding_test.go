@@ -139,3 +139,34 @@ func TestCheck_RecordsThenRefuses(t *testing.T) {
 		t.Fatalf("a spool of another state file: %v", err)
 	}
 }
+
+// A lost spool restarts just after the checkpoint's entry, numbered after
+// it: the checkpoint's own entry (often a transaction's commit, which alone
+// is a transaction without its start) never comes back. With nothing
+// applied it restarts where the copy's spool began (before T0 when a
+// transaction was open at T0).
+func TestCheck_RefillPoint(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.Open(filepath.Join(dir, "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	c := &Check{Store: st}
+	if _, _, needed, err := c.refillPoint(); err != nil || needed {
+		t.Fatalf("a fresh state needs a refill: %v %v", needed, err)
+	}
+	st.SetT0(bson.Timestamp{T: 50, I: 1})
+	st.SetSpoolFrom(bson.Timestamp{T: 40, I: 2})
+	if start, first, needed, err := c.refillPoint(); err != nil || !needed || start != (bson.Timestamp{T: 40, I: 2}) || first != 1 {
+		t.Fatalf("nothing applied: from %v seq %d (%v, %v), want the spool's start 40,2 at seq 1", start, first, needed, err)
+	}
+	st.SetCheckpoint(store.Checkpoint{Seq: 7, TS: bson.Timestamp{T: 60, I: 3}})
+	if start, first, _, _ := c.refillPoint(); start != (bson.Timestamp{T: 60, I: 4}) || first != 8 {
+		t.Fatalf("after a checkpoint: from %v seq %d, want 60,4 at seq 8", start, first)
+	}
+	st.SetCheckpoint(store.Checkpoint{Seq: 9, TS: bson.Timestamp{T: 61, I: ^uint32(0)}})
+	if start, _, _, _ := c.refillPoint(); start != (bson.Timestamp{T: 62}) {
+		t.Fatalf("after the last increment of a second: %v", start)
+	}
+}

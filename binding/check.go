@@ -37,8 +37,11 @@ type Check struct {
 	// StateReadOnly: Store was opened read-only (reader); the binding is
 	// checked but not recorded.
 	StateReadOnly bool
-	StatePath     string
-	SpoolDir      string
+	// StateBusy: the separate reader found the state file held by a
+	// running applier (Store nil).
+	StateBusy bool
+	StatePath string
+	SpoolDir  string
 	// OwnsSpool: the command writes the spool (sync, copy, reader): it may
 	// record the spool's identity and refill a spool that lost what the
 	// state file still needs. The applier only checks it.
@@ -87,19 +90,24 @@ func (c *Check) Run(ctx context.Context) error {
 		}
 	}
 
-	sid, err := c.checkSpool(b, recorded, fresh, src)
-	if err != nil {
-		return err
-	}
-
-	if c.Store == nil || c.StateReadOnly {
-		return nil
-	}
-	if !recorded {
+	if !recorded && c.Store != nil && !c.StateReadOnly {
 		b.StateID = spool.NewID()
 		if !fresh {
 			log.WithField("state", c.StatePath).Info("state file written before identities were recorded: recording them now")
 		}
+	}
+	sid, err := c.checkSpool(b, recorded, fresh, src)
+	if err != nil {
+		return err
+	}
+	if c.Src == nil && c.Dst != nil {
+		if err := c.destIsSource(ctx, b, sid); err != nil {
+			return err
+		}
+	}
+
+	if c.Store == nil || c.StateReadOnly {
+		return nil
 	}
 	if sid.ID != "" {
 		if b.SpoolID != "" && b.SpoolID != sid.ID {
@@ -148,6 +156,34 @@ func (c *Check) sameDeployment(ctx context.Context, src Deployment, marker strin
 			c.SrcName, c.DstName, strings.Join(ov, "; "))
 	}
 	c.Log.Info("source and destination are one deployment: every selected namespace is renamed to one that is not read")
+	return nil
+}
+
+// destIsSource is the same-deployment check of a command that reads no
+// source (the applier): the destination's own identity against the source
+// the state file or the spool recorded.
+func (c *Check) destIsSource(ctx context.Context, b store.Binding, sid spool.Identity) error {
+	srcID := b.Source
+	if srcID == "" {
+		srcID = sid.Source
+	}
+	if srcID == "" {
+		return nil
+	}
+	dst, err := Source(ctx, c.Dst)
+	if err != nil || dst.Weak != "" {
+		return nil // no strong identity to compare: the source side checked it
+	}
+	if !spool.SameSource(srcID, dst.ID) && !spool.SameSource(dst.ID, srcID) {
+		return nil
+	}
+	if c.NS == nil {
+		return refuse("destination %s is the source this sync reads (%s)", c.DstName, dst.ID)
+	}
+	if ov := c.NS.Overlap(); len(ov) > 0 {
+		return refuse("destination %s is the source this sync reads (%s), and the sync would write into what it reads: %s. Point dst at another deployment",
+			c.DstName, dst.ID, strings.Join(ov, "; "))
+	}
 	return nil
 }
 
@@ -209,7 +245,7 @@ func (c *Check) checkSpool(b store.Binding, recorded, fresh bool, src Deployment
 		return sid, err
 	}
 	if ok {
-		if c.Src != nil && sid.Source != "" && !spool.SameSource(sid.Source, src.ID) {
+		if c.Src != nil && sid.Source != "" && !spool.SameSource(sid.Source, src.ID) && !spool.SameSource(src.ID, sid.Source) {
 			return sid, refuse("spool %s holds the oplog of source %s, not of %s (%s): use another spool.dir",
 				c.SpoolDir, sid.Source, c.SrcName, src.ID)
 		}
@@ -217,6 +253,11 @@ func (c *Check) checkSpool(b store.Binding, recorded, fresh bool, src Deployment
 			return sid, refuse("spool %s (id %s) is not the one state file %s drains (id %s): it was replaced. "+
 				"Put the original spool back, or start this sync over with an empty state file and spool",
 				c.SpoolDir, sid.ID, c.StatePath, b.SpoolID)
+		}
+		if c.OwnsSpool && c.Src != nil && sid.Source == "" {
+			// Prepared by an applier, which does not know the source.
+			sid.Source = src.ID
+			return sid, spool.WriteIdentity(c.SpoolDir, sid)
 		}
 		return sid, nil
 	}
@@ -228,6 +269,15 @@ func (c *Check) checkSpool(b store.Binding, recorded, fresh bool, src Deployment
 		return sid, refuse("spool %s has no identity, but state file %s drains spool %s: it was replaced by another one. "+
 			"Put the original spool back, or start this sync over with an empty state file and spool", c.SpoolDir, c.StatePath, b.SpoolID)
 	}
+	if empty && c.StateBusy {
+		// A running applier prepares the spool's identity when it starts:
+		// an empty spool without one was removed under it.
+		return sid, refuse("spool %s is empty and has no identity while an applier holds state file %s: the spool was removed or replaced under it. "+
+			"Stop the applier, then start the reader (or sync) again: it refills the spool from the state's position", c.SpoolDir, c.StatePath)
+	}
+	if !empty && !c.OwnsSpool {
+		return spool.Identity{}, nil // written before identities: its writer records it
+	}
 	sid = spool.Identity{ID: spool.NewID(), Source: src.ID, StateID: b.StateID, Created: time.Now().UTC()}
 	if c.Store != nil && empty && !fresh {
 		start, first, needed, err := c.refillPoint()
@@ -235,10 +285,6 @@ func (c *Check) checkSpool(b store.Binding, recorded, fresh bool, src Deployment
 			return sid, err
 		}
 		if needed {
-			if !c.OwnsSpool {
-				return sid, refuse("spool %s is empty, but state file %s still needs the entries from ts %s on (it was removed or replaced): "+
-					"start the reader (or sync): it refills the spool from there while the source's oplog holds it", c.SpoolDir, c.StatePath, fmtTS(start))
-			}
 			sid.FirstSeq = first
 			if err := spool.SetStart(c.SpoolDir, start); err != nil {
 				return sid, fmt.Errorf("refill spool %s: %w", c.SpoolDir, err)
@@ -246,9 +292,6 @@ func (c *Check) checkSpool(b store.Binding, recorded, fresh bool, src Deployment
 			c.Log.WithFields(logrus.Fields{"spool": c.SpoolDir, "from_ts": fmtTS(start), "first_seq": first}).
 				Warn("the spool lost what the state file still needs (removed or replaced): refilling it from the source's oplog at the state's position")
 		}
-	}
-	if !c.OwnsSpool {
-		return spool.Identity{}, nil
 	}
 	if !empty {
 		c.Log.WithField("spool", c.SpoolDir).Info("spool written before identities were recorded: recording its identity now")
@@ -259,9 +302,11 @@ func (c *Check) checkSpool(b store.Binding, recorded, fresh bool, src Deployment
 	return sid, spool.WriteIdentity(c.SpoolDir, sid)
 }
 
-// refillPoint is where a lost spool restarts: the checkpoint's entry (its
-// replay is harmless) numbered as the entry after it, or T0 while the copy
-// has applied nothing. needed is false when the state file needs nothing
+// refillPoint is where a lost spool restarts: just after the checkpoint's
+// entry (the smallest ts above it), numbered as the entry after it, so that
+// no applied entry comes back (a commit replayed alone would be a
+// transaction without its start); or, while nothing is applied, where the
+// copy's spool began. needed is false when the state file needs nothing
 // from the spool yet.
 func (c *Check) refillPoint() (start bson.Timestamp, first uint64, needed bool, err error) {
 	ck, err := c.Store.Checkpoint()
@@ -269,12 +314,23 @@ func (c *Check) refillPoint() (start bson.Timestamp, first uint64, needed bool, 
 		return start, 0, false, err
 	}
 	if ck.Seq > 0 {
-		return ck.TS, ck.Seq + 1, true, nil
+		return after(ck.TS), ck.Seq + 1, true, nil
+	}
+	if from := c.Store.SpoolFrom(); !from.IsZero() {
+		return from, 1, true, nil
 	}
 	if t0 := c.Store.T0(); !t0.IsZero() {
 		return t0, 1, true, nil
 	}
 	return start, 0, false, nil
+}
+
+// after is the smallest timestamp above ts.
+func after(ts bson.Timestamp) bson.Timestamp {
+	if ts.I == ^uint32(0) {
+		return bson.Timestamp{T: ts.T + 1}
+	}
+	return bson.Timestamp{T: ts.T, I: ts.I + 1}
 }
 
 func fmtTS(ts bson.Timestamp) string { return fmt.Sprintf("%d,%d", ts.T, ts.I) }

@@ -18,6 +18,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readconcern"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 )
 
 // Deployment is a deployment's identity.
@@ -140,7 +142,10 @@ func ReadMarker(ctx context.Context, client *mongo.Client) (string, error) {
 // readMarker reads the marker's id; "" when there is none.
 func readMarker(ctx context.Context, client *mongo.Client) (string, error) {
 	var doc bson.Raw
-	err := client.Database(config.ReservedDB).Collection(markerColl).FindOne(ctx, bson.D{{Key: "_id", Value: markerColl}}).Decode(&doc)
+	// The primary at majority: a secondary may not have the marker just
+	// written, and "no marker" would read as "another deployment".
+	db := client.Database(config.ReservedDB, options.Database().SetReadPreference(readpref.Primary()).SetReadConcern(readconcern.Majority()))
+	err := db.Collection(markerColl).FindOne(ctx, bson.D{{Key: "_id", Value: markerColl}}).Decode(&doc)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return "", nil
 	}

@@ -35,7 +35,9 @@ func (n *Namespaces) Selection() Selection {
 		if len(r.colls) > 0 {
 			d.Colls = map[string][]string{}
 			for c := range r.colls {
-				d.Colls[c] = n.fields[db+"."+c]
+				fs := append([]string(nil), n.fields[db+"."+c]...)
+				sort.Strings(fs) // the order fields are listed in changes nothing
+				d.Colls[c] = fs
 			}
 		}
 		s.DBs[db] = d

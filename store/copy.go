@@ -11,13 +11,14 @@ import (
 )
 
 var (
-	bucketCopy  = []byte("copy")
-	keyStage    = []byte("stage")
-	keyT0       = []byte("t0")
-	keyCopyEnd  = []byte("copy_end")
-	prefixColl  = "coll/"
-	prefixRange = "range/"
-	prefixSplit = "split/"
+	bucketCopy   = []byte("copy")
+	keyStage     = []byte("stage")
+	keyT0        = []byte("t0")
+	keyCopyEnd   = []byte("copy_end")
+	keySpoolFrom = []byte("spool_from")
+	prefixColl   = "coll/"
+	prefixRange  = "range/"
+	prefixSplit  = "split/"
 )
 
 // Stage is where a sync stands.
@@ -60,6 +61,14 @@ func (s *Store) SetStage(st Stage) error { return s.put(keyStage, []byte(st)) }
 
 // T0 is the oplog position the initial copy started at (zero: none).
 func (s *Store) T0() bson.Timestamp { return bsonx.BytesTS(s.get(keyT0)) }
+
+// SpoolFrom is where the spool of a fresh copy began: T0, or before it the
+// first entry of the oldest transaction open at T0 (zero: not recorded, take
+// T0). A spool lost before anything was applied is refilled from here.
+func (s *Store) SpoolFrom() bson.Timestamp { return bsonx.BytesTS(s.get(keySpoolFrom)) }
+
+// SetSpoolFrom records where the spool of a fresh copy began.
+func (s *Store) SetSpoolFrom(ts bson.Timestamp) error { return s.put(keySpoolFrom, bsonx.TSBytes(ts)) }
 
 // SetT0 records the copy's start position.
 func (s *Store) SetT0(ts bson.Timestamp) error { return s.put(keyT0, bsonx.TSBytes(ts)) }

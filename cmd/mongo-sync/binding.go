@@ -42,12 +42,13 @@ func bindSides(ctx context.Context, cfg *config.Config, st *store.Store, withSrc
 // and against the state file when the applier does not hold it.
 func bindReader(ctx context.Context, cfg *config.Config, log logrus.FieldLogger) error {
 	st, err := store.OpenReadOnly(cfg.Store.Path)
+	busy := false
 	switch {
 	case errors.Is(err, store.ErrNotStarted):
 		st = nil
 	case errors.Is(err, store.ErrBusy):
 		log.WithField("state", cfg.Store.Path).Info("the state file is held (an applier runs): the applier checks the spool against it")
-		st = nil
+		st, busy = nil, true
 	case err != nil:
 		return err
 	}
@@ -59,7 +60,7 @@ func bindReader(ctx context.Context, cfg *config.Config, log logrus.FieldLogger)
 		return err
 	}
 	defer src.Disconnect(context.Background())
-	c := &binding.Check{Src: src, SrcName: cfg.Src.Redacted(), NS: cfg.Namespaces(), Store: st, StateReadOnly: true,
+	c := &binding.Check{Src: src, SrcName: cfg.Src.Redacted(), NS: cfg.Namespaces(), Store: st, StateReadOnly: true, StateBusy: busy,
 		StatePath: cfg.Store.Path, SpoolDir: cfg.Spool.Dir, OwnsSpool: true, Log: log}
 	return c.Run(ctx)
 }

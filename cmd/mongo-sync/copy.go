@@ -110,6 +110,9 @@ func recordT0(cfg *config.Config, st *store.Store, pin copier.Pin, via string, l
 	if err := spool.SetStart(cfg.Spool.Dir, from); err != nil {
 		return fmt.Errorf("pin T0 in the spool: %w", err)
 	}
+	if err := st.SetSpoolFrom(from); err != nil {
+		return err
+	}
 	if err := st.SetT0(pin.T0); err != nil {
 		return err
 	}
