@@ -3,24 +3,17 @@ package binding
 import (
 	"context"
 	"errors"
-	"io"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/internal/testlog"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/spool"
 	"github.com/mongo-sync/mongo-sync/store"
-	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
-
-func quiet() logrus.FieldLogger {
-	l := logrus.New()
-	l.SetOutput(io.Discard)
-	return l
-}
 
 // The replica set configuration as replSetGetConfig returns it under
 // "config" and local.system.replset holds it (mongodb/mongo
@@ -115,7 +108,7 @@ func TestCheck_RecordsThenRefuses(t *testing.T) {
 	}
 	ns := (&config.Config{}).Namespaces()
 	c := &Check{Src: src.Client(), SrcName: "src", Dst: dst.Client(), DstName: "dst", NS: ns, Store: st,
-		StatePath: "state.db", SpoolDir: spoolDir, OwnsSpool: true, Log: quiet()}
+		StatePath: "state.db", SpoolDir: spoolDir, OwnsSpool: true, Log: testlog.Quiet()}
 	if err := c.Run(ctx); err != nil {
 		t.Fatalf("first start of an old state file and spool: %v", err)
 	}

@@ -4,44 +4,15 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/internal/mongoerr"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
-	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/drivertest"
 )
-
-// replying is a client whose server answers each command with the next of
-// replies, in the shapes mongod sends (for what the test server never
-// answers); sent returns the names of the commands it was sent.
-func replying(t *testing.T, replies ...bson.D) (c *mongo.Client, sent func() []string) {
-	t.Helper()
-	var mu sync.Mutex
-	var names []string
-	mon := &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
-		mu.Lock()
-		names = append(names, e.CommandName)
-		mu.Unlock()
-	}}
-	opts := options.Client().SetMonitor(mon)
-	opts.Deployment = drivertest.NewMockDeployment(replies...) //nolint:staticcheck // the driver's mock deployment
-	c, err := mongo.Connect(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Disconnect(context.Background()) })
-	return c, func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]string(nil), names...)
-	}
-}
 
 // Every listDatabases the copy and verify send (ListSelected, and the
 // copy's check of the databases sync.dbs names) carries
@@ -113,7 +84,7 @@ func TestListDatabases_UnauthorizedNamesThePrivilege(t *testing.T) {
 			return c.checkDBsExist(ctx, nil)
 		}},
 	} {
-		src, _ := replying(t, listDatabasesUnauthorized)
+		src, _ := testmongo.Replying(t, listDatabasesUnauthorized)
 		err := step.run(src)
 		t.Logf("%s: %v", step.name, err)
 		var pe *mongoerr.PrivilegeError
@@ -149,7 +120,7 @@ func TestRun_MajorityReadsDisabledStopsExplained(t *testing.T) {
 	for range 8 {
 		replies = append(replies, refused)
 	}
-	src, sent := replying(t, replies...)
+	src, sent := testmongo.Replying(t, replies...)
 	c := newCopier(t, src, testmongo.StartDest(t).Client())
 	err := c.Run(context.Background())
 	if !errors.Is(err, mongoerr.ErrNoMajorityReads) || !mongoerr.Has(err, mongoerr.ReadConcernMajorityNotEnabled) {

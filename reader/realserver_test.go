@@ -5,44 +5,14 @@ import (
 	"errors"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/internal/mongoerr"
 	"github.com/mongo-sync/mongo-sync/internal/testlog"
+	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/event"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
-	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/drivertest"
 )
-
-// replying is a client whose server answers each command with the next of
-// replies, in the shapes mongod sends (for what the test server never
-// answers); sent returns the names of the commands it was sent.
-func replying(t *testing.T, replies ...bson.D) (c *mongo.Client, sent func() []string) {
-	t.Helper()
-	var mu sync.Mutex
-	var names []string
-	mon := &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
-		mu.Lock()
-		names = append(names, e.CommandName)
-		mu.Unlock()
-	}}
-	opts := options.Client().SetMonitor(mon)
-	opts.Deployment = drivertest.NewMockDeployment(replies...) //nolint:staticcheck // the driver's mock deployment
-	c, err := mongo.Connect(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Disconnect(context.Background()) })
-	return c, func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]string(nil), names...)
-	}
-}
 
 // MongoDB 4.4.0 and 4.4.1 (and 4.2 before 4.2.10) know no hello: they
 // answer CommandNotFound, "no such command: 'hello'" (mongodb/mongo
@@ -50,7 +20,7 @@ func replying(t *testing.T, replies ...bson.D) (c *mongo.Client, sent func() []s
 // isMaster, as the copier does, and identifies the replica set from it
 // (isMaster's reply as the manual's "isMaster" page shows it, trimmed).
 func TestCheckSource_HelloUnknownFallsBackToIsMaster(t *testing.T) {
-	client, sent := replying(t,
+	client, sent := testmongo.Replying(t,
 		bson.D{{Key: "ok", Value: 0.0}, {Key: "errmsg", Value: "no such command: 'hello'"},
 			{Key: "code", Value: 59}, {Key: "codeName", Value: "CommandNotFound"}},
 		bson.D{{Key: "ismaster", Value: true}, {Key: "secondary", Value: false}, {Key: "setName", Value: "rs0"},
@@ -89,7 +59,7 @@ func TestProduce_MajorityReadsDisabledStops(t *testing.T) {
 		{"tailing from a given start", bson.Timestamp{T: 1700000000, I: 1}},
 		{"finding the newest entry", bson.Timestamp{}},
 	} {
-		client, sent := replying(t, refused, refused, refused)
+		client, sent := testmongo.Replying(t, refused, refused, refused)
 		o := &OplogSource{Client: client, Start: c.start, StartFrom: "the test", Log: testlog.Quiet()}
 		// A bound, not a measure: without the fix produce retries until it.
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
