@@ -156,10 +156,20 @@ func keepDirOnFailure(t *testing.T, dir string) {
 // output is what the process printed so far.
 func (p *proc) output() string { return p.out.String() }
 
-// run runs mongo-sync to completion and returns its output and error.
+// run runs mongo-sync to completion and returns its output and error; it
+// is killed after 2 minutes, or after a --timeout it is given plus a
+// minute (cutover's own wait must not be cut short by the test's).
 func run(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	limit := 2 * time.Minute
+	for i, a := range args {
+		if a == "--timeout" && i+1 < len(args) {
+			if d, err := time.ParseDuration(args[i+1]); err == nil && d+time.Minute > limit {
+				limit = d + time.Minute
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, binary, args...).CombinedOutput()
 	return string(out), err
