@@ -2,6 +2,7 @@ package verify
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"math"
 	"math/big"
@@ -71,7 +72,7 @@ func canonicalType(t bson.Type) int {
 // compareValues orders two BSON values as mongod sorts them: negative, zero
 // or positive.
 func compareValues(x, y bson.RawValue) int {
-	if c := cmpInt(canonicalType(x.Type), canonicalType(y.Type)); c != 0 {
+	if c := cmp.Compare(canonicalType(x.Type), canonicalType(y.Type)); c != 0 {
 		return c
 	}
 	switch x.Type {
@@ -85,14 +86,14 @@ func compareValues(x, y bson.RawValue) int {
 		return compareDocs(x.Value, y.Value)
 	case bson.TypeBinary:
 		// The length of the data first, then the subtype, then the bytes.
-		if c := cmpInt(int(le32(x.Value)), int(le32(y.Value))); c != 0 {
+		if c := cmp.Compare(int(le32(x.Value)), int(le32(y.Value))); c != 0 {
 			return c
 		}
 		return bytes.Compare(x.Value[4:], y.Value[4:])
 	case bson.TypeObjectID, bson.TypeBoolean:
 		return bytes.Compare(x.Value, y.Value)
 	case bson.TypeDateTime:
-		return cmpInt64(int64(binary.LittleEndian.Uint64(x.Value)), int64(binary.LittleEndian.Uint64(y.Value)))
+		return cmp.Compare(int64(binary.LittleEndian.Uint64(x.Value)), int64(binary.LittleEndian.Uint64(y.Value)))
 	case bson.TypeTimestamp:
 		// Unsigned: seconds in the high half, the increment in the low.
 		a, b := binary.LittleEndian.Uint64(x.Value), binary.LittleEndian.Uint64(y.Value)
@@ -113,7 +114,7 @@ func compareValues(x, y bson.RawValue) int {
 	case bson.TypeDBPointer:
 		// The value's size first (that is, the namespace's length), then
 		// its bytes.
-		if c := cmpInt(len(x.Value), len(y.Value)); c != 0 {
+		if c := cmp.Compare(len(x.Value), len(y.Value)); c != 0 {
 			return c
 		}
 		return bytes.Compare(x.Value, y.Value)
@@ -146,7 +147,7 @@ func compareDocs(x, y []byte) int {
 			return 1
 		}
 		a, b := xe[i].Value(), ye[i].Value()
-		if c := cmpInt(canonicalType(a.Type), canonicalType(b.Type)); c != 0 {
+		if c := cmp.Compare(canonicalType(a.Type), canonicalType(b.Type)); c != 0 {
 			return c
 		}
 		if c := strings.Compare(xe[i].Key(), ye[i].Key()); c != 0 {
@@ -165,7 +166,7 @@ func compareNumbers(x, y bson.RawValue) int {
 	xi, xInt := integer(x)
 	yi, yInt := integer(y)
 	if xInt && yInt {
-		return cmpInt64(xi, yi)
+		return cmp.Compare(xi, yi)
 	}
 	if x.Type == bson.TypeDouble && y.Type == bson.TypeDouble {
 		return compareDoubles(x.Double(), y.Double())
@@ -174,9 +175,9 @@ func compareNumbers(x, y bson.RawValue) int {
 	yc, yr := exact(y)
 	switch {
 	case xc == nan || yc == nan:
-		return cmpInt(btoi(xc != nan), btoi(yc != nan))
+		return cmp.Compare(btoi(xc != nan), btoi(yc != nan))
 	case xc != finite || yc != finite:
-		return cmpInt(int(xc), int(yc))
+		return cmp.Compare(int(xc), int(yc))
 	}
 	return xr.Cmp(yr)
 }
@@ -190,7 +191,7 @@ func compareDoubles(a, b float64) int {
 	case a == b:
 		return 0
 	}
-	return cmpInt(btoi(!math.IsNaN(a)), btoi(!math.IsNaN(b)))
+	return cmp.Compare(btoi(!math.IsNaN(a)), btoi(!math.IsNaN(b)))
 }
 
 // numClass sorts the kinds of number: NaN, -Inf, finite, +Inf.
@@ -260,26 +261,6 @@ func stringOf(v bson.RawValue) string {
 }
 
 func le32(b []byte) int32 { return int32(binary.LittleEndian.Uint32(b)) }
-
-func cmpInt(a, b int) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
 
 func btoi(b bool) int {
 	if b {

@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"cmp"
 	"math"
 	"testing"
 
@@ -224,7 +225,7 @@ func TestCmpIDs_ServerOrder(t *testing.T) {
 	}
 	for _, tc := range cases {
 		got := cmpIDs(doc(bson.D{{Key: "_id", Value: tc.a}}), doc(bson.D{{Key: "_id", Value: tc.b}}), true, true)
-		if cmpInt(got, 0) != tc.want {
+		if cmp.Compare(got, 0) != tc.want {
 			t.Errorf("cmp(%v, %v) = %d, want sign %d", tc.a, tc.b, got, tc.want)
 		}
 	}
