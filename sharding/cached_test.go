@@ -42,3 +42,32 @@ func TestShardedOnShard(t *testing.T) {
 		t.Fatalf("blog selected: %v (%v), want %v", got, err, want)
 	}
 }
+
+// config.collections on 8.0 also lists tracked unsharded collections
+// ({_id: ns, key: {_id: 1}, unsplittable: true}: mongodb/mongo
+// src/mongo/s/catalog/type_collection.idl). Listed as sharded, they would
+// be sharded on the destination by sync.shard_collections.
+func TestCollections_LeavesOutUnsplittable(t *testing.T) {
+	s := testmongo.StartSource(t)
+	if s.Real {
+		t.Skip("writes config.collections: test servers only")
+	}
+	ctx := context.Background()
+	if _, err := s.Client().Database("config").Collection("collections").InsertMany(ctx, []any{
+		bson.D{{Key: "_id", Value: "blog.posts"}, {Key: "lastmodEpoch", Value: bson.NewObjectID()}, {Key: "key", Value: bson.D{{Key: "_id", Value: "hashed"}}}, {Key: "unique", Value: false}},
+		bson.D{{Key: "_id", Value: "blog.tracked"}, {Key: "lastmodEpoch", Value: bson.NewObjectID()}, {Key: "key", Value: bson.D{{Key: "_id", Value: int32(1)}}}, {Key: "unique", Value: false}, {Key: "unsplittable", Value: true}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	colls, err := Collections(ctx, s.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, c := range colls {
+		names = append(names, c.NS)
+	}
+	if want := []string{"blog.posts"}; !reflect.DeepEqual(names, want) {
+		t.Fatalf("sharded collections: %v, want %v", names, want)
+	}
+}

@@ -69,11 +69,17 @@ type configEntry struct {
 	Key     bson.D `bson:"key"`
 	Unique  bool   `bson:"unique"`
 	Dropped bool   `bson:"dropped"`
+	// Unsplittable marks 8.0's tracked unsharded collections: listed in
+	// config.collections with key {_id: 1}, but not sharded
+	// (mongodb/mongo src/mongo/s/catalog/type_collection.idl).
+	Unsplittable bool `bson:"unsplittable"`
 }
 
 // Collections reads every sharded collection from config.collections,
 // leaving out dropped ones (servers before 5.0 keep them with dropped:
-// true) and the cluster's own (config.*, admin.*, local.*).
+// true), 8.0's tracked unsharded ones (unsplittable: true: sharding them
+// on the destination would change what they are) and the cluster's own
+// (config.*, admin.*, local.*).
 func Collections(ctx context.Context, c *mongo.Client) ([]Collection, error) {
 	coll := c.Database("config", options.Database().SetReadPreference(readpref.Primary())).Collection("collections")
 	cur, err := coll.Find(ctx, bson.D{{Key: "dropped", Value: bson.D{{Key: "$ne", Value: true}}}})
@@ -99,7 +105,7 @@ func Collections(ctx context.Context, c *mongo.Client) ([]Collection, error) {
 
 func (e configEntry) collection() (Collection, bool) {
 	db, _, _ := strings.Cut(e.ID, ".")
-	if e.Dropped || len(e.Key) == 0 || db == "config" || db == "admin" || db == "local" {
+	if e.Dropped || e.Unsplittable || len(e.Key) == 0 || db == "config" || db == "admin" || db == "local" {
 		return Collection{}, false
 	}
 	return Collection{NS: e.ID, Key: e.Key, Unique: e.Unique}, true
