@@ -3,11 +3,13 @@ package sharding
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/mongo-sync/mongo-sync/internal/testlog"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
+	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // The test server is no mongos: the option's error names itself and the side.
@@ -23,5 +25,43 @@ func TestSync_DestinationNotMongos(t *testing.T) {
 	err := Sync(context.Background(), c, c, nil, testlog.Quiet())
 	if !errors.Is(err, ErrNotMongos) || !strings.Contains(err.Error(), Option) || !strings.Contains(err.Error(), "destination") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// With a mongos on both sides (mongod's replies, trimmed, in the shapes the
+// manual shows: hello's msg "isdbgrid", a find's and listCollections'
+// cursor), Sync creates each collection with the source's options before
+// sharding it, and a create that finds the collection there
+// (NamespaceExists, 48: a restart) is no error.
+func TestSync_CreatesBeforeSharding(t *testing.T) {
+	mongos := bson.D{{Key: "ismaster", Value: true}, {Key: "msg", Value: "isdbgrid"}, {Key: "maxWireVersion", Value: 21}, {Key: "ok", Value: 1.0}}
+	cursor := func(ns string, docs ...bson.D) bson.D {
+		batch := bson.A{}
+		for _, d := range docs {
+			batch = append(batch, d)
+		}
+		return bson.D{{Key: "cursor", Value: bson.D{{Key: "id", Value: int64(0)}, {Key: "ns", Value: ns}, {Key: "firstBatch", Value: batch}}}, {Key: "ok", Value: 1.0}}
+	}
+	ok := bson.D{{Key: "ok", Value: 1.0}}
+	src, srcSent := testmongo.Replying(t, mongos,
+		cursor("config.collections", bson.D{{Key: "_id", Value: "app.orders"}, {Key: "lastmodEpoch", Value: bson.NewObjectID()},
+			{Key: "key", Value: bson.D{{Key: "region", Value: int32(1)}}}, {Key: "unique", Value: false}}),
+		cursor("app.$cmd.listCollections", bson.D{{Key: "name", Value: "orders"}, {Key: "type", Value: "collection"},
+			{Key: "options", Value: bson.D{{Key: "collation", Value: bson.D{{Key: "locale", Value: "fr"}}}}},
+			{Key: "info", Value: bson.D{{Key: "readOnly", Value: false}}}}))
+	dst, dstSent := testmongo.Replying(t, mongos,
+		cursor("config.collections"),
+		ok, // enableSharding
+		bson.D{{Key: "ok", Value: 0.0}, {Key: "errmsg", Value: "Collection app.orders already exists."},
+			{Key: "code", Value: int32(48)}, {Key: "codeName", Value: "NamespaceExists"}},
+		ok) // shardCollection
+	if err := Sync(context.Background(), src, dst, nil, testlog.Quiet()); err != nil {
+		t.Fatalf("Sync: %v (source sent %v, destination %v)", err, srcSent(), dstSent())
+	}
+	if want := []string{"hello", "find", "enableSharding", "create", "shardCollection"}; !slices.Equal(dstSent(), want) {
+		t.Fatalf("destination sent %v, want %v", dstSent(), want)
+	}
+	if want := []string{"hello", "find", "listCollections"}; !slices.Equal(srcSent(), want) {
+		t.Fatalf("source sent %v, want %v", srcSent(), want)
 	}
 }
