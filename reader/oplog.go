@@ -9,6 +9,7 @@ import (
 
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/internal/mongoerr"
+	"github.com/mongo-sync/mongo-sync/internal/retry"
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -299,7 +300,7 @@ func (o *OplogSource) tail(ctx context.Context, from bson.Timestamp, resume bson
 		// The server answered at once (it does not await data): back off a
 		// little, within what the lag goal allows (idleDelay).
 		idle++
-		if err := sleep(ctx, min(time.Duration(idle)*5*time.Millisecond, idleDelay)); err != nil {
+		if err := retry.Sleep(ctx, min(time.Duration(idle)*5*time.Millisecond, idleDelay)); err != nil {
 			return last, err
 		}
 	}
@@ -474,17 +475,6 @@ func tsOf(raw bson.Raw) bson.Timestamp {
 	return bson.Timestamp{T: t, I: i}
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 // produce tails the oplog forever, re-opening dead cursors from the last
 // entry read with capped backoff.
 func (o *OplogSource) produce(ctx context.Context, last *bson.Raw, emit func(bson.Raw) error) error {
@@ -548,7 +538,7 @@ func (o *OplogSource) produce(ctx context.Context, last *bson.Raw, emit func(bso
 		if errors.Is(err, errCursorDead) {
 			delay = min(delay, reopenDelay)
 		}
-		if err := sleep(ctx, delay); err != nil {
+		if err := retry.Sleep(ctx, delay); err != nil {
 			return err
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/internal/retry"
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -86,12 +87,8 @@ func (d *diskFull) wait(ctx context.Context, w *Writer, raws []bson.Raw, cause e
 		w.log.WithFields(f).WithError(cause).Warn("spool disk is full: waiting for space to append (free some on this filesystem; applied segments kept for retention are removed as the applier passes them)")
 		d.warned = time.Now()
 	}
-	t := time.NewTimer(d.delay)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return fmt.Errorf("append seq %d-%d: disk full (%v), stopped waiting: %w", first, last, cause, ctx.Err())
-	case <-t.C:
+	if err := retry.Sleep(ctx, d.delay); err != nil {
+		return fmt.Errorf("append seq %d-%d: disk full (%v), stopped waiting: %w", first, last, cause, err)
 	}
 	if d.delay < time.Second {
 		d.delay *= 2
