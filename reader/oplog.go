@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/internal/hello"
 	"github.com/mongo-sync/mongo-sync/internal/mongoerr"
 	"github.com/mongo-sync/mongo-sync/internal/retry"
 	"github.com/sirupsen/logrus"
@@ -92,16 +93,11 @@ func Connect(ctx context.Context, m config.Mongo) (*mongo.Client, string, error)
 }
 
 func checkSource(ctx context.Context, client *mongo.Client) (string, error) {
-	var hello bson.M
-	err := client.Database("admin").RunCommand(ctx, bson.D{{Key: "hello", Value: 1}}).Decode(&hello)
-	if mongoerr.Has(err, mongoerr.CommandNotFound) {
-		// hello came in 4.4.2 (4.2.10, 4.0.21, 3.6.21): before, isMaster.
-		err = client.Database("admin").RunCommand(ctx, bson.D{{Key: "isMaster", Value: 1}}).Decode(&hello)
-	}
+	reply, _, err := hello.Run(ctx, client)
 	if err != nil {
 		return "", err
 	}
-	if msg, _ := hello["msg"].(string); msg == "isdbgrid" {
+	if msg, _ := reply.Lookup("msg").StringValueOK(); msg == "isdbgrid" {
 		return "", fmt.Errorf("%w (this is a mongos: run sync, which asks it for its shards, or reader --shard NAME for one shard)", ErrNoOplog)
 	}
 	names, err := client.Database("local").ListCollectionNames(ctx, bson.D{{Key: "name", Value: "oplog.rs"}})
@@ -111,11 +107,11 @@ func checkSource(ctx context.Context, client *mongo.Client) (string, error) {
 	if len(names) == 0 {
 		return "", ErrNoOplog
 	}
-	if set, ok := hello["setName"].(string); ok && set != "" {
+	if set, _ := reply.Lookup("setName").StringValueOK(); set != "" {
 		return replicaSetID + set, nil
 	}
 	// The test server has an oplog but no replica set name.
-	if me, ok := hello["me"].(string); ok && me != "" {
+	if me, _ := reply.Lookup("me").StringValueOK(); me != "" {
 		return "host:" + me, nil
 	}
 	return "oplog", nil
