@@ -3,6 +3,7 @@ package status
 import (
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/store"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -44,8 +45,8 @@ func (r *Recorder) clusterSnapshot(shards []namedRecorder) Snapshot {
 		s.Consistent = s.Consistent && x.Consistent
 		s.CanCutover = s.CanCutover && x.CanCutover
 		s.ReaderCaughtUp = s.ReaderCaughtUp && x.ReaderCaughtUp
-		if x.Stage == "copying" {
-			s.Stage = "copying"
+		if x.Stage == string(store.StageCopying) {
+			s.Stage = x.Stage
 		}
 		switch {
 		case x.AppliedThrough == nil || x.LagMS == nil:

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/store"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -64,13 +65,13 @@ func (r *Recorder) SetIdentity(id Identity) {
 	r.snap.Identity = &id
 }
 
-// SetStage records the process's stage (copying, applying, ...).
-func (r *Recorder) SetStage(s string) {
+// SetStage records the process's stage, as its state file records it.
+func (r *Recorder) SetStage(s store.Stage) {
 	if r == nil {
 		return
 	}
 	r.mu.Lock()
-	r.snap.Stage = s
+	r.snap.Stage = string(s)
 	r.mu.Unlock()
 }
 

@@ -39,7 +39,9 @@ type Identity struct {
 
 // Snapshot is the /status document.
 type Snapshot struct {
-	Identity  *Identity `json:"identity,omitempty"`
+	Identity *Identity `json:"identity,omitempty"`
+	// Stage is the process's store.Stage (SetStage), or the name New was
+	// given until it records one.
 	Stage     string    `json:"stage"`
 	StartedAt time.Time `json:"started_at"`
 	// Time is when the snapshot was taken, on this process's clock.
