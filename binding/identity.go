@@ -13,6 +13,7 @@ import (
 	"fmt"
 
 	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/internal/hello"
 	"github.com/mongo-sync/mongo-sync/internal/mongoerr"
 	"github.com/mongo-sync/mongo-sync/spool"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -42,11 +43,11 @@ type Deployment struct {
 // clusterMonitor action. A mongos holds the cluster's id in config.version
 // {_id: 1, clusterId: ObjectId} (src/mongo/s/catalog/type_config_version.h).
 func Source(ctx context.Context, client *mongo.Client) (Deployment, error) {
-	hello, err := helloOf(ctx, client)
+	helloReply, _, err := hello.Run(ctx, client)
 	if err != nil {
 		return Deployment{}, err
 	}
-	if msg, _ := hello.Lookup("msg").StringValueOK(); msg == "isdbgrid" {
+	if msg, _ := helloReply.Lookup("msg").StringValueOK(); msg == "isdbgrid" {
 		var v bson.Raw
 		err := client.Database("config").Collection("version").FindOne(ctx, bson.D{}).Decode(&v)
 		if err == nil {
@@ -54,7 +55,7 @@ func Source(ctx context.Context, client *mongo.Client) (Deployment, error) {
 				return Deployment{ID: "cluster:" + id.Hex()}, nil
 			}
 		}
-		me, _ := hello.Lookup("me").StringValueOK()
+		me, _ := helloReply.Lookup("me").StringValueOK()
 		return Deployment{ID: "mongos:" + me, Weak: fmt.Sprintf("the mongos gives no cluster id (config.version: %s): "+
 			"mongo-sync needs read on the config database to tell clusters apart", errText(err))}, nil
 	}
@@ -72,12 +73,12 @@ func Source(ctx context.Context, client *mongo.Client) (Deployment, error) {
 			return d, nil
 		}
 	}
-	if set, _ := hello.Lookup("setName").StringValueOK(); set != "" {
+	if set, _ := helloReply.Lookup("setName").StringValueOK(); set != "" {
 		return Deployment{ID: "rs:" + set, Weak: fmt.Sprintf("replica set %s gives no replicaSetId to this user (replSetGetConfig: %v; local.system.replset: %v): "+
 			"two replica sets of that name are not told apart; grant clusterMonitor", set, errText(cerr), errText(ferr))}, nil
 	}
 	// The test server: an oplog, no replica set. Its host is all there is.
-	me, _ := hello.Lookup("me").StringValueOK()
+	me, _ := helloReply.Lookup("me").StringValueOK()
 	if me == "" {
 		me = "unknown"
 	}
@@ -102,18 +103,6 @@ func fromReplsetConfig(v bson.RawValue) (Deployment, bool) {
 		return Deployment{}, false
 	}
 	return Deployment{ID: "rs:" + name + "/" + id.Hex()}, true
-}
-
-// helloOf asks hello, or isMaster where hello is unknown (before 4.4.2,
-// 4.2.10, 4.0.21).
-func helloOf(ctx context.Context, client *mongo.Client) (bson.Raw, error) {
-	var reply bson.Raw
-	err := client.Database("admin").RunCommand(ctx, bson.D{{Key: "hello", Value: 1}}).Decode(&reply)
-	var ce mongo.CommandError
-	if errors.As(err, &ce) && ce.Code == mongoerr.CommandNotFound {
-		err = client.Database("admin").RunCommand(ctx, bson.D{{Key: "isMaster", Value: 1}}).Decode(&reply)
-	}
-	return reply, err
 }
 
 const markerColl = "deployment"

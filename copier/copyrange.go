@@ -63,6 +63,7 @@ func (c *Copier) copyRange(ctx context.Context, t rangeTask) error {
 func (c *Copier) retryLost(ctx context.Context, t rangeTask, attempt func(context.Context, rangeTask, *mongo.Collection, int) error) error {
 	coll := t.coll
 	var lastLog time.Time
+	var backoff retry.Backoff // 50 ms doubling to 5 s, ended by ctx
 	for n := 1; ; n++ {
 		src, gone, err := c.source(ctx, coll)
 		if err != nil {
@@ -82,7 +83,7 @@ func (c *Copier) retryLost(ctx context.Context, t rangeTask, attempt func(contex
 				Warn("the source ended the range's cursor: copying the range again")
 			lastLog = time.Now()
 		}
-		if err := lostBackoff(ctx, n); err != nil {
+		if err := backoff.Wait(ctx); err != nil {
 			return err
 		}
 	}

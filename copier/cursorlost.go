@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -114,19 +113,4 @@ func (c *Copier) stillNamed(ctx context.Context, coll *collection, src *mongo.Co
 		return nil
 	}
 	return fmt.Errorf("%s.%s: %w", coll.srcDB, src.Name(), errMoved)
-}
-
-// lostBackoff waits before the attempt after a lost cursor: capped
-// exponential, from 50 ms to 5 s, ended by ctx.
-func lostBackoff(ctx context.Context, attempt int) error {
-	delay := 50 * time.Millisecond << min(attempt-1, 7)
-	delay = min(delay, 5*time.Second)
-	t := time.NewTimer(delay)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -150,8 +150,11 @@ func (c *Copier) buildIndex(ctx context.Context, coll *collection, spec bson.D) 
 // source index spec. It is no difference when the destination's index of
 // that name is this copy's non-unique stand-in for a deferred unique
 // build (a restart), or when an index of the same key and options exists
-// under another name (a shard key index that shardCollection named). Any
-// other is ErrIndexConflict naming the namespace, the index and both specs.
+// under another name (a shard key index that shardCollection named). An
+// index of that name whose options differ only where collMod changes them
+// (a collMod on the source after the copy began) is brought to the
+// source's with collMod (collModChanges). Any other is ErrIndexConflict
+// naming the namespace, the index and both specs.
 func (c *Copier) indexConflict(ctx context.Context, coll *collection, spec bson.D, cause error) error {
 	name := specName(spec)
 	deferred, err := c.Store.DeferredWork()
@@ -179,6 +182,11 @@ func (c *Copier) indexConflict(ctx context.Context, coll *collection, spec bson.
 			byName = d
 		case byKey == nil && sameValue(lookupD(d, "key"), lookupD(spec, "key")):
 			byKey = d
+		}
+	}
+	if byName != nil {
+		if changes, ok := collModChanges(spec, byName); ok {
+			return c.collModIndex(ctx, coll, spec, byName, changes, cause)
 		}
 	}
 	other := byName

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/mongo-sync/mongo-sync/internal/hello"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -66,20 +67,16 @@ func NewestVia(ctx context.Context, client *mongo.Client) (bson.Timestamp, strin
 // the server (no primary, network, ctx), not a server that refused the
 // command: the caller's next read would meet it again.
 func HelloMajority(ctx context.Context, client *mongo.Client) (ts bson.Timestamp, via string, ok bool, err error) {
-	for _, cmd := range []string{"hello", "isMaster"} { // hello: 4.4.2, 4.2.10, 4.0.21, 3.6.21 on
-		raw, err := client.Database("admin").RunCommand(ctx, bson.D{{Key: cmd, Value: 1}},
-			options.RunCmd().SetReadPreference(readpref.Primary())).Raw()
-		var se mongo.ServerError
-		if errors.As(err, &se) {
-			continue // refused (before 4.4.2 hello is unknown): the next way
-		}
-		if err != nil {
-			return ts, "", false, fmt.Errorf("source %s: %w", cmd, err)
-		}
-		ts, ok := majorityOpTime(raw)
-		return ts, cmd + " lastWrite.majorityOpTime", ok, nil
+	raw, cmd, err := hello.Run(ctx, client, options.RunCmd().SetReadPreference(readpref.Primary()))
+	var se mongo.ServerError
+	if errors.As(err, &se) {
+		return ts, "", false, nil // refused: the next way
 	}
-	return ts, "", false, nil
+	if err != nil {
+		return ts, "", false, fmt.Errorf("source %s: %w", cmd, err)
+	}
+	ts, ok = majorityOpTime(raw)
+	return ts, cmd + " lastWrite.majorityOpTime", ok, nil
 }
 
 // majorityOpTime reads lastWrite.majorityOpTime from a hello (or isMaster)

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/copier"
+	"github.com/mongo-sync/mongo-sync/spool"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
@@ -91,12 +91,11 @@ func spoolRoom(r *Report, e Estimate, copyRate float64, window time.Duration, cf
 		}
 	}
 	dir := existingParent(cfg.Spool.Dir)
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		r.add("spool.disk", Unknown, fmt.Sprintf("statfs %s: %v", dir, err), "")
+	free, err := spool.FreeBytes(dir)
+	if err != nil {
+		r.add("spool.disk", Unknown, err.Error(), "")
 		return
 	}
-	free := int64(st.Bavail) * int64(st.Bsize)
 	if e.SpoolBytes > free {
 		r.add("spool.disk", Fail, fmt.Sprintf("%s free at %s, less than the %s the copy's estimate needs", human(float64(free)), dir, human(float64(e.SpoolBytes))),
 			"put spool.dir on a disk with more room")

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mongo-sync/mongo-sync/internal/hello"
 	"github.com/mongo-sync/mongo-sync/internal/mongoerr"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -62,16 +63,6 @@ func parseHello(reply bson.Raw) Kind {
 	}
 	k.Secondary, _ = reply.Lookup("secondary").BooleanOK()
 	return k
-}
-
-// hello asks hello, or isMaster where hello is CommandNotFound (before
-// 4.4.2).
-func hello(ctx context.Context, c *mongo.Client) (bson.Raw, error) {
-	raw, err := c.Database("admin").RunCommand(ctx, bson.D{{Key: "hello", Value: 1}}).Raw()
-	if mongoerr.Has(err, mongoerr.CommandNotFound) {
-		raw, err = c.Database("admin").RunCommand(ctx, bson.D{{Key: "isMaster", Value: 1}}).Raw()
-	}
-	return raw, err
 }
 
 // Version is a server's buildInfo version.
@@ -223,7 +214,7 @@ func notSupported(err error) bool {
 // featureCompatibilityVersion. It returns the hello reply's Kind and the
 // version (zero when unknown).
 func serverChecks(ctx context.Context, r *Report, side string, c *mongo.Client) (Kind, Version, bool) {
-	raw, err := hello(ctx, c)
+	raw, _, err := hello.Run(ctx, c)
 	if err != nil {
 		r.Results = append(r.Results, unknown(side+".kind", "hello", err, ""))
 		return Kind{}, Version{}, false

@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/internal/hello"
 	"github.com/mongo-sync/mongo-sync/internal/mongoerr"
+	"github.com/mongo-sync/mongo-sync/internal/retry"
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -91,16 +93,11 @@ func Connect(ctx context.Context, m config.Mongo) (*mongo.Client, string, error)
 }
 
 func checkSource(ctx context.Context, client *mongo.Client) (string, error) {
-	var hello bson.M
-	err := client.Database("admin").RunCommand(ctx, bson.D{{Key: "hello", Value: 1}}).Decode(&hello)
-	if mongoerr.Has(err, mongoerr.CommandNotFound) {
-		// hello came in 4.4.2 (4.2.10, 4.0.21, 3.6.21): before, isMaster.
-		err = client.Database("admin").RunCommand(ctx, bson.D{{Key: "isMaster", Value: 1}}).Decode(&hello)
-	}
+	reply, _, err := hello.Run(ctx, client)
 	if err != nil {
 		return "", err
 	}
-	if msg, _ := hello["msg"].(string); msg == "isdbgrid" {
+	if msg, _ := reply.Lookup("msg").StringValueOK(); msg == "isdbgrid" {
 		return "", fmt.Errorf("%w (this is a mongos: run sync, which asks it for its shards, or reader --shard NAME for one shard)", ErrNoOplog)
 	}
 	names, err := client.Database("local").ListCollectionNames(ctx, bson.D{{Key: "name", Value: "oplog.rs"}})
@@ -110,11 +107,11 @@ func checkSource(ctx context.Context, client *mongo.Client) (string, error) {
 	if len(names) == 0 {
 		return "", ErrNoOplog
 	}
-	if set, ok := hello["setName"].(string); ok && set != "" {
+	if set, _ := reply.Lookup("setName").StringValueOK(); set != "" {
 		return replicaSetID + set, nil
 	}
 	// The test server has an oplog but no replica set name.
-	if me, ok := hello["me"].(string); ok && me != "" {
+	if me, _ := reply.Lookup("me").StringValueOK(); me != "" {
 		return "host:" + me, nil
 	}
 	return "oplog", nil
@@ -299,7 +296,7 @@ func (o *OplogSource) tail(ctx context.Context, from bson.Timestamp, resume bson
 		// The server answered at once (it does not await data): back off a
 		// little, within what the lag goal allows (idleDelay).
 		idle++
-		if err := sleep(ctx, min(time.Duration(idle)*5*time.Millisecond, idleDelay)); err != nil {
+		if err := retry.Sleep(ctx, min(time.Duration(idle)*5*time.Millisecond, idleDelay)); err != nil {
 			return last, err
 		}
 	}
@@ -474,17 +471,6 @@ func tsOf(raw bson.Raw) bson.Timestamp {
 	return bson.Timestamp{T: t, I: i}
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 // produce tails the oplog forever, re-opening dead cursors from the last
 // entry read with capped backoff.
 func (o *OplogSource) produce(ctx context.Context, last *bson.Raw, emit func(bson.Raw) error) error {
@@ -548,7 +534,7 @@ func (o *OplogSource) produce(ctx context.Context, last *bson.Raw, emit func(bso
 		if errors.Is(err, errCursorDead) {
 			delay = min(delay, reopenDelay)
 		}
-		if err := sleep(ctx, delay); err != nil {
+		if err := retry.Sleep(ctx, delay); err != nil {
 			return err
 		}
 	}

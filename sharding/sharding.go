@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/mongo-sync/mongo-sync/internal/hello"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -43,19 +44,16 @@ func (c Collection) IDOnly() bool {
 // a mongos.
 var ErrNotMongos = errors.New("not a mongos")
 
-// IsMongos reports whether c is connected to a mongos: its hello says
-// msg: "isdbgrid".
+// IsMongos reports whether c is connected to a mongos: its hello (or
+// isMaster, where hello is unknown) says msg: "isdbgrid". An error of
+// hello is its own: another command would only meet it again, or hide it.
 func IsMongos(ctx context.Context, c *mongo.Client) (bool, error) {
 	var reply struct {
 		Msg string `bson:"msg"`
 	}
-	raw, err := c.Database("admin").RunCommand(ctx, bson.D{{Key: "hello", Value: 1}}).Raw()
+	raw, _, err := hello.Run(ctx, c)
 	if err != nil {
-		// Servers before 4.4.2 (5.0) know only isMaster.
-		raw, err = c.Database("admin").RunCommand(ctx, bson.D{{Key: "isMaster", Value: 1}}).Raw()
-		if err != nil {
-			return false, fmt.Errorf("hello: %w", err)
-		}
+		return false, fmt.Errorf("hello: %w", err)
 	}
 	if err := bson.Unmarshal(raw, &reply); err != nil {
 		return false, fmt.Errorf("hello reply: %w", err)

@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/internal/retry"
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -32,7 +33,7 @@ func (w *Writer) isDiskFull(err error, raws []bson.Raw) bool {
 	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
 		return true
 	}
-	free, ferr := freeBytes(w.dir)
+	free, ferr := FreeBytes(w.dir)
 	return ferr == nil && free < needBytes(raws)
 }
 
@@ -46,11 +47,13 @@ func needBytes(raws []bson.Raw) int64 {
 	return n
 }
 
-// freeBytes is the space the filesystem holding dir has for this process.
-func freeBytes(dir string) (int64, error) {
+// FreeBytes is the space the filesystem holding dir has for this process
+// (statfs: the blocks available to an unprivileged user). Its error is an
+// *os.PathError naming statfs and dir.
+func FreeBytes(dir string) (int64, error) {
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(dir, &st); err != nil {
-		return 0, err
+		return 0, &os.PathError{Op: "statfs", Path: dir, Err: err}
 	}
 	return int64(st.Bavail) * int64(st.Bsize), nil
 }
@@ -78,18 +81,14 @@ func (d *diskFull) wait(ctx context.Context, w *Writer, raws []bson.Raw, cause e
 	}
 	if time.Since(d.warned) >= diskFullLogEvery {
 		f := logrus.Fields{"dir": w.dir, "first_seq": first, "last_seq": last, "need_bytes": needBytes(raws), "waiting": time.Since(d.since).Round(time.Second).String()}
-		if free, err := freeBytes(w.dir); err == nil {
+		if free, err := FreeBytes(w.dir); err == nil {
 			f["free_bytes"] = free
 		}
 		w.log.WithFields(f).WithError(cause).Warn("spool disk is full: waiting for space to append (free some on this filesystem; applied segments kept for retention are removed as the applier passes them)")
 		d.warned = time.Now()
 	}
-	t := time.NewTimer(d.delay)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return fmt.Errorf("append seq %d-%d: disk full (%v), stopped waiting: %w", first, last, cause, ctx.Err())
-	case <-t.C:
+	if err := retry.Sleep(ctx, d.delay); err != nil {
+		return fmt.Errorf("append seq %d-%d: disk full (%v), stopped waiting: %w", first, last, cause, err)
 	}
 	if d.delay < time.Second {
 		d.delay *= 2

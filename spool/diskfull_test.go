@@ -45,7 +45,7 @@ func fill(t *testing.T, dir string, leave int64) string {
 	for chunk := 64 << 10; chunk >= 512; chunk /= 2 {
 		buf := make([]byte, chunk)
 		for {
-			free, err := freeBytes(dir)
+			free, err := FreeBytes(dir)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/internal/retry"
 	"github.com/sirupsen/logrus"
 )
 
@@ -35,10 +36,8 @@ func (w *Writer) waitForRoom(ctx context.Context) error {
 				Warn("spool is full (spool.max_bytes): waiting for the applier to free space")
 			warned = time.Now()
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(delay):
+		if err := retry.Sleep(ctx, delay); err != nil {
+			return err
 		}
 		if delay < time.Second {
 			delay *= 2

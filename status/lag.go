@@ -1,10 +1,6 @@
 package status
 
-import (
-	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-)
+import "time"
 
 // Lag is the one lag mongo-sync reports, in /status, /metrics, `mongo-sync
 // status` and its logs: how far the applier is behind what the source has
@@ -50,35 +46,4 @@ func (r *Recorder) position() (through time.Time, caughtUp bool) {
 	// was spooled after it.
 	caughtUp = !r.caughtUpAt.IsZero() && !r.idlePending && (r.snap.Reader == nil || r.snap.Reader.Seq == r.idleSeq)
 	return through, caughtUp
-}
-
-// lagCollector exports the lag and the entries behind as they are when
-// /metrics is read, and not at all before they are known.
-type lagCollector struct {
-	r              *Recorder
-	seconds, count *prometheus.Desc
-}
-
-func newLagCollector(r *Recorder) *lagCollector {
-	return &lagCollector{
-		r: r,
-		seconds: prometheus.NewDesc(metricNamespace+"_lag_seconds",
-			"How far the applier is behind what the source has written: now minus applied_through, 0 while caught up (as /status lag_ms). Absent before anything is known to be applied.", nil, nil),
-		count: prometheus.NewDesc(metricNamespace+"_lag_entries",
-			"Spooled entries the applier has not applied yet. Absent before both the reader's and the applier's positions are known.", nil, nil),
-	}
-}
-
-func (c *lagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.seconds; ch <- c.count }
-
-func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
-	if lag, ok := c.r.Lag(); ok {
-		ch <- prometheus.MustNewConstMetric(c.seconds, prometheus.GaugeValue, lag.Seconds())
-	}
-	c.r.mu.Lock()
-	rd, ap := c.r.snap.Reader, c.r.snap.Applier
-	c.r.mu.Unlock()
-	if rd != nil && ap != nil {
-		ch <- prometheus.MustNewConstMetric(c.count, prometheus.GaugeValue, float64(max(0, int64(rd.Seq)-int64(ap.Seq))))
-	}
 }

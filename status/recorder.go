@@ -2,91 +2,20 @@
 // /status document and Prometheus /metrics, served on http.listen (loopback
 // unless the config says otherwise). Stages report through a Recorder; a nil
 // Recorder records nothing.
+//
+// The Recorder (this file) takes the stages' reports; snapshot.go makes
+// the /status document of them, metrics.go the /metrics, cluster.go the
+// sum of a sharded sync's shards, lag.go the one lag all of them report.
 package status
 
 import (
-	"fmt"
 	"sync"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/store"
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
-
-// Position is a place in the spool.
-type Position struct {
-	Seq uint64 `json:"seq"`
-	TS  string `json:"ts,omitempty"`
-	// TSUnix is the ts's seconds, for lag.
-	TSUnix int64 `json:"ts_unix,omitempty"`
-}
-
-// CopyProgress is one collection's initial copy.
-type CopyProgress struct {
-	Docs      int64 `json:"docs"`
-	Estimated int64 `json:"estimated_docs"`
-	Bytes     int64 `json:"bytes"`
-	Done      bool  `json:"done"`
-}
-
-// CutoverLag is the lag under which /status says can_cutover.
-const CutoverLag = 2 * time.Second
-
-// Identity says which process a /status document comes from.
-type Identity struct {
-	Command     string `json:"command"`         // sync, reader, applier, copy, ...
-	Shard       string `json:"shard,omitempty"` // --shard, for one shard's stage
-	Source      string `json:"source"`          // passwords hidden
-	Destination string `json:"destination"`
-	Config      string `json:"config,omitempty"` // the file given with -f
-	Version     string `json:"version"`
-	PID         int    `json:"pid"`
-}
-
-// Snapshot is the /status document.
-type Snapshot struct {
-	Identity  *Identity `json:"identity,omitempty"`
-	Stage     string    `json:"stage"`
-	StartedAt time.Time `json:"started_at"`
-	// Time is when the snapshot was taken, on this process's clock.
-	Time time.Time `json:"time"`
-	// Consistent: the initial copy is done and the applier has passed its
-	// end (or there was no copy).
-	Consistent bool `json:"consistent"`
-	// CanCutover: consistent, and the lag is under CutoverLag.
-	CanCutover bool `json:"can_cutover"`
-	// AppliedThrough is the newest source time the destination is known to
-	// hold: the wall time of the newest applied entry, or, when the reader
-	// had spooled everything the source had and the applier has applied
-	// it, the moment the reader saw that (this process's clock).
-	AppliedThrough *time.Time `json:"applied_through,omitempty"`
-	// CaughtUpAt is the latter alone: at that moment the reader had
-	// everything the source had, and the applier has applied all of it.
-	CaughtUpAt *time.Time `json:"caught_up_at,omitempty"`
-	// LagMS is how far the applier is behind what the source has written
-	// (see Lag): now minus AppliedThrough, or 0 while the reader is caught
-	// up and the applier has applied everything spooled. Absent (nil)
-	// before anything is known to be applied.
-	LagMS   *int64    `json:"lag_ms,omitempty"`
-	Reader  *Position `json:"reader,omitempty"`
-	Applier *Position `json:"applier,omitempty"`
-	// LagSeconds is LagMS in seconds, as /metrics has it.
-	LagSeconds     *float64                `json:"lag_seconds,omitempty"`
-	LagEntries     int64                   `json:"lag_entries"`
-	Copy           map[string]CopyProgress `json:"copy,omitempty"`
-	LastError      string                  `json:"last_error,omitempty"`
-	LastErrorAt    *time.Time              `json:"last_error_at,omitempty"`
-	SpoolBytes     int64                   `json:"spool_bytes"`
-	RetriesTotal   int64                   `json:"retries_total"`
-	AppliedTotal   int64                   `json:"applied_total"`
-	SpooledTotal   int64                   `json:"spooled_total"`
-	ReaderCaughtUp bool                    `json:"reader_caught_up"`
-	// Shards are the shards of a sharded source, by name; the fields above
-	// then sum them up: consistent and can_cutover when every shard is,
-	// the oldest applied_through, the largest lag, the sums of counts.
-	Shards map[string]Snapshot `json:"shards,omitempty"`
-}
 
 // Recorder collects the state and metrics of one process.
 type Recorder struct {
@@ -102,17 +31,10 @@ type Recorder struct {
 	idlePending bool
 	caughtUpAt  time.Time
 
-	reg          *prometheus.Registry
-	read         prometheus.Counter
-	spooled      prometheus.Counter
-	applied      prometheus.Counter
-	batchSeconds prometheus.Histogram
-	lag          *lagCollector
-	spoolBytes   prometheus.Gauge
-	retries      prometheus.Counter
-	errors       *prometheus.CounterVec
-	copied       *prometheus.CounterVec
-	reapply      *prometheus.CounterVec
+	// reg is the registry behind /metrics (see Shard); metrics are this
+	// recorder's own.
+	reg *prometheus.Registry
+	metrics
 	// shards are the recorders of a sharded sync's shards (see Shard).
 	shards []namedRecorder
 }
@@ -125,80 +47,12 @@ func New(stage string) *Recorder {
 	return r
 }
 
-// metricNamespace prefixes every metric: mongo_sync_*.
-const metricNamespace = "mongo_sync"
-
 // newRecorder makes a Recorder whose metrics register with reg.
 func newRecorder(stage string, reg prometheus.Registerer) *Recorder {
 	r := &Recorder{snap: Snapshot{Stage: stage, StartedAt: time.Now().UTC()}}
-	f := func(name, help string) prometheus.Counter {
-		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: metricNamespace, Name: name, Help: help})
-	}
-	r.read = f("entries_read_total", "Oplog entries read from the source.")
-	r.spooled = f("entries_spooled_total", "Oplog entries appended to the spool.")
-	r.applied = f("entries_applied_total", "Spooled entries applied to the destination.")
-	r.retries = f("retries_total", "Operations retried after a retryable error (network, not primary, timeout).")
-	r.batchSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: metricNamespace, Name: "apply_batch_seconds",
-		Help: "Time to apply one batch and record its checkpoint.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)})
-	r.lag = newLagCollector(r)
-	r.spoolBytes = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: metricNamespace, Name: "spool_bytes", Help: "Bytes the spool holds on disk."})
-	r.errors = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metricNamespace, Name: "errors_total",
-		Help: "Errors by class: retryable (retried), conflict (unique index, replayed serially), fatal (stopped a stage)."}, []string{"class"})
-	r.copied = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metricNamespace, Name: "copied_docs_total",
-		Help: "Documents copied by the initial copy."}, []string{"ns"})
-	r.reapply = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metricNamespace, Name: "reapply_noops_total",
-		Help: "Replayed writes that met a newer destination state and were resolved by an oplog-application rule, by reason."}, []string{"reason"})
+	r.metrics = newMetrics(r)
 	reg.MustRegister(r.collectors()...)
 	return r
-}
-
-func (r *Recorder) collectors() []prometheus.Collector {
-	return []prometheus.Collector{r.read, r.spooled, r.applied, r.retries, r.batchSeconds, r.lag, r.spoolBytes, r.errors, r.copied, r.reapply}
-}
-
-// Shard returns the recorder of one shard's stages in a sharded sync. Its
-// metrics carry a shard label in this recorder's registry (this
-// recorder's own, unlabelled ones leave /metrics at the first shard), and
-// its snapshot appears under shards in this one's /status, which sums
-// them up (see Snapshot).
-func (r *Recorder) Shard(name string) *Recorder {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.shards == nil {
-		// A registry of the shards' metrics alone: a metric's label names
-		// cannot change within one registry.
-		r.reg = prometheus.NewRegistry()
-	}
-	c := newRecorder(r.snap.Stage, prometheus.WrapRegistererWith(prometheus.Labels{"shard": name}, r.reg))
-	r.shards = append(r.shards, namedRecorder{name, c})
-	return c
-}
-
-type namedRecorder struct {
-	name string
-	rec  *Recorder
-}
-
-// Registry is the Prometheus registry behind /metrics.
-func (r *Recorder) Registry() *prometheus.Registry {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.reg
-}
-
-// Gather gathers the registry behind /metrics now (a sharded sync's
-// shards replace it: see Shard).
-func (r *Recorder) Gather() ([]*dto.MetricFamily, error) { return r.Registry().Gather() }
-
-func pos(seq uint64, ts bson.Timestamp) *Position {
-	return &Position{Seq: seq, TS: tsString(ts), TSUnix: int64(ts.T)}
-}
-
-func tsString(ts bson.Timestamp) string {
-	if ts.IsZero() {
-		return ""
-	}
-	return fmt.Sprintf("%d,%d", ts.T, ts.I)
 }
 
 // SetIdentity records which process this is, shown first in /status.
@@ -211,13 +65,13 @@ func (r *Recorder) SetIdentity(id Identity) {
 	r.snap.Identity = &id
 }
 
-// SetStage records the process's stage (copying, applying, ...).
-func (r *Recorder) SetStage(s string) {
+// SetStage records the process's stage, as its state file records it.
+func (r *Recorder) SetStage(s store.Stage) {
 	if r == nil {
 		return
 	}
 	r.mu.Lock()
-	r.snap.Stage = s
+	r.snap.Stage = string(s)
 	r.mu.Unlock()
 }
 
@@ -426,94 +280,4 @@ func (r *Recorder) CopyDone(ns string) {
 	if r != nil {
 		r.copyEntry(ns, func(p *CopyProgress) { p.Done = true })
 	}
-}
-
-// Snapshot returns the current /status document.
-func (r *Recorder) Snapshot() Snapshot {
-	r.mu.Lock()
-	shards := r.shards
-	r.mu.Unlock()
-	if len(shards) > 0 {
-		return r.clusterSnapshot(shards)
-	}
-	return r.snapshot()
-}
-
-// clusterSnapshot is a sharded sync's /status: every shard's, summed up.
-func (r *Recorder) clusterSnapshot(shards []namedRecorder) Snapshot {
-	r.mu.Lock()
-	s := Snapshot{Identity: r.snap.Identity, Stage: r.snap.Stage, StartedAt: r.snap.StartedAt, LastError: r.snap.LastError, LastErrorAt: r.snap.LastErrorAt}
-	r.mu.Unlock()
-	s.Time = time.Now().UTC()
-	s.Shards = make(map[string]Snapshot, len(shards))
-	s.Consistent, s.CanCutover, s.ReaderCaughtUp = true, true, true
-	unknown := false
-	for _, sh := range shards {
-		x := sh.rec.snapshot()
-		s.Shards[sh.name] = x
-		s.Consistent = s.Consistent && x.Consistent
-		s.CanCutover = s.CanCutover && x.CanCutover
-		s.ReaderCaughtUp = s.ReaderCaughtUp && x.ReaderCaughtUp
-		if x.Stage == "copying" {
-			s.Stage = "copying"
-		}
-		switch {
-		case x.AppliedThrough == nil || x.LagMS == nil:
-			unknown = true // a shard that applied nothing yet: no bound
-		case s.AppliedThrough == nil || x.AppliedThrough.Before(*s.AppliedThrough):
-			s.AppliedThrough = x.AppliedThrough
-		}
-		if x.LagMS != nil && (s.LagMS == nil || *x.LagMS > *s.LagMS) {
-			s.LagMS, s.LagSeconds = x.LagMS, x.LagSeconds
-		}
-		s.LagEntries += x.LagEntries
-		s.SpoolBytes += x.SpoolBytes
-		s.RetriesTotal += x.RetriesTotal
-		s.AppliedTotal += x.AppliedTotal
-		s.SpooledTotal += x.SpooledTotal
-		if x.LastErrorAt != nil && (s.LastErrorAt == nil || x.LastErrorAt.After(*s.LastErrorAt)) {
-			s.LastError, s.LastErrorAt = sh.name+": "+x.LastError, x.LastErrorAt
-		}
-	}
-	if unknown {
-		s.AppliedThrough, s.LagMS, s.LagSeconds = nil, nil, nil
-		s.CanCutover = false
-	}
-	return s
-}
-
-// snapshot is one recorder's own /status.
-func (r *Recorder) snapshot() Snapshot {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	s := r.snap
-	s.Copy = make(map[string]CopyProgress, len(r.snap.Copy))
-	for k, v := range r.snap.Copy {
-		s.Copy[k] = v
-	}
-	if s.Applier != nil && s.Reader != nil {
-		s.LagEntries = max(0, int64(s.Reader.Seq)-int64(s.Applier.Seq))
-	}
-	s.Time = time.Now().UTC()
-	r.through(&s)
-	return s
-}
-
-// through fills AppliedThrough, CaughtUpAt, LagMS and CanCutover. Called
-// under the lock.
-func (r *Recorder) through(s *Snapshot) {
-	if !r.caughtUpAt.IsZero() {
-		c := r.caughtUpAt.UTC()
-		s.CaughtUpAt = &c
-	}
-	at, caughtUp := r.position()
-	lag, ok := Lag(s.Time, at, caughtUp)
-	if !ok {
-		return
-	}
-	at = at.UTC()
-	s.AppliedThrough = &at
-	ms, sec := lag.Milliseconds(), float64(lag.Milliseconds())/1000
-	s.LagMS, s.LagSeconds = &ms, &sec
-	s.CanCutover = s.Consistent && lag <= CutoverLag
 }

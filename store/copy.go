@@ -21,15 +21,6 @@ var (
 	prefixSplit  = "split/"
 )
 
-// Stage is where a sync stands.
-type Stage string
-
-const (
-	StageNone    Stage = ""        // nothing done yet
-	StageCopying Stage = "copying" // initial copy under way
-	StageApplied Stage = "applying"
-)
-
 func (s *Store) put(key []byte, val []byte) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketCopy)

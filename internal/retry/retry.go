@@ -54,7 +54,7 @@ func WithObserver(ctx context.Context, o Observer) context.Context {
 // An error no retry cures comes back explained (mongoerr.Explain).
 // No attempt starts once ctx has ended: a stop sends nothing new.
 func Do(ctx context.Context, log logrus.FieldLogger, what string, f func() error) error {
-	delay := 50 * time.Millisecond
+	var backoff Backoff
 	var lastLog time.Time
 	for attempt := 1; ; attempt++ {
 		if err := ctx.Err(); err != nil {
@@ -74,15 +74,8 @@ func Do(ctx context.Context, log logrus.FieldLogger, what string, f func() error
 			log.WithError(err).WithField("attempt", attempt).Warnf("%s: server unavailable, retrying", what)
 			lastLog = time.Now()
 		}
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
-		if delay *= 2; delay > 5*time.Second {
-			delay = 5 * time.Second
+		if err := backoff.Wait(ctx); err != nil {
+			return err
 		}
 	}
 }
