@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/gate"
 	"github.com/mongo-sync/mongo-sync/internal/failpoint"
 	"github.com/mongo-sync/mongo-sync/spool"
 	"github.com/mongo-sync/mongo-sync/status"
@@ -44,9 +45,9 @@ type Applier struct {
 	LogInterval time.Duration
 	Log         logrus.FieldLogger
 	// Gate, if set, orders this applier with the other shards' of a
-	// sharded source (cluster.go): data entries wait for the Cluster's
+	// sharded source (package gate): data entries wait for the Cluster's
 	// limit, DDL entries for its barrier. Nil: a replica set.
-	Gate *ShardGate
+	Gate *gate.ShardGate
 
 	applied int64
 	pend    []uint64 // per entry of the batch: PendingSince after it
@@ -112,7 +113,7 @@ func (a *Applier) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("read the spool for the cross-shard gate: %w", err)
 		}
-		a.Gate.start(ck.TS, st.NewestTS, st.Ended)
+		a.Gate.Start(ck.TS, st.NewestTS, st.Ended)
 	}
 	a.Log.WithFields(logrus.Fields{"seq": next, "ts": fmtTS(ck.TS)}).Info("applier starting")
 	lastLog, lastCount := time.Now(), int64(0)
@@ -123,7 +124,7 @@ func (a *Applier) Run(ctx context.Context) error {
 		}
 		var through bson.Timestamp
 		if a.Gate != nil {
-			through = a.Gate.readThrough()
+			through = a.Gate.ReadThrough()
 		}
 		es, err := a.Spool.Read(ctx, next, a.BatchOps, a.BatchBytes)
 		if errors.Is(err, context.Canceled) {
@@ -137,7 +138,7 @@ func (a *Applier) Run(ctx context.Context) error {
 		}
 		if len(es) == 0 {
 			if a.Gate != nil {
-				a.Gate.drained(through)
+				a.Gate.Drained(through)
 			}
 			if err := a.settle(ctx, a.lastSeq, a.lastTS); err != nil {
 				return err
@@ -149,7 +150,7 @@ func (a *Applier) Run(ctx context.Context) error {
 			continue
 		}
 		if a.Gate != nil {
-			n, err := a.Gate.admit(ctx, es)
+			n, err := a.Gate.Admit(ctx, es)
 			if err != nil {
 				continue // ctx ended
 			}
@@ -162,7 +163,7 @@ func (a *Applier) Run(ctx context.Context) error {
 			return err
 		}
 		if a.Gate != nil {
-			a.Gate.applied(es[len(es)-1].TS)
+			a.Gate.Applied(es[len(es)-1].TS)
 		}
 		next = es[len(es)-1].Seq + 1
 		if time.Since(lastLog) >= a.LogInterval {

@@ -2,6 +2,7 @@ package applier
 
 import (
 	"context"
+	"github.com/mongo-sync/mongo-sync/gate"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -18,7 +19,7 @@ import (
 
 // shardSpool spools e2eDocs inserts with _ids from base on, through g when
 // set (as a shard's reader does), marked ended.
-func shardSpool(b *testing.B, base int, g *ShardGate) string {
+func shardSpool(b *testing.B, base int, g *gate.ShardGate) string {
 	b.Helper()
 	dir := filepath.Join(b.TempDir(), "spool")
 	w, err := spool.OpenWriter(dir, spool.Options{Logger: testlog.Quiet()})
@@ -47,7 +48,7 @@ func shardSpool(b *testing.B, base int, g *ShardGate) string {
 
 // drainShard applies one spool as a sync applier does (4 workers, bulk
 // writes of 20: the test server's limit).
-func drainShard(b *testing.B, client *mongo.Client, dir string, g *ShardGate) {
+func drainShard(b *testing.B, client *mongo.Client, dir string, g *gate.ShardGate) {
 	sr, _ := spool.OpenReader(dir)
 	defer sr.Close()
 	st, err := store.Open(filepath.Join(filepath.Dir(dir), "state.db"))
@@ -95,9 +96,9 @@ func BenchmarkShards_ApplyVsOneReplicaSet(b *testing.B) {
 			dropOrders(b, c1)
 			dropOrders(b, c2)
 			b.StopTimer()
-			var ga, gb *ShardGate
+			var ga, gb *gate.ShardGate
 			if v.gated {
-				cl := NewCluster(testlog.Quiet())
+				cl := gate.NewCluster(testlog.Quiet())
 				ga, gb = cl.Shard("a", nil), cl.Shard("b", nil)
 			}
 			da, db := shardSpool(b, 0, ga), shardSpool(b, 1_000_000, gb)

@@ -3,6 +3,7 @@ package applier
 import (
 	"context"
 	"fmt"
+	"github.com/mongo-sync/mongo-sync/gate"
 	"path/filepath"
 	"testing"
 	"time"
@@ -25,7 +26,7 @@ func TestCluster_IdleShardDoesNotHold(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	runCtx, stop := context.WithCancel(ctx)
-	cl := NewCluster(quietLog())
+	cl := gate.NewCluster(quietLog())
 	done := make(chan error, 4)
 	for i, src := range srcs {
 		client, id, err := reader.Connect(ctx, config.Mongo{URI: src.URI})
@@ -33,7 +34,7 @@ func TestCluster_IdleShardDoesNotHold(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer client.Disconnect(context.Background())
-		g := cl.Shard(fmt.Sprint("shard", i), HelloClock(client))
+		g := cl.Shard(fmt.Sprint("shard", i), gate.HelloClock(client))
 		dir := filepath.Join(t.TempDir(), "spool")
 		w, err := spool.OpenWriter(dir, spool.Options{SealInterval: 50 * time.Millisecond, Source: id, Logger: quietLog()})
 		if err != nil {

@@ -3,6 +3,7 @@ package applier
 import (
 	"context"
 	"fmt"
+	"github.com/mongo-sync/mongo-sync/gate"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -165,10 +166,10 @@ func runShards(t *testing.T, client *mongo.Client, c shardDDLCase, order string)
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	var gates [2]*ShardGate
-	var cl *Cluster
+	var gates [2]*gate.ShardGate
+	var cl *gate.Cluster
 	if order != "no_gate" {
-		cl = NewCluster(quietLog())
+		cl = gate.NewCluster(quietLog())
 		gates[0], gates[1] = cl.Shard("a", nil), cl.Shard("b", nil)
 	}
 	dirs := [2]string{spoolShard(t, c.a, gates[0]), spoolShard(t, c.b, gates[1])}
@@ -204,7 +205,7 @@ func runShards(t *testing.T, client *mongo.Client, c shardDDLCase, order string)
 
 // waitHeld waits until shard i's applier waits for the other shard (it
 // has gone as far ahead as it may), or has finished.
-func waitHeld(t *testing.T, ctx context.Context, cl *Cluster, i int, done chan error) {
+func waitHeld(t *testing.T, ctx context.Context, cl *gate.Cluster, i int, done chan error) {
 	for {
 		if !cl.Snapshot()[i].WaitingSince.IsZero() {
 			return
@@ -222,7 +223,7 @@ func waitHeld(t *testing.T, ctx context.Context, cl *Cluster, i int, done chan e
 
 // spoolShard writes entries to an oplog.bson and spools it with the file
 // source, through the gate's Appender when there is a gate.
-func spoolShard(t *testing.T, entries []bson.D, g *ShardGate) string {
+func spoolShard(t *testing.T, entries []bson.D, g *gate.ShardGate) string {
 	dir := t.TempDir()
 	f := filepath.Join(dir, "oplog.bson")
 	var buf []byte
@@ -251,7 +252,7 @@ func spoolShard(t *testing.T, entries []bson.D, g *ShardGate) string {
 
 // applyShard drains a shard's spool as sync does: the catalog in the
 // shard's own state file.
-func applyShard(ctx context.Context, client *mongo.Client, spoolDir string, g *ShardGate) error {
+func applyShard(ctx context.Context, client *mongo.Client, spoolDir string, g *gate.ShardGate) error {
 	sr, err := spool.OpenReader(spoolDir)
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/mongo-sync/mongo-sync/applier/mongos"
 	"sort"
 	"sync"
 	"time"
@@ -47,7 +48,7 @@ type Executor struct {
 	// Keys, for a mongos destination, are its shard keys: statements on a
 	// collection sharded on more than _id carry the key (sharded.go).
 	// Nil: statements go by _id alone.
-	Keys *ShardKeys
+	Keys *mongos.ShardKeys
 	// RoutingRetry bounds the retries of mongos routing errors
 	// (applier.routing_retry, routing.go); zero: 5 minutes.
 	RoutingRetry time.Duration

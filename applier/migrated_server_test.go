@@ -3,6 +3,7 @@ package applier
 import (
 	"context"
 	"fmt"
+	"github.com/mongo-sync/mongo-sync/gate"
 	"path/filepath"
 	"testing"
 	"time"
@@ -130,7 +131,7 @@ func TestCluster_FromMigrateDDLFollowed(t *testing.T) {
 					}
 				}
 			}
-			cl := NewCluster(quietLog())
+			cl := gate.NewCluster(quietLog())
 			ga, gb := cl.Shard("a", nil), cl.Shard("b", nil)
 			dirs := [2]string{spoolShard(t, c.a, ga), spoolShard(t, c.b, gb)}
 			for _, d := range dirs {
@@ -211,7 +212,7 @@ func readCatalog(t *testing.T, spoolDir string) map[string][]byte {
 
 // applyRetained is applyShard with the spool kept once applied, so that it
 // can be replayed.
-func applyRetained(ctx context.Context, client *mongo.Client, spoolDir string, g *ShardGate) error {
+func applyRetained(ctx context.Context, client *mongo.Client, spoolDir string, g *gate.ShardGate) error {
 	sr, err := spool.OpenReader(spoolDir)
 	if err != nil {
 		return err

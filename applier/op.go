@@ -106,6 +106,17 @@ func logged(key bson.Raw) *bson.Raw {
 	return &k
 }
 
+// loggedKey is the document key an entry logged (o2 of an update, o of a
+// delete) when it holds more than the _id id; nil otherwise. A sharded
+// source logs its shard key there. The check costs no parsing: a key of
+// _id alone is exactly as long as {_id: id}.
+func loggedKey(doc bson.Raw, id bson.RawValue) bson.Raw {
+	if len(doc) == 4+1+len("_id")+1+len(id.Value)+1 {
+		return nil
+	}
+	return doc
+}
+
 // keyRaw is the key the entry logged, nil when none.
 func (op *Op) keyRaw() bson.Raw {
 	if op.Key == nil {

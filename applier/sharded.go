@@ -1,10 +1,13 @@
 package applier
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
+	"github.com/mongo-sync/mongo-sync/applier/mongos"
 	"github.com/mongo-sync/mongo-sync/internal/mongoerr"
 	"github.com/mongo-sync/mongo-sync/internal/retry"
 	"github.com/mongo-sync/mongo-sync/internal/wirecmd"
@@ -12,6 +15,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 )
 
 // Statements towards a mongos, for a collection sharded on more than _id.
@@ -76,9 +80,9 @@ const keyRereads = 3
 // sendSharded applies ops through the sharded path when their namespace
 // is sharded on more than _id; done is false when the plain path applies.
 func (x *Executor) sendSharded(ctx context.Context, b *wirecmd.Builder, ops []Op) (done bool, err error) {
-	var k *shardKey
+	var k *mongos.Key
 	err = retry.Do(ctx, x.Log, "read the destination's shard keys", func() error {
-		k, err = x.Keys.of(ctx, ops[0].NS)
+		k, err = x.Keys.Of(ctx, ops[0].NS)
 		return err
 	})
 	if err != nil {
@@ -100,7 +104,7 @@ func (x *Executor) anyInWindow(ops []Op) bool {
 }
 
 // shardedRun applies one run of ops (runLen) on a namespace sharded on k.
-func (x *Executor) shardedRun(ctx context.Context, b *wirecmd.Builder, ops []Op, k *shardKey) error {
+func (x *Executor) shardedRun(ctx context.Context, b *wirecmd.Builder, ops []Op, k *mongos.Key) error {
 	_, coll := splitNS(ops[0].NS)
 	switch classOf(ops[0].Kind) {
 	case classDelete:
@@ -111,7 +115,7 @@ func (x *Executor) shardedRun(ctx context.Context, b *wirecmd.Builder, ops []Op,
 		ops = asReplacements(ops)
 	}
 	for i := range ops {
-		if ops[i].Fetch != nil || ops[i].Kind == KindUpdate && k.touches(ops[i].Doc) {
+		if ops[i].Fetch != nil || ops[i].Kind == KindUpdate && touches(k, ops[i].Doc) {
 			return x.settleSharded(ctx, ops, k)
 		}
 	}
@@ -138,13 +142,13 @@ func asReplacements(ops []Op) []Op {
 
 // buildShardedUpdates is the first attempt at a run of replacements and
 // modifier updates: by _id and key, no upserts.
-func buildShardedUpdates(b *wirecmd.Builder, coll string, ops []Op, k *shardKey, wc []byte) bson.Raw {
+func buildShardedUpdates(b *wirecmd.Builder, coll string, ops []Op, k *mongos.Key, wc []byte) bson.Raw {
 	var q []byte
 	b.Begin("update", coll, "updates", true)
 	for i := range ops {
 		op := &ops[i]
 		if op.Kind == KindReplace {
-			q = k.appendQuery(q[:0], op.ID, op.Doc)
+			q = k.AppendQuery(q[:0], op.ID, op.Doc)
 			if hasDollarKey(op.Doc) {
 				b.ReplaceLiteralQ(q, op.Doc, false)
 			} else {
@@ -153,7 +157,7 @@ func buildShardedUpdates(b *wirecmd.Builder, coll string, ops []Op, k *shardKey,
 			continue
 		}
 		var ok bool
-		if q, ok = k.appendLoggedQuery(q[:0], op.ID, op.keyRaw()); !ok {
+		if q, ok = k.AppendLoggedQuery(q[:0], op.ID, op.keyRaw()); !ok {
 			q = append(q[:0], idFilter(op.ID)...)
 		}
 		b.UpdateQ(q, op.Doc, false)
@@ -162,12 +166,12 @@ func buildShardedUpdates(b *wirecmd.Builder, coll string, ops []Op, k *shardKey,
 }
 
 // buildShardedDeletes deletes by _id, plus the key the entry logged.
-func buildShardedDeletes(b *wirecmd.Builder, coll string, ops []Op, k *shardKey, wc []byte) bson.Raw {
+func buildShardedDeletes(b *wirecmd.Builder, coll string, ops []Op, k *mongos.Key, wc []byte) bson.Raw {
 	var q []byte
 	b.Begin("delete", coll, "deletes", true)
 	for i := range ops {
 		var ok bool
-		if q, ok = k.appendLoggedQuery(q[:0], ops[i].ID, ops[i].keyRaw()); !ok {
+		if q, ok = k.AppendLoggedQuery(q[:0], ops[i].ID, ops[i].keyRaw()); !ok {
 			q = append(q[:0], idFilter(ops[i].ID)...)
 		}
 		b.DeleteQ(q)
@@ -209,7 +213,7 @@ func unwrapEntry(err error) error {
 }
 
 // settleSharded is the careful path (see above) for a run of ops.
-func (x *Executor) settleSharded(ctx context.Context, ops []Op, k *shardKey) error {
+func (x *Executor) settleSharded(ctx context.Context, ops []Op, k *mongos.Key) error {
 	state, err := x.currentDocs(ctx, ops)
 	if err != nil {
 		return err
@@ -273,7 +277,7 @@ type keyedWrite struct {
 // planSettle applies ops, in order, to state (the current documents by
 // canonical _id; it is updated) and returns the writes that leave the
 // destination as the result.
-func planSettle(ops []Op, state map[string]bson.Raw, k *shardKey) ([]keyedWrite, error) {
+func planSettle(ops []Op, state map[string]bson.Raw, k *mongos.Key) ([]keyedWrite, error) {
 	var out []keyedWrite
 	var canon []byte
 	for i := range ops {
@@ -292,10 +296,10 @@ func planSettle(ops []Op, state map[string]bson.Raw, k *shardKey) ([]keyedWrite,
 			return nil, &EntryError{Seq: op.Seq, TS: op.TS, NS: op.NS, Err: err}
 		}
 		w := keyedWrite{op: op, doc: after, skipped: skipped}
-		if cur != nil && !k.sameKey(cur, after) {
-			w.q, w.change = k.appendQuery(nil, op.ID, cur), true
+		if cur != nil && !sameKey(k, cur, after) {
+			w.q, w.change = k.AppendQuery(nil, op.ID, cur), true
 		} else {
-			w.q = k.appendQuery(nil, op.ID, after)
+			w.q = k.AppendQuery(nil, op.ID, after)
 		}
 		out = append(out, w)
 		state[string(canon)] = after
@@ -346,7 +350,7 @@ var errTwoCopies = errors.New("the destination holds a document twice")
 // shard key), by doc, whose shard key differs: as a retryable write, which
 // mongos requires for a shard key change (the driver adds the session and
 // transaction number; the destination URI must not turn retryWrites off).
-func (x *Executor) changeKey(ctx context.Context, op *Op, k *shardKey, old, doc bson.Raw) error {
+func (x *Executor) changeKey(ctx context.Context, op *Op, k *mongos.Key, old, doc bson.Raw) error {
 	dbName, coll := splitNS(op.NS)
 	copts := options.Collection()
 	if x.WriteConcern != nil {
@@ -366,7 +370,7 @@ func (x *Executor) changeKey(ctx context.Context, op *Op, k *shardKey, old, doc 
 		}
 		// Nothing under the old key: an attempt whose reply was lost may
 		// have moved it already.
-		n, err := c.CountDocuments(ctx, k.appendQuery(nil, op.ID, doc))
+		n, err := c.CountDocuments(ctx, k.AppendQuery(nil, op.ID, doc))
 		if err == nil && n == 0 {
 			err = fmt.Errorf("document _id %s vanished while its shard key was changed", op.ID)
 		}
@@ -377,4 +381,56 @@ func (x *Executor) changeKey(ctx context.Context, op *Op, k *shardKey, old, doc 
 	}
 	x.Log.WithFields(logrus.Fields{"seq": op.Seq, "ns": op.NS}).Debug("shard key changed by a retryable write")
 	return nil
+}
+
+// sameKey reports whether documents a and b hold the same value of the
+// shard key k (a missing field and null are the same; numbers compare by
+// value).
+func sameKey(k *mongos.Key, a, b bson.Raw) bool {
+	var ca, cb []byte
+	for _, p := range k.Paths() {
+		va, vb := mongos.ValueAt(a, p), mongos.ValueAt(b, p)
+		ca = appendCanon(ca[:0], bson.Type(va.Type), va.Data)
+		cb = appendCanon(cb[:0], bson.Type(vb.Type), vb.Data)
+		if !bytes.Equal(ca, cb) {
+			return false
+		}
+	}
+	return true
+}
+
+// touches reports whether a modifier update ({$set: {path: v}, $unset:
+// {path: true}}) writes a path at, above or inside a field of the shard key
+// k: it may change the document's shard key.
+func touches(k *mongos.Key, update bson.Raw) bool {
+	touched := false
+	eachElement(update, func(_ []byte, v bsoncore.Value) error {
+		paths, ok := v.DocumentOK()
+		if !ok {
+			return nil
+		}
+		eachElement(bson.Raw(paths), func(p []byte, _ bsoncore.Value) error {
+			for _, f := range k.Fields() {
+				if overlaps(string(p), f) {
+					touched = true
+					return errStop
+				}
+			}
+			return nil
+		})
+		if touched {
+			return errStop
+		}
+		return nil
+	})
+	return touched
+}
+
+// overlaps reports whether dotted paths p and f are the same, or one lies
+// inside the other.
+func overlaps(p, f string) bool {
+	if len(p) > len(f) {
+		p, f = f, p
+	}
+	return strings.HasPrefix(f, p) && (len(f) == len(p) || f[len(p)] == '.')
 }

@@ -3,6 +3,7 @@ package applier
 import (
 	"context"
 	"fmt"
+	"github.com/mongo-sync/mongo-sync/applier/mongos"
 	"os"
 	"sort"
 	"strings"
@@ -122,7 +123,7 @@ func (l *statementLog) checkTargetable(t *testing.T, colls []sharding.Collection
 
 // applyShardedWorkload translates and applies the workload twice (the
 // second time a replay over its own result) and checks the destination.
-func applyShardedWorkload(t *testing.T, client *mongo.Client, keys *ShardKeys, colls []sharding.Collection, entries []bson.D, want map[string]string) {
+func applyShardedWorkload(t *testing.T, client *mongo.Client, keys *mongos.ShardKeys, colls []sharding.Collection, entries []bson.D, want map[string]string) {
 	t.Helper()
 	ctx := context.Background()
 	tr := NewTranslator(nil)
@@ -185,7 +186,7 @@ func TestShardedDest_TestServer(t *testing.T) {
 	defer client.Disconnect(context.Background())
 	colls, entries, want := shardedWorkload("shop")
 	loads := 0
-	keys := &ShardKeys{Load: func(context.Context) ([]sharding.Collection, error) { loads++; return colls, nil }}
+	keys := &mongos.ShardKeys{Load: func(context.Context) ([]sharding.Collection, error) { loads++; return colls, nil }}
 	applyShardedWorkload(t, client, keys, colls, entries, want)
 	log.checkTargetable(t, colls)
 	for _, c := range []struct {
@@ -229,7 +230,7 @@ func TestShardedDest_RealMongos(t *testing.T) {
 			}
 		}
 	}
-	applyShardedWorkload(t, client, NewShardKeys(client), colls, entries, want)
+	applyShardedWorkload(t, client, mongos.NewShardKeys(client), colls, entries, want)
 	log.checkTargetable(t, colls)
 }
 

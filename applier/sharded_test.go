@@ -1,6 +1,7 @@
 package applier
 
 import (
+	"github.com/mongo-sync/mongo-sync/applier/mongos"
 	"testing"
 
 	"github.com/mongo-sync/mongo-sync/internal/wirecmd"
@@ -18,16 +19,16 @@ func js(t *testing.T, s string) bson.Raw {
 }
 
 func TestShardedStatements_Commands(t *testing.T) {
-	ranged := newShardKey([]string{"k"})
-	compound := newShardKey([]string{"region", "n"})
-	hashed := newShardKey([]string{"h"}) // {h: "hashed"}: the query names the value; mongos hashes it
-	dotted := newShardKey([]string{"a.b"})
-	withID := newShardKey([]string{"x", "_id"})
+	ranged := mongos.NewKey([]string{"k"})
+	compound := mongos.NewKey([]string{"region", "n"})
+	hashed := mongos.NewKey([]string{"h"}) // {h: "hashed"}: the query names the value; mongos hashes it
+	dotted := mongos.NewKey([]string{"a.b"})
+	withID := mongos.NewKey([]string{"x", "_id"})
 	id := func(v any) bson.RawValue { return idOf(t, v) }
 	set := js(t, `{"$set":{"y":2}}`)
 	cases := []struct {
 		name string
-		k    *shardKey
+		k    *mongos.Key
 		ops  []Op
 		want string
 	}{
@@ -86,7 +87,7 @@ func TestShardedStatements_Commands(t *testing.T) {
 }
 
 func TestShardedStatements_Deletes(t *testing.T) {
-	k := newShardKey([]string{"region", "n"})
+	k := mongos.NewKey([]string{"region", "n"})
 	ops := []Op{
 		{Kind: KindDelete, ID: idOf(t, 1), Key: logged(js(t, `{"_id":1,"region":"eu","n":7}`))}, // a sharded source's o
 		{Kind: KindDelete, ID: idOf(t, 2)}, // a replica set's o: _id alone
@@ -100,7 +101,7 @@ func TestShardedStatements_Deletes(t *testing.T) {
 }
 
 func TestShardKey_Touches(t *testing.T) {
-	k := newShardKey([]string{"a.b", "z"})
+	k := mongos.NewKey([]string{"a.b", "z"})
 	cases := []struct {
 		update string
 		want   bool
@@ -114,7 +115,7 @@ func TestShardKey_Touches(t *testing.T) {
 		{`{"$set":{"y":1},"$unset":{"a.b":true}}`, true},
 	}
 	for _, tc := range cases {
-		if got := k.touches(js(t, tc.update)); got != tc.want {
+		if got := touches(k, js(t, tc.update)); got != tc.want {
 			t.Errorf("%s: touches = %v, want %v", tc.update, got, tc.want)
 		}
 	}
@@ -154,7 +155,7 @@ func TestShardKey_Logged(t *testing.T) {
 // TestPlanSettle covers the careful path's decisions: the current
 // documents in, the writes out.
 func TestPlanSettle(t *testing.T) {
-	k := newShardKey([]string{"k"})
+	k := mongos.NewKey([]string{"k"})
 	id := idOf(t, int32(1))
 	cases := []struct {
 		name string

@@ -2,6 +2,8 @@ package applier
 
 import (
 	"context"
+	"github.com/mongo-sync/mongo-sync/applier/mongos"
+	"github.com/mongo-sync/mongo-sync/gate"
 	"sync"
 	"testing"
 
@@ -63,10 +65,10 @@ func TestShardKeys_SharedAcrossShards(t *testing.T) {
 	dst := testmongo.StartDest(t)
 	client, sent := dst.Recording("update")
 	cfg := &fakeConfig{}
-	cl := NewCluster(quietLog())
+	cl := gate.NewCluster(quietLog())
 	ga, gb := cl.Shard("a", nil), cl.Shard("b", nil)
-	xa := &Executor{Client: client, Workers: 1, BulkSize: 10, Log: quietLog(), Keys: ga.ShareKeys(&ShardKeys{Load: cfg.load})}
-	xb := &Executor{Client: client, Workers: 1, BulkSize: 10, Log: quietLog(), Keys: gb.ShareKeys(&ShardKeys{Load: cfg.load})}
+	xa := &Executor{Client: client, Workers: 1, BulkSize: 10, Log: quietLog(), Keys: ga.ShareKeys(&mongos.ShardKeys{Load: cfg.load})}
+	xb := &Executor{Client: client, Workers: 1, BulkSize: 10, Log: quietLog(), Keys: gb.ShareKeys(&mongos.ShardKeys{Load: cfg.load})}
 	ctx := context.Background()
 	if err := xb.Apply(ctx, []Op{replaceOp(t, 1, 1, 5)}); err != nil {
 		t.Fatal(err)
@@ -97,7 +99,7 @@ func TestShardKeys_RereadOnShardKeyNotFound(t *testing.T) {
 	dst := testmongo.StartDest(t)
 	client, sent := dst.Recording("update")
 	cfg := &fakeConfig{}
-	x := &Executor{Client: client, Workers: 1, BulkSize: 10, Log: quietLog(), Keys: &ShardKeys{Load: cfg.load}}
+	x := &Executor{Client: client, Workers: 1, BulkSize: 10, Log: quietLog(), Keys: &mongos.ShardKeys{Load: cfg.load}}
 	ctx := context.Background()
 	if err := x.Apply(ctx, []Op{replaceOp(t, 1, 1, 5)}); err != nil {
 		t.Fatal(err)
@@ -126,19 +128,19 @@ func TestShardKeys_RereadOnShardKeyNotFound(t *testing.T) {
 // shard's applier read the keys again at its next write.
 func TestShardKeys_ShardCollectionNoopRefreshes(t *testing.T) {
 	cfg := &fakeConfig{}
-	cl := NewCluster(quietLog())
+	cl := gate.NewCluster(quietLog())
 	g := cl.Shard("a", nil)
-	keys := g.ShareKeys(&ShardKeys{Load: cfg.load})
-	if _, err := keys.of(context.Background(), "db.c"); err != nil {
+	keys := g.ShareKeys(&mongos.ShardKeys{Load: cfg.load})
+	if _, err := keys.Of(context.Background(), "db.c"); err != nil {
 		t.Fatal(err)
 	}
 	noop := bson.Raw(mustMarshal(t, bson.D{{Key: "ts", Value: bson.Timestamp{T: 1, I: 1}}, {Key: "op", Value: "n"}, {Key: "ns", Value: "db.c"},
 		{Key: "o", Value: bson.D{{Key: "msg", Value: bson.D{{Key: "shardCollection", Value: "db.c"}}}}},
 		{Key: "o2", Value: bson.D{{Key: "shardCollection", Value: "db.c"}, {Key: "shardKey", Value: bson.D{{Key: "k", Value: 1}}}}}}))
-	cl.mu.Lock()
-	g.scan(spoolEntries(noop))
-	cl.mu.Unlock()
-	if _, err := keys.of(context.Background(), "db.c"); err != nil {
+	if n, err := g.Admit(context.Background(), spoolEntries(noop)); n != 1 || err != nil {
+		t.Fatalf("Admit = %d, %v; want the no-op admitted at once", n, err)
+	}
+	if _, err := keys.Of(context.Background(), "db.c"); err != nil {
 		t.Fatal(err)
 	}
 	if cfg.loads != 2 {
@@ -146,10 +148,16 @@ func TestShardKeys_ShardCollectionNoopRefreshes(t *testing.T) {
 	}
 }
 
+// entryTS is an entry's ts.
+func entryTS(raw bson.Raw) bson.Timestamp {
+	t, i, _ := raw.Lookup("ts").TimestampOK()
+	return bson.Timestamp{T: t, I: i}
+}
+
 func spoolEntries(raws ...bson.Raw) []spool.Entry {
 	out := make([]spool.Entry, len(raws))
 	for i, r := range raws {
-		out[i] = spool.Entry{Seq: uint64(i + 1), TS: rawTS(r), Raw: r}
+		out[i] = spool.Entry{Seq: uint64(i + 1), TS: entryTS(r), Raw: r}
 	}
 	return out
 }

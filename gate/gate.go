@@ -1,9 +1,10 @@
-package applier
+package gate
 
 import (
 	"context"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/applier/mongos"
 	"github.com/mongo-sync/mongo-sync/internal/ddl"
 	"github.com/mongo-sync/mongo-sync/reader"
 	"github.com/sirupsen/logrus"
@@ -18,7 +19,7 @@ import (
 //     its end) makes readThrough unbounded;
 //   - reader.OplogSource.Idle = gate, with gate.Next set to the reporter
 //     that was there (it is called after the gate, its answer returned);
-//   - Applier.Gate = gate.
+//   - applier.Applier.Gate = gate.
 type ShardGate struct {
 	// Next, if set, hears every idle report after the gate (a chain).
 	Next reader.IdleReporter
@@ -216,11 +217,11 @@ func isDDL(raw bson.Raw) bool {
 }
 
 // ShareKeys returns the one ShardKeys every shard's applier of the cluster
-// uses (Executor.Keys), k if it is the first: a collection one shard's
+// uses (applier.Executor.Keys), k if it is the first: a collection one shard's
 // applier shards on the destination (sync.shard_collections) is then
 // known to the others at their next write, not after their own next
 // barrier. Nil gate: k itself (a replica set source).
-func (g *ShardGate) ShareKeys(k *ShardKeys) *ShardKeys {
+func (g *ShardGate) ShareKeys(k *mongos.ShardKeys) *mongos.ShardKeys {
 	if g == nil || k == nil {
 		return k
 	}
@@ -233,7 +234,7 @@ func (g *ShardGate) ShareKeys(k *ShardKeys) *ShardKeys {
 }
 
 // shardCollectionNoop reports the no-op a source shard logs when it shards
-// a collection (shardcoll.go): o2 begins with shardCollection.
+// a collection (applier/shardcoll.go): o2 begins with shardCollection.
 func shardCollectionNoop(raw bson.Raw) bool {
 	if op, _ := raw.Lookup("op").StringValueOK(); op != "n" {
 		return false

@@ -1,4 +1,9 @@
-package applier
+// Package gate orders the appliers of a sharded source that replay into
+// one destination (Cluster): each shard's DDL entries replay in ts order
+// relative to every entry of every other shard. A shard's reader feeds its
+// gate (ShardGate.Appender, ShardGate.Idle) and its applier asks it before
+// each batch (ShardGate.Admit).
+package gate
 
 import (
 	"math"
@@ -6,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/applier/mongos"
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -40,7 +46,7 @@ import (
 // to the collection on every shard: no shard logs a write to it between
 // the first and the last shard's copy of the DDL. Replayed in ts order, the
 // copy applied second meets the first's result, and each kind tolerates
-// that (see command.go: NamespaceNotFound, IndexNotFound, NamespaceExists,
+// that (see applier/command.go: NamespaceNotFound, IndexNotFound, NamespaceExists,
 // IndexExists count as done).
 //
 // It works within one process: the appliers of separate processes do not
@@ -55,8 +61,8 @@ type Cluster struct {
 	log     logrus.FieldLogger
 	mu      sync.Mutex
 	shards  []*ShardGate
-	changed chan struct{} // closed and replaced at each change
-	keys    *ShardKeys    // the destination's shard keys, shared (ShareKeys)
+	changed chan struct{}     // closed and replaced at each change
+	keys    *mongos.ShardKeys // the destination's shard keys, shared (ShareKeys)
 }
 
 // NewCluster returns a Cluster without shards; add them with Shard before
@@ -115,7 +121,7 @@ func minTS(a, b bson.Timestamp) bson.Timestamp {
 
 // effectiveThrough is g's readThrough as other shards may trust it: zero
 // until it is known that every DDL already in g's spool is registered
-// (Appender or its applier's start), and no further than g's applier has
+// (Appender or its applier's Start), and no further than g's applier has
 // read while entries spooled before that are still unread. c.mu is held.
 func (g *ShardGate) effectiveThrough() bson.Timestamp {
 	if !g.known {

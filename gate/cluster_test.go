@@ -1,15 +1,46 @@
-package applier
+package gate
 
 import (
 	"context"
 	"testing"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/internal/oplog"
+	"github.com/mongo-sync/mongo-sync/internal/testlog"
 	"github.com/mongo-sync/mongo-sync/spool"
+	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // Unit tests of the cross-shard rules (cluster.go): pure logic, no server.
+
+func quietLog() logrus.FieldLogger { return testlog.Quiet() }
+
+func raw(t testing.TB, d bson.D) bson.Raw {
+	t.Helper()
+	b, err := bson.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func uuid(b byte) []byte {
+	u := make([]byte, 16)
+	for i := range u {
+		u[i] = b
+	}
+	return u
+}
+
+func entry(ts uint32, op, ns string, ui []byte, o bson.D) bson.D {
+	e := bson.D{{Key: "ts", Value: bson.Timestamp{T: 1700200000 + ts, I: 1}}, {Key: "t", Value: int64(1)},
+		{Key: "op", Value: op}, {Key: "ns", Value: ns}}
+	if ui != nil {
+		e = append(e, bson.E{Key: "ui", Value: bson.Binary{Subtype: 4, Data: ui}})
+	}
+	return append(e, bson.E{Key: "o", Value: o})
+}
 
 func gateTS(t uint32) bson.Timestamp { return bson.Timestamp{T: 1700200000 + t, I: 1} }
 
@@ -46,8 +77,8 @@ func admitNow(g *ShardGate, es []spool.Entry) int {
 func twoShards(t *testing.T) (*Cluster, *ShardGate, *ShardGate) {
 	c := NewCluster(quietLog())
 	a, b := c.Shard("a", nil), c.Shard("b", nil)
-	a.start(bson.Timestamp{}, bson.Timestamp{}, false)
-	b.start(bson.Timestamp{}, bson.Timestamp{}, false)
+	a.Start(bson.Timestamp{}, bson.Timestamp{}, false)
+	b.Start(bson.Timestamp{}, bson.Timestamp{}, false)
 	return c, a, b
 }
 
@@ -87,10 +118,10 @@ func TestCluster_DropOnBothShards(t *testing.T) {
 	for i, s := range steps {
 		n := admitNow(s.g, s.es)
 		if n != s.want {
-			t.Fatalf("step %d (shard %s, ts %s): admitted %d, want %d", i, s.g.name, fmtTS(s.es[0].TS), n, s.want)
+			t.Fatalf("step %d (shard %s, ts %s): admitted %d, want %d", i, s.g.name, oplog.FormatTS(s.es[0].TS), n, s.want)
 		}
 		if n > 0 {
-			s.g.applied(s.es[n-1].TS)
+			s.g.Applied(s.es[n-1].TS)
 		}
 	}
 	if len(a.pending)+len(b.pending) != 0 {
@@ -112,7 +143,7 @@ func TestCluster_SameTSTie(t *testing.T) {
 	if n := admitNow(a, as); n != 1 {
 		t.Fatalf("a's copy held")
 	}
-	a.applied(as[0].TS)
+	a.Applied(as[0].TS)
 	if n := admitNow(b, bs); n != 1 {
 		t.Fatalf("b's copy held after a's")
 	}
@@ -123,13 +154,13 @@ func TestCluster_SameTSTie(t *testing.T) {
 func TestCluster_UnknownShardHolds(t *testing.T) {
 	c := NewCluster(quietLog())
 	a, b := c.Shard("a", nil), c.Shard("b", nil)
-	a.start(bson.Timestamp{}, bson.Timestamp{}, false)
+	a.Start(bson.Timestamp{}, bson.Timestamp{}, false)
 	b.through = gateTS(100)
 	es := gateEntries(t, entry(1, "i", "db.c", nil, bson.D{{Key: "_id", Value: 1}}))
 	if n := admitNow(a, es); n != 0 {
 		t.Fatalf("admitted past a shard not known")
 	}
-	b.start(bson.Timestamp{}, bson.Timestamp{}, false)
+	b.Start(bson.Timestamp{}, bson.Timestamp{}, false)
 	if n := admitNow(a, es); n != 1 {
 		t.Fatalf("held by a known shard read through 100")
 	}
@@ -140,11 +171,11 @@ func TestCluster_UnknownShardHolds(t *testing.T) {
 func TestCluster_SpoolBeforeGateIsCapped(t *testing.T) {
 	c := NewCluster(quietLog())
 	a, b := c.Shard("a", nil), c.Shard("b", nil)
-	a.start(bson.Timestamp{}, bson.Timestamp{}, false)
-	b.start(gateTS(5), gateTS(50), false) // checkpoint at 5, spool up to 50
+	a.Start(bson.Timestamp{}, bson.Timestamp{}, false)
+	b.Start(gateTS(5), gateTS(50), false) // checkpoint at 5, spool up to 50
 	b.IdleSpooled(time.Now(), gateTS(60), true)
 	if rt := c.Snapshot()[1].ReadThrough; rt != gateTS(5) {
-		t.Fatalf("b's readThrough %s, want its checkpoint 5 until it reads its spool", fmtTS(rt))
+		t.Fatalf("b's readThrough %s, want its checkpoint 5 until it reads its spool", oplog.FormatTS(rt))
 	}
 	bs := gateEntries(t,
 		entry(30, "c", "db.$cmd", nil, bson.D{{Key: "drop", Value: "c"}}),
@@ -152,7 +183,7 @@ func TestCluster_SpoolBeforeGateIsCapped(t *testing.T) {
 	admitNow(b, bs) // read: the drop at 30 is pending now
 	lim, _, _ := c.limit(a)
 	if lim != prevTS(gateTS(30)) {
-		t.Fatalf("a's limit %s, want just before b's drop at 30", fmtTS(lim))
+		t.Fatalf("a's limit %s, want just before b's drop at 30", oplog.FormatTS(lim))
 	}
 }
 
@@ -162,20 +193,20 @@ func TestCluster_SpoolBeforeGateIsCapped(t *testing.T) {
 func TestCluster_IdleReports(t *testing.T) {
 	c := NewCluster(quietLog())
 	a := c.Shard("a", nil)
-	a.start(bson.Timestamp{}, bson.Timestamp{}, false)
+	a.Start(bson.Timestamp{}, bson.Timestamp{}, false)
 	next := &idleRecorder{}
 	a.Next = next
 	a.IdleSpooled(time.Now(), gateTS(10), false)
-	if a.readThrough() != (bson.Timestamp{}) {
+	if a.ReadThrough() != (bson.Timestamp{}) {
 		t.Fatalf("moved by a report made with entries not yet spooled")
 	}
 	a.IdleSpooled(time.Now(), gateTS(10), true)
-	if a.readThrough() != gateTS(10) {
-		t.Fatalf("readThrough %s, want 10", fmtTS(a.readThrough()))
+	if a.ReadThrough() != gateTS(10) {
+		t.Fatalf("readThrough %s, want 10", oplog.FormatTS(a.ReadThrough()))
 	}
 	a.Idle(time.Now(), gateTS(20)) // plain report: spooled unknown
-	if a.readThrough() != gateTS(10) || next.n != 3 {
-		t.Fatalf("readThrough %s, next heard %d", fmtTS(a.readThrough()), next.n)
+	if a.ReadThrough() != gateTS(10) || next.n != 3 {
+		t.Fatalf("readThrough %s, next heard %d", oplog.FormatTS(a.ReadThrough()), next.n)
 	}
 
 	opened := time.Unix(1700200100, 700e6)
@@ -191,7 +222,7 @@ func TestCluster_IdleReports(t *testing.T) {
 	}
 	for _, tc := range cases {
 		if got := idleBound(opened, tc.offset, tc.margin); got != tc.want {
-			t.Errorf("idleBound(offset %v, margin %v) = %s, want %s", tc.offset, tc.margin, fmtTS(got), fmtTS(tc.want))
+			t.Errorf("idleBound(offset %v, margin %v) = %s, want %s", tc.offset, tc.margin, oplog.FormatTS(got), oplog.FormatTS(tc.want))
 		}
 	}
 }
@@ -211,7 +242,7 @@ func TestCluster_ClockProbe(t *testing.T) {
 	g.clk.tried = time.Now() // no background probe
 	want := idleBound(now, 9*time.Second, c.ClockMargin)
 	if got := g.clockBound(now); got != want {
-		t.Fatalf("clockBound %s, want %s", fmtTS(got), fmtTS(want))
+		t.Fatalf("clockBound %s, want %s", oplog.FormatTS(got), oplog.FormatTS(want))
 	}
 	off := c.Shard("rs", func(context.Context) (time.Time, time.Time, time.Time, error) {
 		return time.Time{}, now, now, ErrNoClockRule
@@ -275,7 +306,7 @@ func TestCluster_AdmitWakes(t *testing.T) {
 	es := gateEntries(t, entry(10, "i", "db.c", nil, bson.D{{Key: "_id", Value: 1}}))
 	got := make(chan int, 1)
 	go func() {
-		n, _ := a.admit(context.Background(), es)
+		n, _ := a.Admit(context.Background(), es)
 		got <- n
 	}()
 	b.Spooled(raws(gateEntries(t, entry(12, "i", "db.c", nil, bson.D{{Key: "_id", Value: 2}}))))
@@ -284,7 +315,7 @@ func TestCluster_AdmitWakes(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if n, err := a.admit(ctx, gateEntries(t, entry(20, "i", "db.c", nil, bson.D{{Key: "_id", Value: 3}}))); n != 0 || err == nil {
+	if n, err := a.Admit(ctx, gateEntries(t, entry(20, "i", "db.c", nil, bson.D{{Key: "_id", Value: 3}}))); n != 0 || err == nil {
 		t.Fatalf("admit after ctx's end: %d, %v", n, err)
 	}
 }

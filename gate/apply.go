@@ -1,4 +1,4 @@
-package applier
+package gate
 
 import (
 	"context"
@@ -6,27 +6,28 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/internal/oplog"
 	"github.com/mongo-sync/mongo-sync/spool"
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
-// The applier's side of a ShardGate (Applier.Gate): Run calls start once,
-// readThrough before each read of the spool, drained when a read found
-// nothing, admit before applying a batch, and applied after.
+// The applier's side of a ShardGate (applier.Applier.Gate): its Run calls
+// Start once, ReadThrough before each read of the spool, Drained when a
+// read found nothing, Admit before applying a batch, and Applied after.
 
-// Waits of admit: the backstop poll (changes are signalled), and how often
+// Waits of Admit: the backstop poll (changes are signalled), and how often
 // a wait is logged at warn once it lasts.
 const (
 	gatePoll = time.Second
 	gateWarn = 30 * time.Second
 )
 
-// start tells the gate that the applier starts with every entry at or
+// Start tells the gate that the applier starts with every entry at or
 // before ck applied, and that the spool holds entries up to newest, which
 // may hold DDL entries the gate never saw: until the applier has read
 // them, other shards do not pass them.
-func (g *ShardGate) start(ck, newest bson.Timestamp, ended bool) {
+func (g *ShardGate) Start(ck, newest bson.Timestamp, ended bool) {
 	g.c.mu.Lock()
 	defer g.c.mu.Unlock()
 	g.capTS = maxTS(g.capTS, newest)
@@ -37,10 +38,10 @@ func (g *ShardGate) start(ck, newest bson.Timestamp, ended bool) {
 	g.c.notify()
 }
 
-// readThrough is the shard's readThrough as spooled and reported: taken
+// ReadThrough is the shard's readThrough as spooled and reported: taken
 // before a read of the spool that then finds nothing, every entry at or
 // before it has been applied.
-func (g *ShardGate) readThrough() bson.Timestamp {
+func (g *ShardGate) ReadThrough() bson.Timestamp {
 	g.c.mu.Lock()
 	defer g.c.mu.Unlock()
 	if g.ended {
@@ -49,9 +50,9 @@ func (g *ShardGate) readThrough() bson.Timestamp {
 	return g.through
 }
 
-// drained records that a read of the spool after rt = readThrough() found
+// Drained records that a read of the spool after rt = readThrough() found
 // nothing: everything at or before rt is applied.
-func (g *ShardGate) drained(rt bson.Timestamp) {
+func (g *ShardGate) Drained(rt bson.Timestamp) {
 	g.c.mu.Lock()
 	defer g.c.mu.Unlock()
 	g.scanned = maxTS(g.scanned, rt)
@@ -61,10 +62,10 @@ func (g *ShardGate) drained(rt bson.Timestamp) {
 	}
 }
 
-// applied records that every entry up to last (the last of a batch that
-// admit let through) is applied; a DDL entry among them is no longer
+// Applied records that every entry up to last (the last of a batch that
+// Admit let through) is applied; a DDL entry among them is no longer
 // pending.
-func (g *ShardGate) applied(last bson.Timestamp) {
+func (g *ShardGate) Applied(last bson.Timestamp) {
 	g.c.mu.Lock()
 	defer g.c.mu.Unlock()
 	g.done = maxTS(g.done, last)
@@ -76,11 +77,11 @@ func (g *ShardGate) applied(last bson.Timestamp) {
 	g.c.notify()
 }
 
-// admit returns how many leading entries of es the applier may apply now,
+// Admit returns how many leading entries of es the applier may apply now,
 // at least one, waiting (woken by the Cluster, polling as a backstop) until
 // it may: a run of data entries at or below the limit, or a DDL entry alone
 // once its barrier is passed. It returns 0 and ctx's error when ctx ends.
-func (g *ShardGate) admit(ctx context.Context, es []spool.Entry) (int, error) {
+func (g *ShardGate) Admit(ctx context.Context, es []spool.Entry) (int, error) {
 	c := g.c
 	c.mu.Lock()
 	ddl := g.scan(es)
@@ -106,7 +107,7 @@ func (g *ShardGate) admit(ctx context.Context, es []spool.Entry) (int, error) {
 		g.waitFor = by.name + ": " + why
 		if now.Sub(g.warned) >= gateWarn {
 			g.warned = now
-			g.log.WithFields(logrus.Fields{"ts": fmtTS(es[0].TS), "waiting_on": by.name, "reason": why,
+			g.log.WithFields(logrus.Fields{"ts": oplog.FormatTS(es[0].TS), "waiting_on": by.name, "reason": why,
 				"waiting_s": int64(now.Sub(g.waitSince).Seconds()), "their_state": by.stateLocked()}).
 				Warn("cross-shard order: the applier waits for another shard")
 		}
@@ -125,7 +126,7 @@ func (g *ShardGate) admit(ctx context.Context, es []spool.Entry) (int, error) {
 	}
 }
 
-// admissible is admit's decision (c.mu is held): how many entries may go,
+// admissible is Admit's decision (c.mu is held): how many entries may go,
 // else the shard that holds them and why.
 func (g *ShardGate) admissible(es []spool.Entry, ddl int) (int, *ShardGate, string) {
 	c := g.c
@@ -134,11 +135,11 @@ func (g *ShardGate) admissible(es []spool.Entry, ddl int) (int, *ShardGate, stri
 		if ok {
 			return 1, nil, ""
 		}
-		why := "its applier has not applied everything before this DDL (done " + fmtTS(by.done) + ")"
+		why := "its applier has not applied everything before this DDL (done " + oplog.FormatTS(by.done) + ")"
 		if !by.done.Before(prevTS(es[0].TS)) {
 			why = "its copy of the same DDL orders first"
 		}
-		return 0, by, "DDL at " + fmtTS(es[0].TS) + " waits: " + why
+		return 0, by, "DDL at " + oplog.FormatTS(es[0].TS) + " waits: " + why
 	}
 	data := es
 	if ddl > 0 {
@@ -155,7 +156,7 @@ func (g *ShardGate) admissible(es []spool.Entry, ddl int) (int, *ShardGate, stri
 	var b strings.Builder
 	b.WriteString(why)
 	b.WriteString(" ")
-	b.WriteString(fmtTS(lim))
+	b.WriteString(oplog.FormatTS(lim))
 	return 0, by, b.String()
 }
 
@@ -200,5 +201,5 @@ func (g *ShardGate) stateLocked() string {
 	}
 	g.clk.mu.Unlock()
 	return fmt.Sprintf("through %s, scanned %s, cap %s, known %v, done %s, last idle report %s, clock %s",
-		fmtTS(g.through), fmtTS(g.scanned), fmtTS(g.capTS), g.known, fmtTS(g.done), idle, clock)
+		oplog.FormatTS(g.through), oplog.FormatTS(g.scanned), oplog.FormatTS(g.capTS), g.known, oplog.FormatTS(g.done), idle, clock)
 }
