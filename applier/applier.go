@@ -8,6 +8,7 @@ import (
 
 	"github.com/mongo-sync/mongo-sync/gate"
 	"github.com/mongo-sync/mongo-sync/internal/failpoint"
+	"github.com/mongo-sync/mongo-sync/internal/oplog"
 	"github.com/mongo-sync/mongo-sync/spool"
 	"github.com/mongo-sync/mongo-sync/status"
 	"github.com/mongo-sync/mongo-sync/store"
@@ -115,7 +116,7 @@ func (a *Applier) Run(ctx context.Context) error {
 		}
 		a.Gate.Start(ck.TS, st.NewestTS, st.Ended)
 	}
-	a.Log.WithFields(logrus.Fields{"seq": next, "ts": fmtTS(ck.TS)}).Info("applier starting")
+	a.Log.WithFields(logrus.Fields{"seq": next, "ts": oplog.FormatTS(ck.TS)}).Info("applier starting")
 	lastLog, lastCount := time.Now(), int64(0)
 	for {
 		if ctx.Err() != nil {
@@ -314,7 +315,7 @@ func (a *Applier) checkpoint(es []spool.Entry, start time.Time) error {
 		if a.Shard != "" {
 			msg = "this shard's applier has passed the end of its initial copy"
 		}
-		a.Log.WithFields(logrus.Fields{"ts": fmtTS(ck.TS), "copy_end": fmtTS(a.ConsistentAt)}).Info(msg)
+		a.Log.WithFields(logrus.Fields{"ts": oplog.FormatTS(ck.TS), "copy_end": oplog.FormatTS(a.ConsistentAt)}).Info(msg)
 	}
 	if a.consistent {
 		a.Rec.Consistent()
@@ -426,14 +427,12 @@ func (a *Applier) wait(ctx context.Context) {
 }
 
 func (a *Applier) logProgress(last spool.Entry, rate float64) {
-	f := logrus.Fields{"entries_per_s": int64(rate), "applied": a.applied, "seq": last.Seq, "ts": fmtTS(last.TS)}
+	f := logrus.Fields{"entries_per_s": int64(rate), "applied": a.applied, "seq": last.Seq, "ts": oplog.FormatTS(last.TS)}
 	if lag, ok := a.Rec.Lag(); ok { // the one lag: status.Lag
 		f["lag_s"] = lag.Round(time.Millisecond).Seconds()
 	}
 	a.Log.WithFields(f).Info("applier progress")
 }
-
-func fmtTS(ts bson.Timestamp) string { return fmt.Sprintf("%d,%d", ts.T, ts.I) }
 
 // Rewind moves the checkpoint back so that replay starts at the first
 // retained entry at or after seq (seq > 0) or ts.

@@ -2,12 +2,12 @@ package applier
 
 import (
 	"context"
-	"github.com/mongo-sync/mongo-sync/gate"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/gate"
 	"github.com/mongo-sync/mongo-sync/internal/testlog"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/reader"

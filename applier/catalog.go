@@ -7,6 +7,7 @@ import (
 
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/internal/failpoint"
+	"github.com/mongo-sync/mongo-sync/internal/oplog"
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -166,18 +167,7 @@ func uuidOf(raw bson.Raw) []byte {
 	if err != nil {
 		return nil
 	}
-	return binaryUUID(bsoncore.Value{Type: bsoncore.Type(v.Type), Data: v.Value})
-}
-
-func binaryUUID(v bsoncore.Value) []byte {
-	if v.Type != bsoncore.TypeBinary {
-		return nil
-	}
-	_, data, ok := v.BinaryOK()
-	if !ok || len(data) == 0 {
-		return nil
-	}
-	return data
+	return oplog.BinaryUUID(bsoncore.Value{Type: bsoncore.Type(v.Type), Data: v.Value})
 }
 
 // superseded is the no-op of an entry whose collection no longer has a
@@ -185,7 +175,7 @@ func binaryUUID(v bsoncore.Value) []byte {
 func (t *Translator) superseded(seq uint64, ts bson.Timestamp, ns, what string) {
 	t.Rec.ReapplyNoop(reasonCollMoved)
 	if t.Log != nil {
-		t.Log.WithFields(logrus.Fields{"seq": seq, "ts": fmtTS(ts), "ns": ns, "reason": reasonCollMoved}).
+		t.Log.WithFields(logrus.Fields{"seq": seq, "ts": oplog.FormatTS(ts), "ns": ns, "reason": reasonCollMoved}).
 			Debug(what + ": its collection was dropped or replaced later in the window")
 	}
 }

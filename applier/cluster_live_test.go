@@ -3,12 +3,12 @@ package applier
 import (
 	"context"
 	"fmt"
-	"github.com/mongo-sync/mongo-sync/gate"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/gate"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/reader"
 	"github.com/mongo-sync/mongo-sync/spool"

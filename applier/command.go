@@ -8,6 +8,7 @@ import (
 
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/internal/ddl"
+	"github.com/mongo-sync/mongo-sync/internal/oplog"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
@@ -182,7 +183,7 @@ func (t *Translator) rename(seq uint64, ts bson.Timestamp, o bson.Raw, ui []byte
 		dropTarget = v.Boolean()
 	case bson.TypeBinary:
 		dropTarget = true // the UUID of the dropped target
-		dropUI = binaryUUID(bsoncore.Value{Type: bsoncore.Type(v.Type), Data: v.Value})
+		dropUI = oplog.BinaryUUID(bsoncore.Value{Type: bsoncore.Type(v.Type), Data: v.Value})
 	}
 	if cat == nil {
 		ui, dropUI = nil, nil

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/mongo-sync/mongo-sync/internal/oplog"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 )
@@ -35,9 +36,9 @@ func diffToUpdate(diff bson.Raw, s *pathSink) error {
 
 // docDiff walks a document diff whose paths start with s.path[:prefix].
 func (s *pathSink) docDiff(diff bson.Raw, prefix int) error {
-	it := elementsOf(diff)
-	for it.next() {
-		k, v := it.key(), it.val()
+	it := oplog.ElementsOf(diff)
+	for it.Next() {
+		k, v := it.Key(), it.Val()
 		var err error
 		switch {
 		case len(k) == 1 && k[0] == 'd':
@@ -54,7 +55,7 @@ func (s *pathSink) docDiff(diff bson.Raw, prefix int) error {
 			if !plainField(field) {
 				return errNeedsDocument
 			}
-			sub, ok := docOK(v)
+			sub, ok := oplog.DocOK(v)
 			if !ok {
 				return fmt.Errorf("diff section %q is not a document", k)
 			}
@@ -66,7 +67,7 @@ func (s *pathSink) docDiff(diff bson.Raw, prefix int) error {
 			return err
 		}
 	}
-	return it.err()
+	return it.Err()
 }
 
 // extend sets s.path to its prefix, a dot unless the prefix is empty, and
@@ -87,7 +88,7 @@ func (s *pathSink) subDiff(sub bson.Raw, path int) error {
 	if len(sub) >= 9 && sub[4] == byte(bsoncore.TypeBoolean) && sub[5] == 'a' && sub[6] == 0 && sub[7] == 1 {
 		return s.arrayDiff(sub, path)
 	}
-	if v, ok := lookupTop(sub, "a"); ok {
+	if v, ok := oplog.LookupTop(sub, "a"); ok {
 		if isArr, _ := v.BooleanOK(); isArr {
 			return s.arrayDiff(sub, path)
 		}
@@ -96,9 +97,9 @@ func (s *pathSink) subDiff(sub bson.Raw, path int) error {
 }
 
 func (s *pathSink) arrayDiff(sub bson.Raw, path int) error {
-	it := elementsOf(sub)
-	for it.next() {
-		k, v := it.key(), it.val()
+	it := oplog.ElementsOf(sub)
+	for it.Next() {
+		k, v := it.Key(), it.Val()
 		switch {
 		case len(k) == 1 && k[0] == 'a':
 		case len(k) == 1 && k[0] == 'l':
@@ -112,7 +113,7 @@ func (s *pathSink) arrayDiff(sub bson.Raw, path int) error {
 				s.set = appendElement(s.set, s.path[:elem], v)
 				continue
 			}
-			d, ok := docOK(v)
+			d, ok := oplog.DocOK(v)
 			if !ok {
 				return fmt.Errorf("array diff section %q is not a document", k)
 			}
@@ -123,19 +124,19 @@ func (s *pathSink) arrayDiff(sub bson.Raw, path int) error {
 			return fmt.Errorf("unknown array diff section %q", k)
 		}
 	}
-	return it.err()
+	return it.Err()
 }
 
 // addPaths appends a d (unset) or u (set) section's fields under
 // s.path[:prefix].
 func (s *pathSink) addPaths(section bsoncore.Value, prefix int, unset bool) error {
-	d, ok := docOK(section)
+	d, ok := oplog.DocOK(section)
 	if !ok {
 		return fmt.Errorf("diff section is %s, not a document", section.Type)
 	}
-	it := elementsOf(d)
-	for it.next() {
-		key := it.key()
+	it := oplog.ElementsOf(d)
+	for it.Next() {
+		key := it.Key()
 		if !plainField(key) {
 			return errNeedsDocument
 		}
@@ -143,10 +144,10 @@ func (s *pathSink) addPaths(section bsoncore.Value, prefix int, unset bool) erro
 		if unset {
 			s.unset = appendElement(s.unset, path, bsoncore.Value{Type: bsoncore.TypeBoolean, Data: trueByte})
 		} else {
-			s.set = appendElement(s.set, path, it.val())
+			s.set = appendElement(s.set, path, it.Val())
 		}
 	}
-	return it.err()
+	return it.Err()
 }
 
 var trueByte = []byte{1}

@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/mongo-sync/mongo-sync/applier/mongos"
 	"sort"
 	"sync"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/applier/mongos"
 	"github.com/mongo-sync/mongo-sync/internal/retry"
 	"github.com/mongo-sync/mongo-sync/internal/wirecmd"
 	"github.com/mongo-sync/mongo-sync/status"

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/internal/oplog"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
@@ -80,7 +81,7 @@ func (t *Translator) migrated(seq uint64, ts bson.Timestamp, op, ns string, o, r
 	case "renameCollection":
 		to, _ := o.Lookup("to").StringValueOK()
 		if v := o.Lookup("dropTarget"); v.Type == bson.TypeBinary {
-			dropUI := binaryUUID(bsoncore.Value{Type: bsoncore.Type(v.Type), Data: v.Value})
+			dropUI := oplog.BinaryUUID(bsoncore.Value{Type: bsoncore.Type(v.Type), Data: v.Value})
 			if _, known := cat.known(dropUI); known {
 				hooks = append(hooks, cat.forget(dropUI))
 			}

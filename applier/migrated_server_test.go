@@ -3,11 +3,11 @@ package applier
 import (
 	"context"
 	"fmt"
-	"github.com/mongo-sync/mongo-sync/gate"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/gate"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/spool"
 	"github.com/mongo-sync/mongo-sync/store"

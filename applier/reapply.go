@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/mongo-sync/mongo-sync/internal/mongoerr"
+	"github.com/mongo-sync/mongo-sync/internal/oplog"
 	"github.com/mongo-sync/mongo-sync/internal/wirecmd"
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -156,7 +157,7 @@ func (x *Executor) replace(ctx context.Context, op *Op, doc bson.D) error {
 func (x *Executor) noop(op *Op, reason string, f logrus.Fields) {
 	x.Rec.ReapplyNoop(reason)
 	if x.Log != nil {
-		x.Log.WithFields(f).WithFields(logrus.Fields{"seq": op.Seq, "ts": fmtTS(op.TS), "ns": op.NS, "reason": reason}).
+		x.Log.WithFields(f).WithFields(logrus.Fields{"seq": op.Seq, "ts": oplog.FormatTS(op.TS), "ns": op.NS, "reason": reason}).
 			Debug("re-application rule applied")
 	}
 }

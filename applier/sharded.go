@@ -9,6 +9,7 @@ import (
 
 	"github.com/mongo-sync/mongo-sync/applier/mongos"
 	"github.com/mongo-sync/mongo-sync/internal/mongoerr"
+	"github.com/mongo-sync/mongo-sync/internal/oplog"
 	"github.com/mongo-sync/mongo-sync/internal/retry"
 	"github.com/mongo-sync/mongo-sync/internal/wirecmd"
 	"github.com/sirupsen/logrus"
@@ -149,7 +150,7 @@ func buildShardedUpdates(b *wirecmd.Builder, coll string, ops []Op, k *mongos.Ke
 		op := &ops[i]
 		if op.Kind == KindReplace {
 			q = k.AppendQuery(q[:0], op.ID, op.Doc)
-			if hasDollarKey(op.Doc) {
+			if oplog.HasDollarKey(op.Doc) {
 				b.ReplaceLiteralQ(q, op.Doc, false)
 			} else {
 				b.UpdateQ(q, op.Doc, false)
@@ -249,7 +250,7 @@ func (x *Executor) settleSharded(ctx context.Context, ops []Op, k *mongos.Key) e
 		if len(pending) == 0 {
 			b.Begin("update", coll, "updates", true)
 		}
-		if hasDollarKey(w.doc) {
+		if oplog.HasDollarKey(w.doc) {
 			b.ReplaceLiteralQ(w.q, w.doc, true)
 		} else {
 			b.UpdateQ(w.q, w.doc, true)
@@ -360,7 +361,7 @@ func (x *Executor) changeKey(ctx context.Context, op *Op, k *mongos.Key, old, do
 	err := x.retry(ctx, op.NS, "change a shard key in "+op.NS, func() error {
 		var res *mongo.UpdateResult
 		var err error
-		if cctx := x.commandCtx(ctx); hasDollarKey(doc) {
+		if cctx := x.commandCtx(ctx); oplog.HasDollarKey(doc) {
 			res, err = c.UpdateOne(cctx, old, wirecmd.LiteralReplacement(doc), options.UpdateOne().SetBypassDocumentValidation(true))
 		} else {
 			res, err = c.ReplaceOne(cctx, old, doc, options.Replace().SetBypassDocumentValidation(true))
@@ -404,22 +405,22 @@ func sameKey(k *mongos.Key, a, b bson.Raw) bool {
 // k: it may change the document's shard key.
 func touches(k *mongos.Key, update bson.Raw) bool {
 	touched := false
-	eachElement(update, func(_ []byte, v bsoncore.Value) error {
+	oplog.EachElement(update, func(_ []byte, v bsoncore.Value) error {
 		paths, ok := v.DocumentOK()
 		if !ok {
 			return nil
 		}
-		eachElement(bson.Raw(paths), func(p []byte, _ bsoncore.Value) error {
+		oplog.EachElement(bson.Raw(paths), func(p []byte, _ bsoncore.Value) error {
 			for _, f := range k.Fields() {
 				if overlaps(string(p), f) {
 					touched = true
-					return errStop
+					return oplog.ErrStop
 				}
 			}
 			return nil
 		})
 		if touched {
-			return errStop
+			return oplog.ErrStop
 		}
 		return nil
 	})

@@ -3,7 +3,6 @@ package applier
 import (
 	"context"
 	"fmt"
-	"github.com/mongo-sync/mongo-sync/applier/mongos"
 	"os"
 	"sort"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/applier/mongos"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/sharding"
 	"go.mongodb.org/mongo-driver/v2/bson"

@@ -1,9 +1,9 @@
 package applier
 
 import (
-	"github.com/mongo-sync/mongo-sync/applier/mongos"
 	"testing"
 
+	"github.com/mongo-sync/mongo-sync/applier/mongos"
 	"github.com/mongo-sync/mongo-sync/internal/wirecmd"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )

@@ -2,11 +2,11 @@ package applier
 
 import (
 	"context"
-	"github.com/mongo-sync/mongo-sync/applier/mongos"
-	"github.com/mongo-sync/mongo-sync/gate"
 	"sync"
 	"testing"
 
+	"github.com/mongo-sync/mongo-sync/applier/mongos"
+	"github.com/mongo-sync/mongo-sync/gate"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/internal/wirecmd"
 	"github.com/mongo-sync/mongo-sync/sharding"

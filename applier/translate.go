@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/internal/oplog"
 	"github.com/mongo-sync/mongo-sync/internal/projection"
 	"github.com/mongo-sync/mongo-sync/internal/slab"
-
-	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/status"
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -49,8 +49,6 @@ func NewTranslator(ns *config.Namespaces) *Translator {
 // every op's document stays as built.
 func (t *Translator) Release() { t.docs.Rewind() }
 
-var errMalformed = errors.New("malformed BSON entry")
-
 // Translate turns one spooled entry into ops.
 func (t *Translator) Translate(seq uint64, ts bson.Timestamp, raw bson.Raw) ([]Op, error) {
 	return t.AppendOps(nil, seq, ts, raw)
@@ -75,36 +73,36 @@ func (t *Translator) AppendOps(dst []Op, seq uint64, ts bson.Timestamp, raw bson
 // entry appends the ops of an entry, or of an inner op of applyOps (top ==
 // false), to dst.
 func (t *Translator) entry(dst []Op, seq uint64, ts bson.Timestamp, raw bson.Raw, top bool) ([]Op, error) {
-	h, err := parseHeader(raw)
+	h, err := oplog.ParseHeader(raw)
 	if err != nil {
 		return dst, err
 	}
-	op, o := string(h.op), h.o // string(h.op) in a switch does not allocate
+	op, o := string(h.Op), h.O // string(h.Op) in a switch does not allocate
 	switch {
 	case len(op) == 0:
 		return dst, fmt.Errorf("entry has no op field")
 	case op == "ci" || op == "cu" || op == "cd":
 		t.containerOp(seq, ts, op)
 		return dst, nil
-	case len(h.ns) == 0 && op != "n":
+	case len(h.NS) == 0 && op != "n":
 		return dst, fmt.Errorf("entry has no ns field")
-	case h.fromMigrate:
-		ops, err := t.migrated(seq, ts, op, t.intern(h.ns), o, raw, top)
+	case h.FromMigrate:
+		ops, err := t.migrated(seq, ts, op, t.intern(h.NS), o, raw, top)
 		return append(dst, ops...), err
 	case o == nil && op != "n":
 		return dst, fmt.Errorf("entry has no o document")
 	}
 	switch op {
 	case "n":
-		if t.ShardCollections && h.o2 != nil {
-			ops, err := t.shardCollection(seq, ts, h.o2)
+		if t.ShardCollections && h.O2 != nil {
+			ops, err := t.shardCollection(seq, ts, h.O2)
 			return append(dst, ops...), err
 		}
 		return dst, nil
 	case "i", "u", "d":
-		return t.crud(dst, seq, ts, op[0], t.intern(h.ns), o, h.o2, h.ui)
+		return t.crud(dst, seq, ts, op[0], t.intern(h.NS), o, h.O2, h.UI)
 	case "c":
-		ops, err := t.command(seq, ts, t.intern(h.ns), o, raw, top)
+		ops, err := t.command(seq, ts, t.intern(h.NS), o, raw, top)
 		return append(dst, ops...), err
 	}
 	return dst, fmt.Errorf("unknown op %q", op)
@@ -125,7 +123,7 @@ func (t *Translator) containerOp(seq uint64, ts bson.Timestamp, op string) {
 	}
 	t.containerSeen[op] = true
 	if t.Log != nil {
-		t.Log.WithFields(logrus.Fields{"seq": seq, "ts": fmtTS(ts), "op": op}).
+		t.Log.WithFields(logrus.Fields{"seq": seq, "ts": oplog.FormatTS(ts), "op": op}).
 			Info("container writes (storage-internal records of the source node) are not applied: the destination builds its own indexes and counts")
 	}
 }
@@ -215,7 +213,7 @@ func (t *Translator) crud(dst []Op, seq uint64, ts bson.Timestamp, op byte, ns s
 	}
 	switch op {
 	case 'i':
-		id, ok := docID(o)
+		id, ok := oplog.DocID(o)
 		if !ok {
 			return dst, fmt.Errorf("insert without _id")
 		}
@@ -227,7 +225,7 @@ func (t *Translator) crud(dst []Op, seq uint64, ts bson.Timestamp, op byte, ns s
 		base.Kind, base.Doc = KindInsert, doc
 		return append(dst, base), nil
 	case 'd':
-		id, ok := docID(o)
+		id, ok := oplog.DocID(o)
 		if !ok {
 			return dst, fmt.Errorf("delete without _id")
 		}
@@ -237,7 +235,7 @@ func (t *Translator) crud(dst []Op, seq uint64, ts bson.Timestamp, op byte, ns s
 	if o2 == nil {
 		return dst, fmt.Errorf("update without o2")
 	}
-	id, ok := docID(o2)
+	id, ok := oplog.DocID(o2)
 	if !ok {
 		return dst, fmt.Errorf("update without o2._id")
 	}
@@ -252,7 +250,7 @@ func (t *Translator) crud(dst []Op, seq uint64, ts bson.Timestamp, op byte, ns s
 		return replacement(dst, base, doc), nil
 	}
 	if shape.version == 2 {
-		diff, ok := docOK(bsoncore.Value{Type: bsoncore.Type(shape.diff.Type), Data: shape.diff.Value})
+		diff, ok := oplog.DocOK(bsoncore.Value{Type: bsoncore.Type(shape.diff.Type), Data: shape.diff.Value})
 		if !ok {
 			return dst, fmt.Errorf("$v:2 update without a diff document")
 		}
@@ -289,7 +287,7 @@ type updateShape struct {
 
 // shapeOf reads the top level of an update's o in one pass.
 func shapeOf(o bson.Raw) updateShape {
-	if diff, ok := v2Diff(o); ok {
+	if diff, ok := oplog.V2Diff(o); ok {
 		return updateShape{version: 2, diff: bson.RawValue{Type: bson.TypeEmbeddedDocument, Value: diff}}
 	}
 	return shapeWalk(o)
@@ -298,16 +296,16 @@ func shapeOf(o bson.Raw) updateShape {
 // shapeWalk is shapeOf for any o, by a walk of its fields.
 func shapeWalk(o bson.Raw) updateShape {
 	var s updateShape
-	it := elementsOf(o)
-	for it.next() {
+	it := oplog.ElementsOf(o)
+	for it.Next() {
 		// Compares, not a switch on the string (see parseHeader).
-		if k := it.key(); string(k) == "_id" {
+		if k := it.Key(); string(k) == "_id" {
 			s.hasID = true
 		} else if string(k) == "$v" {
-			v := it.val()
+			v := it.Val()
 			s.version, _ = bson.RawValue{Type: bson.Type(v.Type), Value: v.Data}.AsInt64OK()
 		} else if string(k) == "diff" {
-			v := it.val()
+			v := it.Val()
 			s.diff = bson.RawValue{Type: bson.Type(v.Type), Value: v.Data}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/mongo-sync/mongo-sync/internal/oplog"
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -76,7 +77,7 @@ func (a *Applier) olderThanCopy(err error) bool {
 		return false
 	}
 	a.Rec.ReapplyNoop("transaction_before_spool")
-	a.Log.WithFields(logrus.Fields{"seq": u.Seq, "ts": fmtTS(u.TS), "lsid": u.Lsid, "txnNumber": u.TxnNumber, "t0": fmtTS(t0)}).
+	a.Log.WithFields(logrus.Fields{"seq": u.Seq, "ts": oplog.FormatTS(u.TS), "lsid": u.Lsid, "txnNumber": u.TxnNumber, "t0": oplog.FormatTS(t0)}).
 		Info("an entry of a transaction begun before the spool's start and ended before T0: the copy holds its effects, nothing to apply")
 	return true
 }

@@ -3,6 +3,7 @@ package applier
 import (
 	"encoding/binary"
 
+	"github.com/mongo-sync/mongo-sync/internal/oplog"
 	"github.com/mongo-sync/mongo-sync/internal/wirecmd"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
@@ -85,7 +86,7 @@ func build(b *wirecmd.Builder, coll string, ops []Op, docs []bson.Raw, wc []byte
 		for i := range ops {
 			d := doc(i)
 			switch {
-			case ops[i].Kind == KindReplace && hasDollarKey(d):
+			case ops[i].Kind == KindReplace && oplog.HasDollarKey(d):
 				b.ReplaceLiteral(ops[i].ID, d)
 			case updateLen(ops[i].ID, d) <= len(stmt):
 				// b.Insert appends any document as the next statement:
@@ -120,4 +121,15 @@ func appendUpdate(dst []byte, id bson.RawValue, u bson.Raw) []byte {
 	dst = append(dst, byte(bsoncore.TypeBoolean), 'u', 'p', 's', 'e', 'r', 't', 0, 1, 0)
 	binary.LittleEndian.PutUint32(dst[start:], uint32(len(dst)-start))
 	return dst
+}
+
+// Raw BSON builders for the hot path: the driver copies bson.Raw filters
+// and updates as bytes, where a bson.D goes through reflection.
+
+// idFilter is {_id: id}.
+func idFilter(id bson.RawValue) bson.Raw {
+	idx, doc := bsoncore.AppendDocumentStart(make([]byte, 0, 16+len(id.Value)))
+	doc = bsoncore.AppendValueElement(doc, "_id", bsoncore.Value{Type: bsoncore.Type(id.Type), Data: id.Value})
+	doc, _ = bsoncore.AppendDocumentEnd(doc, idx)
+	return doc
 }

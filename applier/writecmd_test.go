@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"testing"
 
+	"github.com/mongo-sync/mongo-sync/internal/oplog"
 	"github.com/mongo-sync/mongo-sync/internal/wirecmd"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
@@ -107,7 +108,7 @@ func TestUpdateStatement(t *testing.T) {
 	for _, id := range ids {
 		for _, d := range docs {
 			for _, k := range []Kind{KindUpdate, KindReplace} {
-				if k == KindReplace && hasDollarKey(d) {
+				if k == KindReplace && oplog.HasDollarKey(d) {
 					continue // a pipeline (TestCmdBuilder)
 				}
 				for _, bypass := range []bool{true, false} {

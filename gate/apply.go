@@ -166,7 +166,7 @@ func (g *ShardGate) admissible(es []spool.Entry, ddl int) (int, *ShardGate, stri
 func (g *ShardGate) scan(es []spool.Entry) int {
 	ddl := -1
 	for i := range es {
-		if g.c.keys != nil && shardCollectionNoop(es[i].Raw) {
+		if g.c.keys != nil && oplog.ShardCollectionNoop(es[i].Raw) {
 			// The source sharded a collection: the destination may be
 			// sharded too by now (by an operator, or by the applier of
 			// the shard that logged it).

@@ -232,17 +232,3 @@ func (g *ShardGate) ShareKeys(k *mongos.ShardKeys) *mongos.ShardKeys {
 	}
 	return g.c.keys
 }
-
-// shardCollectionNoop reports the no-op a source shard logs when it shards
-// a collection (applier/shardcoll.go): o2 begins with shardCollection.
-func shardCollectionNoop(raw bson.Raw) bool {
-	if op, _ := raw.Lookup("op").StringValueOK(); op != "n" {
-		return false
-	}
-	o2, ok := raw.Lookup("o2").DocumentOK()
-	if !ok {
-		return false
-	}
-	el, err := o2.IndexErr(0)
-	return err == nil && el.Key() == "shardCollection"
-}

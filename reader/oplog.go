@@ -9,6 +9,7 @@ import (
 
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/internal/mongoerr"
+	"github.com/mongo-sync/mongo-sync/internal/oplog"
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -495,7 +496,7 @@ func (o *OplogSource) produce(ctx context.Context, last *bson.Raw, emit func(bso
 		resume, from = *last, tsOf(*last)
 	case !o.Start.IsZero():
 		from = o.Start
-		o.Log.WithFields(logrus.Fields{"ts": fmtTS(from), "from": o.StartFrom}).Info("starting at the given optime")
+		o.Log.WithFields(logrus.Fields{"ts": oplog.FormatTS(from), "from": o.StartFrom}).Info("starting at the given optime")
 	default:
 		newest, err := o.newest(ctx)
 		if err != nil {
@@ -507,7 +508,7 @@ func (o *OplogSource) produce(ctx context.Context, last *bson.Raw, emit func(bso
 			from = bson.Timestamp{T: newest.T, I: newest.I + 1}
 		}
 		o.StartFrom = "the source's newest entry when the reader started"
-		o.Log.WithField("ts", fmtTS(from)).Info("starting at the newest oplog entry")
+		o.Log.WithField("ts", oplog.FormatTS(from)).Info("starting at the newest oplog entry")
 	}
 	backoff := newBackoff()
 	for {

@@ -1,7 +1,8 @@
-package applier
+package oplog
 
 import (
 	"encoding/binary"
+	"errors"
 	"math/bits"
 
 	"github.com/mongo-sync/mongo-sync/internal/bsonx"
@@ -9,19 +10,22 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 )
 
-// elements walks the top-level elements of a document, without allocating:
+// ErrMalformed is a walk that met malformed BSON.
+var ErrMalformed = errors.New("malformed BSON entry")
+
+// Elements walks the top-level elements of a document, without allocating:
 //
-//	it := elementsOf(doc)
-//	for it.next() {
-//		use(it.key(), it.val())
+//	it := oplog.ElementsOf(doc)
+//	for it.Next() {
+//		use(it.Key(), it.Val())
 //	}
-//	if err := it.err(); err != nil { ... }
+//	if err := it.Err(); err != nil { ... }
 //
 // A document shorter than 5 bytes, or an element that runs past the
-// document, ends the walk with errMalformed. The walk keeps offsets, not
-// slices: next stores no pointers (no write barriers), and key and val
+// document, ends the walk with ErrMalformed. The walk keeps offsets, not
+// slices: Next stores no pointers (no write barriers), and Key and Val
 // inline into the caller.
-type elements struct {
+type Elements struct {
 	b      []byte // the document's elements
 	pos    int    // where the next element starts
 	k0, k1 int    // the current key is b[k0:k1], its value b[k1+1:pos]
@@ -29,16 +33,17 @@ type elements struct {
 	bad    bool
 }
 
-func elementsOf(doc []byte) elements {
+// ElementsOf walks doc's elements.
+func ElementsOf(doc []byte) Elements {
 	if len(doc) < 5 {
-		return elements{bad: true}
+		return Elements{bad: true}
 	}
-	return elements{b: doc[4 : len(doc)-1]}
+	return Elements{b: doc[4 : len(doc)-1]}
 }
 
-// next moves to the next element; false at the end or at a malformed
+// Next moves to the next element; false at the end or at a malformed
 // element.
-func (it *elements) next() bool {
+func (it *Elements) Next() bool {
 	b, p := it.b, it.pos
 	if p >= len(b) {
 		return false
@@ -94,26 +99,26 @@ func keyEnd(b []byte, i int) int {
 	return -1
 }
 
-func (it *elements) fail() bool {
+func (it *Elements) fail() bool {
 	it.bad, it.pos = true, len(it.b)
 	return false
 }
 
-// key is the current element's key.
-func (it *elements) key() []byte { return it.b[it.k0:it.k1] }
+// Key is the current element's key.
+func (it *Elements) Key() []byte { return it.b[it.k0:it.k1] }
 
-// val is the current element's value.
-func (it *elements) val() bsoncore.Value {
+// Val is the current element's value.
+func (it *Elements) Val() bsoncore.Value {
 	return bsoncore.Value{Type: it.t, Data: it.b[it.k1+1 : it.pos]}
 }
 
-// rest is the elements after the current one.
-func (it *elements) rest() []byte { return it.b[it.pos:] }
+// Rest is the elements after the current one.
+func (it *Elements) Rest() []byte { return it.b[it.pos:] }
 
-// err is errMalformed when the walk met malformed BSON.
-func (it *elements) err() error {
+// Err is ErrMalformed when the walk met malformed BSON.
+func (it *Elements) Err() error {
 	if it.bad {
-		return errMalformed
+		return ErrMalformed
 	}
 	return nil
 }
@@ -149,9 +154,9 @@ var valueSizes = func() (l [256]int8) {
 	return l
 }()
 
-// docOK is bsoncore.Value.DocumentOK without its calls: an embedded
+// DocOK is bsoncore.Value.DocumentOK without its calls: an embedded
 // document whose length prefix is at least 4 and within the value.
-func docOK(v bsoncore.Value) (bson.Raw, bool) {
+func DocOK(v bsoncore.Value) (bson.Raw, bool) {
 	if v.Type != bsoncore.TypeEmbeddedDocument || len(v.Data) < 4 {
 		return nil, false
 	}
@@ -165,11 +170,11 @@ func docOK(v bsoncore.Value) (bson.Raw, bool) {
 // nextElement splits the first element off rest (a document's elements):
 // its key and value. It accepts and rejects what bsoncore.ReadValue does.
 func nextElement(rest []byte) (key []byte, v bsoncore.Value, tail []byte, ok bool) {
-	it := elements{b: rest}
-	if !it.next() {
+	it := Elements{b: rest}
+	if !it.Next() {
 		return nil, v, nil, false
 	}
-	return it.key(), it.val(), it.rest(), true
+	return it.Key(), it.Val(), it.Rest(), true
 }
 
 // valueLen is bsonx.ValueLen for a bsoncore type.
