@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/mongo-sync/mongo-sync/applier/update"
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/internal/ddl"
 	"github.com/mongo-sync/mongo-sync/internal/oplog"
@@ -304,7 +305,7 @@ func (t *Translator) legacyIndex(seq uint64, ts bson.Timestamp, db string, spec 
 	if err := bson.Unmarshal(spec, &d); err != nil {
 		return nil, err
 	}
-	return []Op{t.indexOp(seq, ts, dstNS, dstDB, dstColl, bson.A{remove(d, "ns")})}, nil
+	return []Op{t.indexOp(seq, ts, dstNS, dstDB, dstColl, bson.A{update.Remove(d, "ns")})}, nil
 }
 
 func (t *Translator) indexOp(seq uint64, ts bson.Timestamp, ns, db, coll string, specs bson.A) Op {
@@ -333,7 +334,7 @@ func indexNames(specs bson.A) string {
 	var names []string
 	for _, s := range specs {
 		if d, ok := s.(bson.D); ok {
-			if i := index(d, "name"); i >= 0 {
+			if i := update.Index(d, "name"); i >= 0 {
 				switch n := d[i].Value.(type) {
 				case string:
 					names = append(names, n)
@@ -392,7 +393,7 @@ func cleanIndexSpec(spec any) any {
 		return spec
 	}
 	for _, k := range []string{"v", "ns", "background"} {
-		d = remove(d, k)
+		d = update.Remove(d, k)
 	}
 	return d
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/mongo-sync/mongo-sync/applier/update"
 	"github.com/mongo-sync/mongo-sync/store"
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -186,7 +187,7 @@ func renameIndexCmd(cmd bson.Raw, coll string) (bson.Raw, error) {
 	if err := bson.Unmarshal(cmd, &d); err != nil {
 		return nil, err
 	}
-	if i := index(d, "createIndexes"); i >= 0 {
+	if i := update.Index(d, "createIndexes"); i >= 0 {
 		d[i].Value = coll
 	}
 	return bson.Marshal(d)
@@ -272,11 +273,11 @@ func withoutUnique(cmd bson.Raw) (bson.Raw, error) {
 	if err := bson.Unmarshal(cmd, &d); err != nil {
 		return nil, err
 	}
-	if i := index(d, "indexes"); i >= 0 {
+	if i := update.Index(d, "indexes"); i >= 0 {
 		specs, _ := d[i].Value.(bson.A)
 		for j, s := range specs {
 			if sd, ok := s.(bson.D); ok {
-				specs[j] = remove(sd, "unique")
+				specs[j] = update.Remove(sd, "unique")
 			}
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/mongo-sync/mongo-sync/applier/update"
 	"github.com/mongo-sync/mongo-sync/internal/mongoerr"
 	"github.com/mongo-sync/mongo-sync/internal/oplog"
 	"github.com/mongo-sync/mongo-sync/internal/wirecmd"
@@ -97,32 +98,17 @@ func afterOp(op *Op, cur bson.Raw) (doc bson.D, nonViable int, err error) {
 		if err != nil || raw == nil {
 			return nil, 0, err
 		}
-		doc, err := decodeD(raw)
+		doc, err := update.Decode(raw)
 		return doc, 0, err
 	}
 	switch op.Kind {
 	case KindInsert, KindReplace:
-		doc, err := decodeD(op.Doc)
+		doc, err := update.Decode(op.Doc)
 		return doc, 0, err
 	case KindUpdate:
-		base := bson.D{{Key: "_id", Value: op.ID}}
-		if cur != nil {
-			if base, err = decodeD(cur); err != nil {
-				return nil, 0, err
-			}
-		}
-		if op.fromDiff {
-			return applyDiffPaths(base, op.Doc)
-		}
-		return applyModifiers(base, op.Doc)
+		return update.After(cur, op.ID, op.Doc, op.fromDiff)
 	}
 	return nil, 0, fmt.Errorf("op kind %d has no document", op.Kind)
-}
-
-func decodeD(raw bson.Raw) (bson.D, error) {
-	var d bson.D
-	err := bson.Unmarshal(raw, &d)
-	return d, err
 }
 
 // reapplyNonViable applies op, whose update statement hit a non-viable

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/mongo-sync/mongo-sync/applier/update"
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/internal/oplog"
 	"github.com/mongo-sync/mongo-sync/internal/projection"
@@ -34,7 +35,7 @@ type Translator struct {
 	names map[string]string // interned namespaces: one string per namespace
 	last  route             // the namespace of the previous write
 	docs  slab.Slab         // built update documents are carved from it
-	sink  pathSink          // reused by every $v:2 diff
+	sink  update.Sink       // reused by every $v:2 diff
 
 	containerSeen map[string]bool // container write kinds logged (containerOp)
 }
@@ -316,10 +317,10 @@ func shapeWalk(o bson.Raw) updateShape {
 // replacement computed from the destination's current document.
 func (t *Translator) delta(dst []Op, base Op, diff bson.Raw, fields []string) ([]Op, error) {
 	sink := &t.sink
-	sink.reset()
-	err := diffToUpdate(diff, sink)
+	sink.Reset()
+	err := update.DiffToUpdate(diff, sink)
 	switch {
-	case errors.Is(err, errNeedsDocument):
+	case errors.Is(err, update.ErrNeedsDocument):
 		var d bson.D
 		if err := bson.Unmarshal(diff, &d); err != nil {
 			return dst, fmt.Errorf("diff: %w", err)
@@ -336,7 +337,7 @@ func (t *Translator) delta(dst []Op, base Op, diff bson.Raw, fields []string) ([
 					return nil, err
 				}
 			}
-			out, err := applyDiff(doc, d)
+			out, err := update.ApplyDiff(doc, d)
 			if err != nil {
 				return nil, err
 			}
@@ -350,7 +351,7 @@ func (t *Translator) delta(dst []Op, base Op, diff bson.Raw, fields []string) ([
 	case err != nil:
 		return dst, fmt.Errorf("diff: %w", err)
 	}
-	set, unset := sink.set, sink.unset
+	set, unset := sink.Set, sink.Unset
 	if fields != nil {
 		if set, err = projection.RawPaths(set, fields); err != nil {
 			return dst, err

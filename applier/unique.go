@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/mongo-sync/mongo-sync/applier/update"
 	"github.com/mongo-sync/mongo-sync/store"
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -113,7 +114,7 @@ func (x *Executor) resolveUnique(ctx context.Context, op *Op, cause error) error
 		orig, _ := keyValue(doc, path)
 		mark, embedded := placeholder(orig, op.ID)
 		var ok bool
-		if doc, ok = setPath(doc, path, mark); !ok {
+		if doc, ok = update.SetPath(doc, path, mark); !ok {
 			return fail(fmt.Errorf("unique %s conflicts with another document, and its key cannot be moved aside: %w", conflict, cause))
 		}
 		t, v, err := bson.MarshalValue(orig)
@@ -168,7 +169,7 @@ func keyValue(doc bson.D, path []string) (any, bool) {
 	for i, k := range path {
 		switch c := cur.(type) {
 		case bson.D:
-			j := index(c, k)
+			j := update.Index(c, k)
 			if j < 0 {
 				return nil, false
 			}

@@ -1,4 +1,4 @@
-package applier
+package update
 
 import (
 	"fmt"
@@ -8,16 +8,16 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
-// applyDiff applies a $v:2 document diff to doc the way mongod's diff
+// ApplyDiff applies a $v:2 document diff to doc the way mongod's diff
 // applier does: d deletes, u overwrites in place (or appends), i (re)places
 // at the end, s<field> recurses; a sub-diff of a missing field does nothing,
 // one of a field of the wrong type sets it to null.
-func applyDiff(doc bson.D, diff bson.D) (bson.D, error) {
+func ApplyDiff(doc bson.D, diff bson.D) (bson.D, error) {
 	for _, sec := range diff {
 		switch k := sec.Key; {
 		case k == "d":
 			for _, f := range asD(sec.Value) {
-				doc = remove(doc, f.Key)
+				doc = Remove(doc, f.Key)
 			}
 		case k == "u":
 			for _, f := range asD(sec.Value) {
@@ -25,11 +25,11 @@ func applyDiff(doc bson.D, diff bson.D) (bson.D, error) {
 			}
 		case k == "i":
 			for _, f := range asD(sec.Value) {
-				doc = append(remove(doc, f.Key), bson.E{Key: f.Key, Value: f.Value})
+				doc = append(Remove(doc, f.Key), bson.E{Key: f.Key, Value: f.Value})
 			}
 		case k == "b":
 			for _, f := range asD(sec.Value) {
-				i := index(doc, f.Key)
+				i := Index(doc, f.Key)
 				if i < 0 {
 					continue
 				}
@@ -45,7 +45,7 @@ func applyDiff(doc bson.D, diff bson.D) (bson.D, error) {
 			if !ok {
 				return nil, fmt.Errorf("diff section %q is not a document", k)
 			}
-			i := index(doc, field)
+			i := Index(doc, field)
 			if i < 0 {
 				continue
 			}
@@ -73,7 +73,7 @@ func applySub(cur any, sub bson.D) (any, error) {
 	if !ok {
 		return nil, nil
 	}
-	return applyDiff(d, sub)
+	return ApplyDiff(d, sub)
 }
 
 func isArrayDiff(sub bson.D) bool {
@@ -151,7 +151,8 @@ func asInt(v any) (int, bool) {
 	return 0, false
 }
 
-func index(d bson.D, key string) int {
+// Index is the position of key in d, -1 if d has no such field.
+func Index(d bson.D, key string) int {
 	for i, e := range d {
 		if e.Key == key {
 			return i
@@ -160,15 +161,16 @@ func index(d bson.D, key string) int {
 	return -1
 }
 
-func remove(d bson.D, key string) bson.D {
-	if i := index(d, key); i >= 0 {
+// Remove is d without its field key (d itself when it has none).
+func Remove(d bson.D, key string) bson.D {
+	if i := Index(d, key); i >= 0 {
 		return append(d[:i:i], d[i+1:]...)
 	}
 	return d
 }
 
 func setField(d bson.D, key string, v any) bson.D {
-	if i := index(d, key); i >= 0 {
+	if i := Index(d, key); i >= 0 {
 		d[i].Value = v
 		return d
 	}

@@ -1,4 +1,10 @@
-package applier
+// Package update applies MongoDB update statements the way oplog
+// application does: a $v:2 diff turned into $set/$unset paths where it
+// can be (DiffToUpdate), a diff applied to a whole document where it
+// cannot (ApplyDiff), and modifier updates applied in Go to the current
+// document under the re-application rules (After, ApplyModifiers,
+// ApplyDiffPaths).
+package update
 
 import (
 	"errors"
@@ -9,33 +15,34 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 )
 
-// errNeedsDocument means a $v:2 diff cannot be expressed as $set/$unset
+// ErrNeedsDocument means a $v:2 diff cannot be expressed as $set/$unset
 // (array truncation, binary patches, insert sections whose field order
 // matters, literal dotted or $-prefixed field names): it is applied to the
 // fetched document instead.
-var errNeedsDocument = errors.New("diff needs the current document")
+var ErrNeedsDocument = errors.New("diff needs the current document")
 
-// pathSink collects $set and $unset paths as raw BSON elements (no document
+// Sink collects $set and $unset paths as raw BSON elements (no document
 // framing), written straight from the diff's bytes. Its buffers are reused
 // from diff to diff.
-type pathSink struct {
-	set, unset []byte
+type Sink struct {
+	Set, Unset []byte
 	path       []byte // the current path; a prefix is path[:n]
 }
 
-func (s *pathSink) reset() {
-	s.set, s.unset, s.path = s.set[:0], s.unset[:0], s.path[:0]
+// Reset empties s for the next diff, keeping its buffers.
+func (s *Sink) Reset() {
+	s.Set, s.Unset, s.path = s.Set[:0], s.Unset[:0], s.path[:0]
 }
 
-// diffToUpdate walks a $v:2 document diff and appends its $set and $unset
+// DiffToUpdate walks a $v:2 document diff and appends its $set and $unset
 // paths to s.
-func diffToUpdate(diff bson.Raw, s *pathSink) error {
+func DiffToUpdate(diff bson.Raw, s *Sink) error {
 	s.path = s.path[:0]
 	return s.docDiff(diff, 0)
 }
 
 // docDiff walks a document diff whose paths start with s.path[:prefix].
-func (s *pathSink) docDiff(diff bson.Raw, prefix int) error {
+func (s *Sink) docDiff(diff bson.Raw, prefix int) error {
 	it := oplog.ElementsOf(diff)
 	for it.Next() {
 		k, v := it.Key(), it.Val()
@@ -49,11 +56,11 @@ func (s *pathSink) docDiff(diff bson.Raw, prefix int) error {
 			// i: mongod (re)places inserted fields at the end, in diff
 			// order, where $set keeps an existing field's place. b: a
 			// binary patch has no $set form.
-			return errNeedsDocument
+			return ErrNeedsDocument
 		case len(k) > 0 && k[0] == 's':
 			field := k[1:]
 			if !plainField(field) {
-				return errNeedsDocument
+				return ErrNeedsDocument
 			}
 			sub, ok := oplog.DocOK(v)
 			if !ok {
@@ -72,7 +79,7 @@ func (s *pathSink) docDiff(diff bson.Raw, prefix int) error {
 
 // extend sets s.path to its prefix, a dot unless the prefix is empty, and
 // field; it returns the new length.
-func (s *pathSink) extend(prefix int, field []byte) int {
+func (s *Sink) extend(prefix int, field []byte) int {
 	s.path = s.path[:prefix]
 	if prefix > 0 {
 		s.path = append(s.path, '.')
@@ -83,7 +90,7 @@ func (s *pathSink) extend(prefix int, field []byte) int {
 
 // subDiff handles an "s<field>" sub-diff at s.path[:path]: an array diff
 // or a document diff.
-func (s *pathSink) subDiff(sub bson.Raw, path int) error {
+func (s *Sink) subDiff(sub bson.Raw, path int) error {
 	// mongod writes an array diff's a: true first: read in place.
 	if len(sub) >= 9 && sub[4] == byte(bsoncore.TypeBoolean) && sub[5] == 'a' && sub[6] == 0 && sub[7] == 1 {
 		return s.arrayDiff(sub, path)
@@ -96,21 +103,21 @@ func (s *pathSink) subDiff(sub bson.Raw, path int) error {
 	return s.docDiff(sub, path)
 }
 
-func (s *pathSink) arrayDiff(sub bson.Raw, path int) error {
+func (s *Sink) arrayDiff(sub bson.Raw, path int) error {
 	it := oplog.ElementsOf(sub)
 	for it.Next() {
 		k, v := it.Key(), it.Val()
 		switch {
 		case len(k) == 1 && k[0] == 'a':
 		case len(k) == 1 && k[0] == 'l':
-			return errNeedsDocument // truncation has no $set/$unset form
+			return ErrNeedsDocument // truncation has no $set/$unset form
 		case len(k) > 1 && (k[0] == 'u' || k[0] == 's'):
 			if !digits(k[1:]) {
 				return fmt.Errorf("bad array diff key %q", k)
 			}
 			elem := s.extend(path, k[1:])
 			if k[0] == 'u' {
-				s.set = appendElement(s.set, s.path[:elem], v)
+				s.Set = appendElement(s.Set, s.path[:elem], v)
 				continue
 			}
 			d, ok := oplog.DocOK(v)
@@ -129,7 +136,7 @@ func (s *pathSink) arrayDiff(sub bson.Raw, path int) error {
 
 // addPaths appends a d (unset) or u (set) section's fields under
 // s.path[:prefix].
-func (s *pathSink) addPaths(section bsoncore.Value, prefix int, unset bool) error {
+func (s *Sink) addPaths(section bsoncore.Value, prefix int, unset bool) error {
 	d, ok := oplog.DocOK(section)
 	if !ok {
 		return fmt.Errorf("diff section is %s, not a document", section.Type)
@@ -138,13 +145,13 @@ func (s *pathSink) addPaths(section bsoncore.Value, prefix int, unset bool) erro
 	for it.Next() {
 		key := it.Key()
 		if !plainField(key) {
-			return errNeedsDocument
+			return ErrNeedsDocument
 		}
 		path := s.path[:s.extend(prefix, key)]
 		if unset {
-			s.unset = appendElement(s.unset, path, bsoncore.Value{Type: bsoncore.TypeBoolean, Data: trueByte})
+			s.Unset = appendElement(s.Unset, path, bsoncore.Value{Type: bsoncore.TypeBoolean, Data: trueByte})
 		} else {
-			s.set = appendElement(s.set, path, it.Val())
+			s.Set = appendElement(s.Set, path, it.Val())
 		}
 	}
 	return it.Err()

@@ -1,4 +1,4 @@
-package applier
+package update
 
 import (
 	"testing"
@@ -23,7 +23,7 @@ func TestApplyModifiers_OplogRules(t *testing.T) {
 		{"unset through a scalar is a no-op", `{"_id": 1, "a": 5}`, `{"$unset": {"a.b": true, "z": true}}`, `{"_id": 1, "a": 5}`, 1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			got, nv, err := applyModifiers(extD(t, c.doc), mustMarshal(t, extD(t, c.upd)))
+			got, nv, err := ApplyModifiers(extD(t, c.doc), mustMarshal(t, extD(t, c.upd)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -38,7 +38,7 @@ func TestApplyModifiers_OplogRules(t *testing.T) {
 }
 
 func TestApplyModifiers_RefusesOtherOperators(t *testing.T) {
-	if _, _, err := applyModifiers(bson.D{}, mustMarshal(t, extD(t, `{"$inc": {"a": 1}}`))); err == nil {
+	if _, _, err := ApplyModifiers(bson.D{}, mustMarshal(t, extD(t, `{"$inc": {"a": 1}}`))); err == nil {
 		t.Fatal("$inc accepted: oplog updates carry only $set and $unset")
 	}
 }
@@ -75,7 +75,7 @@ func TestApplyDiffPaths_MongodDiffRules(t *testing.T) {
 		{"top-level fields always apply", `{"_id": 1}`, `{"$set": {"n": 1}, "$unset": {"m": true}}`, `{"_id": 1, "n": 1}`, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			got, nv, err := applyDiffPaths(extD(t, c.doc), mustMarshal(t, extD(t, c.upd)))
+			got, nv, err := ApplyDiffPaths(extD(t, c.doc), mustMarshal(t, extD(t, c.upd)))
 			if err != nil {
 				t.Fatal(err)
 			}

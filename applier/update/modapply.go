@@ -1,4 +1,4 @@
-package applier
+package update
 
 import (
 	"fmt"
@@ -8,13 +8,13 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
-// applyModifiers applies an oplog modifier update ({$set: {path: v},
+// ApplyModifiers applies an oplog modifier update ({$set: {path: v},
 // $unset: {path: true}}, as mongod logs $v:1 updates and as the applier
 // sends $v:2 diffs) to doc the way oplog application does: a path that
 // cannot exist in doc (it crosses a scalar, a null, or an array by a
 // non-numeric name) is a no-op for that path, and the statement's other
 // paths still apply. nonViable counts the paths skipped.
-func applyModifiers(doc bson.D, update bson.Raw) (out bson.D, nonViable int, err error) {
+func ApplyModifiers(doc bson.D, update bson.Raw) (out bson.D, nonViable int, err error) {
 	var u bson.D
 	if err := bson.Unmarshal(update, &u); err != nil {
 		return nil, 0, fmt.Errorf("update document: %w", err)
@@ -28,7 +28,7 @@ func applyModifiers(doc bson.D, update bson.Raw) (out bson.D, nonViable int, err
 			var ok bool
 			switch m.Key {
 			case "$set":
-				doc, ok = setPath(doc, strings.Split(p.Key, "."), p.Value)
+				doc, ok = SetPath(doc, strings.Split(p.Key, "."), p.Value)
 			case "$unset":
 				doc, ok = unsetPath(doc, strings.Split(p.Key, "."))
 			default:
@@ -42,15 +42,15 @@ func applyModifiers(doc bson.D, update bson.Raw) (out bson.D, nonViable int, err
 	return doc, nonViable, nil
 }
 
-// setPath sets path in doc as $set does, creating missing embedded
+// SetPath sets path in doc as $set does, creating missing embedded
 // documents; ok is false when the path is not viable (doc is unchanged).
-func setPath(doc bson.D, path []string, v any) (bson.D, bool) {
-	i := index(doc, path[0])
+func SetPath(doc bson.D, path []string, v any) (bson.D, bool) {
+	i := Index(doc, path[0])
 	if len(path) == 1 {
 		return setField(doc, path[0], v), true
 	}
 	if i < 0 {
-		sub, _ := setPath(bson.D{}, path[1:], v)
+		sub, _ := SetPath(bson.D{}, path[1:], v)
 		return append(doc, bson.E{Key: path[0], Value: sub}), true
 	}
 	child, ok := setIn(doc[i].Value, path[1:], v)
@@ -65,7 +65,7 @@ func setPath(doc bson.D, path []string, v any) (bson.D, bool) {
 func setIn(cur any, path []string, v any) (any, bool) {
 	switch c := cur.(type) {
 	case bson.D:
-		return setPath(c, path, v)
+		return SetPath(c, path, v)
 	case bson.A:
 		n, err := strconv.Atoi(path[0])
 		if err != nil || n < 0 || strconv.Itoa(n) != path[0] {
@@ -98,12 +98,12 @@ func setIn(cur any, path []string, v any) (any, bool) {
 // unsetPath removes path from doc as $unset does (an array element becomes
 // null); ok is false when the path crosses a value that is not a container.
 func unsetPath(doc bson.D, path []string) (bson.D, bool) {
-	i := index(doc, path[0])
+	i := Index(doc, path[0])
 	if i < 0 {
 		return doc, true // nothing to remove
 	}
 	if len(path) == 1 {
-		return remove(doc, path[0]), true
+		return Remove(doc, path[0]), true
 	}
 	child, ok := unsetIn(doc[i].Value, path[1:])
 	if ok {
@@ -137,13 +137,13 @@ func unsetIn(cur any, path []string) (any, bool) {
 	return cur, false
 }
 
-// applyDiffPaths applies the $set/$unset form of a $v:2 diff (see
-// diffToUpdate) to doc by mongod's diff rules: a path through a field that
+// ApplyDiffPaths applies the $set/$unset form of a $v:2 diff (see
+// DiffToUpdate) to doc by mongod's diff rules: a path through a field that
 // is missing is a no-op (its sub-diff had nothing to apply to), one through
 // a field of the wrong type sets that field to null, and a numeric name
 // indexes an array (an array diff's u<i>/s<i>), growing it with nulls.
 // nonViable counts the paths that did not apply as written.
-func applyDiffPaths(doc bson.D, update bson.Raw) (bson.D, int, error) {
+func ApplyDiffPaths(doc bson.D, update bson.Raw) (bson.D, int, error) {
 	var u bson.D
 	if err := bson.Unmarshal(update, &u); err != nil {
 		return nil, 0, fmt.Errorf("update document: %w", err)
@@ -172,11 +172,11 @@ func diffIn(cur any, path []string, v any, del bool) (any, bool) {
 	case bson.D:
 		if len(path) == 1 {
 			if del {
-				return remove(c, path[0]), true
+				return Remove(c, path[0]), true
 			}
 			return setField(c, path[0], v), true
 		}
-		i := index(c, path[0])
+		i := Index(c, path[0])
 		if i < 0 {
 			return c, false // a sub-diff of a missing field: nothing to do
 		}
