@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/applier/exec"
 	"github.com/mongo-sync/mongo-sync/gate"
 	"github.com/mongo-sync/mongo-sync/internal/failpoint"
 	"github.com/mongo-sync/mongo-sync/internal/oplog"
@@ -22,7 +23,7 @@ type Applier struct {
 	SpoolDir   string
 	Store      *store.Store
 	Translator *Translator
-	Exec       *Executor
+	Exec       *exec.Executor
 	BatchOps   int
 	BatchBytes int
 	Retention  time.Duration
@@ -51,11 +52,12 @@ type Applier struct {
 	Gate *gate.ShardGate
 
 	applied int64
-	pend    []uint64 // per entry of the batch: PendingSince after it
+	batch   []spool.Entry // the batch being applied, for Exec.Mark (markBatch)
+	pend    []uint64      // per entry of the batch: PendingSince after it
 	// ops is the previous batch's ops, its array reused by the next: grown
 	// anew, a batch of 10,000 entries allocated more for its ops than the
-	// spool for its entries (an Op is ~140 bytes, appended with doubling).
-	ops     []Op
+	// spool for its entries (an exec.Op is ~140 bytes, appended with doubling).
+	ops     []exec.Op
 	horizon uint64 // the last seq spooled when this run started
 	// openAtStart: the first seq of a segment open when this run started;
 	// the horizon reaches its end once it is sealed (sealedHorizon).
@@ -107,6 +109,9 @@ func (a *Applier) Run(ctx context.Context) error {
 	if a.Exec.Deferred == nil {
 		a.Exec.Deferred = a.Store
 	}
+	// Configured once, not per batch: Mark records around the barriers of
+	// whichever batch is being applied.
+	a.Exec.Mark = a.markBatch
 	a.lastSeq, a.lastTS = ck.Seq, ck.TS
 	a.Rec.Positions(0, bson.Timestamp{}, ck.Seq, ck.TS, true)
 	if a.Gate != nil {
@@ -208,7 +213,8 @@ func (a *Applier) apply(ctx context.Context, es []spool.Entry) error {
 	if len(es) == 0 {
 		return badErr
 	}
-	a.Exec.Mark = func(seq uint64, through bool) error { return a.mark(es, pend, seq, through) }
+	a.batch = es
+	defer func() { a.batch = nil }()
 	start := time.Now()
 	if err := a.Exec.Apply(ctx, ops); err != nil {
 		return err
@@ -234,7 +240,7 @@ func (a *Applier) settle(ctx context.Context, seq uint64, ts bson.Timestamp) err
 		return err
 	}
 	if over && len(pending) > 0 {
-		return &UnresolvedError{Items: pending}
+		return &exec.UnresolvedError{Items: pending}
 	}
 	return nil
 }
@@ -289,6 +295,11 @@ func (a *Applier) mark(es []spool.Entry, pend []uint64, seq uint64, through bool
 		return fmt.Errorf("record checkpoint seq %d: %w", e.Seq, err)
 	}
 	return nil
+}
+
+// markBatch is Exec.Mark: mark on the batch being applied.
+func (a *Applier) markBatch(seq uint64, through bool) error {
+	return a.mark(a.batch, a.pend, seq, through)
 }
 
 // checkpoint records the position after es, kept below the first entry of

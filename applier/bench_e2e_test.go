@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/applier/exec"
 	"github.com/mongo-sync/mongo-sync/internal/testlog"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/spool"
@@ -70,7 +71,7 @@ func drainE2E(b *testing.B, client *mongo.Client, dir string) {
 	}
 	defer st.Close()
 	a := &Applier{Spool: sr, SpoolDir: dir, Store: st, Translator: NewTranslator(nil),
-		Exec:     &Executor{Client: client, Workers: e2eWorkers, BulkSize: e2eBulk, Log: testlog.Quiet()},
+		Exec:     &exec.Executor{Client: client, Workers: e2eWorkers, BulkSize: e2eBulk, Log: testlog.Quiet()},
 		BatchOps: 10000, BatchBytes: 16 << 20, ExitWhenDrained: true, Retention: 1 << 62, LogInterval: 1 << 62, Log: testlog.Quiet()}
 	if err := a.Run(context.Background()); err != nil {
 		b.Fatal(err)
@@ -195,7 +196,7 @@ func ceilingCmds(b *testing.B, l e2eLoad) [][]bson.Raw {
 		if err != nil || len(ops) != 1 || !bytes.Equal(ops[0].Doc, stmt) {
 			b.Fatalf("%s %d: the applier writes %v (%v), not %s", l.name, i, ops, err, bson.Raw(stmt))
 		}
-		p := Partition("shop.orders", ops[0].ID, e2eWorkers)
+		p := exec.Partition("shop.orders", ops[0].ID, e2eWorkers)
 		var s any = bson.Raw(stmt)
 		if l.cmd == "update" {
 			s = bson.D{{Key: "q", Value: bson.D{{Key: "_id", Value: int64(i)}}}, {Key: "u", Value: bson.Raw(stmt)}, {Key: "upsert", Value: true}}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/mongo-sync/mongo-sync/applier/exec"
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/internal/failpoint"
 	"github.com/mongo-sync/mongo-sync/internal/oplog"
@@ -144,12 +145,12 @@ func both(hooks ...func() error) func() error {
 }
 
 // after makes op run hook once its command took effect (or had already).
-func after(op Op, hooks ...func() error) Op {
+func after(op exec.Op, hooks ...func() error) exec.Op {
 	cmd, hook := op.Cmd, both(hooks...)
 	op.Cmd = func(ctx context.Context, c *mongo.Client) error {
 		err := cmd(ctx, c)
-		var rn *renamed
-		if err != nil && !errors.Is(err, errAlreadyApplied) && !errors.As(err, &rn) {
+		var rn *exec.RenamedError
+		if err != nil && !errors.Is(err, exec.ErrAlreadyApplied) && !errors.As(err, &rn) {
 			return err
 		}
 		failpoint.Hit("applier-after-ddl") // the command ran, the catalog does not say so yet
@@ -173,9 +174,9 @@ func uuidOf(raw bson.Raw) []byte {
 // superseded is the no-op of an entry whose collection no longer has a
 // place on the destination (see catalog.where).
 func (t *Translator) superseded(seq uint64, ts bson.Timestamp, ns, what string) {
-	t.Rec.ReapplyNoop(reasonCollMoved)
+	t.Rec.ReapplyNoop(exec.ReasonCollMoved)
 	if t.Log != nil {
-		t.Log.WithFields(logrus.Fields{"seq": seq, "ts": oplog.FormatTS(ts), "ns": ns, "reason": reasonCollMoved}).
+		t.Log.WithFields(logrus.Fields{"seq": seq, "ts": oplog.FormatTS(ts), "ns": ns, "reason": exec.ReasonCollMoved}).
 			Debug(what + ": its collection was dropped or replaced later in the window")
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/applier/exec"
+	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/gate"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/reader"
@@ -269,7 +271,7 @@ func applyShard(ctx context.Context, client *mongo.Client, spoolDir string, g *g
 	// under the test server's 100 pooled connections per database, which
 	// its update commands hold one per statement.
 	a := &Applier{Spool: sr, SpoolDir: spoolDir, Store: st, Translator: tr,
-		Exec:     &Executor{Client: client, Workers: 4, BulkSize: 12, Log: quietLog()},
+		Exec:     &exec.Executor{Client: client, Workers: 4, BulkSize: 12, Log: quietLog()},
 		BatchOps: 1000, BatchBytes: 16 << 20, ExitWhenDrained: true, LogInterval: 1 << 62, Log: quietLog(), Gate: g}
 	return a.Run(ctx)
 }
@@ -285,7 +287,7 @@ func checkShardCase(client *mongo.Client, c shardDDLCase) error {
 		}
 	}
 	for ns, want := range c.indexes {
-		db, coll := splitNS(ns)
+		db, coll := config.SplitNS(ns)
 		specs, err := client.Database(db).Collection(coll).Indexes().ListSpecifications(context.Background())
 		if err != nil {
 			return err
@@ -305,7 +307,7 @@ func checkShardCase(client *mongo.Client, c shardDDLCase) error {
 // nsIDs lists ns's _ids, nil when the collection does not exist.
 func nsIDs(client *mongo.Client, ns string) ([]int32, error) {
 	ctx := context.Background()
-	db, coll := splitNS(ns)
+	db, coll := config.SplitNS(ns)
 	names, err := client.Database(db).ListCollectionNames(ctx, bson.D{{Key: "name", Value: coll}})
 	if err != nil || len(names) == 0 {
 		return nil, err

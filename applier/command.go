@@ -6,26 +6,19 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/mongo-sync/mongo-sync/applier/exec"
 	"github.com/mongo-sync/mongo-sync/applier/update"
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/internal/ddl"
+	"github.com/mongo-sync/mongo-sync/internal/mongoerr"
 	"github.com/mongo-sync/mongo-sync/internal/oplog"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 )
 
-// Server error codes that mean "already done" when a DDL entry is replayed.
-const (
-	codeNamespaceNotFound = 26
-	codeIndexNotFound     = 27
-	codeNamespaceExists   = 48
-	codeIndexExists       = 68
-	codeNotImplemented    = 238
-)
-
 // command translates a command entry (ns "<db>.$cmd").
-func (t *Translator) command(seq uint64, ts bson.Timestamp, ns string, o, raw bson.Raw, top bool) ([]Op, error) {
+func (t *Translator) command(seq uint64, ts bson.Timestamp, ns string, o, raw bson.Raw, top bool) ([]exec.Op, error) {
 	db, _ := config.SplitNS(ns)
 	elems, err := o.Elements()
 	if err != nil || len(elems) == 0 {
@@ -58,8 +51,8 @@ func (t *Translator) command(seq uint64, ts bson.Timestamp, ns string, o, raw bs
 			return nil, nil
 		}
 		dst := t.mapDB(db)
-		op := t.cmdOp(seq, ts, dst+".$cmd", "dropDatabase", dst, bson.D{{Key: "dropDatabase", Value: 1}}, codeNamespaceNotFound)
-		return []Op{after(op, cat.forgetDB(dst))}, nil
+		op := t.cmdOp(seq, ts, dst+".$cmd", "dropDatabase", dst, bson.D{{Key: "dropDatabase", Value: 1}}, mongoerr.NamespaceNotFound)
+		return []exec.Op{after(op, cat.forgetDB(dst))}, nil
 	}
 	if name == "renameCollection" {
 		return t.rename(seq, ts, o, ui, cat)
@@ -81,7 +74,7 @@ func (t *Translator) command(seq uint64, ts bson.Timestamp, ns string, o, raw bs
 	if name == "create" {
 		if _, known := cat.known(ui); known {
 			// Already created (the copy, or a replay), maybe renamed since.
-			t.Rec.ReapplyNoop(reasonDDLDone)
+			t.Rec.ReapplyNoop(exec.ReasonDDLDone)
 			return nil, nil
 		}
 	}
@@ -99,7 +92,7 @@ func (t *Translator) command(seq uint64, ts bson.Timestamp, ns string, o, raw bs
 			if err != nil {
 				return nil, err
 			}
-			return []Op{after(op, cat.set(ui, dstNS))}, nil
+			return []exec.Op{after(op, cat.set(ui, dstNS))}, nil
 		}
 		cmd := bson.D{{Key: "create", Value: dstColl}}
 		for _, e := range elems[1:] {
@@ -107,16 +100,16 @@ func (t *Translator) command(seq uint64, ts bson.Timestamp, ns string, o, raw bs
 				cmd = append(cmd, bson.E{Key: k, Value: e.Value()})
 			}
 		}
-		return []Op{after(t.cmdOp(seq, ts, dstNS, name, dstDB, cmd, codeNamespaceExists), cat.set(ui, dstNS))}, nil
+		return []exec.Op{after(t.cmdOp(seq, ts, dstNS, name, dstDB, cmd, mongoerr.NamespaceExists), cat.set(ui, dstNS))}, nil
 	case "drop":
-		op := t.cmdOp(seq, ts, dstNS, name, dstDB, bson.D{{Key: "drop", Value: dstColl}}, codeNamespaceNotFound)
-		return []Op{after(op, cat.forget(ui))}, nil
+		op := t.cmdOp(seq, ts, dstNS, name, dstDB, bson.D{{Key: "drop", Value: dstColl}}, mongoerr.NamespaceNotFound)
+		return []exec.Op{after(op, cat.forget(ui))}, nil
 	case "createIndexes":
 		spec := bson.D{}
 		for _, e := range elems[1:] {
 			spec = append(spec, bson.E{Key: e.Key(), Value: e.Value()})
 		}
-		return []Op{t.indexOp(seq, ts, dstNS, dstDB, dstColl, bson.A{spec})}, nil
+		return []exec.Op{t.indexOp(seq, ts, dstNS, dstDB, dstColl, bson.A{spec})}, nil
 	case "commitIndexBuild":
 		specs, ok := o.Lookup("indexes").ArrayOK()
 		if !ok {
@@ -127,20 +120,20 @@ func (t *Translator) command(seq uint64, ts bson.Timestamp, ns string, o, raw bs
 		for _, v := range vals {
 			arr = append(arr, v)
 		}
-		return []Op{t.indexOp(seq, ts, dstNS, dstDB, dstColl, arr)}, nil
+		return []exec.Op{t.indexOp(seq, ts, dstNS, dstDB, dstColl, arr)}, nil
 	case "dropIndexes", "deleteIndexes", "dropIndex", "deleteIndex":
 		idx := o.Lookup("index")
 		if idx.Type == 0 {
 			return nil, fmt.Errorf("%s without index", name)
 		}
 		cmd := bson.D{{Key: "dropIndexes", Value: dstColl}, {Key: "index", Value: idx}}
-		return []Op{t.cmdOp(seq, ts, dstNS, name, dstDB, cmd, codeIndexNotFound, codeNamespaceNotFound)}, nil
+		return []exec.Op{t.cmdOp(seq, ts, dstNS, name, dstDB, cmd, mongoerr.IndexNotFound, mongoerr.NamespaceNotFound)}, nil
 	case "collMod":
 		cmd := bson.D{{Key: "collMod", Value: dstColl}}
 		for _, e := range elems[1:] {
 			cmd = append(cmd, bson.E{Key: e.Key(), Value: e.Value()})
 		}
-		return []Op{t.cmdOp(seq, ts, dstNS, name, dstDB, cmd, codeIndexNotFound, codeNamespaceNotFound)}, nil
+		return []exec.Op{t.cmdOp(seq, ts, dstNS, name, dstDB, cmd, mongoerr.IndexNotFound, mongoerr.NamespaceNotFound)}, nil
 	}
 	if why := ddl.Unreplayable(name); why != "" {
 		return nil, fmt.Errorf("command %s on %s cannot be replayed: %s; copy the collection again (a fresh sync of it) to bring the destination in line", name, dstNS, why)
@@ -170,7 +163,7 @@ func (t *Translator) mapDB(db string) string {
 // already lives at the target is done, and one whose target now holds a
 // collection other than the one it dropped was superseded by a later
 // entry and is skipped.
-func (t *Translator) rename(seq uint64, ts bson.Timestamp, o bson.Raw, ui []byte, cat *catalog) ([]Op, error) {
+func (t *Translator) rename(seq uint64, ts bson.Timestamp, o bson.Raw, ui []byte, cat *catalog) ([]exec.Op, error) {
 	from, _ := o.Lookup("renameCollection").StringValueOK()
 	to, _ := o.Lookup("to").StringValueOK()
 	if from == "" || to == "" {
@@ -191,7 +184,7 @@ func (t *Translator) rename(seq uint64, ts bson.Timestamp, o bson.Raw, ui []byte
 	}
 	if where, known := cat.known(ui); known {
 		if dstOK && where == dst {
-			t.Rec.ReapplyNoop(reasonDDLDone) // renamed already (the copy saw it, or a replay)
+			t.Rec.ReapplyNoop(exec.ReasonDDLDone) // renamed already (the copy saw it, or a replay)
 			return t.dropElsewhere(seq, ts, dropUI, dst, cat), nil
 		}
 		src, srcOK = where, true
@@ -208,61 +201,44 @@ func (t *Translator) rename(seq uint64, ts bson.Timestamp, o bson.Raw, ui []byte
 		return nil, nil
 	case srcOK && !dstOK:
 		db, coll := config.SplitNS(src)
-		op := t.cmdOp(seq, ts, src, "renameCollection (out of the sync: drop)", db, bson.D{{Key: "drop", Value: coll}}, codeNamespaceNotFound)
-		return []Op{after(op, cat.forget(ui))}, nil
+		op := t.cmdOp(seq, ts, src, "renameCollection (out of the sync: drop)", db, bson.D{{Key: "drop", Value: coll}}, mongoerr.NamespaceNotFound)
+		return []exec.Op{after(op, cat.forget(ui))}, nil
 	case !srcOK && dstOK:
 		return nil, fmt.Errorf("renameCollection %s -> %s: the source namespace is not synced, its documents are unknown", from, to)
 	}
 	cmd := bson.D{{Key: "renameCollection", Value: src}, {Key: "to", Value: dst}, {Key: "dropTarget", Value: dropTarget}}
-	tolerate := []int{codeNamespaceNotFound}
+	tolerate := []int{mongoerr.NamespaceNotFound}
 	if !dropTarget {
-		tolerate = append(tolerate, codeNamespaceExists)
+		tolerate = append(tolerate, mongoerr.NamespaceExists)
 	}
 	op := t.cmdOp(seq, ts, src, "renameCollection", "admin", cmd, tolerate...)
 	if dropTarget {
 		plain := bson.D{{Key: "renameCollection", Value: src}, {Key: "to", Value: dst}}
-		op.Cmd = dropThenRename(op.Cmd, t.cmdOp(seq, ts, src, "renameCollection", "admin", plain, codeNamespaceNotFound).Cmd, src, dst)
+		op.Cmd = dropThenRename(op.Cmd, t.cmdOp(seq, ts, src, "renameCollection", "admin", plain, mongoerr.NamespaceNotFound).Cmd, src, dst)
 	}
 	run := op.Cmd
 	op.Cmd = func(ctx context.Context, c *mongo.Client) error {
 		err := run(ctx, c)
-		if err == nil || errors.Is(err, errAlreadyApplied) {
-			return &renamed{from: src, to: dst, err: err}
+		if err == nil || errors.Is(err, exec.ErrAlreadyApplied) {
+			return &exec.RenamedError{From: src, To: dst, Err: err}
 		}
 		return err
 	}
-	return []Op{after(op, cat.forget(dropUI), cat.set(ui, dst))}, nil
+	return []exec.Op{after(op, cat.forget(dropUI), cat.set(ui, dst))}, nil
 }
-
-// renamed reports a rename that took effect (err nil) or had already
-// (errAlreadyApplied): the executor moves the deferred work of the
-// collection along.
-type renamed struct {
-	from, to string
-	err      error
-}
-
-func (r *renamed) Error() string {
-	if r.err != nil {
-		return r.err.Error()
-	}
-	return "renamed " + r.from + " to " + r.to
-}
-
-func (r *renamed) Unwrap() error { return r.err }
 
 // dropElsewhere drops the collection a skipped rename dropped on the
 // source (dropTarget's UUID), when the catalog places it at a namespace
 // other than the rename's target: a replayed create put it there, and no
 // later entry names it again.
-func (t *Translator) dropElsewhere(seq uint64, ts bson.Timestamp, dropUI []byte, target string, cat *catalog) []Op {
+func (t *Translator) dropElsewhere(seq uint64, ts bson.Timestamp, dropUI []byte, target string, cat *catalog) []exec.Op {
 	where, known := cat.known(dropUI)
 	if !known || where == target {
 		return nil
 	}
 	db, coll := config.SplitNS(where)
-	op := t.cmdOp(seq, ts, where, "renameCollection (its dropped target lives elsewhere: drop)", db, bson.D{{Key: "drop", Value: coll}}, codeNamespaceNotFound)
-	return []Op{after(op, cat.forget(dropUI))}
+	op := t.cmdOp(seq, ts, where, "renameCollection (its dropped target lives elsewhere: drop)", db, bson.D{{Key: "drop", Value: coll}}, mongoerr.NamespaceNotFound)
+	return []exec.Op{after(op, cat.forget(dropUI))}
 }
 
 // dropThenRename runs rename, a renameCollection with dropTarget; a server
@@ -273,7 +249,7 @@ func dropThenRename(rename, plain func(context.Context, *mongo.Client) error, so
 	return func(ctx context.Context, c *mongo.Client) error {
 		err := rename(ctx, c)
 		var se mongo.ServerError
-		if err == nil || !errors.As(err, &se) || !se.HasErrorCode(codeNotImplemented) {
+		if err == nil || !errors.As(err, &se) || !se.HasErrorCode(mongoerr.NotImplemented) {
 			return err
 		}
 		// As renameCollection does: a missing source drops nothing.
@@ -283,7 +259,7 @@ func dropThenRename(rename, plain func(context.Context, *mongo.Client) error, so
 			return fmt.Errorf("look up the rename's source %s: %w", source, err)
 		}
 		if len(names) == 0 {
-			return fmt.Errorf("%w: the rename's source %s does not exist", errAlreadyApplied, source)
+			return fmt.Errorf("%w: the rename's source %s does not exist", exec.ErrAlreadyApplied, source)
 		}
 		db, coll := config.SplitNS(target)
 		if err := c.Database(db).Collection(coll).Drop(ctx); err != nil {
@@ -294,7 +270,7 @@ func dropThenRename(rename, plain func(context.Context, *mongo.Client) error, so
 }
 
 // legacyIndex replays a <=3.4 index build (an insert into system.indexes).
-func (t *Translator) legacyIndex(seq uint64, ts bson.Timestamp, db string, spec bson.Raw) ([]Op, error) {
+func (t *Translator) legacyIndex(seq uint64, ts bson.Timestamp, db string, spec bson.Raw) ([]exec.Op, error) {
 	ns, _ := spec.Lookup("ns").StringValueOK()
 	dstNS, ok := t.target(ns)
 	if !ok {
@@ -305,24 +281,24 @@ func (t *Translator) legacyIndex(seq uint64, ts bson.Timestamp, db string, spec 
 	if err := bson.Unmarshal(spec, &d); err != nil {
 		return nil, err
 	}
-	return []Op{t.indexOp(seq, ts, dstNS, dstDB, dstColl, bson.A{update.Remove(d, "ns")})}, nil
+	return []exec.Op{t.indexOp(seq, ts, dstNS, dstDB, dstColl, bson.A{update.Remove(d, "ns")})}, nil
 }
 
-func (t *Translator) indexOp(seq uint64, ts bson.Timestamp, ns, db, coll string, specs bson.A) Op {
+func (t *Translator) indexOp(seq uint64, ts bson.Timestamp, ns, db, coll string, specs bson.A) exec.Op {
 	for i, s := range specs {
 		specs[i] = cleanIndexSpec(s)
 	}
 	cmd := bson.D{{Key: "createIndexes", Value: coll}, {Key: "indexes", Value: specs}}
-	op := t.cmdOp(seq, ts, ns, "createIndexes", db, cmd, codeIndexExists)
+	op := t.cmdOp(seq, ts, ns, "createIndexes", db, cmd, mongoerr.IndexAlreadyExists)
 	raw, err := bson.Marshal(cmd)
 	if err != nil {
 		return op
 	}
-	build, run := &indexBuild{DB: db, Cmd: raw, Names: indexNames(specs)}, op.Cmd
+	build, run := &exec.IndexBuild{DB: db, Cmd: raw, Names: indexNames(specs)}, op.Cmd
 	op.Cmd = func(ctx context.Context, c *mongo.Client) error {
 		err := run(ctx, c)
-		if isDupKey(err) {
-			return &indexConflictError{build: build, err: err}
+		if mongoerr.DuplicateKey(err) {
+			return &exec.IndexConflictError{Build: build, Err: err}
 		}
 		return err
 	}
@@ -352,20 +328,16 @@ func indexNames(specs bson.A) string {
 	return strings.Join(names, ",")
 }
 
-// errAlreadyApplied marks a command whose effect the destination already
-// holds (a replay): the executor counts it and goes on.
-var errAlreadyApplied = errors.New("already applied")
-
 // cmdOp runs cmd on db; the codes listed mean the command already took
-// effect (a replay) and count as success (errAlreadyApplied).
-func (t *Translator) cmdOp(seq uint64, ts bson.Timestamp, ns, desc, db string, cmd bson.D, tolerate ...int) Op {
-	return Op{Seq: seq, TS: ts, NS: ns, Desc: desc, Cmd: func(ctx context.Context, c *mongo.Client) error {
+// effect (a replay) and count as success (exec.ErrAlreadyApplied).
+func (t *Translator) cmdOp(seq uint64, ts bson.Timestamp, ns, desc, db string, cmd bson.D, tolerate ...int) exec.Op {
+	return exec.Op{Seq: seq, TS: ts, NS: ns, Desc: desc, Cmd: func(ctx context.Context, c *mongo.Client) error {
 		err := c.Database(db).RunCommand(ctx, cmd).Err()
 		var se mongo.ServerError
 		if err != nil && errors.As(err, &se) {
 			for _, code := range tolerate {
 				if se.HasErrorCode(code) {
-					return fmt.Errorf("%w: %v", errAlreadyApplied, err)
+					return fmt.Errorf("%w: %v", exec.ErrAlreadyApplied, err)
 				}
 			}
 		}

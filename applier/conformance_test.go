@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mongo-sync/mongo-sync/applier/exec"
+	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/internal/bsonx"
 	"github.com/mongo-sync/mongo-sync/internal/testlog"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
@@ -309,7 +311,7 @@ func resetServer(t *testing.T, client *mongo.Client) {
 func setup(t *testing.T, client *mongo.Client, c confCase) string {
 	ctx := context.Background()
 	for ns, opts := range c.BeforeColls {
-		db, coll := splitNS(ns)
+		db, coll := config.SplitNS(ns)
 		cmd := bson.D{{Key: "create", Value: coll}}
 		o := doc(t, opts)
 		els, _ := o.Elements()
@@ -324,7 +326,7 @@ func setup(t *testing.T, client *mongo.Client, c confCase) string {
 		}
 	}
 	insert := func(ns string, ds []bson.Raw) string {
-		db, coll := splitNS(ns)
+		db, coll := config.SplitNS(ns)
 		for _, d := range ds {
 			if _, err := client.Database(db).Collection(coll).InsertOne(ctx, d); err != nil {
 				if notSupported(err) {
@@ -344,7 +346,7 @@ func setup(t *testing.T, client *mongo.Client, c confCase) string {
 		}
 	}
 	for ns, specs := range c.BeforeIndexes {
-		db, coll := splitNS(ns)
+		db, coll := config.SplitNS(ns)
 		arr := bson.A{}
 		for _, s := range docs(t, specs) {
 			arr = append(arr, s)
@@ -418,7 +420,7 @@ func runApplierBatches(t *testing.T, client *mongo.Client, spoolDir, statePath s
 	}
 	defer st.Close()
 	a := &Applier{Spool: sr, SpoolDir: spoolDir, Store: st, Translator: translator(st),
-		Exec:     &Executor{Client: client, Workers: 4, BulkSize: 20, Log: quietLog()},
+		Exec:     &exec.Executor{Client: client, Workers: 4, BulkSize: 20, Log: quietLog()},
 		BatchOps: batchOps, BatchBytes: 16 << 20, ExitWhenDrained: true, LogInterval: 1 << 62, Log: quietLog()}
 	return a.Run(context.Background())
 }
@@ -434,7 +436,7 @@ func check(t *testing.T, ctx context.Context, client *mongo.Client, c confCase, 
 		compareNS(t, ctx, client, ns, docs(t, want), fieldOrder, round)
 	}
 	for ns, ids := range c.AfterAbsentIDs {
-		db, coll := splitNS(ns)
+		db, coll := config.SplitNS(ns)
 		for _, id := range docs(t, wrapIDs(t, ids)) {
 			n, err := client.Database(db).Collection(coll).CountDocuments(ctx, bson.D{{Key: "_id", Value: id.Lookup("_id")}})
 			if err != nil {
@@ -479,7 +481,7 @@ func wrapIDs(t *testing.T, ids json.RawMessage) json.RawMessage {
 // (an error is not an absent collection).
 func collExists(t *testing.T, ctx context.Context, client *mongo.Client, ns string) bool {
 	t.Helper()
-	db, coll := splitNS(ns)
+	db, coll := config.SplitNS(ns)
 	names, err := client.Database(db).ListCollectionNames(ctx, bson.D{{Key: "name", Value: coll}})
 	if err != nil {
 		t.Fatalf("list collections of %s: %v", db, err)
@@ -489,7 +491,7 @@ func collExists(t *testing.T, ctx context.Context, client *mongo.Client, ns stri
 
 func compareNS(t *testing.T, ctx context.Context, client *mongo.Client, ns string, want []bson.Raw, fieldOrder bool, round string) {
 	t.Helper()
-	db, coll := splitNS(ns)
+	db, coll := config.SplitNS(ns)
 	cur, err := client.Database(db).Collection(coll).Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
 	if err != nil {
 		t.Fatal(err)
@@ -532,7 +534,7 @@ func checkIndexes(t *testing.T, ctx context.Context, client *mongo.Client, c con
 		want = map[string]json.RawMessage{c.NS: c.AfterIndexes}
 	}
 	for ns, specs := range want {
-		db, coll := splitNS(ns)
+		db, coll := config.SplitNS(ns)
 		cur, err := client.Database(db).Collection(coll).Indexes().List(ctx)
 		if err != nil {
 			t.Errorf("%s: list indexes of %s: %v", round, ns, err)

@@ -3,6 +3,7 @@ package applier
 import (
 	"context"
 
+	"github.com/mongo-sync/mongo-sync/applier/exec"
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/internal/oplog"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -43,7 +44,7 @@ import (
 // with fromMigrate) stay skipped.
 
 // migrated translates an entry marked fromMigrate.
-func (t *Translator) migrated(seq uint64, ts bson.Timestamp, op, ns string, o, raw bson.Raw, top bool) ([]Op, error) {
+func (t *Translator) migrated(seq uint64, ts bson.Timestamp, op, ns string, o, raw bson.Raw, top bool) ([]exec.Op, error) {
 	if op != "c" || o == nil || !top {
 		return nil, nil // a migration's copies and deletes
 	}
@@ -110,8 +111,8 @@ func (t *Translator) migrated(seq uint64, ts bson.Timestamp, op, ns string, o, r
 	if len(hooks) == 0 {
 		return nil, nil
 	}
-	op0 := Op{Seq: seq, TS: ts, NS: where, Desc: name + " (fromMigrate: the shard's catalog only)", Cmd: sendNothing}
-	return []Op{after(op0, hooks...)}, nil
+	op0 := exec.Op{Seq: seq, TS: ts, NS: where, Desc: name + " (fromMigrate: the shard's catalog only)", Cmd: sendNothing}
+	return []exec.Op{after(op0, hooks...)}, nil
 }
 
 // sendNothing is the command of a barrier that only moves the catalog.

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/applier/exec"
+	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/gate"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/spool"
@@ -124,7 +126,7 @@ func TestCluster_FromMigrateDDLFollowed(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			resetServer(t, client)
 			for ns, want := range c.copied {
-				db, coll := splitNS(ns)
+				db, coll := config.SplitNS(ns)
 				for _, i := range want {
 					if _, err := client.Database(db).Collection(coll).InsertOne(context.Background(), bson.D{{Key: "_id", Value: i}}); err != nil {
 						t.Fatal(err)
@@ -226,7 +228,7 @@ func applyRetained(ctx context.Context, client *mongo.Client, spoolDir string, g
 	tr := NewTranslator(nil)
 	tr.Catalog, tr.Log = st, quietLog()
 	a := &Applier{Spool: sr, SpoolDir: spoolDir, Store: st, Translator: tr,
-		Exec:     &Executor{Client: client, Workers: 4, BulkSize: 12, Log: quietLog()},
+		Exec:     &exec.Executor{Client: client, Workers: 4, BulkSize: 12, Log: quietLog()},
 		BatchOps: 1000, BatchBytes: 16 << 20, ExitWhenDrained: true, LogInterval: 1 << 62, Log: quietLog(),
 		Retention: time.Hour}
 	if g != nil {

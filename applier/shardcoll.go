@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/mongo-sync/mongo-sync/applier/exec"
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/sharding"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -23,7 +24,7 @@ import (
 
 // shardCollection translates such a no-op (o2 as logged); any other no-op
 // gives nothing.
-func (t *Translator) shardCollection(seq uint64, ts bson.Timestamp, o2 bson.Raw) ([]Op, error) {
+func (t *Translator) shardCollection(seq uint64, ts bson.Timestamp, o2 bson.Raw) ([]exec.Op, error) {
 	elems, err := o2.Elements()
 	if err != nil || len(elems) == 0 || elems[0].Key() != "shardCollection" {
 		return nil, nil
@@ -45,7 +46,7 @@ func (t *Translator) shardCollection(seq uint64, ts bson.Timestamp, o2 bson.Raw)
 	dstDB, _ := config.SplitNS(dstNS)
 	sc := sharding.ShardCollection(dstNS, k, unique)
 	enable := bson.D{{Key: "enableSharding", Value: dstDB}}
-	return []Op{{Seq: seq, TS: ts, NS: dstNS, Desc: sc.Desc, Cmd: func(ctx context.Context, c *mongo.Client) error {
+	return []exec.Op{{Seq: seq, TS: ts, NS: dstNS, Desc: sc.Desc, Cmd: func(ctx context.Context, c *mongo.Client) error {
 		// Harmless where MongoDB 6.0+ no longer needs it.
 		if err := c.Database("admin").RunCommand(ctx, enable).Err(); err != nil {
 			return fmt.Errorf("enableSharding %s: %w", dstDB, err)

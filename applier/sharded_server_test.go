@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/applier/exec"
 	"github.com/mongo-sync/mongo-sync/applier/mongos"
+	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/sharding"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -127,7 +129,7 @@ func applyShardedWorkload(t *testing.T, client *mongo.Client, keys *mongos.Shard
 	t.Helper()
 	ctx := context.Background()
 	tr := NewTranslator(nil)
-	var ops []Op
+	var ops []exec.Op
 	for i, e := range entries {
 		raw := mustMarshal(t, append(bson.D{{Key: "ts", Value: bson.Timestamp{T: 1700300000, I: uint32(i + 1)}}}, e...))
 		var err error
@@ -139,7 +141,7 @@ func applyShardedWorkload(t *testing.T, client *mongo.Client, keys *mongos.Shard
 		func(seq uint64, _ bson.Timestamp) bool { return seq <= 2 }, // a catch-up window over the first entries
 		nil, // a replay of everything over the end state
 	} {
-		x := &Executor{Client: client, Workers: 3, BulkSize: 10, Log: quietLog(), Keys: keys, Window: window}
+		x := &exec.Executor{Client: client, Workers: 3, BulkSize: 10, Log: quietLog(), Keys: keys, Window: window}
 		if err := x.Apply(ctx, ops); err != nil {
 			t.Fatalf("pass %d: %v", pass, err)
 		}
@@ -154,7 +156,7 @@ func applyShardedWorkload(t *testing.T, client *mongo.Client, keys *mongos.Shard
 // dump lists ns's documents by _id as relaxed Extended JSON.
 func dump(t *testing.T, client *mongo.Client, ns string) string {
 	t.Helper()
-	db, coll := splitNS(ns)
+	db, coll := config.SplitNS(ns)
 	cur, err := client.Database(db).Collection(coll).Find(context.Background(), bson.D{})
 	if err != nil {
 		t.Fatal(err)

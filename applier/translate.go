@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/mongo-sync/mongo-sync/applier/exec"
 	"github.com/mongo-sync/mongo-sync/applier/update"
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/internal/oplog"
@@ -51,29 +52,29 @@ func NewTranslator(ns *config.Namespaces) *Translator {
 func (t *Translator) Release() { t.docs.Rewind() }
 
 // Translate turns one spooled entry into ops.
-func (t *Translator) Translate(seq uint64, ts bson.Timestamp, raw bson.Raw) ([]Op, error) {
+func (t *Translator) Translate(seq uint64, ts bson.Timestamp, raw bson.Raw) ([]exec.Op, error) {
 	return t.AppendOps(nil, seq, ts, raw)
 }
 
 // AppendOps appends the ops of one spooled entry to dst. On error dst is
 // returned as it was, and the error names the entry.
-func (t *Translator) AppendOps(dst []Op, seq uint64, ts bson.Timestamp, raw bson.Raw) ([]Op, error) {
+func (t *Translator) AppendOps(dst []exec.Op, seq uint64, ts bson.Timestamp, raw bson.Raw) ([]exec.Op, error) {
 	n := len(dst)
 	out, err := t.entry(dst, seq, ts, raw, true)
 	if err != nil {
-		var ee *EntryError
+		var ee *exec.EntryError
 		if errors.As(err, &ee) {
 			return dst[:n], err
 		}
 		ns, _ := raw.Lookup("ns").StringValueOK()
-		return dst[:n], &EntryError{Seq: seq, TS: ts, NS: ns, Err: err}
+		return dst[:n], &exec.EntryError{Seq: seq, TS: ts, NS: ns, Err: err}
 	}
 	return out, nil
 }
 
 // entry appends the ops of an entry, or of an inner op of applyOps (top ==
 // false), to dst.
-func (t *Translator) entry(dst []Op, seq uint64, ts bson.Timestamp, raw bson.Raw, top bool) ([]Op, error) {
+func (t *Translator) entry(dst []exec.Op, seq uint64, ts bson.Timestamp, raw bson.Raw, top bool) ([]exec.Op, error) {
 	h, err := oplog.ParseHeader(raw)
 	if err != nil {
 		return dst, err
@@ -183,7 +184,7 @@ func (t *Translator) routeOf(ns string) *route {
 	return &t.last
 }
 
-func (t *Translator) crud(dst []Op, seq uint64, ts bson.Timestamp, op byte, ns string, o, o2 bson.Raw, ui []byte) ([]Op, error) {
+func (t *Translator) crud(dst []exec.Op, seq uint64, ts bson.Timestamp, op byte, ns string, o, o2 bson.Raw, ui []byte) ([]exec.Op, error) {
 	r := t.routeOf(ns)
 	if op == 'i' && r.legacyIndexes {
 		ops, err := t.legacyIndex(seq, ts, r.db, o)
@@ -197,7 +198,7 @@ func (t *Translator) crud(dst []Op, seq uint64, ts bson.Timestamp, op byte, ns s
 		return dst, nil
 	}
 	fields := r.fields
-	base := Op{Seq: seq, TS: ts, NS: r.dst}
+	base := exec.Op{Seq: seq, TS: ts, NS: r.dst}
 	if ui != nil && t.Catalog != nil {
 		c, err := t.catalog()
 		if err != nil {
@@ -223,14 +224,14 @@ func (t *Translator) crud(dst []Op, seq uint64, ts bson.Timestamp, op byte, ns s
 		if err != nil {
 			return dst, err
 		}
-		base.Kind, base.Doc = KindInsert, doc
+		base.Kind, base.Doc = exec.KindInsert, doc
 		return append(dst, base), nil
 	case 'd':
 		id, ok := oplog.DocID(o)
 		if !ok {
 			return dst, fmt.Errorf("delete without _id")
 		}
-		base.ID, base.Kind, base.Key = id, KindDelete, logged(loggedKey(o, id))
+		base.ID, base.Kind, base.Key = id, exec.KindDelete, exec.Logged(loggedKey(o, id))
 		return append(dst, base), nil
 	}
 	if o2 == nil {
@@ -240,7 +241,7 @@ func (t *Translator) crud(dst []Op, seq uint64, ts bson.Timestamp, op byte, ns s
 	if !ok {
 		return dst, fmt.Errorf("update without o2._id")
 	}
-	base.ID, base.Key = id, logged(loggedKey(o2, id))
+	base.ID, base.Key = id, exec.Logged(loggedKey(o2, id))
 	shape := shapeOf(o)
 	if shape.hasID {
 		// A replacement, whatever else it holds.
@@ -275,7 +276,7 @@ func (t *Translator) crud(dst []Op, seq uint64, ts bson.Timestamp, op byte, ns s
 	if err != nil {
 		return dst, err
 	}
-	base.Kind, base.Doc = KindUpdate, raw
+	base.Kind, base.Doc = exec.KindUpdate, raw
 	return append(dst, base), nil
 }
 
@@ -315,7 +316,7 @@ func shapeWalk(o bson.Raw) updateShape {
 
 // delta translates a $v:2 diff: to $set/$unset when it can, else to a
 // replacement computed from the destination's current document.
-func (t *Translator) delta(dst []Op, base Op, diff bson.Raw, fields []string) ([]Op, error) {
+func (t *Translator) delta(dst []exec.Op, base exec.Op, diff bson.Raw, fields []string) ([]exec.Op, error) {
 	sink := &t.sink
 	sink.Reset()
 	err := update.DiffToUpdate(diff, sink)
@@ -325,7 +326,7 @@ func (t *Translator) delta(dst []Op, base Op, diff bson.Raw, fields []string) ([
 		if err := bson.Unmarshal(diff, &d); err != nil {
 			return dst, fmt.Errorf("diff: %w", err)
 		}
-		base.Kind = KindReplace
+		base.Kind = exec.KindReplace
 		id := base.ID
 		base.Fetch = func(cur bson.Raw) (bson.Raw, error) {
 			// A missing document is {_id}, as in mongod's oplog
@@ -363,8 +364,8 @@ func (t *Translator) delta(dst []Op, base Op, diff bson.Raw, fields []string) ([
 	if len(set) == 0 && len(unset) == 0 {
 		return dst, nil
 	}
-	base.Kind, base.Doc = KindUpdate, updateDoc(t.docs.Alloc(updateDocLen(set, unset)), set, unset)
-	base.fromDiff = true
+	base.Kind, base.Doc = exec.KindUpdate, updateDoc(t.docs.Alloc(updateDocLen(set, unset)), set, unset)
+	base.FromDiff = true
 	return append(dst, base), nil
 }
 
@@ -464,8 +465,8 @@ func appendPart(dst []byte, op string, elems []byte) []byte {
 }
 
 // replacement appends the op writing doc as the whole document base.ID.
-func replacement(dst []Op, base Op, doc bson.Raw) []Op {
-	base.Kind, base.Doc = KindReplace, doc
+func replacement(dst []exec.Op, base exec.Op, doc bson.Raw) []exec.Op {
+	base.Kind, base.Doc = exec.KindReplace, doc
 	return append(dst, base)
 }
 
@@ -475,4 +476,15 @@ func projected(doc bson.Raw, fields []string) (bson.Raw, error) {
 		return doc, nil
 	}
 	return bson.Marshal(projection.Doc(doc, fields))
+}
+
+// loggedKey is the document key an entry logged (o2 of an update, o of a
+// delete) when it holds more than the _id id; nil otherwise. A sharded
+// source logs its shard key there. The check costs no parsing: a key of
+// _id alone is exactly as long as {_id: id}.
+func loggedKey(doc bson.Raw, id bson.RawValue) bson.Raw {
+	if len(doc) == 4+1+len("_id")+1+len(id.Value)+1 {
+		return nil
+	}
+	return doc
 }

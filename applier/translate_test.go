@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mongo-sync/mongo-sync/applier/exec"
 	"github.com/mongo-sync/mongo-sync/config"
 	logtest "github.com/sirupsen/logrus/hooks/test"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -37,6 +38,25 @@ func extD(t *testing.T, js string) bson.D {
 	return d
 }
 
+// js is Extended JSON (relaxed) as a raw document.
+func js(t *testing.T, s string) bson.Raw {
+	t.Helper()
+	var d bson.D
+	if err := bson.UnmarshalExtJSON([]byte(s), false, &d); err != nil {
+		t.Fatalf("%s: %v", s, err)
+	}
+	return raw(t, d)
+}
+
+func idOf(t *testing.T, v any) bson.RawValue {
+	t.Helper()
+	typ, data, err := bson.MarshalValue(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bson.RawValue{Type: typ, Value: data}
+}
+
 func mustMarshal(t *testing.T, v any) []byte {
 	b, err := bson.Marshal(v)
 	if err != nil {
@@ -54,7 +74,7 @@ func TestTranslate_PostImageSetIsReplacement(t *testing.T) {
 	if err != nil || len(ops) != 1 {
 		t.Fatal(ops, err)
 	}
-	if ops[0].Kind != KindReplace || ext(ops[0].Doc) != `{"_id":1,"x":2}` {
+	if ops[0].Kind != exec.KindReplace || ext(ops[0].Doc) != `{"_id":1,"x":2}` {
 		t.Fatalf("a whole-document $set became kind %d %s, want a replacement", ops[0].Kind, ext(ops[0].Doc))
 	}
 	// A plain $set stays an update.
@@ -62,7 +82,7 @@ func TestTranslate_PostImageSetIsReplacement(t *testing.T) {
 		{Key: "o", Value: bson.D{{Key: "$v", Value: 1}, {Key: "$set", Value: bson.D{{Key: "x", Value: 2}}}}},
 		{Key: "o2", Value: bson.D{{Key: "_id", Value: 1}}}})
 	ops, _ = tr.Translate(2, bson.Timestamp{T: 1}, e)
-	if ops[0].Kind != KindUpdate || ext(ops[0].Doc) != `{"$set":{"x":2}}` {
+	if ops[0].Kind != exec.KindUpdate || ext(ops[0].Doc) != `{"$set":{"x":2}}` {
 		t.Fatalf("plain $set became kind %d %s", ops[0].Kind, ext(ops[0].Doc))
 	}
 }
@@ -80,14 +100,14 @@ func TestTranslate_NamespacesAndProjection(t *testing.T) {
 	if err != nil || len(ops) != 1 || ops[0].NS != "dst.c" {
 		t.Fatalf("%v %v", ops, err)
 	}
-	if got := ext(ops[0].Doc); ops[0].Kind != KindInsert || got != `{"_id":1,"keep":1,"sub":{"k":3}}` {
+	if got := ext(ops[0].Doc); ops[0].Kind != exec.KindInsert || got != `{"_id":1,"keep":1,"sub":{"k":3}}` {
 		t.Fatalf("projected insert %s", got)
 	}
 	upd := raw(t, bson.D{{Key: "op", Value: "u"}, {Key: "ns", Value: "src.c"},
 		{Key: "o", Value: bson.D{{Key: "$v", Value: 2}, {Key: "diff", Value: bson.D{{Key: "u", Value: bson.D{{Key: "drop", Value: 5}, {Key: "keep", Value: 6}}}}}}},
 		{Key: "o2", Value: bson.D{{Key: "_id", Value: 1}}}})
 	ops, _ = tr.Translate(2, bson.Timestamp{}, upd)
-	if got := ext(ops[0].Doc); ops[0].Kind != KindUpdate || got != `{"$set":{"keep":6}}` {
+	if got := ext(ops[0].Doc); ops[0].Kind != exec.KindUpdate || got != `{"$set":{"keep":6}}` {
 		t.Fatalf("projected update %s", got)
 	}
 	other := raw(t, bson.D{{Key: "op", Value: "i"}, {Key: "ns", Value: "src.other"}, {Key: "o", Value: bson.D{{Key: "_id", Value: 1}}}})
@@ -127,9 +147,9 @@ func TestTranslate_BadEntries(t *testing.T) {
 		"malformed diff": {{Key: "op", Value: "u"}, {Key: "ns", Value: "a.b"}, {Key: "o", Value: bson.D{{Key: "$v", Value: 2}, {Key: "diff", Value: bson.D{{Key: "q", Value: 1}}}}}, {Key: "o2", Value: bson.D{{Key: "_id", Value: 1}}}},
 	} {
 		_, err := tr.Translate(7, bson.Timestamp{T: 9, I: 2}, raw(t, e))
-		var ee *EntryError
+		var ee *exec.EntryError
 		if !errors.As(err, &ee) || ee.Seq != 7 || ee.NS == "" {
-			t.Errorf("%s: %v, want an EntryError naming seq 7 and the ns", name, err)
+			t.Errorf("%s: %v, want an exec.EntryError naming seq 7 and the ns", name, err)
 		}
 	}
 	// A command whose effect is not in the oplog says so, and what to do.
@@ -202,5 +222,36 @@ func TestTranslate_ContainerWritesAreLoggedOncePerKind(t *testing.T) {
 	}
 	if strings.Join(logged, " ") != "ci cd cu" {
 		t.Fatalf("logged %q, want the first ci, cd and cu once each", logged)
+	}
+}
+
+func TestShardKey_Logged(t *testing.T) {
+	id := idOf(t, int32(1))
+	if got := loggedKey(js(t, `{"_id":1}`), id); got != nil {
+		t.Fatalf("o2 of _id alone kept: %s", got)
+	}
+	if got := loggedKey(js(t, `{"_id":1,"k":2}`), id); got == nil {
+		t.Fatal("o2 with a shard key dropped")
+	}
+	tr := NewTranslator(nil)
+	for _, tc := range []struct {
+		entry, key string
+	}{
+		{`{"op":"u","ns":"a.b","o":{"$v":2,"diff":{"u":{"y":1}}},"o2":{"_id":1,"k":"x"}}`, `{"_id":1,"k":"x"}`},
+		{`{"op":"u","ns":"a.b","o":{"$v":2,"diff":{"u":{"y":1}}},"o2":{"_id":1}}`, `null`},
+		{`{"op":"d","ns":"a.b","o":{"_id":1,"k":"x"}}`, `{"_id":1,"k":"x"}`},
+		{`{"op":"d","ns":"a.b","o":{"_id":1}}`, `null`},
+	} {
+		ops, err := tr.Translate(1, bson.Timestamp{T: 1, I: 1}, js(t, tc.entry))
+		if err != nil || len(ops) != 1 {
+			t.Fatalf("%s: %v %v", tc.entry, ops, err)
+		}
+		got := "null"
+		if ops[0].Key != nil {
+			got = ext(*ops[0].Key)
+		}
+		if got != tc.key {
+			t.Errorf("%s: Key = %s, want %s", tc.entry, got, tc.key)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package applier
 import (
 	"fmt"
 
+	"github.com/mongo-sync/mongo-sync/applier/exec"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -28,7 +29,7 @@ func txnKey(raw bson.Raw) (string, bool) {
 
 // applyOps handles transactions (single entry, partialTxn chains, prepared)
 // and plain applyOps (no session, or multiOpType:1), which apply at once.
-func (t *Translator) applyOps(seq uint64, ts bson.Timestamp, o, raw bson.Raw, top bool) ([]Op, error) {
+func (t *Translator) applyOps(seq uint64, ts bson.Timestamp, o, raw bson.Raw, top bool) ([]exec.Op, error) {
 	arr, ok := o.Lookup("applyOps").ArrayOK()
 	if !ok {
 		return nil, fmt.Errorf("applyOps is not an array")
@@ -91,7 +92,7 @@ func (t *Translator) applyOps(seq uint64, ts bson.Timestamp, o, raw bson.Raw, to
 // transaction stays pending until that succeeds, so the checkpoint
 // (PendingSince) cannot pass its first entry and a restart replays all of
 // it or none of it.
-func (t *Translator) commit(key string, tx *txn, seq uint64, ts bson.Timestamp, ops []bson.Raw) ([]Op, error) {
+func (t *Translator) commit(key string, tx *txn, seq uint64, ts bson.Timestamp, ops []bson.Raw) ([]exec.Op, error) {
 	out, err := t.inner(seq, ts, ops)
 	if err != nil {
 		return nil, fmt.Errorf("transaction begun at seq %d: %w", tx.firstSeq, err)
@@ -100,7 +101,7 @@ func (t *Translator) commit(key string, tx *txn, seq uint64, ts bson.Timestamp, 
 	return out, nil
 }
 
-func (t *Translator) commitPrepared(seq uint64, ts bson.Timestamp, raw bson.Raw) ([]Op, error) {
+func (t *Translator) commitPrepared(seq uint64, ts bson.Timestamp, raw bson.Raw) ([]exec.Op, error) {
 	key, ok := txnKey(raw)
 	if !ok {
 		return nil, fmt.Errorf("commitTransaction without lsid/txnNumber")
@@ -139,8 +140,8 @@ func keep(kept, ops []bson.Raw) []bson.Raw {
 }
 
 // inner translates applyOps' inner ops at the entry's seq and ts.
-func (t *Translator) inner(seq uint64, ts bson.Timestamp, ops []bson.Raw) ([]Op, error) {
-	var out []Op
+func (t *Translator) inner(seq uint64, ts bson.Timestamp, ops []bson.Raw) ([]exec.Op, error) {
+	var out []exec.Op
 	for i, op := range ops {
 		var err error
 		if out, err = t.entry(out, seq, ts, op, false); err != nil {

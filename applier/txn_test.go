@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mongo-sync/mongo-sync/applier/exec"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/store"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -107,9 +108,9 @@ func TestTranslate_FailedCommitStaysPending(t *testing.T) {
 					break
 				}
 			}
-			var ee *EntryError
+			var ee *exec.EntryError
 			if !errors.As(err, &ee) || ee.Seq != c.commit {
-				t.Fatalf("commit: %v, want an EntryError at seq %d", err, c.commit)
+				t.Fatalf("commit: %v, want an exec.EntryError at seq %d", err, c.commit)
 			}
 			if p := tr.PendingSince(); p != c.first {
 				t.Fatalf("after the failed commit PendingSince = %d, want %d (the transaction's first entry)", p, c.first)
@@ -151,7 +152,7 @@ func TestApplier_FailedTransactionRestart(t *testing.T) {
 			state := filepath.Join(filepath.Dir(spoolDir), "state.db")
 			for _, run := range []string{"first run", "restart"} {
 				err := applyAll(t, client, spoolDir, state)
-				var ee *EntryError
+				var ee *exec.EntryError
 				if !errors.As(err, &ee) || ee.Seq != c.commit {
 					t.Errorf("%s: %v, want a stop at the commit, seq %d", run, err, c.commit)
 				}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mongo-sync/mongo-sync/applier/exec"
 	"github.com/mongo-sync/mongo-sync/copier"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/store"
@@ -337,7 +338,7 @@ func unknownCases(t testing.TB) []struct {
 
 // TestTranslate_UnknownTransaction: an entry that continues or commits a
 // transaction the translator never saw begin is an UnknownTxnError in an
-// EntryError that names its seq and ts, the session and the txnNumber;
+// exec.EntryError that names its seq and ts, the session and the txnNumber;
 // nothing of it is translated, and it opens no transaction.
 func TestTranslate_UnknownTransaction(t *testing.T) {
 	for _, c := range unknownCases(t) {
@@ -366,10 +367,10 @@ func TestTranslate_UnknownTransaction(t *testing.T) {
 // transaction whose start is unknown.
 func checkUnknown(t *testing.T, err error, e bson.Raw, seq uint64) {
 	t.Helper()
-	var ee *EntryError
+	var ee *exec.EntryError
 	var ue *UnknownTxnError
 	if !errors.As(err, &ee) || !errors.As(err, &ue) {
-		t.Fatalf("err %v, want an EntryError carrying an UnknownTxnError", err)
+		t.Fatalf("err %v, want an exec.EntryError carrying an UnknownTxnError", err)
 	}
 	num := e.Lookup("txnNumber").Int64()
 	tsT, tsI := e.Lookup("ts").Timestamp()

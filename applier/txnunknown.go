@@ -29,7 +29,7 @@ type UnknownTxnError struct {
 }
 
 // Error names the transaction; the entry's seq and ts come with the
-// EntryError that carries it (Translator.AppendOps).
+// exec.EntryError that carries it (Translator.AppendOps).
 func (e *UnknownTxnError) Error() string {
 	prev := ""
 	if !e.Prev.IsZero() {

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/mongo-sync/mongo-sync/applier/exec"
 	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/internal/mongoerr"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
@@ -42,7 +44,7 @@ const bucketsPrefix = "system.buckets."
 // <db>.system.views into a create, collMod or drop of the view. A view is
 // synced when its own name is selected; its viewOn is a collection of the
 // same database, so a renamed database keeps it as it is.
-func (t *Translator) viewWrite(seq uint64, ts bson.Timestamp, op byte, db string, o, o2 bson.Raw) ([]Op, error) {
+func (t *Translator) viewWrite(seq uint64, ts bson.Timestamp, op byte, db string, o, o2 bson.Raw) ([]exec.Op, error) {
 	key := o
 	if op == 'u' {
 		key = o2
@@ -80,7 +82,7 @@ func (t *Translator) viewWrite(seq uint64, ts bson.Timestamp, op byte, db string
 		// destination drops its buckets; the buckets' own drop then finds
 		// nothing to drop.
 		cmd := bson.D{{Key: "drop", Value: dstColl}}
-		return []Op{t.cmdOp(seq, ts, dstNS, "drop (view)", dstDB, cmd, codeNamespaceNotFound)}, nil
+		return []exec.Op{t.cmdOp(seq, ts, dstNS, "drop (view)", dstDB, cmd, mongoerr.NamespaceNotFound)}, nil
 	}
 	if op == 'u' && o.Lookup("_id").Type == 0 {
 		return nil, fmt.Errorf("update of view definition %s is not a whole definition (o has no _id): mongod replaces view definitions whole", id)
@@ -103,12 +105,12 @@ func (t *Translator) viewWrite(seq uint64, ts bson.Timestamp, op byte, db string
 		if c := o.Lookup("collation"); c.Type != 0 {
 			cmd = append(cmd, bson.E{Key: "collation", Value: c})
 		}
-		return []Op{t.cmdOp(seq, ts, dstNS, "create (view)", dstDB, cmd, codeNamespaceExists)}, nil
+		return []exec.Op{t.cmdOp(seq, ts, dstNS, "create (view)", dstDB, cmd, mongoerr.NamespaceExists)}, nil
 	}
 	// A view's collation cannot change: collMod takes viewOn and pipeline.
 	// A view missing on the destination was dropped later in the window.
 	cmd := bson.D{{Key: "collMod", Value: dstColl}, {Key: "viewOn", Value: viewOn}, {Key: "pipeline", Value: pipeline}}
-	return []Op{t.cmdOp(seq, ts, dstNS, "collMod (view)", dstDB, cmd, codeNamespaceNotFound)}, nil
+	return []exec.Op{t.cmdOp(seq, ts, dstNS, "collMod (view)", dstDB, cmd, mongoerr.NamespaceNotFound)}, nil
 }
 
 // timeseriesOptions are the options of a buckets collection's create entry
@@ -126,12 +128,12 @@ var timeseriesOptions = map[string]bool{"timeseries": true, "expireAfterSeconds"
 // viewless_timeseries_collection_creation_helpers.cpp) gets the same
 // options. A destination older than 5.0 refuses it; the error says what
 // the entry was.
-func (t *Translator) timeseriesCreate(seq uint64, ts bson.Timestamp, dstNS string, o bson.Raw) (Op, error) {
+func (t *Translator) timeseriesCreate(seq uint64, ts bson.Timestamp, dstNS string, o bson.Raw) (exec.Op, error) {
 	dstDB, buckets := config.SplitNS(dstNS)
 	name := strings.TrimPrefix(buckets, bucketsPrefix)
 	elems, err := o.Elements()
 	if err != nil {
-		return Op{}, err
+		return exec.Op{}, err
 	}
 	cmd := bson.D{{Key: "create", Value: name}}
 	for _, e := range elems[1:] {
@@ -139,11 +141,11 @@ func (t *Translator) timeseriesCreate(seq uint64, ts bson.Timestamp, dstNS strin
 			cmd = append(cmd, bson.E{Key: e.Key(), Value: e.Value()})
 		}
 	}
-	op := t.cmdOp(seq, ts, dstNS, "create (time-series)", dstDB, cmd, codeNamespaceExists)
+	op := t.cmdOp(seq, ts, dstNS, "create (time-series)", dstDB, cmd, mongoerr.NamespaceExists)
 	run := op.Cmd
 	op.Cmd = func(ctx context.Context, c *mongo.Client) error {
 		err := run(ctx, c)
-		if err != nil && !errors.Is(err, errAlreadyApplied) {
+		if err != nil && !errors.Is(err, exec.ErrAlreadyApplied) {
 			return fmt.Errorf("create time-series collection %s.%s (the source created %s; the destination needs MongoDB 5.0+): %w", dstDB, name, dstNS, err)
 		}
 		return err

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/applier/exec"
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -222,7 +223,7 @@ func TestViews_BucketWritesFollowTheSelectedName(t *testing.T) {
 	bucket := viewEntry(t, "i", "shop.system.buckets.weather", bson.D{{Key: "_id", Value: bson.ObjectID{1}},
 		{Key: "control", Value: bson.D{{Key: "version", Value: int32(1)}}}}, nil)
 	ops, err := tr.Translate(1, viewsTS, bucket)
-	if err != nil || len(ops) != 1 || ops[0].NS != "shop2.system.buckets.weather" || ops[0].Kind != KindInsert {
+	if err != nil || len(ops) != 1 || ops[0].NS != "shop2.system.buckets.weather" || ops[0].Kind != exec.KindInsert {
 		t.Fatalf("bucket insert: %+v, %v; want one insert into shop2.system.buckets.weather", ops, err)
 	}
 	other := viewEntry(t, "i", "shop.system.buckets.other", bson.D{{Key: "_id", Value: bson.ObjectID{1}}}, nil)

@@ -11,12 +11,17 @@ import (
 const (
 	InternalError                      = 1
 	Unauthorized                       = 13
+	NamespaceNotFound                  = 26
+	IndexNotFound                      = 27
+	NamespaceExists                    = 48
 	MaxTimeMSExpired                   = 50
 	CommandNotFound                    = 59
 	WriteConcernFailed                 = 64 // WriteConcernTimeout since 7.x: w not reached within wtimeout
+	IndexAlreadyExists                 = 68
 	FailedToSatisfyReadPreference      = 133
 	ReadConcernMajorityNotAvailableYet = 134
 	ReadConcernMajorityNotEnabled      = 148
+	NotImplemented                     = 238
 )
 
 // transient lists the codes of server errors that a later attempt of the

@@ -1,11 +1,15 @@
-// Package applier drains the spool into the destination: each oplog entry
-// becomes idempotent writes, hash-partitioned by (namespace, _id) over
-// workers; commands run alone as barriers; the checkpoint moves only after
-// the destination acknowledged everything before it.
-package applier
+// Package exec sends the applier's ops to the destination (Executor):
+// document writes hash-partitioned by (namespace, _id) over workers, each
+// worker in oplog order with write commands of at most BulkSize
+// statements; commands alone, as barriers. Replays over a newer
+// destination follow the re-application rules (reapply.go, unique.go,
+// deferred.go), and a mongos destination gets the shard key in each
+// statement (sharded.go).
+package exec
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -37,11 +41,11 @@ type Op struct {
 	// A document write of Kind on collection NS, for the document ID.
 	ID   bson.RawValue
 	Kind Kind
-	// fromDiff marks a KindUpdate translated from a $v:2 diff: a
+	// FromDiff marks a KindUpdate translated from a $v:2 diff: a
 	// statement that meets a non-viable path is applied to the current
 	// document by mongod's diff rules (see reapplyNonViable). It sits in
 	// Kind's padding: Op stays as small as the hot path needs.
-	fromDiff bool
+	FromDiff bool
 	Doc      bson.Raw
 	// Key is the document key the entry logged when it holds more than
 	// _id (o2 of an update, o of a delete): a sharded source logs the
@@ -61,22 +65,45 @@ type Op struct {
 	Desc string
 }
 
-// indexBuild is a createIndexes command, kept to be run again later.
-type indexBuild struct {
+// IndexBuild is a createIndexes command, kept to be run again later.
+type IndexBuild struct {
 	DB    string
 	Cmd   bson.Raw
 	Names string
 }
 
-// indexConflictError is an index build that met duplicate keys: inside a
-// replay window, later entries remove them, and the build is deferred.
-type indexConflictError struct {
-	build *indexBuild
-	err   error
+// IndexConflictError, from an op's Cmd, is an index build that met
+// duplicate keys: inside a replay window, later entries remove them, and
+// the build is deferred.
+type IndexConflictError struct {
+	Build *IndexBuild
+	Err   error
 }
 
-func (e *indexConflictError) Error() string { return e.err.Error() }
-func (e *indexConflictError) Unwrap() error { return e.err }
+func (e *IndexConflictError) Error() string { return e.Err.Error() }
+func (e *IndexConflictError) Unwrap() error { return e.Err }
+
+// ErrAlreadyApplied, wrapped in an op's Cmd error, marks a command whose
+// effect the destination already holds (a replay): the executor counts it
+// and goes on.
+var ErrAlreadyApplied = errors.New("already applied")
+
+// RenamedError, from an op's Cmd, reports a rename that took effect (Err
+// nil) or had already (ErrAlreadyApplied): the executor moves the deferred
+// work of the collection along.
+type RenamedError struct {
+	From, To string
+	Err      error
+}
+
+func (r *RenamedError) Error() string {
+	if r.Err != nil {
+		return r.Err.Error()
+	}
+	return "renamed " + r.From + " to " + r.To
+}
+
+func (r *RenamedError) Unwrap() error { return r.Err }
 
 // IsBarrier reports whether the op must run alone.
 func (o Op) IsBarrier() bool { return o.Cmd != nil }
@@ -95,8 +122,8 @@ func (e *EntryError) Error() string {
 
 func (e *EntryError) Unwrap() error { return e.Err }
 
-// logged makes an Op.Key; nil stays nil.
-func logged(key bson.Raw) *bson.Raw {
+// Logged makes an Op.Key; nil stays nil.
+func Logged(key bson.Raw) *bson.Raw {
 	if key == nil {
 		return nil
 	}
@@ -104,17 +131,6 @@ func logged(key bson.Raw) *bson.Raw {
 	// to the heap on every call, nil or not.
 	k := key
 	return &k
-}
-
-// loggedKey is the document key an entry logged (o2 of an update, o of a
-// delete) when it holds more than the _id id; nil otherwise. A sharded
-// source logs its shard key there. The check costs no parsing: a key of
-// _id alone is exactly as long as {_id: id}.
-func loggedKey(doc bson.Raw, id bson.RawValue) bson.Raw {
-	if len(doc) == 4+1+len("_id")+1+len(id.Value)+1 {
-		return nil
-	}
-	return doc
 }
 
 // keyRaw is the key the entry logged, nil when none.

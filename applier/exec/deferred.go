@@ -1,4 +1,4 @@
-package applier
+package exec
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/mongo-sync/mongo-sync/applier/update"
+	"github.com/mongo-sync/mongo-sync/internal/mongoerr"
 	"github.com/mongo-sync/mongo-sync/store"
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -24,7 +25,7 @@ type DeferredStore interface {
 }
 
 // Reasons for deferred work.
-const reasonIndexDeferred = "unique_index_deferred"
+const ReasonIndexDeferred = "unique_index_deferred"
 
 // inWindow reports whether op may meet a destination newer than its entry
 // (the catch-up after the copy, a replay after a restart): only there are
@@ -230,7 +231,7 @@ func (x *Executor) settleIndex(ctx context.Context, d *store.Deferred) (bool, er
 		}
 	}
 	err := x.Client.Database(d.DB).RunCommand(ctx, d.Cmd).Err()
-	if err == nil || isCode(err, codeIndexExists) {
+	if err == nil || isCode(err, mongoerr.IndexAlreadyExists) {
 		return true, nil
 	}
 	if !isDupKey(err) {
@@ -240,7 +241,7 @@ func (x *Executor) settleIndex(ctx context.Context, d *store.Deferred) (bool, er
 	if err2 != nil {
 		return false, err2
 	}
-	if err2 := x.Client.Database(d.DB).RunCommand(ctx, nonUnique).Err(); err2 != nil && !isCode(err2, codeIndexExists) {
+	if err2 := x.Client.Database(d.DB).RunCommand(ctx, nonUnique).Err(); err2 != nil && !isCode(err2, mongoerr.IndexAlreadyExists) {
 		return false, fmt.Errorf("rebuild %s on %s non-unique: %w", d.Index, d.NS, err2)
 	}
 	d.State = ""
@@ -263,7 +264,7 @@ func isCode(err error, code int) bool {
 }
 
 func isNotFound(err error) bool {
-	return isCode(err, codeIndexNotFound) || isCode(err, codeNamespaceNotFound)
+	return isCode(err, mongoerr.IndexNotFound) || isCode(err, mongoerr.NamespaceNotFound)
 }
 
 // withoutUnique is a createIndexes command with unique removed from every
@@ -304,7 +305,7 @@ func (e *UnresolvedError) Error() string {
 // deferIndex builds, non-unique, a unique index whose build met duplicates
 // inside a replay window (later entries of the window remove them), and
 // records the unique build for Settle once the window is over.
-func (x *Executor) deferIndex(ctx context.Context, op *Op, build *indexBuild, cause error) error {
+func (x *Executor) deferIndex(ctx context.Context, op *Op, build *IndexBuild, cause error) error {
 	nonUnique, err := withoutUnique(build.Cmd)
 	if err != nil {
 		return err
@@ -313,9 +314,9 @@ func (x *Executor) deferIndex(ctx context.Context, op *Op, build *indexBuild, ca
 	if err := x.addDeferred(d); err != nil {
 		return err
 	}
-	if err := x.Client.Database(build.DB).RunCommand(ctx, nonUnique).Err(); err != nil && !isCode(err, codeIndexExists) {
+	if err := x.Client.Database(build.DB).RunCommand(ctx, nonUnique).Err(); err != nil && !isCode(err, mongoerr.IndexAlreadyExists) {
 		return fmt.Errorf("build %s non-unique: %w", build.Names, err)
 	}
-	x.noop(op, reasonIndexDeferred, logrus.Fields{"index": build.Names, "server": cause.Error()})
+	x.noop(op, ReasonIndexDeferred, logrus.Fields{"index": build.Names, "server": cause.Error()})
 	return nil
 }

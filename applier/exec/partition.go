@@ -1,4 +1,4 @@
-package applier
+package exec
 
 import (
 	"encoding/binary"

@@ -1,4 +1,4 @@
-package applier
+package exec_test
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/applier"
+	"github.com/mongo-sync/mongo-sync/applier/exec"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/status"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -80,10 +82,10 @@ func TestWrites_DuplicateKeyDoesNotAbandonOtherPartitions(t *testing.T) {
 	if _, err := c.InsertOne(ctx, bson.D{{Key: "_id", Value: "holder"}, {Key: "email", Value: "x"}}); err != nil {
 		t.Fatal(err)
 	}
-	x := &Executor{Client: client, Workers: 2, BulkSize: 20, Log: quietLog(), Rec: status.New("applying"),
-		runStopped: func() { stopOnce.Do(func() { close(stopped) }) }}
-	tr := NewTranslator(nil)
-	var ops []Op
+	x := &exec.Executor{Client: client, Workers: 2, BulkSize: 20, Log: quietLog(), Rec: status.New("applying")}
+	exec.SetRunStopped(x, func() { stopOnce.Do(func() { close(stopped) }) })
+	tr := applier.NewTranslator(nil)
+	var ops []exec.Op
 	add := func(op string, o bson.D) {
 		t.Helper()
 		var err error
@@ -93,11 +95,11 @@ func TestWrites_DuplicateKeyDoesNotAbandonOtherPartitions(t *testing.T) {
 		}
 	}
 	add("i", bson.D{{Key: "_id", Value: "taker"}, {Key: "email", Value: "x"}})
-	conflict := x.hash.of("test.coll", ops[0].ID, x.Workers)
+	conflict := exec.Partition("test.coll", ops[0].ID, x.Workers)
 	// Inserts, all in the other partition: it has commands to send.
 	for i := 0; len(ops) < 60; i++ {
 		add("i", bson.D{{Key: "_id", Value: int32(i)}})
-		if last := ops[len(ops)-1]; x.hash.of("test.coll", last.ID, x.Workers) == conflict {
+		if last := ops[len(ops)-1]; exec.Partition("test.coll", last.ID, x.Workers) == conflict {
 			ops = ops[:len(ops)-1]
 		}
 	}
@@ -161,9 +163,9 @@ func TestApply_StopWaitsForCommandsInFlight(t *testing.T) {
 		},
 	}
 	client := monitored(t, dst, mon)
-	x := &Executor{Client: client, Workers: 1, BulkSize: 50, Log: quietLog(), Rec: status.New("applying")}
-	tr := NewTranslator(nil)
-	var ops []Op
+	x := &exec.Executor{Client: client, Workers: 1, BulkSize: 50, Log: quietLog(), Rec: status.New("applying")}
+	tr := applier.NewTranslator(nil)
+	var ops []exec.Op
 	var err error
 	pad := strings.Repeat("p", 8000)
 	for i := 0; i < 500; i++ {

@@ -1,4 +1,4 @@
-package applier
+package exec
 
 import (
 	"context"
@@ -140,7 +140,7 @@ func (x *Executor) resolveUnique(ctx context.Context, op *Op, cause error) error
 			return fail(err)
 		}
 	}
-	x.noop(op, reasonUniqueMoved, logrus.Fields{"indexes": conflicts})
+	x.noop(op, ReasonUniqueMoved, logrus.Fields{"indexes": conflicts})
 	if err := x.replace(ctx, op, doc); err != nil {
 		if isDupKey(err) {
 			return fail(fmt.Errorf("unique %v not resolved by moving the key aside: %w", conflicts, err))

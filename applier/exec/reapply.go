@@ -1,4 +1,4 @@
-package applier
+package exec
 
 import (
 	"context"
@@ -34,10 +34,10 @@ import (
 
 // Reasons counted by reapply_noops_total.
 const (
-	reasonPathNotViable = "path_not_viable"
-	reasonUniqueMoved   = "unique_key_moved_aside"
-	reasonDDLDone       = "ddl_already_applied"
-	reasonCollMoved     = "collection_superseded"
+	ReasonPathNotViable = "path_not_viable"
+	ReasonUniqueMoved   = "unique_key_moved_aside"
+	ReasonDDLDone       = "ddl_already_applied"
+	ReasonCollMoved     = "collection_superseded"
 )
 
 // codePathNotViable is MongoDB's PathNotViable ("Cannot create field 'b'
@@ -106,7 +106,7 @@ func afterOp(op *Op, cur bson.Raw) (doc bson.D, nonViable int, err error) {
 		doc, err := update.Decode(op.Doc)
 		return doc, 0, err
 	case KindUpdate:
-		return update.After(cur, op.ID, op.Doc, op.fromDiff)
+		return update.After(cur, op.ID, op.Doc, op.FromDiff)
 	}
 	return nil, 0, fmt.Errorf("op kind %d has no document", op.Kind)
 }
@@ -122,7 +122,7 @@ func (x *Executor) reapplyNonViable(ctx context.Context, op *Op, cause error) er
 	if err != nil {
 		return &EntryError{Seq: op.Seq, TS: op.TS, NS: op.NS, Err: err}
 	}
-	x.noop(op, reasonPathNotViable, logrus.Fields{"paths": skipped, "server": cause.Error()})
+	x.noop(op, ReasonPathNotViable, logrus.Fields{"paths": skipped, "server": cause.Error()})
 	return x.replace(ctx, op, doc)
 }
 

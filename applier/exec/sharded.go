@@ -1,4 +1,4 @@
-package applier
+package exec
 
 import (
 	"bytes"
@@ -236,7 +236,7 @@ func (x *Executor) settleSharded(ctx context.Context, ops []Op, k *mongos.Key) e
 	}
 	for _, w := range writes {
 		if w.skipped > 0 {
-			x.noop(w.op, reasonPathNotViable, logrus.Fields{"paths": w.skipped})
+			x.noop(w.op, ReasonPathNotViable, logrus.Fields{"paths": w.skipped})
 		}
 		if w.change {
 			if err := flush(); err != nil {

@@ -1,4 +1,4 @@
-package applier
+package exec
 
 import (
 	"context"
@@ -118,20 +118,20 @@ func (x *Executor) Apply(ctx context.Context, ops []Op) error {
 		if x.Keys != nil {
 			x.Keys.Invalidate() // a DDL may drop, create, rename or shard a collection
 		}
-		var rn *renamed
+		var rn *RenamedError
 		if errors.As(err, &rn) {
-			if merr := x.moveDeferred(rn.from, rn.to); merr != nil {
+			if merr := x.moveDeferred(rn.From, rn.To); merr != nil {
 				return merr
 			}
-			err = rn.err
+			err = rn.Err
 		}
-		if errors.Is(err, errAlreadyApplied) {
-			x.noop(&ops[i], reasonDDLDone, logrus.Fields{"command": op.Desc, "server": err.Error()})
+		if errors.Is(err, ErrAlreadyApplied) {
+			x.noop(&ops[i], ReasonDDLDone, logrus.Fields{"command": op.Desc, "server": err.Error()})
 			err = nil
 		}
-		var ic *indexConflictError
+		var ic *IndexConflictError
 		if errors.As(err, &ic) && x.inWindow(&ops[i]) {
-			err = x.deferIndex(ctx, &ops[i], ic.build, ic.err)
+			err = x.deferIndex(ctx, &ops[i], ic.Build, ic.Err)
 		}
 		if err != nil {
 			return &EntryError{Seq: op.Seq, TS: op.TS, NS: op.NS, Err: fmt.Errorf("%s: %w", op.Desc, err)}
@@ -164,6 +164,23 @@ func (x *Executor) split(ops []Op) [][]Op {
 		x.parts[p] = append(x.parts[p], op)
 	}
 	return x.parts
+}
+
+// Build builds the write commands Apply would send for ops (document
+// writes only) without sending them, and returns their total length: the
+// executor's CPU work short of the network, which the applier's CPU-path
+// benchmark measures. The builders are Apply's own, reused.
+func (x *Executor) Build(ops []Op) int {
+	n := 0
+	for i, part := range x.split(ops) {
+		for len(part) > 0 {
+			k := runLen(part, x.BulkSize)
+			_, coll := splitNS(part[0].NS)
+			n += len(build(&x.builders[i], coll, part[:k], nil, nil))
+			part = part[k:]
+		}
+	}
+	return n
 }
 
 // writes applies a run of document writes in parallel partitions.

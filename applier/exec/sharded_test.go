@@ -1,4 +1,4 @@
-package applier
+package exec
 
 import (
 	"testing"
@@ -57,16 +57,16 @@ func TestShardedStatements_Commands(t *testing.T) {
 			[]Op{{Kind: KindUpdate, ID: id(1), Doc: set}},
 			`{"update":"c","ordered":true,"updates":[{"q":{"_id":1},"u":{"$set":{"y":2}},"upsert":false}]}`},
 		{"a modifier with the key o2 logged (sharded source)", compound,
-			[]Op{{Kind: KindUpdate, ID: id(1), Doc: set, Key: logged(js(t, `{"_id":1,"region":"eu","n":7}`))}},
+			[]Op{{Kind: KindUpdate, ID: id(1), Doc: set, Key: Logged(js(t, `{"_id":1,"region":"eu","n":7}`))}},
 			`{"update":"c","ordered":true,"updates":[{"q":{"_id":1,"region":"eu","n":7},"u":{"$set":{"y":2}},"upsert":false}]}`},
 		{"o2 logs a dotted key under its dotted name", dotted,
-			[]Op{{Kind: KindUpdate, ID: id(1), Doc: set, Key: logged(js(t, `{"_id":1,"a.b":"v"}`))}},
+			[]Op{{Kind: KindUpdate, ID: id(1), Doc: set, Key: Logged(js(t, `{"_id":1,"a.b":"v"}`))}},
 			`{"update":"c","ordered":true,"updates":[{"q":{"_id":1,"a.b":"v"},"u":{"$set":{"y":2}},"upsert":false}]}`},
 		{"or nested", dotted,
-			[]Op{{Kind: KindUpdate, ID: id(1), Doc: set, Key: logged(js(t, `{"_id":1,"a":{"b":"v"}}`))}},
+			[]Op{{Kind: KindUpdate, ID: id(1), Doc: set, Key: Logged(js(t, `{"_id":1,"a":{"b":"v"}}`))}},
 			`{"update":"c","ordered":true,"updates":[{"q":{"_id":1,"a.b":"v"},"u":{"$set":{"y":2}},"upsert":false}]}`},
 		{"o2 that lacks a key field (other key fields on the source) goes by _id", compound,
-			[]Op{{Kind: KindUpdate, ID: id(1), Doc: set, Key: logged(js(t, `{"_id":1,"region":"eu"}`))}},
+			[]Op{{Kind: KindUpdate, ID: id(1), Doc: set, Key: Logged(js(t, `{"_id":1,"region":"eu"}`))}},
 			`{"update":"c","ordered":true,"updates":[{"q":{"_id":1},"u":{"$set":{"y":2}},"upsert":false}]}`},
 		{"a replacement with top-level $ names goes through a literal pipeline", ranged,
 			[]Op{{Kind: KindReplace, ID: id("E1"), Doc: js(t, `{"_id":"E1","k":1,"$r":2}`)}},
@@ -89,7 +89,7 @@ func TestShardedStatements_Commands(t *testing.T) {
 func TestShardedStatements_Deletes(t *testing.T) {
 	k := mongos.NewKey([]string{"region", "n"})
 	ops := []Op{
-		{Kind: KindDelete, ID: idOf(t, 1), Key: logged(js(t, `{"_id":1,"region":"eu","n":7}`))}, // a sharded source's o
+		{Kind: KindDelete, ID: idOf(t, 1), Key: Logged(js(t, `{"_id":1,"region":"eu","n":7}`))}, // a sharded source's o
 		{Kind: KindDelete, ID: idOf(t, 2)}, // a replica set's o: _id alone
 	}
 	var b wirecmd.Builder
@@ -117,37 +117,6 @@ func TestShardKey_Touches(t *testing.T) {
 	for _, tc := range cases {
 		if got := touches(k, js(t, tc.update)); got != tc.want {
 			t.Errorf("%s: touches = %v, want %v", tc.update, got, tc.want)
-		}
-	}
-}
-
-func TestShardKey_Logged(t *testing.T) {
-	id := idOf(t, int32(1))
-	if got := loggedKey(js(t, `{"_id":1}`), id); got != nil {
-		t.Fatalf("o2 of _id alone kept: %s", got)
-	}
-	if got := loggedKey(js(t, `{"_id":1,"k":2}`), id); got == nil {
-		t.Fatal("o2 with a shard key dropped")
-	}
-	tr := NewTranslator(nil)
-	for _, tc := range []struct {
-		entry, key string
-	}{
-		{`{"op":"u","ns":"a.b","o":{"$v":2,"diff":{"u":{"y":1}}},"o2":{"_id":1,"k":"x"}}`, `{"_id":1,"k":"x"}`},
-		{`{"op":"u","ns":"a.b","o":{"$v":2,"diff":{"u":{"y":1}}},"o2":{"_id":1}}`, `null`},
-		{`{"op":"d","ns":"a.b","o":{"_id":1,"k":"x"}}`, `{"_id":1,"k":"x"}`},
-		{`{"op":"d","ns":"a.b","o":{"_id":1}}`, `null`},
-	} {
-		ops, err := tr.Translate(1, bson.Timestamp{T: 1, I: 1}, js(t, tc.entry))
-		if err != nil || len(ops) != 1 {
-			t.Fatalf("%s: %v %v", tc.entry, ops, err)
-		}
-		got := "null"
-		if ops[0].Key != nil {
-			got = ext(*ops[0].Key)
-		}
-		if got != tc.key {
-			t.Errorf("%s: Key = %s, want %s", tc.entry, got, tc.key)
 		}
 	}
 }

@@ -1,15 +1,15 @@
-package applier
+package exec_test
 
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/mongo-sync/mongo-sync/applier"
+	"github.com/mongo-sync/mongo-sync/applier/exec"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/status"
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
@@ -28,17 +28,7 @@ import (
 func TestExecutor_WritesBypassValidation(t *testing.T) {
 	dst := testmongo.StartDest(t)
 	ctx := context.Background()
-	var mu sync.Mutex
-	var sent []bson.Raw
-	mon := &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
-		switch e.CommandName {
-		case "insert", "update", "delete":
-			mu.Lock()
-			sent = append(sent, append(bson.Raw(nil), e.Command...))
-			mu.Unlock()
-		}
-	}}
-	client := monitored(t, dst, mon)
+	client, sent := dst.Recording("insert", "update", "delete")
 	c := client.Database("test").Collection("coll")
 	if _, err := c.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "email", Value: 1}}, Options: options.Index().SetUnique(true)}); err != nil {
 		t.Fatal(err)
@@ -52,13 +42,11 @@ func TestExecutor_WritesBypassValidation(t *testing.T) {
 	if _, err := c.InsertOne(ctx, bson.D{{Key: "_id", Value: "k1"}, {Key: "v", Value: int32(0)}}); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	sent = nil // the setup's own inserts
-	mu.Unlock()
+	setup := len(sent()) // the setup's own inserts
 
-	x := &Executor{Client: client, Workers: 2, BulkSize: 20, Log: quietLog(), Rec: status.New("applying")}
-	tr := NewTranslator(nil)
-	var ops []Op
+	x := &exec.Executor{Client: client, Workers: 2, BulkSize: 20, Log: quietLog(), Rec: status.New("applying")}
+	tr := applier.NewTranslator(nil)
+	var ops []exec.Op
 	add := func(op string, o2, o bson.D) {
 		t.Helper()
 		var err error
@@ -87,9 +75,7 @@ func TestExecutor_WritesBypassValidation(t *testing.T) {
 		t.Fatalf("settle: %v, still pending: %v", err, pending)
 	}
 
-	mu.Lock()
-	cmds := append([]bson.Raw(nil), sent...)
-	mu.Unlock()
+	cmds := sent()[setup:]
 	byName := map[string]int{}
 	takerSent := 0
 	for _, cmd := range cmds {
