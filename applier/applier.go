@@ -1,3 +1,10 @@
+// Package applier drains the spool into the destination: each batch of
+// oplog entries is translated (package translate) into idempotent writes
+// and commands, which the executor (package exec) applies, writes
+// hash-partitioned by (namespace, _id) over workers and commands alone as
+// barriers; the checkpoint moves only after the destination acknowledged
+// everything before it. A sharded source's appliers are ordered by a
+// cross-shard gate (package gate).
 package applier
 
 import (
@@ -7,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/applier/exec"
+	"github.com/mongo-sync/mongo-sync/applier/translate"
 	"github.com/mongo-sync/mongo-sync/gate"
 	"github.com/mongo-sync/mongo-sync/internal/failpoint"
 	"github.com/mongo-sync/mongo-sync/internal/oplog"
@@ -22,7 +30,7 @@ type Applier struct {
 	Spool      *spool.Reader
 	SpoolDir   string
 	Store      *store.Store
-	Translator *Translator
+	Translator *translate.Translator
 	Exec       *exec.Executor
 	BatchOps   int
 	BatchBytes int
@@ -300,6 +308,28 @@ func (a *Applier) mark(es []spool.Entry, pend []uint64, seq uint64, through bool
 // markBatch is Exec.Mark: mark on the batch being applied.
 func (a *Applier) markBatch(seq uint64, through bool) error {
 	return a.mark(a.batch, a.pend, seq, through)
+}
+
+// olderThanCopy reports whether err is an UnknownTxnError of an entry at or
+// before the copy's T0, which needs nothing: the spool of an initial copy
+// starts at the first entry of the oldest transaction open when T0 was
+// pinned (copier.PinStart), so a transaction whose first entry precedes it
+// was no longer open then, and had ended by T0; the copy, which reads after
+// T0, holds its effects. Only its later entries reach the spool, all at or
+// before T0. Such an entry is logged and counted; any other is an error.
+func (a *Applier) olderThanCopy(err error) bool {
+	var u *translate.UnknownTxnError
+	if !errors.As(err, &u) {
+		return false
+	}
+	t0 := a.Store.T0()
+	if t0.IsZero() || t0.Before(u.TS) {
+		return false
+	}
+	a.Rec.ReapplyNoop("transaction_before_spool")
+	a.Log.WithFields(logrus.Fields{"seq": u.Seq, "ts": oplog.FormatTS(u.TS), "lsid": u.Lsid, "txnNumber": u.TxnNumber, "t0": oplog.FormatTS(t0)}).
+		Info("an entry of a transaction begun before the spool's start and ended before T0: the copy holds its effects, nothing to apply")
+	return true
 }
 
 // checkpoint records the position after es, kept below the first entry of

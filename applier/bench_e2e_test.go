@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/applier/exec"
+	"github.com/mongo-sync/mongo-sync/applier/translate"
 	"github.com/mongo-sync/mongo-sync/internal/testlog"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/spool"
@@ -70,7 +71,7 @@ func drainE2E(b *testing.B, client *mongo.Client, dir string) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	a := &Applier{Spool: sr, SpoolDir: dir, Store: st, Translator: NewTranslator(nil),
+	a := &Applier{Spool: sr, SpoolDir: dir, Store: st, Translator: translate.NewTranslator(nil),
 		Exec:     &exec.Executor{Client: client, Workers: e2eWorkers, BulkSize: e2eBulk, Log: testlog.Quiet()},
 		BatchOps: 10000, BatchBytes: 16 << 20, ExitWhenDrained: true, Retention: 1 << 62, LogInterval: 1 << 62, Log: testlog.Quiet()}
 	if err := a.Run(context.Background()); err != nil {
@@ -187,11 +188,11 @@ var e2eLoads = []e2eLoad{{
 // applier splits them, e2eBulk statements a command. It checks that each
 // statement is byte for byte what the applier's translator makes.
 func ceilingCmds(b *testing.B, l e2eLoad) [][]bson.Raw {
-	tr := NewTranslator(nil)
+	tr := translate.NewTranslator(nil)
 	parts := make([]bson.A, e2eWorkers)
 	for i := 0; i < e2eDocs; i++ {
 		raw, _ := bson.Marshal(append(bson.D{{Key: "ts", Value: bson.Timestamp{T: 1700000000, I: 1}}}, l.entry(i)...))
-		ops, err := tr.Translate(uint64(i+1), bson.Timestamp{T: 1700000000, I: 1}, raw)
+		ops, err := tr.AppendOps(nil, uint64(i+1), bson.Timestamp{T: 1700000000, I: 1}, raw)
 		stmt, _ := bson.Marshal(l.stmt(i))
 		if err != nil || len(ops) != 1 || !bytes.Equal(ops[0].Doc, stmt) {
 			b.Fatalf("%s %d: the applier writes %v (%v), not %s", l.name, i, ops, err, bson.Raw(stmt))

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/applier/exec"
+	"github.com/mongo-sync/mongo-sync/applier/translate"
 	"github.com/mongo-sync/mongo-sync/gate"
 	"github.com/mongo-sync/mongo-sync/internal/testlog"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
@@ -58,7 +59,7 @@ func drainShard(b *testing.B, client *mongo.Client, dir string, g *gate.ShardGat
 		return
 	}
 	defer st.Close()
-	a := &Applier{Spool: sr, SpoolDir: dir, Store: st, Translator: NewTranslator(nil),
+	a := &Applier{Spool: sr, SpoolDir: dir, Store: st, Translator: translate.NewTranslator(nil),
 		Exec:     &exec.Executor{Client: client, Workers: 4, BulkSize: 20, Log: testlog.Quiet()},
 		BatchOps: 10000, BatchBytes: 16 << 20, ExitWhenDrained: true, Retention: 1 << 62, LogInterval: 1 << 62, Log: testlog.Quiet(), Gate: g}
 	if err := a.Run(context.Background()); err != nil {

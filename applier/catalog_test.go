@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/mongo-sync/mongo-sync/applier/exec"
+	"github.com/mongo-sync/mongo-sync/applier/translate"
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/store"
@@ -180,7 +181,7 @@ func TestCatalog_RenamesInTheWindow(t *testing.T) {
 // collection is replayed, not refused as coming from an unsynced namespace.
 func TestCatalog_OutWithFilterTranslates(t *testing.T) {
 	u0, u1 := uuid(0xb0), uuid(0xb1)
-	tr := NewTranslator(outOnly(t))
+	tr := translate.NewTranslator(outOnly(t))
 	tr.Catalog = &memCatalog{m: map[string]string{string(u0): "test.out"}}
 	var ops []exec.Op
 	for i, e := range []bson.D{
@@ -298,7 +299,7 @@ func copyState(t *testing.T, client *mongo.Client, catalog map[string][]byte, be
 // failingCatalog fails to record a collection at failAt: a crash between
 // the command and its record.
 type failingCatalog struct {
-	Catalog
+	translate.Catalog
 	failAt string
 }
 
@@ -313,13 +314,13 @@ func (f *failingCatalog) SetCollection(u []byte, ns string) error {
 // catalog; rewind replays the whole window; fail, if set, wraps the
 // catalog.
 func applyWithCatalog(t *testing.T, client *mongo.Client, spoolDir, statePath string, ns *config.Namespaces, rewind bool, fail *failingCatalog) error {
-	return runApplier(t, client, spoolDir, statePath, func(st *store.Store) *Translator {
+	return runApplier(t, client, spoolDir, statePath, func(st *store.Store) *translate.Translator {
 		if rewind {
 			if err := st.SetCheckpoint(store.Checkpoint{}); err != nil { // replay the whole window
 				t.Fatal(err)
 			}
 		}
-		tr := NewTranslator(ns)
+		tr := translate.NewTranslator(ns)
 		tr.Catalog, tr.Log = st, quietLog()
 		if fail != nil {
 			fail.Catalog = st

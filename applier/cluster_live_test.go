@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/applier/exec"
+	"github.com/mongo-sync/mongo-sync/applier/translate"
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/gate"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
@@ -54,7 +55,7 @@ func TestCluster_IdleShardDoesNotHold(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer st.Close()
-		a := &Applier{Spool: sr, SpoolDir: dir, Store: st, Translator: NewTranslator(nil),
+		a := &Applier{Spool: sr, SpoolDir: dir, Store: st, Translator: translate.NewTranslator(nil),
 			Exec:     &exec.Executor{Client: dst, Workers: 2, BulkSize: 20, Log: quietLog()},
 			BatchOps: 1000, BatchBytes: 16 << 20, LogInterval: 1 << 62, Log: quietLog(), Gate: g}
 		go func() { done <- r.Run(runCtx) }()

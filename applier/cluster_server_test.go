@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/applier/exec"
+	"github.com/mongo-sync/mongo-sync/applier/translate"
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/gate"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
@@ -265,7 +266,7 @@ func applyShard(ctx context.Context, client *mongo.Client, spoolDir string, g *g
 		return err
 	}
 	defer st.Close()
-	tr := NewTranslator(nil)
+	tr := translate.NewTranslator(nil)
 	tr.Catalog, tr.Log = st, quietLog()
 	// Two shards' appliers write at once: 2 × 4 workers × 12 statements stay
 	// under the test server's 100 pooled connections per database, which

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/mongo-sync/mongo-sync/applier/exec"
+	"github.com/mongo-sync/mongo-sync/applier/translate"
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/internal/bsonx"
 	"github.com/mongo-sync/mongo-sync/internal/testlog"
@@ -278,7 +279,7 @@ func runRounds(t *testing.T, client *mongo.Client, c confCase, batchOps int) str
 		label := fmt.Sprintf("round %d (batches of %d)", round, batchOps)
 		spoolDir := spoolOplog(t, oplog)
 		err := runApplierBatches(t, client, spoolDir, filepath.Join(filepath.Dir(spoolDir), "state.db"),
-			func(*store.Store) *Translator { return NewTranslator(nil) }, batchOps)
+			func(*store.Store) *translate.Translator { return translate.NewTranslator(nil) }, batchOps)
 		if notSupported(err) {
 			return fmt.Sprintf("the test server cannot run what %s needs: %v", label, err)
 		}
@@ -397,18 +398,18 @@ func spoolOplog(t *testing.T, oplog []bson.Raw) string {
 }
 
 func applyAll(t *testing.T, client *mongo.Client, spoolDir, statePath string) error {
-	return runApplier(t, client, spoolDir, statePath, func(*store.Store) *Translator { return NewTranslator(nil) })
+	return runApplier(t, client, spoolDir, statePath, func(*store.Store) *translate.Translator { return translate.NewTranslator(nil) })
 }
 
 // runApplier drains spoolDir into client with the state file at statePath
 // and the translator translator makes for that state file, until the
 // ended spool is applied or the applier stops.
-func runApplier(t *testing.T, client *mongo.Client, spoolDir, statePath string, translator func(*store.Store) *Translator) error {
+func runApplier(t *testing.T, client *mongo.Client, spoolDir, statePath string, translator func(*store.Store) *translate.Translator) error {
 	return runApplierBatches(t, client, spoolDir, statePath, translator, 1000)
 }
 
 // runApplierBatches is runApplier reading batches of batchOps entries.
-func runApplierBatches(t *testing.T, client *mongo.Client, spoolDir, statePath string, translator func(*store.Store) *Translator, batchOps int) error {
+func runApplierBatches(t *testing.T, client *mongo.Client, spoolDir, statePath string, translator func(*store.Store) *translate.Translator, batchOps int) error {
 	sr, err := spool.OpenReader(spoolDir)
 	if err != nil {
 		t.Fatal(err)

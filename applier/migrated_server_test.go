@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/applier/exec"
+	"github.com/mongo-sync/mongo-sync/applier/translate"
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/gate"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
@@ -225,7 +226,7 @@ func applyRetained(ctx context.Context, client *mongo.Client, spoolDir string, g
 		return err
 	}
 	defer st.Close()
-	tr := NewTranslator(nil)
+	tr := translate.NewTranslator(nil)
 	tr.Catalog, tr.Log = st, quietLog()
 	a := &Applier{Spool: sr, SpoolDir: spoolDir, Store: st, Translator: tr,
 		Exec:     &exec.Executor{Client: client, Workers: 4, BulkSize: 12, Log: quietLog()},

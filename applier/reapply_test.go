@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/mongo-sync/mongo-sync/applier/exec"
+	"github.com/mongo-sync/mongo-sync/applier/translate"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/status"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -32,7 +33,7 @@ func TestReapply_RulesAreCounted(t *testing.T) {
 		}
 	}
 	rec := status.New("applying")
-	tr := NewTranslator(nil)
+	tr := translate.NewTranslator(nil)
 	x := &exec.Executor{Client: client, Workers: 2, BulkSize: 10, Log: quietLog(), Rec: rec}
 	var ops []exec.Op
 	for i, e := range []bson.D{

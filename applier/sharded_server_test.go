@@ -12,6 +12,7 @@ import (
 
 	"github.com/mongo-sync/mongo-sync/applier/exec"
 	"github.com/mongo-sync/mongo-sync/applier/mongos"
+	"github.com/mongo-sync/mongo-sync/applier/translate"
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/sharding"
@@ -128,7 +129,7 @@ func (l *statementLog) checkTargetable(t *testing.T, colls []sharding.Collection
 func applyShardedWorkload(t *testing.T, client *mongo.Client, keys *mongos.ShardKeys, colls []sharding.Collection, entries []bson.D, want map[string]string) {
 	t.Helper()
 	ctx := context.Background()
-	tr := NewTranslator(nil)
+	tr := translate.NewTranslator(nil)
 	var ops []exec.Op
 	for i, e := range entries {
 		raw := mustMarshal(t, append(bson.D{{Key: "ts", Value: bson.Timestamp{T: 1700300000, I: uint32(i + 1)}}}, e...))

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mongo-sync/mongo-sync/applier"
 	"github.com/mongo-sync/mongo-sync/applier/exec"
+	"github.com/mongo-sync/mongo-sync/applier/translate"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/status"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -45,7 +45,7 @@ func TestExecutor_WritesBypassValidation(t *testing.T) {
 	setup := len(sent()) // the setup's own inserts
 
 	x := &exec.Executor{Client: client, Workers: 2, BulkSize: 20, Log: quietLog(), Rec: status.New("applying")}
-	tr := applier.NewTranslator(nil)
+	tr := translate.NewTranslator(nil)
 	var ops []exec.Op
 	add := func(op string, o2, o bson.D) {
 		t.Helper()

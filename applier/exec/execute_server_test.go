@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mongo-sync/mongo-sync/applier"
 	"github.com/mongo-sync/mongo-sync/applier/exec"
+	"github.com/mongo-sync/mongo-sync/applier/translate"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/status"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -84,7 +84,7 @@ func TestWrites_DuplicateKeyDoesNotAbandonOtherPartitions(t *testing.T) {
 	}
 	x := &exec.Executor{Client: client, Workers: 2, BulkSize: 20, Log: quietLog(), Rec: status.New("applying")}
 	exec.SetRunStopped(x, func() { stopOnce.Do(func() { close(stopped) }) })
-	tr := applier.NewTranslator(nil)
+	tr := translate.NewTranslator(nil)
 	var ops []exec.Op
 	add := func(op string, o bson.D) {
 		t.Helper()
@@ -164,7 +164,7 @@ func TestApply_StopWaitsForCommandsInFlight(t *testing.T) {
 	}
 	client := monitored(t, dst, mon)
 	x := &exec.Executor{Client: client, Workers: 1, BulkSize: 50, Log: quietLog(), Rec: status.New("applying")}
-	tr := applier.NewTranslator(nil)
+	tr := translate.NewTranslator(nil)
 	var ops []exec.Op
 	var err error
 	pad := strings.Repeat("p", 8000)

@@ -1,4 +1,4 @@
-package applier
+package translate
 
 import (
 	"bytes"
@@ -70,7 +70,7 @@ func TestTranslate_PostImageSetIsReplacement(t *testing.T) {
 	e := raw(t, bson.D{{Key: "op", Value: "u"}, {Key: "ns", Value: "a.b"},
 		{Key: "o", Value: bson.D{{Key: "$v", Value: 1}, {Key: "$set", Value: bson.D{{Key: "_id", Value: 1}, {Key: "x", Value: 2}}}}},
 		{Key: "o2", Value: bson.D{{Key: "_id", Value: 1}}}})
-	ops, err := tr.Translate(1, bson.Timestamp{T: 1}, e)
+	ops, err := tr.AppendOps(nil, 1, bson.Timestamp{T: 1}, e)
 	if err != nil || len(ops) != 1 {
 		t.Fatal(ops, err)
 	}
@@ -81,7 +81,7 @@ func TestTranslate_PostImageSetIsReplacement(t *testing.T) {
 	e = raw(t, bson.D{{Key: "op", Value: "u"}, {Key: "ns", Value: "a.b"},
 		{Key: "o", Value: bson.D{{Key: "$v", Value: 1}, {Key: "$set", Value: bson.D{{Key: "x", Value: 2}}}}},
 		{Key: "o2", Value: bson.D{{Key: "_id", Value: 1}}}})
-	ops, _ = tr.Translate(2, bson.Timestamp{T: 1}, e)
+	ops, _ = tr.AppendOps(nil, 2, bson.Timestamp{T: 1}, e)
 	if ops[0].Kind != exec.KindUpdate || ext(ops[0].Doc) != `{"$set":{"x":2}}` {
 		t.Fatalf("plain $set became kind %d %s", ops[0].Kind, ext(ops[0].Doc))
 	}
@@ -96,7 +96,7 @@ func TestTranslate_NamespacesAndProjection(t *testing.T) {
 	tr := NewTranslator(c.Namespaces())
 	ins := raw(t, bson.D{{Key: "op", Value: "i"}, {Key: "ns", Value: "src.c"},
 		{Key: "o", Value: bson.D{{Key: "_id", Value: 1}, {Key: "keep", Value: 1}, {Key: "drop", Value: 2}, {Key: "sub", Value: bson.D{{Key: "k", Value: 3}, {Key: "z", Value: 4}}}}}})
-	ops, err := tr.Translate(1, bson.Timestamp{}, ins)
+	ops, err := tr.AppendOps(nil, 1, bson.Timestamp{}, ins)
 	if err != nil || len(ops) != 1 || ops[0].NS != "dst.c" {
 		t.Fatalf("%v %v", ops, err)
 	}
@@ -106,12 +106,12 @@ func TestTranslate_NamespacesAndProjection(t *testing.T) {
 	upd := raw(t, bson.D{{Key: "op", Value: "u"}, {Key: "ns", Value: "src.c"},
 		{Key: "o", Value: bson.D{{Key: "$v", Value: 2}, {Key: "diff", Value: bson.D{{Key: "u", Value: bson.D{{Key: "drop", Value: 5}, {Key: "keep", Value: 6}}}}}}},
 		{Key: "o2", Value: bson.D{{Key: "_id", Value: 1}}}})
-	ops, _ = tr.Translate(2, bson.Timestamp{}, upd)
+	ops, _ = tr.AppendOps(nil, 2, bson.Timestamp{}, upd)
 	if got := ext(ops[0].Doc); ops[0].Kind != exec.KindUpdate || got != `{"$set":{"keep":6}}` {
 		t.Fatalf("projected update %s", got)
 	}
 	other := raw(t, bson.D{{Key: "op", Value: "i"}, {Key: "ns", Value: "src.other"}, {Key: "o", Value: bson.D{{Key: "_id", Value: 1}}}})
-	if ops, _ := tr.Translate(3, bson.Timestamp{}, other); len(ops) != 0 {
+	if ops, _ := tr.AppendOps(nil, 3, bson.Timestamp{}, other); len(ops) != 0 {
 		t.Fatal("an unselected collection produced writes")
 	}
 }
@@ -127,11 +127,11 @@ func TestTranslate_TransactionChainHoldsCheckpoint(t *testing.T) {
 		return raw(t, bson.D{{Key: "op", Value: "c"}, {Key: "ns", Value: "admin.$cmd"}, {Key: "o", Value: o},
 			{Key: "lsid", Value: lsid}, {Key: "txnNumber", Value: int64(5)}})
 	}
-	if ops, _ := tr.Translate(10, bson.Timestamp{}, entry(true, 1)); len(ops) != 0 || tr.PendingSince() != 10 {
+	if ops, _ := tr.AppendOps(nil, 10, bson.Timestamp{}, entry(true, 1)); len(ops) != 0 || tr.PendingSince() != 10 {
 		t.Fatalf("partial entry applied early or not tracked: %d ops, pending %d", len(ops), tr.PendingSince())
 	}
-	tr.Translate(11, bson.Timestamp{}, entry(true, 2))
-	ops, err := tr.Translate(12, bson.Timestamp{}, entry(false, 3))
+	tr.AppendOps(nil, 11, bson.Timestamp{}, entry(true, 2))
+	ops, err := tr.AppendOps(nil, 12, bson.Timestamp{}, entry(false, 3))
 	if err != nil || len(ops) != 3 || tr.PendingSince() != 0 {
 		t.Fatalf("commit: %d ops (%v), pending %d; want all 3 and none pending", len(ops), err, tr.PendingSince())
 	}
@@ -146,15 +146,15 @@ func TestTranslate_BadEntries(t *testing.T) {
 		"unknown cmd":    {{Key: "op", Value: "c"}, {Key: "ns", Value: "a.$cmd"}, {Key: "o", Value: bson.D{{Key: "frobnicate", Value: "b"}}}},
 		"malformed diff": {{Key: "op", Value: "u"}, {Key: "ns", Value: "a.b"}, {Key: "o", Value: bson.D{{Key: "$v", Value: 2}, {Key: "diff", Value: bson.D{{Key: "q", Value: 1}}}}}, {Key: "o2", Value: bson.D{{Key: "_id", Value: 1}}}},
 	} {
-		_, err := tr.Translate(7, bson.Timestamp{T: 9, I: 2}, raw(t, e))
+		_, err := tr.AppendOps(nil, 7, bson.Timestamp{T: 9, I: 2}, raw(t, e))
 		var ee *exec.EntryError
 		if !errors.As(err, &ee) || ee.Seq != 7 || ee.NS == "" {
-			t.Errorf("%s: %v, want an exec.EntryError naming seq 7 and the ns", name, err)
+			t.Errorf("%s: %v, want an EntryError naming seq 7 and the ns", name, err)
 		}
 	}
 	// A command whose effect is not in the oplog says so, and what to do.
 	e := bson.D{{Key: "op", Value: "c"}, {Key: "ns", Value: "a.$cmd"}, {Key: "o", Value: bson.D{{Key: "importCollection", Value: "b"}}}}
-	_, err := tr.Translate(7, bson.Timestamp{T: 9, I: 2}, raw(t, e))
+	_, err := tr.AppendOps(nil, 7, bson.Timestamp{T: 9, I: 2}, raw(t, e))
 	if err == nil || !strings.Contains(err.Error(), "importCollection on a.b cannot be replayed") || !strings.Contains(err.Error(), "copy the collection again") {
 		t.Errorf("importCollection: %v; want why it cannot be replayed and what to do", err)
 	}
@@ -175,7 +175,7 @@ func TestTranslate_ShardCatalogRecordsChangeNothing(t *testing.T) {
 		withCatalog.Catalog = &memCatalog{m: map[string]string{string(uuid(0xc0)): "shop.orders"}}
 		e = append(e, bson.E{Key: "ui", Value: bson.Binary{Subtype: 4, Data: uuid(0xc0)}})
 		for _, tr := range []*Translator{NewTranslator(nil), withCatalog} {
-			ops, err := tr.Translate(7, bson.Timestamp{T: 9, I: 2}, raw(t, e))
+			ops, err := tr.AppendOps(nil, 7, bson.Timestamp{T: 9, I: 2}, raw(t, e))
 			if err != nil || len(ops) != 0 {
 				t.Errorf("%s: %d ops (%v); want none, no error", name, len(ops), err)
 			}
@@ -211,7 +211,7 @@ func TestTranslate_ContainerWritesAreLoggedOncePerKind(t *testing.T) {
 	tr.Log = log
 	for i, op := range []string{"ci", "ci", "cd", "ci", "cu", "cd"} {
 		e := bson.D{{Key: "op", Value: op}, {Key: "container", Value: "index-1-2"}, {Key: "o", Value: bson.D{{Key: "k", Value: int64(i)}}}}
-		ops, err := tr.Translate(uint64(i+1), bson.Timestamp{T: 1, I: uint32(i + 1)}, raw(t, e))
+		ops, err := tr.AppendOps(nil, uint64(i+1), bson.Timestamp{T: 1, I: uint32(i + 1)}, raw(t, e))
 		if err != nil || len(ops) != 0 {
 			t.Fatalf("%s: %d ops, %v; want none and no error", op, len(ops), err)
 		}
@@ -242,7 +242,7 @@ func TestShardKey_Logged(t *testing.T) {
 		{`{"op":"d","ns":"a.b","o":{"_id":1,"k":"x"}}`, `{"_id":1,"k":"x"}`},
 		{`{"op":"d","ns":"a.b","o":{"_id":1}}`, `null`},
 	} {
-		ops, err := tr.Translate(1, bson.Timestamp{T: 1, I: 1}, js(t, tc.entry))
+		ops, err := tr.AppendOps(nil, 1, bson.Timestamp{T: 1, I: 1}, js(t, tc.entry))
 		if err != nil || len(ops) != 1 {
 			t.Fatalf("%s: %v %v", tc.entry, ops, err)
 		}
@@ -254,4 +254,18 @@ func TestShardKey_Logged(t *testing.T) {
 			t.Errorf("%s: Key = %s, want %s", tc.entry, got, tc.key)
 		}
 	}
+}
+
+type memCatalog struct{ m map[string]string }
+
+func (c *memCatalog) Collections() (map[string]string, error) { return c.m, nil }
+func (c *memCatalog) SetCollection(u []byte, ns string) error { c.m[string(u)] = ns; return nil }
+func (c *memCatalog) DeleteCollection(u []byte) error         { delete(c.m, string(u)); return nil }
+
+func uuid(b byte) []byte {
+	u := make([]byte, 16)
+	for i := range u {
+		u[i] = b
+	}
+	return u
 }

@@ -1,4 +1,4 @@
-package applier
+package translate
 
 import (
 	"bytes"
@@ -40,15 +40,15 @@ func TestFastPaths_AgreeWithTheWalk(t *testing.T) {
 		if got, ok := oplog.DocID(doc); ok {
 			want, wok := oplog.LookupTop(doc, "_id")
 			if !wok || got.Type != want.Type || !bytes.Equal(got.Value, want.Value) {
-				t.Fatalf("oplog.DocID(%x) = %v %x, the walk %v %x %v", doc, got.Type, got.Value, want.Type, want.Value, wok)
+				t.Fatalf("docID(%x) = %v %x, the walk %v %x %v", doc, got.Type, got.Value, want.Type, want.Value, wok)
 			}
 		} else if _, wok := oplog.LookupTop(doc, "_id"); wok {
-			t.Fatalf("oplog.DocID(%x) found nothing, the walk an _id", doc)
+			t.Fatalf("docID(%x) found nothing, the walk an _id", doc)
 		}
 		if d, ok := oplog.V2Diff(doc); ok {
 			s := shapeWalk(doc)
 			if s.version != 2 || s.hasID || s.diff.Type != bson.TypeEmbeddedDocument || !bytes.Equal(s.diff.Value, d) {
-				t.Fatalf("oplog.V2Diff(%x) = %x, the walk %+v", doc, d, s)
+				t.Fatalf("v2Diff(%x) = %x, the walk %+v", doc, d, s)
 			}
 		}
 		fast := len(doc) >= 9 && doc[4] == byte(bsoncore.TypeBoolean) && doc[5] == 'a' && doc[6] == 0 && doc[7] == 1

@@ -1,4 +1,9 @@
-package applier
+// Package translate turns oplog entries into the executor's ops
+// (Translator): document writes by _id, commands as barriers, transactions
+// held until their commit, collections followed by UUID through a
+// catalog so that renames and drops inside a replay window land where the
+// source's did.
+package translate
 
 import (
 	"encoding/binary"
@@ -50,11 +55,6 @@ func NewTranslator(ns *config.Namespaces) *Translator {
 // documents built for them are overwritten by the next ones. Without it,
 // every op's document stays as built.
 func (t *Translator) Release() { t.docs.Rewind() }
-
-// Translate turns one spooled entry into ops.
-func (t *Translator) Translate(seq uint64, ts bson.Timestamp, raw bson.Raw) ([]exec.Op, error) {
-	return t.AppendOps(nil, seq, ts, raw)
-}
 
 // AppendOps appends the ops of one spooled entry to dst. On error dst is
 // returned as it was, and the error names the entry.

@@ -1,11 +1,8 @@
-package applier
+package translate
 
 import (
-	"errors"
 	"fmt"
 
-	"github.com/mongo-sync/mongo-sync/internal/oplog"
-	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -58,26 +55,4 @@ func prevOpTime(raw bson.Raw) (bson.Timestamp, bool) {
 		return bson.Timestamp{}, false
 	}
 	return bson.Timestamp{T: t, I: i}, true
-}
-
-// olderThanCopy reports whether err is an UnknownTxnError of an entry at or
-// before the copy's T0, which needs nothing: the spool of an initial copy
-// starts at the first entry of the oldest transaction open when T0 was
-// pinned (copier.PinStart), so a transaction whose first entry precedes it
-// was no longer open then, and had ended by T0; the copy, which reads after
-// T0, holds its effects. Only its later entries reach the spool, all at or
-// before T0. Such an entry is logged and counted; any other is an error.
-func (a *Applier) olderThanCopy(err error) bool {
-	var u *UnknownTxnError
-	if !errors.As(err, &u) {
-		return false
-	}
-	t0 := a.Store.T0()
-	if t0.IsZero() || t0.Before(u.TS) {
-		return false
-	}
-	a.Rec.ReapplyNoop("transaction_before_spool")
-	a.Log.WithFields(logrus.Fields{"seq": u.Seq, "ts": oplog.FormatTS(u.TS), "lsid": u.Lsid, "txnNumber": u.TxnNumber, "t0": oplog.FormatTS(t0)}).
-		Info("an entry of a transaction begun before the spool's start and ended before T0: the copy holds its effects, nothing to apply")
-	return true
 }
