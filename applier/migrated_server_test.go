@@ -23,7 +23,7 @@ import (
 // chunks (fromMigrate entries), each spooled by the file source (the
 // reader's filter) and replayed by its own applier through one Cluster
 // into one destination, whose copy both shards' catalogs recorded.
-// Transcribed from mongodb/mongo (see migrated.go for the reading):
+// Transcribed from mongodb/mongo (see translate/migrated.go for the reading):
 //
 //   - drop, 6.0 and later: src/mongo/db/s/sharding_ddl_util.cpp
 //     sendDropCollectionParticipantCommandToShards (fromMigrate true for the

@@ -46,7 +46,7 @@ import (
 // to the collection on every shard: no shard logs a write to it between
 // the first and the last shard's copy of the DDL. Replayed in ts order, the
 // copy applied second meets the first's result, and each kind tolerates
-// that (see applier/command.go: NamespaceNotFound, IndexNotFound, NamespaceExists,
+// that (see applier/translate/command.go: NamespaceNotFound, IndexNotFound, NamespaceExists,
 // IndexExists count as done).
 //
 // It works within one process: the appliers of separate processes do not

@@ -42,7 +42,7 @@ func (f Filter) Judge(raw bson.Raw) Verdict {
 		// A chunk migration's copies and deletes. Its collection DDL
 		// (op c: a sharded drop, rename or create on a shard that is not
 		// the collection's primary) is spooled: the applier follows it in
-		// the shard's catalog without applying it (applier/migrated.go).
+		// the shard's catalog without applying it (applier/translate/migrated.go).
 		return Skip
 	}
 	if op == "c" {
@@ -78,7 +78,7 @@ func (f Filter) Judge(raw bson.Raw) Verdict {
 		return Spool
 	}
 	// Writes to db.system.views are view DDL: the applier selects each
-	// view by its own name (applier/views.go). A time-series collection's
+	// view by its own name (applier/translate/views.go). A time-series collection's
 	// buckets follow the name the user selected.
 	if coll == "system.views" && f.NS.DBSelected(db) {
 		return Spool

@@ -407,7 +407,8 @@ func (o *OplogSource) remember(ts bson.Timestamp) {
 // in ts order: recent is kept on the test server only). After a process
 // restart it starts empty: an entry the spool holds before its last one
 // may then be spooled again, a re-application of a later entry, harmless
-// (DESIGN.md, invariant 5), on the test server only.
+// (the applier's re-application rules, applier/exec/reapply.go), on the
+// test server only.
 func (o *OplogSource) emittedAfter(ts bson.Timestamp) map[bson.Timestamp]bool {
 	var m map[bson.Timestamp]bool
 	for i := max(0, len(o.recent)-recentMax); i < len(o.recent); i++ {
@@ -424,9 +425,10 @@ func (o *OplogSource) emittedAfter(ts bson.Timestamp) map[bson.Timestamp]bool {
 // checkResume verifies the resume entry want against got, the first entry
 // the resumed cursor returned; first reports that got is want.
 //
-// On MongoDB the first entry must be the resume entry (DESIGN.md,
-// invariant 2). On the test server (Standalone) the cursor returns entries
-// in insertion order, which concurrent writers make differ from ts order,
+// On MongoDB the first entry must be the resume entry: anything else is an
+// oplog that rolled over or a source that rolled back, never guessed past.
+// On the test server (Standalone) the cursor returns entries in insertion
+// order, which concurrent writers make differ from ts order,
 // so a newer entry may come first. There the resume entry is looked up by
 // its ts, after the cursor's query: the oplog only loses its oldest
 // entries, so if it holds the entry now, it held it when the query ran, and

@@ -18,7 +18,7 @@ import (
 // A mongos destination routes each statement by the shard key in its
 // query. The applier's statements name the document by _id; for a
 // collection sharded on anything else they also carry the shard key
-// (applier/sharded.go says which, and when).
+// (applier/exec/sharded.go says which, and when).
 
 // ShardKeys is a mongos destination's shard keys by namespace. They are
 // read at the first write and again at the first write after each command

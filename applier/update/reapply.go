@@ -5,7 +5,7 @@ import (
 )
 
 // After is the document the update statement u leaves when applied to cur
-// under oplog-application rules (Re-application, applier/reapply.go): an
+// under oplog-application rules (Re-application, applier/exec/reapply.go): an
 // update of a missing document (cur nil) applies to {_id: id}; u is a
 // modifier update, or the $set/$unset form of a $v:2 diff (DiffToUpdate)
 // when fromDiff, which follows mongod's diff rules instead. nonViable

@@ -143,7 +143,7 @@ func BinaryUUID(v bsoncore.Value) []byte {
 }
 
 // ShardCollectionNoop reports the no-op MongoDB 5.0+ logs on a shard when
-// it shards a collection (applier/shardcoll.go): op n, o2 beginning with
+// it shards a collection (applier/translate/shardcoll.go): op n, o2 beginning with
 // shardCollection.
 func ShardCollectionNoop(raw bson.Raw) bool {
 	if op, _ := raw.Lookup("op").StringValueOK(); op != "n" {
