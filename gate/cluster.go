@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mongo-sync/mongo-sync/applier/mongos"
+	"github.com/mongo-sync/mongo-sync/applier/shardkey"
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -61,8 +61,8 @@ type Cluster struct {
 	log     logrus.FieldLogger
 	mu      sync.Mutex
 	shards  []*ShardGate
-	changed chan struct{}     // closed and replaced at each change
-	keys    *mongos.ShardKeys // the destination's shard keys, shared (ShareKeys)
+	changed chan struct{}       // closed and replaced at each change
+	keys    *shardkey.ShardKeys // the destination's shard keys, shared (ShareKeys)
 }
 
 // NewCluster returns a Cluster without shards; add them with Shard before

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/mongo-sync/mongo-sync/applier/mongos"
+	"github.com/mongo-sync/mongo-sync/applier/shardkey"
 	"github.com/mongo-sync/mongo-sync/internal/ddl"
 	"github.com/mongo-sync/mongo-sync/reader"
 	"github.com/sirupsen/logrus"
@@ -221,7 +221,7 @@ func isDDL(raw bson.Raw) bool {
 // applier shards on the destination (sync.shard_collections) is then
 // known to the others at their next write, not after their own next
 // barrier. Nil gate: k itself (a replica set source).
-func (g *ShardGate) ShareKeys(k *mongos.ShardKeys) *mongos.ShardKeys {
+func (g *ShardGate) ShareKeys(k *shardkey.ShardKeys) *shardkey.ShardKeys {
 	if g == nil || k == nil {
 		return k
 	}

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mongo-sync/mongo-sync/applier/mongos"
+	"github.com/mongo-sync/mongo-sync/applier/shardkey"
 	"github.com/mongo-sync/mongo-sync/internal/retry"
 	"github.com/mongo-sync/mongo-sync/internal/wirecmd"
 	"github.com/mongo-sync/mongo-sync/status"
@@ -48,7 +48,7 @@ type Executor struct {
 	// Keys, for a mongos destination, are its shard keys: statements on a
 	// collection sharded on more than _id carry the key (sharded.go).
 	// Nil: statements go by _id alone.
-	Keys *mongos.ShardKeys
+	Keys *shardkey.ShardKeys
 	// RoutingRetry bounds the retries of mongos routing errors
 	// (applier.routing_retry, routing.go); zero: 5 minutes.
 	RoutingRetry time.Duration

@@ -1,7 +1,8 @@
-// Package mongos holds what the applier's statements towards a mongos
-// destination need: its shard keys by namespace, read from config.collections
-// and cached, and the queries that name a document by _id and shard key.
-package mongos
+// Package shardkey holds what the applier's statements towards a mongos
+// destination need: its shard keys by namespace, read from
+// config.collections and cached, and the queries that name a document by
+// _id and shard key.
+package shardkey
 
 import (
 	"context"
