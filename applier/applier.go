@@ -1,3 +1,10 @@
+// Package applier drains the spool into the destination: each batch of
+// oplog entries is translated (package translate) into idempotent writes
+// and commands, which the executor (package exec) applies, writes
+// hash-partitioned by (namespace, _id) over workers and commands alone as
+// barriers; the checkpoint moves only after the destination acknowledged
+// everything before it. A sharded source's appliers are ordered by a
+// cross-shard gate (package gate).
 package applier
 
 import (
@@ -6,7 +13,11 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/applier/exec"
+	"github.com/mongo-sync/mongo-sync/applier/translate"
+	"github.com/mongo-sync/mongo-sync/gate"
 	"github.com/mongo-sync/mongo-sync/internal/failpoint"
+	"github.com/mongo-sync/mongo-sync/internal/oplog"
 	"github.com/mongo-sync/mongo-sync/spool"
 	"github.com/mongo-sync/mongo-sync/status"
 	"github.com/mongo-sync/mongo-sync/store"
@@ -19,8 +30,8 @@ type Applier struct {
 	Spool      *spool.Reader
 	SpoolDir   string
 	Store      *store.Store
-	Translator *Translator
-	Exec       *Executor
+	Translator *translate.Translator
+	Exec       *exec.Executor
 	BatchOps   int
 	BatchBytes int
 	Retention  time.Duration
@@ -44,16 +55,17 @@ type Applier struct {
 	LogInterval time.Duration
 	Log         logrus.FieldLogger
 	// Gate, if set, orders this applier with the other shards' of a
-	// sharded source (cluster.go): data entries wait for the Cluster's
+	// sharded source (package gate): data entries wait for the Cluster's
 	// limit, DDL entries for its barrier. Nil: a replica set.
-	Gate *ShardGate
+	Gate *gate.ShardGate
 
 	applied int64
-	pend    []uint64 // per entry of the batch: PendingSince after it
+	batch   []spool.Entry // the batch being applied, for Exec.Mark (markBatch)
+	pend    []uint64      // per entry of the batch: PendingSince after it
 	// ops is the previous batch's ops, its array reused by the next: grown
 	// anew, a batch of 10,000 entries allocated more for its ops than the
-	// spool for its entries (an Op is ~140 bytes, appended with doubling).
-	ops     []Op
+	// spool for its entries (an exec.Op is ~140 bytes, appended with doubling).
+	ops     []exec.Op
 	horizon uint64 // the last seq spooled when this run started
 	// openAtStart: the first seq of a segment open when this run started;
 	// the horizon reaches its end once it is sealed (sealedHorizon).
@@ -105,6 +117,9 @@ func (a *Applier) Run(ctx context.Context) error {
 	if a.Exec.Deferred == nil {
 		a.Exec.Deferred = a.Store
 	}
+	// Configured once, not per batch: Mark records around the barriers of
+	// whichever batch is being applied.
+	a.Exec.Mark = a.markBatch
 	a.lastSeq, a.lastTS = ck.Seq, ck.TS
 	a.Rec.Positions(0, bson.Timestamp{}, ck.Seq, ck.TS, true)
 	if a.Gate != nil {
@@ -112,9 +127,9 @@ func (a *Applier) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("read the spool for the cross-shard gate: %w", err)
 		}
-		a.Gate.start(ck.TS, st.NewestTS, st.Ended)
+		a.Gate.Start(ck.TS, st.NewestTS, st.Ended)
 	}
-	a.Log.WithFields(logrus.Fields{"seq": next, "ts": fmtTS(ck.TS)}).Info("applier starting")
+	a.Log.WithFields(logrus.Fields{"seq": next, "ts": oplog.FormatTS(ck.TS)}).Info("applier starting")
 	lastLog, lastCount := time.Now(), int64(0)
 	for {
 		if ctx.Err() != nil {
@@ -123,7 +138,7 @@ func (a *Applier) Run(ctx context.Context) error {
 		}
 		var through bson.Timestamp
 		if a.Gate != nil {
-			through = a.Gate.readThrough()
+			through = a.Gate.ReadThrough()
 		}
 		es, err := a.Spool.Read(ctx, next, a.BatchOps, a.BatchBytes)
 		if errors.Is(err, context.Canceled) {
@@ -137,7 +152,7 @@ func (a *Applier) Run(ctx context.Context) error {
 		}
 		if len(es) == 0 {
 			if a.Gate != nil {
-				a.Gate.drained(through)
+				a.Gate.Drained(through)
 			}
 			if err := a.settle(ctx, a.lastSeq, a.lastTS); err != nil {
 				return err
@@ -149,7 +164,7 @@ func (a *Applier) Run(ctx context.Context) error {
 			continue
 		}
 		if a.Gate != nil {
-			n, err := a.Gate.admit(ctx, es)
+			n, err := a.Gate.Admit(ctx, es)
 			if err != nil {
 				continue // ctx ended
 			}
@@ -162,7 +177,7 @@ func (a *Applier) Run(ctx context.Context) error {
 			return err
 		}
 		if a.Gate != nil {
-			a.Gate.applied(es[len(es)-1].TS)
+			a.Gate.Applied(es[len(es)-1].TS)
 		}
 		next = es[len(es)-1].Seq + 1
 		if time.Since(lastLog) >= a.LogInterval {
@@ -206,7 +221,8 @@ func (a *Applier) apply(ctx context.Context, es []spool.Entry) error {
 	if len(es) == 0 {
 		return badErr
 	}
-	a.Exec.Mark = func(seq uint64, through bool) error { return a.mark(es, pend, seq, through) }
+	a.batch = es
+	defer func() { a.batch = nil }()
 	start := time.Now()
 	if err := a.Exec.Apply(ctx, ops); err != nil {
 		return err
@@ -232,7 +248,7 @@ func (a *Applier) settle(ctx context.Context, seq uint64, ts bson.Timestamp) err
 		return err
 	}
 	if over && len(pending) > 0 {
-		return &UnresolvedError{Items: pending}
+		return &exec.UnresolvedError{Items: pending}
 	}
 	return nil
 }
@@ -289,6 +305,33 @@ func (a *Applier) mark(es []spool.Entry, pend []uint64, seq uint64, through bool
 	return nil
 }
 
+// markBatch is Exec.Mark: mark on the batch being applied.
+func (a *Applier) markBatch(seq uint64, through bool) error {
+	return a.mark(a.batch, a.pend, seq, through)
+}
+
+// olderThanCopy reports whether err is an UnknownTxnError of an entry at or
+// before the copy's T0, which needs nothing: the spool of an initial copy
+// starts at the first entry of the oldest transaction open when T0 was
+// pinned (copier.PinStart), so a transaction whose first entry precedes it
+// was no longer open then, and had ended by T0; the copy, which reads after
+// T0, holds its effects. Only its later entries reach the spool, all at or
+// before T0. Such an entry is logged and counted; any other is an error.
+func (a *Applier) olderThanCopy(err error) bool {
+	var u *translate.UnknownTxnError
+	if !errors.As(err, &u) {
+		return false
+	}
+	t0 := a.Store.T0()
+	if t0.IsZero() || t0.Before(u.TS) {
+		return false
+	}
+	a.Rec.ReapplyNoop("transaction_before_spool")
+	a.Log.WithFields(logrus.Fields{"seq": u.Seq, "ts": oplog.FormatTS(u.TS), "lsid": u.Lsid, "txnNumber": u.TxnNumber, "t0": oplog.FormatTS(t0)}).
+		Info("an entry of a transaction begun before the spool's start and ended before T0: the copy holds its effects, nothing to apply")
+	return true
+}
+
 // checkpoint records the position after es, kept below the first entry of
 // any transaction whose commit has not been applied.
 func (a *Applier) checkpoint(es []spool.Entry, start time.Time) error {
@@ -313,7 +356,7 @@ func (a *Applier) checkpoint(es []spool.Entry, start time.Time) error {
 		if a.Shard != "" {
 			msg = "this shard's applier has passed the end of its initial copy"
 		}
-		a.Log.WithFields(logrus.Fields{"ts": fmtTS(ck.TS), "copy_end": fmtTS(a.ConsistentAt)}).Info(msg)
+		a.Log.WithFields(logrus.Fields{"ts": oplog.FormatTS(ck.TS), "copy_end": oplog.FormatTS(a.ConsistentAt)}).Info(msg)
 	}
 	if a.consistent {
 		a.Rec.Consistent()
@@ -425,14 +468,12 @@ func (a *Applier) wait(ctx context.Context) {
 }
 
 func (a *Applier) logProgress(last spool.Entry, rate float64) {
-	f := logrus.Fields{"entries_per_s": int64(rate), "applied": a.applied, "seq": last.Seq, "ts": fmtTS(last.TS)}
+	f := logrus.Fields{"entries_per_s": int64(rate), "applied": a.applied, "seq": last.Seq, "ts": oplog.FormatTS(last.TS)}
 	if lag, ok := a.Rec.Lag(); ok { // the one lag: status.Lag
 		f["lag_s"] = lag.Round(time.Millisecond).Seconds()
 	}
 	a.Log.WithFields(f).Info("applier progress")
 }
-
-func fmtTS(ts bson.Timestamp) string { return fmt.Sprintf("%d,%d", ts.T, ts.I) }
 
 // Rewind moves the checkpoint back so that replay starts at the first
 // retained entry at or after seq (seq > 0) or ts.

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/applier/exec"
+	"github.com/mongo-sync/mongo-sync/applier/translate"
 	"github.com/mongo-sync/mongo-sync/internal/testlog"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/spool"
@@ -69,8 +71,8 @@ func drainE2E(b *testing.B, client *mongo.Client, dir string) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	a := &Applier{Spool: sr, SpoolDir: dir, Store: st, Translator: NewTranslator(nil),
-		Exec:     &Executor{Client: client, Workers: e2eWorkers, BulkSize: e2eBulk, Log: testlog.Quiet()},
+	a := &Applier{Spool: sr, SpoolDir: dir, Store: st, Translator: translate.NewTranslator(nil),
+		Exec:     &exec.Executor{Client: client, Workers: e2eWorkers, BulkSize: e2eBulk, Log: testlog.Quiet()},
 		BatchOps: 10000, BatchBytes: 16 << 20, ExitWhenDrained: true, Retention: 1 << 62, LogInterval: 1 << 62, Log: testlog.Quiet()}
 	if err := a.Run(context.Background()); err != nil {
 		b.Fatal(err)
@@ -186,16 +188,16 @@ var e2eLoads = []e2eLoad{{
 // applier splits them, e2eBulk statements a command. It checks that each
 // statement is byte for byte what the applier's translator makes.
 func ceilingCmds(b *testing.B, l e2eLoad) [][]bson.Raw {
-	tr := NewTranslator(nil)
+	tr := translate.NewTranslator(nil)
 	parts := make([]bson.A, e2eWorkers)
 	for i := 0; i < e2eDocs; i++ {
 		raw, _ := bson.Marshal(append(bson.D{{Key: "ts", Value: bson.Timestamp{T: 1700000000, I: 1}}}, l.entry(i)...))
-		ops, err := tr.Translate(uint64(i+1), bson.Timestamp{T: 1700000000, I: 1}, raw)
+		ops, err := tr.AppendOps(nil, uint64(i+1), bson.Timestamp{T: 1700000000, I: 1}, raw)
 		stmt, _ := bson.Marshal(l.stmt(i))
 		if err != nil || len(ops) != 1 || !bytes.Equal(ops[0].Doc, stmt) {
 			b.Fatalf("%s %d: the applier writes %v (%v), not %s", l.name, i, ops, err, bson.Raw(stmt))
 		}
-		p := Partition("shop.orders", ops[0].ID, e2eWorkers)
+		p := exec.Partition("shop.orders", ops[0].ID, e2eWorkers)
 		var s any = bson.Raw(stmt)
 		if l.cmd == "update" {
 			s = bson.D{{Key: "q", Value: bson.D{{Key: "_id", Value: int64(i)}}}, {Key: "u", Value: bson.Raw(stmt)}, {Key: "upsert", Value: true}}

@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/applier/exec"
+	"github.com/mongo-sync/mongo-sync/applier/translate"
+	"github.com/mongo-sync/mongo-sync/gate"
 	"github.com/mongo-sync/mongo-sync/internal/testlog"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/reader"
@@ -18,7 +21,7 @@ import (
 
 // shardSpool spools e2eDocs inserts with _ids from base on, through g when
 // set (as a shard's reader does), marked ended.
-func shardSpool(b *testing.B, base int, g *ShardGate) string {
+func shardSpool(b *testing.B, base int, g *gate.ShardGate) string {
 	b.Helper()
 	dir := filepath.Join(b.TempDir(), "spool")
 	w, err := spool.OpenWriter(dir, spool.Options{Logger: testlog.Quiet()})
@@ -47,7 +50,7 @@ func shardSpool(b *testing.B, base int, g *ShardGate) string {
 
 // drainShard applies one spool as a sync applier does (4 workers, bulk
 // writes of 20: the test server's limit).
-func drainShard(b *testing.B, client *mongo.Client, dir string, g *ShardGate) {
+func drainShard(b *testing.B, client *mongo.Client, dir string, g *gate.ShardGate) {
 	sr, _ := spool.OpenReader(dir)
 	defer sr.Close()
 	st, err := store.Open(filepath.Join(filepath.Dir(dir), "state.db"))
@@ -56,8 +59,8 @@ func drainShard(b *testing.B, client *mongo.Client, dir string, g *ShardGate) {
 		return
 	}
 	defer st.Close()
-	a := &Applier{Spool: sr, SpoolDir: dir, Store: st, Translator: NewTranslator(nil),
-		Exec:     &Executor{Client: client, Workers: 4, BulkSize: 20, Log: testlog.Quiet()},
+	a := &Applier{Spool: sr, SpoolDir: dir, Store: st, Translator: translate.NewTranslator(nil),
+		Exec:     &exec.Executor{Client: client, Workers: 4, BulkSize: 20, Log: testlog.Quiet()},
 		BatchOps: 10000, BatchBytes: 16 << 20, ExitWhenDrained: true, Retention: 1 << 62, LogInterval: 1 << 62, Log: testlog.Quiet(), Gate: g}
 	if err := a.Run(context.Background()); err != nil {
 		b.Error(err)
@@ -95,9 +98,9 @@ func BenchmarkShards_ApplyVsOneReplicaSet(b *testing.B) {
 			dropOrders(b, c1)
 			dropOrders(b, c2)
 			b.StopTimer()
-			var ga, gb *ShardGate
+			var ga, gb *gate.ShardGate
 			if v.gated {
-				cl := NewCluster(testlog.Quiet())
+				cl := gate.NewCluster(testlog.Quiet())
 				ga, gb = cl.Shard("a", nil), cl.Shard("b", nil)
 			}
 			da, db := shardSpool(b, 0, ga), shardSpool(b, 1_000_000, gb)

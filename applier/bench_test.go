@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/applier/exec"
+	"github.com/mongo-sync/mongo-sync/applier/translate"
 	"github.com/mongo-sync/mongo-sync/internal/testlog"
 	"github.com/mongo-sync/mongo-sync/spool"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -56,7 +58,7 @@ func deltaEntry(i int) bson.D {
 // work short of the network. r, x, ops and the translator live as long as
 // the applier's own (its spool reader, its Executor, the ops it reuses from
 // batch to batch, its Translator).
-func cpuPath(b *testing.B, r *spool.Reader, x *Executor, ops *[]Op, translate func([]Op, spool.Entry) ([]Op, error), release func()) {
+func cpuPath(b *testing.B, r *spool.Reader, x *exec.Executor, ops *[]exec.Op, xlate func([]exec.Op, spool.Entry) ([]exec.Op, error), release func()) {
 	sink := 0
 	for from := uint64(1); ; {
 		es, err := r.Read(context.Background(), from, 10000, 64<<20)
@@ -68,18 +70,11 @@ func cpuPath(b *testing.B, r *spool.Reader, x *Executor, ops *[]Op, translate fu
 		}
 		batch := (*ops)[:0]
 		for _, e := range es {
-			if batch, err = translate(batch, e); err != nil {
+			if batch, err = xlate(batch, e); err != nil {
 				b.Fatal(err)
 			}
 		}
-		for i, part := range x.split(batch) {
-			for len(part) > 0 {
-				n := runLen(part, x.BulkSize)
-				_, coll := splitNS(part[0].NS)
-				sink += len(build(&x.builders[i], coll, part[:n], nil, nil))
-				part = part[n:]
-			}
-		}
+		sink += x.Build(batch)
 		*ops = batch[:0] // reused as Applier.apply reuses them
 		from = es[len(es)-1].Seq + 1
 		r.Release() // as Applier.Run releases each batch once applied
@@ -90,30 +85,30 @@ func cpuPath(b *testing.B, r *spool.Reader, x *Executor, ops *[]Op, translate fu
 	}
 }
 
-func benchCPU(b *testing.B, mk func(int) bson.D, translate func(*Translator, []Op, spool.Entry) ([]Op, error)) {
+func benchCPU(b *testing.B, mk func(int) bson.D, xlate func(*translate.Translator, []exec.Op, spool.Entry) ([]exec.Op, error)) {
 	dir := benchSpool(b, mk)
 	r, err := spool.OpenReader(dir)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer r.Close()
-	x := &Executor{Workers: 8, BulkSize: 100}
-	tr := NewTranslator(nil)
-	var ops []Op
+	x := &exec.Executor{Workers: 8, BulkSize: 100}
+	tr := translate.NewTranslator(nil)
+	var ops []exec.Op
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		cpuPath(b, r, x, &ops, func(ops []Op, e spool.Entry) ([]Op, error) { return translate(tr, ops, e) }, tr.Release)
+		cpuPath(b, r, x, &ops, func(ops []exec.Op, e spool.Entry) ([]exec.Op, error) { return xlate(tr, ops, e) }, tr.Release)
 	}
 	b.ReportMetric(float64(b.N*benchEntries)/b.Elapsed().Seconds(), "ops/s")
 }
 
-func rawTranslate(tr *Translator, ops []Op, e spool.Entry) ([]Op, error) {
+func rawTranslate(tr *translate.Translator, ops []exec.Op, e spool.Entry) ([]exec.Op, error) {
 	return tr.AppendOps(ops, e.Seq, e.TS, e.Raw)
 }
 
 // mapTranslate is the baseline: the same translation after unmarshalling
 // every entry to a map and back, as appliers that decode to Go types do.
-func mapTranslate(tr *Translator, ops []Op, e spool.Entry) ([]Op, error) {
+func mapTranslate(tr *translate.Translator, ops []exec.Op, e spool.Entry) ([]exec.Op, error) {
 	var m map[string]any
 	if err := bson.Unmarshal(e.Raw, &m); err != nil {
 		return nil, err

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mongo-sync/mongo-sync/applier/exec"
+	"github.com/mongo-sync/mongo-sync/applier/translate"
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/store"
@@ -179,9 +181,9 @@ func TestCatalog_RenamesInTheWindow(t *testing.T) {
 // collection is replayed, not refused as coming from an unsynced namespace.
 func TestCatalog_OutWithFilterTranslates(t *testing.T) {
 	u0, u1 := uuid(0xb0), uuid(0xb1)
-	tr := NewTranslator(outOnly(t))
+	tr := translate.NewTranslator(outOnly(t))
 	tr.Catalog = &memCatalog{m: map[string]string{string(u0): "test.out"}}
-	var ops []Op
+	var ops []exec.Op
 	for i, e := range []bson.D{
 		entry(1, "c", "test.$cmd", u1, bson.D{{Key: "create", Value: "tmp.agg_out.q"}}),
 		entry(2, "i", "test.tmp.agg_out.q", u1, bson.D{{Key: "_id", Value: 1}}),
@@ -280,7 +282,7 @@ func copyState(t *testing.T, client *mongo.Client, catalog map[string][]byte, be
 	}
 	st.Close()
 	for ns, ids := range before {
-		db, coll := splitNS(ns)
+		db, coll := config.SplitNS(ns)
 		for _, id := range ids {
 			if _, err := client.Database(db).Collection(coll).InsertOne(ctx, bson.D{{Key: "_id", Value: id}}); err != nil {
 				t.Fatal(err)
@@ -297,7 +299,7 @@ func copyState(t *testing.T, client *mongo.Client, catalog map[string][]byte, be
 // failingCatalog fails to record a collection at failAt: a crash between
 // the command and its record.
 type failingCatalog struct {
-	Catalog
+	translate.Catalog
 	failAt string
 }
 
@@ -312,13 +314,13 @@ func (f *failingCatalog) SetCollection(u []byte, ns string) error {
 // catalog; rewind replays the whole window; fail, if set, wraps the
 // catalog.
 func applyWithCatalog(t *testing.T, client *mongo.Client, spoolDir, statePath string, ns *config.Namespaces, rewind bool, fail *failingCatalog) error {
-	return runApplier(t, client, spoolDir, statePath, func(st *store.Store) *Translator {
+	return runApplier(t, client, spoolDir, statePath, func(st *store.Store) *translate.Translator {
 		if rewind {
 			if err := st.SetCheckpoint(store.Checkpoint{}); err != nil { // replay the whole window
 				t.Fatal(err)
 			}
 		}
-		tr := NewTranslator(ns)
+		tr := translate.NewTranslator(ns)
 		tr.Catalog, tr.Log = st, quietLog()
 		if fail != nil {
 			fail.Catalog = st
@@ -354,7 +356,7 @@ func entry(ts uint32, op, ns string, ui []byte, o bson.D) bson.D {
 // ids lists ns's _ids, nil when the collection does not exist.
 func ids(t *testing.T, client *mongo.Client, ns string) []int32 {
 	ctx := context.Background()
-	db, coll := splitNS(ns)
+	db, coll := config.SplitNS(ns)
 	names, err := client.Database(db).ListCollectionNames(ctx, bson.D{{Key: "name", Value: coll}})
 	if err != nil {
 		t.Fatal(err)

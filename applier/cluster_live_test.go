@@ -7,7 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/applier/exec"
+	"github.com/mongo-sync/mongo-sync/applier/translate"
 	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/gate"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/reader"
 	"github.com/mongo-sync/mongo-sync/spool"
@@ -25,7 +28,7 @@ func TestCluster_IdleShardDoesNotHold(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	runCtx, stop := context.WithCancel(ctx)
-	cl := NewCluster(quietLog())
+	cl := gate.NewCluster(quietLog())
 	done := make(chan error, 4)
 	for i, src := range srcs {
 		client, id, err := reader.Connect(ctx, config.Mongo{URI: src.URI})
@@ -33,7 +36,7 @@ func TestCluster_IdleShardDoesNotHold(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer client.Disconnect(context.Background())
-		g := cl.Shard(fmt.Sprint("shard", i), HelloClock(client))
+		g := cl.Shard(fmt.Sprint("shard", i), gate.HelloClock(client))
 		dir := filepath.Join(t.TempDir(), "spool")
 		w, err := spool.OpenWriter(dir, spool.Options{SealInterval: 50 * time.Millisecond, Source: id, Logger: quietLog()})
 		if err != nil {
@@ -52,8 +55,8 @@ func TestCluster_IdleShardDoesNotHold(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer st.Close()
-		a := &Applier{Spool: sr, SpoolDir: dir, Store: st, Translator: NewTranslator(nil),
-			Exec:     &Executor{Client: dst, Workers: 2, BulkSize: 20, Log: quietLog()},
+		a := &Applier{Spool: sr, SpoolDir: dir, Store: st, Translator: translate.NewTranslator(nil),
+			Exec:     &exec.Executor{Client: dst, Workers: 2, BulkSize: 20, Log: quietLog()},
 			BatchOps: 1000, BatchBytes: 16 << 20, LogInterval: 1 << 62, Log: quietLog(), Gate: g}
 		go func() { done <- r.Run(runCtx) }()
 		go func() { done <- a.Run(runCtx) }()

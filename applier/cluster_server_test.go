@@ -10,6 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/applier/exec"
+	"github.com/mongo-sync/mongo-sync/applier/translate"
+	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/gate"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/reader"
 	"github.com/mongo-sync/mongo-sync/spool"
@@ -165,10 +169,10 @@ func runShards(t *testing.T, client *mongo.Client, c shardDDLCase, order string)
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	var gates [2]*ShardGate
-	var cl *Cluster
+	var gates [2]*gate.ShardGate
+	var cl *gate.Cluster
 	if order != "no_gate" {
-		cl = NewCluster(quietLog())
+		cl = gate.NewCluster(quietLog())
 		gates[0], gates[1] = cl.Shard("a", nil), cl.Shard("b", nil)
 	}
 	dirs := [2]string{spoolShard(t, c.a, gates[0]), spoolShard(t, c.b, gates[1])}
@@ -204,7 +208,7 @@ func runShards(t *testing.T, client *mongo.Client, c shardDDLCase, order string)
 
 // waitHeld waits until shard i's applier waits for the other shard (it
 // has gone as far ahead as it may), or has finished.
-func waitHeld(t *testing.T, ctx context.Context, cl *Cluster, i int, done chan error) {
+func waitHeld(t *testing.T, ctx context.Context, cl *gate.Cluster, i int, done chan error) {
 	for {
 		if !cl.Snapshot()[i].WaitingSince.IsZero() {
 			return
@@ -222,7 +226,7 @@ func waitHeld(t *testing.T, ctx context.Context, cl *Cluster, i int, done chan e
 
 // spoolShard writes entries to an oplog.bson and spools it with the file
 // source, through the gate's Appender when there is a gate.
-func spoolShard(t *testing.T, entries []bson.D, g *ShardGate) string {
+func spoolShard(t *testing.T, entries []bson.D, g *gate.ShardGate) string {
 	dir := t.TempDir()
 	f := filepath.Join(dir, "oplog.bson")
 	var buf []byte
@@ -251,7 +255,7 @@ func spoolShard(t *testing.T, entries []bson.D, g *ShardGate) string {
 
 // applyShard drains a shard's spool as sync does: the catalog in the
 // shard's own state file.
-func applyShard(ctx context.Context, client *mongo.Client, spoolDir string, g *ShardGate) error {
+func applyShard(ctx context.Context, client *mongo.Client, spoolDir string, g *gate.ShardGate) error {
 	sr, err := spool.OpenReader(spoolDir)
 	if err != nil {
 		return err
@@ -262,13 +266,13 @@ func applyShard(ctx context.Context, client *mongo.Client, spoolDir string, g *S
 		return err
 	}
 	defer st.Close()
-	tr := NewTranslator(nil)
+	tr := translate.NewTranslator(nil)
 	tr.Catalog, tr.Log = st, quietLog()
 	// Two shards' appliers write at once: 2 × 4 workers × 12 statements stay
 	// under the test server's 100 pooled connections per database, which
 	// its update commands hold one per statement.
 	a := &Applier{Spool: sr, SpoolDir: spoolDir, Store: st, Translator: tr,
-		Exec:     &Executor{Client: client, Workers: 4, BulkSize: 12, Log: quietLog()},
+		Exec:     &exec.Executor{Client: client, Workers: 4, BulkSize: 12, Log: quietLog()},
 		BatchOps: 1000, BatchBytes: 16 << 20, ExitWhenDrained: true, LogInterval: 1 << 62, Log: quietLog(), Gate: g}
 	return a.Run(ctx)
 }
@@ -284,7 +288,7 @@ func checkShardCase(client *mongo.Client, c shardDDLCase) error {
 		}
 	}
 	for ns, want := range c.indexes {
-		db, coll := splitNS(ns)
+		db, coll := config.SplitNS(ns)
 		specs, err := client.Database(db).Collection(coll).Indexes().ListSpecifications(context.Background())
 		if err != nil {
 			return err
@@ -304,7 +308,7 @@ func checkShardCase(client *mongo.Client, c shardDDLCase) error {
 // nsIDs lists ns's _ids, nil when the collection does not exist.
 func nsIDs(client *mongo.Client, ns string) ([]int32, error) {
 	ctx := context.Background()
-	db, coll := splitNS(ns)
+	db, coll := config.SplitNS(ns)
 	names, err := client.Database(db).ListCollectionNames(ctx, bson.D{{Key: "name", Value: coll}})
 	if err != nil || len(names) == 0 {
 		return nil, err

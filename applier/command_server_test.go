@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/mongo-sync/mongo-sync/applier/translate"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -20,7 +21,7 @@ func TestCommand_CreateLeavesOutRecordIdsReplicated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ops, err := NewTranslator(nil).Translate(1, bson.Timestamp{T: 1700100910, I: 1}, entry)
+	ops, err := translate.NewTranslator(nil).AppendOps(nil, 1, bson.Timestamp{T: 1700100910, I: 1}, entry)
 	if err != nil || len(ops) != 1 || ops[0].Cmd == nil {
 		t.Fatalf("translate create: %d ops (%v); want one command", len(ops), err)
 	}

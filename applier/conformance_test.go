@@ -12,6 +12,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mongo-sync/mongo-sync/applier/exec"
+	"github.com/mongo-sync/mongo-sync/applier/translate"
+	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/internal/bsonx"
 	"github.com/mongo-sync/mongo-sync/internal/testlog"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
@@ -276,7 +279,7 @@ func runRounds(t *testing.T, client *mongo.Client, c confCase, batchOps int) str
 		label := fmt.Sprintf("round %d (batches of %d)", round, batchOps)
 		spoolDir := spoolOplog(t, oplog)
 		err := runApplierBatches(t, client, spoolDir, filepath.Join(filepath.Dir(spoolDir), "state.db"),
-			func(*store.Store) *Translator { return NewTranslator(nil) }, batchOps)
+			func(*store.Store) *translate.Translator { return translate.NewTranslator(nil) }, batchOps)
 		if notSupported(err) {
 			return fmt.Sprintf("the test server cannot run what %s needs: %v", label, err)
 		}
@@ -309,7 +312,7 @@ func resetServer(t *testing.T, client *mongo.Client) {
 func setup(t *testing.T, client *mongo.Client, c confCase) string {
 	ctx := context.Background()
 	for ns, opts := range c.BeforeColls {
-		db, coll := splitNS(ns)
+		db, coll := config.SplitNS(ns)
 		cmd := bson.D{{Key: "create", Value: coll}}
 		o := doc(t, opts)
 		els, _ := o.Elements()
@@ -324,7 +327,7 @@ func setup(t *testing.T, client *mongo.Client, c confCase) string {
 		}
 	}
 	insert := func(ns string, ds []bson.Raw) string {
-		db, coll := splitNS(ns)
+		db, coll := config.SplitNS(ns)
 		for _, d := range ds {
 			if _, err := client.Database(db).Collection(coll).InsertOne(ctx, d); err != nil {
 				if notSupported(err) {
@@ -344,7 +347,7 @@ func setup(t *testing.T, client *mongo.Client, c confCase) string {
 		}
 	}
 	for ns, specs := range c.BeforeIndexes {
-		db, coll := splitNS(ns)
+		db, coll := config.SplitNS(ns)
 		arr := bson.A{}
 		for _, s := range docs(t, specs) {
 			arr = append(arr, s)
@@ -395,18 +398,18 @@ func spoolOplog(t *testing.T, oplog []bson.Raw) string {
 }
 
 func applyAll(t *testing.T, client *mongo.Client, spoolDir, statePath string) error {
-	return runApplier(t, client, spoolDir, statePath, func(*store.Store) *Translator { return NewTranslator(nil) })
+	return runApplier(t, client, spoolDir, statePath, func(*store.Store) *translate.Translator { return translate.NewTranslator(nil) })
 }
 
 // runApplier drains spoolDir into client with the state file at statePath
 // and the translator translator makes for that state file, until the
 // ended spool is applied or the applier stops.
-func runApplier(t *testing.T, client *mongo.Client, spoolDir, statePath string, translator func(*store.Store) *Translator) error {
+func runApplier(t *testing.T, client *mongo.Client, spoolDir, statePath string, translator func(*store.Store) *translate.Translator) error {
 	return runApplierBatches(t, client, spoolDir, statePath, translator, 1000)
 }
 
 // runApplierBatches is runApplier reading batches of batchOps entries.
-func runApplierBatches(t *testing.T, client *mongo.Client, spoolDir, statePath string, translator func(*store.Store) *Translator, batchOps int) error {
+func runApplierBatches(t *testing.T, client *mongo.Client, spoolDir, statePath string, translator func(*store.Store) *translate.Translator, batchOps int) error {
 	sr, err := spool.OpenReader(spoolDir)
 	if err != nil {
 		t.Fatal(err)
@@ -418,7 +421,7 @@ func runApplierBatches(t *testing.T, client *mongo.Client, spoolDir, statePath s
 	}
 	defer st.Close()
 	a := &Applier{Spool: sr, SpoolDir: spoolDir, Store: st, Translator: translator(st),
-		Exec:     &Executor{Client: client, Workers: 4, BulkSize: 20, Log: quietLog()},
+		Exec:     &exec.Executor{Client: client, Workers: 4, BulkSize: 20, Log: quietLog()},
 		BatchOps: batchOps, BatchBytes: 16 << 20, ExitWhenDrained: true, LogInterval: 1 << 62, Log: quietLog()}
 	return a.Run(context.Background())
 }
@@ -434,7 +437,7 @@ func check(t *testing.T, ctx context.Context, client *mongo.Client, c confCase, 
 		compareNS(t, ctx, client, ns, docs(t, want), fieldOrder, round)
 	}
 	for ns, ids := range c.AfterAbsentIDs {
-		db, coll := splitNS(ns)
+		db, coll := config.SplitNS(ns)
 		for _, id := range docs(t, wrapIDs(t, ids)) {
 			n, err := client.Database(db).Collection(coll).CountDocuments(ctx, bson.D{{Key: "_id", Value: id.Lookup("_id")}})
 			if err != nil {
@@ -479,7 +482,7 @@ func wrapIDs(t *testing.T, ids json.RawMessage) json.RawMessage {
 // (an error is not an absent collection).
 func collExists(t *testing.T, ctx context.Context, client *mongo.Client, ns string) bool {
 	t.Helper()
-	db, coll := splitNS(ns)
+	db, coll := config.SplitNS(ns)
 	names, err := client.Database(db).ListCollectionNames(ctx, bson.D{{Key: "name", Value: coll}})
 	if err != nil {
 		t.Fatalf("list collections of %s: %v", db, err)
@@ -489,7 +492,7 @@ func collExists(t *testing.T, ctx context.Context, client *mongo.Client, ns stri
 
 func compareNS(t *testing.T, ctx context.Context, client *mongo.Client, ns string, want []bson.Raw, fieldOrder bool, round string) {
 	t.Helper()
-	db, coll := splitNS(ns)
+	db, coll := config.SplitNS(ns)
 	cur, err := client.Database(db).Collection(coll).Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
 	if err != nil {
 		t.Fatal(err)
@@ -532,7 +535,7 @@ func checkIndexes(t *testing.T, ctx context.Context, client *mongo.Client, c con
 		want = map[string]json.RawMessage{c.NS: c.AfterIndexes}
 	}
 	for ns, specs := range want {
-		db, coll := splitNS(ns)
+		db, coll := config.SplitNS(ns)
 		cur, err := client.Database(db).Collection(coll).Indexes().List(ctx)
 		if err != nil {
 			t.Errorf("%s: list indexes of %s: %v", round, ns, err)

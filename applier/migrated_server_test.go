@@ -7,6 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/applier/exec"
+	"github.com/mongo-sync/mongo-sync/applier/translate"
+	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/gate"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/spool"
 	"github.com/mongo-sync/mongo-sync/store"
@@ -19,7 +23,7 @@ import (
 // chunks (fromMigrate entries), each spooled by the file source (the
 // reader's filter) and replayed by its own applier through one Cluster
 // into one destination, whose copy both shards' catalogs recorded.
-// Transcribed from mongodb/mongo (see migrated.go for the reading):
+// Transcribed from mongodb/mongo (see translate/migrated.go for the reading):
 //
 //   - drop, 6.0 and later: src/mongo/db/s/sharding_ddl_util.cpp
 //     sendDropCollectionParticipantCommandToShards (fromMigrate true for the
@@ -123,14 +127,14 @@ func TestCluster_FromMigrateDDLFollowed(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			resetServer(t, client)
 			for ns, want := range c.copied {
-				db, coll := splitNS(ns)
+				db, coll := config.SplitNS(ns)
 				for _, i := range want {
 					if _, err := client.Database(db).Collection(coll).InsertOne(context.Background(), bson.D{{Key: "_id", Value: i}}); err != nil {
 						t.Fatal(err)
 					}
 				}
 			}
-			cl := NewCluster(quietLog())
+			cl := gate.NewCluster(quietLog())
 			ga, gb := cl.Shard("a", nil), cl.Shard("b", nil)
 			dirs := [2]string{spoolShard(t, c.a, ga), spoolShard(t, c.b, gb)}
 			for _, d := range dirs {
@@ -211,7 +215,7 @@ func readCatalog(t *testing.T, spoolDir string) map[string][]byte {
 
 // applyRetained is applyShard with the spool kept once applied, so that it
 // can be replayed.
-func applyRetained(ctx context.Context, client *mongo.Client, spoolDir string, g *ShardGate) error {
+func applyRetained(ctx context.Context, client *mongo.Client, spoolDir string, g *gate.ShardGate) error {
 	sr, err := spool.OpenReader(spoolDir)
 	if err != nil {
 		return err
@@ -222,10 +226,10 @@ func applyRetained(ctx context.Context, client *mongo.Client, spoolDir string, g
 		return err
 	}
 	defer st.Close()
-	tr := NewTranslator(nil)
+	tr := translate.NewTranslator(nil)
 	tr.Catalog, tr.Log = st, quietLog()
 	a := &Applier{Spool: sr, SpoolDir: spoolDir, Store: st, Translator: tr,
-		Exec:     &Executor{Client: client, Workers: 4, BulkSize: 12, Log: quietLog()},
+		Exec:     &exec.Executor{Client: client, Workers: 4, BulkSize: 12, Log: quietLog()},
 		BatchOps: 1000, BatchBytes: 16 << 20, ExitWhenDrained: true, LogInterval: 1 << 62, Log: quietLog(),
 		Retention: time.Hour}
 	if g != nil {

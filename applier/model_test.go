@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/applier/exec"
 	"github.com/mongo-sync/mongo-sync/internal/bsonx"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -171,7 +172,7 @@ func modelRound(t *testing.T, client *mongo.Client, r *rand.Rand, seqs []modelSe
 		if err == nil {
 			break
 		}
-		var ee *EntryError
+		var ee *exec.EntryError
 		if !errors.As(err, &ee) {
 			t.Fatalf("model: seed %d: replay: %v", seed, err)
 		}

@@ -4,7 +4,7 @@ package applier
 // logs them, for the model-based test (model_test.go).
 //
 // Shape, kept within what the test server stores and updates correctly
-// (shared/DESIGN.md, "The test server"): at most two levels of nesting
+// (FerretDB, tools/testmongod): at most two levels of nesting
 // (a top-level field may hold an object whose fields hold scalars or arrays
 // of scalars), arrays hold scalars only (no nested arrays, no objects in
 // arrays), field names are plain letters. So no dotted $set path sets a

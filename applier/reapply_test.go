@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mongo-sync/mongo-sync/applier/exec"
+	"github.com/mongo-sync/mongo-sync/applier/translate"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/status"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -31,9 +33,9 @@ func TestReapply_RulesAreCounted(t *testing.T) {
 		}
 	}
 	rec := status.New("applying")
-	tr := NewTranslator(nil)
-	x := &Executor{Client: client, Workers: 2, BulkSize: 10, Log: quietLog(), Rec: rec}
-	var ops []Op
+	tr := translate.NewTranslator(nil)
+	x := &exec.Executor{Client: client, Workers: 2, BulkSize: 10, Log: quietLog(), Rec: rec}
+	var ops []exec.Op
 	for i, e := range []bson.D{
 		entry(1, "u", "test.coll", nil, bson.D{{Key: "$v", Value: 1}, {Key: "$set", Value: bson.D{{Key: "a.b", Value: 1}}}}),
 		entry(2, "u", "test.coll", nil, bson.D{{Key: "$v", Value: 1}, {Key: "$set", Value: bson.D{{Key: "a", Value: 5}}}}),
@@ -53,7 +55,7 @@ func TestReapply_RulesAreCounted(t *testing.T) {
 	}
 	// At least once each: the serial replay of a run that met a unique
 	// conflict applies (and counts) its rules again.
-	for _, reason := range []string{reasonPathNotViable, reasonUniqueMoved} {
+	for _, reason := range []string{exec.ReasonPathNotViable, exec.ReasonUniqueMoved} {
 		if got := noops(t, rec, reason); got < 1 {
 			t.Errorf("reapply_noops_total{reason=%q} = %v, want at least 1", reason, got)
 		}
@@ -99,7 +101,7 @@ func TestReapply_UnresolvedUniqueConflictStops(t *testing.T) {
 	}
 	spoolDir := spoolOplog(t, []bson.Raw{mustMarshal(t, entry(9, "i", "test.coll", nil, bson.D{{Key: "_id", Value: 1}, {Key: "email", Value: "x"}}))})
 	err := applyAll(t, client, spoolDir, filepath.Join(t.TempDir(), "state.db"))
-	var ue *UnresolvedError
+	var ue *exec.UnresolvedError
 	if !errors.As(err, &ue) {
 		t.Fatalf("applier: %v, want the unresolved conflict", err)
 	}

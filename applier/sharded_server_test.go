@@ -10,6 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/applier/exec"
+	"github.com/mongo-sync/mongo-sync/applier/shardkey"
+	"github.com/mongo-sync/mongo-sync/applier/translate"
+	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/sharding"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -122,11 +126,11 @@ func (l *statementLog) checkTargetable(t *testing.T, colls []sharding.Collection
 
 // applyShardedWorkload translates and applies the workload twice (the
 // second time a replay over its own result) and checks the destination.
-func applyShardedWorkload(t *testing.T, client *mongo.Client, keys *ShardKeys, colls []sharding.Collection, entries []bson.D, want map[string]string) {
+func applyShardedWorkload(t *testing.T, client *mongo.Client, keys *shardkey.ShardKeys, colls []sharding.Collection, entries []bson.D, want map[string]string) {
 	t.Helper()
 	ctx := context.Background()
-	tr := NewTranslator(nil)
-	var ops []Op
+	tr := translate.NewTranslator(nil)
+	var ops []exec.Op
 	for i, e := range entries {
 		raw := mustMarshal(t, append(bson.D{{Key: "ts", Value: bson.Timestamp{T: 1700300000, I: uint32(i + 1)}}}, e...))
 		var err error
@@ -138,7 +142,7 @@ func applyShardedWorkload(t *testing.T, client *mongo.Client, keys *ShardKeys, c
 		func(seq uint64, _ bson.Timestamp) bool { return seq <= 2 }, // a catch-up window over the first entries
 		nil, // a replay of everything over the end state
 	} {
-		x := &Executor{Client: client, Workers: 3, BulkSize: 10, Log: quietLog(), Keys: keys, Window: window}
+		x := &exec.Executor{Client: client, Workers: 3, BulkSize: 10, Log: quietLog(), Keys: keys, Window: window}
 		if err := x.Apply(ctx, ops); err != nil {
 			t.Fatalf("pass %d: %v", pass, err)
 		}
@@ -153,7 +157,7 @@ func applyShardedWorkload(t *testing.T, client *mongo.Client, keys *ShardKeys, c
 // dump lists ns's documents by _id as relaxed Extended JSON.
 func dump(t *testing.T, client *mongo.Client, ns string) string {
 	t.Helper()
-	db, coll := splitNS(ns)
+	db, coll := config.SplitNS(ns)
 	cur, err := client.Database(db).Collection(coll).Find(context.Background(), bson.D{})
 	if err != nil {
 		t.Fatal(err)
@@ -185,7 +189,7 @@ func TestShardedDest_TestServer(t *testing.T) {
 	defer client.Disconnect(context.Background())
 	colls, entries, want := shardedWorkload("shop")
 	loads := 0
-	keys := &ShardKeys{Load: func(context.Context) ([]sharding.Collection, error) { loads++; return colls, nil }}
+	keys := &shardkey.ShardKeys{Load: func(context.Context) ([]sharding.Collection, error) { loads++; return colls, nil }}
 	applyShardedWorkload(t, client, keys, colls, entries, want)
 	log.checkTargetable(t, colls)
 	for _, c := range []struct {
@@ -229,7 +233,7 @@ func TestShardedDest_RealMongos(t *testing.T) {
 			}
 		}
 	}
-	applyShardedWorkload(t, client, NewShardKeys(client), colls, entries, want)
+	applyShardedWorkload(t, client, shardkey.NewShardKeys(client), colls, entries, want)
 	log.checkTargetable(t, colls)
 }
 

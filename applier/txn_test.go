@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mongo-sync/mongo-sync/applier/exec"
+	"github.com/mongo-sync/mongo-sync/applier/translate"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/store"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -91,48 +93,6 @@ func failedTxnCases(t testing.TB) []struct {
 	}
 }
 
-// TestTranslate_FailedCommitStaysPending: a commit whose ops cannot be
-// translated leaves its transaction pending (the checkpoint stays below its
-// first entry), and a second try fails the same way.
-func TestTranslate_FailedCommitStaysPending(t *testing.T) {
-	for _, c := range failedTxnCases(t) {
-		t.Run(c.name, func(t *testing.T) {
-			tr := NewTranslator(nil)
-			var err error
-			for i, e := range c.oplog {
-				if _, err = tr.Translate(uint64(i+1), bson.Timestamp{T: uint32(i + 1), I: 1}, e); err != nil {
-					if uint64(i+1) != c.commit {
-						t.Fatalf("seq %d: %v", i+1, err)
-					}
-					break
-				}
-			}
-			var ee *EntryError
-			if !errors.As(err, &ee) || ee.Seq != c.commit {
-				t.Fatalf("commit: %v, want an EntryError at seq %d", err, c.commit)
-			}
-			if p := tr.PendingSince(); p != c.first {
-				t.Fatalf("after the failed commit PendingSince = %d, want %d (the transaction's first entry)", p, c.first)
-			}
-			pending := len(tr.txns[mustTxnKey(t, c.oplog[c.first-1])].ops)
-			if _, err2 := tr.Translate(c.commit, bson.Timestamp{T: uint32(c.commit), I: 1}, c.oplog[c.commit-1]); err2 == nil || err2.Error() != err.Error() {
-				t.Fatalf("second try: %v, want %v", err2, err)
-			}
-			if n := len(tr.txns[mustTxnKey(t, c.oplog[c.first-1])].ops); n != pending {
-				t.Fatalf("a failed commit grew the pending transaction from %d to %d ops", pending, n)
-			}
-		})
-	}
-}
-
-func mustTxnKey(t testing.TB, raw bson.Raw) string {
-	k, ok := txnKey(raw)
-	if !ok {
-		t.Fatal("entry has no lsid/txnNumber")
-	}
-	return k
-}
-
 // TestApplier_FailedTransactionRestart runs the real pipeline (oplog file
 // -> reader -> spool -> applier -> test server) over a transaction whose
 // commit cannot be translated: the applier stops at the commit with the
@@ -151,7 +111,7 @@ func TestApplier_FailedTransactionRestart(t *testing.T) {
 			state := filepath.Join(filepath.Dir(spoolDir), "state.db")
 			for _, run := range []string{"first run", "restart"} {
 				err := applyAll(t, client, spoolDir, state)
-				var ee *EntryError
+				var ee *exec.EntryError
 				if !errors.As(err, &ee) || ee.Seq != c.commit {
 					t.Errorf("%s: %v, want a stop at the commit, seq %d", run, err, c.commit)
 				}
@@ -220,7 +180,7 @@ func TestApplier_TransactionAcrossBatches(t *testing.T) {
 			resetServer(t, client)
 			spoolDir := spoolOplog(t, c.oplog)
 			state := filepath.Join(filepath.Dir(spoolDir), "state.db")
-			if err := runApplierBatches(t, client, spoolDir, state, func(*store.Store) *Translator { return NewTranslator(nil) }, 1); err != nil {
+			if err := runApplierBatches(t, client, spoolDir, state, func(*store.Store) *translate.Translator { return translate.NewTranslator(nil) }, 1); err != nil {
 				t.Fatalf("applier: %v", err)
 			}
 			for coll, ids := range map[string][]int{"c": {1, 2, 3, 4}, "other": {100, 101, 102}} {

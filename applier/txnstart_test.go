@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mongo-sync/mongo-sync/applier/exec"
+	"github.com/mongo-sync/mongo-sync/applier/translate"
 	"github.com/mongo-sync/mongo-sync/copier"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/store"
@@ -336,16 +338,16 @@ func unknownCases(t testing.TB) []struct {
 }
 
 // TestTranslate_UnknownTransaction: an entry that continues or commits a
-// transaction the translator never saw begin is an UnknownTxnError in an
-// EntryError that names its seq and ts, the session and the txnNumber;
+// transaction the translator never saw begin is an translate.UnknownTxnError in an
+// exec.EntryError that names its seq and ts, the session and the txnNumber;
 // nothing of it is translated, and it opens no transaction.
 func TestTranslate_UnknownTransaction(t *testing.T) {
 	for _, c := range unknownCases(t) {
 		t.Run(c.name, func(t *testing.T) {
-			tr := NewTranslator(nil)
+			tr := translate.NewTranslator(nil)
 			for i, e := range c.oplog {
 				seq := uint64(i + 1)
-				ops, err := tr.Translate(seq, at(uint32(10+i)), e)
+				ops, err := tr.AppendOps(nil, seq, at(uint32(10+i)), e)
 				if seq < c.stop {
 					if err != nil {
 						t.Fatalf("seq %d: %v", seq, err)
@@ -366,8 +368,8 @@ func TestTranslate_UnknownTransaction(t *testing.T) {
 // transaction whose start is unknown.
 func checkUnknown(t *testing.T, err error, e bson.Raw, seq uint64) {
 	t.Helper()
-	var ee *EntryError
-	var ue *UnknownTxnError
+	var ee *exec.EntryError
+	var ue *translate.UnknownTxnError
 	if !errors.As(err, &ee) || !errors.As(err, &ue) {
 		t.Fatalf("err %v, want an EntryError carrying an UnknownTxnError", err)
 	}

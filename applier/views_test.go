@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/applier/exec"
+	"github.com/mongo-sync/mongo-sync/applier/translate"
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -193,7 +195,7 @@ func TestViews_WritesToSystemViewsBecomeViewCommands(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			ops, err := NewTranslator(c.ns).Translate(1, viewsTS, c.entry)
+			ops, err := translate.NewTranslator(c.ns).AppendOps(nil, 1, viewsTS, c.entry)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -218,15 +220,15 @@ func TestViews_WritesToSystemViewsBecomeViewCommands(t *testing.T) {
 // TestViews_BucketWritesFollowTheSelectedName: a filter that names a
 // time-series collection selects its buckets' writes too.
 func TestViews_BucketWritesFollowTheSelectedName(t *testing.T) {
-	tr := NewTranslator(viewsNamespaces(t, config.DB{DB: "shop", RenameDB: "shop2", Colls: []config.Coll{{Coll: "weather"}}}))
+	tr := translate.NewTranslator(viewsNamespaces(t, config.DB{DB: "shop", RenameDB: "shop2", Colls: []config.Coll{{Coll: "weather"}}}))
 	bucket := viewEntry(t, "i", "shop.system.buckets.weather", bson.D{{Key: "_id", Value: bson.ObjectID{1}},
 		{Key: "control", Value: bson.D{{Key: "version", Value: int32(1)}}}}, nil)
-	ops, err := tr.Translate(1, viewsTS, bucket)
-	if err != nil || len(ops) != 1 || ops[0].NS != "shop2.system.buckets.weather" || ops[0].Kind != KindInsert {
+	ops, err := tr.AppendOps(nil, 1, viewsTS, bucket)
+	if err != nil || len(ops) != 1 || ops[0].NS != "shop2.system.buckets.weather" || ops[0].Kind != exec.KindInsert {
 		t.Fatalf("bucket insert: %+v, %v; want one insert into shop2.system.buckets.weather", ops, err)
 	}
 	other := viewEntry(t, "i", "shop.system.buckets.other", bson.D{{Key: "_id", Value: bson.ObjectID{1}}}, nil)
-	if ops, err := tr.Translate(2, viewsTS, other); err != nil || len(ops) != 0 {
+	if ops, err := tr.AppendOps(nil, 2, viewsTS, other); err != nil || len(ops) != 0 {
 		t.Fatalf("the buckets of an unselected time-series collection: %+v, %v", ops, err)
 	}
 }
@@ -248,7 +250,7 @@ func TestViews_BadDefinitions(t *testing.T) {
 		{"no string _id", viewEntry(t, "d", "shop.system.views", bson.D{{Key: "_id", Value: 1}}, nil), "without a string _id"},
 	}
 	for _, c := range cases {
-		ops, err := NewTranslator(nil).Translate(1, viewsTS, c.entry)
+		ops, err := translate.NewTranslator(nil).AppendOps(nil, 1, viewsTS, c.entry)
 		if err == nil || !strings.Contains(err.Error(), c.want) || len(ops) != 0 {
 			t.Errorf("%s: %d ops, %v; want an error with %q", c.name, len(ops), err, c.want)
 		}
@@ -262,18 +264,18 @@ func TestViews_BadDefinitions(t *testing.T) {
 // collection or stop on it. Both are skipped; a view the catalog does not
 // hold as a collection is dropped as before.
 func TestViews_DropOverACollectionIsSkipped(t *testing.T) {
-	tr := NewTranslator(viewsNamespaces(t, config.DB{DB: "shop"}))
+	tr := translate.NewTranslator(viewsNamespaces(t, config.DB{DB: "shop"}))
 	tr.Catalog = &memCatalog{m: map[string]string{string(uuid(0xd1)): "shop.active"}}
 	drop := viewEntry(t, "d", "shop.system.views", bson.D{{Key: "_id", Value: "shop.active"}}, nil)
-	if ops, err := tr.Translate(1, viewsTS, drop); err != nil || len(ops) != 0 {
+	if ops, err := tr.AppendOps(nil, 1, viewsTS, drop); err != nil || len(ops) != 0 {
 		t.Fatalf("a view drop over a collection of that name: %+v, %v; want nothing sent", ops, err)
 	}
 	mod := viewEntry(t, "u", "shop.system.views", viewDef("shop.active", "archive", bson.A{}, nil), bson.D{{Key: "_id", Value: "shop.active"}})
-	if ops, err := tr.Translate(2, viewsTS, mod); err != nil || len(ops) != 0 {
+	if ops, err := tr.AppendOps(nil, 2, viewsTS, mod); err != nil || len(ops) != 0 {
 		t.Fatalf("a view collMod over a collection of that name: %+v, %v; want nothing sent", ops, err)
 	}
 	other := viewEntry(t, "d", "shop.system.views", bson.D{{Key: "_id", Value: "shop.recent"}}, nil)
-	if ops, err := tr.Translate(3, viewsTS, other); err != nil || len(ops) != 1 || ops[0].Cmd == nil {
+	if ops, err := tr.AppendOps(nil, 3, viewsTS, other); err != nil || len(ops) != 1 || ops[0].Cmd == nil {
 		t.Fatalf("a view drop: %+v, %v; want one drop command", ops, err)
 	}
 }

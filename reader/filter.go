@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/internal/oplog"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -27,7 +28,7 @@ func (f Filter) Judge(raw bson.Raw) Verdict {
 	if op == "n" {
 		// Kept: the no-op that says a collection was sharded (5.0+), for
 		// the applier's sync.shard_collections.
-		if shardCollectionNoop(raw) {
+		if oplog.ShardCollectionNoop(raw) {
 			ns, _ := raw.Lookup("ns").StringValueOK()
 			if db, coll := config.SplitNS(ns); f.NS == nil && !config.Internal(db, coll) || f.NS != nil && f.NS.Selected(db, coll) {
 				return Spool
@@ -41,7 +42,7 @@ func (f Filter) Judge(raw bson.Raw) Verdict {
 		// A chunk migration's copies and deletes. Its collection DDL
 		// (op c: a sharded drop, rename or create on a shard that is not
 		// the collection's primary) is spooled: the applier follows it in
-		// the shard's catalog without applying it (applier/migrated.go).
+		// the shard's catalog without applying it (applier/translate/migrated.go).
 		return Skip
 	}
 	if op == "c" {
@@ -77,7 +78,7 @@ func (f Filter) Judge(raw bson.Raw) Verdict {
 		return Spool
 	}
 	// Writes to db.system.views are view DDL: the applier selects each
-	// view by its own name (applier/views.go). A time-series collection's
+	// view by its own name (applier/translate/views.go). A time-series collection's
 	// buckets follow the name the user selected.
 	if coll == "system.views" && f.NS.DBSelected(db) {
 		return Spool
@@ -131,15 +132,4 @@ func regexpQuote(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
-}
-
-// shardCollectionNoop reports the no-op MongoDB 5.0+ logs when it shards
-// a collection: o2 begins with shardCollection.
-func shardCollectionNoop(raw bson.Raw) bool {
-	o2, ok := raw.Lookup("o2").DocumentOK()
-	if !ok {
-		return false
-	}
-	el, err := o2.IndexErr(0)
-	return err == nil && el.Key() == "shardCollection"
 }

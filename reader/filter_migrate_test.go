@@ -9,7 +9,7 @@ import (
 
 // A chunk migration's writes (fromMigrate CRUD) are skipped; a sharded
 // collection's DDL logged with fromMigrate (a participant shard's drop,
-// rename or first-chunk create, applier/migrated.go) is spooled for the
+// rename or first-chunk create, applier/translate/migrated.go) is spooled for the
 // shard's catalog, selected like any command entry.
 func TestFilter_FromMigrate(t *testing.T) {
 	c := config.Default()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/mongo-sync/mongo-sync/internal/oplog"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -21,7 +22,7 @@ const initiatingSet = "initiating set"
 // left would lose them without a word. Starting at the oldest entry, or
 // after it, is fine.
 func (o *OplogSource) checkStart(ctx context.Context, start bson.Timestamp) error {
-	what := "the start " + fmtTS(start)
+	what := "the start " + oplog.FormatTS(start)
 	if o.StartFrom != "" {
 		what += " (" + o.StartFrom + ")"
 	}
@@ -38,7 +39,7 @@ func (o *OplogSource) checkStart(ctx context.Context, start bson.Timestamp) erro
 		return nil
 	}
 	return fmt.Errorf("%w: %s is older than the oldest entry the source's oplog holds, %s; the entries in between are gone. "+
-		"Start over with an empty spool and state file: a fresh copy (mongo-sync copy or sync) pins a new T0", ErrRolledOver, what, fmtTS(ots))
+		"Start over with an empty spool and state file: a fresh copy (mongo-sync copy or sync) pins a new T0", ErrRolledOver, what, oplog.FormatTS(ots))
 }
 
 func isInitiatingSet(raw bson.Raw) bool {

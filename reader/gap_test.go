@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/internal/oplog"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -76,11 +77,11 @@ func TestReader_RefusesStartBeforeOldestEntry(t *testing.T) {
 			case err = <-r.done:
 			case <-time.After(15 * time.Second):
 				r.cancel()
-				t.Fatalf("the reader accepted start %s, older than the oldest entry %s", fmtTS(tc.start), fmtTS(oldest))
+				t.Fatalf("the reader accepted start %s, older than the oldest entry %s", oplog.FormatTS(tc.start), oplog.FormatTS(oldest))
 			}
-			if !errors.Is(err, ErrRolledOver) || !strings.Contains(err.Error(), fmtTS(tc.start)) ||
-				!strings.Contains(err.Error(), fmtTS(oldest)) || !strings.Contains(err.Error(), "fresh copy") {
-				t.Fatalf("got %v, want a refusal naming the start %s, the oldest entry %s and a fresh copy", err, fmtTS(tc.start), fmtTS(oldest))
+			if !errors.Is(err, ErrRolledOver) || !strings.Contains(err.Error(), oplog.FormatTS(tc.start)) ||
+				!strings.Contains(err.Error(), oplog.FormatTS(oldest)) || !strings.Contains(err.Error(), "fresh copy") {
+				t.Fatalf("got %v, want a refusal naming the start %s, the oldest entry %s and a fresh copy", err, oplog.FormatTS(tc.start), oplog.FormatTS(oldest))
 			}
 			if n := len(spooled(t, dir)); n != 0 {
 				t.Fatalf("%d entries spooled before the refusal", n)

@@ -10,6 +10,7 @@ import (
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/internal/hello"
 	"github.com/mongo-sync/mongo-sync/internal/mongoerr"
+	"github.com/mongo-sync/mongo-sync/internal/oplog"
 	"github.com/mongo-sync/mongo-sync/internal/retry"
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -403,7 +404,8 @@ func (o *OplogSource) remember(ts bson.Timestamp) {
 // in ts order: recent is kept on the test server only). After a process
 // restart it starts empty: an entry the spool holds before its last one
 // may then be spooled again, a re-application of a later entry, harmless
-// (DESIGN.md, invariant 5), on the test server only.
+// (the applier's re-application rules, applier/exec/reapply.go), on the
+// test server only.
 func (o *OplogSource) emittedAfter(ts bson.Timestamp) map[bson.Timestamp]bool {
 	var m map[bson.Timestamp]bool
 	for i := max(0, len(o.recent)-recentMax); i < len(o.recent); i++ {
@@ -420,9 +422,10 @@ func (o *OplogSource) emittedAfter(ts bson.Timestamp) map[bson.Timestamp]bool {
 // checkResume verifies the resume entry want against got, the first entry
 // the resumed cursor returned; first reports that got is want.
 //
-// On MongoDB the first entry must be the resume entry (DESIGN.md,
-// invariant 2). On the test server (Standalone) the cursor returns entries
-// in insertion order, which concurrent writers make differ from ts order,
+// On MongoDB the first entry must be the resume entry: anything else is an
+// oplog that rolled over or a source that rolled back, never guessed past.
+// On the test server (Standalone) the cursor returns entries in insertion
+// order, which concurrent writers make differ from ts order,
 // so a newer entry may come first. There the resume entry is looked up by
 // its ts, after the cursor's query: the oplog only loses its oldest
 // entries, so if it holds the entry now, it held it when the query ran, and
@@ -481,7 +484,7 @@ func (o *OplogSource) produce(ctx context.Context, last *bson.Raw, emit func(bso
 		resume, from = *last, tsOf(*last)
 	case !o.Start.IsZero():
 		from = o.Start
-		o.Log.WithFields(logrus.Fields{"ts": fmtTS(from), "from": o.StartFrom}).Info("starting at the given optime")
+		o.Log.WithFields(logrus.Fields{"ts": oplog.FormatTS(from), "from": o.StartFrom}).Info("starting at the given optime")
 	default:
 		newest, err := o.newest(ctx)
 		if err != nil {
@@ -493,7 +496,7 @@ func (o *OplogSource) produce(ctx context.Context, last *bson.Raw, emit func(bso
 			from = bson.Timestamp{T: newest.T, I: newest.I + 1}
 		}
 		o.StartFrom = "the source's newest entry when the reader started"
-		o.Log.WithField("ts", fmtTS(from)).Info("starting at the newest oplog entry")
+		o.Log.WithField("ts", oplog.FormatTS(from)).Info("starting at the newest oplog entry")
 	}
 	backoff := newBackoff()
 	for {

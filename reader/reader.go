@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/internal/oplog"
 	"github.com/mongo-sync/mongo-sync/spool"
 	"github.com/mongo-sync/mongo-sync/status"
 	"github.com/sirupsen/logrus"
@@ -75,7 +76,7 @@ func (r *Reader) Run(ctx context.Context) error {
 	if e, ok := r.W.Last(); ok {
 		r.Rec.Positions(e.Seq, e.TS, 0, bson.Timestamp{}, false)
 		last = &e.Raw
-		r.Log.WithFields(logrus.Fields{"seq": e.Seq, "ts": fmtTS(e.TS)}).Info("resuming after the spool's last entry")
+		r.Log.WithFields(logrus.Fields{"seq": e.Seq, "ts": oplog.FormatTS(e.TS)}).Info("resuming after the spool's last entry")
 	}
 
 	// The producer reads, the consumer appends. Either one's error ends
@@ -149,7 +150,7 @@ func (r *Reader) consume(ctx context.Context, batches <-chan []bson.Raw) error {
 			_, last, err := r.W.Append(appendCtx, batch)
 			if err != nil {
 				return fmt.Errorf("append %d entries (ts %s to %s) to the spool: %w",
-					len(batch), fmtTS(tsOf(batch[0])), fmtTS(tsOf(batch[len(batch)-1])), err)
+					len(batch), oplog.FormatTS(tsOf(batch[0])), oplog.FormatTS(tsOf(batch[len(batch)-1])), err)
 			}
 			r.spooled.Add(int64(len(batch)))
 			if e, ok := r.W.Last(); ok {
@@ -188,7 +189,7 @@ func coalesce(batch []bson.Raw, batches <-chan []bson.Raw, size int) []bson.Raw 
 func (r *Reader) logProgress(rate float64) {
 	f := logrus.Fields{"entries_per_s": int64(rate), "spooled": r.spooled.Load(), "caught_up": r.caughtUp.Load()}
 	if e, ok := r.W.Last(); ok {
-		f["newest_ts"] = fmtTS(e.TS)
+		f["newest_ts"] = oplog.FormatTS(e.TS)
 	}
 	// The one lag (status.Lag): the applier's behind the source, known
 	// where this process applies too.
@@ -197,8 +198,6 @@ func (r *Reader) logProgress(rate float64) {
 	}
 	r.Log.WithFields(f).Info("reader progress")
 }
-
-func fmtTS(ts bson.Timestamp) string { return fmt.Sprintf("%d,%d", ts.T, ts.I) }
 
 // batcher groups entries by count and time and filters them.
 type batcher struct {

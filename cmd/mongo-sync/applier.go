@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/applier"
+	"github.com/mongo-sync/mongo-sync/applier/exec"
+	"github.com/mongo-sync/mongo-sync/applier/shardkey"
+	"github.com/mongo-sync/mongo-sync/applier/translate"
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/internal/wirecmd"
 	"github.com/mongo-sync/mongo-sync/reader"
@@ -153,12 +156,12 @@ func runApplier(ctx context.Context, cfg *config.Config, opts applierOpts, st *s
 			return err
 		}
 	}
-	exec := &applier.Executor{Client: client, WriteConcern: destOptions(cfg.DstMongo()).WriteConcern, Workers: cfg.Applier.Workers, BulkSize: cfg.Applier.BulkSize,
+	exec := &exec.Executor{Client: client, WriteConcern: destOptions(cfg.DstMongo()).WriteConcern, Workers: cfg.Applier.Workers, BulkSize: cfg.Applier.BulkSize,
 		RoutingRetry: cfg.Applier.RoutingRetry.D(), Log: log, Rec: rec}
 	if mongos, err := sharding.IsMongos(ctx, client); err != nil {
 		return fmt.Errorf("destination %s: %w", cfg.DstMongo().Redacted(), err)
 	} else if mongos {
-		exec.Keys = opts.live.shardGate().ShareKeys(applier.NewShardKeys(client)) // one per sync, every shard's
+		exec.Keys = opts.live.shardGate().ShareKeys(shardkey.NewShardKeys(client)) // one per sync, every shard's
 		log.Info("destination is a mongos: statements carry the shard key of each sharded collection")
 	}
 	a := &applier.Applier{
@@ -200,8 +203,8 @@ func rewind(ctx context.Context, sr *spool.Reader, st *store.Store, from string,
 
 // translator routes entries by collection UUID through the state file's
 // catalog (the copy records every collection it copies).
-func translator(cfg *config.Config, st *store.Store, rec *status.Recorder, log logrus.FieldLogger) *applier.Translator {
-	t := applier.NewTranslator(cfg.Namespaces())
+func translator(cfg *config.Config, st *store.Store, rec *status.Recorder, log logrus.FieldLogger) *translate.Translator {
+	t := translate.NewTranslator(cfg.Namespaces())
 	t.Catalog, t.Rec, t.Log = st, rec, log
 	t.ShardCollections = cfg.Sync.ShardCollections
 	return t

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mongo-sync/mongo-sync/applier"
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/copier"
+	"github.com/mongo-sync/mongo-sync/gate"
 	"github.com/mongo-sync/mongo-sync/reader"
 	"github.com/mongo-sync/mongo-sync/sharding"
 	"github.com/mongo-sync/mongo-sync/spool"
@@ -73,15 +73,15 @@ func runShardedSync(ctx context.Context, cfg *config.Config, shards []config.Sha
 	}
 
 	// The cross-shard gate: DDL in ts order across the shards' appliers;
-	// an idle shard moves by its clock where that is sound (applier.Clock).
-	cluster := applier.NewCluster(log.WithField("component", "cluster"))
+	// an idle shard moves by its clock where that is sound (gate.Clock).
+	cluster := gate.NewCluster(log.WithField("component", "cluster"))
 	for _, s := range stages {
 		c, err := connectPlain(ctx, s.cfg.Src)
 		if err != nil {
 			return fmt.Errorf("shard %s: %w", s.name, err)
 		}
 		defer c.Disconnect(context.Background())
-		s.live.gate = cluster.Shard(s.name, applier.HelloClock(c))
+		s.live.gate = cluster.Shard(s.name, gate.HelloClock(c))
 	}
 
 	incremental := cfg.Sync.StartOptime != nil || optimeLog != ""

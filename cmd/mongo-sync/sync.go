@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/mongo-sync/mongo-sync/applier"
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/copier"
+	"github.com/mongo-sync/mongo-sync/gate"
 	"github.com/mongo-sync/mongo-sync/spool"
 	"github.com/mongo-sync/mongo-sync/status"
 	"github.com/mongo-sync/mongo-sync/store"
@@ -131,11 +131,11 @@ type liveSpool struct {
 	end   *copier.EndWitness // hears the reader's idle reports (idleReporter)
 	// gate orders this shard's applier with the other shards' (a sharded
 	// source); nil for a replica set.
-	gate *applier.ShardGate
+	gate *gate.ShardGate
 }
 
 // shardGate is the cross-shard gate, nil outside a sharded sync.
-func (l *liveSpool) shardGate() *applier.ShardGate {
+func (l *liveSpool) shardGate() *gate.ShardGate {
 	if l == nil {
 		return nil
 	}

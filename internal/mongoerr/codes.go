@@ -11,12 +11,17 @@ import (
 const (
 	InternalError                      = 1
 	Unauthorized                       = 13
+	NamespaceNotFound                  = 26
+	IndexNotFound                      = 27
+	NamespaceExists                    = 48
 	MaxTimeMSExpired                   = 50
 	CommandNotFound                    = 59
 	WriteConcernFailed                 = 64 // WriteConcernTimeout since 7.x: w not reached within wtimeout
+	IndexAlreadyExists                 = 68
 	FailedToSatisfyReadPreference      = 133
 	ReadConcernMajorityNotAvailableYet = 134
 	ReadConcernMajorityNotEnabled      = 148
+	NotImplemented                     = 238
 )
 
 // transient lists the codes of server errors that a later attempt of the
@@ -35,8 +40,10 @@ const (
 //     x/mongo/driver/errors.go of mongodb/mongo-go-driver).
 //
 // Retrying is safe for every command the stages send: each is idempotent
-// when sent again (DESIGN.md, invariant 5), and one whose write happened
-// but whose write concern timed out (64) is applied once more, harmlessly.
+// when sent again (the applier replays entries over any later state of the
+// destination by its re-application rules, applier/exec/reapply.go), and
+// one whose write happened but whose write concern timed out (64) is
+// applied once more, harmlessly.
 var transient = map[int]string{
 	6:        "HostUnreachable",                              // NetworkError, RetriableError
 	7:        "HostNotFound",                                 // NetworkError, RetriableError

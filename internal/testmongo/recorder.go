@@ -2,6 +2,7 @@ package testmongo
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -12,15 +13,15 @@ import (
 )
 
 // Recording connects to the server with a client that records every
-// command named name it sends (the client is closed at the end of the
-// test); sent returns them, oldest first. For what the test server accepts
+// command it sends named one of names (the client is closed at the end of
+// the test); sent returns them, oldest first. For what the test server accepts
 // whatever it is sent: the test reads the command instead of the answer.
-func (s *Server) Recording(name string) (c *mongo.Client, sent func() []bson.Raw) {
+func (s *Server) Recording(names ...string) (c *mongo.Client, sent func() []bson.Raw) {
 	s.t.Helper()
 	var mu sync.Mutex
 	var cmds []bson.Raw
 	mon := &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
-		if e.CommandName == name {
+		if slices.Contains(names, e.CommandName) {
 			mu.Lock()
 			cmds = append(cmds, append(bson.Raw(nil), e.Command...))
 			mu.Unlock()
