@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/internal/oplog"
 	"github.com/mongo-sync/mongo-sync/spool"
 	"github.com/mongo-sync/mongo-sync/store"
 	"github.com/sirupsen/logrus"
@@ -289,7 +290,7 @@ func (c *Check) checkSpool(b store.Binding, recorded, fresh bool, src Deployment
 			if err := spool.SetStart(c.SpoolDir, start); err != nil {
 				return sid, fmt.Errorf("refill spool %s: %w", c.SpoolDir, err)
 			}
-			c.Log.WithFields(logrus.Fields{"spool": c.SpoolDir, "from_ts": fmtTS(start), "first_seq": first}).
+			c.Log.WithFields(logrus.Fields{"spool": c.SpoolDir, "from_ts": oplog.FormatTS(start), "first_seq": first}).
 				Warn("the spool lost what the state file still needs (removed or replaced): refilling it from the source's oplog at the state's position")
 		}
 	}
@@ -332,5 +333,3 @@ func after(ts bson.Timestamp) bson.Timestamp {
 	}
 	return bson.Timestamp{T: ts.T, I: ts.I + 1}
 }
-
-func fmtTS(ts bson.Timestamp) string { return fmt.Sprintf("%d,%d", ts.T, ts.I) }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/internal/hello"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
@@ -39,25 +40,28 @@ type Clock func(ctx context.Context) (remote, sent, received time.Time, err erro
 var ErrNoClockRule = errors.New("the idle clock rule does not hold for this server")
 
 // HelloClock reads the clock of the server client talks to with hello
-// (localTime). On a replica set member it returns ErrNoClockRule.
+// (localTime; isMaster on servers that know no hello). On a replica set member it returns ErrNoClockRule.
 func HelloClock(client *mongo.Client) Clock {
 	return func(ctx context.Context) (time.Time, time.Time, time.Time, error) {
-		var hello struct {
+		var reply struct {
 			SetName   string        `bson:"setName"`
 			LocalTime bson.DateTime `bson:"localTime"`
 		}
 		sent := time.Now()
-		err := client.Database("admin").RunCommand(ctx, bson.D{{Key: "hello", Value: 1}}).Decode(&hello)
+		raw, _, err := hello.Run(ctx, client)
 		received := time.Now()
+		if err == nil {
+			err = bson.Unmarshal(raw, &reply)
+		}
 		switch {
 		case err != nil:
 			return time.Time{}, sent, received, err
-		case hello.SetName != "":
-			return time.Time{}, sent, received, fmt.Errorf("replica set %s: %w", hello.SetName, ErrNoClockRule)
-		case hello.LocalTime == 0:
+		case reply.SetName != "":
+			return time.Time{}, sent, received, fmt.Errorf("replica set %s: %w", reply.SetName, ErrNoClockRule)
+		case reply.LocalTime == 0:
 			return time.Time{}, sent, received, fmt.Errorf("hello gave no localTime: %w", ErrNoClockRule)
 		}
-		return hello.LocalTime.Time(), sent, received, nil
+		return reply.LocalTime.Time(), sent, received, nil
 	}
 }
 

@@ -1,9 +1,9 @@
 package status
 
 import (
-	"fmt"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/internal/oplog"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -91,7 +91,7 @@ func tsString(ts bson.Timestamp) string {
 	if ts.IsZero() {
 		return ""
 	}
-	return fmt.Sprintf("%d,%d", ts.T, ts.I)
+	return oplog.FormatTS(ts)
 }
 
 // Snapshot returns the current /status document.
