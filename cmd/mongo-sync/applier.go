@@ -4,11 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"time"
 
 	"github.com/mongo-sync/mongo-sync/applier"
 	"github.com/mongo-sync/mongo-sync/config"
-	"github.com/mongo-sync/mongo-sync/internal/wirecmd"
+	"github.com/mongo-sync/mongo-sync/internal/mongoconn"
 	"github.com/mongo-sync/mongo-sync/reader"
 	"github.com/mongo-sync/mongo-sync/sharding"
 	"github.com/mongo-sync/mongo-sync/spool"
@@ -17,8 +16,6 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
-	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 )
 
 type applierOpts struct {
@@ -83,7 +80,7 @@ func connectBoth(ctx context.Context, cfg *config.Config) (src, dst *mongo.Clien
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	dst, err = connectDest(ctx, cfg.DstMongo())
+	dst, err = mongoconn.Dest(ctx, cfg.DstMongo())
 	if err != nil {
 		src.Disconnect(context.Background())
 		return nil, nil, nil, err
@@ -94,36 +91,12 @@ func connectBoth(ctx context.Context, cfg *config.Config) (src, dst *mongo.Clien
 	}, nil
 }
 
-// destOptions are the destination client's options: majority writes unless
-// the URI says otherwise.
-func destOptions(m config.Mongo) *options.ClientOptions {
-	return options.Client().SetServerSelectionTimeout(15 * time.Second).
-		SetAppName("mongo-sync-applier").SetWriteConcern(writeconcern.Majority()).ApplyURI(m.ConnString())
-}
-
-// connectDest opens a client to the destination (destOptions).
-func connectDest(ctx context.Context, m config.Mongo) (*mongo.Client, error) {
-	opts := destOptions(m)
-	if _, err := wirecmd.WriteConcern(opts.WriteConcern); err != nil {
-		return nil, fmt.Errorf("destination %s: %w", m.Redacted(), err)
-	}
-	client, err := mongo.Connect(opts)
-	if err != nil {
-		return nil, fmt.Errorf("destination %s: %w", m.Redacted(), err)
-	}
-	if err := client.Ping(ctx, nil); err != nil {
-		client.Disconnect(context.Background())
-		return nil, fmt.Errorf("destination %s: %w", m.Redacted(), err)
-	}
-	return client, nil
-}
-
 // runApplier applies the spool with the open state file st.
 func runApplier(ctx context.Context, cfg *config.Config, opts applierOpts, st *store.Store, rec *status.Recorder, log logrus.FieldLogger) error {
 	if err := cfg.RequireDest(); err != nil {
 		return err
 	}
-	client, err := connectDest(ctx, cfg.DstMongo())
+	client, err := mongoconn.Dest(ctx, cfg.DstMongo())
 	if err != nil {
 		return err
 	}
@@ -153,7 +126,7 @@ func runApplier(ctx context.Context, cfg *config.Config, opts applierOpts, st *s
 			return err
 		}
 	}
-	exec := &applier.Executor{Client: client, WriteConcern: destOptions(cfg.DstMongo()).WriteConcern, Workers: cfg.Applier.Workers, BulkSize: cfg.Applier.BulkSize,
+	exec := &applier.Executor{Client: client, WriteConcern: mongoconn.DestOptions(cfg.DstMongo()).WriteConcern, Workers: cfg.Applier.Workers, BulkSize: cfg.Applier.BulkSize,
 		RoutingRetry: cfg.Applier.RoutingRetry.D(), Log: log, Rec: rec}
 	if mongos, err := sharding.IsMongos(ctx, client); err != nil {
 		return fmt.Errorf("destination %s: %w", cfg.DstMongo().Redacted(), err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/copier"
+	"github.com/mongo-sync/mongo-sync/internal/mongoconn"
 	"github.com/mongo-sync/mongo-sync/reader"
 	"github.com/mongo-sync/mongo-sync/sharding"
 	"github.com/mongo-sync/mongo-sync/spool"
@@ -185,7 +186,7 @@ func copyData(ctx context.Context, cfg *config.Config, st *store.Store, rec *sta
 	progress := teeProgress{shown, rec}
 	cp := &copier.Copier{Src: srcClient, Dst: dstClient, NS: cfg.Namespaces(), Store: st,
 		Workers: cfg.Copy.Workers, BatchDocs: cfg.Copy.BatchDocs, SplitDocs: cfg.Copy.SplitDocs, SplitAlways: cfg.Copy.Split == "always",
-		DropExisting: cfg.Sync.DropExisting, Claimed: claimed, WriteConcern: destOptions(cfg.DstMongo()).WriteConcern, Progress: progress, Log: log}
+		DropExisting: cfg.Sync.DropExisting, Claimed: claimed, WriteConcern: mongoconn.DestOptions(cfg.DstMongo()).WriteConcern, Progress: progress, Log: log}
 	err = cp.Run(ctx)
 	progress.Wait()
 	if err != nil {

@@ -9,13 +9,13 @@ import (
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/internal/mongoconn"
 	"github.com/mongo-sync/mongo-sync/sharding"
 	"github.com/mongo-sync/mongo-sync/status"
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 type cutoverOpts struct {
@@ -205,24 +205,11 @@ func writeBlocker(ctx context.Context, cfg *config.Config, sd *sides) (*mongo.Cl
 		return nil, nil, errors.New("--block-writes on a sharded source needs its mongos in src.uri (or src.hosts): " +
 			"user writes are blocked cluster-wide through the mongos; or stop the application's writes yourself and run cutover without --block-writes")
 	}
-	c, err := connectPlain(ctx, cfg.Src)
+	c, err := mongoconn.Plain(ctx, cfg.Src)
 	if err != nil {
 		return nil, nil, err
 	}
 	return c, func() { c.Disconnect(context.Background()) }, nil
-}
-
-// connectPlain connects to m and pings it (no oplog needed: a mongos).
-func connectPlain(ctx context.Context, m config.Mongo) (*mongo.Client, error) {
-	c, err := mongo.Connect(options.Client().SetServerSelectionTimeout(15 * time.Second).ApplyURI(m.ConnString()))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", m.Redacted(), err)
-	}
-	if err := c.Ping(ctx, nil); err != nil {
-		c.Disconnect(context.Background())
-		return nil, fmt.Errorf("%s: %w", m.Redacted(), err)
-	}
-	return c, nil
 }
 
 func shardPrefix(f *follower) string {

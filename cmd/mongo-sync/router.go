@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/internal/mongoconn"
 	"github.com/mongo-sync/mongo-sync/sharding"
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -130,7 +131,7 @@ var balancerEvery = 30 * time.Second
 func askMongos(ctx context.Context, m config.Mongo) (*mongo.Client, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	c, err := connectPlain(ctx, m)
+	c, err := mongoconn.Plain(ctx, m)
 	if err != nil {
 		return nil, false, err
 	}

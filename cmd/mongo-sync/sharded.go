@@ -11,6 +11,7 @@ import (
 	"github.com/mongo-sync/mongo-sync/applier"
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/copier"
+	"github.com/mongo-sync/mongo-sync/internal/mongoconn"
 	"github.com/mongo-sync/mongo-sync/reader"
 	"github.com/mongo-sync/mongo-sync/sharding"
 	"github.com/mongo-sync/mongo-sync/spool"
@@ -76,7 +77,7 @@ func runShardedSync(ctx context.Context, cfg *config.Config, shards []config.Sha
 	// an idle shard moves by its clock where that is sound (applier.Clock).
 	cluster := applier.NewCluster(log.WithField("component", "cluster"))
 	for _, s := range stages {
-		c, err := connectPlain(ctx, s.cfg.Src)
+		c, err := mongoconn.Plain(ctx, s.cfg.Src)
 		if err != nil {
 			return fmt.Errorf("shard %s: %w", s.name, err)
 		}
@@ -398,7 +399,7 @@ func refuseShardedFromShards(ctx context.Context, stages []*shardStage) error {
 		if s.st.Stage() == store.StageApplied {
 			continue
 		}
-		c, err := connectPlain(ctx, s.cfg.Src)
+		c, err := mongoconn.Plain(ctx, s.cfg.Src)
 		if err != nil {
 			return fmt.Errorf("shard %s: %w", s.name, err)
 		}

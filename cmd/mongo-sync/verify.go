@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/internal/mongoconn"
 	"github.com/mongo-sync/mongo-sync/reader"
 	"github.com/mongo-sync/mongo-sync/sharding"
 	"github.com/mongo-sync/mongo-sync/status"
@@ -190,7 +191,7 @@ func connectSides(ctx context.Context, cfg *config.Config, log logrus.FieldLogge
 		}
 		sd.srcs = append(sd.srcs, c)
 	}
-	if sd.dst, err = connectDest(ctx, cfg.DstMongo()); err != nil {
+	if sd.dst, err = mongoconn.Dest(ctx, cfg.DstMongo()); err != nil {
 		sd.close()
 		return nil, err
 	}
