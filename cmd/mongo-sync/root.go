@@ -12,6 +12,7 @@ import (
 
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/internal/retry"
+	"github.com/mongo-sync/mongo-sync/sharding"
 	"github.com/mongo-sync/mongo-sync/status"
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
@@ -82,7 +83,7 @@ func shardConfig(cfg *config.Config, name string) (*config.Config, error) {
 	if len(shards) == 0 && !cfg.Src.Empty() {
 		// A mongos source whose shards no sync has recorded yet: ask it.
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		router, err := openRouter(ctx, cfg, false, logrus.StandardLogger())
+		router, err := sharding.OpenRouter(ctx, cfg, false, logrus.StandardLogger())
 		cancel()
 		if err != nil {
 			return nil, err

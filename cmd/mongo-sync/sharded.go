@@ -23,6 +23,10 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
+// balancerEvery is how often a sync through a mongos checks that the
+// balancer stayed off (0: never; a test's stand-in router is no mongos).
+var balancerEvery = 30 * time.Second
+
 // shardStage is one shard's reader, spool, copy and applier in a sharded
 // sync: the same stages as a replica set's, on the shard's own spool
 // directory and state file (config.ForShard).
@@ -157,7 +161,7 @@ func runShardedSync(ctx context.Context, cfg *config.Config, shards []config.Sha
 		})
 	}
 	if router != nil && balancerEvery > 0 {
-		g.Go(func() error { return watchBalancer(gctx, router, balancerEvery) })
+		g.Go(func() error { return sharding.WatchBalancer(gctx, router, balancerEvery) })
 	}
 	g.Go(func() error {
 		if viaRouter {

@@ -8,6 +8,7 @@ import (
 	"github.com/mongo-sync/mongo-sync/applier"
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/copier"
+	"github.com/mongo-sync/mongo-sync/sharding"
 	"github.com/mongo-sync/mongo-sync/spool"
 	"github.com/mongo-sync/mongo-sync/status"
 	"github.com/mongo-sync/mongo-sync/store"
@@ -60,7 +61,7 @@ func runSync(ctx context.Context, cfg *config.Config, optimeLog string, rec *sta
 	if err := cfg.RequireDest(); err != nil {
 		return err
 	}
-	router, err := openRouter(ctx, cfg, true, log)
+	router, err := sharding.OpenRouter(ctx, cfg, true, log)
 	if err != nil {
 		return err
 	}

@@ -160,7 +160,7 @@ func (s *sides) close() {
 // connectSides connects to the source (every shard of a sharded source)
 // and the destination.
 func connectSides(ctx context.Context, cfg *config.Config, log logrus.FieldLogger) (*sides, error) {
-	router, err := openRouter(ctx, cfg, false, log)
+	router, err := sharding.OpenRouter(ctx, cfg, false, log)
 	if err != nil {
 		return nil, err
 	}
