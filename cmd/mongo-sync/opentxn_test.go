@@ -10,6 +10,7 @@ import (
 	"github.com/mongo-sync/mongo-sync/copier"
 	"github.com/mongo-sync/mongo-sync/internal/testlog"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
+	"github.com/mongo-sync/mongo-sync/internal/testsync"
 	"github.com/mongo-sync/mongo-sync/spool"
 	"github.com/mongo-sync/mongo-sync/store"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -51,7 +52,7 @@ func TestCopy_SpoolStartsAtOpenTransaction(t *testing.T) {
 		t.Fatalf("write config.transactions: %v", err)
 	}
 	dir := t.TempDir()
-	conf := writeConfig(t, dir, src.URI, dst.URI, "")
+	conf := testsync.WriteConfig(t, dir, src.URI, dst.URI, "")
 	if out, err := run(t, "copy", "-f", conf); err != nil {
 		t.Fatalf("copy: %v\n%s", err, out)
 	}

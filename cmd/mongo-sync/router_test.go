@@ -12,6 +12,7 @@ import (
 
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
+	"github.com/mongo-sync/mongo-sync/internal/testsync"
 	"github.com/mongo-sync/mongo-sync/internal/workload"
 	"github.com/mongo-sync/mongo-sync/sharding"
 	"github.com/mongo-sync/mongo-sync/status"
@@ -39,9 +40,9 @@ func TestShardedSync_CopyThroughRouter(t *testing.T) {
 	balancerEvery = 0 // the stand-in router is no mongos: it has no balancer
 	a, b := testmongo.StartSource(t), testmongo.StartSource(t)
 	dst := testmongo.StartDest(t)
-	preloadShard(t, a.Client(), 0, 20000)
+	testsync.PreloadShard(t, a.Client(), 0, 20000)
 	dir := t.TempDir()
-	conf := shardedConfig(t, dir, []*testmongo.Server{a, b}, dst.URI, withHostile(syncSections))
+	conf := testsync.ShardedConfig(t, dir, []*testmongo.Server{a, b}, dst.URI, testsync.WithHostile(testsync.SyncSections))
 	cfg, err := config.Load(conf)
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +53,7 @@ func TestShardedSync_CopyThroughRouter(t *testing.T) {
 		t.Fatalf("shards: %v %v", shards, err)
 	}
 	seed := uint64(time.Now().UnixNano())
-	_, stopA := shardLoad(t, a.Client(), seed, 0)
+	_, stopA := testsync.ShardLoad(t, a.Client(), seed, 0)
 	var stopB func() workload.Counts
 	defer func() {
 		if stopA != nil {
@@ -102,7 +103,7 @@ func TestShardedSync_CopyThroughRouter(t *testing.T) {
 	if err := wb.Preload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	stopB = loadStopper(t, wb, seed+1, 200000)
+	stopB = testsync.LoadStopper(t, wb, seed+1, 200000)
 	// Stopped in the middle of the copy, then run again: it resumes from
 	// its own state file.
 	time.Sleep(300 * time.Millisecond)
@@ -137,12 +138,12 @@ func TestShardedSync_CopyThroughRouter(t *testing.T) {
 
 	srcs := []*mongo.Client{a.Client(), b.Client()}
 	waitFor("destination equal to the union of the shards", 300*time.Second, func() bool {
-		return diffUnion(t, srcs, dst.Client(), syncedDBs, func(string, ...any) {}) == 0
+		return testsync.DiffUnion(t, srcs, dst.Client(), testsync.SyncedDBs, func(string, ...any) {}) == 0
 	})
 	if err := stop(); err != nil {
 		t.Fatalf("sync: %v", err)
 	}
-	if n := unionDiff(t, srcs, dst.Client(), syncedDBs); n != 0 {
+	if n := testsync.UnionDiff(t, srcs, dst.Client(), testsync.SyncedDBs); n != 0 {
 		t.Fatalf("%d differences", n)
 	}
 
@@ -193,7 +194,7 @@ func logTail(h *logtest.Hook, n int) string {
 func TestSync_ShardsBesideNoMongos(t *testing.T) {
 	a, dst := testmongo.StartSource(t), testmongo.StartDest(t)
 	dir := t.TempDir()
-	conf := shardedConfig(t, dir, []*testmongo.Server{a}, dst.URI, syncSections)
+	conf := testsync.ShardedConfig(t, dir, []*testmongo.Server{a}, dst.URI, testsync.SyncSections)
 	body, err := os.ReadFile(conf)
 	if err != nil {
 		t.Fatal(err)
@@ -245,7 +246,7 @@ func TestShardedSource_RealMongos(t *testing.T) {
 		}
 	}
 	dir := t.TempDir()
-	conf := writeConfig(t, dir, uri, dst.URI, fmt.Sprintf("[sync]\ndbs = [ { db = %q } ]\n[http]\nlisten = %q\n", db, freeAddr(t)))
+	conf := testsync.WriteConfig(t, dir, uri, dst.URI, fmt.Sprintf("[sync]\ndbs = [ { db = %q } ]\n[http]\nlisten = %q\n", db, freeAddr(t)))
 	b, err := sharding.BalancerState(ctx, router)
 	if err != nil {
 		t.Fatal(err)
@@ -285,7 +286,7 @@ func TestSync_FreshSourceDown(t *testing.T) {
 	dst := testmongo.StartDest(t)
 	dir := t.TempDir()
 	down := "mongodb://" + freeAddr(t) + "/?serverSelectionTimeoutMS=2000"
-	conf := writeConfig(t, dir, down, dst.URI, syncSections)
+	conf := testsync.WriteConfig(t, dir, down, dst.URI, testsync.SyncSections)
 	out, err := run(t, "sync", "-f", conf)
 	if err == nil || !strings.Contains(out, "does not answer, and a sync that begins needs it") {
 		t.Fatalf("sync with its source down at the start: %v\n%s", err, out)
