@@ -8,6 +8,7 @@ import (
 
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/internal/mongoconn"
+	"github.com/mongo-sync/mongo-sync/pipeline"
 	"github.com/mongo-sync/mongo-sync/reader"
 	"github.com/mongo-sync/mongo-sync/sharding"
 	"github.com/mongo-sync/mongo-sync/status"
@@ -172,7 +173,7 @@ func connectSides(ctx context.Context, cfg *config.Config, log logrus.FieldLogge
 		return nil, err
 	}
 	if len(shards) == 0 {
-		src, dst, _, err := connectBoth(ctx, cfg)
+		src, dst, _, err := pipeline.ConnectBoth(ctx, cfg)
 		if err != nil {
 			return nil, err
 		}
