@@ -111,6 +111,42 @@ func OpenRouter(ctx context.Context, cfg *config.Config, forSync bool, log logru
 	return c, nil
 }
 
+// ShardConfig is the configuration of the shard named name (--shard) of
+// cfg's sharded source: one listed in src.shards, or, where no sync has
+// recorded the shards of src's mongos yet, one that the mongos lists.
+func ShardConfig(cfg *config.Config, name string) (*config.Config, error) {
+	shards, err := cfg.Shards()
+	if err != nil {
+		return nil, err
+	}
+	if len(shards) == 0 && !cfg.Src.Empty() {
+		// A mongos source whose shards no sync has recorded yet: ask it.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		router, err := OpenRouter(ctx, cfg, false, logrus.StandardLogger())
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		if router != nil {
+			router.Disconnect(context.Background())
+			if shards, err = cfg.Shards(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	var names []string
+	for _, sh := range shards {
+		if sh.Name == name {
+			return cfg.ForShard(sh), nil
+		}
+		names = append(names, sh.Name)
+	}
+	if len(shards) == 0 {
+		return nil, fmt.Errorf("--shard %s: the source is not sharded: the config lists no shards (src.shards), and src is no mongos", name)
+	}
+	return nil, fmt.Errorf("--shard %s: no such shard in src.shards (its shards: %s)", name, strings.Join(names, ", "))
+}
+
 func shardIDs(l []config.ListedShard) string {
 	ids := make([]string, len(l))
 	for i, s := range l {
