@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/inspect"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/internal/testsync"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -292,13 +293,13 @@ func TestFault_Failpoints(t *testing.T) {
 // offlineStatusOf runs status --json on conf and decodes it; a failed run
 // or an answer that does not decode fails the test (a zero status would
 // make "the checkpoint did not move" hold for any checkpoint).
-func offlineStatusOf(t *testing.T, conf string) offlineStatus {
+func offlineStatusOf(t *testing.T, conf string) inspect.Status {
 	t.Helper()
 	out, err := run(t, "status", "-f", conf, "--json")
 	if err != nil {
 		t.Fatalf("status --json: %v\n%s", err, out)
 	}
-	var st offlineStatus
+	var st inspect.Status
 	if err := json.Unmarshal([]byte(out), &st); err != nil {
 		t.Fatalf("status --json: %v\n%s", err, out)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/inspect"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/internal/testsync"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -119,7 +120,7 @@ func TestObservability_StatusMetricsAndStatusCommand(t *testing.T) {
 	if err != nil {
 		t.Fatalf("status: %v\n%s", err, out)
 	}
-	var off offlineStatus
+	var off inspect.Status
 	if err := json.Unmarshal([]byte(out), &off); err != nil || off.Stage != "applying" || off.AppliedSeq < 20 || off.LagEntries != 0 || off.Running {
 		t.Fatalf("status --json: %+v (%v)\n%s", off, err, out)
 	}
