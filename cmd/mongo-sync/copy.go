@@ -1,12 +1,8 @@
 package main
 
 import (
-	"context"
-
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/pipeline"
-	"github.com/mongo-sync/mongo-sync/status"
-	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 )
 
@@ -31,9 +27,7 @@ finished. A restart resumes, skipping what was already copied.`,
 				cfg.SetDstMongo(dst.apply(cfg.DstMongo()))
 				cfg.Sync.DropExisting = cfg.Sync.DropExisting || drop
 				return nil
-			}, "copy", func(ctx context.Context, cfg *config.Config, rec *status.Recorder, log logrus.FieldLogger) error {
-				return pipeline.Copy(ctx, cfg, rec, log)
-			})
+			}, "copy", pipeline.Copy)
 		},
 	}
 	c.register(cmd)
