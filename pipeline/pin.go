@@ -105,3 +105,40 @@ func pinningInterrupted(cfg *config.Config, stages []*shardStage) bool {
 	}
 	return true
 }
+
+// pinShards starts every shard that records no sync yet: with a start
+// optime, past the copy (it is skipped); else at its T0, all of them before
+// any reader starts and before the copy. Each T0 is read first (a query of
+// each shard, which takes a while), then all are recorded at once, so that
+// a sync stopped in between rarely leaves some recorded and others not.
+func pinShards(ctx context.Context, stages []*shardStage, incremental bool) error {
+	type pin struct {
+		s   *shardStage
+		t0  copier.Pin
+		via string
+	}
+	var pins []pin
+	for _, s := range stages {
+		if s.st.Stage() != store.StageNone {
+			continue
+		}
+		if incremental {
+			s.log.Info("incremental sync: the initial copy is skipped (a start optime was given)")
+			if err := s.st.SetStage(store.StageApplied); err != nil {
+				return err
+			}
+			continue
+		}
+		t0, via, err := readT0(ctx, s.cfg)
+		if err != nil {
+			return fmt.Errorf("shard %s: %w", s.name, err)
+		}
+		pins = append(pins, pin{s, t0, via})
+	}
+	for _, p := range pins {
+		if err := recordT0(p.s.cfg, p.s.st, p.t0, p.via, p.s.log); err != nil {
+			return fmt.Errorf("shard %s: %w", p.s.name, err)
+		}
+	}
+	return nil
+}

@@ -116,37 +116,8 @@ func runShardedSync(ctx context.Context, cfg *config.Config, shards []config.Sha
 			return err
 		}
 	}
-	// Every shard's T0 before any reader starts and before the copy. Each
-	// is read first (a query of each shard, which takes a while), then all
-	// are recorded at once, so that a sync stopped in between rarely
-	// leaves some recorded and others not.
-	type pin struct {
-		s   *shardStage
-		t0  copier.Pin
-		via string
-	}
-	var pins []pin
-	for _, s := range stages {
-		if s.st.Stage() != store.StageNone {
-			continue
-		}
-		if incremental {
-			s.log.Info("incremental sync: the initial copy is skipped (a start optime was given)")
-			if err := s.st.SetStage(store.StageApplied); err != nil {
-				return err
-			}
-			continue
-		}
-		t0, via, err := readT0(ctx, s.cfg)
-		if err != nil {
-			return fmt.Errorf("shard %s: %w", s.name, err)
-		}
-		pins = append(pins, pin{s, t0, via})
-	}
-	for _, p := range pins {
-		if err := recordT0(p.s.cfg, p.s.st, p.t0, p.via, p.s.log); err != nil {
-			return fmt.Errorf("shard %s: %w", p.s.name, err)
-		}
+	if err := pinShards(ctx, stages, incremental); err != nil {
+		return err
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
