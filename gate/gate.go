@@ -217,7 +217,7 @@ func isDDL(raw bson.Raw) bool {
 }
 
 // ShareKeys returns the one ShardKeys every shard's applier of the cluster
-// uses (applier.Executor.Keys), k if it is the first: a collection one shard's
+// uses (exec.Executor.Keys), k if it is the first: a collection one shard's
 // applier shards on the destination (sync.shard_collections) is then
 // known to the others at their next write, not after their own next
 // barrier. Nil gate: k itself (a replica set source).

@@ -9,6 +9,7 @@ import (
 	"github.com/mongo-sync/mongo-sync/binding"
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/copier"
+	"github.com/mongo-sync/mongo-sync/internal/mongoconn"
 	"github.com/mongo-sync/mongo-sync/store"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -65,16 +66,13 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) *Report {
 		}
 	}()
 	connect := func(check string, m config.Mongo) *mongo.Client {
-		c, err := mongo.Connect(options.Client().ApplyURI(m.ConnString()).SetServerSelectionTimeout(opts.Timeout).
+		c, err := mongoconn.Open(ctx, options.Client().ApplyURI(m.ConnString()).SetServerSelectionTimeout(opts.Timeout).
 			SetConnectTimeout(opts.Timeout).SetReadPreference(readpref.Primary()))
-		if err == nil {
-			clients = append(clients, c)
-			err = c.Ping(ctx, readpref.Primary())
-		}
 		if err != nil {
 			r.add(check, Fail, fmt.Sprintf("%s does not answer: %v", m.Redacted(), err), "check the address, the network and the credentials")
 			return nil
 		}
+		clients = append(clients, c)
 		r.ok(check, "%s answers", m.Redacted())
 		return c
 	}

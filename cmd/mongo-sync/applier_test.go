@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
+	"github.com/mongo-sync/mongo-sync/internal/testsync"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -78,7 +79,7 @@ func waitSame(t *testing.T, src, dst *mongo.Database, d time.Duration) {
 func TestLiveSync_ApplierKillNine(t *testing.T) {
 	src, dst := testmongo.StartSource(t), testmongo.StartDest(t)
 	dir := t.TempDir()
-	conf := writeConfig(t, dir, src.URI, dst.URI, "")
+	conf := testsync.WriteConfig(t, dir, src.URI, dst.URI, "")
 	rd := start(t, "reader", "-f", conf, "--start-optime", nowOptime())
 	waitFor(t, 30*time.Second, "the reader to start", func() bool { return strings.Contains(rd.output(), "starting at") })
 
@@ -127,7 +128,7 @@ func TestLiveSync_DestinationOutage(t *testing.T) {
 	if strings.Contains(dst.URI, "?") {
 		sep = "&"
 	}
-	conf := writeConfig(t, dir, src.URI, dst.URI+sep+"serverSelectionTimeoutMS=500", "")
+	conf := testsync.WriteConfig(t, dir, src.URI, dst.URI+sep+"serverSelectionTimeoutMS=500", "")
 	rd := start(t, "reader", "-f", conf, "--start-optime", nowOptime())
 	ap := start(t, "applier", "-f", conf)
 	sdb, ddb := src.Client().Database("shop"), dst.Client().Database("shop")

@@ -9,13 +9,15 @@ import (
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
+	"github.com/mongo-sync/mongo-sync/internal/testsync"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
-// The operator mistakes of DESIGN.md's invariant 9, each as a user makes it:
-// a sync runs until consistent, stops, the user changes something, and
-// starts it again.
+// The operator mistakes the state file's and the spool's binding guards
+// against (they record the source, the destination and the selection they
+// belong to), each as a user makes it: a sync runs until consistent, stops,
+// the user changes something, and starts it again.
 
 // insertPosts writes n documents with ObjectID _ids (the test server finds
 // those by index) into db.posts and returns their _ids.
@@ -63,7 +65,7 @@ func TestBinding_SameDeploymentRefused(t *testing.T) {
 	}
 	for _, sel := range []string{"", "[sync]\ndbs = [{db = \"blog\"}]\n"} {
 		dir := t.TempDir()
-		out, err := run(t, "sync", "-f", writeConfig(t, dir, src.URI, alias, sel), "--drop")
+		out, err := run(t, "sync", "-f", testsync.WriteConfig(t, dir, src.URI, alias, sel), "--drop")
 		if err == nil || !strings.Contains(out, "are one deployment") || !strings.Contains(out, "refused before anything was written") {
 			t.Errorf("sync into its own source (%q) was not refused: %v\n%s", sel, err, out)
 		}
@@ -73,7 +75,7 @@ func TestBinding_SameDeploymentRefused(t *testing.T) {
 	}
 	// blog to blog2 inside one deployment reads nothing it writes: allowed.
 	dir := t.TempDir()
-	conf := writeConfig(t, dir, src.URI, alias, "[sync]\ndbs = [{db = \"blog\", rename_db = \"blog2\"}]\n")
+	conf := testsync.WriteConfig(t, dir, src.URI, alias, "[sync]\ndbs = [{db = \"blog\", rename_db = \"blog2\"}]\n")
 	if out, err := run(t, "copy", "-f", conf); err != nil {
 		t.Fatalf("copy of blog to blog2 in one deployment: %v\n%s", err, out)
 	}
@@ -91,9 +93,9 @@ func TestBinding_AnotherDestinationRefused(t *testing.T) {
 	insertPosts(t, src.Client(), "blog", 40)
 	dir := t.TempDir()
 	sel := "[sync]\ndbs = [{db = \"blog\"}]\n"
-	syncUntilConsistent(t, writeConfig(t, dir, src.URI, dst.URI, sel))
+	syncUntilConsistent(t, testsync.WriteConfig(t, dir, src.URI, dst.URI, sel))
 	insertPosts(t, src.Client(), "blog", 4)
-	out, err := run(t, "sync", "-f", writeConfig(t, dir, src.URI, other.URI, sel))
+	out, err := run(t, "sync", "-f", testsync.WriteConfig(t, dir, src.URI, other.URI, sel))
 	if err == nil || !strings.Contains(out, "not into "+strings.TrimSuffix(other.URI, "/")) || !strings.Contains(out, strings.TrimSuffix(dst.URI, "/")) {
 		t.Fatalf("a second destination with the same state file was not refused naming both: %v\n%s", err, out)
 	}
@@ -101,7 +103,7 @@ func TestBinding_AnotherDestinationRefused(t *testing.T) {
 		t.Fatalf("the refused destination got %d documents", n)
 	}
 	// The applier alone refuses it too.
-	out, err = run(t, "applier", "-f", writeConfig(t, dir, src.URI, other.URI, sel))
+	out, err = run(t, "applier", "-f", testsync.WriteConfig(t, dir, src.URI, other.URI, sel))
 	if err == nil || !strings.Contains(out, "refused before anything was written") {
 		t.Fatalf("applier into another destination: %v\n%s", err, out)
 	}
@@ -115,19 +117,19 @@ func TestBinding_SelectionChanged(t *testing.T) {
 	insertPosts(t, src.Client(), "shop", 30)
 	dir := t.TempDir()
 	both := "[sync]\ndbs = [{db = \"blog\"}, {db = \"shop\"}]\n"
-	syncUntilConsistent(t, writeConfig(t, dir, src.URI, dst.URI, both))
+	syncUntilConsistent(t, testsync.WriteConfig(t, dir, src.URI, dst.URI, both))
 
 	insertPosts(t, src.Client(), "crm", 5)
-	out, err := run(t, "sync", "-f", writeConfig(t, dir, src.URI, dst.URI, "[sync]\ndbs = [{db = \"blog\"}, {db = \"shop\"}, {db = \"crm\"}]\n"))
+	out, err := run(t, "sync", "-f", testsync.WriteConfig(t, dir, src.URI, dst.URI, "[sync]\ndbs = [{db = \"blog\"}, {db = \"shop\"}, {db = \"crm\"}]\n"))
 	if err == nil || !strings.Contains(out, "never copied: crm") {
 		t.Fatalf("an added database was not refused by name: %v\n%s", err, out)
 	}
-	out, err = run(t, "sync", "-f", writeConfig(t, dir, src.URI, dst.URI, "[sync]\ndbs = [{db = \"blog\", rename_db = \"blog9\"}, {db = \"shop\"}]\n"))
+	out, err = run(t, "sync", "-f", testsync.WriteConfig(t, dir, src.URI, dst.URI, "[sync]\ndbs = [{db = \"blog\", rename_db = \"blog9\"}, {db = \"shop\"}]\n"))
 	if err == nil || !strings.Contains(out, "changes the rename or the fields") || !strings.Contains(out, "blog9") {
 		t.Fatalf("a changed rename was not refused: %v\n%s", err, out)
 	}
 
-	conf := writeConfig(t, dir, src.URI, dst.URI, "[sync]\ndbs = [{db = \"blog\"}]\n")
+	conf := testsync.WriteConfig(t, dir, src.URI, dst.URI, "[sync]\ndbs = [{db = \"blog\"}]\n")
 	p := start(t, "sync", "-f", conf)
 	p.waitLog(t, 60*time.Second, "no longer selects these")
 	insertPosts(t, src.Client(), "shop", 7)
@@ -147,7 +149,7 @@ func TestBinding_SpoolRemovedRefilled(t *testing.T) {
 	src, dst := testmongo.StartSource(t), testmongo.StartDest(t)
 	insertPosts(t, src.Client(), "blog", 40)
 	dir := t.TempDir()
-	conf := writeConfig(t, dir, src.URI, dst.URI, "[sync]\ndbs = [{db = \"blog\"}]\n")
+	conf := testsync.WriteConfig(t, dir, src.URI, dst.URI, "[sync]\ndbs = [{db = \"blog\"}]\n")
 	syncUntilConsistent(t, conf)
 	insertPosts(t, src.Client(), "blog", 44)
 	if err := os.RemoveAll(filepath.Join(dir, "spool")); err != nil {
@@ -172,13 +174,13 @@ func TestBinding_SpoolRemovedRefilled(t *testing.T) {
 func TestBinding_SameSetNameToldApart(t *testing.T) {
 	a, b := testmongo.StartSource(t), testmongo.StartSource(t)
 	dir := t.TempDir()
-	confA := writeConfig(t, dir, a.URI, "", "")
+	confA := testsync.WriteConfig(t, dir, a.URI, "", "")
 	p := start(t, "reader", "-f", confA)
 	p.waitLog(t, 30*time.Second, "reader started")
 	if err := p.term(t); err != nil {
 		t.Fatal(err)
 	}
-	out, err := run(t, "reader", "-f", writeConfig(t, dir, b.URI, "", ""))
+	out, err := run(t, "reader", "-f", testsync.WriteConfig(t, dir, b.URI, "", ""))
 	if err == nil || !strings.Contains(out, "holds the oplog of source rs:rs0/") {
 		t.Fatalf("a spool of another replica set named rs0 was not refused: %v\n%s", err, out)
 	}
@@ -194,7 +196,7 @@ func TestBinding_SpoolRemovedUnderRunningApplier(t *testing.T) {
 	src, dst := testmongo.StartSource(t), testmongo.StartDest(t)
 	insertPosts(t, src.Client(), "blog", 20)
 	dir := t.TempDir()
-	conf := writeConfig(t, dir, src.URI, dst.URI, "[sync]\ndbs = [{db = \"blog\"}]\n")
+	conf := testsync.WriteConfig(t, dir, src.URI, dst.URI, "[sync]\ndbs = [{db = \"blog\"}]\n")
 	syncUntilConsistent(t, conf)
 	ap := start(t, "applier", "-f", conf)
 	ap.waitLog(t, 30*time.Second, "applier starting")

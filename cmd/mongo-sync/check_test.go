@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
+	"github.com/mongo-sync/mongo-sync/internal/testsync"
 )
 
 // checkJSON runs `mongo-sync check --json` and returns its parsed stdout
@@ -43,7 +44,7 @@ func checkJSON(t *testing.T, conf string) ([]map[string]string, int, string) {
 func TestCheck_ExitCodeAndJSON(t *testing.T) {
 	src, dst := testmongo.StartSource(t), testmongo.StartDest(t)
 	insertPosts(t, src.Client(), "blog", 20)
-	conf := writeConfig(t, t.TempDir(), src.URI, dst.URI, "")
+	conf := testsync.WriteConfig(t, t.TempDir(), src.URI, dst.URI, "")
 
 	res, code, stderr := checkJSON(t, conf)
 	if code != 0 {

@@ -9,10 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mongo-sync/mongo-sync/internal/bsonx"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
+	"github.com/mongo-sync/mongo-sync/internal/testsync"
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
 // freeAddr is a loopback address nothing listens on now.
@@ -26,100 +25,6 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// syncedDBs is what syncSections plus the hostile workload select, source
-// database to destination database.
-var syncedDBs = map[string]string{"shop": "shop", "crm": "crm2", "hostile": "hostile"}
-
-// independentDiff compares every selected collection of the source with the
-// destination without mongo-sync's code (no verify package): documents by
-// _id, in canonical form. It returns the differences, logging the first.
-func independentDiff(t *testing.T, src, dst *mongo.Client, dbs map[string]string) int {
-	t.Helper()
-	return unionDiff(t, []*mongo.Client{src}, dst, dbs)
-}
-
-// unionDiff is independentDiff for a source spread over several servers
-// (the shards of a sharded source): the destination must hold the union of
-// their documents, and no _id may be on two of them.
-func unionDiff(t *testing.T, srcs []*mongo.Client, dst *mongo.Client, dbs map[string]string) int {
-	t.Helper()
-	return diffUnion(t, srcs, dst, dbs, t.Logf)
-}
-
-// diffUnion is unionDiff logging through logf.
-func diffUnion(t *testing.T, srcs []*mongo.Client, dst *mongo.Client, dbs map[string]string, logf func(string, ...any)) int {
-	t.Helper()
-	// A test server that stops answering fails the comparison in minutes,
-	// not the whole package at its 20-minute timeout.
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	read := func(c *mongo.Client, db, coll string) map[string]string {
-		out := map[string]string{}
-		cur, err := c.Database(db).Collection(coll).Find(ctx, bson.D{})
-		if err != nil {
-			t.Fatalf("read %s.%s: %v", db, coll, err)
-		}
-		defer cur.Close(ctx)
-		for cur.Next(ctx) {
-			id := bsonx.Canonical(bson.Raw(idDoc("_id", cur.Current.Lookup("_id"))))
-			out[id] = bsonx.Canonical(cur.Current)
-		}
-		if err := cur.Err(); err != nil {
-			t.Fatalf("read %s.%s: %v", db, coll, err)
-		}
-		return out
-	}
-	n, checked := 0, 0
-	for sdb, ddb := range dbs {
-		seen := map[string]bool{}
-		var names []string
-		for _, src := range srcs {
-			ns, err := src.Database(sdb).ListCollectionNames(ctx, bson.D{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, n := range ns {
-				if !seen[n] && !strings.HasPrefix(n, "system.") {
-					seen[n] = true
-					names = append(names, n)
-				}
-			}
-		}
-		for _, coll := range names {
-			a := map[string]string{}
-			for i, src := range srcs {
-				for id, doc := range read(src, sdb, coll) {
-					if _, dup := a[id]; dup {
-						t.Fatalf("%s.%s %s is on two source servers (the test's shards must hold disjoint _ids; server %d)", sdb, coll, id, i)
-					}
-					a[id] = doc
-				}
-			}
-			b := read(dst, ddb, coll)
-			checked += len(a)
-			for id, x := range a {
-				if y := b[id]; y != x {
-					if n++; n <= 5 {
-						logf("%s.%s %s\n  source:      %s\n  destination: %s", sdb, coll, id, x, y)
-					}
-				}
-			}
-			for id, y := range b {
-				if _, ok := a[id]; !ok {
-					if n++; n <= 5 {
-						logf("%s.%s %s only on the destination: %s", ddb, coll, id, y)
-					}
-				}
-			}
-		}
-	}
-	if checked == 0 {
-		t.Fatal("independent comparison: the source holds no documents to compare")
-	}
-	logf("independent comparison: %d source documents, %d differences", checked, n)
-	return n
-}
-
 // The migration story under a live workload: verify --live reports nothing
 // while the workload runs, catches a document edited by hand on the
 // destination, and cutover --verify full finishes once the workload stops.
@@ -128,7 +33,7 @@ func TestCutover_LiveVerifyThenCutover(t *testing.T) {
 	ctx := context.Background()
 	preload(t, src.Client(), 1500)
 	dir := t.TempDir()
-	conf := writeConfig(t, dir, src.URI, dst.URI, withHostile(syncSections)+fmt.Sprintf("[http]\nlisten = %q\n", freeAddr(t)))
+	conf := testsync.WriteConfig(t, dir, src.URI, dst.URI, testsync.WithHostile(testsync.SyncSections)+fmt.Sprintf("[http]\nlisten = %q\n", freeAddr(t)))
 	stopLoad := hostileLoad(t, src.Client(), uint64(time.Now().UnixNano()))
 	loadRunning := true
 	defer func() {
@@ -175,7 +80,7 @@ func TestCutover_LiveVerifyThenCutover(t *testing.T) {
 	if err := p.term(t); err != nil {
 		t.Fatal(err)
 	}
-	if n := independentDiff(t, src.Client(), dst.Client(), syncedDBs); n != 0 {
+	if n := testsync.IndependentDiff(t, src.Client(), dst.Client(), testsync.SyncedDBs); n != 0 {
 		t.Fatalf("after cutover said the destination holds everything, an independent comparison finds %d differences", n)
 	}
 }
@@ -187,7 +92,7 @@ func TestCutover_BlockWritesUnsupported(t *testing.T) {
 		t.Skip("MONGO_SYNC_TEST_SRC is set: a real MongoDB source may support setUserWriteBlockMode (see TestCutover_RealSourceBlocksWrites)")
 	}
 	src, dst := testmongo.StartSource(t), testmongo.StartDest(t)
-	conf := writeConfig(t, t.TempDir(), src.URI, dst.URI, "")
+	conf := testsync.WriteConfig(t, t.TempDir(), src.URI, dst.URI, "")
 	out, err := run(t, "cutover", "-f", conf, "--block-writes")
 	if err == nil || !strings.Contains(out, "does not support setUserWriteBlockMode") || !strings.Contains(out, "stop the application's writes to the source yourself") {
 		t.Fatalf("cutover --block-writes on the test server: %v\n%s", err, out)
@@ -204,7 +109,7 @@ func TestCutover_TimeoutAndKilledThenRestarted(t *testing.T) {
 	ctx := context.Background()
 	preload(t, src.Client(), 500)
 	dir := t.TempDir()
-	conf := writeConfig(t, dir, src.URI, dst.URI, syncSections+fmt.Sprintf("[http]\nlisten = %q\n", freeAddr(t)))
+	conf := testsync.WriteConfig(t, dir, src.URI, dst.URI, testsync.SyncSections+fmt.Sprintf("[http]\nlisten = %q\n", freeAddr(t)))
 	p := start(t, "sync", "-f", conf)
 	p.waitLog(t, 120*time.Second, "destination is consistent")
 	if err := p.term(t); err != nil {
@@ -241,7 +146,7 @@ func TestCutover_TimeoutAndKilledThenRestarted(t *testing.T) {
 	if err := p.term(t); err != nil {
 		t.Fatal(err)
 	}
-	if n := independentDiff(t, src.Client(), dst.Client(), map[string]string{"shop": "shop", "crm": "crm2"}); n != 0 {
+	if n := testsync.IndependentDiff(t, src.Client(), dst.Client(), map[string]string{"shop": "shop", "crm": "crm2"}); n != 0 {
 		t.Fatalf("independent comparison after cutover: %d differences", n)
 	}
 }
@@ -257,7 +162,7 @@ func TestCutover_RealSourceBlocksWrites(t *testing.T) {
 	ctx := context.Background()
 	preload(t, src.Client(), 200)
 	dir := t.TempDir()
-	conf := writeConfig(t, dir, src.URI, dst.URI, syncSections+fmt.Sprintf("[http]\nlisten = %q\n", freeAddr(t)))
+	conf := testsync.WriteConfig(t, dir, src.URI, dst.URI, testsync.SyncSections+fmt.Sprintf("[http]\nlisten = %q\n", freeAddr(t)))
 	p := start(t, "sync", "-f", conf)
 	p.waitLog(t, 120*time.Second, "destination is consistent")
 	orders := src.Client().Database("shop").Collection("orders")

@@ -14,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/inspect"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
+	"github.com/mongo-sync/mongo-sync/internal/testsync"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -31,7 +33,7 @@ func liveSync(t *testing.T, extra string) (src, dst *testmongo.Server, conf stri
 	}
 	preload(t, src.Client(), 1000)
 	dir := t.TempDir()
-	conf = writeConfig(t, dir, src.URI, dst.URI, syncSections+extra)
+	conf = testsync.WriteConfig(t, dir, src.URI, dst.URI, testsync.SyncSections+extra)
 	p = start(t, "sync", "-f", conf)
 	p.waitLog(t, 120*time.Second, "applier starting")
 	stop := make(chan struct{})
@@ -79,7 +81,7 @@ func TestFault_SourceDownDuringCopy(t *testing.T) {
 	// lasts seconds, long enough to be interrupted. A short server selection
 	// timeout: with the default (15 s) a range starting during the outage
 	// may simply wait it out and never fail.
-	conf := writeConfig(t, dir, src.URI+"?serverSelectionTimeoutMS=500", dst.URI, `[sync]
+	conf := testsync.WriteConfig(t, dir, src.URI+"?serverSelectionTimeoutMS=500", dst.URI, `[sync]
 dbs = [ { db = "shop" }, { db = "crm", rename_db = "crm2" } ]
 [copy]
 split_docs = 1000
@@ -134,7 +136,7 @@ func TestFault_SourceDownAndBack(t *testing.T) {
 func TestFault_SpoolFull(t *testing.T) {
 	src, dst := testmongo.StartSource(t), testmongo.StartDest(t)
 	dir := t.TempDir()
-	conf := writeConfig(t, dir, src.URI, dst.URI, "")
+	conf := testsync.WriteConfig(t, dir, src.URI, dst.URI, "")
 	body, _ := os.ReadFile(conf)
 	os.WriteFile(conf, []byte(strings.Replace(string(body), "[spool]\n", "[spool]\nsegment_max_bytes = \"64KiB\"\nmax_bytes = \"192KiB\"\n", 1)), 0o600)
 	rd := start(t, "reader", "-f", conf, "--start-optime", nowOptime())
@@ -167,7 +169,7 @@ func TestFault_SpoolFull(t *testing.T) {
 func TestFault_DamagedSegment(t *testing.T) {
 	src, dst := testmongo.StartSource(t), testmongo.StartDest(t)
 	dir := t.TempDir()
-	conf := writeConfig(t, dir, src.URI, dst.URI, "")
+	conf := testsync.WriteConfig(t, dir, src.URI, dst.URI, "")
 	sp := filepath.Join(dir, "spool")
 	rd := start(t, "reader", "-f", conf, "--start-optime", nowOptime())
 	rd.waitLog(t, 30*time.Second, "starting at")
@@ -255,7 +257,7 @@ func TestFault_Failpoints(t *testing.T) {
 	src, dst := testmongo.StartSource(t), testmongo.StartDest(t)
 	preload(t, src.Client(), 3000)
 	dir := t.TempDir()
-	conf := writeConfig(t, dir, src.URI, dst.URI, withHostile(strings.Replace(syncSections, "workers = 3", "workers = 1", 1)))
+	conf := testsync.WriteConfig(t, dir, src.URI, dst.URI, testsync.WithHostile(strings.Replace(testsync.SyncSections, "workers = 3", "workers = 1", 1)))
 	stop := make(chan struct{})
 	load := writeLoad(t, src.Client(), 9, stop)
 	stopHostile := hostileLoad(t, src.Client(), hostileSeed(t))
@@ -291,13 +293,13 @@ func TestFault_Failpoints(t *testing.T) {
 // offlineStatusOf runs status --json on conf and decodes it; a failed run
 // or an answer that does not decode fails the test (a zero status would
 // make "the checkpoint did not move" hold for any checkpoint).
-func offlineStatusOf(t *testing.T, conf string) offlineStatus {
+func offlineStatusOf(t *testing.T, conf string) inspect.Status {
 	t.Helper()
 	out, err := run(t, "status", "-f", conf, "--json")
 	if err != nil {
 		t.Fatalf("status --json: %v\n%s", err, out)
 	}
-	var st offlineStatus
+	var st inspect.Status
 	if err := json.Unmarshal([]byte(out), &st); err != nil {
 		t.Fatalf("status --json: %v\n%s", err, out)
 	}

@@ -259,43 +259,6 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-// The test server (FerretDB v1.24.2, handler/msg_update.go) holds one SQLite
-// connection for every statement of an update command until the command
-// returns, from a pool of 100 per database. Update commands running at once
-// whose statements add up to 100 then wait on each other for good: the
-// server stops answering on that database, and no longer stops on SIGTERM.
-// Every test keeps appliers × workers × bulk_size under that.
-const testServerConns = 96
-
-// applierSection is the [applier] section for appliers writing into one
-// test server at once (one per shard of a sharded source).
-func applierSection(appliers int) string {
-	const workers = 4
-	return fmt.Sprintf("[applier]\nworkers = %d\nbulk_size = %d\n", workers, testServerConns/(appliers*workers))
-}
-
-// writeConfig writes a config file suited to the test server.
-func writeConfig(t *testing.T, dir, src, dst string, extra string) string {
-	t.Helper()
-	p := filepath.Join(dir, "conf.toml")
-	body := fmt.Sprintf(`[src]
-uri = %q
-[dst]
-uri = %q
-[spool]
-dir = %q
-seal_interval = "100ms"
-[store]
-path = %q
-%s[reader]
-batch_interval = "50ms"
-%s`, src, dst, filepath.Join(dir, "spool"), filepath.Join(dir, "state.db"), applierSection(1), extra)
-	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // spooledData returns the sealed data entries (not no-ops) of a spool. A
 // spool it cannot read (missing, unreadable, a segment gone while it reads)
 // fails the test: "no entries" is an answer only about a spool it read.

@@ -12,12 +12,13 @@ import (
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
+	"github.com/mongo-sync/mongo-sync/internal/testsync"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// BenchmarkLag measures end-to-end lag (issue 13): probes are inserted on
+// BenchmarkLag measures end-to-end lag: probes are inserted on
 // the source at a steady 10/s, whatever their lag (each waiting for the one
 // before would slow the rate, and a longer run grows the test server's
 // oplog, which it scans whole for every query), each timed until the
@@ -25,7 +26,7 @@ import (
 // (inserts, updates, deletes). The floor is the test server's own: a bare
 // tail loop (a tailable await cursor on the oplog into a channel), timed
 // from the insert to its entry. sync runs in this process with the default
-// settings (applier.workers and bulk_size excepted: see testServerConns).
+// settings (applier.workers and bulk_size excepted: see testsync.TestServerConns).
 // Each sub-benchmark reports p50_ms and p99_ms over 100 probes per b.N.
 //
 // Every sub-benchmark run gets fresh servers: the test server has no ts
@@ -378,7 +379,7 @@ path = %q
 filepath = %q
 [sync]
 dbs = [ { db = "lag" } ]
-`, srcURI, dstURI, filepath.Join(dir, "spool"), filepath.Join(dir, "state.db"), applierSection(1), filepath.Join(dir, "sync.log"))
+`, srcURI, dstURI, filepath.Join(dir, "spool"), filepath.Join(dir, "state.db"), testsync.ApplierSection(1), filepath.Join(dir, "sync.log"))
 	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 		b.Fatal(err)
 	}

@@ -6,10 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mongo-sync/mongo-sync/config"
-	"github.com/mongo-sync/mongo-sync/copier"
-	"github.com/mongo-sync/mongo-sync/internal/testlog"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
+	"github.com/mongo-sync/mongo-sync/internal/testsync"
 	"github.com/mongo-sync/mongo-sync/spool"
 	"github.com/mongo-sync/mongo-sync/store"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -51,7 +49,7 @@ func TestCopy_SpoolStartsAtOpenTransaction(t *testing.T) {
 		t.Fatalf("write config.transactions: %v", err)
 	}
 	dir := t.TempDir()
-	conf := writeConfig(t, dir, src.URI, dst.URI, "")
+	conf := testsync.WriteConfig(t, dir, src.URI, dst.URI, "")
 	if out, err := run(t, "copy", "-f", conf); err != nil {
 		t.Fatalf("copy: %v\n%s", err, out)
 	}
@@ -95,41 +93,5 @@ func TestCopy_SpoolStartsAtOpenTransaction(t *testing.T) {
 	}
 	if got := docs(t, dst.Client().Database("app").Collection("items")); !same(got, want) {
 		t.Fatalf("destination %v, want %v", got, want)
-	}
-}
-
-// TestPinningInterrupted_SpoolBeforeT0: a pinned shard whose spool starts
-// before its T0 (a transaction was open at the pin) is still one that only
-// pinned; a spool start after T0 is not something a pin records.
-func TestPinningInterrupted_SpoolBeforeT0(t *testing.T) {
-	stage := func(t *testing.T, pin *copier.Pin) *shardStage {
-		dir := t.TempDir()
-		cfg := &config.Config{}
-		cfg.Spool.Dir = filepath.Join(dir, "spool")
-		st, err := store.Open(filepath.Join(dir, "state.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		if pin != nil {
-			if err := recordT0(cfg, st, *pin, "test", testlog.Quiet()); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return &shardStage{name: filepath.Base(dir), cfg: cfg, st: st}
-	}
-	top := &config.Config{}
-	top.Store.Path = filepath.Join(t.TempDir(), "copy-state.db")
-	t0 := bson.Timestamp{T: 1700000100, I: 1}
-	before := copier.Pin{T0: t0, From: bson.Timestamp{T: 1700000050, I: 3}}
-	if !pinningInterrupted(top, []*shardStage{stage(t, &before), stage(t, nil)}) {
-		t.Fatal("a shard pinned with its spool before T0: want pinning interrupted")
-	}
-	s := stage(t, &before)
-	if err := spool.SetStart(s.cfg.Spool.Dir, bson.Timestamp{T: 1700000200, I: 1}); err != nil {
-		t.Fatal(err)
-	}
-	if pinningInterrupted(top, []*shardStage{s, stage(t, nil)}) {
-		t.Fatal("a spool start after T0: want refused")
 	}
 }

@@ -6,11 +6,12 @@ import (
 	"testing"
 
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
+	"github.com/mongo-sync/mongo-sync/internal/testsync"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // A sharded collection copied or verified from its shards alone would take
-// orphaned documents for owned ones (issue 29, item 2): with src.shards and
+// orphaned documents for owned ones: with src.shards and
 // no mongos, both refuse, naming the collection, when a shard's routing
 // cache (config.cache.collections, in the shape a shard primary keeps it:
 // {_id: ns, epoch, key, unique, uuid}) says it is sharded. An 8.0 tracked
@@ -32,7 +33,7 @@ func TestShardedSource_ShardedCollectionFromShardsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	conf := shardedConfig(t, dir, []*testmongo.Server{a, b}, dst.URI, "[sync]\ndbs = [{db = \"blog\"}]\n")
+	conf := testsync.ShardedConfig(t, dir, []*testmongo.Server{a, b}, dst.URI, "[sync]\ndbs = [{db = \"blog\"}]\n")
 	out, err := run(t, "sync", "-f", conf)
 	if err == nil || !strings.Contains(out, "sharded collections selected (blog.posts)") || !strings.Contains(out, "mongos") {
 		t.Fatalf("sync of a sharded collection from its shards alone: %v\n%s", err, out)

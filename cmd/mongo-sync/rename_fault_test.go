@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
+	"github.com/mongo-sync/mongo-sync/internal/testsync"
 	"github.com/mongo-sync/mongo-sync/store"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -29,7 +30,7 @@ import (
 func TestFault_RenameKillNine(t *testing.T) {
 	dst := testmongo.StartDest(t)
 	dir := t.TempDir()
-	conf := writeConfig(t, dir, dst.URI, dst.URI, "")
+	conf := testsync.WriteConfig(t, dir, dst.URI, dst.URI, "")
 	ctx := context.Background()
 	tmpUI, outUI := bytes.Repeat([]byte{0xd1}, 16), bytes.Repeat([]byte{0xd2}, 16)
 

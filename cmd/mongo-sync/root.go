@@ -6,12 +6,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
-	"time"
 
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/internal/retry"
+	"github.com/mongo-sync/mongo-sync/sharding"
 	"github.com/mongo-sync/mongo-sync/status"
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
@@ -68,43 +67,9 @@ func (c *common) load(mod func(*config.Config) error) (*config.Config, error) {
 		return nil, err
 	}
 	if c.shard != "" {
-		return shardConfig(cfg, c.shard)
+		return sharding.ShardConfig(cfg, c.shard)
 	}
 	return cfg, nil
-}
-
-// shardConfig is the configuration of the shard named name (--shard).
-func shardConfig(cfg *config.Config, name string) (*config.Config, error) {
-	shards, err := cfg.Shards()
-	if err != nil {
-		return nil, err
-	}
-	if len(shards) == 0 && !cfg.Src.Empty() {
-		// A mongos source whose shards no sync has recorded yet: ask it.
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		router, err := openRouter(ctx, cfg, false, logrus.StandardLogger())
-		cancel()
-		if err != nil {
-			return nil, err
-		}
-		if router != nil {
-			router.Disconnect(context.Background())
-			if shards, err = cfg.Shards(); err != nil {
-				return nil, err
-			}
-		}
-	}
-	var names []string
-	for _, sh := range shards {
-		if sh.Name == name {
-			return cfg.ForShard(sh), nil
-		}
-		names = append(names, sh.Name)
-	}
-	if len(shards) == 0 {
-		return nil, fmt.Errorf("--shard %s: the source is not sharded: the config lists no shards (src.shards), and src is no mongos", name)
-	}
-	return nil, fmt.Errorf("--shard %s: no such shard in src.shards (its shards: %s)", name, strings.Join(names, ", "))
 }
 
 // stageFunc runs one stage until ctx ends, reporting to rec.

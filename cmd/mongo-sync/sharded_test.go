@@ -1,97 +1,18 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
+	"github.com/mongo-sync/mongo-sync/internal/testsync"
 	"github.com/mongo-sync/mongo-sync/internal/workload"
-	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
-
-// shardedConfig writes a config whose source is the given servers as the
-// shards of one sharded source.
-func shardedConfig(t *testing.T, dir string, shards []*testmongo.Server, dst string, extra string) string {
-	t.Helper()
-	p := writeConfig(t, dir, "", dst, extra)
-	body, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var uris []string
-	for _, s := range shards {
-		uris = append(uris, fmt.Sprintf("%q", s.URI))
-	}
-	out := strings.Replace(string(body), "[src]\nuri = \"\"\n", "[src]\nshards = ["+strings.Join(uris, ", ")+"]\n", 1)
-	if out == string(body) {
-		t.Fatalf("shardedConfig: no empty [src] uri in\n%s", body)
-	}
-	// One applier per shard writes into the destination at once.
-	if !strings.Contains(out, applierSection(1)) {
-		t.Fatalf("shardedConfig: no %q in\n%s", applierSection(1), out)
-	}
-	out = strings.Replace(out, applierSection(1), applierSection(len(shards)), 1)
-	if err := os.WriteFile(p, []byte(out), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// preloadShard gives one shard its part of shared collections: _ids from
-// base on, so that the shards' documents are disjoint.
-func preloadShard(t *testing.T, c *mongo.Client, base, orders int) {
-	t.Helper()
-	ctx := context.Background()
-	var docs []any
-	for i := 0; i < orders; i++ {
-		docs = append(docs, bson.D{{Key: "_id", Value: base + i}, {Key: "sku", Value: fmt.Sprintf("sku-%03d", i%97)}, {Key: "qty", Value: i % 9}})
-	}
-	for len(docs) > 0 {
-		n := min(500, len(docs))
-		if _, err := c.Database("shop").Collection("orders").InsertMany(ctx, docs[:n]); err != nil {
-			t.Fatal(err)
-		}
-		docs = docs[n:]
-	}
-	for i := 0; i < 25; i++ {
-		if _, err := c.Database("crm").Collection("contacts").InsertOne(ctx, bson.D{{Key: "_id", Value: base + i}, {Key: "name", Value: fmt.Sprint("c", i)}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-// shardLoad runs the hostile workload on one shard, its keys from base on;
-// the returned workload can be started again after the stop.
-func shardLoad(t *testing.T, c *mongo.Client, seed uint64, base int) (*workload.Workload, func() workload.Counts) {
-	t.Helper()
-	ctx := context.Background()
-	w := workload.New(c, workload.Options{Seed: seed, Base: base, Rate: 60})
-	if err := w.Preload(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return w, loadStopper(t, w, seed, base)
-}
-
-func loadStopper(t *testing.T, w *workload.Workload, seed uint64, base int) func() workload.Counts {
-	stop := w.Start(context.Background())
-	return func() workload.Counts {
-		n := stop()
-		t.Logf("hostile workload on the shard with base %d (seed %d): %s", base, seed, n)
-		// A shard may be down under its load (refusals are expected
-		// then), but a load that wrote nothing proves nothing.
-		if n.Applied() == 0 {
-			t.Errorf("hostile workload on the shard with base %d (seed %d) applied nothing: %s", base, seed, n)
-		}
-		return n
-	}
-}
 
 // Two, then three test servers as the shards of one sharded source,
 // sharing collections with disjoint _ids, under the hostile workload: one
@@ -106,18 +27,18 @@ func testShardedSync(t *testing.T, n int) {
 	servers := make([]*testmongo.Server, n)
 	for i := range servers {
 		servers[i] = testmongo.StartSource(t)
-		preloadShard(t, servers[i].Client(), i*500000, 3000)
+		testsync.PreloadShard(t, servers[i].Client(), i*500000, 3000)
 	}
 	dst := testmongo.StartDest(t)
 	dir := t.TempDir()
 	keepDirOnFailure(t, dir)
 	statusAddr := freeAddr(t)
-	conf := shardedConfig(t, dir, servers, dst.URI, withHostile(syncSections)+fmt.Sprintf("[http]\nlisten = %q\n", statusAddr)+testLogSection())
+	conf := testsync.ShardedConfig(t, dir, servers, dst.URI, testsync.WithHostile(testsync.SyncSections)+fmt.Sprintf("[http]\nlisten = %q\n", statusAddr)+testLogSection())
 	seed := hostileSeed(t)
 	loads := make([]*workload.Workload, n)
 	stops := make([]func() workload.Counts, n)
 	for i, s := range servers {
-		loads[i], stops[i] = shardLoad(t, s.Client(), seed+uint64(i), i*200000)
+		loads[i], stops[i] = testsync.ShardLoad(t, s.Client(), seed+uint64(i), i*200000)
 	}
 	stopAll := func() {
 		for i, stop := range stops {
@@ -152,7 +73,7 @@ func testShardedSync(t *testing.T, n int) {
 	servers[last].Kill()
 	time.Sleep(15 * time.Second)
 	servers[last].Restart()
-	stops[last] = loadStopper(t, loads[last], seed+uint64(last), last*200000)
+	stops[last] = testsync.LoadStopper(t, loads[last], seed+uint64(last), last*200000)
 	time.Sleep(3 * time.Second)
 	stopAll()
 
@@ -164,7 +85,7 @@ func testShardedSync(t *testing.T, n int) {
 	// the union of the shards.
 	out, err := run(t, "cutover", "-f", conf, "--verify", "full", "--timeout", "4m")
 	if err != nil || !strings.Contains(out, "destination holds everything the source wrote up to T = 127.0.0.1_") || !strings.Contains(out, "no differences") {
-		unionDiff(t, srcs, dst.Client(), syncedDBs)
+		testsync.UnionDiff(t, srcs, dst.Client(), testsync.SyncedDBs)
 		t.Fatalf("cutover on the sharded source: %v\n%s\nsync:\n%s", err, out, tail(p.output(), 40))
 	}
 	t.Logf("cutover:\n%s", out)
@@ -180,7 +101,7 @@ func testShardedSync(t *testing.T, n int) {
 	if err := p.term(t); err != nil {
 		t.Fatal(err)
 	}
-	if n := unionDiff(t, srcs, dst.Client(), syncedDBs); n != 0 {
+	if n := testsync.UnionDiff(t, srcs, dst.Client(), testsync.SyncedDBs); n != 0 {
 		t.Fatalf("%d differences after sync stopped", n)
 	}
 

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/inspect"
 	"github.com/mongo-sync/mongo-sync/spool"
 	"github.com/spf13/cobra"
-	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 func newSpoolStatCmd() *cobra.Command {
@@ -42,7 +42,7 @@ func newSpoolStatCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rep := newStatReport(st, time.Now())
+			rep := inspect.NewSpoolReport(st, time.Now())
 			if asJSON {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
@@ -50,7 +50,7 @@ func newSpoolStatCmd() *cobra.Command {
 					return err
 				}
 			} else {
-				rep.table(cmd.OutOrStdout())
+				printSpoolTable(cmd.OutOrStdout(), rep)
 			}
 			if st.Damaged > 0 || len(st.Gaps) > 0 {
 				return fmt.Errorf("spool %s is damaged: %d damaged segments, %d gaps", st.Dir, st.Damaged, len(st.Gaps))
@@ -69,71 +69,14 @@ func printNoSpool(out io.Writer, dir string, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
-		return enc.Encode(statReport{Dir: dir, NotStarted: true, Segments: []segReport{}})
+		return enc.Encode(inspect.SpoolReport{Dir: dir, NotStarted: true, Segments: []inspect.SegmentReport{}})
 	}
 	_, err := fmt.Fprintf(out, "spool %s: not started (no such directory)\n", dir)
 	return err
 }
 
-type segReport struct {
-	File     string `json:"file"`
-	FirstSeq uint64 `json:"first_seq"`
-	LastSeq  uint64 `json:"last_seq"`
-	Entries  uint64 `json:"entries"`
-	Bytes    int64  `json:"bytes"`
-	FirstTS  string `json:"first_ts,omitempty"`
-	LastTS   string `json:"last_ts,omitempty"`
-	Error    string `json:"error,omitempty"`
-}
-
-type statReport struct {
-	Dir            string      `json:"dir"`
-	NotStarted     bool        `json:"not_started,omitempty"` // no spool directory
-	Segments       []segReport `json:"segments"`
-	Gaps           []string    `json:"gaps,omitempty"`
-	Bytes          int64       `json:"bytes"`
-	Entries        uint64      `json:"entries_sealed"`
-	OpenSegment    string      `json:"open_segment,omitempty"`
-	OpenEntries    uint64      `json:"open_entries"`
-	WriterRunning  bool        `json:"writer_running"`
-	Ended          bool        `json:"ended"`
-	OldestTS       string      `json:"oldest_ts,omitempty"`
-	NewestTS       string      `json:"newest_ts,omitempty"`
-	OldestAgeSec   int64       `json:"oldest_age_s"`
-	NewestAgeSec   int64       `json:"newest_age_s"`
-	DamagedSegment int         `json:"damaged_segments"`
-}
-
-func fmtTSOrEmpty(ts bson.Timestamp) string {
-	if ts.IsZero() {
-		return ""
-	}
-	return fmt.Sprintf("%d,%d", ts.T, ts.I)
-}
-
-func newStatReport(st spool.Stat, now time.Time) statReport {
-	r := statReport{Dir: st.Dir, Bytes: st.Bytes, Entries: st.Entries, WriterRunning: st.WriterRunning,
-		Ended: st.Ended, OldestTS: fmtTSOrEmpty(st.OldestTS), NewestTS: fmtTSOrEmpty(st.NewestTS),
-		OldestAgeSec: int64(spool.Age(st.OldestTS, now).Seconds()), NewestAgeSec: int64(spool.Age(st.NewestTS, now).Seconds()),
-		DamagedSegment: st.Damaged, Segments: []segReport{}}
-	for _, s := range st.Segments {
-		sr := segReport{File: s.Name(), FirstSeq: s.Segment.First, LastSeq: s.Segment.Last, Entries: s.Entries, Bytes: s.Size,
-			FirstTS: fmtTSOrEmpty(s.FirstTS), LastTS: fmtTSOrEmpty(s.LastTS)}
-		if s.Err != nil {
-			sr.Error = s.Err.Error()
-		}
-		r.Segments = append(r.Segments, sr)
-	}
-	for _, g := range st.Gaps {
-		r.Gaps = append(r.Gaps, g.Error())
-	}
-	if st.Writer != nil {
-		r.OpenSegment, r.OpenEntries = st.Writer.Segment, st.Writer.Entries
-	}
-	return r
-}
-
-func (r statReport) table(out io.Writer) {
+// printSpoolTable prints r as a table of segments and a summary.
+func printSpoolTable(out io.Writer, r inspect.SpoolReport) {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SEGMENT\tFIRST SEQ\tLAST SEQ\tENTRIES\tBYTES\tFIRST TS\tLAST TS\tSTATUS")
 	for _, s := range r.Segments {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
+	"github.com/mongo-sync/mongo-sync/internal/testsync"
 	"github.com/mongo-sync/mongo-sync/reader"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -41,7 +42,7 @@ func TestStart_RefusesGapBeforeOldestEntry(t *testing.T) {
 		}
 	}
 	copied := t.TempDir()
-	copyConf := writeConfig(t, copied, src.URI, dst.URI, "")
+	copyConf := testsync.WriteConfig(t, copied, src.URI, dst.URI, "")
 	if out, err := run(t, "copy", "-f", copyConf); err != nil {
 		t.Fatalf("copy: %v\n%s", err, out)
 	}
@@ -59,7 +60,7 @@ func TestStart_RefusesGapBeforeOldestEntry(t *testing.T) {
 	if err := reader.WriteOptimeFile(optimeFile, bson.Timestamp{T: 1}); err != nil {
 		t.Fatal(err)
 	}
-	fresh := func() string { return writeConfig(t, t.TempDir(), src.URI, dst.URI, "") }
+	fresh := func() string { return testsync.WriteConfig(t, t.TempDir(), src.URI, dst.URI, "") }
 	cases := []struct {
 		name  string
 		args  []string
@@ -95,7 +96,7 @@ func TestStart_RefusesGapBeforeOldestEntry(t *testing.T) {
 
 	// At the oldest entry nothing is lost: the reader spools _id 15-19.
 	dir := t.TempDir()
-	p := start(t, "reader", "-f", writeConfig(t, dir, src.URI, dst.URI, ""), "--start-optime", fmtTS(oldest))
+	p := start(t, "reader", "-f", testsync.WriteConfig(t, dir, src.URI, dst.URI, ""), "--start-optime", fmtTS(oldest))
 	p.waitLog(t, 30*time.Second, "starting at") // the spool exists: spooledData fails on a missing one
 	waitFor(t, 30*time.Second, "5 entries spooled", func() bool { return len(spooledData(t, filepath.Join(dir, "spool"))) >= 5 })
 	if err := p.term(t); err != nil {

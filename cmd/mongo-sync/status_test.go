@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/inspect"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
+	"github.com/mongo-sync/mongo-sync/internal/testsync"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -32,7 +34,7 @@ func httpGet(t *testing.T, url string) string {
 func TestObservability_StatusMetricsAndStatusCommand(t *testing.T) {
 	src, dst := testmongo.StartSource(t), testmongo.StartDest(t)
 	dir := t.TempDir()
-	conf := writeConfig(t, dir, src.URI, dst.URI, "[http]\nlisten = \"127.0.0.1:0\"\n")
+	conf := testsync.WriteConfig(t, dir, src.URI, dst.URI, "[http]\nlisten = \"127.0.0.1:0\"\n")
 	p := start(t, "sync", "-f", conf, "--start-optime", nowOptime())
 	p.waitLog(t, 30*time.Second, "serving /status and /metrics")
 	addr := regexp.MustCompile(`addr="?(127\.0\.0\.1:\d+)`).FindStringSubmatch(p.output())
@@ -118,7 +120,7 @@ func TestObservability_StatusMetricsAndStatusCommand(t *testing.T) {
 	if err != nil {
 		t.Fatalf("status: %v\n%s", err, out)
 	}
-	var off offlineStatus
+	var off inspect.Status
 	if err := json.Unmarshal([]byte(out), &off); err != nil || off.Stage != "applying" || off.AppliedSeq < 20 || off.LagEntries != 0 || off.Running {
 		t.Fatalf("status --json: %+v (%v)\n%s", off, err, out)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
+	"github.com/mongo-sync/mongo-sync/internal/testsync"
 	"github.com/mongo-sync/mongo-sync/spool"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -33,7 +34,7 @@ seal_interval = "1h"
 path = %q
 %s[sync]
 dbs = [ { db = "live" } ]
-`, src.URI, dst.URI, filepath.Join(dir, "spool"), filepath.Join(dir, "state.db"), applierSection(1))
+`, src.URI, dst.URI, filepath.Join(dir, "spool"), filepath.Join(dir, "state.db"), testsync.ApplierSection(1))
 	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -11,20 +11,11 @@ import (
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
+	"github.com/mongo-sync/mongo-sync/internal/testsync"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
-
-const syncSections = `progress_interval = "300ms"
-[sync]
-dbs = [ { db = "shop" }, { db = "crm", rename_db = "crm2" } ]
-[copy]
-split_docs = 400
-split = "always" # the test server has no _id index scan; these tests cover the ranges
-workers = 3
-batch_docs = 200
-`
 
 // preload fills the source: a collection large enough to be split, one with
 // secondary indexes (one unique), a capped collection, a renamed database
@@ -167,7 +158,7 @@ func TestSync_CopyThenLive(t *testing.T) {
 	src, dst := testmongo.StartSource(t), testmongo.StartDest(t)
 	preload(t, src.Client(), 2500)
 	dir := t.TempDir()
-	conf := writeConfig(t, dir, src.URI, dst.URI, syncSections)
+	conf := testsync.WriteConfig(t, dir, src.URI, dst.URI, testsync.SyncSections)
 	stop := make(chan struct{})
 	load := writeLoad(t, src.Client(), 1, stop)
 	p := start(t, "sync", "-f", conf)
@@ -213,7 +204,7 @@ func TestSync_KillNineDuringCopyAndIncremental(t *testing.T) {
 	dir := t.TempDir()
 	// One copy worker in small batches: ranges finish one by one, so kills
 	// land mid-copy with some ranges done.
-	conf := writeConfig(t, dir, src.URI, dst.URI, withHostile(strings.Replace(strings.Replace(syncSections, "workers = 3", "workers = 1", 1), "batch_docs = 200", "batch_docs = 100", 1)))
+	conf := testsync.WriteConfig(t, dir, src.URI, dst.URI, testsync.WithHostile(strings.Replace(strings.Replace(testsync.SyncSections, "workers = 3", "workers = 1", 1), "batch_docs = 200", "batch_docs = 100", 1)))
 	stop := make(chan struct{})
 	load := writeLoad(t, src.Client(), 2, stop)
 	// Beside it, the hostile workload (internal/workload): type changes under
@@ -285,28 +276,28 @@ func TestSync_BadInput(t *testing.T) {
 	dst.Client().Database("shop").Collection("orders").InsertOne(ctx, bson.D{{Key: "_id", Value: 99}})
 
 	dir := t.TempDir()
-	out, err := run(t, "sync", "-f", writeConfig(t, dir, src.URI, dst.URI, "[sync]\ndbs = [{db = \"shop\"}]\n"))
+	out, err := run(t, "sync", "-f", testsync.WriteConfig(t, dir, src.URI, dst.URI, "[sync]\ndbs = [{db = \"shop\"}]\n"))
 	if err == nil || !strings.Contains(out, "shop.orders holds 1 documents") || !strings.Contains(out, "--drop") {
 		t.Errorf("non-empty destination: %v\n%s", err, out)
 	}
 	dir = t.TempDir()
-	out, err = run(t, "sync", "-f", writeConfig(t, dir, src.URI, dst.URI, "[sync]\ndbs = [{db = \"nosuchdb\"}]\n"))
+	out, err = run(t, "sync", "-f", testsync.WriteConfig(t, dir, src.URI, dst.URI, "[sync]\ndbs = [{db = \"nosuchdb\"}]\n"))
 	if err == nil || !strings.Contains(out, "nosuchdb") {
 		t.Errorf("filter naming a missing database: %v\n%s", err, out)
 	}
 	dir = t.TempDir()
-	out, err = run(t, "sync", "-f", writeConfig(t, dir, src.URI, "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=500", "[sync]\ndbs = [{db = \"shop\"}]\n"))
+	out, err = run(t, "sync", "-f", testsync.WriteConfig(t, dir, src.URI, "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=500", "[sync]\ndbs = [{db = \"shop\"}]\n"))
 	if err == nil || !strings.Contains(out, "destination mongodb://127.0.0.1:1") {
 		t.Errorf("unreachable destination: %v\n%s", err, out)
 	}
 	dir = t.TempDir()
-	out, err = run(t, "sync", "-f", writeConfig(t, dir, "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=500", dst.URI, ""))
+	out, err = run(t, "sync", "-f", testsync.WriteConfig(t, dir, "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=500", dst.URI, ""))
 	if err == nil || !strings.Contains(out, "source mongodb://127.0.0.1:1") {
 		t.Errorf("unreachable source: %v\n%s", err, out)
 	}
 	// --drop replaces the non-empty collection.
 	dir = t.TempDir()
-	conf := writeConfig(t, dir, src.URI, dst.URI, "[sync]\ndbs = [{db = \"shop\"}]\n")
+	conf := testsync.WriteConfig(t, dir, src.URI, dst.URI, "[sync]\ndbs = [{db = \"shop\"}]\n")
 	p := start(t, "sync", "-f", conf, "--drop")
 	verifyEventually(t, conf, 60*time.Second)
 	p.term(t)

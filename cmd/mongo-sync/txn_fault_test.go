@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
+	"github.com/mongo-sync/mongo-sync/internal/testsync"
 	"github.com/mongo-sync/mongo-sync/store"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -25,7 +26,7 @@ import (
 func TestFault_UntranslatableTransactionKillNine(t *testing.T) {
 	dst := testmongo.StartDest(t)
 	dir := t.TempDir()
-	conf := writeConfig(t, dir, dst.URI, dst.URI, "")
+	conf := testsync.WriteConfig(t, dir, dst.URI, dst.URI, "")
 	lsid := bson.D{{Key: "id", Value: bson.Binary{Subtype: 4, Data: make([]byte, 16)}}}
 	ins := func(id int) bson.D {
 		return bson.D{{Key: "op", Value: "i"}, {Key: "ns", Value: "t.c"}, {Key: "o", Value: bson.D{{Key: "_id", Value: id}}}}

@@ -9,19 +9,11 @@ import (
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/internal/bsonx"
+	"github.com/mongo-sync/mongo-sync/internal/testsync"
 	"github.com/mongo-sync/mongo-sync/internal/workload"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
-
-// withHostile adds the hostile workload's database to a config's [sync] dbs.
-func withHostile(sections string) string {
-	out := strings.Replace(sections, "dbs = [ ", `dbs = [ { db = "hostile" }, `, 1)
-	if out == sections {
-		panic("withHostile: no dbs list in " + sections)
-	}
-	return out
-}
 
 // hostileLoad creates the hostile workload's collections and unique index on
 // the source, then runs it until the returned function is called; that
@@ -110,7 +102,7 @@ func hostileDiff(t *testing.T, src, dst *mongo.Client) {
 			return out
 		}
 		for cur.Next(ctx) {
-			id := bsonx.Canonical(bson.Raw(idDoc("_id", cur.Current.Lookup("_id"))))
+			id := bsonx.Canonical(bson.Raw(testsync.IDDoc("_id", cur.Current.Lookup("_id"))))
 			out[id] = bsonx.Canonical(cur.Current)
 		}
 		return out
@@ -128,9 +120,4 @@ func hostileDiff(t *testing.T, src, dst *mongo.Client) {
 			}
 		}
 	}
-}
-
-func idDoc(key string, v bson.RawValue) []byte {
-	b, _ := bson.Marshal(bson.D{{Key: key, Value: v}})
-	return b
 }

@@ -1,4 +1,4 @@
-package main
+package sharding
 
 import (
 	"context"
@@ -10,12 +10,12 @@ import (
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/config"
-	"github.com/mongo-sync/mongo-sync/sharding"
+	"github.com/mongo-sync/mongo-sync/internal/mongoconn"
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
-// openRouter connects to the source's mongos where src names one: src
+// OpenRouter connects to the source's mongos where src names one: src
 // alone (its shards are asked for with listShards and recorded in the
 // spool directory, so every later command works on the same shards), or
 // src beside src.shards (the shards as listed; the copy and verify read
@@ -29,7 +29,7 @@ import (
 // an error (each shard's spool and state file belong to the shard), and
 // hosts are recorded anew. Otherwise the balancer is not asked here
 // (cutover asks it itself) and changed shards are a warning.
-func openRouter(ctx context.Context, cfg *config.Config, forSync bool, log logrus.FieldLogger) (*mongo.Client, error) {
+func OpenRouter(ctx context.Context, cfg *config.Config, forSync bool, log logrus.FieldLogger) (*mongo.Client, error) {
 	if cfg.Src.Empty() {
 		return nil, nil
 	}
@@ -60,8 +60,8 @@ func openRouter(ctx context.Context, cfg *config.Config, forSync bool, log logru
 		return nil, err
 	}
 	if forSync {
-		if err := sharding.RequireBalancerOff(ctx, c); err != nil {
-			if !errors.Is(err, sharding.ErrBalancer) { // the mongos did not say
+		if err := RequireBalancerOff(ctx, c); err != nil {
+			if !errors.Is(err, ErrBalancer) { // the mongos did not say
 				err = fmt.Errorf("src %s: %w", cfg.Src.Redacted(), err)
 			}
 			return fail(err)
@@ -70,7 +70,7 @@ func openRouter(ctx context.Context, cfg *config.Config, forSync bool, log logru
 	if len(cfg.Src.Shards) > 0 {
 		return c, nil
 	}
-	listed, err := sharding.ListShards(ctx, c)
+	listed, err := ListShards(ctx, c)
 	if err != nil {
 		return fail(fmt.Errorf("src %s: %w", cfg.Src.Redacted(), err))
 	}
@@ -83,7 +83,7 @@ func openRouter(ctx context.Context, cfg *config.Config, forSync bool, log logru
 			log.WithField("shard", s.ID).Warn("the shard is draining (removeShard): its chunks move away only while the balancer runs, which the sync needs off")
 		}
 	}
-	id := sharding.ClusterID(ctx, c)
+	id := ClusterID(ctx, c)
 	recID, rec, err := cfg.Listing()
 	if err != nil {
 		return fail(err)
@@ -111,6 +111,42 @@ func openRouter(ctx context.Context, cfg *config.Config, forSync bool, log logru
 	return c, nil
 }
 
+// ShardConfig is the configuration of the shard named name (--shard) of
+// cfg's sharded source: one listed in src.shards, or, where no sync has
+// recorded the shards of src's mongos yet, one that the mongos lists.
+func ShardConfig(cfg *config.Config, name string) (*config.Config, error) {
+	shards, err := cfg.Shards()
+	if err != nil {
+		return nil, err
+	}
+	if len(shards) == 0 && !cfg.Src.Empty() {
+		// A mongos source whose shards no sync has recorded yet: ask it.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		router, err := OpenRouter(ctx, cfg, false, logrus.StandardLogger())
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		if router != nil {
+			router.Disconnect(context.Background())
+			if shards, err = cfg.Shards(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	var names []string
+	for _, sh := range shards {
+		if sh.Name == name {
+			return cfg.ForShard(sh), nil
+		}
+		names = append(names, sh.Name)
+	}
+	if len(shards) == 0 {
+		return nil, fmt.Errorf("--shard %s: the source is not sharded: the config lists no shards (src.shards), and src is no mongos", name)
+	}
+	return nil, fmt.Errorf("--shard %s: no such shard in src.shards (its shards: %s)", name, strings.Join(names, ", "))
+}
+
 func shardIDs(l []config.ListedShard) string {
 	ids := make([]string, len(l))
 	for i, s := range l {
@@ -122,19 +158,15 @@ func shardIDs(l []config.ListedShard) string {
 
 func sameShardIDs(a, b []config.ListedShard) bool { return shardIDs(a) == shardIDs(b) }
 
-// balancerEvery is how often a sync through a mongos checks that the
-// balancer stayed off (0: never; a test's stand-in router is no mongos).
-var balancerEvery = 30 * time.Second
-
 // askMongos connects to m and asks whether it is a mongos, within 10 s.
 func askMongos(ctx context.Context, m config.Mongo) (*mongo.Client, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	c, err := connectPlain(ctx, m)
+	c, err := mongoconn.Plain(ctx, m)
 	if err != nil {
 		return nil, false, err
 	}
-	ok, err := sharding.IsMongos(ctx, c)
+	ok, err := IsMongos(ctx, c)
 	if err != nil {
 		c.Disconnect(context.Background())
 		return nil, false, fmt.Errorf("%s: %w", m.Redacted(), err)
@@ -142,10 +174,10 @@ func askMongos(ctx context.Context, m config.Mongo) (*mongo.Client, bool, error)
 	return c, ok, nil
 }
 
-// watchBalancer ends a sync whose source's balancer was turned on: chunk
+// WatchBalancer ends a sync whose source's balancer was turned on: chunk
 // moves between shards can apply writes to a moved document out of order.
 // Nothing spooled is lost; the sync starts again once it is off.
-func watchBalancer(ctx context.Context, router *mongo.Client, every time.Duration) error {
+func WatchBalancer(ctx context.Context, router *mongo.Client, every time.Duration) error {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -154,10 +186,10 @@ func watchBalancer(ctx context.Context, router *mongo.Client, every time.Duratio
 			return nil
 		case <-t.C:
 		}
-		err := sharding.RequireBalancerOff(ctx, router)
+		err := RequireBalancerOff(ctx, router)
 		switch {
 		case err == nil:
-		case errors.Is(err, sharding.ErrBalancer):
+		case errors.Is(err, ErrBalancer):
 			return fmt.Errorf("during the sync: %w; nothing spooled is lost: stop the balancer, run the sync again, and run verify, as documents moved meanwhile may differ", err)
 		case ctx.Err() != nil:
 			return nil

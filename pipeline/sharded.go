@@ -1,4 +1,4 @@
-package main
+package pipeline
 
 import (
 	"context"
@@ -11,16 +11,18 @@ import (
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/copier"
 	"github.com/mongo-sync/mongo-sync/gate"
-	"github.com/mongo-sync/mongo-sync/reader"
+	"github.com/mongo-sync/mongo-sync/internal/mongoconn"
 	"github.com/mongo-sync/mongo-sync/sharding"
-	"github.com/mongo-sync/mongo-sync/spool"
 	"github.com/mongo-sync/mongo-sync/status"
 	"github.com/mongo-sync/mongo-sync/store"
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"golang.org/x/sync/errgroup"
 )
+
+// balancerEvery is how often a sync through a mongos checks that the
+// balancer stayed off (0: never; a test's stand-in router is no mongos).
+var balancerEvery = 30 * time.Second
 
 // shardStage is one shard's reader, spool, copy and applier in a sharded
 // sync: the same stages as a replica set's, on the shard's own spool
@@ -76,7 +78,7 @@ func runShardedSync(ctx context.Context, cfg *config.Config, shards []config.Sha
 	// an idle shard moves by its clock where that is sound (gate.Clock).
 	cluster := gate.NewCluster(log.WithField("component", "cluster"))
 	for _, s := range stages {
-		c, err := connectPlain(ctx, s.cfg.Src)
+		c, err := mongoconn.Plain(ctx, s.cfg.Src)
 		if err != nil {
 			return fmt.Errorf("shard %s: %w", s.name, err)
 		}
@@ -114,37 +116,8 @@ func runShardedSync(ctx context.Context, cfg *config.Config, shards []config.Sha
 			return err
 		}
 	}
-	// Every shard's T0 before any reader starts and before the copy. Each
-	// is read first (a query of each shard, which takes a while), then all
-	// are recorded at once, so that a sync stopped in between rarely
-	// leaves some recorded and others not.
-	type pin struct {
-		s   *shardStage
-		t0  copier.Pin
-		via string
-	}
-	var pins []pin
-	for _, s := range stages {
-		if s.st.Stage() != store.StageNone {
-			continue
-		}
-		if incremental {
-			s.log.Info("incremental sync: the initial copy is skipped (a start optime was given)")
-			if err := s.st.SetStage(store.StageApplied); err != nil {
-				return err
-			}
-			continue
-		}
-		t0, via, err := readT0(ctx, s.cfg)
-		if err != nil {
-			return fmt.Errorf("shard %s: %w", s.name, err)
-		}
-		pins = append(pins, pin{s, t0, via})
-	}
-	for _, p := range pins {
-		if err := recordT0(p.s.cfg, p.s.st, p.t0, p.via, p.s.log); err != nil {
-			return fmt.Errorf("shard %s: %w", p.s.name, err)
-		}
+	if err := pinShards(ctx, stages, incremental); err != nil {
+		return err
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -156,7 +129,7 @@ func runShardedSync(ctx context.Context, cfg *config.Config, shards []config.Sha
 		})
 	}
 	if router != nil && balancerEvery > 0 {
-		g.Go(func() error { return watchBalancer(gctx, router, balancerEvery) })
+		g.Go(func() error { return sharding.WatchBalancer(gctx, router, balancerEvery) })
 	}
 	g.Go(func() error {
 		if viaRouter {
@@ -180,7 +153,7 @@ func runShardedSync(ctx context.Context, cfg *config.Config, shards []config.Sha
 		for _, s := range stages {
 			s.rec.SetStage("applying")
 			g.Go(func() error {
-				err := runApplier(gctx, s.cfg, applierOpts{live: s.live, shard: s.name}, s.st, s.rec, s.log.WithField("component", "applier"))
+				err := runApplier(gctx, s.cfg, ApplyOptions{live: s.live, shard: s.name}, s.st, s.rec, s.log.WithField("component", "applier"))
 				return shardErr(s.name, err)
 			})
 		}
@@ -191,164 +164,6 @@ func runShardedSync(ctx context.Context, cfg *config.Config, shards []config.Sha
 		return nil
 	}
 	return err
-}
-
-// copyViaRouter is the initial copy of a sharded source through its
-// mongos (cfg.Src): one copy of the whole cluster, which leaves out
-// orphaned documents. Its progress has a state file of its own (store.path
-// itself, which a sharded sync does not otherwise use). Every shard's T0
-// was pinned before, so the copy starts after each of them.
-//
-// Once it is done, each shard still copying gets what a copy of the shard
-// alone would have recorded (handCopyOver), then its own copy end, taken
-// from the shard.
-// A shard must not know a collection it does not hold: it would take
-// writes to a later collection of that name for writes to a dropped one.
-func copyViaRouter(ctx context.Context, cfg *config.Config, stages []*shardStage, rec *status.Recorder, log logrus.FieldLogger) error {
-	pending := false
-	for _, s := range stages {
-		pending = pending || s.st.Stage() == store.StageCopying
-	}
-	if !pending {
-		return nil
-	}
-	cst, err := store.Open(cfg.Store.Path)
-	if err != nil {
-		return fmt.Errorf("the copy's state file: %w", err)
-	}
-	defer cst.Close()
-	start := time.Now()
-	if cst.Stage() == store.StageNone {
-		if err := cst.SetT0(stages[0].st.T0()); err != nil {
-			return err
-		}
-		if err := cst.SetStage(store.StageCopying); err != nil {
-			return err
-		}
-	}
-	if cst.Stage() == store.StageCopying {
-		rcfg := *cfg
-		rcfg.Src.Shards = nil
-		log.WithField("mongos", cfg.Src.Redacted()).Info("initial copy through the mongos (orphaned documents are left out)")
-		if err := copyData(ctx, &rcfg, cst, rec, log, nil); err != nil {
-			return err
-		}
-		if err := cst.SetStage(store.StageApplied); err != nil {
-			return err
-		}
-	}
-	catalog, err := cst.Collections()
-	if err != nil {
-		return err
-	}
-	deferred, err := cst.DeferredWork()
-	if err != nil {
-		return err
-	}
-	// Every shard still copying is handed its part first, and only then
-	// does any record its copy end: a hand-over that matched nothing is an
-	// error before any shard moves on, so a rerun checks it again.
-	handed := 0
-	resumedNone := true // every shard is handed over in this run
-	var clients []*mongo.Client
-	defer func() {
-		for _, c := range clients {
-			c.Disconnect(context.Background())
-		}
-	}()
-	var copying []*shardStage
-	for _, s := range stages {
-		if s.st.Stage() != store.StageCopying {
-			resumedNone = false
-			continue
-		}
-		c, _, err := reader.Connect(ctx, s.cfg.Src)
-		if err != nil {
-			return shardErr(s.name, err)
-		}
-		clients, copying = append(clients, c), append(copying, s)
-		n, err := handCopyOver(ctx, c, cfg, s, catalog, deferred)
-		if err != nil {
-			return shardErr(s.name, err)
-		}
-		handed += n
-	}
-	if resumedNone && handed == 0 && len(catalog) > 0 {
-		return fmt.Errorf("none of the %d collections the copy through the mongos copied is on any shard as listed there: the shards' collections could not be matched by UUID, and a shard's applier needs them", len(catalog))
-	}
-	for i, s := range copying {
-		if err := recordCopyEnd(ctx, clients[i], s.st, s.live.end, s.rec, s.log.WithField("component", "copy"), start); err != nil {
-			return shardErr(s.name, err)
-		}
-	}
-	return nil
-}
-
-// pinningInterrupted reports whether state files of which some record no
-// sync are those of a sync stopped while it pinned the shards' T0s: no
-// copy through the mongos began (its state file is absent), and every
-// shard that records a sync holds its T0 only (the copying stage, nothing
-// copied, a spool no writer ever opened whose start is that T0), for no
-// reader or copy starts before every T0 is recorded. Then the others may
-// still be pinned. A shard added after a sync began meets shards whose
-// readers opened their spools.
-func pinningInterrupted(cfg *config.Config, stages []*shardStage) bool {
-	if _, err := os.Stat(cfg.Store.Path); err == nil {
-		return false
-	}
-	for _, s := range stages {
-		switch s.st.Stage() {
-		case store.StageNone:
-		case store.StageCopying:
-			if s.st.CopyStarted() || spool.EverOpened(s.cfg.Spool.Dir) {
-				return false
-			}
-			l, err := spool.List(s.cfg.Spool.Dir)
-			if err != nil || len(l.Sealed) > 0 || l.Open != nil {
-				return false
-			}
-			start, ok, err := spool.Start(s.cfg.Spool.Dir)
-			if err != nil || !ok || start.After(s.st.T0()) { // at or before T0 (copier.PinStart)
-				return false
-			}
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// handCopyOver gives shard s what a copy of the shard alone would have
-// recorded: the catalog entries of the collections it holds (by UUID,
-// listed on the shard itself), and the copy's deferred work (unique
-// indexes, values moved aside) on those collections. Listing the shard's
-// databases must not silently leave any out: a user who may not list them
-// all is an error here, not a shorter list.
-func handCopyOver(ctx context.Context, shard *mongo.Client, cfg *config.Config, s *shardStage, catalog map[string]string, deferred []store.Deferred) (int, error) {
-	held, err := copier.ListSelected(ctx, shard, cfg.Namespaces(), options.ListDatabases().SetAuthorizedDatabases(false))
-	if err != nil {
-		return 0, fmt.Errorf("list the shard's collections for the copy's hand-over (the shard's user needs listDatabases and listCollections): %w", err)
-	}
-	holds := map[string]bool{} // destination namespaces
-	for _, h := range held {
-		if ns, ok := catalog[string(h.UUID)]; ok && h.UUID != nil {
-			if err := s.st.SetCollection(h.UUID, ns); err != nil {
-				return 0, err
-			}
-			holds[ns] = true
-		}
-	}
-	nd := 0
-	for _, d := range deferred {
-		if holds[d.NS] {
-			if err := s.st.PutDeferred(d); err != nil {
-				return 0, err
-			}
-			nd++
-		}
-	}
-	s.log.WithFields(logrus.Fields{"collections": len(holds), "deferred": nd}).Info("the copy through the mongos handed over to the shard")
-	return len(holds), nil
 }
 
 // claimedElsewhere reports whether another shard's copy has started ns.
@@ -398,7 +213,7 @@ func refuseShardedFromShards(ctx context.Context, stages []*shardStage) error {
 		if s.st.Stage() == store.StageApplied {
 			continue
 		}
-		c, err := connectPlain(ctx, s.cfg.Src)
+		c, err := mongoconn.Plain(ctx, s.cfg.Src)
 		if err != nil {
 			return fmt.Errorf("shard %s: %w", s.name, err)
 		}

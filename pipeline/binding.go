@@ -1,4 +1,4 @@
-package main
+package pipeline
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/mongo-sync/mongo-sync/binding"
 	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/internal/mongoconn"
 	"github.com/mongo-sync/mongo-sync/reader"
 	"github.com/mongo-sync/mongo-sync/store"
 	"github.com/sirupsen/logrus"
@@ -28,7 +29,7 @@ func bindSides(ctx context.Context, cfg *config.Config, st *store.Store, withSrc
 		c.Src, c.SrcName = src, cfg.Src.Redacted()
 	}
 	if withDst {
-		dst, err := connectDest(ctx, cfg.DstMongo())
+		dst, err := mongoconn.Dest(ctx, cfg.DstMongo())
 		if err != nil {
 			return err
 		}
@@ -71,7 +72,7 @@ func bindReader(ctx context.Context, cfg *config.Config, log logrus.FieldLogger)
 // only when it is the primary shard of the reserved database.
 func bindShards(ctx context.Context, cfg *config.Config, stages []*shardStage, router *mongo.Client, log logrus.FieldLogger) error {
 	if router != nil {
-		dst, err := connectDest(ctx, cfg.DstMongo())
+		dst, err := mongoconn.Dest(ctx, cfg.DstMongo())
 		if err != nil {
 			return err
 		}

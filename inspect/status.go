@@ -1,0 +1,90 @@
+// Package inspect reads a sync's spool and state file without writing to
+// them or waiting for their locks, beside a running sync or with none: the
+// status, spool stat and spool dump commands print what it reads.
+package inspect
+
+import (
+	"errors"
+	"os"
+	"time"
+
+	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/spool"
+	"github.com/mongo-sync/mongo-sync/status"
+	"github.com/mongo-sync/mongo-sync/store"
+)
+
+// Status is what a sync's spool and state file say (the status command):
+// read while no process holds them, or, while one does, what the spool
+// shows beside it.
+type Status struct {
+	Stage        string   `json:"stage"`
+	Running      bool     `json:"process_running"`
+	Note         string   `json:"note,omitempty"`
+	T0           string   `json:"t0,omitempty"`
+	CopyEnd      string   `json:"copy_end,omitempty"`
+	CopiedColls  []string `json:"copied_collections,omitempty"`
+	AppliedSeq   uint64   `json:"applied_seq"`
+	AppliedTS    string   `json:"applied_ts,omitempty"`
+	SpooledSeq   uint64   `json:"spooled_seq"`
+	SpooledTS    string   `json:"spooled_ts,omitempty"`
+	LagEntries   int64    `json:"lag_entries"`
+	LagSeconds   *int64   `json:"lag_seconds,omitempty"` // status.Lag; absent before a checkpoint
+	SpoolBytes   int64    `json:"spool_bytes"`
+	SpoolDamaged int      `json:"spool_damaged_segments"`
+	// Nothing there yet: the applier (state file) or the reader (spool
+	// directory) has not started.
+	StateMissing string `json:"state_file_missing,omitempty"`
+	SpoolMissing string `json:"spool_missing,omitempty"`
+}
+
+// ReadStatus reads the status of one spool and state file, read-only: a
+// missing state file or spool directory is "not started", not an error.
+func ReadStatus(cfg *config.Config) (Status, error) {
+	st := Status{}
+	if _, err := os.Stat(cfg.Spool.Dir); errors.Is(err, os.ErrNotExist) {
+		st.SpoolMissing = cfg.Spool.Dir
+	} else if sp, err := spool.ReadStat(cfg.Spool.Dir); err == nil {
+		st.SpoolBytes, st.SpoolDamaged = sp.Bytes, sp.Damaged
+		if n := len(sp.Segments); n > 0 {
+			st.SpooledSeq = sp.Segments[n-1].Segment.Last
+		}
+		if sp.Writer != nil && sp.Writer.LastSeq > st.SpooledSeq {
+			st.SpooledSeq = sp.Writer.LastSeq
+		}
+		st.SpooledTS = fmtTSOrEmpty(sp.NewestTS)
+		st.Running = sp.WriterRunning
+	}
+	s, err := store.OpenReadOnly(cfg.Store.Path)
+	switch {
+	case errors.Is(err, store.ErrNotStarted):
+		st.Stage, st.StateMissing = "not started", cfg.Store.Path
+	case errors.Is(err, store.ErrBusy):
+		st.Running = true
+		st.Note = "a running mongo-sync process holds the state file: its live status is at /status (http.listen)"
+	case err != nil:
+		return st, err
+	default:
+		defer s.Close()
+		st.Stage = string(s.Stage())
+		if st.Stage == "" {
+			st.Stage = "not started"
+		}
+		st.T0, st.CopyEnd, st.CopiedColls = fmtTSOrEmpty(s.T0()), fmtTSOrEmpty(s.CopyEnd()), s.CopyDone()
+		ck, err := s.Checkpoint()
+		if err != nil {
+			return st, err
+		}
+		st.AppliedSeq, st.AppliedTS = ck.Seq, fmtTSOrEmpty(ck.TS)
+		st.LagEntries = int64(st.SpooledSeq) - int64(ck.Seq)
+		var through time.Time
+		if !ck.TS.IsZero() {
+			through = time.Unix(int64(ck.TS.T), 0)
+		}
+		if lag, ok := status.Lag(time.Now(), through, st.LagEntries <= 0); ok {
+			sec := int64(lag.Seconds())
+			st.LagSeconds = &sec
+		}
+	}
+	return st, nil
+}
