@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/internal/oplog"
 	"github.com/mongo-sync/mongo-sync/sharding"
 	"github.com/sirupsen/logrus"
-	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // Options are the cutover command's own.
@@ -105,7 +105,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options, out io.Writer, log 
 		if err != nil {
 			return fmt.Errorf("cutover: the destination does not hold the source up to T = %s: %s%w; left: %s", T, shardPrefix(f), cause(ctx, err), prog.left(p))
 		}
-		fmt.Fprintf(out, "cutover: %sthe applier has passed T = %s (checkpoint %s)\n", shardPrefix(f), fmtTS(ts[i].Newest), fmtTS(p.Applied))
+		fmt.Fprintf(out, "cutover: %sthe applier has passed T = %s (checkpoint %s)\n", shardPrefix(f), oplog.FormatTS(ts[i].Newest), oplog.FormatTS(p.Applied))
 	}
 
 	summary := "not verified (--verify none)"
@@ -134,11 +134,11 @@ func shardPrefix(f *follower) string {
 // targetsString is T: one ts, or one per shard.
 func targetsString(fs []*follower, ts []target) string {
 	if len(fs) == 1 && fs[0].shard == "" {
-		return fmtTS(ts[0].Newest)
+		return oplog.FormatTS(ts[0].Newest)
 	}
 	parts := make([]string, len(fs))
 	for i, f := range fs {
-		parts[i] = f.shard + " " + fmtTS(ts[i].Newest)
+		parts[i] = f.shard + " " + oplog.FormatTS(ts[i].Newest)
 	}
 	return strings.Join(parts, ", ")
 }
@@ -150,5 +150,3 @@ func cause(ctx context.Context, err error) error {
 	}
 	return err
 }
-
-func fmtTS(ts bson.Timestamp) string { return fmt.Sprintf("%d,%d", ts.T, ts.I) }

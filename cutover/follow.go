@@ -10,6 +10,7 @@ import (
 
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/copier"
+	"github.com/mongo-sync/mongo-sync/internal/oplog"
 	"github.com/mongo-sync/mongo-sync/reader"
 	"github.com/mongo-sync/mongo-sync/spool"
 	"github.com/mongo-sync/mongo-sync/status"
@@ -105,12 +106,12 @@ func (f *follower) target(ctx context.Context, applied bson.Timestamp) (target, 
 		return t, nil
 	}
 	// The primary, as hello: a secondary may not hold entries up to newest.
-	oplog := f.src.Database("local").Collection("oplog.rs", options.Collection().SetReadPreference(readpref.Primary()))
-	cur, err := oplog.Find(ctx,
+	coll := f.src.Database("local").Collection("oplog.rs", options.Collection().SetReadPreference(readpref.Primary()))
+	cur, err := coll.Find(ctx,
 		bson.D{{Key: "ts", Value: bson.D{{Key: "$lte", Value: newest}, {Key: "$gt", Value: applied}}}},
 		options.Find().SetSort(bson.D{{Key: "$natural", Value: -1}}).SetBatchSize(1000))
 	if err != nil {
-		return t, fmt.Errorf("scan the source's oplog back from %s: %w", fmtTS(newest), err)
+		return t, fmt.Errorf("scan the source's oplog back from %s: %w", oplog.FormatTS(newest), err)
 	}
 	defer cur.Close(ctx)
 	for cur.Next(ctx) {
@@ -121,7 +122,7 @@ func (f *follower) target(ctx context.Context, applied bson.Timestamp) (target, 
 		}
 	}
 	if err := cur.Err(); err != nil {
-		return t, fmt.Errorf("scan the source's oplog back from %s: %w", fmtTS(newest), err)
+		return t, fmt.Errorf("scan the source's oplog back from %s: %w", oplog.FormatTS(newest), err)
 	}
 	return t, nil
 }
@@ -259,7 +260,7 @@ func (f *follower) waitHolds(ctx context.Context, t target, needProcess bool, sh
 			return p, nil
 		}
 		if err != nil && needProcess {
-			return p, fmt.Errorf("the destination does not hold the source up to %s yet, and %w", fmtTS(t.Newest), err)
+			return p, fmt.Errorf("the destination does not hold the source up to %s yet, and %w", oplog.FormatTS(t.Newest), err)
 		}
 		if show != nil {
 			show(p)

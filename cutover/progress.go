@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/mongo-sync/mongo-sync/internal/oplog"
 )
 
 // progressLine prints the wait's progress when it changes (at most every
@@ -55,7 +57,7 @@ func (l *progressLine) left(p position) string {
 	case !p.Consistent:
 		fmt.Fprintf(&b, "stage %s, the initial copy is not done or not yet passed; ", p.Stage)
 	}
-	fmt.Fprintf(&b, "applied through %s", fmtTS(p.Applied))
+	fmt.Fprintf(&b, "applied through %s", oplog.FormatTS(p.Applied))
 	if p.Left >= 0 {
 		fmt.Fprintf(&b, ", %d entries left", p.Left)
 		if p.Left > 0 && p.Live && l != nil && len(l.samples) > 1 {

@@ -1,9 +1,9 @@
 package inspect
 
 import (
-	"fmt"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/internal/oplog"
 	"github.com/mongo-sync/mongo-sync/spool"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -67,5 +67,5 @@ func fmtTSOrEmpty(ts bson.Timestamp) string {
 	if ts.IsZero() {
 		return ""
 	}
-	return fmt.Sprintf("%d,%d", ts.T, ts.I)
+	return oplog.FormatTS(ts)
 }

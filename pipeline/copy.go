@@ -10,6 +10,7 @@ import (
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/copier"
 	"github.com/mongo-sync/mongo-sync/internal/mongoconn"
+	"github.com/mongo-sync/mongo-sync/internal/oplog"
 	"github.com/mongo-sync/mongo-sync/reader"
 	"github.com/mongo-sync/mongo-sync/sharding"
 	"github.com/mongo-sync/mongo-sync/status"
@@ -86,10 +87,10 @@ func copyData(ctx context.Context, cfg *config.Config, st *store.Store, rec *sta
 			return err
 		}
 	} else {
-		log.WithField("t0", fmtTS(st.T0())).Info("initial copy (already-copied collections and ranges are skipped)")
+		log.WithField("t0", oplog.FormatTS(st.T0())).Info("initial copy (already-copied collections and ranges are skipped)")
 	}
 
-	rec.SetStage("copying")
+	rec.SetStage(store.StageCopying)
 	shown := copier.NewProgress(os.Stdout, term.IsTerminal(int(os.Stdout.Fd())), log, cfg.Reader.LogInterval.D())
 	if bars, ok := shown.(interface{ Above(io.Writer) io.Writer }); ok {
 		// Bars on the terminal: log lines for that terminal go above them.
@@ -123,8 +124,8 @@ func recordCopyEnd(ctx context.Context, src *mongo.Client, st *store.Store, end 
 	if err := st.SetStage(store.StageApplied); err != nil {
 		return err
 	}
-	rec.SetStage("applying")
-	log.WithFields(logrus.Fields{"copy_end": fmtTS(copyEnd), "via": via, "took": time.Since(start).Truncate(time.Millisecond).String()}).
+	rec.SetStage(store.StageApplied)
+	log.WithFields(logrus.Fields{"copy_end": oplog.FormatTS(copyEnd), "via": via, "took": time.Since(start).Truncate(time.Millisecond).String()}).
 		Info("initial copy done: the destination is consistent once the applier passes copy_end")
 	return nil
 }

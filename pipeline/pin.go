@@ -7,6 +7,7 @@ import (
 
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/copier"
+	"github.com/mongo-sync/mongo-sync/internal/oplog"
 	"github.com/mongo-sync/mongo-sync/reader"
 	"github.com/mongo-sync/mongo-sync/spool"
 	"github.com/mongo-sync/mongo-sync/store"
@@ -64,7 +65,7 @@ func recordT0(cfg *config.Config, st *store.Store, pin copier.Pin, via string, l
 	if err := st.SetStage(store.StageCopying); err != nil {
 		return err
 	}
-	f := logrus.Fields{"t0": fmtTS(pin.T0), "via": via, "spool_from": fmtTS(from)}
+	f := logrus.Fields{"t0": oplog.FormatTS(pin.T0), "via": via, "spool_from": oplog.FormatTS(from)}
 	if o := pin.Open; o != nil {
 		f["open_txn"], f["open_txn_number"], f["open_txn_state"] = o.Lsid.String(), o.TxnNum, o.State
 	}

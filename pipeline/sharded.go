@@ -149,9 +149,9 @@ func runShardedSync(ctx context.Context, cfg *config.Config, shards []config.Sha
 		if gctx.Err() != nil {
 			return nil
 		}
-		rec.SetStage("applying")
+		rec.SetStage(store.StageApplied)
 		for _, s := range stages {
-			s.rec.SetStage("applying")
+			s.rec.SetStage(store.StageApplied)
 			g.Go(func() error {
 				err := runApplier(gctx, s.cfg, ApplyOptions{live: s.live, shard: s.name}, s.st, s.rec, s.log.WithField("component", "applier"))
 				return shardErr(s.name, err)

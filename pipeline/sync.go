@@ -10,7 +10,6 @@ package pipeline
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/copier"
@@ -18,7 +17,6 @@ import (
 	"github.com/mongo-sync/mongo-sync/status"
 	"github.com/mongo-sync/mongo-sync/store"
 	"github.com/sirupsen/logrus"
-	"go.mongodb.org/mongo-driver/v2/bson"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -87,7 +85,7 @@ func Sync(ctx context.Context, cfg *config.Config, optimeLog string, rec *status
 		if gctx.Err() != nil {
 			return nil
 		}
-		rec.SetStage("applying")
+		rec.SetStage(store.StageApplied)
 		return runApplier(gctx, cfg, ApplyOptions{live: live}, st, rec, log.WithField("component", "applier"))
 	})
 	err = g.Wait()
@@ -96,5 +94,3 @@ func Sync(ctx context.Context, cfg *config.Config, optimeLog string, rec *status
 	}
 	return err
 }
-
-func fmtTS(ts bson.Timestamp) string { return fmt.Sprintf("%d,%d", ts.T, ts.I) }

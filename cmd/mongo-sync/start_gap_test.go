@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/internal/oplog"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/internal/testsync"
 	"github.com/mongo-sync/mongo-sync/reader"
@@ -84,8 +85,8 @@ func TestStart_RefusesGapBeforeOldestEntry(t *testing.T) {
 			}
 			out := p.output()
 			if err == nil || !strings.Contains(out, "older than the oldest entry") || !strings.Contains(out, tc.start) ||
-				!strings.Contains(out, fmtTS(oldest)) || !strings.Contains(out, "fresh copy") {
-				t.Fatalf("exit %v; want a refusal naming the start %s, the oldest entry %s and a fresh copy:\n%s", err, tc.start, fmtTS(oldest), out)
+				!strings.Contains(out, oplog.FormatTS(oldest)) || !strings.Contains(out, "fresh copy") {
+				t.Fatalf("exit %v; want a refusal naming the start %s, the oldest entry %s and a fresh copy:\n%s", err, tc.start, oplog.FormatTS(oldest), out)
 			}
 			t.Log(out[strings.LastIndex(out, "mongo-sync: "):])
 		})
@@ -96,7 +97,7 @@ func TestStart_RefusesGapBeforeOldestEntry(t *testing.T) {
 
 	// At the oldest entry nothing is lost: the reader spools _id 15-19.
 	dir := t.TempDir()
-	p := start(t, "reader", "-f", testsync.WriteConfig(t, dir, src.URI, dst.URI, ""), "--start-optime", fmtTS(oldest))
+	p := start(t, "reader", "-f", testsync.WriteConfig(t, dir, src.URI, dst.URI, ""), "--start-optime", oplog.FormatTS(oldest))
 	p.waitLog(t, 30*time.Second, "starting at") // the spool exists: spooledData fails on a missing one
 	waitFor(t, 30*time.Second, "5 entries spooled", func() bool { return len(spooledData(t, filepath.Join(dir, "spool"))) >= 5 })
 	if err := p.term(t); err != nil {

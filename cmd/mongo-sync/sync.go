@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/pipeline"
 	"github.com/mongo-sync/mongo-sync/status"
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
-	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 func newSyncCmd() *cobra.Command {
@@ -47,5 +45,3 @@ restart resumes whichever stage was running. --start-optime (or
 	cmd.Flags().BoolVar(&drop, "drop", false, "drop destination collections that already hold documents (sync.drop_existing)")
 	return cmd
 }
-
-func fmtTS(ts bson.Timestamp) string { return fmt.Sprintf("%d,%d", ts.T, ts.I) }
