@@ -26,8 +26,17 @@ conformance-refresh:
 vet:
 	$(GO) vet ./...
 
+# The skips a run may make, pinned per target: the test server, or the real
+# deployments named by MONGO_SYNC_TEST_SRC / _DST.
+SKIPS ?= testdata/skips/$(if $(MONGO_SYNC_TEST_SRC)$(MONGO_SYNC_TEST_DST),real,testserver).txt
+
+# gotestsum (a go.mod tool) prints one line per package and every failure in
+# full, and keeps the run's events in test.json; tools/testcheck then holds
+# the run to its pinned skips and prints them with the slowest tests.
 test: testmongod conformance-refresh vet
-	TESTMONGOD=$(CURDIR)/$(BIN)/testmongod $(GO) test -race -count=1 -timeout 20m ./...
+	TESTMONGOD=$(CURDIR)/$(BIN)/testmongod $(GO) tool gotestsum --format pkgname-and-test-fails --hide-summary=skipped \
+		--jsonfile test.json -- -race -count=1 -timeout 20m ./...
+	$(GO) run ./tools/testcheck -json test.json -skips $(SKIPS)
 	@echo "--- conformance summary (every skip is printed with its reason) ---"
 	@TESTMONGOD=$(CURDIR)/$(BIN)/testmongod $(GO) test -count=1 -run '^TestConformance$$' -v ./applier/ > conformance.out 2>&1 || { cat conformance.out; exit 1; }
 	@grep -E '^conformance' conformance.out
@@ -57,4 +66,4 @@ demo: build testmongod
 	$(GO) run ./example/demo
 
 clean:
-	rm -rf $(BIN) demo-data bench.out conformance.out faults.out
+	rm -rf $(BIN) demo-data bench.out conformance.out faults.out test.json
