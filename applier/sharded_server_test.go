@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/applier/exec"
-	"github.com/mongo-sync/mongo-sync/applier/shardkey"
 	"github.com/mongo-sync/mongo-sync/applier/translate"
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
@@ -126,7 +125,7 @@ func (l *statementLog) checkTargetable(t *testing.T, colls []sharding.Collection
 
 // applyShardedWorkload translates and applies the workload twice (the
 // second time a replay over its own result) and checks the destination.
-func applyShardedWorkload(t *testing.T, client *mongo.Client, keys *shardkey.ShardKeys, colls []sharding.Collection, entries []bson.D, want map[string]string) {
+func applyShardedWorkload(t *testing.T, client *mongo.Client, keys *sharding.ShardKeys, colls []sharding.Collection, entries []bson.D, want map[string]string) {
 	t.Helper()
 	ctx := context.Background()
 	tr := translate.NewTranslator(nil)
@@ -189,7 +188,7 @@ func TestShardedDest_TestServer(t *testing.T) {
 	defer client.Disconnect(context.Background())
 	colls, entries, want := shardedWorkload("shop")
 	loads := 0
-	keys := &shardkey.ShardKeys{Load: func(context.Context) ([]sharding.Collection, error) { loads++; return colls, nil }}
+	keys := &sharding.ShardKeys{Load: func(context.Context) ([]sharding.Collection, error) { loads++; return colls, nil }}
 	applyShardedWorkload(t, client, keys, colls, entries, want)
 	log.checkTargetable(t, colls)
 	for _, c := range []struct {
@@ -233,7 +232,7 @@ func TestShardedDest_RealMongos(t *testing.T) {
 			}
 		}
 	}
-	applyShardedWorkload(t, client, shardkey.NewShardKeys(client), colls, entries, want)
+	applyShardedWorkload(t, client, sharding.NewShardKeys(client), colls, entries, want)
 	log.checkTargetable(t, colls)
 }
 

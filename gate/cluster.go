@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mongo-sync/mongo-sync/applier/shardkey"
+	"github.com/mongo-sync/mongo-sync/sharding"
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -62,7 +62,7 @@ type Cluster struct {
 	mu      sync.Mutex
 	shards  []*ShardGate
 	changed chan struct{}       // closed and replaced at each change
-	keys    *shardkey.ShardKeys // the destination's shard keys, shared (ShareKeys)
+	keys    *sharding.ShardKeys // the destination's shard keys, shared (ShareKeys)
 }
 
 // NewCluster returns a Cluster without shards; add them with Shard before

@@ -4,9 +4,9 @@ import (
 	"context"
 	"time"
 
-	"github.com/mongo-sync/mongo-sync/applier/shardkey"
 	"github.com/mongo-sync/mongo-sync/internal/ddl"
 	"github.com/mongo-sync/mongo-sync/reader"
+	"github.com/mongo-sync/mongo-sync/sharding"
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -221,7 +221,7 @@ func isDDL(raw bson.Raw) bool {
 // applier shards on the destination (sync.shard_collections) is then
 // known to the others at their next write, not after their own next
 // barrier. Nil gate: k itself (a replica set source).
-func (g *ShardGate) ShareKeys(k *shardkey.ShardKeys) *shardkey.ShardKeys {
+func (g *ShardGate) ShareKeys(k *sharding.ShardKeys) *sharding.ShardKeys {
 	if g == nil || k == nil {
 		return k
 	}

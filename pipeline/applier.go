@@ -7,7 +7,6 @@ import (
 
 	"github.com/mongo-sync/mongo-sync/applier"
 	"github.com/mongo-sync/mongo-sync/applier/exec"
-	"github.com/mongo-sync/mongo-sync/applier/shardkey"
 	"github.com/mongo-sync/mongo-sync/applier/translate"
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/internal/mongoconn"
@@ -119,7 +118,7 @@ func runApplier(ctx context.Context, cfg *config.Config, opts ApplyOptions, st *
 	if mongos, err := sharding.IsMongos(ctx, client); err != nil {
 		return fmt.Errorf("destination %s: %w", cfg.DstMongo().Redacted(), err)
 	} else if mongos {
-		exec.Keys = opts.live.shardGate().ShareKeys(shardkey.NewShardKeys(client)) // one per sync, every shard's
+		exec.Keys = opts.live.shardGate().ShareKeys(sharding.NewShardKeys(client)) // one per sync, every shard's
 		log.Info("destination is a mongos: statements carry the shard key of each sharded collection")
 	}
 	a := &applier.Applier{

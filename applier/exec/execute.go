@@ -8,9 +8,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mongo-sync/mongo-sync/applier/shardkey"
 	"github.com/mongo-sync/mongo-sync/internal/retry"
 	"github.com/mongo-sync/mongo-sync/internal/wirecmd"
+	"github.com/mongo-sync/mongo-sync/sharding"
 	"github.com/mongo-sync/mongo-sync/status"
 	"github.com/mongo-sync/mongo-sync/store"
 	"github.com/sirupsen/logrus"
@@ -48,7 +48,7 @@ type Executor struct {
 	// Keys, for a mongos destination, are its shard keys: statements on a
 	// collection sharded on more than _id carry the key (sharded.go).
 	// Nil: statements go by _id alone.
-	Keys *shardkey.ShardKeys
+	Keys *sharding.ShardKeys
 	// RoutingRetry bounds the retries of mongos routing errors
 	// (applier.routing_retry, routing.go); zero: 5 minutes.
 	RoutingRetry time.Duration

@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/mongo-sync/mongo-sync/applier/shardkey"
 	"github.com/mongo-sync/mongo-sync/internal/mongoerr"
 	"github.com/mongo-sync/mongo-sync/internal/oplog"
 	"github.com/mongo-sync/mongo-sync/internal/retry"
 	"github.com/mongo-sync/mongo-sync/internal/wirecmd"
+	"github.com/mongo-sync/mongo-sync/sharding"
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -81,7 +81,7 @@ const keyRereads = 3
 // sendSharded applies ops through the sharded path when their namespace
 // is sharded on more than _id; done is false when the plain path applies.
 func (x *Executor) sendSharded(ctx context.Context, b *wirecmd.Builder, ops []Op) (done bool, err error) {
-	var k *shardkey.Key
+	var k *sharding.Key
 	err = retry.Do(ctx, x.Log, "read the destination's shard keys", func() error {
 		k, err = x.Keys.Of(ctx, ops[0].NS)
 		return err
@@ -105,7 +105,7 @@ func (x *Executor) anyInWindow(ops []Op) bool {
 }
 
 // shardedRun applies one run of ops (runLen) on a namespace sharded on k.
-func (x *Executor) shardedRun(ctx context.Context, b *wirecmd.Builder, ops []Op, k *shardkey.Key) error {
+func (x *Executor) shardedRun(ctx context.Context, b *wirecmd.Builder, ops []Op, k *sharding.Key) error {
 	_, coll := splitNS(ops[0].NS)
 	switch classOf(ops[0].Kind) {
 	case classDelete:
@@ -143,7 +143,7 @@ func asReplacements(ops []Op) []Op {
 
 // buildShardedUpdates is the first attempt at a run of replacements and
 // modifier updates: by _id and key, no upserts.
-func buildShardedUpdates(b *wirecmd.Builder, coll string, ops []Op, k *shardkey.Key, wc []byte) bson.Raw {
+func buildShardedUpdates(b *wirecmd.Builder, coll string, ops []Op, k *sharding.Key, wc []byte) bson.Raw {
 	var q []byte
 	b.Begin("update", coll, "updates", true)
 	for i := range ops {
@@ -167,7 +167,7 @@ func buildShardedUpdates(b *wirecmd.Builder, coll string, ops []Op, k *shardkey.
 }
 
 // buildShardedDeletes deletes by _id, plus the key the entry logged.
-func buildShardedDeletes(b *wirecmd.Builder, coll string, ops []Op, k *shardkey.Key, wc []byte) bson.Raw {
+func buildShardedDeletes(b *wirecmd.Builder, coll string, ops []Op, k *sharding.Key, wc []byte) bson.Raw {
 	var q []byte
 	b.Begin("delete", coll, "deletes", true)
 	for i := range ops {
@@ -214,7 +214,7 @@ func unwrapEntry(err error) error {
 }
 
 // settleSharded is the careful path (see above) for a run of ops.
-func (x *Executor) settleSharded(ctx context.Context, ops []Op, k *shardkey.Key) error {
+func (x *Executor) settleSharded(ctx context.Context, ops []Op, k *sharding.Key) error {
 	state, err := x.currentDocs(ctx, ops)
 	if err != nil {
 		return err
@@ -278,7 +278,7 @@ type keyedWrite struct {
 // planSettle applies ops, in order, to state (the current documents by
 // canonical _id; it is updated) and returns the writes that leave the
 // destination as the result.
-func planSettle(ops []Op, state map[string]bson.Raw, k *shardkey.Key) ([]keyedWrite, error) {
+func planSettle(ops []Op, state map[string]bson.Raw, k *sharding.Key) ([]keyedWrite, error) {
 	var out []keyedWrite
 	var canon []byte
 	for i := range ops {
@@ -351,7 +351,7 @@ var errTwoCopies = errors.New("the destination holds a document twice")
 // shard key), by doc, whose shard key differs: as a retryable write, which
 // mongos requires for a shard key change (the driver adds the session and
 // transaction number; the destination URI must not turn retryWrites off).
-func (x *Executor) changeKey(ctx context.Context, op *Op, k *shardkey.Key, old, doc bson.Raw) error {
+func (x *Executor) changeKey(ctx context.Context, op *Op, k *sharding.Key, old, doc bson.Raw) error {
 	dbName, coll := splitNS(op.NS)
 	copts := options.Collection()
 	if x.WriteConcern != nil {
@@ -387,10 +387,10 @@ func (x *Executor) changeKey(ctx context.Context, op *Op, k *shardkey.Key, old, 
 // sameKey reports whether documents a and b hold the same value of the
 // shard key k (a missing field and null are the same; numbers compare by
 // value).
-func sameKey(k *shardkey.Key, a, b bson.Raw) bool {
+func sameKey(k *sharding.Key, a, b bson.Raw) bool {
 	var ca, cb []byte
 	for _, p := range k.Paths() {
-		va, vb := shardkey.ValueAt(a, p), shardkey.ValueAt(b, p)
+		va, vb := sharding.ValueAt(a, p), sharding.ValueAt(b, p)
 		ca = appendCanon(ca[:0], bson.Type(va.Type), va.Data)
 		cb = appendCanon(cb[:0], bson.Type(vb.Type), vb.Data)
 		if !bytes.Equal(ca, cb) {
@@ -403,7 +403,7 @@ func sameKey(k *shardkey.Key, a, b bson.Raw) bool {
 // touches reports whether a modifier update ({$set: {path: v}, $unset:
 // {path: true}}) writes a path at, above or inside a field of the shard key
 // k: it may change the document's shard key.
-func touches(k *shardkey.Key, update bson.Raw) bool {
+func touches(k *sharding.Key, update bson.Raw) bool {
 	touched := false
 	oplog.EachElement(update, func(_ []byte, v bsoncore.Value) error {
 		paths, ok := v.DocumentOK()

@@ -3,8 +3,8 @@ package exec
 import (
 	"testing"
 
-	"github.com/mongo-sync/mongo-sync/applier/shardkey"
 	"github.com/mongo-sync/mongo-sync/internal/wirecmd"
+	"github.com/mongo-sync/mongo-sync/sharding"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -19,16 +19,16 @@ func js(t *testing.T, s string) bson.Raw {
 }
 
 func TestShardedStatements_Commands(t *testing.T) {
-	ranged := shardkey.NewKey([]string{"k"})
-	compound := shardkey.NewKey([]string{"region", "n"})
-	hashed := shardkey.NewKey([]string{"h"}) // {h: "hashed"}: the query names the value; mongos hashes it
-	dotted := shardkey.NewKey([]string{"a.b"})
-	withID := shardkey.NewKey([]string{"x", "_id"})
+	ranged := sharding.NewKey([]string{"k"})
+	compound := sharding.NewKey([]string{"region", "n"})
+	hashed := sharding.NewKey([]string{"h"}) // {h: "hashed"}: the query names the value; mongos hashes it
+	dotted := sharding.NewKey([]string{"a.b"})
+	withID := sharding.NewKey([]string{"x", "_id"})
 	id := func(v any) bson.RawValue { return idOf(t, v) }
 	set := js(t, `{"$set":{"y":2}}`)
 	cases := []struct {
 		name string
-		k    *shardkey.Key
+		k    *sharding.Key
 		ops  []Op
 		want string
 	}{
@@ -87,7 +87,7 @@ func TestShardedStatements_Commands(t *testing.T) {
 }
 
 func TestShardedStatements_Deletes(t *testing.T) {
-	k := shardkey.NewKey([]string{"region", "n"})
+	k := sharding.NewKey([]string{"region", "n"})
 	ops := []Op{
 		{Kind: KindDelete, ID: idOf(t, 1), Key: Logged(js(t, `{"_id":1,"region":"eu","n":7}`))}, // a sharded source's o
 		{Kind: KindDelete, ID: idOf(t, 2)}, // a replica set's o: _id alone
@@ -101,7 +101,7 @@ func TestShardedStatements_Deletes(t *testing.T) {
 }
 
 func TestShardKey_Touches(t *testing.T) {
-	k := shardkey.NewKey([]string{"a.b", "z"})
+	k := sharding.NewKey([]string{"a.b", "z"})
 	cases := []struct {
 		update string
 		want   bool
@@ -124,7 +124,7 @@ func TestShardKey_Touches(t *testing.T) {
 // TestPlanSettle covers the careful path's decisions: the current
 // documents in, the writes out.
 func TestPlanSettle(t *testing.T) {
-	k := shardkey.NewKey([]string{"k"})
+	k := sharding.NewKey([]string{"k"})
 	id := idOf(t, int32(1))
 	cases := []struct {
 		name string

@@ -5,7 +5,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/mongo-sync/mongo-sync/applier/shardkey"
 	"github.com/mongo-sync/mongo-sync/gate"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/internal/wirecmd"
@@ -67,8 +66,8 @@ func TestShardKeys_SharedAcrossShards(t *testing.T) {
 	cfg := &fakeConfig{}
 	cl := gate.NewCluster(quietLog())
 	ga, gb := cl.Shard("a", nil), cl.Shard("b", nil)
-	xa := &Executor{Client: client, Workers: 1, BulkSize: 10, Log: quietLog(), Keys: ga.ShareKeys(&shardkey.ShardKeys{Load: cfg.load})}
-	xb := &Executor{Client: client, Workers: 1, BulkSize: 10, Log: quietLog(), Keys: gb.ShareKeys(&shardkey.ShardKeys{Load: cfg.load})}
+	xa := &Executor{Client: client, Workers: 1, BulkSize: 10, Log: quietLog(), Keys: ga.ShareKeys(&sharding.ShardKeys{Load: cfg.load})}
+	xb := &Executor{Client: client, Workers: 1, BulkSize: 10, Log: quietLog(), Keys: gb.ShareKeys(&sharding.ShardKeys{Load: cfg.load})}
 	ctx := context.Background()
 	if err := xb.Apply(ctx, []Op{replaceOp(t, 1, 1, 5)}); err != nil {
 		t.Fatal(err)
@@ -99,7 +98,7 @@ func TestShardKeys_RereadOnShardKeyNotFound(t *testing.T) {
 	dst := testmongo.StartDest(t)
 	client, sent := dst.Recording("update")
 	cfg := &fakeConfig{}
-	x := &Executor{Client: client, Workers: 1, BulkSize: 10, Log: quietLog(), Keys: &shardkey.ShardKeys{Load: cfg.load}}
+	x := &Executor{Client: client, Workers: 1, BulkSize: 10, Log: quietLog(), Keys: &sharding.ShardKeys{Load: cfg.load}}
 	ctx := context.Background()
 	if err := x.Apply(ctx, []Op{replaceOp(t, 1, 1, 5)}); err != nil {
 		t.Fatal(err)
@@ -130,7 +129,7 @@ func TestShardKeys_ShardCollectionNoopRefreshes(t *testing.T) {
 	cfg := &fakeConfig{}
 	cl := gate.NewCluster(quietLog())
 	g := cl.Shard("a", nil)
-	keys := g.ShareKeys(&shardkey.ShardKeys{Load: cfg.load})
+	keys := g.ShareKeys(&sharding.ShardKeys{Load: cfg.load})
 	if _, err := keys.Of(context.Background(), "db.c"); err != nil {
 		t.Fatal(err)
 	}

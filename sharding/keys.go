@@ -1,8 +1,8 @@
-// Package shardkey holds what the applier's statements towards a mongos
-// destination need: its shard keys by namespace, read from
-// config.collections and cached, and the queries that name a document by
-// _id and shard key.
-package shardkey
+package sharding
+
+// What the applier's statements towards a mongos destination need: its
+// shard keys by namespace, read from config.collections and cached, and
+// the queries that name a document by _id and shard key.
 
 import (
 	"context"
@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/mongo-sync/mongo-sync/sharding"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
@@ -27,8 +26,8 @@ import (
 // them). Nil in an Executor: the destination is no mongos.
 type ShardKeys struct {
 	// Load reads the destination's sharded collections
-	// (sharding.Collections: config.collections); tests supply their own.
-	Load func(ctx context.Context) ([]sharding.Collection, error)
+	// (Collections: config.collections); tests supply their own.
+	Load func(ctx context.Context) ([]Collection, error)
 
 	mu     sync.Mutex
 	keys   map[string]*Key
@@ -37,7 +36,7 @@ type ShardKeys struct {
 
 // NewShardKeys reads the shard keys of the mongos c is connected to.
 func NewShardKeys(c *mongo.Client) *ShardKeys {
-	return &ShardKeys{Load: func(ctx context.Context) ([]sharding.Collection, error) { return sharding.Collections(ctx, c) }}
+	return &ShardKeys{Load: func(ctx context.Context) ([]Collection, error) { return Collections(ctx, c) }}
 }
 
 // Invalidate makes the next write read the keys again.
