@@ -47,6 +47,10 @@ type Check struct {
 	// record the spool's identity and refill a spool that lost what the
 	// state file still needs. The applier only checks it.
 	OwnsSpool bool
+	// AddOnline: the command copies namespaces added to the selection
+	// before its applier goes on (sync of a replica set source). An
+	// addition is then recorded (Binding.AddingFrom), not refused.
+	AddOnline bool
 	Log       logrus.FieldLogger
 }
 
@@ -86,7 +90,7 @@ func (c *Check) Run(ctx context.Context) error {
 		return err
 	}
 	if recorded {
-		if err := c.compare(b, src, marker); err != nil {
+		if err := c.compare(&b, src, marker); err != nil {
 			return err
 		}
 	}
@@ -200,7 +204,7 @@ func (c *Check) binding() (b store.Binding, recorded, fresh bool, err error) {
 	return
 }
 
-func (c *Check) compare(b store.Binding, src Deployment, marker string) error {
+func (c *Check) compare(b *store.Binding, src Deployment, marker string) error {
 	if c.Src != nil && b.Source != "" && !spool.SameSource(b.Source, src.ID) && !spool.SameSource(src.ID, b.Source) {
 		return refuse("state file %s belongs to a sync from source %s (%s), not from %s (%s). "+
 			"To sync from %s, give it its own store.path and spool.dir; to go on, point src back at %s",
@@ -220,15 +224,23 @@ func (c *Check) compare(b store.Binding, src Deployment, marker string) error {
 		return fmt.Errorf("state file %s: %w", c.StatePath, err)
 	}
 	ch := config.CompareSelection(before, c.NS.Selection())
-	if len(ch.Added) > 0 {
-		return refuse("sync.dbs now selects what state file %s never copied: %s. Their documents would arrive only as the writes made from now on. "+
-			"Sync them with a config of their own (another store.path and spool.dir), or start this sync over with an empty state file and spool",
-			c.StatePath, strings.Join(ch.Added, "; "))
-	}
 	if len(ch.Changed) > 0 {
 		return refuse("sync.dbs changes the rename or the fields of namespaces already synced: %s. "+
 			"To change one: remove it from sync.dbs and run once, drop (or keep) its destination namespace, then sync it with a config of its own",
 			strings.Join(ch.Changed, "; "))
+	}
+	if len(ch.Added) > 0 && !c.AddOnline {
+		return refuse("sync.dbs now selects what state file %s never copied: %s. Their documents would arrive only as the writes made from now on. "+
+			"mongo-sync sync copies added namespaces of a replica set source before it applies on (the separate reader, applier and copy commands, and a sharded source, do not); "+
+			"or sync them with a config of their own (another store.path and spool.dir)",
+			c.StatePath, strings.Join(ch.Added, "; "))
+	}
+	if len(ch.Added) > 0 && !c.StateReadOnly {
+		if b.AddingFrom == "" {
+			b.AddingFrom = b.Selection // an earlier addition not yet copied keeps its older start
+		}
+		c.Log.WithField("added", strings.Join(ch.Added, "; ")).
+			Warn("sync.dbs now selects namespaces this sync never copied: they are copied first, then the applier goes on with them")
 	}
 	if len(ch.Removed) > 0 && !c.StateReadOnly {
 		c.Log.WithField("removed", strings.Join(ch.Removed, "; ")).

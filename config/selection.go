@@ -64,6 +64,23 @@ func ParseSelection(text string) (Selection, error) {
 	return s, nil
 }
 
+// Selects reports whether s selected collection coll of db, by the rule of
+// Namespaces.Selected: a recorded selection read back from a state file.
+func (s Selection) Selects(db, coll string) bool {
+	if Internal(db, coll) {
+		return false
+	}
+	if s.All {
+		return true
+	}
+	d, ok := s.DBs[db]
+	if !ok {
+		return false
+	}
+	_, named := d.Colls[coll]
+	return d.All || named || TempOutput(coll)
+}
+
 // SelectionChange is how a config's selection differs from the one a
 // state file recorded. Each list names databases ("db"), collections
 // ("db.coll") or "every database" / "every collection of db".

@@ -90,3 +90,23 @@ func TestNamespaces_ReservedDatabase(t *testing.T) {
 		t.Fatal("rename_db into the reserved database accepted")
 	}
 }
+
+// A selection read back from a state file selects what the config it was
+// recorded from selected, collection by collection.
+func TestSelection_SelectsAsTheNamespaces(t *testing.T) {
+	for _, n := range []*Namespaces{
+		nsOf(t, DB{DB: "blog", RenameDB: "blog2", Colls: []Coll{{Coll: "posts", Fields: []string{"title"}}, {Coll: "tags"}}}, DB{DB: "shop"}),
+		nsOf(t),
+	} {
+		back, err := ParseSelection(n.Selection().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ns := range [][2]string{{"blog", "posts"}, {"blog", "tags"}, {"blog", "drafts"}, {"blog", "tmp.agg_out.1"},
+			{"shop", "orders"}, {"shop", "system.views"}, {"shop", "system.profile"}, {"crm", "people"}, {"admin", "x"}, {"mongo_sync", "deployment"}} {
+			if got, want := back.Selects(ns[0], ns[1]), n.Selected(ns[0], ns[1]); got != want {
+				t.Errorf("%s.%s: recorded selection says %v, the namespaces %v", ns[0], ns[1], got, want)
+			}
+		}
+	}
+}

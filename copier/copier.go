@@ -46,6 +46,10 @@ type Copier struct {
 	// that shard's documents, so it is neither refused as non-empty nor
 	// dropped.
 	Claimed func(srcNS string) bool
+	// Only, if set, narrows the copy to the selected collections it keeps:
+	// the namespaces added to a running sync's selection, and not those its
+	// applier has filled since (a collection created after the first copy).
+	Only func(srcNS string) bool
 	// WriteConcern is sent with every insert (nil: the server's default).
 	WriteConcern *writeconcern.WriteConcern
 	Progress     Progress
@@ -87,6 +91,15 @@ func (c *Copier) run(ctx context.Context) error {
 	colls, err := c.list(ctx)
 	if err != nil {
 		return err
+	}
+	if c.Only != nil {
+		kept := colls[:0]
+		for _, coll := range colls {
+			if c.Only(coll.srcNS) {
+				kept = append(kept, coll)
+			}
+		}
+		colls = kept
 	}
 	if err := c.checkDBsExist(ctx, colls); err != nil {
 		return err

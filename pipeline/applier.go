@@ -44,7 +44,7 @@ func Apply(ctx context.Context, cfg *config.Config, opts ApplyOptions, rec *stat
 		return err
 	}
 	defer st.Close()
-	if err := bindSides(ctx, cfg, st, false, true, log); err != nil {
+	if err := bindSides(ctx, cfg, st, false, true, false, log); err != nil {
 		return err
 	}
 	if st.Stage() == store.StageCopying {

@@ -16,10 +16,12 @@ import (
 
 // bindSides checks what the state file st and the spool belong to against
 // the sides this command connects to (binding.Check), before anything else
-// is written. withSrc / withDst say which sides the command has.
-func bindSides(ctx context.Context, cfg *config.Config, st *store.Store, withSrc, withDst bool, log logrus.FieldLogger) error {
+// is written. withSrc / withDst say which sides the command has;
+// addOnline, that it copies namespaces added to sync.dbs before its
+// applier goes on (copyAdded), so an addition is recorded, not refused.
+func bindSides(ctx context.Context, cfg *config.Config, st *store.Store, withSrc, withDst, addOnline bool, log logrus.FieldLogger) error {
 	c := &binding.Check{NS: cfg.Namespaces(), Store: st, StatePath: cfg.Store.Path, SpoolDir: cfg.Spool.Dir,
-		OwnsSpool: withSrc, Log: log}
+		OwnsSpool: withSrc, AddOnline: addOnline, Log: log}
 	if withSrc {
 		src, _, err := reader.Connect(ctx, cfg.Src)
 		if err != nil {
@@ -84,7 +86,7 @@ func bindShards(ctx context.Context, cfg *config.Config, stages []*shardStage, r
 		}
 	}
 	for _, s := range stages {
-		if err := bindSides(ctx, s.cfg, s.st, true, true, s.log); err != nil {
+		if err := bindSides(ctx, s.cfg, s.st, true, true, false, s.log); err != nil {
 			return fmt.Errorf("shard %s: %w", s.name, err)
 		}
 	}

@@ -38,7 +38,7 @@ func Copy(ctx context.Context, cfg *config.Config, rec *status.Recorder, log log
 	if err := cfg.RequireDest(); err != nil {
 		return err
 	}
-	if err := bindSides(ctx, cfg, st, true, true, log); err != nil {
+	if err := bindSides(ctx, cfg, st, true, true, false, log); err != nil {
 		return err
 	}
 	return runCopy(ctx, cfg, st, rec, log, nil, nil)
@@ -57,7 +57,7 @@ func runCopy(ctx context.Context, cfg *config.Config, st *store.Store, rec *stat
 		return nil
 	}
 	start := time.Now()
-	if err := copyData(ctx, cfg, st, rec, log, claimed); err != nil {
+	if err := copyData(ctx, cfg, st, rec, log, claimed, nil); err != nil {
 		return err
 	}
 	srcClient, _, err := reader.Connect(ctx, cfg.Src)
@@ -68,9 +68,10 @@ func runCopy(ctx context.Context, cfg *config.Config, st *store.Store, rec *stat
 	return recordCopyEnd(ctx, srcClient, st, end, rec, log, start)
 }
 
-// copyData copies the selected collections from cfg.Src, recording its
-// progress in st (ranges and collections done; T0 pinned if not yet).
-func copyData(ctx context.Context, cfg *config.Config, st *store.Store, rec *status.Recorder, log logrus.FieldLogger, claimed func(string) bool) error {
+// copyData copies the selected collections from cfg.Src (those only
+// keeps, when set), recording its progress in st (ranges and collections
+// done; T0 pinned if not yet).
+func copyData(ctx context.Context, cfg *config.Config, st *store.Store, rec *status.Recorder, log logrus.FieldLogger, claimed, only func(string) bool) error {
 	srcClient, dstClient, closeBoth, err := ConnectBoth(ctx, cfg)
 	if err != nil {
 		return err
@@ -102,7 +103,7 @@ func copyData(ctx context.Context, cfg *config.Config, st *store.Store, rec *sta
 	progress := teeProgress{shown, rec}
 	cp := &copier.Copier{Src: srcClient, Dst: dstClient, NS: cfg.Namespaces(), Store: st,
 		Workers: cfg.Copy.Workers, BatchDocs: cfg.Copy.BatchDocs, SplitDocs: cfg.Copy.SplitDocs, SplitAlways: cfg.Copy.Split == "always",
-		DropExisting: cfg.Sync.DropExisting, Claimed: claimed, WriteConcern: mongoconn.DestOptions(cfg.DstMongo()).WriteConcern, Progress: progress, Log: log}
+		DropExisting: cfg.Sync.DropExisting, Claimed: claimed, Only: only, WriteConcern: mongoconn.DestOptions(cfg.DstMongo()).WriteConcern, Progress: progress, Log: log}
 	err = cp.Run(ctx)
 	progress.Wait()
 	if err != nil {
@@ -120,6 +121,15 @@ func recordCopyEnd(ctx context.Context, src *mongo.Client, st *store.Store, end 
 	}
 	if err := st.SetCopyEnd(copyEnd); err != nil {
 		return err
+	}
+	// Namespaces added to sync.dbs while the copy ran were copied with it.
+	if b, ok, err := st.Binding(); err != nil {
+		return err
+	} else if ok && b.AddingFrom != "" {
+		b.AddingFrom = ""
+		if err := st.SetBinding(b); err != nil {
+			return err
+		}
 	}
 	if err := st.SetStage(store.StageApplied); err != nil {
 		return err

@@ -52,7 +52,7 @@ func copyViaRouter(ctx context.Context, cfg *config.Config, stages []*shardStage
 		rcfg := *cfg
 		rcfg.Src.Shards = nil
 		log.WithField("mongos", cfg.Src.Redacted()).Info("initial copy through the mongos (orphaned documents are left out)")
-		if err := copyData(ctx, &rcfg, cst, rec, log, nil); err != nil {
+		if err := copyData(ctx, &rcfg, cst, rec, log, nil, nil); err != nil {
 			return err
 		}
 		if err := cst.SetStage(store.StageApplied); err != nil {

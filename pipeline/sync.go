@@ -53,7 +53,7 @@ func Sync(ctx context.Context, cfg *config.Config, optimeLog string, rec *status
 		return err
 	}
 	defer st.Close()
-	if err := bindSides(ctx, cfg, st, true, true, log); err != nil {
+	if err := bindSides(ctx, cfg, st, true, true, true, log); err != nil {
 		return err
 	}
 	incremental := cfg.Sync.StartOptime != nil || optimeLog != ""
@@ -81,6 +81,9 @@ func Sync(ctx context.Context, cfg *config.Config, optimeLog string, rec *status
 			if err := runCopy(gctx, cfg, st, rec, log.WithField("component", "copy"), live.end, nil); err != nil {
 				return err
 			}
+		}
+		if err := copyAdded(gctx, cfg, st, rec, log.WithField("component", "copy"), live.end); err != nil {
+			return err
 		}
 		if gctx.Err() != nil {
 			return nil

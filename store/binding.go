@@ -13,13 +13,17 @@ var keyBinding = []byte("binding")
 // identities (with the names they were reached by, passwords redacted, for
 // messages), and the selection it has synced.
 type Binding struct {
-	StateID    string    `json:"state_id"`
-	SpoolID    string    `json:"spool_id,omitempty"`
-	Source     string    `json:"source,omitempty"`
-	SourceName string    `json:"source_name,omitempty"`
-	Dest       string    `json:"dest,omitempty"`
-	DestName   string    `json:"dest_name,omitempty"`
-	Selection  string    `json:"selection,omitempty"`
+	StateID    string `json:"state_id"`
+	SpoolID    string `json:"spool_id,omitempty"`
+	Source     string `json:"source,omitempty"`
+	SourceName string `json:"source_name,omitempty"`
+	Dest       string `json:"dest,omitempty"`
+	DestName   string `json:"dest_name,omitempty"`
+	Selection  string `json:"selection,omitempty"`
+	// AddingFrom is the selection before namespaces were added to it, while
+	// their copy is not done (the sync copies them online, then clears it):
+	// a restart copies what Selection selects and AddingFrom does not.
+	AddingFrom string    `json:"adding_from,omitempty"`
 	Recorded   time.Time `json:"recorded"`
 }
 

@@ -109,8 +109,11 @@ func TestBinding_AnotherDestinationRefused(t *testing.T) {
 	}
 }
 
-// A database added to sync.dbs is refused, naming it; a removed one stops
-// being applied and its destination data stays.
+// A database added to sync.dbs is refused by the commands that cannot copy
+// it (the applier alone; sync copies it: pipeline's
+// TestSync_DatabaseAddedIsCopiedOnline), naming it; a changed rename is
+// refused by sync too; a removed one stops being applied and its
+// destination data stays.
 func TestBinding_SelectionChanged(t *testing.T) {
 	src, dst := testmongo.StartSource(t), testmongo.StartDest(t)
 	insertPosts(t, src.Client(), "blog", 30)
@@ -120,7 +123,7 @@ func TestBinding_SelectionChanged(t *testing.T) {
 	syncUntilConsistent(t, testsync.WriteConfig(t, dir, src.URI, dst.URI, both))
 
 	insertPosts(t, src.Client(), "crm", 5)
-	out, err := run(t, "sync", "-f", testsync.WriteConfig(t, dir, src.URI, dst.URI, "[sync]\ndbs = [{db = \"blog\"}, {db = \"shop\"}, {db = \"crm\"}]\n"))
+	out, err := run(t, "applier", "-f", testsync.WriteConfig(t, dir, src.URI, dst.URI, "[sync]\ndbs = [{db = \"blog\"}, {db = \"shop\"}, {db = \"crm\"}]\n"))
 	if err == nil || !strings.Contains(out, "never copied: crm") {
 		t.Fatalf("an added database was not refused by name: %v\n%s", err, out)
 	}

@@ -1,0 +1,83 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/copier"
+	"github.com/mongo-sync/mongo-sync/internal/oplog"
+	"github.com/mongo-sync/mongo-sync/reader"
+	"github.com/mongo-sync/mongo-sync/status"
+	"github.com/mongo-sync/mongo-sync/store"
+	"github.com/sirupsen/logrus"
+)
+
+// A running sync's selection grows when the operator adds a database or a
+// collection to sync.dbs between two runs. Replaying the oplog alone would
+// give the added namespaces only the writes made from now on: the spool
+// never held their entries. So the sync (binding.Check with AddOnline)
+// records the selection from before (Binding.AddingFrom), and copyAdded
+// copies what is selected now and was not then, before the applier goes
+// on:
+//
+//   - the reader of this run spools with the new selection from where the
+//     spool ended, so every entry of an added namespace from there on is
+//     spooled, and the copy reads later than that: the added namespaces'
+//     catch-up window begins at the spool's end, at or before the copy;
+//   - the applier waits (the spool holds what comes meanwhile), then
+//     replays from its checkpoint with the copy's end as the new
+//     consistency point: entries up to it may meet the copied documents'
+//     newer state, and the re-application rules apply to them;
+//   - a collection of a database that was already selected is not copied
+//     again, even if it was created since the first copy (the applier
+//     filled it), because only what the old selection did not select is.
+//
+// A stop during the copy resumes it (its ranges are recorded); AddingFrom
+// is cleared only once it is done.
+
+// copyAdded copies the namespaces added to the selection of st's sync, if
+// any (st at the applying stage), and records the copy's end.
+func copyAdded(ctx context.Context, cfg *config.Config, st *store.Store, rec *status.Recorder, log logrus.FieldLogger, end *copier.EndWitness) error {
+	b, ok, err := st.Binding()
+	if err != nil || !ok || b.AddingFrom == "" || st.Stage() != store.StageApplied {
+		return err
+	}
+	before, err := config.ParseSelection(b.AddingFrom)
+	if err != nil {
+		return fmt.Errorf("state file %s: %w", cfg.Store.Path, err)
+	}
+	only := func(ns string) bool {
+		db, coll := config.SplitNS(ns)
+		return !before.Selects(db, coll)
+	}
+	start := time.Now()
+	log.Warn("copying the namespaces added to sync.dbs; the applier waits until they are copied (the spool holds what comes meanwhile)")
+	if err := copyData(ctx, cfg, st, rec, log, nil, only); err != nil {
+		return fmt.Errorf("copy of the namespaces added to sync.dbs: %w", err)
+	}
+	src, _, err := reader.Connect(ctx, cfg.Src)
+	if err != nil {
+		return err
+	}
+	defer src.Disconnect(context.Background())
+	at, via, err := copyEnd(ctx, src, st.T0(), end)
+	if err != nil {
+		return fmt.Errorf("record the end of the copy of the added namespaces: %w", err)
+	}
+	if prev := st.CopyEnd(); at.Before(prev) {
+		at = prev
+	}
+	if err := st.SetCopyEnd(at); err != nil {
+		return err
+	}
+	b.AddingFrom = ""
+	if err := st.SetBinding(b); err != nil {
+		return err
+	}
+	rec.SetStage(store.StageApplied)
+	log.WithFields(logrus.Fields{"copy_end": oplog.FormatTS(at), "via": via, "took": time.Since(start).Truncate(time.Millisecond).String()}).
+		Info("the namespaces added to sync.dbs are copied: the destination is consistent once the applier passes copy_end")
+	return nil
+}
