@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/internal/testsync"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -138,19 +139,62 @@ func (l *runningLoad) Wait() {
 	}
 }
 
-// verifyEventually runs mongo-sync verify until it passes.
+// verifyEventually runs mongo-sync verify until it passes, then judges
+// the end state again without mongo-sync's code (independentlyEqual): a
+// bug in verify must not pass the tests that rely on it.
 func verifyEventually(t *testing.T, conf string, d time.Duration) string {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
 		out, err := run(t, "verify", "-f", conf)
 		if err == nil {
+			independentlyEqual(t, conf)
 			return out
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("verify still fails after %s: %v\n%s", d, err, out)
 		}
 		time.Sleep(time.Second)
+	}
+}
+
+// independentlyEqual compares the source and destination of conf (a
+// replica set source) without mongo-sync's code: every selected
+// collection's documents, the collections on both sides, their options
+// and indexes (testsync.IndependentDiff, testsync.SchemaDiff).
+func independentlyEqual(t *testing.T, conf string) {
+	t.Helper()
+	cfg, err := config.Load(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Src.URI == "" || len(cfg.Src.Shards) > 0 {
+		t.Fatalf("independentlyEqual compares a replica set source given by src.uri; %s has none (compare shards with testsync.UnionDiff)", conf)
+	}
+	connect := func(uri string) *mongo.Client {
+		c, err := mongo.Connect(options.Client().ApplyURI(uri).SetServerSelectionTimeout(20 * time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Disconnect(context.Background()) })
+		return c
+	}
+	src, dst := connect(cfg.Src.URI), connect(cfg.DstMongo().URI)
+	dbs := map[string]string{}
+	for _, d := range cfg.Sync.DBs {
+		dbs[d.DB] = d.DB
+		if d.RenameDB != "" {
+			dbs[d.DB] = d.RenameDB
+		}
+	}
+	if len(dbs) == 0 {
+		t.Fatalf("independentlyEqual needs sync.dbs in %s", conf)
+	}
+	if n := testsync.IndependentDiff(t, src, dst, dbs); n != 0 {
+		t.Fatalf("verify passed, but an independent comparison finds %d document differences", n)
+	}
+	if n := testsync.SchemaDiff(t, []*mongo.Client{src}, dst, dbs, t.Logf); n != 0 {
+		t.Fatalf("verify passed, but an independent comparison finds %d differences in collections, options or indexes", n)
 	}
 }
 
