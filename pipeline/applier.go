@@ -30,6 +30,9 @@ type ApplyOptions struct {
 
 	live  *liveSpool // sync: follow the reader's open segment
 	shard string     // the shard of a sharded source it replays
+	// elsewhere lists the UUIDs the other shards' catalogs place at a
+	// namespace (translate.Translator.Elsewhere); nil for a replica set.
+	elsewhere func(ns string) ([][]byte, error)
 }
 
 // Apply runs the applier on its own (the applier command): it checks the
@@ -123,7 +126,7 @@ func runApplier(ctx context.Context, cfg *config.Config, opts ApplyOptions, st *
 	}
 	a := &applier.Applier{
 		Spool: sr, SpoolDir: cfg.Spool.Dir, Store: st,
-		Translator:      translator(cfg, st, rec, log),
+		Translator:      translator(cfg, st, rec, log, opts.elsewhere),
 		Exec:            exec,
 		BatchOps:        cfg.Applier.BatchOps,
 		BatchBytes:      int(cfg.Applier.BatchBytes),
@@ -160,9 +163,9 @@ func rewind(ctx context.Context, sr *spool.Reader, st *store.Store, from string,
 
 // translator routes entries by collection UUID through the state file's
 // catalog (the copy records every collection it copies).
-func translator(cfg *config.Config, st *store.Store, rec *status.Recorder, log logrus.FieldLogger) *translate.Translator {
+func translator(cfg *config.Config, st *store.Store, rec *status.Recorder, log logrus.FieldLogger, elsewhere func(string) ([][]byte, error)) *translate.Translator {
 	t := translate.NewTranslator(cfg.Namespaces())
-	t.Catalog, t.Rec, t.Log = st, rec, log
+	t.Catalog, t.Rec, t.Log, t.Elsewhere = st, rec, log, elsewhere
 	t.ShardCollections = cfg.Sync.ShardCollections
 	return t
 }

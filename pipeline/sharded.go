@@ -153,7 +153,8 @@ func runShardedSync(ctx context.Context, cfg *config.Config, shards []config.Sha
 		for _, s := range stages {
 			s.rec.SetStage(store.StageApplied)
 			g.Go(func() error {
-				err := runApplier(gctx, s.cfg, ApplyOptions{live: s.live, shard: s.name}, s.st, s.rec, s.log.WithField("component", "applier"))
+				opts := ApplyOptions{live: s.live, shard: s.name, elsewhere: func(ns string) ([][]byte, error) { return heldElsewhere(stages, s, ns) }}
+				err := runApplier(gctx, s.cfg, opts, s.st, s.rec, s.log.WithField("component", "applier"))
 				return shardErr(s.name, err)
 			})
 		}
@@ -228,4 +229,27 @@ func refuseShardedFromShards(ctx context.Context, stages []*shardStage) error {
 		}
 	}
 	return nil
+}
+
+// heldElsewhere lists the collection UUIDs that the catalogs of the shards
+// other than s place at destination namespace ns (a drop on s of a
+// collection movePrimary moved to another shard is then not applied:
+// applier/translate/moved.go).
+func heldElsewhere(stages []*shardStage, s *shardStage, ns string) ([][]byte, error) {
+	var out [][]byte
+	for _, o := range stages {
+		if o == s {
+			continue
+		}
+		m, err := o.st.Collections()
+		if err != nil {
+			return nil, fmt.Errorf("shard %s: %w", o.name, err)
+		}
+		for u, n := range m {
+			if n == ns {
+				out = append(out, []byte(u))
+			}
+		}
+	}
+	return out, nil
 }

@@ -103,7 +103,7 @@ func (t *Translator) command(seq uint64, ts bson.Timestamp, ns string, o, raw bs
 		return []exec.Op{after(t.cmdOp(seq, ts, dstNS, name, dstDB, cmd, mongoerr.NamespaceExists), cat.set(ui, dstNS))}, nil
 	case "drop":
 		op := t.cmdOp(seq, ts, dstNS, name, dstDB, bson.D{{Key: "drop", Value: dstColl}}, mongoerr.NamespaceNotFound)
-		return []exec.Op{after(op, cat.forget(ui))}, nil
+		return []exec.Op{after(t.unlessMoved(op, ui), cat.forget(ui))}, nil
 	case "createIndexes":
 		spec := bson.D{}
 		for _, e := range elems[1:] {

@@ -34,6 +34,12 @@ type Translator struct {
 	// ShardCollections (sync.shard_collections) shards a destination
 	// collection when the source logs that it sharded it (shardcoll.go).
 	ShardCollections bool
+	// Elsewhere, for one shard of a sharded source replayed in one
+	// process, lists the collection UUIDs the other shards' catalogs place
+	// at a destination namespace now: a plain drop of a collection another
+	// shard has since re-created under a new UUID is not applied
+	// (moved.go). Nil: a replica set.
+	Elsewhere func(ns string) ([][]byte, error)
 
 	txns map[string]*txn
 	cat  *catalog

@@ -1,0 +1,63 @@
+package translate
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"github.com/mongo-sync/mongo-sync/applier/exec"
+	"github.com/sirupsen/logrus"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// movePrimary moves a database's unsharded collections from one shard to
+// another, and logs it on both without a fromMigrate mark where it matters
+// (mongodb/mongo, read for this; 4.4 to 8.0):
+//
+//   - the new primary clones each collection with a plain create under a
+//     new UUID and plain createIndexes (src/mongo/db/cloner.cpp,
+//     _createCollectionsForDb, userCreateNS), then inserts its documents
+//     with fromMigrate true (cloner.cpp's batch handler);
+//   - once the move commits, the old primary drops its copy with a plain
+//     drop of the old UUID (4.4 to 6.x: MovePrimarySourceManager::
+//     cleanStaleData; 7.0+: MovePrimaryCoordinator's dropStaleDataOnDonor).
+//
+// Replayed as logged, the new primary's create finds the collection there
+// (NamespaceExists: done), its inserts are skipped as a migration's, and
+// the old primary's drop then drops the destination's collection, every
+// document of it: the new primary's later writes would re-create it with
+// only those. The drop is not applied when, by the time it runs (a barrier
+// the cross-shard gate admits only once every other shard has applied
+// everything before it), another shard's catalog holds the namespace
+// under another UUID: the collection lives on there. The shard's own
+// catalog forgets the old UUID all the same.
+//
+// A sharded collection's drop is unaffected: the other shards drop theirs
+// with fromMigrate first (migrated.go), which forgets the UUID there, and
+// none places a new one at the name before the primary's drop.
+
+// unlessMoved makes a drop of ui's collection a no-op when another shard
+// holds its namespace under another UUID when the drop runs.
+func (t *Translator) unlessMoved(op exec.Op, ui []byte) exec.Op {
+	if t.Elsewhere == nil || ui == nil {
+		return op
+	}
+	run, ns := op.Cmd, op.NS
+	op.Cmd = func(ctx context.Context, c *mongo.Client) error {
+		held, err := t.Elsewhere(ns)
+		if err != nil {
+			return fmt.Errorf("read the other shards' catalogs for %s: %w", ns, err)
+		}
+		for _, u := range held {
+			if !bytes.Equal(u, ui) {
+				if t.Log != nil {
+					t.Log.WithFields(logrus.Fields{"ns": ns, "seq": op.Seq}).
+						Warn("drop not applied: another shard holds this collection under a new UUID (movePrimary moved it there)")
+				}
+				return fmt.Errorf("%w: another shard holds %s under a new UUID (movePrimary)", exec.ErrAlreadyApplied, ns)
+			}
+		}
+		return run(ctx, c)
+	}
+	return op
+}
