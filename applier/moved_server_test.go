@@ -1,0 +1,109 @@
+package applier
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/mongo-sync/mongo-sync/applier/exec"
+	"github.com/mongo-sync/mongo-sync/applier/translate"
+	"github.com/mongo-sync/mongo-sync/gate"
+	"github.com/mongo-sync/mongo-sync/internal/testmongo"
+	"github.com/mongo-sync/mongo-sync/spool"
+	"github.com/mongo-sync/mongo-sync/store"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// movePrimary of database db from shard a (the old primary) to shard b, as
+// both log it (mongodb/mongo, 4.4 to 8.0; see translate/moved.go): b
+// creates db.c under a new UUID with a plain create and inserts the
+// documents with fromMigrate; a, once the move commits, drops its copy
+// with a plain drop of the old UUID. Then b takes the collection's writes.
+// Replayed by two shards' appliers through one Cluster, the destination
+// keeps db.c and its documents, and takes b's later writes; shard a's
+// catalog forgets the old UUID. Without the check, a's drop dropped every
+// document and b's next insert re-created db.c with that one alone.
+func TestCluster_MovePrimaryKeepsTheCollection(t *testing.T) {
+	dst := testmongo.StartDest(t)
+	client := dst.Client()
+	resetServer(t, client)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, i := range []int32{1, 2} { // the copy
+		if _, err := client.Database("db").Collection("c").InsertOne(ctx, bson.D{{Key: "_id", Value: i}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u1, u2 := uuid(1), uuid(2)
+	id := func(i int32) bson.D { return bson.D{{Key: "_id", Value: i}} }
+	fm := func(d bson.D) bson.D { return append(d, bson.E{Key: "fromMigrate", Value: true}) }
+	create := entry(20, "c", "db.$cmd", u2, bson.D{{Key: "create", Value: "c"},
+		{Key: "idIndex", Value: bson.D{{Key: "v", Value: 2}, {Key: "key", Value: bson.D{{Key: "_id", Value: 1}}}, {Key: "name", Value: "_id_"}}}})
+	drop := append(entry(30, "c", "db.$cmd", u1, bson.D{{Key: "drop", Value: "c"}}), bson.E{Key: "o2", Value: bson.D{{Key: "numRecords", Value: int64(3)}}})
+	a := []bson.D{entry(6, "i", "db.c", u1, id(4)), drop}
+	b := []bson.D{create, fm(entry(21, "i", "db.c", u2, id(1))), fm(entry(21, "i", "db.c", u2, id(2))), fm(entry(22, "i", "db.c", u2, id(4))),
+		entry(40, "i", "db.c", u2, id(10))}
+
+	cl := gate.NewCluster(quietLog())
+	ga, gb := cl.Shard("a", nil), cl.Shard("b", nil)
+	dirs := [2]string{spoolShard(t, a, ga), spoolShard(t, b, gb)}
+	seedCatalog(t, dirs[0], map[string][]byte{"db.c": u1}) // a held db.c; b held nothing of db
+	var stores [2]*store.Store
+	for i, d := range dirs {
+		st, err := store.Open(filepath.Join(filepath.Dir(d), "state.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		stores[i] = st
+	}
+	// As pipeline's heldElsewhere: what the other shard's catalog places at ns.
+	elsewhere := func(other *store.Store) func(string) ([][]byte, error) {
+		return func(ns string) ([][]byte, error) {
+			m, err := other.Collections()
+			var out [][]byte
+			for u, n := range m {
+				if n == ns {
+					out = append(out, []byte(u))
+				}
+			}
+			return out, err
+		}
+	}
+	errs := make(chan error, 2)
+	for i, g := range []*gate.ShardGate{ga, gb} {
+		go func() {
+			errs <- applyWithStore(ctx, client, dirs[i], g, stores[i], elsewhere(stores[1-i]))
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatalf("applier: %v", err)
+		}
+	}
+	if err := checkShardCase(client, shardDDLCase{want: map[string][]int32{"db.c": {1, 2, 4, 10}}}); err != nil {
+		t.Error(err)
+	}
+	if m, err := stores[0].Collections(); err != nil || len(m) != 0 {
+		t.Errorf("shard a's catalog after its drop: %v, %v; want it empty", m, err)
+	}
+}
+
+// applyWithStore is applyRetained with the state file already open and the
+// other shards' catalogs given (translate.Translator.Elsewhere).
+func applyWithStore(ctx context.Context, client *mongo.Client, spoolDir string, g *gate.ShardGate, st *store.Store, elsewhere func(string) ([][]byte, error)) error {
+	sr, err := spool.OpenReader(spoolDir)
+	if err != nil {
+		return err
+	}
+	defer sr.Close()
+	tr := translate.NewTranslator(nil)
+	tr.Catalog, tr.Log, tr.Elsewhere = st, quietLog(), elsewhere
+	a := &Applier{Spool: sr, SpoolDir: spoolDir, Store: st, Translator: tr,
+		Exec:     &exec.Executor{Client: client, Workers: 4, BulkSize: 12, Log: quietLog()},
+		BatchOps: 1000, BatchBytes: 16 << 20, ExitWhenDrained: true, LogInterval: 1 << 62, Log: quietLog(),
+		Retention: time.Hour, Gate: g}
+	return a.Run(ctx)
+}
