@@ -113,19 +113,24 @@ func OpenRouter(ctx context.Context, cfg *config.Config, forSync bool, log logru
 
 // ShardConfig is the configuration of the shard named name (--shard) of
 // cfg's sharded source: one listed in src.shards, or, where no sync has
-// recorded the shards of src's mongos yet, one that the mongos lists.
-func ShardConfig(cfg *config.Config, name string) (*config.Config, error) {
+// recorded the shards of src's mongos yet, one that the mongos lists,
+// asked within ctx (at most 30 s) and logging to log.
+func ShardConfig(ctx context.Context, cfg *config.Config, name string, log logrus.FieldLogger) (*config.Config, error) {
 	shards, err := cfg.Shards()
 	if err != nil {
 		return nil, err
 	}
 	if len(shards) == 0 && !cfg.Src.Empty() {
 		// A mongos source whose shards no sync has recorded yet: ask it.
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		router, err := OpenRouter(ctx, cfg, false, logrus.StandardLogger())
+		askCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		router, err := OpenRouter(askCtx, cfg, false, log)
 		cancel()
 		if err != nil {
 			return nil, err
+		}
+		if router == nil && ctx.Err() != nil {
+			// Stopped while asking: no answer, which is not "no mongos".
+			return nil, fmt.Errorf("--shard %s: ask src %s for its shards: %w", name, cfg.Src.Redacted(), ctx.Err())
 		}
 		if router != nil {
 			router.Disconnect(context.Background())

@@ -26,7 +26,7 @@ file, its live figures are at the /status endpoint (http.listen); this
 command then reports what the spool shows.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := c.load(nil)
+			cfg, err := c.loadReadOnly(cmd.Context())
 			if err != nil {
 				return err
 			}
