@@ -33,7 +33,7 @@ func OpenRouter(ctx context.Context, cfg *config.Config, forSync bool, log logru
 	if cfg.Src.Empty() {
 		return nil, nil
 	}
-	c, mongos, err := askMongos(ctx, cfg.Src)
+	c, mongos, err := askMongos(ctx, cfg.Src, log)
 	if err != nil {
 		rec, _ := cfg.Listed()
 		_, serr := os.Stat(cfg.Store.Path)
@@ -163,20 +163,26 @@ func shardIDs(l []config.ListedShard) string {
 
 func sameShardIDs(a, b []config.ListedShard) bool { return shardIDs(a) == shardIDs(b) }
 
-// askMongos connects to m and asks whether it is a mongos, within 10 s.
-func askMongos(ctx context.Context, m config.Mongo) (*mongo.Client, bool, error) {
+// askMongos connects to m and asks whether it is a mongos (whetherMongos),
+// within 10 s.
+func askMongos(ctx context.Context, m config.Mongo, log logrus.FieldLogger) (*mongo.Client, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	c, err := mongoconn.Plain(ctx, m)
 	if err != nil {
 		return nil, false, err
 	}
-	ok, err := IsMongos(ctx, c)
+	ok, err := whetherMongos(ctx, c, log)
 	if err != nil {
 		c.Disconnect(context.Background())
 		return nil, false, fmt.Errorf("%s: %w", m.Redacted(), err)
 	}
 	return c, ok, nil
+}
+
+// whetherMongos asks c whether it is a mongos (IsMongos) for askMongos.
+func whetherMongos(ctx context.Context, c *mongo.Client, _ logrus.FieldLogger) (bool, error) {
+	return IsMongos(ctx, c)
 }
 
 // WatchBalancer ends a sync whose source's balancer was turned on: chunk
