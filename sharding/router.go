@@ -11,6 +11,7 @@ import (
 
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/internal/mongoconn"
+	"github.com/mongo-sync/mongo-sync/internal/retry"
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
@@ -180,9 +181,24 @@ func askMongos(ctx context.Context, m config.Mongo, log logrus.FieldLogger) (*mo
 	return c, ok, nil
 }
 
-// whetherMongos asks c whether it is a mongos (IsMongos) for askMongos.
-func whetherMongos(ctx context.Context, c *mongo.Client, _ logrus.FieldLogger) (bool, error) {
-	return IsMongos(ctx, c)
+// whetherMongos asks c whether it is a mongos (IsMongos), and asks again
+// after an error that a moment may cure (retry.Retryable: a mongos shutting
+// down, a network error) until ctx ends. IsMongos no longer hides hello's
+// error behind an isMaster: without this a mongos restarting as a command
+// starts would end the sync, verify or cutover, or --shard's lookup. Where
+// ctx's deadline ends the retries, the error is the last answer's, which
+// says more.
+func whetherMongos(ctx context.Context, c *mongo.Client, log logrus.FieldLogger) (bool, error) {
+	var mongos bool
+	var last error
+	err := retry.Do(ctx, log, "ask the source whether it is a mongos", func() error {
+		mongos, last = IsMongos(ctx, c)
+		return last
+	})
+	if last != nil && errors.Is(err, context.DeadlineExceeded) {
+		err = last
+	}
+	return mongos, err
 }
 
 // WatchBalancer ends a sync whose source's balancer was turned on: chunk
