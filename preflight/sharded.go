@@ -30,12 +30,7 @@ func routerChecks(ctx context.Context, r *Report, cfg *config.Config, router *mo
 		}
 		r.ok("source.shards", "listShards names %d shards", len(listed))
 	}
-	raw, err := router.Database("admin").RunCommand(ctx, bson.D{{Key: "balancerStatus", Value: 1}}).Raw()
-	if err != nil {
-		r.Results = append(r.Results, unknown("source.balancer", "balancerStatus", err, "stop the balancer (sh.stopBalancer()) before the sync"))
-	} else {
-		r.Results = append(r.Results, balancerResult(raw))
-	}
+	r.Results = append(r.Results, balancerCheck(ctx, router))
 	colls, err := sharding.Collections(ctx, router)
 	if err != nil {
 		r.Results = append(r.Results, unknown("source.config.collections", "read config.collections", err, "grant read on database config"))
@@ -50,6 +45,15 @@ func routerChecks(ctx context.Context, r *Report, cfg *config.Config, router *mo
 	r.add("source.movePrimary", Warn, "movePrimary must not run during a sync: the new primary shard's copies are logged as fromMigrate (skipped) and the donor's drop is applied, so the database's unsharded collections would be dropped on the destination",
 		"do not run movePrimary (or removeShard, which needs it) until the cutover")
 	return shards
+}
+
+// balancerCheck asks the mongos for its balancer's state and judges it.
+func balancerCheck(ctx context.Context, router *mongo.Client) Result {
+	raw, err := router.Database("admin").RunCommand(ctx, bson.D{{Key: "balancerStatus", Value: 1}}).Raw()
+	if err != nil {
+		return unknown("source.balancer", "balancerStatus", err, "stop the balancer (sh.stopBalancer()) before the sync")
+	}
+	return balancerResult(raw)
 }
 
 // balancerResult judges balancerStatus' mode and inBalancerRound (the
