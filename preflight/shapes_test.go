@@ -213,7 +213,9 @@ func TestResourceMatch(t *testing.T) {
 }
 
 // balancerStatus in the manual's shape (4.4, 6.0), and 8.0's with term;
-// a refusal, said as the server's.
+// a refusal, said as the server's. A server without balancerStatus
+// (CommandNotFound, before 3.4) is judged by config.settings' balancer
+// document (stopped: true; none: never stopped, so on).
 func TestBalancer_Shapes(t *testing.T) {
 	cases := []struct {
 		name    string
@@ -231,6 +233,20 @@ func TestBalancer_Shapes(t *testing.T) {
 		{"refused", []bson.D{{{Key: "ok", Value: 0.0}, {Key: "errmsg", Value: "not authorized on admin to execute command { balancerStatus: 1 }"},
 			{Key: "code", Value: int32(13)}, {Key: "codeName", Value: "Unauthorized"}}}, Unknown, "balancerStatus: the server did not answer: "},
 	}
+	notFound := bson.D{{Key: "ok", Value: 0.0}, {Key: "errmsg", Value: "no such cmd: balancerStatus"}, {Key: "code", Value: int32(59)}, {Key: "codeName", Value: "CommandNotFound"}}
+	settings := func(docs ...any) bson.D {
+		return bson.D{{Key: "cursor", Value: bson.D{{Key: "firstBatch", Value: append(bson.A{}, docs...)}, {Key: "id", Value: int64(0)}, {Key: "ns", Value: "config.settings"}}}, {Key: "ok", Value: 1.0}}
+	}
+	cases = append(cases, []struct {
+		name    string
+		replies []bson.D
+		want    Status
+		detail  string
+	}{
+		{"3.2 stopped", []bson.D{notFound, settings(bson.D{{Key: "_id", Value: "balancer"}, {Key: "stopped", Value: true}})}, OK, `balancer mode "off"`},
+		{"3.2 never stopped", []bson.D{notFound, settings()}, Fail, ""},
+		{"3.2 started again", []bson.D{notFound, settings(bson.D{{Key: "_id", Value: "balancer"}, {Key: "stopped", Value: false}})}, Fail, ""},
+	}...)
 	for _, c := range cases {
 		router, _ := testmongo.Replying(t, c.replies...)
 		if r := balancerCheck(context.Background(), router); r.Status != c.want || !strings.HasPrefix(r.Detail, c.detail) {
