@@ -5,6 +5,7 @@ package inspect
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"time"
 
@@ -18,20 +19,23 @@ import (
 // read while no process holds them, or, while one does, what the spool
 // shows beside it.
 type Status struct {
-	Stage        string   `json:"stage"`
-	Running      bool     `json:"process_running"`
-	Note         string   `json:"note,omitempty"`
-	T0           string   `json:"t0,omitempty"`
-	CopyEnd      string   `json:"copy_end,omitempty"`
-	CopiedColls  []string `json:"copied_collections,omitempty"`
-	AppliedSeq   uint64   `json:"applied_seq"`
-	AppliedTS    string   `json:"applied_ts,omitempty"`
-	SpooledSeq   uint64   `json:"spooled_seq"`
-	SpooledTS    string   `json:"spooled_ts,omitempty"`
-	LagEntries   int64    `json:"lag_entries"`
-	LagSeconds   *int64   `json:"lag_seconds,omitempty"` // status.Lag; absent before a checkpoint
-	SpoolBytes   int64    `json:"spool_bytes"`
-	SpoolDamaged int      `json:"spool_damaged_segments"`
+	Stage       string   `json:"stage"`
+	Running     bool     `json:"process_running"`
+	Note        string   `json:"note,omitempty"`
+	T0          string   `json:"t0,omitempty"`
+	CopyEnd     string   `json:"copy_end,omitempty"`
+	CopiedColls []string `json:"copied_collections,omitempty"`
+	AppliedSeq  uint64   `json:"applied_seq"`
+	AppliedTS   string   `json:"applied_ts,omitempty"`
+	SpooledSeq  uint64   `json:"spooled_seq"`
+	SpooledTS   string   `json:"spooled_ts,omitempty"`
+	// LagEntries is the spooled seq minus the applied one; absent (nil)
+	// while the spool does not say how far it goes (LagUnknown says why).
+	LagEntries   *int64 `json:"lag_entries,omitempty"`
+	LagUnknown   string `json:"lag_entries_unknown,omitempty"`
+	LagSeconds   *int64 `json:"lag_seconds,omitempty"` // status.Lag; absent before a checkpoint
+	SpoolBytes   int64  `json:"spool_bytes"`
+	SpoolDamaged int    `json:"spool_damaged_segments"`
 	// Nothing there yet: the applier (state file) or the reader (spool
 	// directory) has not started.
 	StateMissing string `json:"state_file_missing,omitempty"`
@@ -42,9 +46,13 @@ type Status struct {
 // missing state file or spool directory is "not started", not an error.
 func ReadStatus(cfg *config.Config) (Status, error) {
 	st := Status{}
+	var spoolErr error // the spool was not read: how far it goes is unknown
 	if _, err := os.Stat(cfg.Spool.Dir); errors.Is(err, os.ErrNotExist) {
 		st.SpoolMissing = cfg.Spool.Dir
-	} else if sp, err := spool.ReadStat(cfg.Spool.Dir); err == nil {
+		spoolErr = fmt.Errorf("the spool directory %s is missing", cfg.Spool.Dir)
+	} else if sp, err := spool.ReadStat(cfg.Spool.Dir); err != nil {
+		spoolErr = fmt.Errorf("the spool %s could not be read: %w", cfg.Spool.Dir, err)
+	} else {
 		st.SpoolBytes, st.SpoolDamaged = sp.Bytes, sp.Damaged
 		if n := len(sp.Segments); n > 0 {
 			st.SpooledSeq = sp.Segments[n-1].Segment.Last
@@ -76,15 +84,35 @@ func ReadStatus(cfg *config.Config) (Status, error) {
 			return st, err
 		}
 		st.AppliedSeq, st.AppliedTS = ck.Seq, fmtTSOrEmpty(ck.TS)
-		st.LagEntries = int64(st.SpooledSeq) - int64(ck.Seq)
+		st.lagEntries(spoolErr)
 		var through time.Time
 		if !ck.TS.IsZero() {
 			through = time.Unix(int64(ck.TS.T), 0)
 		}
-		if lag, ok := status.Lag(time.Now(), through, st.LagEntries <= 0); ok {
+		// Caught up only where the spool shows it: every spooled entry
+		// applied. Without a spool nothing says so (status.Lag: the lag is
+		// then now minus what was applied).
+		caughtUp := st.LagEntries != nil && *st.LagEntries == 0
+		if lag, ok := status.Lag(time.Now(), through, caughtUp); ok {
 			sec := int64(lag.Seconds())
 			st.LagSeconds = &sec
 		}
 	}
 	return st, nil
+}
+
+// lagEntries sets LagEntries, the spooled seq minus the applied one, or
+// LagUnknown: spoolErr is why the spool was not read, and a spool that ends
+// before the applied checkpoint (emptied, or another spool) does not say how
+// many entries the applier is behind either.
+func (st *Status) lagEntries(spoolErr error) {
+	switch {
+	case spoolErr != nil:
+		st.LagUnknown = spoolErr.Error()
+	case st.SpooledSeq < st.AppliedSeq:
+		st.LagUnknown = fmt.Sprintf("the spool ends at seq %d, before the applied seq %d", st.SpooledSeq, st.AppliedSeq)
+	default:
+		n := int64(st.SpooledSeq - st.AppliedSeq)
+		st.LagEntries = &n
+	}
 }

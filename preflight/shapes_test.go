@@ -1,10 +1,12 @@
 package preflight
 
 import (
+	"context"
 	"strings"
 	"testing"
 
 	"github.com/mongo-sync/mongo-sync/internal/mongoerr"
+	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
@@ -210,21 +212,45 @@ func TestResourceMatch(t *testing.T) {
 	}
 }
 
-// balancerStatus in the manual's shape (4.4, 6.0), and 8.0's with term.
+// balancerStatus in the manual's shape (4.4, 6.0), and 8.0's with term;
+// a refusal, said as the server's. A server without balancerStatus
+// (CommandNotFound, before 3.4) is judged by config.settings' balancer
+// document (stopped: true; none: never stopped, so on).
 func TestBalancer_Shapes(t *testing.T) {
 	cases := []struct {
-		name  string
-		reply bson.D
-		want  Status
+		name    string
+		replies []bson.D
+		want    Status
+		detail  string // the line's detail begins with it
 	}{
-		{"4.4 full", bson.D{{Key: "mode", Value: "full"}, {Key: "inBalancerRound", Value: false}, {Key: "numBalancerRounds", Value: int64(1143)}, {Key: "ok", Value: 1.0}}, Fail},
-		{"6.0 off, in round", bson.D{{Key: "mode", Value: "off"}, {Key: "inBalancerRound", Value: true}, {Key: "numBalancerRounds", Value: int64(7)}, {Key: "ok", Value: 1.0}}, Fail},
-		{"4.4 autoSplitOnly", bson.D{{Key: "mode", Value: "autoSplitOnly"}, {Key: "inBalancerRound", Value: false}, {Key: "numBalancerRounds", Value: int64(3)}, {Key: "ok", Value: 1.0}}, OK},
-		{"8.0 off", bson.D{{Key: "mode", Value: "off"}, {Key: "inBalancerRound", Value: false}, {Key: "numBalancerRounds", Value: int64(12)}, {Key: "term", Value: int64(2)}, {Key: "ok", Value: 1.0}}, OK},
+		{"4.4 full", []bson.D{{{Key: "mode", Value: "full"}, {Key: "inBalancerRound", Value: false}, {Key: "numBalancerRounds", Value: int64(1143)}, {Key: "ok", Value: 1.0}}}, Fail, ""},
+		{"6.0 off, in round", []bson.D{{{Key: "mode", Value: "off"}, {Key: "inBalancerRound", Value: true}, {Key: "numBalancerRounds", Value: int64(7)}, {Key: "ok", Value: 1.0}}}, Fail, ""},
+		{"4.4 autoSplitOnly", []bson.D{{{Key: "mode", Value: "autoSplitOnly"}, {Key: "inBalancerRound", Value: false}, {Key: "numBalancerRounds", Value: int64(3)}, {Key: "ok", Value: 1.0}}}, OK,
+			`balancer mode "autoSplitOnly", no round under way`},
+		{"8.0 off", []bson.D{{{Key: "mode", Value: "off"}, {Key: "inBalancerRound", Value: false}, {Key: "numBalancerRounds", Value: int64(12)}, {Key: "term", Value: int64(2)}, {Key: "ok", Value: 1.0}}}, OK,
+			`balancer mode "off", no round under way`},
+		{"no mode", []bson.D{{{Key: "ok", Value: 1.0}}}, Unknown, "balancerStatus reply has no mode"},
+		{"refused", []bson.D{{{Key: "ok", Value: 0.0}, {Key: "errmsg", Value: "not authorized on admin to execute command { balancerStatus: 1 }"},
+			{Key: "code", Value: int32(13)}, {Key: "codeName", Value: "Unauthorized"}}}, Unknown, "balancerStatus: the server did not answer: "},
 	}
+	notFound := bson.D{{Key: "ok", Value: 0.0}, {Key: "errmsg", Value: "no such cmd: balancerStatus"}, {Key: "code", Value: int32(59)}, {Key: "codeName", Value: "CommandNotFound"}}
+	settings := func(docs ...any) bson.D {
+		return bson.D{{Key: "cursor", Value: bson.D{{Key: "firstBatch", Value: append(bson.A{}, docs...)}, {Key: "id", Value: int64(0)}, {Key: "ns", Value: "config.settings"}}}, {Key: "ok", Value: 1.0}}
+	}
+	cases = append(cases, []struct {
+		name    string
+		replies []bson.D
+		want    Status
+		detail  string
+	}{
+		{"3.2 stopped", []bson.D{notFound, settings(bson.D{{Key: "_id", Value: "balancer"}, {Key: "stopped", Value: true}})}, OK, `balancer mode "off"`},
+		{"3.2 never stopped", []bson.D{notFound, settings()}, Fail, ""},
+		{"3.2 started again", []bson.D{notFound, settings(bson.D{{Key: "_id", Value: "balancer"}, {Key: "stopped", Value: false}})}, Fail, ""},
+	}...)
 	for _, c := range cases {
-		if r := balancerResult(raw(t, c.reply)); r.Status != c.want {
-			t.Errorf("%s: %s (%s), want %s", c.name, r.Status, r.Detail, c.want)
+		router, _ := testmongo.Replying(t, c.replies...)
+		if r := balancerCheck(context.Background(), router); r.Status != c.want || !strings.HasPrefix(r.Detail, c.detail) {
+			t.Errorf("%s: %s (%s), want %s (%s...)", c.name, r.Status, r.Detail, c.want, c.detail)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package preflight
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -30,12 +31,7 @@ func routerChecks(ctx context.Context, r *Report, cfg *config.Config, router *mo
 		}
 		r.ok("source.shards", "listShards names %d shards", len(listed))
 	}
-	raw, err := router.Database("admin").RunCommand(ctx, bson.D{{Key: "balancerStatus", Value: 1}}).Raw()
-	if err != nil {
-		r.Results = append(r.Results, unknown("source.balancer", "balancerStatus", err, "stop the balancer (sh.stopBalancer()) before the sync"))
-	} else {
-		r.Results = append(r.Results, balancerResult(raw))
-	}
+	r.Results = append(r.Results, balancerCheck(ctx, router))
 	colls, err := sharding.Collections(ctx, router)
 	if err != nil {
 		r.Results = append(r.Results, unknown("source.config.collections", "read config.collections", err, "grant read on database config"))
@@ -52,21 +48,24 @@ func routerChecks(ctx context.Context, r *Report, cfg *config.Config, router *mo
 	return shards
 }
 
-// balancerResult judges balancerStatus' mode and inBalancerRound (the
-// manual's balancerStatus page: {mode: "full" | "off" | "autoSplitOnly",
-// inBalancerRound, numBalancerRounds}; newer servers add fields such as
-// term, ignored here), by sharding.CheckBalancer's rule.
-func balancerResult(raw bson.Raw) Result {
-	mode, _ := raw.Lookup("mode").StringValueOK()
-	inRound, _ := raw.Lookup("inBalancerRound").BooleanOK()
-	if mode == "" {
-		return Result{Check: "source.balancer", Status: Unknown, Detail: fmt.Sprintf("balancerStatus reply has no mode: %s", raw)}
+// balancerCheck asks the mongos for its balancer's state
+// (sharding.BalancerState: balancerStatus, or config.settings where the
+// server has no balancerStatus) and judges it by sharding.CheckBalancer's
+// rule.
+func balancerCheck(ctx context.Context, router *mongo.Client) Result {
+	const check = "source.balancer"
+	b, err := sharding.BalancerState(ctx, router)
+	var asked *sharding.BalancerError
+	switch {
+	case errors.As(err, &asked):
+		return unknown(check, asked.What, asked.Err, "stop the balancer (sh.stopBalancer()) before the sync")
+	case err != nil: // an answer without a mode
+		return Result{Check: check, Status: Unknown, Detail: err.Error()}
 	}
-	b := sharding.Balancer{Mode: mode, InRound: inRound}
 	if err := sharding.CheckBalancer(b); err != nil {
-		return Result{Check: "source.balancer", Status: Fail, Detail: err.Error(), Do: "sh.stopBalancer(), and keep it off until the cutover"}
+		return Result{Check: check, Status: Fail, Detail: err.Error(), Do: "sh.stopBalancer(), and keep it off until the cutover"}
 	}
-	return Result{Check: "source.balancer", Status: OK, Detail: fmt.Sprintf("balancer mode %q, no round under way: chunks stay where they are", b.Mode)}
+	return Result{Check: check, Status: OK, Detail: fmt.Sprintf("balancer mode %q, no round under way: chunks stay where they are", b.Mode)}
 }
 
 // shardedFromShards fails every selected collection that the shards' own

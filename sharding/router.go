@@ -11,6 +11,7 @@ import (
 
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/internal/mongoconn"
+	"github.com/mongo-sync/mongo-sync/internal/retry"
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
@@ -33,7 +34,7 @@ func OpenRouter(ctx context.Context, cfg *config.Config, forSync bool, log logru
 	if cfg.Src.Empty() {
 		return nil, nil
 	}
-	c, mongos, err := askMongos(ctx, cfg.Src)
+	c, mongos, err := askMongos(ctx, cfg.Src, log)
 	if err != nil {
 		rec, _ := cfg.Listed()
 		_, serr := os.Stat(cfg.Store.Path)
@@ -113,19 +114,24 @@ func OpenRouter(ctx context.Context, cfg *config.Config, forSync bool, log logru
 
 // ShardConfig is the configuration of the shard named name (--shard) of
 // cfg's sharded source: one listed in src.shards, or, where no sync has
-// recorded the shards of src's mongos yet, one that the mongos lists.
-func ShardConfig(cfg *config.Config, name string) (*config.Config, error) {
+// recorded the shards of src's mongos yet, one that the mongos lists,
+// asked within ctx (at most 30 s) and logging to log.
+func ShardConfig(ctx context.Context, cfg *config.Config, name string, log logrus.FieldLogger) (*config.Config, error) {
 	shards, err := cfg.Shards()
 	if err != nil {
 		return nil, err
 	}
 	if len(shards) == 0 && !cfg.Src.Empty() {
 		// A mongos source whose shards no sync has recorded yet: ask it.
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		router, err := OpenRouter(ctx, cfg, false, logrus.StandardLogger())
+		askCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		router, err := OpenRouter(askCtx, cfg, false, log)
 		cancel()
 		if err != nil {
 			return nil, err
+		}
+		if router == nil && ctx.Err() != nil {
+			// Stopped while asking: no answer, which is not "no mongos".
+			return nil, fmt.Errorf("--shard %s: ask src %s for its shards: %w", name, cfg.Src.Redacted(), ctx.Err())
 		}
 		if router != nil {
 			router.Disconnect(context.Background())
@@ -158,20 +164,41 @@ func shardIDs(l []config.ListedShard) string {
 
 func sameShardIDs(a, b []config.ListedShard) bool { return shardIDs(a) == shardIDs(b) }
 
-// askMongos connects to m and asks whether it is a mongos, within 10 s.
-func askMongos(ctx context.Context, m config.Mongo) (*mongo.Client, bool, error) {
+// askMongos connects to m and asks whether it is a mongos (whetherMongos),
+// within 10 s.
+func askMongos(ctx context.Context, m config.Mongo, log logrus.FieldLogger) (*mongo.Client, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	c, err := mongoconn.Plain(ctx, m)
 	if err != nil {
 		return nil, false, err
 	}
-	ok, err := IsMongos(ctx, c)
+	ok, err := whetherMongos(ctx, c, log)
 	if err != nil {
 		c.Disconnect(context.Background())
 		return nil, false, fmt.Errorf("%s: %w", m.Redacted(), err)
 	}
 	return c, ok, nil
+}
+
+// whetherMongos asks c whether it is a mongos (IsMongos), and asks again
+// after an error that a moment may cure (retry.Retryable: a mongos shutting
+// down, a network error) until ctx ends. IsMongos no longer hides hello's
+// error behind an isMaster: without this a mongos restarting as a command
+// starts would end the sync, verify or cutover, or --shard's lookup. Where
+// ctx's deadline ends the retries, the error is the last answer's, which
+// says more.
+func whetherMongos(ctx context.Context, c *mongo.Client, log logrus.FieldLogger) (bool, error) {
+	var mongos bool
+	var last error
+	err := retry.Do(ctx, log, "ask the source whether it is a mongos", func() error {
+		mongos, last = IsMongos(ctx, c)
+		return last
+	})
+	if last != nil && errors.Is(err, context.DeadlineExceeded) {
+		err = last
+	}
+	return mongos, err
 }
 
 // WatchBalancer ends a sync whose source's balancer was turned on: chunk

@@ -81,7 +81,8 @@ func (b Balancer) Moves() bool {
 }
 
 // BalancerState asks a mongos for its balancer's state (balancerStatus,
-// or config.settings on servers before 3.4).
+// or config.settings on servers before 3.4). An error where the mongos did
+// not answer is a *BalancerError; any other is an answer it cannot read.
 func BalancerState(ctx context.Context, c *mongo.Client) (Balancer, error) {
 	raw, err := c.Database("admin").RunCommand(ctx, bson.D{{Key: "balancerStatus", Value: 1}}).Raw()
 	if err == nil {
@@ -89,7 +90,7 @@ func BalancerState(ctx context.Context, c *mongo.Client) (Balancer, error) {
 	}
 	var ce mongo.CommandError
 	if !errors.As(err, &ce) || (ce.Code != 59 && ce.Name != "CommandNotFound") {
-		return Balancer{}, fmt.Errorf("balancerStatus: %w", err)
+		return Balancer{}, &BalancerError{What: "balancerStatus", Err: err}
 	}
 	settings := c.Database("config", options.Database().SetReadPreference(readpref.Primary())).Collection("settings")
 	doc, err := settings.FindOne(ctx, bson.D{{Key: "_id", Value: "balancer"}}).Raw()
@@ -97,10 +98,22 @@ func BalancerState(ctx context.Context, c *mongo.Client) (Balancer, error) {
 		return Balancer{Mode: "full"}, nil // never stopped: on by default
 	}
 	if err != nil {
-		return Balancer{}, fmt.Errorf("read config.settings (balancer): %w", err)
+		return Balancer{}, &BalancerError{What: "read config.settings (balancer)", Err: err}
 	}
 	return parseBalancerSettings(doc), nil
 }
+
+// BalancerError is a mongos that did not answer BalancerState: What names
+// the question ("balancerStatus", "read config.settings (balancer)"), Err
+// is the server's or the driver's error.
+type BalancerError struct {
+	What string
+	Err  error
+}
+
+func (e *BalancerError) Error() string { return e.What + ": " + e.Err.Error() }
+
+func (e *BalancerError) Unwrap() error { return e.Err }
 
 func parseBalancerStatus(raw bson.Raw) (Balancer, error) {
 	var reply struct {

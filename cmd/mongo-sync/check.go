@@ -19,7 +19,7 @@ func newCheckCmd() *cobra.Command {
 		Short: "Preflight, read-only: what a sync would meet on these deployments, one line per check; exit 1 on any fail",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := c.load(nil)
+			cfg, err := c.loadReadOnly(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -37,7 +37,8 @@ func (c *common) register(cmd *cobra.Command) {
 }
 
 // load reads the config file (if any), applies the shared flags and
-// validates. mod applies command-specific flags before validation.
+// validates. mod applies command-specific flags before validation. It is
+// the whole source's configuration: forShard narrows it to --shard's.
 func (c *common) load(mod func(*config.Config) error) (*config.Config, error) {
 	cfg := &config.Config{}
 	if c.configFile != "" {
@@ -66,10 +67,32 @@ func (c *common) load(mod func(*config.Config) error) (*config.Config, error) {
 	if err := cfg.Finish(); err != nil {
 		return nil, err
 	}
-	if c.shard != "" {
-		return sharding.ShardConfig(cfg, c.shard)
-	}
 	return cfg, nil
+}
+
+// forShard is cfg narrowed to the shard --shard names (cfg itself without
+// it). Finding the shard may ask the source's mongos: within ctx, logging
+// to log.
+func (c *common) forShard(ctx context.Context, cfg *config.Config, log logrus.FieldLogger) (*config.Config, error) {
+	if c.shard == "" {
+		return cfg, nil
+	}
+	return sharding.ShardConfig(ctx, cfg, c.shard, log)
+}
+
+// loadReadOnly is load and forShard for the commands that write nothing
+// (status, check, spool stat and dump): their log goes to stderr at the
+// configured level, as a log file would be a write.
+func (c *common) loadReadOnly(ctx context.Context) (*config.Config, error) {
+	cfg, err := c.load(nil)
+	if err != nil {
+		return nil, err
+	}
+	log, err := stderrLogger(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return c.forShard(ctx, cfg, log)
 }
 
 // stageFunc runs one stage until ctx ends, reporting to rec.
@@ -92,6 +115,9 @@ func (c *common) run(ctx context.Context, mod func(*config.Config) error, compon
 	}
 	log, err := logger(cfg)
 	if err != nil {
+		return err
+	}
+	if cfg, err = c.forShard(ctx, cfg, log); err != nil {
 		return err
 	}
 	for _, w := range cfg.Warnings() {
@@ -121,13 +147,10 @@ var perShard = map[string]bool{"reader": true, "applier": true, "copy": true}
 
 // logger builds the process logger from the config.
 func logger(cfg *config.Config) (*logrus.Logger, error) {
-	l := logrus.New()
-	l.SetFormatter(&logrus.TextFormatter{FullTimestamp: true})
-	lvl, err := logrus.ParseLevel(cfg.Log.Level)
+	l, err := stderrLogger(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("log level: %w", err)
+		return nil, err
 	}
-	l.SetLevel(lvl)
 	var out io.Writer = os.Stderr
 	if cfg.Log.Filepath != "" {
 		f, err := os.OpenFile(cfg.Log.Filepath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
@@ -137,6 +160,20 @@ func logger(cfg *config.Config) (*logrus.Logger, error) {
 		out = f
 	}
 	l.SetOutput(out)
+	return l, nil
+}
+
+// stderrLogger is the process logger at the configured level, on stderr
+// whatever log.filepath says.
+func stderrLogger(cfg *config.Config) (*logrus.Logger, error) {
+	l := logrus.New()
+	l.SetFormatter(&logrus.TextFormatter{FullTimestamp: true})
+	lvl, err := logrus.ParseLevel(cfg.Log.Level)
+	if err != nil {
+		return nil, fmt.Errorf("log level: %w", err)
+	}
+	l.SetLevel(lvl)
+	l.SetOutput(os.Stderr)
 	return l, nil
 }
 

@@ -4,15 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/internal/testsync"
 	"github.com/mongo-sync/mongo-sync/sharding"
+	"github.com/mongo-sync/mongo-sync/store"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -119,5 +122,63 @@ func TestSync_FreshSourceDown(t *testing.T) {
 	out, err := run(t, "sync", "-f", conf)
 	if err == nil || !strings.Contains(out, "does not answer, and a sync that begins needs it") {
 		t.Fatalf("sync with its source down at the start: %v\n%s", err, out)
+	}
+}
+
+// --shard on a source whose shards no sync recorded asks src, within the
+// command's context and logging to its logger: SIGTERM while the source
+// does not answer ends the command at once, and what the lookup logs goes
+// to the configured log file.
+func TestShardFlag_LookupStopsOnSIGTERMAndLogsToTheLogFile(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan struct{}, 1)
+	go func() { // a source that takes connections and never answers
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			select {
+			case accepted <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	dir := t.TempDir()
+	conf := testsync.WriteConfig(t, dir, "mongodb://"+ln.Addr().String()+"/?directConnection=true", "mongodb://127.0.0.1:1", "")
+	st, err := store.Open(filepath.Join(dir, "state.db")) // a replica set's sync under way
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	logfile := filepath.Join(dir, "sync.log")
+	p := start(t, "reader", "-f", conf, "--shard", "s1", "--logfile", logfile)
+	select {
+	case <-accepted:
+	case <-p.exited:
+		t.Fatalf("reader --shard exited before asking the source: %v\n%s", p.err, p.output())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("reader --shard never connected to the source:\n%s", p.output())
+	}
+	time.Sleep(200 * time.Millisecond) // well inside the lookup's 10 s
+	began := time.Now()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("reader --shard still running 30 s after SIGTERM:\n%s", p.output())
+	}
+	if took := time.Since(began); took > 3*time.Second {
+		t.Errorf("reader --shard took %s to stop on SIGTERM while asking the source, want under 3 s:\n%s", took, p.output())
+	}
+	const warned = "could not ask the source whether it is a mongos"
+	log, _ := os.ReadFile(logfile)
+	if !strings.Contains(string(log), warned) || strings.Contains(p.output(), warned) {
+		t.Errorf("the lookup's warning %q: want it in the log file, not on stderr\nlog file:\n%s\nstderr:\n%s", warned, log, p.output())
 	}
 }

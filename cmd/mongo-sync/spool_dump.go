@@ -30,7 +30,7 @@ sealed segments. --ns takes an exact namespace, or a regular expression
 between slashes (--ns '/^app\.(a|b)$/').`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := c.load(nil)
+			cfg, err := c.loadReadOnly(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -26,7 +26,7 @@ func newSpoolStatCmd() *cobra.Command {
 		Short: "Print the spool's segments, sizes, seq and ts ranges and ages",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := c.load(nil)
+			cfg, err := c.loadReadOnly(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -26,7 +26,7 @@ file, its live figures are at the /status endpoint (http.listen); this
 command then reports what the spool shows.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := c.load(nil)
+			cfg, err := c.loadReadOnly(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -71,19 +71,30 @@ func printStatus(out io.Writer, st inspect.Status) {
 	case st.Note == "":
 		fmt.Fprintf(out, "applied up to:    seq %d (ts %s)\n", st.AppliedSeq, st.AppliedTS)
 	}
-	if st.SpoolMissing != "" {
+	applied := st.StateMissing == "" && st.Note == ""
+	switch {
+	case st.SpoolMissing != "" && (!applied || st.AppliedSeq == 0):
 		fmt.Fprintf(out, "reader:           not started (no spool directory %s)\n", st.SpoolMissing)
 		return
+	case st.SpoolMissing != "": // entries were applied from a spool that is gone
+		fmt.Fprintf(out, "spooled up to:    unknown (no spool directory %s)\n", st.SpoolMissing)
+	default:
+		fmt.Fprintf(out, "spooled up to:    seq %d (ts %s)\n", st.SpooledSeq, st.SpooledTS)
 	}
-	fmt.Fprintf(out, "spooled up to:    seq %d (ts %s)\n", st.SpooledSeq, st.SpooledTS)
-	if st.StateMissing == "" && st.Note == "" {
+	if applied {
+		entries := "unknown entries (" + st.LagUnknown + ")"
+		if st.LagEntries != nil {
+			entries = fmt.Sprintf("%d entries", *st.LagEntries)
+		}
 		if st.LagSeconds == nil {
-			fmt.Fprintf(out, "lag:              %d entries, nothing applied yet\n", st.LagEntries)
+			fmt.Fprintf(out, "lag:              %s, nothing applied yet\n", entries)
 		} else {
-			fmt.Fprintf(out, "lag:              %d entries, %d s\n", st.LagEntries, *st.LagSeconds)
+			fmt.Fprintf(out, "lag:              %s, %d s\n", entries, *st.LagSeconds)
 		}
 	}
-	fmt.Fprintf(out, "spool:            %d bytes, %d damaged segments\n", st.SpoolBytes, st.SpoolDamaged)
+	if st.SpoolMissing == "" {
+		fmt.Fprintf(out, "spool:            %d bytes, %d damaged segments\n", st.SpoolBytes, st.SpoolDamaged)
+	}
 }
 
 // printShardStatus prints every shard's status of a sharded source.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/mongo-sync/mongo-sync/inspect"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/internal/testsync"
+	"github.com/mongo-sync/mongo-sync/store"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -121,11 +123,54 @@ func TestObservability_StatusMetricsAndStatusCommand(t *testing.T) {
 		t.Fatalf("status: %v\n%s", err, out)
 	}
 	var off inspect.Status
-	if err := json.Unmarshal([]byte(out), &off); err != nil || off.Stage != "applying" || off.AppliedSeq < 20 || off.LagEntries != 0 || off.Running {
+	if err := json.Unmarshal([]byte(out), &off); err != nil || off.Stage != "applying" || off.AppliedSeq < 20 || off.LagEntries == nil || *off.LagEntries != 0 || off.Running {
 		t.Fatalf("status --json: %+v (%v)\n%s", off, err, out)
 	}
 	if out, err := run(t, "status", "-f", conf); err != nil || !strings.Contains(out, "applied up to") {
 		t.Fatalf("status table: %v\n%s", err, out)
+	}
+}
+
+// The spool directory removed after entries were applied: status cannot
+// tell how many entries the applier is behind, says so and why, and says
+// nothing that reads as caught up (a negative lag, lag_seconds 0).
+func TestStatus_SpoolRemovedLagUnknown(t *testing.T) {
+	dir := t.TempDir()
+	conf := testsync.WriteConfig(t, dir, "mongodb://127.0.0.1:1", "mongodb://127.0.0.1:1", "")
+	st, err := store.Open(filepath.Join(dir, "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	applied := bson.Timestamp{T: uint32(time.Now().Add(-10 * time.Minute).Unix()), I: 1}
+	if err := st.SetStage(store.StageApplied); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetCheckpoint(store.Checkpoint{Seq: 20, TS: applied}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	out, err := run(t, "status", "-f", conf, "--json")
+	if err != nil {
+		t.Fatalf("status --json: %v\n%s", err, out)
+	}
+	var js map[string]any
+	if err := json.Unmarshal([]byte(out), &js); err != nil {
+		t.Fatalf("status --json: %v\n%s", err, out)
+	}
+	lagSec, _ := js["lag_seconds"].(float64)
+	why, _ := js["lag_entries_unknown"].(string)
+	if _, ok := js["lag_entries"]; ok || !strings.Contains(why, "spool directory") || !strings.Contains(why, "missing") || lagSec < 590 {
+		t.Errorf("status --json with the spool removed: want no lag_entries, why it is unknown, and ten minutes' lag_seconds:\n%s", out)
+	}
+
+	out, err = run(t, "status", "-f", conf)
+	if err != nil {
+		t.Fatalf("status: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "lag:              unknown entries (the spool directory") || !strings.Contains(out, "missing") ||
+		strings.Contains(out, " 0 s") || strings.Contains(out, "-20") {
+		t.Errorf("status with the spool removed: want the lag in entries unknown, with why, and not caught up:\n%s", out)
 	}
 }
 
