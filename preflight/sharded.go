@@ -43,8 +43,9 @@ func routerChecks(ctx context.Context, r *Report, cfg *config.Config, router *mo
 		sort.Strings(names)
 		r.ok("source.config.collections", "%d sharded collections: %s", len(names), strings.Join(names, ", "))
 	}
-	r.add("source.movePrimary", Warn, "movePrimary must not run during a sync: the new primary shard's copies are logged as fromMigrate (skipped) and the donor's drop is applied, so the database's unsharded collections would be dropped on the destination",
-		"do not run movePrimary (or removeShard, which needs it) until the cutover")
+	r.add("source.movePrimary", Warn, "movePrimary is followed only by one sync process over every shard: there the old primary's drop is passed over once the new primary holds the collection; "+
+		"shards synced by separate --shard processes share no catalog, and the donor's drop would drop the database's unsharded collections on the destination",
+		"with --shard processes, do not run movePrimary (or removeShard, which needs it) until the cutover")
 	return shards
 }
 
