@@ -118,7 +118,7 @@ func runApplier(ctx context.Context, cfg *config.Config, opts ApplyOptions, st *
 	}
 	exec := &exec.Executor{Client: client, WriteConcern: mongoconn.DestOptions(cfg.DstMongo()).WriteConcern, Workers: cfg.Applier.Workers, BulkSize: cfg.Applier.BulkSize,
 		RoutingRetry: cfg.Applier.RoutingRetry.D(), Log: log, Rec: rec}
-	if mongos, err := sharding.IsMongos(ctx, client); err != nil {
+	if mongos, err := sharding.WhetherMongos(ctx, client, log); err != nil {
 		return fmt.Errorf("destination %s: %w", cfg.DstMongo().Redacted(), err)
 	} else if mongos {
 		exec.Keys = opts.live.shardGate().ShareKeys(sharding.NewShardKeys(client)) // one per sync, every shard's

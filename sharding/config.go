@@ -194,7 +194,7 @@ func Sync(ctx context.Context, src, dst *mongo.Client, ns *config.Namespaces, lo
 		name string
 		c    *mongo.Client
 	}{{"destination", dst}, {"source", src}} {
-		ok, err := IsMongos(ctx, side.c)
+		ok, err := WhetherMongos(ctx, side.c, log)
 		if err != nil {
 			return fmt.Errorf("%s = true: %s: %w", Option, side.name, err)
 		}

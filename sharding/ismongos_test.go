@@ -75,13 +75,13 @@ func TestWhetherMongos_RetriesWhatAMomentCures(t *testing.T) {
 			c, sent := testmongo.Replying(t, tc.replies...)
 			ctx, cancel := context.WithTimeout(context.Background(), tc.within)
 			defer cancel()
-			got, err := whetherMongos(ctx, c, testlog.Quiet())
+			got, err := WhetherMongos(ctx, c, testlog.Quiet())
 			if tc.wantCode != 0 && !mongoerr.Has(err, tc.wantCode) || tc.wantCode == 0 && err != nil {
-				t.Errorf("whetherMongos: %v, %v; want the error code %d", got, err, tc.wantCode)
+				t.Errorf("WhetherMongos: %v, %v; want the error code %d", got, err, tc.wantCode)
 			}
 			n := len(sent())
 			if got != tc.want || tc.wantSent != 0 && n != tc.wantSent || tc.wantSent == 0 && n < 2 {
-				t.Errorf("whetherMongos = %v after %d commands %v; want %v after %d (0: at least 2)", got, n, sent(), tc.want, tc.wantSent)
+				t.Errorf("WhetherMongos = %v after %d commands %v; want %v after %d (0: at least 2)", got, n, sent(), tc.want, tc.wantSent)
 			}
 		})
 	}

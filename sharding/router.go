@@ -164,7 +164,7 @@ func shardIDs(l []config.ListedShard) string {
 
 func sameShardIDs(a, b []config.ListedShard) bool { return shardIDs(a) == shardIDs(b) }
 
-// askMongos connects to m and asks whether it is a mongos (whetherMongos),
+// askMongos connects to m and asks whether it is a mongos (WhetherMongos),
 // within 10 s.
 func askMongos(ctx context.Context, m config.Mongo, log logrus.FieldLogger) (*mongo.Client, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -173,7 +173,7 @@ func askMongos(ctx context.Context, m config.Mongo, log logrus.FieldLogger) (*mo
 	if err != nil {
 		return nil, false, err
 	}
-	ok, err := whetherMongos(ctx, c, log)
+	ok, err := WhetherMongos(ctx, c, log)
 	if err != nil {
 		c.Disconnect(context.Background())
 		return nil, false, fmt.Errorf("%s: %w", m.Redacted(), err)
@@ -181,14 +181,14 @@ func askMongos(ctx context.Context, m config.Mongo, log logrus.FieldLogger) (*mo
 	return c, ok, nil
 }
 
-// whetherMongos asks c whether it is a mongos (IsMongos), and asks again
+// WhetherMongos asks c whether it is a mongos (IsMongos), and asks again
 // after an error that a moment may cure (retry.Retryable: a mongos shutting
 // down, a network error) until ctx ends. IsMongos no longer hides hello's
 // error behind an isMaster: without this a mongos restarting as a command
 // starts would end the sync, verify or cutover, or --shard's lookup. Where
 // ctx's deadline ends the retries, the error is the last answer's, which
 // says more.
-func whetherMongos(ctx context.Context, c *mongo.Client, log logrus.FieldLogger) (bool, error) {
+func WhetherMongos(ctx context.Context, c *mongo.Client, log logrus.FieldLogger) (bool, error) {
 	var mongos bool
 	var last error
 	err := retry.Do(ctx, log, "ask the source whether it is a mongos", func() error {

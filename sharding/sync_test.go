@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mongo-sync/mongo-sync/internal/testlog"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
@@ -63,5 +64,26 @@ func TestSync_CreatesBeforeSharding(t *testing.T) {
 	}
 	if want := []string{"hello", "find", "listCollections"}; !slices.Equal(srcSent(), want) {
 		t.Fatalf("source sent %v, want %v", srcSent(), want)
+	}
+}
+
+// A mongos that refuses hello for a moment (ShutdownInProgress, 91: a
+// restart) is asked again, not taken as the end of the copy.
+func TestSync_RetriesATransientRefusal(t *testing.T) {
+	mongos := bson.D{{Key: "ismaster", Value: true}, {Key: "msg", Value: "isdbgrid"}, {Key: "maxWireVersion", Value: 21}, {Key: "ok", Value: 1.0}}
+	shutting := bson.D{{Key: "ok", Value: 0.0}, {Key: "errmsg", Value: "The server is in quiesce mode and will shut down"},
+		{Key: "code", Value: int32(91)}, {Key: "codeName", Value: "ShutdownInProgress"}}
+	empty := func(ns string) bson.D {
+		return bson.D{{Key: "cursor", Value: bson.D{{Key: "id", Value: int64(0)}, {Key: "ns", Value: ns}, {Key: "firstBatch", Value: bson.A{}}}}, {Key: "ok", Value: 1.0}}
+	}
+	src, _ := testmongo.Replying(t, mongos, empty("config.collections"))
+	dst, dstSent := testmongo.Replying(t, shutting, mongos, empty("config.collections"))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := Sync(ctx, src, dst, nil, testlog.Quiet()); err != nil {
+		t.Fatalf("Sync: %v (destination sent %v)", err, dstSent())
+	}
+	if want := []string{"hello", "hello", "find"}; !slices.Equal(dstSent(), want) {
+		t.Fatalf("destination sent %v, want %v", dstSent(), want)
 	}
 }
