@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // ErrRefused is what every refusal of this package wraps: the start would
@@ -90,7 +92,7 @@ func (c *Check) Run(ctx context.Context) error {
 		return err
 	}
 	if recorded {
-		if err := c.compare(&b, src, marker); err != nil {
+		if err := c.compare(ctx, &b, src, marker); err != nil {
 			return err
 		}
 	}
@@ -204,7 +206,7 @@ func (c *Check) binding() (b store.Binding, recorded, fresh bool, err error) {
 	return
 }
 
-func (c *Check) compare(b *store.Binding, src Deployment, marker string) error {
+func (c *Check) compare(ctx context.Context, b *store.Binding, src Deployment, marker string) error {
 	if c.Src != nil && b.Source != "" && !spool.SameSource(b.Source, src.ID) && !spool.SameSource(src.ID, b.Source) {
 		return refuse("state file %s belongs to a sync from source %s (%s), not from %s (%s). "+
 			"To sync from %s, give it its own store.path and spool.dir; to go on, point src back at %s",
@@ -236,6 +238,9 @@ func (c *Check) compare(b *store.Binding, src Deployment, marker string) error {
 			c.StatePath, strings.Join(ch.Added, "; "))
 	}
 	if len(ch.Added) > 0 && !c.StateReadOnly {
+		if err := c.prepareAddition(ctx, before); err != nil {
+			return err
+		}
 		if b.AddingFrom == "" {
 			b.AddingFrom = b.Selection // an earlier addition not yet copied keeps its older start
 		}
@@ -344,4 +349,84 @@ func after(ts bson.Timestamp) bson.Timestamp {
 		return bson.Timestamp{T: ts.T + 1}
 	}
 	return bson.Timestamp{T: ts.T, I: ts.I + 1}
+}
+
+// prepareAddition readies a sync for namespaces added to its selection
+// (before: the recorded one), before anything else is written:
+//
+//   - the spool is moved aside, to be refilled from the state's position
+//     with the new selection (checkSpool): the old spool lacks the added
+//     namespaces' plain writes but holds their transactions and, for a
+//     database already partly selected, their commands; replayed over
+//     their copy without the writes between them, those would undo it (a
+//     transaction's older value, a drop of what was copied). So the source's
+//     oplog must still hold that position, or the addition is refused;
+//   - what the state file recorded of the added namespaces (an earlier
+//     copy's marks, the catalog's collections there) is forgotten: a
+//     namespace added back is copied afresh, not skipped as copied long ago.
+func (c *Check) prepareAddition(ctx context.Context, before config.Selection) error {
+	start, _, needed, err := c.refillPoint()
+	if err != nil {
+		return err
+	}
+	if needed && c.Src != nil {
+		oldest, err := oldestEntry(ctx, c.Src)
+		if err != nil {
+			return fmt.Errorf("source %s: %w", c.SrcName, err)
+		}
+		if start.Before(oldest) {
+			return refuse("sync.dbs now selects namespaces this sync never copied, and their history from the state's position %s is no longer in the source's oplog (its oldest entry is %s). "+
+				"Let the sync catch up without them first, then add them; or sync them with a config of their own",
+				oplog.FormatTS(start), oplog.FormatTS(oldest))
+		}
+	}
+	added := func(db, coll string) bool { return c.NS.Selected(db, coll) && !before.Selects(db, coll) }
+	src := func(ns string) bool { db, coll := config.SplitNS(ns); return added(db, coll) }
+	sel := c.NS.Selection()
+	dst := func(ns string) bool {
+		dstDB, coll := config.SplitNS(ns)
+		if sel.All {
+			return added(dstDB, coll)
+		}
+		for db := range sel.DBs {
+			if c.NS.MapDB(db) == dstDB && added(db, coll) {
+				return true
+			}
+		}
+		return false
+	}
+	n, err := c.Store.ForgetNamespaces(src, dst)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		c.Log.WithField("records", n).Info("what an earlier copy recorded of the added namespaces is forgotten: they are copied afresh")
+	}
+	if _, err := os.Stat(c.SpoolDir); err != nil {
+		if os.IsNotExist(err) {
+			return nil
+		}
+		return err
+	}
+	aside := fmt.Sprintf("%s.before-adding-%s", c.SpoolDir, time.Now().UTC().Format("20060102T150405"))
+	if err := os.Rename(c.SpoolDir, aside); err != nil {
+		return fmt.Errorf("move spool %s aside to refill it with the added namespaces: %w", c.SpoolDir, err)
+	}
+	c.Log.WithFields(logrus.Fields{"spool": c.SpoolDir, "old_spool": aside}).
+		Warn("the spool is refilled from the state's position with the added namespaces; the old one is kept aside: remove it once this sync runs")
+	return nil
+}
+
+// oldestEntry is the ts of the oldest entry of c's oplog.
+func oldestEntry(ctx context.Context, c *mongo.Client) (bson.Timestamp, error) {
+	raw, err := c.Database("local").Collection("oplog.rs").FindOne(ctx, bson.D{},
+		options.FindOne().SetSort(bson.D{{Key: "$natural", Value: 1}}).SetProjection(bson.D{{Key: "ts", Value: 1}})).Raw()
+	if err != nil {
+		return bson.Timestamp{}, fmt.Errorf("read the oldest oplog entry: %w", err)
+	}
+	t, i, ok := raw.Lookup("ts").TimestampOK()
+	if !ok {
+		return bson.Timestamp{}, fmt.Errorf("the oldest oplog entry has no ts: %s", raw)
+	}
+	return bson.Timestamp{T: t, I: i}, nil
 }

@@ -46,10 +46,11 @@ type Copier struct {
 	// that shard's documents, so it is neither refused as non-empty nor
 	// dropped.
 	Claimed func(srcNS string) bool
-	// Only, if set, narrows the copy to the selected collections it keeps:
-	// the namespaces added to a running sync's selection, and not those its
-	// applier has filled since (a collection created after the first copy).
-	Only func(srcNS string) bool
+	// Only, if set, narrows the copy to the selected collections it keeps,
+	// by source namespace and UUID (nil when the source reports none): the
+	// namespaces added to a running sync's selection, not those its applier
+	// fills (a collection created after the first copy).
+	Only func(srcNS string, uuid []byte) bool
 	// WriteConcern is sent with every insert (nil: the server's default).
 	WriteConcern *writeconcern.WriteConcern
 	Progress     Progress
@@ -95,13 +96,16 @@ func (c *Copier) run(ctx context.Context) error {
 	if c.Only != nil {
 		kept := colls[:0]
 		for _, coll := range colls {
-			if c.Only(coll.srcNS) {
+			if c.Only(coll.srcNS, coll.uuid) {
 				kept = append(kept, coll)
 			}
 		}
 		colls = kept
-	}
-	if err := c.checkDBsExist(ctx, colls); err != nil {
+	} else if err := c.checkDBsExist(ctx, colls); err != nil {
+		// A narrowed copy (Only) checks nothing of the rest of the
+		// selection: a database synced before and dropped since is the
+		// applier's to follow, and an added one not created yet comes
+		// through the spool.
 		return err
 	}
 	var todo []*collection

@@ -172,3 +172,33 @@ func TestCreate_LeavesOutRecordIdsReplicated(t *testing.T) {
 		t.Fatalf("create lost its other options: %s", cmds[0])
 	}
 }
+
+// A copy narrowed to what was added to a sync (Only) does not refuse the
+// rest of the selection for a database the source no longer has: that one
+// was synced before and dropped since, the applier's to follow. The whole
+// copy still refuses it.
+func TestCopy_NarrowedCopyIgnoresMissingDatabases(t *testing.T) {
+	src, dst := testmongo.StartSource(t), testmongo.StartDest(t)
+	if src.Real {
+		t.Skip("fixed database names: test servers only")
+	}
+	insertDocs(t, src.Client().Database("blog").Collection("posts"), bson.D{{Key: "_id", Value: bson.NewObjectID()}})
+	cfg := &config.Config{Sync: config.Sync{DBs: []config.DB{{DB: "shop"}, {DB: "blog"}}}}
+	if err := cfg.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	c := newCopier(t, src.Client(), dst.Client())
+	c.NS = cfg.Namespaces()
+	if err := c.Run(context.Background()); err == nil || !strings.Contains(err.Error(), `names database "shop"`) {
+		t.Fatalf("the whole copy with shop missing: %v", err)
+	}
+	c = newCopier(t, src.Client(), dst.Client())
+	c.NS = cfg.Namespaces()
+	c.Only = func(ns string, _ []byte) bool { return strings.HasPrefix(ns, "blog.") }
+	if err := c.Run(context.Background()); err != nil {
+		t.Fatalf("the copy of blog alone: %v", err)
+	}
+	if n, err := dst.Client().Database("blog").Collection("posts").CountDocuments(context.Background(), bson.D{}); err != nil || n != 1 {
+		t.Fatalf("blog.posts on the destination: %d, %v", n, err)
+	}
+}

@@ -34,8 +34,14 @@ import (
 //     again, even if it was created since the first copy (the applier
 //     filled it), because only what the old selection did not select is.
 //
-// A stop during the copy resumes it (its ranges are recorded); AddingFrom
-// is cleared only once it is done.
+// Before any of it, binding.Check moved the spool aside to be refilled
+// from the state's position with the new selection (the old spool holds
+// the added namespaces' transactions and commands but not the writes
+// between them), and forgot what an earlier copy recorded of the added
+// namespaces (one added back is copied afresh). A stop during the copy
+// resumes it (its ranges are recorded); AddingFrom is cleared only once it
+// is done, and until then the separate applier and copy commands refuse
+// to run (refuseUnfinishedAddition).
 
 // copyAdded copies the namespaces added to the selection of st's sync, if
 // any (st at the applying stage), and records the copy's end.
@@ -48,9 +54,20 @@ func copyAdded(ctx context.Context, cfg *config.Config, st *store.Store, rec *st
 	if err != nil {
 		return fmt.Errorf("state file %s: %w", cfg.Store.Path, err)
 	}
-	only := func(ns string) bool {
+	known, err := st.Collections()
+	if err != nil {
+		return err
+	}
+	// Selected now and not before, and (where the source reports UUIDs) a
+	// collection the catalog does not place: one renamed into an added
+	// name from a synced one is the applier's to move there, not copied.
+	only := func(ns string, uuid []byte) bool {
 		db, coll := config.SplitNS(ns)
-		return !before.Selects(db, coll)
+		if before.Selects(db, coll) {
+			return false
+		}
+		_, placed := known[string(uuid)]
+		return uuid == nil || !placed
 	}
 	start := time.Now()
 	log.Warn("copying the namespaces added to sync.dbs; the applier waits until they are copied (the spool holds what comes meanwhile)")
@@ -80,4 +97,15 @@ func copyAdded(ctx context.Context, cfg *config.Config, st *store.Store, rec *st
 	log.WithFields(logrus.Fields{"copy_end": oplog.FormatTS(at), "via": via, "took": time.Since(start).Truncate(time.Millisecond).String()}).
 		Info("the namespaces added to sync.dbs are copied: the destination is consistent once the applier passes copy_end")
 	return nil
+}
+
+// refuseUnfinishedAddition stops the separate applier and copy commands
+// while a sync's copy of namespaces added to sync.dbs is unfinished: the
+// applier would replay them onto a partial copy and call it consistent.
+func refuseUnfinishedAddition(st *store.Store, cfg *config.Config) error {
+	b, ok, err := st.Binding()
+	if err != nil || !ok || b.AddingFrom == "" {
+		return err
+	}
+	return fmt.Errorf("state file %s records namespaces added to sync.dbs whose copy has not finished: run mongo-sync sync until it logs that they are copied, then the separate commands may run", cfg.Store.Path)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/internal/testsync"
+	"github.com/mongo-sync/mongo-sync/spool"
 	"github.com/mongo-sync/mongo-sync/status"
 	"github.com/mongo-sync/mongo-sync/store"
 	logtest "github.com/sirupsen/logrus/hooks/test"
@@ -69,8 +70,8 @@ func TestSync_DatabaseAddedIsCopiedOnline(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	run := func(dbs string) (*status.Recorder, func() error) {
-		cfg, err := config.Load(testsync.WriteConfig(t, dir, src.URI, dst.URI, "[sync]\ndbs = ["+dbs+"]\n"))
+	run := func(dbs string, more ...string) (*status.Recorder, func() error) {
+		cfg, err := config.Load(testsync.WriteConfig(t, dir, src.URI, dst.URI, "[sync]\ndbs = ["+dbs+"]\n"+strings.Join(more, "\n")+"\n"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -136,5 +137,150 @@ func TestSync_DatabaseAddedIsCopiedOnline(t *testing.T) {
 	defer st.Close()
 	if b, _, err := st.Binding(); err != nil || b.AddingFrom != "" {
 		t.Fatalf("the addition is still recorded as under way after its copy: %+v, %v", b, err)
+	}
+	st.Close()
+
+	// blog removed, written to, added back: copied afresh, not skipped as
+	// copied long ago, so its stale destination is refused until --drop;
+	// meanwhile the applier alone refuses the unfinished addition.
+	rec, stop = run(`{ db = "shop" }`)
+	waitFor("the removal logged", 60*time.Second, func() bool { return logged("no longer selects these") })
+	if err := stop(); err != nil {
+		t.Fatalf("third run: %v", err)
+	}
+	insertN(t, src.Client(), "blog", "posts", 144, 5)
+	_, stop = run(`{ db = "shop" }, { db = "blog" }`)
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "blog.posts holds 144 documents") {
+			t.Fatalf("blog added back over its stale destination: %v, want it refused as not empty", err)
+		}
+	case <-time.After(120 * time.Second):
+		stop()
+		t.Fatal("blog added back over its stale destination was not refused")
+	}
+	both, err := config.Load(testsync.WriteConfig(t, dir, src.URI, dst.URI, "[sync]\ndbs = [{ db = \"shop\" }, { db = \"blog\" }]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	actx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // without the refusal it applies until then
+	defer cancel()
+	if err := Apply(actx, both, ApplyOptions{}, status.New("applier"), log); err == nil || !strings.Contains(err.Error(), "whose copy has not finished") {
+		t.Fatalf("the applier alone during an unfinished addition: %v", err)
+	}
+	rec, stop = run(`{ db = "shop" }, { db = "blog" }`, "drop_existing = true")
+	waitFor("a consistent destination after blog came back", 180*time.Second, func() bool { return rec.Snapshot().Consistent })
+	waitFor("destination equal to the source", 120*time.Second, func() bool {
+		return testsync.DiffUnion(t, []*mongo.Client{src.Client()}, dst.Client(), dbs, func(string, ...any) {}) == 0
+	})
+	if err := stop(); err != nil {
+		t.Fatalf("last run: %v", err)
+	}
+}
+
+// The spool of the old selection holds an added database's transactions
+// (applyOps on admin.$cmd is spooled whatever the selection) but not its
+// plain writes. Replayed over the added database's copy, a transaction's
+// older value would win over the plain update that followed it, which the
+// spool lacks. So the addition refills the spool from the state's position
+// with the new selection. The source's oplog gets the transaction as mongod
+// logs a small unprepared one ({op: c, ns: admin.$cmd, o: {applyOps: [...]},
+// lsid, txnNumber}; the test server has no transactions), and its
+// document the plain update after it.
+func TestSync_DatabaseAddedAfterItsTransactionWasSpooled(t *testing.T) {
+	src, dst := testmongo.StartSource(t), testmongo.StartDest(t)
+	if src.Real {
+		t.Skip("writes the source's oplog: test servers only")
+	}
+	ctx := context.Background()
+	insertN(t, src.Client(), "shop", "orders", 0, 10)
+	x := bson.NewObjectID()
+	posts := src.Client().Database("blog").Collection("posts")
+	if _, err := posts.InsertOne(ctx, bson.D{{Key: "_id", Value: x}, {Key: "title", Value: "first"}}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	log, hook := logtest.NewNullLogger()
+	load := func(dbs string) *config.Config {
+		cfg, err := config.Load(testsync.WriteConfig(t, dir, src.URI, dst.URI, "[sync]\ndbs = ["+dbs+"]\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	var done chan error
+	waitFor := func(what string, d time.Duration, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(d)
+		for !ok() {
+			select {
+			case err := <-done:
+				t.Fatalf("the process ended (%v) before %s; log:\n%s", err, what, logTail(hook, 30))
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s within %s; log:\n%s", what, d, logTail(hook, 30))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	start := func(f func(ctx context.Context) error) func() error {
+		ctx, cancel := context.WithCancel(context.Background())
+		done = make(chan error, 1)
+		go func() { done <- f(ctx) }()
+		return func() error { cancel(); return <-done }
+	}
+
+	old := load(`{ db = "shop" }`)
+	rec := status.New("sync")
+	stop := start(func(ctx context.Context) error { return Sync(ctx, old, "", rec, log) })
+	waitFor("consistent destination", 120*time.Second, func() bool { return rec.Snapshot().Consistent })
+	if err := stop(); err != nil {
+		t.Fatalf("first run: %v", err)
+	}
+
+	// The reader alone spools, with the old selection, what happens next:
+	// a transaction sets the post's title, a plain update sets it again.
+	stop = start(func(ctx context.Context) error { return Read(ctx, old, "", "", status.New("reader"), log) })
+	time.Sleep(1100 * time.Millisecond) // the transaction's ts: above every entry so far, below every later one
+	txnTS := bson.Timestamp{T: uint32(time.Now().Unix()), I: 1 << 20}
+	if _, err := src.Client().Database("local").Collection("oplog.rs").InsertOne(ctx, bson.D{
+		{Key: "lsid", Value: bson.D{{Key: "id", Value: bson.Binary{Subtype: 4, Data: make([]byte, 16)}}}},
+		{Key: "txnNumber", Value: int64(1)}, {Key: "op", Value: "c"}, {Key: "ns", Value: "admin.$cmd"},
+		{Key: "o", Value: bson.D{{Key: "applyOps", Value: bson.A{bson.D{{Key: "op", Value: "u"}, {Key: "ns", Value: "blog.posts"},
+			{Key: "o", Value: bson.D{{Key: "_id", Value: x}, {Key: "title", Value: "in a transaction"}}}, // a replacement (the test server stores no $-keys)
+			{Key: "o2", Value: bson.D{{Key: "_id", Value: x}}}}}}}},
+		{Key: "ts", Value: txnTS}, {Key: "t", Value: int64(1)}, {Key: "v", Value: int64(2)}, {Key: "wall", Value: bson.NewDateTimeFromTime(time.Now())},
+		{Key: "prevOpTime", Value: bson.D{{Key: "ts", Value: bson.Timestamp{}}, {Key: "t", Value: int64(-1)}}}}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if _, err := posts.UpdateOne(ctx, bson.D{{Key: "_id", Value: x}}, bson.D{{Key: "$set", Value: bson.D{{Key: "title", Value: "after it"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	insertN(t, src.Client(), "shop", "orders", 10, 1) // spooled once the reader passed the update
+	waitFor("the transaction in the old selection's spool", 60*time.Second, func() bool {
+		st, err := spool.ReadStat(old.Spool.Dir)
+		return err == nil && txnTS.Before(st.NewestTS)
+	})
+	if err := stop(); err != nil {
+		t.Fatalf("reader: %v", err)
+	}
+
+	rec = status.New("sync")
+	stop = start(func(ctx context.Context) error {
+		return Sync(ctx, load(`{ db = "shop" }, { db = "blog" }`), "", rec, log)
+	})
+	waitFor("a consistent destination after the addition", 120*time.Second, func() bool { return rec.Snapshot().Consistent })
+	dbs := map[string]string{"shop": "shop", "blog": "blog"}
+	deadline := time.Now().Add(30 * time.Second)
+	for testsync.DiffUnion(t, []*mongo.Client{src.Client()}, dst.Client(), dbs, func(string, ...any) {}) != 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("second run: %v", err)
+	}
+	if n := testsync.IndependentDiff(t, src.Client(), dst.Client(), dbs); n != 0 {
+		t.Fatalf("%d differences between source and destination; log:\n%s", n, logTail(hook, 12))
 	}
 }

@@ -53,6 +53,9 @@ func Apply(ctx context.Context, cfg *config.Config, opts ApplyOptions, rec *stat
 	if st.Stage() == store.StageCopying {
 		return fmt.Errorf("the initial copy recorded in %s has not finished: run (or resume) mongo-sync copy first", cfg.Store.Path)
 	}
+	if err := refuseUnfinishedAddition(st, cfg); err != nil {
+		return err
+	}
 	rec.SetStage(store.StageApplied)
 	return runApplier(ctx, cfg, opts, st, rec, log)
 }

@@ -41,6 +41,9 @@ func Copy(ctx context.Context, cfg *config.Config, rec *status.Recorder, log log
 	if err := bindSides(ctx, cfg, st, true, true, false, log); err != nil {
 		return err
 	}
+	if err := refuseUnfinishedAddition(st, cfg); err != nil {
+		return err
+	}
 	return runCopy(ctx, cfg, st, rec, log, nil, nil)
 }
 
@@ -71,7 +74,7 @@ func runCopy(ctx context.Context, cfg *config.Config, st *store.Store, rec *stat
 // copyData copies the selected collections from cfg.Src (those only
 // keeps, when set), recording its progress in st (ranges and collections
 // done; T0 pinned if not yet).
-func copyData(ctx context.Context, cfg *config.Config, st *store.Store, rec *status.Recorder, log logrus.FieldLogger, claimed, only func(string) bool) error {
+func copyData(ctx context.Context, cfg *config.Config, st *store.Store, rec *status.Recorder, log logrus.FieldLogger, claimed func(string) bool, only func(string, []byte) bool) error {
 	srcClient, dstClient, closeBoth, err := ConnectBoth(ctx, cfg)
 	if err != nil {
 		return err

@@ -135,3 +135,54 @@ func (s *Store) CopyStarted() bool {
 	})
 	return started
 }
+
+// ForgetNamespaces forgets what the copy recorded of the source namespaces
+// src selects (collection done, ranges, split) and the catalog's
+// collections at the destination namespaces dst selects, in one
+// transaction; it returns how many records went. A namespace added back to
+// a sync's selection is then copied afresh, not skipped as copied long ago.
+func (s *Store) ForgetNamespaces(src, dst func(ns string) bool) (int, error) {
+	n := 0
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bucketCopy); b != nil {
+			var gone [][]byte
+			for _, p := range []string{prefixColl, prefixRange, prefixSplit} {
+				c := b.Cursor()
+				for k, _ := c.Seek([]byte(p)); k != nil && strings.HasPrefix(string(k), p); k, _ = c.Next() {
+					ns := strings.TrimPrefix(string(k), p)
+					if p == prefixRange {
+						ns = ns[:max(strings.LastIndexByte(ns, '/'), 0)]
+					}
+					if src(ns) {
+						gone = append(gone, append([]byte(nil), k...))
+					}
+				}
+			}
+			for _, k := range gone {
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+			}
+			n += len(gone)
+		}
+		if b := tx.Bucket(bucketColls); b != nil {
+			var gone [][]byte
+			if err := b.ForEach(func(k, v []byte) error {
+				if dst(string(v)) {
+					gone = append(gone, append([]byte(nil), k...))
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+			for _, k := range gone {
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+			}
+			n += len(gone)
+		}
+		return nil
+	})
+	return n, err
+}
