@@ -55,11 +55,19 @@ func Run(ctx context.Context, cfg *config.Config, o Options, out io.Writer, log 
 			err = &timeoutError{after: o.Timeout, waiting: waiting, err: err}
 		}
 	}()
-	sd, err := connectSides(ctx, cfg, log)
+	sd, err := connectWithin(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer sd.close()
+	defer func() {
+		if ctx.Err() != nil {
+			// The driver's Disconnect waits out a server that does not
+			// answer (its connect timeout, 30 s by default).
+			go sd.close()
+			return
+		}
+		sd.close()
+	}()
 	if sd.router != nil {
 		waiting = "checking the source cluster's balancer"
 		if berr := sharding.RequireBalancerOff(ctx, sd.router); berr != nil {
@@ -208,6 +216,40 @@ func targetsString(fs []*follower, ts []target) string {
 		parts[i] = f.shard + " " + oplog.FormatTS(ts[i].Newest)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// connectWithin is connectSides, ended by ctx: a client that fails to
+// connect is disconnected before the error returns, and the driver's
+// Disconnect waits for a server that never answers the handshake until its
+// connect timeout (30 s by default), past any --timeout. What connects
+// after ctx ended is disconnected in the background.
+func connectWithin(ctx context.Context, cfg *config.Config, log logrus.FieldLogger) (*sides, error) {
+	type result struct {
+		sd  *sides
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		sd, err := connectSides(ctx, cfg, log)
+		ch <- result{sd, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.sd, r.err
+	case <-ctx.Done():
+	}
+	// A moment for connectSides's own error, which names the server.
+	select {
+	case r := <-ch:
+		return r.sd, r.err
+	case <-time.After(time.Second):
+	}
+	go func() {
+		if r := <-ch; r.sd != nil {
+			r.sd.close()
+		}
+	}()
+	return nil, ctx.Err()
 }
 
 // blocksString is the block's position: one ts, or one per shard.

@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/internal/testsync"
+	"github.com/mongo-sync/mongo-sync/store"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -99,6 +102,71 @@ func TestCutover_BlockWritesUnsupported(t *testing.T) {
 	}
 	if out, err := run(t, "cutover", "-f", conf, "--verify", "most"); err == nil || !strings.Contains(out, `--verify "most"`) {
 		t.Fatalf("cutover --verify most: %v\n%s", err, out)
+	}
+}
+
+// silentServer accepts connections and never answers: a hung server.
+func silentServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String()
+}
+
+// --timeout bounds the whole cutover, connecting included: against a
+// source that accepts and never answers, --timeout 3s ends it in seconds,
+// with an error naming the wait. Before, the timeout began only after the
+// connections: with a state file present, asking whether the source is a
+// mongos (10 s) and then the source's own connect (15 s server selection)
+// ran first, about 25 s.
+func TestCutover_TimeoutBoundsConnecting(t *testing.T) {
+	dir := t.TempDir()
+	hung := "mongodb://" + silentServer(t) + "/?directConnection=true"
+	conf := testsync.WriteConfig(t, dir, hung, hung, testsync.SyncSections)
+	// A sync under way: the cutover goes on past a source that does not
+	// say whether it is a mongos (sharding.OpenRouter).
+	st, err := store.Open(filepath.Join(dir, "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	began := time.Now()
+	out, err := run(t, "cutover", "-f", conf, "--timeout", "3s", "--verify", "none")
+	took := time.Since(began)
+	t.Logf("cutover against a silent source, after %s: %v\n%s", took.Round(time.Millisecond), err, out)
+	if err == nil || !strings.Contains(out, "--timeout expired after 3s while connecting to the source and the destination") {
+		t.Fatalf("cutover --timeout 3s against a silent source: %v\n%s", err, out)
+	}
+	if strings.Contains(out, "destination holds everything") {
+		t.Fatalf("a timed-out cutover claimed success:\n%s", out)
+	}
+	if took > 15*time.Second {
+		t.Fatalf("cutover --timeout 3s took %s against a silent source", took)
 	}
 }
 
