@@ -242,6 +242,11 @@ func TestCutover_RealSourceBlocksWrites(t *testing.T) {
 	if err != nil || !strings.Contains(out, "stay blocked") {
 		t.Fatalf("cutover --block-writes: %v\n%s", err, out)
 	}
+	// The block proven: its position read, no user write after it.
+	if !strings.Contains(out, "the block's position in the source's oplog: ") ||
+		!strings.Contains(out, "no user writes to the synced namespaces reached the source after the block") {
+		t.Fatalf("cutover --block-writes did not prove the block:\n%s", out)
+	}
 	if err := insert(900001); err == nil {
 		t.Fatal("a write to the source succeeded after cutover --block-writes")
 	}
