@@ -48,5 +48,11 @@ func writeBlocker(ctx context.Context, cfg *config.Config, sd *sides) (*mongo.Cl
 	if err != nil {
 		return nil, nil, err
 	}
-	return c, func() { c.Disconnect(context.Background()) }, nil
+	return c, func() {
+		if ctx.Err() != nil {
+			go c.Disconnect(context.Background()) // see connectWithin
+			return
+		}
+		c.Disconnect(context.Background())
+	}, nil
 }

@@ -23,7 +23,11 @@ func newCutoverCmd() *cobra.Command {
 		Short: "The finish line of a migration: wait until the destination holds everything the source wrote, verify, say so",
 		Long: `Run beside a running sync (or applier). cutover
   1. with --block-writes, blocks user writes on the source
-     (setUserWriteBlockMode, MongoDB 6.0+);
+     (setUserWriteBlockMode, MongoDB 6.0+) and takes the block's position in
+     its oplog; a user with bypassWriteBlockingMode (root, restore) is not
+     stopped by the block, so once the destination holds T (and again after
+     verifying) any user write to a synced namespace after that position
+     fails the cutover, naming them;
   2. takes T, the source's newest majority-committed oplog entry;
   3. waits until the applier's checkpoint has passed T (read from the running
      process's /status, http.listen, or from the state file when no process
@@ -33,6 +37,8 @@ func newCutoverCmd() *cobra.Command {
      collection and the counts; none);
   5. prints "destination holds everything the source wrote up to T" and
      exits 0. Any failure exits non-zero and says what is left.
+--timeout bounds the whole command, connecting included, and names what
+it was waiting for when it expires.
 Writes stay blocked at the end unless --unblock is given; a failed or
 timed-out cutover unblocks what it blocked. Killed, it can be run again: it
 takes a new T and finishes the same way.`,

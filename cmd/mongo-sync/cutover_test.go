@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/internal/testsync"
+	"github.com/mongo-sync/mongo-sync/store"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -102,6 +105,71 @@ func TestCutover_BlockWritesUnsupported(t *testing.T) {
 	}
 }
 
+// silentServer accepts connections and never answers: a hung server.
+func silentServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String()
+}
+
+// --timeout bounds the whole cutover, connecting included: against a
+// source that accepts and never answers, --timeout 3s ends it in seconds,
+// with an error naming the wait. Before, the timeout began only after the
+// connections: with a state file present, asking whether the source is a
+// mongos (10 s) and then the source's own connect (15 s server selection)
+// ran first, about 25 s.
+func TestCutover_TimeoutBoundsConnecting(t *testing.T) {
+	dir := t.TempDir()
+	hung := "mongodb://" + silentServer(t) + "/?directConnection=true"
+	conf := testsync.WriteConfig(t, dir, hung, hung, testsync.SyncSections)
+	// A sync under way: the cutover goes on past a source that does not
+	// say whether it is a mongos (sharding.OpenRouter).
+	st, err := store.Open(filepath.Join(dir, "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	began := time.Now()
+	out, err := run(t, "cutover", "-f", conf, "--timeout", "3s", "--verify", "none")
+	took := time.Since(began)
+	t.Logf("cutover against a silent source, after %s: %v\n%s", took.Round(time.Millisecond), err, out)
+	if err == nil || !strings.Contains(out, "--timeout expired after 3s while connecting to the source and the destination") {
+		t.Fatalf("cutover --timeout 3s against a silent source: %v\n%s", err, out)
+	}
+	if strings.Contains(out, "destination holds everything") {
+		t.Fatalf("a timed-out cutover claimed success:\n%s", out)
+	}
+	if took > 15*time.Second {
+		t.Fatalf("cutover --timeout 3s took %s against a silent source", took)
+	}
+}
+
 // A cutover that times out exits non-zero and says what is left; one killed
 // with -9 while it waits, then run again once sync runs, finishes.
 func TestCutover_TimeoutAndKilledThenRestarted(t *testing.T) {
@@ -173,6 +241,11 @@ func TestCutover_RealSourceBlocksWrites(t *testing.T) {
 	out, err := run(t, "cutover", "-f", conf, "--block-writes", "--verify", "full")
 	if err != nil || !strings.Contains(out, "stay blocked") {
 		t.Fatalf("cutover --block-writes: %v\n%s", err, out)
+	}
+	// The block proven: its position read, no user write after it.
+	if !strings.Contains(out, "the block's position in the source's oplog: ") ||
+		!strings.Contains(out, "no user writes to the synced namespaces reached the source after the block") {
+		t.Fatalf("cutover --block-writes did not prove the block:\n%s", out)
 	}
 	if err := insert(900001); err == nil {
 		t.Fatal("a write to the source succeeded after cutover --block-writes")
