@@ -176,9 +176,15 @@ func (f *follower) position(ctx context.Context) (position, error) {
 	}
 	p := position{Applied: ck.TS, Seq: ck.Seq, Stage: string(s.Stage()), Left: -1}
 	end := s.CopyEnd()
-	// No copy (stage none without T0), or a copy done and passed.
+	// No copy (stage none without T0), or a copy done and passed, and no
+	// namespace added to sync.dbs still being copied (copy_end moves only
+	// once that copy is done).
 	copied := p.Stage == string(store.StageApplied) || (p.Stage == string(store.StageNone) && s.T0().IsZero())
-	p.Consistent = copied && (end.IsZero() || !ck.TS.Before(end))
+	b, _, err := s.Binding()
+	if err != nil {
+		return position{}, err
+	}
+	p.Consistent = copied && b.AddingFrom == "" && (end.IsZero() || !ck.TS.Before(end))
 	if sp, err := spool.ReadStat(f.spoolDir); err == nil && len(sp.Segments) > 0 {
 		p.Left = max(0, int64(sp.Segments[len(sp.Segments)-1].Segment.Last)-int64(ck.Seq))
 	}
