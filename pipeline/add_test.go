@@ -30,6 +30,40 @@ func insertN(t *testing.T, c *mongo.Client, db, coll string, first, n int) {
 	}
 }
 
+// inProcess runs a pipeline stage (Sync, Read, Apply) in the test's
+// process, one at a time, logging into hook.
+type inProcess struct {
+	t    *testing.T
+	hook *logtest.Hook
+	done chan error // the running stage's result
+}
+
+// start runs f until the returned stop cancels it; stop returns f's error.
+func (p *inProcess) start(f func(ctx context.Context) error) (stop func() error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	p.done = make(chan error, 1)
+	go func() { p.done <- f(ctx) }()
+	return func() error { cancel(); return <-p.done }
+}
+
+// waitFor polls ok until it holds, failing the test after d or when the
+// running stage ends first.
+func (p *inProcess) waitFor(what string, d time.Duration, ok func() bool) {
+	p.t.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		select {
+		case err := <-p.done:
+			p.t.Fatalf("the process ended (%v) before %s; log:\n%s", err, what, logTail(p.hook, 30))
+		default:
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("no %s within %s; log:\n%s", what, d, logTail(p.hook, 30))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // A database added to sync.dbs between two runs of a sync (issue 28's
 // operator: blog.posts had 44 documents on the source and 11 on the
 // destination, silently). The second run copies blog before its applier
@@ -54,32 +88,15 @@ func TestSync_DatabaseAddedIsCopiedOnline(t *testing.T) {
 		}
 		return false
 	}
-	var done chan error // the running sync's result
-	waitFor := func(what string, d time.Duration, ok func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(d)
-		for !ok() {
-			select {
-			case err := <-done:
-				t.Fatalf("the sync ended (%v) before %s; log:\n%s", err, what, logTail(hook, 30))
-			default:
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("no %s within %s; log:\n%s", what, d, logTail(hook, 30))
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
+	p := &inProcess{t: t, hook: hook}
+	waitFor := p.waitFor
 	run := func(dbs string, more ...string) (*status.Recorder, func() error) {
 		cfg, err := config.Load(testsync.WriteConfig(t, dir, src.URI, dst.URI, "[sync]\ndbs = ["+dbs+"]\n"+strings.Join(more, "\n")+"\n"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		rec := status.New("sync")
-		ctx, cancel := context.WithCancel(context.Background())
-		done = make(chan error, 1)
-		go func() { done <- Sync(ctx, cfg, "", rec, log) }()
-		return rec, func() error { cancel(); return <-done }
+		return rec, p.start(func(ctx context.Context) error { return Sync(ctx, cfg, "", rec, log) })
 	}
 	count := func(c *mongo.Client, db, coll string) int64 {
 		n, err := c.Database(db).Collection(coll).CountDocuments(context.Background(), bson.D{})
@@ -151,7 +168,7 @@ func TestSync_DatabaseAddedIsCopiedOnline(t *testing.T) {
 	insertN(t, src.Client(), "blog", "posts", 144, 5)
 	_, stop = run(`{ db = "shop" }, { db = "blog" }`)
 	select {
-	case err := <-done:
+	case err := <-p.done:
 		if err == nil || !strings.Contains(err.Error(), "blog.posts holds 144 documents") {
 			t.Fatalf("blog added back over its stale destination: %v, want it refused as not empty", err)
 		}
@@ -208,28 +225,8 @@ func TestSync_DatabaseAddedAfterItsTransactionWasSpooled(t *testing.T) {
 		}
 		return cfg
 	}
-	var done chan error
-	waitFor := func(what string, d time.Duration, ok func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(d)
-		for !ok() {
-			select {
-			case err := <-done:
-				t.Fatalf("the process ended (%v) before %s; log:\n%s", err, what, logTail(hook, 30))
-			default:
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("no %s within %s; log:\n%s", what, d, logTail(hook, 30))
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	start := func(f func(ctx context.Context) error) func() error {
-		ctx, cancel := context.WithCancel(context.Background())
-		done = make(chan error, 1)
-		go func() { done <- f(ctx) }()
-		return func() error { cancel(); return <-done }
-	}
+	p := &inProcess{t: t, hook: hook}
+	waitFor, start := p.waitFor, p.start
 
 	old := load(`{ db = "shop" }`)
 	rec := status.New("sync")
