@@ -35,7 +35,7 @@ SKIPS ?= testdata/skips/$(if $(MONGO_SYNC_TEST_SRC)$(MONGO_SYNC_TEST_DST),real,t
 # the run to its pinned skips and prints them with the slowest tests.
 test: testmongod conformance-refresh vet
 	TESTMONGOD=$(CURDIR)/$(BIN)/testmongod $(GO) tool gotestsum --format pkgname-and-test-fails --hide-summary=skipped \
-		--jsonfile test.json -- -race -count=1 -timeout 20m ./...
+		--jsonfile test.json -- -race -count=1 -timeout 30m ./...
 	$(GO) run ./tools/testcheck -json test.json -skips $(SKIPS)
 	@echo "--- conformance summary (every skip is printed with its reason) ---"
 	@TESTMONGOD=$(CURDIR)/$(BIN)/testmongod $(GO) test -count=1 -run '^TestConformance$$' -v ./applier/ > conformance.out 2>&1 || { cat conformance.out; exit 1; }

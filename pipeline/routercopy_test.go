@@ -30,6 +30,7 @@ import (
 // Discovery and the balancer need a real mongos
 // (TestShardedSource_RealMongos).
 func TestShardedSync_CopyThroughRouter(t *testing.T) {
+	testsync.Heavy(t)
 	defer func(d time.Duration) { balancerEvery = d }(balancerEvery)
 	balancerEvery = 0 // the stand-in router is no mongos: it has no balancer
 	a, b := testmongo.StartSource(t), testmongo.StartSource(t)

@@ -24,6 +24,7 @@ func TestShardedSync_TwoShards(t *testing.T)   { testShardedSync(t, 2) }
 func TestShardedSync_ThreeShards(t *testing.T) { testShardedSync(t, 3) }
 
 func testShardedSync(t *testing.T, n int) {
+	testsync.Heavy(t)
 	servers := make([]*testmongo.Server, n)
 	for i := range servers {
 		servers[i] = testmongo.StartSource(t)
