@@ -27,17 +27,18 @@ import (
 // end. The reader may start once T0 is pinned, the applier once Copy is
 // done.
 func Copy(ctx context.Context, cfg *config.Config, rec *status.Recorder, log logrus.FieldLogger) error {
-	st, err := store.Open(cfg.Store.Path)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
+	// Bad input first: a copy without both sides writes no state file.
 	if err := cfg.RequireSource(); err != nil {
 		return err
 	}
 	if err := cfg.RequireDest(); err != nil {
 		return err
 	}
+	st, err := store.Open(cfg.Store.Path)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
 	if err := bindSides(ctx, cfg, st, true, true, false, log); err != nil {
 		return err
 	}
