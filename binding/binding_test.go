@@ -163,3 +163,50 @@ func TestCheck_RefillPoint(t *testing.T) {
 		t.Fatalf("after the last increment of a second: %v", start)
 	}
 }
+
+// An addition to an incremental sync that has applied nothing yet (no
+// checkpoint, no copy, a spool of entries) is refused: its spool could not
+// be refilled, and moving it aside would lose them.
+func TestCheck_AdditionWithNoPositionRefused(t *testing.T) {
+	ctx := context.Background()
+	src, dst := testmongo.StartSource(t), testmongo.StartDest(t)
+	if src.Real || dst.Real {
+		t.Skip("test servers only")
+	}
+	dir := t.TempDir()
+	spoolDir := filepath.Join(dir, "spool")
+	st, err := store.Open(filepath.Join(dir, "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	shop := &config.Config{Sync: config.Sync{DBs: []config.DB{{DB: "shop"}}}}
+	if err := shop.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	c := &Check{Src: src.Client(), SrcName: "src", Dst: dst.Client(), DstName: "dst", NS: shop.Namespaces(), Store: st,
+		StatePath: "state.db", SpoolDir: spoolDir, OwnsSpool: true, AddOnline: true, Log: testlog.Quiet()}
+	if err := c.Run(ctx); err != nil {
+		t.Fatalf("first start: %v", err)
+	}
+	w, err := spool.OpenWriter(spoolDir, spool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry, _ := bson.Marshal(bson.D{{Key: "ts", Value: bson.Timestamp{T: 1, I: 1}}, {Key: "op", Value: "n"}, {Key: "ns", Value: ""}, {Key: "o", Value: bson.D{}}})
+	if _, _, err := w.Append(ctx, []bson.Raw{entry}); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	both := &config.Config{Sync: config.Sync{DBs: []config.DB{{DB: "shop"}, {DB: "blog"}}}}
+	if err := both.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	c.NS = both.Namespaces()
+	if err := c.Run(ctx); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "no position to refill the spool from") {
+		t.Fatalf("an addition with nothing applied: %v", err)
+	}
+	if empty, err := spool.Empty(spoolDir); err != nil || empty {
+		t.Fatalf("the spool after the refusal: empty %v (%v); want its entry kept", empty, err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -369,6 +370,16 @@ func (c *Check) prepareAddition(ctx context.Context, before config.Selection) er
 	if err != nil {
 		return err
 	}
+	if !needed {
+		// No position to refill from (an incremental sync that has applied
+		// nothing yet): the spool's entries would be lost with it.
+		if empty, err := spool.Empty(c.SpoolDir); err != nil {
+			return err
+		} else if !empty {
+			return refuse("sync.dbs now selects namespaces this sync never copied, and state file %s has no position to refill the spool from yet (nothing applied, no copy): "+
+				"run the sync without them until it has applied an entry, then add them", c.StatePath)
+		}
+	}
 	if needed && c.Src != nil {
 		oldest, err := oldestEntry(ctx, c.Src)
 		if err != nil {
@@ -408,7 +419,7 @@ func (c *Check) prepareAddition(ctx context.Context, before config.Selection) er
 		}
 		return err
 	}
-	aside := fmt.Sprintf("%s.before-adding-%s", c.SpoolDir, time.Now().UTC().Format("20060102T150405"))
+	aside := fmt.Sprintf("%s.before-adding-%s", filepath.Clean(c.SpoolDir), time.Now().UTC().Format("20060102T150405"))
 	if err := os.Rename(c.SpoolDir, aside); err != nil {
 		return fmt.Errorf("move spool %s aside to refill it with the added namespaces: %w", c.SpoolDir, err)
 	}

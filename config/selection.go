@@ -103,9 +103,15 @@ func CompareSelection(before, now Selection) SelectionChange {
 		return c
 	case before.All:
 		c.Removed = append(c.Removed, "every database but "+strings.Join(sortedKeys(now.DBs), ", "))
+		for _, db := range sortedKeys(now.DBs) {
+			unlike(db, now.DBs[db], "was every database as it is", &c)
+		}
 		return c
 	case now.All:
 		c.Added = append(c.Added, "every database but "+strings.Join(sortedKeys(before.DBs), ", "))
+		for _, db := range sortedKeys(before.DBs) {
+			unlike(db, before.DBs[db], "now every database as it is", &c)
+		}
 		return c
 	}
 	for _, db := range sortedKeys(now.DBs) {
@@ -127,6 +133,20 @@ func CompareSelection(before, now Selection) SelectionChange {
 		compareColls(db, b, n, &c)
 	}
 	return c
+}
+
+// unlike records as Changed what an empty sync.dbs (every database, whole
+// documents, unrenamed) changes of db as d selects it: its rename_db, its
+// field lists.
+func unlike(db string, d SelectedDB, other string, c *SelectionChange) {
+	if d.Rename != "" && d.Rename != db {
+		c.Changed = append(c.Changed, fmt.Sprintf("%s (rename_db %q, %s)", db, d.Rename, other))
+	}
+	for _, coll := range sortedKeys(d.Colls) {
+		if len(d.Colls[coll]) > 0 {
+			c.Changed = append(c.Changed, fmt.Sprintf("%s.%s (fields %v, %s)", db, coll, d.Colls[coll], other))
+		}
+	}
 }
 
 func compareColls(db string, b, n SelectedDB, c *SelectionChange) {

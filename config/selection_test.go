@@ -2,6 +2,7 @@ package config
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -107,6 +108,20 @@ func TestSelection_SelectsAsTheNamespaces(t *testing.T) {
 			if got, want := back.Selects(ns[0], ns[1]), n.Selected(ns[0], ns[1]); got != want {
 				t.Errorf("%s.%s: recorded selection says %v, the namespaces %v", ns[0], ns[1], got, want)
 			}
+		}
+	}
+}
+
+// An empty sync.dbs (every database, whole documents, unrenamed) is a
+// change of every database that was renamed or projected, not an addition
+// alone: accepted as one, the renamed database's writes went to its source
+// name while its copy stayed under the old one.
+func TestCompareSelection_EveryDatabaseChangesRenamesAndFields(t *testing.T) {
+	named := nsOf(t, DB{DB: "a", RenameDB: "x"}, DB{DB: "b", Colls: []Coll{{Coll: "c", Fields: []string{"f"}}}}, DB{DB: "d"}).Selection()
+	all := nsOf(t).Selection()
+	for _, c := range []SelectionChange{CompareSelection(named, all), CompareSelection(all, named)} {
+		if got := strings.Join(c.Changed, "; "); !strings.Contains(got, `a (rename_db "x"`) || !strings.Contains(got, "b.c (fields [f]") || strings.Contains(got, "d ") {
+			t.Errorf("changed: %q; want a's rename and b.c's fields, not d", got)
 		}
 	}
 }

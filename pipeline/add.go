@@ -58,17 +58,7 @@ func copyAdded(ctx context.Context, cfg *config.Config, st *store.Store, rec *st
 	if err != nil {
 		return err
 	}
-	// Selected now and not before, and (where the source reports UUIDs) a
-	// collection the catalog does not place: one renamed into an added
-	// name from a synced one is the applier's to move there, not copied.
-	only := func(ns string, uuid []byte) bool {
-		db, coll := config.SplitNS(ns)
-		if before.Selects(db, coll) {
-			return false
-		}
-		_, placed := known[string(uuid)]
-		return uuid == nil || !placed
-	}
+	only := func(ns string, uuid []byte) bool { return toCopy(before, known, ns, uuid) }
 	start := time.Now()
 	log.Warn("copying the namespaces added to sync.dbs; the applier waits until they are copied (the spool holds what comes meanwhile)")
 	if err := copyData(ctx, cfg, st, rec, log, nil, only); err != nil {
@@ -108,4 +98,41 @@ func refuseUnfinishedAddition(st *store.Store, cfg *config.Config) error {
 		return err
 	}
 	return fmt.Errorf("state file %s records namespaces added to sync.dbs whose copy has not finished: run mongo-sync sync until it logs that they are copied, then the separate commands may run", cfg.Store.Path)
+}
+
+// toCopy says whether the copy of an addition copies source collection ns
+// (uuid: its UUID, nil when the source reports none): it is selected now
+// and was not before (the old selection, before), and the catalog (known:
+// UUID → destination namespace) does not place it where the old selection
+// synced something: a collection renamed into an added name from a synced
+// one is the applier's to move there. A collection the catalog places
+// elsewhere is copied: at its own new destination, an interrupted copy of
+// this addition (the copy records a collection when it prepares it); at a
+// destination nothing synced now, a stale record from before a removal.
+func toCopy(before config.Selection, known map[string]string, ns string, uuid []byte) bool {
+	db, coll := config.SplitNS(ns)
+	if before.Selects(db, coll) {
+		return false
+	}
+	at, placed := known[string(uuid)]
+	return uuid == nil || !placed || !syncedBefore(before, at)
+}
+
+// syncedBefore reports whether destination namespace dst is where the
+// selection before synced a source collection to.
+func syncedBefore(before config.Selection, dst string) bool {
+	dstDB, coll := config.SplitNS(dst)
+	if before.All {
+		return before.Selects(dstDB, coll)
+	}
+	for db, d := range before.DBs {
+		to := d.Rename
+		if to == "" {
+			to = db
+		}
+		if to == dstDB && before.Selects(db, coll) {
+			return true
+		}
+	}
+	return false
 }
