@@ -11,6 +11,7 @@ import (
 	"github.com/mongo-sync/mongo-sync/applier/exec"
 	"github.com/mongo-sync/mongo-sync/applier/translate"
 	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/internal/bsontest"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/store"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -191,7 +192,7 @@ func TestCatalog_OutWithFilterTranslates(t *testing.T) {
 			{Key: "dropTarget", Value: bson.Binary{Subtype: 4, Data: u0}}}),
 	} {
 		var err error
-		if ops, err = tr.AppendOps(ops, uint64(i+1), bson.Timestamp{T: 1, I: uint32(i)}, mustMarshal(t, e)); err != nil {
+		if ops, err = tr.AppendOps(ops, uint64(i+1), bson.Timestamp{T: 1, I: uint32(i)}, bsontest.MustMarshal(t, e)); err != nil {
 			t.Fatalf("entry %d: %v", i+1, err)
 		}
 	}
@@ -291,7 +292,7 @@ func copyState(t *testing.T, client *mongo.Client, catalog map[string][]byte, be
 	}
 	var raws []bson.Raw
 	for _, e := range oplog {
-		raws = append(raws, mustMarshal(t, e))
+		raws = append(raws, bsontest.MustMarshal(t, e))
 	}
 	return statePath, raws
 }

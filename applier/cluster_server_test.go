@@ -14,6 +14,7 @@ import (
 	"github.com/mongo-sync/mongo-sync/applier/translate"
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/gate"
+	"github.com/mongo-sync/mongo-sync/internal/bsontest"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/reader"
 	"github.com/mongo-sync/mongo-sync/spool"
@@ -231,7 +232,7 @@ func spoolShard(t *testing.T, entries []bson.D, g *gate.ShardGate) string {
 	f := filepath.Join(dir, "oplog.bson")
 	var buf []byte
 	for _, e := range entries {
-		buf = append(buf, raw(t, e)...)
+		buf = append(buf, bsontest.Raw(t, e)...)
 	}
 	if err := os.WriteFile(f, buf, 0o600); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mongo-sync/mongo-sync/applier/exec"
 	"github.com/mongo-sync/mongo-sync/applier/translate"
+	"github.com/mongo-sync/mongo-sync/internal/bsontest"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/status"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -46,7 +47,7 @@ func TestReapply_RulesAreCounted(t *testing.T) {
 			e = append(e, bson.E{Key: "o2", Value: bson.D{{Key: "_id", Value: 1}}})
 		}
 		var err error
-		if ops, err = tr.AppendOps(ops, uint64(i+1), bson.Timestamp{T: 1, I: uint32(i)}, mustMarshal(t, e)); err != nil {
+		if ops, err = tr.AppendOps(ops, uint64(i+1), bson.Timestamp{T: 1, I: uint32(i)}, bsontest.MustMarshal(t, e)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -99,7 +100,7 @@ func TestReapply_UnresolvedUniqueConflictStops(t *testing.T) {
 	if _, err := c.InsertOne(ctx, bson.D{{Key: "_id", Value: 2}, {Key: "email", Value: "x"}}); err != nil {
 		t.Fatal(err)
 	}
-	spoolDir := spoolOplog(t, []bson.Raw{mustMarshal(t, entry(9, "i", "test.coll", nil, bson.D{{Key: "_id", Value: 1}, {Key: "email", Value: "x"}}))})
+	spoolDir := spoolOplog(t, []bson.Raw{bsontest.MustMarshal(t, entry(9, "i", "test.coll", nil, bson.D{{Key: "_id", Value: 1}, {Key: "email", Value: "x"}}))})
 	err := applyAll(t, client, spoolDir, filepath.Join(t.TempDir(), "state.db"))
 	var ue *exec.UnresolvedError
 	if !errors.As(err, &ue) {

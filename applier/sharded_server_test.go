@@ -13,6 +13,7 @@ import (
 	"github.com/mongo-sync/mongo-sync/applier/exec"
 	"github.com/mongo-sync/mongo-sync/applier/translate"
 	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/internal/bsontest"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/sharding"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -131,7 +132,7 @@ func applyShardedWorkload(t *testing.T, client *mongo.Client, keys *sharding.Sha
 	tr := translate.NewTranslator(nil)
 	var ops []exec.Op
 	for i, e := range entries {
-		raw := mustMarshal(t, append(bson.D{{Key: "ts", Value: bson.Timestamp{T: 1700300000, I: uint32(i + 1)}}}, e...))
+		raw := bsontest.MustMarshal(t, append(bson.D{{Key: "ts", Value: bson.Timestamp{T: 1700300000, I: uint32(i + 1)}}}, e...))
 		var err error
 		if ops, err = tr.AppendOps(ops, uint64(i+1), bson.Timestamp{T: 1700300000, I: uint32(i + 1)}, raw); err != nil {
 			t.Fatal(err)
@@ -170,7 +171,7 @@ func dump(t *testing.T, client *mongo.Client, ns string) string {
 	for _, d := range docs {
 		var v bson.D
 		bson.UnmarshalExtJSON([]byte(d), false, &v)
-		out = append(out, ext(v))
+		out = append(out, bsontest.Ext(v))
 	}
 	return "[" + strings.Join(out, ",") + "]"
 }
@@ -245,7 +246,7 @@ func (l *statementLog) changed(field string, from, to any) bool {
 		q, _ := s.Lookup("q").DocumentOK()
 		u, _ := s.Lookup("u").DocumentOK()
 		up, _ := s.Lookup("upsert").BooleanOK()
-		val := func(v any) string { return ext(bson.D{{Key: "v", Value: v}}) }
+		val := func(v any) string { return bsontest.Ext(bson.D{{Key: "v", Value: v}}) }
 		if !up && q != nil && u != nil && val(q.Lookup(field)) == val(from) && val(u.Lookup(strings.Split(field, ".")...)) == val(to) {
 			return true
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/mongo-sync/mongo-sync/applier/exec"
 	"github.com/mongo-sync/mongo-sync/applier/translate"
 	"github.com/mongo-sync/mongo-sync/copier"
+	"github.com/mongo-sync/mongo-sync/internal/bsontest"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/store"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -50,7 +51,7 @@ func (x *srcTxn) entry(t testing.TB, ts bson.Timestamp, o bson.D) bson.Raw {
 		prev = bson.D{{Key: "ts", Value: x.prev}, {Key: "t", Value: int64(1)}}
 	}
 	x.prev = ts
-	return raw(t, bson.D{{Key: "lsid", Value: x.lsid}, {Key: "txnNumber", Value: x.num}, {Key: "op", Value: "c"}, {Key: "ns", Value: "admin.$cmd"},
+	return bsontest.Raw(t, bson.D{{Key: "lsid", Value: x.lsid}, {Key: "txnNumber", Value: x.num}, {Key: "op", Value: "c"}, {Key: "ns", Value: "admin.$cmd"},
 		{Key: "o", Value: o}, {Key: "ts", Value: ts}, {Key: "t", Value: int64(1)}, {Key: "v", Value: int64(2)},
 		{Key: "wall", Value: bson.DateTime(int64(ts.T) * 1000)}, {Key: "prevOpTime", Value: prev}})
 }
@@ -88,7 +89,7 @@ func (x *srcTxn) commit(t testing.TB, ts bson.Timestamp) bson.Raw {
 // (prepared or inProgress) since its first entry at start (mongodb/mongo
 // src/mongo/db/session_txn_record.idl, 4.4).
 func (x *srcTxn) record(t testing.TB, state string, start bson.Timestamp) bson.Raw {
-	return raw(t, bson.D{{Key: "_id", Value: x.lsid}, {Key: "txnNum", Value: x.num},
+	return bsontest.Raw(t, bson.D{{Key: "_id", Value: x.lsid}, {Key: "txnNum", Value: x.num},
 		{Key: "lastWriteOpTime", Value: bson.D{{Key: "ts", Value: start}, {Key: "t", Value: int64(1)}}},
 		{Key: "lastWriteDate", Value: bson.DateTime(int64(start.T) * 1000)}, {Key: "state", Value: state},
 		{Key: "startOpTime", Value: bson.D{{Key: "ts", Value: start}, {Key: "t", Value: int64(1)}}}})
@@ -96,13 +97,13 @@ func (x *srcTxn) record(t testing.TB, state string, start bson.Timestamp) bson.R
 
 // srcInsert is a top-level insert of {_id: id} into t.c at ts.
 func srcInsert(t testing.TB, ts bson.Timestamp, id int) bson.Raw {
-	return raw(t, bson.D{{Key: "op", Value: "i"}, {Key: "ns", Value: "t.c"}, {Key: "o", Value: bson.D{{Key: "_id", Value: id}}},
+	return bsontest.Raw(t, bson.D{{Key: "op", Value: "i"}, {Key: "ns", Value: "t.c"}, {Key: "o", Value: bson.D{{Key: "_id", Value: id}}},
 		{Key: "ts", Value: ts}, {Key: "t", Value: int64(1)}, {Key: "v", Value: int64(2)}, {Key: "wall", Value: bson.DateTime(int64(ts.T) * 1000)}})
 }
 
 // srcSetX is a $v:2 update setting x on _id id in t.c at ts.
 func srcSetX(t testing.TB, ts bson.Timestamp, id, x int) bson.Raw {
-	return raw(t, bson.D{{Key: "op", Value: "u"}, {Key: "ns", Value: "t.c"},
+	return bsontest.Raw(t, bson.D{{Key: "op", Value: "u"}, {Key: "ns", Value: "t.c"},
 		{Key: "o", Value: bson.D{{Key: "$v", Value: int32(2)}, {Key: "diff", Value: bson.D{{Key: "u", Value: bson.D{{Key: "x", Value: x}}}}}}},
 		{Key: "o2", Value: bson.D{{Key: "_id", Value: id}}},
 		{Key: "ts", Value: ts}, {Key: "t", Value: int64(1)}, {Key: "v", Value: int64(2)}, {Key: "wall", Value: bson.DateTime(int64(ts.T) * 1000)}})

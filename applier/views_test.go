@@ -10,6 +10,7 @@ import (
 	"github.com/mongo-sync/mongo-sync/applier/exec"
 	"github.com/mongo-sync/mongo-sync/applier/translate"
 	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/internal/bsontest"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/event"
@@ -45,7 +46,7 @@ func viewEntry(t *testing.T, op, ns string, o, o2 bson.D) bson.Raw {
 	}
 	d = append(d, bson.E{Key: "ts", Value: viewsTS}, bson.E{Key: "t", Value: int64(1)}, bson.E{Key: "v", Value: int64(2)},
 		bson.E{Key: "wall", Value: bson.DateTime(1700200000000)})
-	return raw(t, d)
+	return bsontest.Raw(t, d)
 }
 
 // frCollation is a collation as mongod stores it: every field expanded.

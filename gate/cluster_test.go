@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/internal/bsontest"
 	"github.com/mongo-sync/mongo-sync/internal/oplog"
 	"github.com/mongo-sync/mongo-sync/internal/testlog"
 	"github.com/mongo-sync/mongo-sync/spool"
@@ -15,15 +16,6 @@ import (
 // Unit tests of the cross-shard rules (cluster.go): pure logic, no server.
 
 func quietLog() logrus.FieldLogger { return testlog.Quiet() }
-
-func raw(t testing.TB, d bson.D) bson.Raw {
-	t.Helper()
-	b, err := bson.Marshal(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 func uuid(b byte) []byte {
 	u := make([]byte, 16)
@@ -47,7 +39,7 @@ func gateTS(t uint32) bson.Timestamp { return bson.Timestamp{T: 1700200000 + t, 
 func gateEntries(t *testing.T, ds ...bson.D) []spool.Entry {
 	es := make([]spool.Entry, len(ds))
 	for i, d := range ds {
-		r := raw(t, d)
+		r := bsontest.Raw(t, d)
 		es[i] = spool.Entry{Seq: uint64(i + 1), TS: rawTS(r), Raw: r}
 	}
 	return es
@@ -293,7 +285,7 @@ func TestIsDDL(t *testing.T) {
 		{entry(1, "n", "", nil, bson.D{{Key: "msg", Value: "x"}}), false},
 	}
 	for i, tc := range cases {
-		if got := isDDL(raw(t, tc.d)); got != tc.want {
+		if got := isDDL(bsontest.Raw(t, tc.d)); got != tc.want {
 			t.Errorf("case %d: isDDL = %v, want %v", i, got, tc.want)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/mongo-sync/mongo-sync/applier/exec"
 	"github.com/mongo-sync/mongo-sync/applier/translate"
+	"github.com/mongo-sync/mongo-sync/internal/bsontest"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/status"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -55,7 +56,7 @@ func TestExecutor_WritesBypassValidation(t *testing.T) {
 		if o2 != nil {
 			e = append(e, bson.E{Key: "o2", Value: o2})
 		}
-		if ops, err = tr.AppendOps(ops, seq, bson.Timestamp{T: 1700400000, I: uint32(seq)}, mustMarshal(t, e)); err != nil {
+		if ops, err = tr.AppendOps(ops, seq, bson.Timestamp{T: 1700400000, I: uint32(seq)}, bsontest.MustMarshal(t, e)); err != nil {
 			t.Fatal(err)
 		}
 	}

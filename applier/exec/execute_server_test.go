@@ -11,6 +11,7 @@ import (
 
 	"github.com/mongo-sync/mongo-sync/applier/exec"
 	"github.com/mongo-sync/mongo-sync/applier/translate"
+	"github.com/mongo-sync/mongo-sync/internal/bsontest"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/status"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -90,7 +91,7 @@ func TestWrites_DuplicateKeyDoesNotAbandonOtherPartitions(t *testing.T) {
 		t.Helper()
 		var err error
 		seq := uint64(len(ops) + 1)
-		if ops, err = tr.AppendOps(ops, seq, bson.Timestamp{T: 1700300000, I: uint32(seq)}, mustMarshal(t, entry(uint32(seq), op, "test.coll", nil, o))); err != nil {
+		if ops, err = tr.AppendOps(ops, seq, bson.Timestamp{T: 1700300000, I: uint32(seq)}, bsontest.MustMarshal(t, entry(uint32(seq), op, "test.coll", nil, o))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -170,7 +171,7 @@ func TestApply_StopWaitsForCommandsInFlight(t *testing.T) {
 	pad := strings.Repeat("p", 8000)
 	for i := 0; i < 500; i++ {
 		if ops, err = tr.AppendOps(ops, uint64(i+1), bson.Timestamp{T: 1700300000, I: uint32(i + 1)},
-			mustMarshal(t, entry(uint32(i+1), "i", "test.coll", nil, bson.D{{Key: "_id", Value: int32(i)}, {Key: "pad", Value: pad}}))); err != nil {
+			bsontest.MustMarshal(t, entry(uint32(i+1), "i", "test.coll", nil, bson.D{{Key: "_id", Value: int32(i)}, {Key: "pad", Value: pad}}))); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/mongo-sync/mongo-sync/gate"
+	"github.com/mongo-sync/mongo-sync/internal/bsontest"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/internal/wirecmd"
 	"github.com/mongo-sync/mongo-sync/sharding"
@@ -38,7 +39,7 @@ func (f *fakeConfig) shard(ns string, key bson.D) {
 
 // replaceOp is a replacement of {_id: id, k: k} in db.c.
 func replaceOp(t *testing.T, seq uint64, id, k int32) Op {
-	doc := bson.Raw(mustMarshal(t, bson.D{{Key: "_id", Value: id}, {Key: "k", Value: k}}))
+	doc := bson.Raw(bsontest.MustMarshal(t, bson.D{{Key: "_id", Value: id}, {Key: "k", Value: k}}))
 	return Op{Seq: seq, NS: "db.c", Kind: KindReplace, ID: doc.Lookup("_id"), Doc: doc}
 }
 
@@ -133,7 +134,7 @@ func TestShardKeys_ShardCollectionNoopRefreshes(t *testing.T) {
 	if _, err := keys.Of(context.Background(), "db.c"); err != nil {
 		t.Fatal(err)
 	}
-	noop := bson.Raw(mustMarshal(t, bson.D{{Key: "ts", Value: bson.Timestamp{T: 1, I: 1}}, {Key: "op", Value: "n"}, {Key: "ns", Value: "db.c"},
+	noop := bson.Raw(bsontest.MustMarshal(t, bson.D{{Key: "ts", Value: bson.Timestamp{T: 1, I: 1}}, {Key: "op", Value: "n"}, {Key: "ns", Value: "db.c"},
 		{Key: "o", Value: bson.D{{Key: "msg", Value: bson.D{{Key: "shardCollection", Value: "db.c"}}}}},
 		{Key: "o2", Value: bson.D{{Key: "shardCollection", Value: "db.c"}, {Key: "shardKey", Value: bson.D{{Key: "k", Value: 1}}}}}}))
 	if n, err := g.Admit(context.Background(), spoolEntries(noop)); n != 1 || err != nil {

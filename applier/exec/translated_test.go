@@ -1,8 +1,6 @@
 package exec_test
 
 import (
-	"testing"
-
 	"github.com/mongo-sync/mongo-sync/internal/testlog"
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -20,12 +18,4 @@ func entry(ts uint32, op, ns string, ui []byte, o bson.D) bson.D {
 		e = append(e, bson.E{Key: "ui", Value: bson.Binary{Subtype: 4, Data: ui}})
 	}
 	return append(e, bson.E{Key: "o", Value: o})
-}
-
-func mustMarshal(t *testing.T, v any) []byte {
-	b, err := bson.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"testing"
 
+	"github.com/mongo-sync/mongo-sync/internal/bsontest"
 	"github.com/mongo-sync/mongo-sync/internal/oplog"
 	"github.com/mongo-sync/mongo-sync/internal/wirecmd"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -20,9 +21,9 @@ func idOf(t *testing.T, v any) bson.RawValue {
 }
 
 func TestCmdBuilder(t *testing.T) {
-	doc := raw(t, bson.D{{Key: "_id", Value: int32(1)}, {Key: "x", Value: "a"}})
-	upd := raw(t, bson.D{{Key: "$set", Value: bson.D{{Key: "x", Value: "b"}}}})
-	dollar := raw(t, bson.D{{Key: "_id", Value: "E1"}, {Key: "$rooms", Value: bson.D{{Key: "br", Value: int32(2)}}}})
+	doc := bsontest.Raw(t, bson.D{{Key: "_id", Value: int32(1)}, {Key: "x", Value: "a"}})
+	upd := bsontest.Raw(t, bson.D{{Key: "$set", Value: bson.D{{Key: "x", Value: "b"}}}})
+	dollar := bsontest.Raw(t, bson.D{{Key: "_id", Value: "E1"}, {Key: "$rooms", Value: bson.D{{Key: "br", Value: int32(2)}}}})
 	wc, err := wirecmd.WriteConcern(writeconcern.Majority())
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +59,7 @@ func TestCmdBuilder(t *testing.T) {
 			if err := cmd.Validate(); err != nil {
 				t.Fatalf("invalid BSON: %v", err)
 			}
-			if got := ext(cmd); got != tc.want {
+			if got := bsontest.Ext(cmd); got != tc.want {
 				t.Fatalf("got  %s\nwant %s", got, tc.want)
 			}
 		})
@@ -66,7 +67,7 @@ func TestCmdBuilder(t *testing.T) {
 }
 
 func TestRunLen(t *testing.T) {
-	small := raw(t, bson.D{{Key: "_id", Value: 1}})
+	small := bsontest.Raw(t, bson.D{{Key: "_id", Value: 1}})
 	ins := func(ns string) Op { return Op{NS: ns, Kind: KindInsert, Doc: small} }
 	upd := Op{NS: "a.b", Kind: KindUpdate, Doc: small}
 	fetch := Op{NS: "a.b", Kind: KindReplace, Fetch: func(bson.Raw) (bson.Raw, error) { return nil, nil }}
@@ -99,11 +100,11 @@ func TestUpdateStatement(t *testing.T) {
 	ids := []bson.RawValue{idOf(t, int32(1)), idOf(t, "a string _id"), idOf(t, bson.NewObjectID()),
 		idOf(t, bson.D{{Key: "a", Value: int64(2)}, {Key: "b", Value: "x"}}), idOf(t, bson.A{}), {Type: bson.TypeNull}}
 	docs := []bson.Raw{
-		raw(t, bson.D{{Key: "$set", Value: bson.D{{Key: "x", Value: "b"}}}}),
-		raw(t, bson.D{{Key: "$set", Value: bson.D{{Key: "a.1", Value: int32(1)}}}, {Key: "$unset", Value: bson.D{{Key: "b", Value: true}}}}),
-		raw(t, bson.D{{Key: "_id", Value: int32(1)}, {Key: "x", Value: "a"}}),
-		raw(t, bson.D{{Key: "big", Value: string(make([]byte, 300))}}),
-		raw(t, bson.D{}),
+		bsontest.Raw(t, bson.D{{Key: "$set", Value: bson.D{{Key: "x", Value: "b"}}}}),
+		bsontest.Raw(t, bson.D{{Key: "$set", Value: bson.D{{Key: "a.1", Value: int32(1)}}}, {Key: "$unset", Value: bson.D{{Key: "b", Value: true}}}}),
+		bsontest.Raw(t, bson.D{{Key: "_id", Value: int32(1)}, {Key: "x", Value: "a"}}),
+		bsontest.Raw(t, bson.D{{Key: "big", Value: string(make([]byte, 300))}}),
+		bsontest.Raw(t, bson.D{}),
 	}
 	for _, id := range ids {
 		for _, d := range docs {

@@ -3,12 +3,13 @@ package translate
 import (
 	"testing"
 
+	"github.com/mongo-sync/mongo-sync/internal/bsontest"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 func TestTranslate_ShardCollectionNoop(t *testing.T) {
 	noop := func(first string) bson.Raw {
-		return js(t, `{"op":"n","ns":"app.orders","o":{"msg":{"`+first+`":"app.orders"}},"o2":{"`+first+`":"app.orders","shardKey":{"region":1,"h":"hashed"},"unique":false}}`)
+		return bsontest.JS(t, `{"op":"n","ns":"app.orders","o":{"msg":{"`+first+`":"app.orders"}},"o2":{"`+first+`":"app.orders","shardKey":{"region":1,"h":"hashed"},"unique":false}}`)
 	}
 	tr := NewTranslator(nil)
 	if ops, err := tr.AppendOps(nil, 1, bson.Timestamp{T: 1}, noop("shardCollection")); err != nil || len(ops) != 0 {
@@ -24,7 +25,7 @@ func TestTranslate_ShardCollectionNoop(t *testing.T) {
 			t.Fatalf("%s: %v %v", phase, ops, err)
 		}
 	}
-	if ops, err := tr.AppendOps(nil, 1, bson.Timestamp{T: 1}, js(t, `{"op":"n","ns":"","o":{"msg":"periodic noop"}}`)); err != nil || len(ops) != 0 {
+	if ops, err := tr.AppendOps(nil, 1, bson.Timestamp{T: 1}, bsontest.JS(t, `{"op":"n","ns":"","o":{"msg":"periodic noop"}}`)); err != nil || len(ops) != 0 {
 		t.Fatalf("a periodic no-op: %v %v", ops, err)
 	}
 }

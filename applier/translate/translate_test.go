@@ -9,44 +9,11 @@ import (
 
 	"github.com/mongo-sync/mongo-sync/applier/exec"
 	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/internal/bsontest"
 	logtest "github.com/sirupsen/logrus/hooks/test"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 )
-
-func raw(t testing.TB, d bson.D) bson.Raw {
-	b, err := bson.Marshal(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func ext(v any) string {
-	b, err := bson.MarshalExtJSON(v, false, false)
-	if err != nil {
-		return fmt.Sprint(v)
-	}
-	return string(b)
-}
-
-func extD(t *testing.T, js string) bson.D {
-	var d bson.D
-	if err := bson.UnmarshalExtJSON([]byte(js), false, &d); err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
-
-// js is Extended JSON (relaxed) as a raw document.
-func js(t *testing.T, s string) bson.Raw {
-	t.Helper()
-	var d bson.D
-	if err := bson.UnmarshalExtJSON([]byte(s), false, &d); err != nil {
-		t.Fatalf("%s: %v", s, err)
-	}
-	return raw(t, d)
-}
 
 func idOf(t *testing.T, v any) bson.RawValue {
 	t.Helper()
@@ -57,33 +24,25 @@ func idOf(t *testing.T, v any) bson.RawValue {
 	return bson.RawValue{Type: typ, Value: data}
 }
 
-func mustMarshal(t *testing.T, v any) []byte {
-	b, err := bson.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 func TestTranslate_PostImageSetIsReplacement(t *testing.T) {
 	tr := NewTranslator(nil)
-	e := raw(t, bson.D{{Key: "op", Value: "u"}, {Key: "ns", Value: "a.b"},
+	e := bsontest.Raw(t, bson.D{{Key: "op", Value: "u"}, {Key: "ns", Value: "a.b"},
 		{Key: "o", Value: bson.D{{Key: "$v", Value: 1}, {Key: "$set", Value: bson.D{{Key: "_id", Value: 1}, {Key: "x", Value: 2}}}}},
 		{Key: "o2", Value: bson.D{{Key: "_id", Value: 1}}}})
 	ops, err := tr.AppendOps(nil, 1, bson.Timestamp{T: 1}, e)
 	if err != nil || len(ops) != 1 {
 		t.Fatal(ops, err)
 	}
-	if ops[0].Kind != exec.KindReplace || ext(ops[0].Doc) != `{"_id":1,"x":2}` {
-		t.Fatalf("a whole-document $set became kind %d %s, want a replacement", ops[0].Kind, ext(ops[0].Doc))
+	if ops[0].Kind != exec.KindReplace || bsontest.Ext(ops[0].Doc) != `{"_id":1,"x":2}` {
+		t.Fatalf("a whole-document $set became kind %d %s, want a replacement", ops[0].Kind, bsontest.Ext(ops[0].Doc))
 	}
 	// A plain $set stays an update.
-	e = raw(t, bson.D{{Key: "op", Value: "u"}, {Key: "ns", Value: "a.b"},
+	e = bsontest.Raw(t, bson.D{{Key: "op", Value: "u"}, {Key: "ns", Value: "a.b"},
 		{Key: "o", Value: bson.D{{Key: "$v", Value: 1}, {Key: "$set", Value: bson.D{{Key: "x", Value: 2}}}}},
 		{Key: "o2", Value: bson.D{{Key: "_id", Value: 1}}}})
 	ops, _ = tr.AppendOps(nil, 2, bson.Timestamp{T: 1}, e)
-	if ops[0].Kind != exec.KindUpdate || ext(ops[0].Doc) != `{"$set":{"x":2}}` {
-		t.Fatalf("plain $set became kind %d %s", ops[0].Kind, ext(ops[0].Doc))
+	if ops[0].Kind != exec.KindUpdate || bsontest.Ext(ops[0].Doc) != `{"$set":{"x":2}}` {
+		t.Fatalf("plain $set became kind %d %s", ops[0].Kind, bsontest.Ext(ops[0].Doc))
 	}
 }
 
@@ -94,23 +53,23 @@ func TestTranslate_NamespacesAndProjection(t *testing.T) {
 		t.Fatal(err)
 	}
 	tr := NewTranslator(c.Namespaces())
-	ins := raw(t, bson.D{{Key: "op", Value: "i"}, {Key: "ns", Value: "src.c"},
+	ins := bsontest.Raw(t, bson.D{{Key: "op", Value: "i"}, {Key: "ns", Value: "src.c"},
 		{Key: "o", Value: bson.D{{Key: "_id", Value: 1}, {Key: "keep", Value: 1}, {Key: "drop", Value: 2}, {Key: "sub", Value: bson.D{{Key: "k", Value: 3}, {Key: "z", Value: 4}}}}}})
 	ops, err := tr.AppendOps(nil, 1, bson.Timestamp{}, ins)
 	if err != nil || len(ops) != 1 || ops[0].NS != "dst.c" {
 		t.Fatalf("%v %v", ops, err)
 	}
-	if got := ext(ops[0].Doc); ops[0].Kind != exec.KindInsert || got != `{"_id":1,"keep":1,"sub":{"k":3}}` {
+	if got := bsontest.Ext(ops[0].Doc); ops[0].Kind != exec.KindInsert || got != `{"_id":1,"keep":1,"sub":{"k":3}}` {
 		t.Fatalf("projected insert %s", got)
 	}
-	upd := raw(t, bson.D{{Key: "op", Value: "u"}, {Key: "ns", Value: "src.c"},
+	upd := bsontest.Raw(t, bson.D{{Key: "op", Value: "u"}, {Key: "ns", Value: "src.c"},
 		{Key: "o", Value: bson.D{{Key: "$v", Value: 2}, {Key: "diff", Value: bson.D{{Key: "u", Value: bson.D{{Key: "drop", Value: 5}, {Key: "keep", Value: 6}}}}}}},
 		{Key: "o2", Value: bson.D{{Key: "_id", Value: 1}}}})
 	ops, _ = tr.AppendOps(nil, 2, bson.Timestamp{}, upd)
-	if got := ext(ops[0].Doc); ops[0].Kind != exec.KindUpdate || got != `{"$set":{"keep":6}}` {
+	if got := bsontest.Ext(ops[0].Doc); ops[0].Kind != exec.KindUpdate || got != `{"$set":{"keep":6}}` {
 		t.Fatalf("projected update %s", got)
 	}
-	other := raw(t, bson.D{{Key: "op", Value: "i"}, {Key: "ns", Value: "src.other"}, {Key: "o", Value: bson.D{{Key: "_id", Value: 1}}}})
+	other := bsontest.Raw(t, bson.D{{Key: "op", Value: "i"}, {Key: "ns", Value: "src.other"}, {Key: "o", Value: bson.D{{Key: "_id", Value: 1}}}})
 	if ops, _ := tr.AppendOps(nil, 3, bson.Timestamp{}, other); len(ops) != 0 {
 		t.Fatal("an unselected collection produced writes")
 	}
@@ -124,7 +83,7 @@ func TestTranslate_TransactionChainHoldsCheckpoint(t *testing.T) {
 		if partial {
 			o = append(o, bson.E{Key: "partialTxn", Value: true})
 		}
-		return raw(t, bson.D{{Key: "op", Value: "c"}, {Key: "ns", Value: "admin.$cmd"}, {Key: "o", Value: o},
+		return bsontest.Raw(t, bson.D{{Key: "op", Value: "c"}, {Key: "ns", Value: "admin.$cmd"}, {Key: "o", Value: o},
 			{Key: "lsid", Value: lsid}, {Key: "txnNumber", Value: int64(5)}})
 	}
 	if ops, _ := tr.AppendOps(nil, 10, bson.Timestamp{}, entry(true, 1)); len(ops) != 0 || tr.PendingSince() != 10 {
@@ -146,7 +105,7 @@ func TestTranslate_BadEntries(t *testing.T) {
 		"unknown cmd":    {{Key: "op", Value: "c"}, {Key: "ns", Value: "a.$cmd"}, {Key: "o", Value: bson.D{{Key: "frobnicate", Value: "b"}}}},
 		"malformed diff": {{Key: "op", Value: "u"}, {Key: "ns", Value: "a.b"}, {Key: "o", Value: bson.D{{Key: "$v", Value: 2}, {Key: "diff", Value: bson.D{{Key: "q", Value: 1}}}}}, {Key: "o2", Value: bson.D{{Key: "_id", Value: 1}}}},
 	} {
-		_, err := tr.AppendOps(nil, 7, bson.Timestamp{T: 9, I: 2}, raw(t, e))
+		_, err := tr.AppendOps(nil, 7, bson.Timestamp{T: 9, I: 2}, bsontest.Raw(t, e))
 		var ee *exec.EntryError
 		if !errors.As(err, &ee) || ee.Seq != 7 || ee.NS == "" {
 			t.Errorf("%s: %v, want an EntryError naming seq 7 and the ns", name, err)
@@ -154,7 +113,7 @@ func TestTranslate_BadEntries(t *testing.T) {
 	}
 	// A command whose effect is not in the oplog says so, and what to do.
 	e := bson.D{{Key: "op", Value: "c"}, {Key: "ns", Value: "a.$cmd"}, {Key: "o", Value: bson.D{{Key: "importCollection", Value: "b"}}}}
-	_, err := tr.AppendOps(nil, 7, bson.Timestamp{T: 9, I: 2}, raw(t, e))
+	_, err := tr.AppendOps(nil, 7, bson.Timestamp{T: 9, I: 2}, bsontest.Raw(t, e))
 	if err == nil || !strings.Contains(err.Error(), "importCollection on a.b cannot be replayed") || !strings.Contains(err.Error(), "copy the collection again") {
 		t.Errorf("importCollection: %v; want why it cannot be replayed and what to do", err)
 	}
@@ -175,7 +134,7 @@ func TestTranslate_ShardCatalogRecordsChangeNothing(t *testing.T) {
 		withCatalog.Catalog = &memCatalog{m: map[string]string{string(uuid(0xc0)): "shop.orders"}}
 		e = append(e, bson.E{Key: "ui", Value: bson.Binary{Subtype: 4, Data: uuid(0xc0)}})
 		for _, tr := range []*Translator{NewTranslator(nil), withCatalog} {
-			ops, err := tr.AppendOps(nil, 7, bson.Timestamp{T: 9, I: 2}, raw(t, e))
+			ops, err := tr.AppendOps(nil, 7, bson.Timestamp{T: 9, I: 2}, bsontest.Raw(t, e))
 			if err != nil || len(ops) != 0 {
 				t.Errorf("%s: %d ops (%v); want none, no error", name, len(ops), err)
 			}
@@ -211,7 +170,7 @@ func TestTranslate_ContainerWritesAreLoggedOncePerKind(t *testing.T) {
 	tr.Log = log
 	for i, op := range []string{"ci", "ci", "cd", "ci", "cu", "cd"} {
 		e := bson.D{{Key: "op", Value: op}, {Key: "container", Value: "index-1-2"}, {Key: "o", Value: bson.D{{Key: "k", Value: int64(i)}}}}
-		ops, err := tr.AppendOps(nil, uint64(i+1), bson.Timestamp{T: 1, I: uint32(i + 1)}, raw(t, e))
+		ops, err := tr.AppendOps(nil, uint64(i+1), bson.Timestamp{T: 1, I: uint32(i + 1)}, bsontest.Raw(t, e))
 		if err != nil || len(ops) != 0 {
 			t.Fatalf("%s: %d ops, %v; want none and no error", op, len(ops), err)
 		}
@@ -227,10 +186,10 @@ func TestTranslate_ContainerWritesAreLoggedOncePerKind(t *testing.T) {
 
 func TestShardKey_Logged(t *testing.T) {
 	id := idOf(t, int32(1))
-	if got := loggedKey(js(t, `{"_id":1}`), id); got != nil {
+	if got := loggedKey(bsontest.JS(t, `{"_id":1}`), id); got != nil {
 		t.Fatalf("o2 of _id alone kept: %s", got)
 	}
-	if got := loggedKey(js(t, `{"_id":1,"k":2}`), id); got == nil {
+	if got := loggedKey(bsontest.JS(t, `{"_id":1,"k":2}`), id); got == nil {
 		t.Fatal("o2 with a shard key dropped")
 	}
 	tr := NewTranslator(nil)
@@ -242,13 +201,13 @@ func TestShardKey_Logged(t *testing.T) {
 		{`{"op":"d","ns":"a.b","o":{"_id":1,"k":"x"}}`, `{"_id":1,"k":"x"}`},
 		{`{"op":"d","ns":"a.b","o":{"_id":1}}`, `null`},
 	} {
-		ops, err := tr.AppendOps(nil, 1, bson.Timestamp{T: 1, I: 1}, js(t, tc.entry))
+		ops, err := tr.AppendOps(nil, 1, bson.Timestamp{T: 1, I: 1}, bsontest.JS(t, tc.entry))
 		if err != nil || len(ops) != 1 {
 			t.Fatalf("%s: %v %v", tc.entry, ops, err)
 		}
 		got := "null"
 		if ops[0].Key != nil {
-			got = ext(*ops[0].Key)
+			got = bsontest.Ext(*ops[0].Key)
 		}
 		if got != tc.key {
 			t.Errorf("%s: Key = %s, want %s", tc.entry, got, tc.key)

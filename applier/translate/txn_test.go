@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/mongo-sync/mongo-sync/applier/exec"
+	"github.com/mongo-sync/mongo-sync/internal/bsontest"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -31,20 +32,20 @@ func txnEntry(t testing.TB, ts uint32, flag string, ops ...bson.D) bson.Raw {
 	if flag != "" {
 		o = append(o, bson.E{Key: flag, Value: true})
 	}
-	return raw(t, bson.D{{Key: "ts", Value: bson.Timestamp{T: ts, I: 1}}, {Key: "op", Value: "c"}, {Key: "ns", Value: "admin.$cmd"},
+	return bsontest.Raw(t, bson.D{{Key: "ts", Value: bson.Timestamp{T: ts, I: 1}}, {Key: "op", Value: "c"}, {Key: "ns", Value: "admin.$cmd"},
 		{Key: "o", Value: o}, {Key: "lsid", Value: txnLsid}, {Key: "txnNumber", Value: int64(5)}})
 }
 
 // commitEntry is the commitTransaction of a prepared transaction 5.
 func commitEntry(t testing.TB, ts uint32) bson.Raw {
-	return raw(t, bson.D{{Key: "ts", Value: bson.Timestamp{T: ts, I: 1}}, {Key: "op", Value: "c"}, {Key: "ns", Value: "admin.$cmd"},
+	return bsontest.Raw(t, bson.D{{Key: "ts", Value: bson.Timestamp{T: ts, I: 1}}, {Key: "op", Value: "c"}, {Key: "ns", Value: "admin.$cmd"},
 		{Key: "o", Value: bson.D{{Key: "commitTransaction", Value: 1}, {Key: "commitTimestamp", Value: bson.Timestamp{T: ts, I: 1}}}},
 		{Key: "lsid", Value: txnLsid}, {Key: "txnNumber", Value: int64(5)}})
 }
 
 // plainInsert is a top-level insert of {_id: id} into ns.
 func plainInsert(t testing.TB, ts uint32, ns string, id int) bson.Raw {
-	return raw(t, bson.D{{Key: "ts", Value: bson.Timestamp{T: ts, I: 1}}, {Key: "op", Value: "i"}, {Key: "ns", Value: ns},
+	return bsontest.Raw(t, bson.D{{Key: "ts", Value: bson.Timestamp{T: ts, I: 1}}, {Key: "op", Value: "i"}, {Key: "ns", Value: ns},
 		{Key: "o", Value: bson.D{{Key: "_id", Value: id}}}})
 }
 

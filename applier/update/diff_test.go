@@ -2,28 +2,12 @@ package update
 
 import (
 	"errors"
-	"fmt"
 	"testing"
 
+	"github.com/mongo-sync/mongo-sync/internal/bsontest"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 )
-
-func raw(t testing.TB, d bson.D) bson.Raw {
-	b, err := bson.Marshal(d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func ext(v any) string {
-	b, err := bson.MarshalExtJSON(v, false, false)
-	if err != nil {
-		return fmt.Sprint(v)
-	}
-	return string(b)
-}
 
 func TestDiffToUpdate(t *testing.T) {
 	cases := []struct {
@@ -47,7 +31,7 @@ func TestDiffToUpdate(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var sink Sink
-			err := DiffToUpdate(raw(t, tc.diff), &sink)
+			err := DiffToUpdate(bsontest.Raw(t, tc.diff), &sink)
 			if tc.needsFull {
 				if !errors.Is(err, ErrNeedsDocument) {
 					t.Fatalf("got %v, want ErrNeedsDocument", err)
@@ -58,12 +42,12 @@ func TestDiffToUpdate(t *testing.T) {
 				t.Fatal(err)
 			}
 			set, unset := elemsDoc(sink.Set), elemsDoc(sink.Unset)
-			if ext(set) != tc.set || ext(unset) != tc.uns {
-				t.Fatalf("set %s unset %s, want %s %s", ext(set), ext(unset), tc.set, tc.uns)
+			if bsontest.Ext(set) != tc.set || bsontest.Ext(unset) != tc.uns {
+				t.Fatalf("set %s unset %s, want %s %s", bsontest.Ext(set), bsontest.Ext(unset), tc.set, tc.uns)
 			}
 		})
 	}
-	if err := DiffToUpdate(raw(t, bson.D{{Key: "q", Value: 1}}), &Sink{}); err == nil || errors.Is(err, ErrNeedsDocument) {
+	if err := DiffToUpdate(bsontest.Raw(t, bson.D{{Key: "q", Value: 1}}), &Sink{}); err == nil || errors.Is(err, ErrNeedsDocument) {
 		t.Fatalf("unknown section: %v, want a malformed-diff error", err)
 	}
 }
@@ -90,7 +74,7 @@ func TestApplyDiff(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `{"_id":1,"arr":[1,2,null,null,"x"],"s":null,"bin":{"$binary":{"base64":"YWJjZGVm","subType":"07"}},"a":9}`
-	if ext(got) != want {
-		t.Fatalf("got  %s\nwant %s", ext(got), want)
+	if bsontest.Ext(got) != want {
+		t.Fatalf("got  %s\nwant %s", bsontest.Ext(got), want)
 	}
 }

@@ -3,6 +3,7 @@ package update
 import (
 	"testing"
 
+	"github.com/mongo-sync/mongo-sync/internal/bsontest"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -23,11 +24,11 @@ func TestApplyModifiers_OplogRules(t *testing.T) {
 		{"unset through a scalar is a no-op", `{"_id": 1, "a": 5}`, `{"$unset": {"a.b": true, "z": true}}`, `{"_id": 1, "a": 5}`, 1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			got, nv, err := ApplyModifiers(extD(t, c.doc), mustMarshal(t, extD(t, c.upd)))
+			got, nv, err := ApplyModifiers(bsontest.ExtD(t, c.doc), bsontest.MustMarshal(t, bsontest.ExtD(t, c.upd)))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if g, w := bson.Raw(mustMarshal(t, got)).String(), bson.Raw(mustMarshal(t, extD(t, c.want))).String(); g != w {
+			if g, w := bson.Raw(bsontest.MustMarshal(t, got)).String(), bson.Raw(bsontest.MustMarshal(t, bsontest.ExtD(t, c.want))).String(); g != w {
 				t.Errorf("got %s, want %s", g, w)
 			}
 			if nv != c.nonViable {
@@ -38,27 +39,9 @@ func TestApplyModifiers_OplogRules(t *testing.T) {
 }
 
 func TestApplyModifiers_RefusesOtherOperators(t *testing.T) {
-	if _, _, err := ApplyModifiers(bson.D{}, mustMarshal(t, extD(t, `{"$inc": {"a": 1}}`))); err == nil {
+	if _, _, err := ApplyModifiers(bson.D{}, bsontest.MustMarshal(t, bsontest.ExtD(t, `{"$inc": {"a": 1}}`))); err == nil {
 		t.Fatal("$inc accepted: oplog updates carry only $set and $unset")
 	}
-}
-
-// extD parses relaxed Extended JSON into a document with the Go types a
-// decoded one has.
-func extD(t *testing.T, js string) bson.D {
-	var d bson.D
-	if err := bson.UnmarshalExtJSON([]byte(js), false, &d); err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
-
-func mustMarshal(t *testing.T, v any) []byte {
-	b, err := bson.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 func TestApplyDiffPaths_MongodDiffRules(t *testing.T) {
@@ -75,11 +58,11 @@ func TestApplyDiffPaths_MongodDiffRules(t *testing.T) {
 		{"top-level fields always apply", `{"_id": 1}`, `{"$set": {"n": 1}, "$unset": {"m": true}}`, `{"_id": 1, "n": 1}`, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			got, nv, err := ApplyDiffPaths(extD(t, c.doc), mustMarshal(t, extD(t, c.upd)))
+			got, nv, err := ApplyDiffPaths(bsontest.ExtD(t, c.doc), bsontest.MustMarshal(t, bsontest.ExtD(t, c.upd)))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if g, w := bson.Raw(mustMarshal(t, got)).String(), bson.Raw(mustMarshal(t, extD(t, c.want))).String(); g != w {
+			if g, w := bson.Raw(bsontest.MustMarshal(t, got)).String(), bson.Raw(bsontest.MustMarshal(t, bsontest.ExtD(t, c.want))).String(); g != w {
 				t.Errorf("got %s, want %s", g, w)
 			}
 			if nv != c.nonViable {
