@@ -11,12 +11,12 @@ import (
 
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/internal/oplog"
+	"github.com/mongo-sync/mongo-sync/reader"
 	"github.com/mongo-sync/mongo-sync/spool"
 	"github.com/mongo-sync/mongo-sync/store"
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // ErrRefused is what every refusal of this package wraps: the start would
@@ -381,7 +381,7 @@ func (c *Check) prepareAddition(ctx context.Context, before config.Selection) er
 		}
 	}
 	if needed && c.Src != nil {
-		oldest, err := oldestEntry(ctx, c.Src)
+		oldest, err := reader.Oldest(ctx, c.Src)
 		if err != nil {
 			return fmt.Errorf("source %s: %w", c.SrcName, err)
 		}
@@ -426,18 +426,4 @@ func (c *Check) prepareAddition(ctx context.Context, before config.Selection) er
 	c.Log.WithFields(logrus.Fields{"spool": c.SpoolDir, "old_spool": aside}).
 		Warn("the spool is refilled from the state's position with the added namespaces; the old one is kept aside: remove it once this sync runs")
 	return nil
-}
-
-// oldestEntry is the ts of the oldest entry of c's oplog.
-func oldestEntry(ctx context.Context, c *mongo.Client) (bson.Timestamp, error) {
-	raw, err := c.Database("local").Collection("oplog.rs").FindOne(ctx, bson.D{},
-		options.FindOne().SetSort(bson.D{{Key: "$natural", Value: 1}}).SetProjection(bson.D{{Key: "ts", Value: 1}})).Raw()
-	if err != nil {
-		return bson.Timestamp{}, fmt.Errorf("read the oldest oplog entry: %w", err)
-	}
-	t, i, ok := raw.Lookup("ts").TimestampOK()
-	if !ok {
-		return bson.Timestamp{}, fmt.Errorf("the oldest oplog entry has no ts: %s", raw)
-	}
-	return bson.Timestamp{T: t, I: i}, nil
 }

@@ -135,6 +135,12 @@ func (o *OplogSource) newest(ctx context.Context) (bson.Timestamp, error) {
 	return o.edge(ctx, -1)
 }
 
+// Oldest is the ts of the source's oldest oplog entry (zero: an empty
+// oplog): the earliest position it can still be read from.
+func Oldest(ctx context.Context, client *mongo.Client) (bson.Timestamp, error) {
+	return (&OplogSource{Client: client}).edge(ctx, 1)
+}
+
 // Newest is the ts of the source's newest majority-committed oplog entry:
 // the position an initial copy pins as T0, and records as its end.
 func Newest(ctx context.Context, client *mongo.Client) (bson.Timestamp, error) {
