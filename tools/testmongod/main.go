@@ -12,6 +12,9 @@
 package main
 
 import (
+	"database/sql"
+	"path/filepath"
+
 	"context"
 	"flag"
 	"fmt"
@@ -22,6 +25,8 @@ import (
 	"syscall"
 	"time"
 
+	_ "modernc.org/sqlite"
+
 	"github.com/FerretDB/FerretDB/ferretdb"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -31,7 +36,7 @@ import (
 func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "TCP address to listen on (port 0 picks a free port)")
 	dir := flag.String("data", "", "data directory (required; created 0700 if missing)")
-	oplogMax := flag.Int64("oplog-max", 1_000_000, "max documents of the capped local.oplog.rs")
+	oplogMax := flag.Int64("oplog-max", 1_000_000, "max entries of local.oplog.rs: a tenth above it, the oldest are removed (as mongod truncates its oplog)")
 	noOplog := flag.Bool("no-oplog", false, "do not create local.oplog.rs (a source without an oplog)")
 	setName := flag.String("set-name", "rs0", "the replica set name recorded in local.system.replset, with a new replicaSetId")
 	verbose := flag.Bool("v", false, "log FerretDB at info level")
@@ -84,6 +89,9 @@ func run(addr, dir string, oplogMax int64, noOplog bool, setName string, verbose
 		return err
 	}
 	fmt.Printf("listening %s\n", uri)
+	if !noOplog {
+		go truncate(ctx, dir, oplogMax)
+	}
 
 	<-done
 	return nil
@@ -155,4 +163,44 @@ func prepare(ctx context.Context, uri string, oplogMax int64, noOplog bool, setN
 		return fmt.Errorf("write the first oplog entry: %w", err)
 	}
 	return nil
+}
+
+// truncate keeps local.oplog.rs near max entries, as mongod keeps its
+// oplog near its configured size: every few seconds, once it holds a tenth
+// more, its oldest entries down to max are removed. The embedded FerretDB
+// never trims a capped collection itself, and a delete through the wire
+// protocol is logged in the oplog in turn, so the rows go straight from
+// FerretDB's SQLite table, in the order of its record ids (the order of
+// insertion). Every oplog query on the test server scans the whole
+// collection: one that serves many tests in a row (make test-real) stays
+// as quick as a fresh one only when trimmed.
+func truncate(ctx context.Context, dir string, max int64) {
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "local.sqlite")+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testmongod: oplog truncation off:", err)
+		return
+	}
+	defer db.Close()
+	var table string
+	if err := db.QueryRowContext(ctx, `SELECT table_name FROM _ferretdb_collections WHERE name = 'oplog.rs'`).Scan(&table); err != nil {
+		fmt.Fprintln(os.Stderr, "testmongod: oplog truncation off: local.oplog.rs's table:", err)
+		return
+	}
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		var n int64
+		if err := db.QueryRowContext(ctx, fmt.Sprintf(`SELECT count(*) FROM %q`, table)).Scan(&n); err != nil || n <= max+max/10 {
+			continue
+		}
+		q := fmt.Sprintf(`DELETE FROM %[1]q WHERE _ferretdb_record_id IN (SELECT _ferretdb_record_id FROM %[1]q ORDER BY _ferretdb_record_id LIMIT ?)`, table)
+		if _, err := db.ExecContext(ctx, q, n-max); err != nil && ctx.Err() == nil {
+			fmt.Fprintln(os.Stderr, "testmongod: truncate local.oplog.rs:", err)
+		}
+	}
 }
