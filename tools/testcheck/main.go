@@ -127,6 +127,10 @@ func (t *test) reason() string {
 type pinned struct {
 	why   map[string]string // "pkg\ttest" → why
 	order []string
+	// maybe holds the keys read with -maybe: skips a run may make or not
+	// (a deployment's missing feature: real MongoDB runs the test, a
+	// test server skips it), so one that runs is no breach.
+	maybe map[string]bool
 }
 
 // listed reports whether the skip of test name in pkg is pinned.
@@ -142,10 +146,16 @@ func (p *pinned) listed(pkg, name string) bool {
 }
 
 func readPinned(path string) (*pinned, error) {
-	p := &pinned{why: map[string]string{}}
+	p := &pinned{why: map[string]string{}, maybe: map[string]bool{}}
+	return p, p.read(path, false)
+}
+
+// read adds the lines of path to p; maybe marks them as skips that may
+// also run.
+func (p *pinned) read(path string, maybe bool) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -156,16 +166,19 @@ func readPinned(path string) (*pinned, error) {
 		}
 		parts := strings.SplitN(l, "\t", 3)
 		if len(parts) < 3 || parts[0] == "" || parts[1] == "" || strings.TrimSpace(parts[2]) == "" {
-			return nil, fmt.Errorf("%s:%d: want <package>TAB<test>TAB<why>, got %q", path, n, l)
+			return fmt.Errorf("%s:%d: want <package>TAB<test>TAB<why>, got %q", path, n, l)
 		}
 		key := parts[0] + "\t" + parts[1]
 		if _, dup := p.why[key]; dup {
-			return nil, fmt.Errorf("%s:%d: %s %s listed twice", path, n, parts[0], parts[1])
+			return fmt.Errorf("%s:%d: %s %s listed twice", path, n, parts[0], parts[1])
 		}
 		p.why[key] = parts[2]
 		p.order = append(p.order, key)
+		if maybe {
+			p.maybe[key] = true
+		}
 	}
-	return p, sc.Err()
+	return sc.Err()
 }
 
 // check compares the run with the pinned skips and returns every breach.
@@ -216,7 +229,7 @@ func check(r *run, p *pinned) []string {
 		switch {
 		case t == nil:
 			bad = append(bad, fmt.Sprintf("%s is listed as a skip but did not run at all (renamed or removed? fix the list)", name))
-		case t.action != "skip":
+		case t.action != "skip" && !p.maybe[key]:
 			bad = append(bad, fmt.Sprintf("%s is listed as a skip but %sed: remove its line", name, t.action))
 		}
 	}
@@ -226,6 +239,7 @@ func check(r *run, p *pinned) []string {
 func main() {
 	jsonPath := flag.String("json", "test.json", "the go test -json events (gotestsum --jsonfile)")
 	skipsPath := flag.String("skips", "", "the pinned skips of this target: <package>TAB<test>TAB<why> per line")
+	maybePath := flag.String("maybe", "", "skips the run may make or not (a feature the deployment may lack), in the same form")
 	write := flag.Bool("write", false, "write the run's skips to -skips instead of checking them")
 	module := flag.String("module", "github.com/mongo-sync/mongo-sync", "the module path, left out of package names")
 	slowest := flag.Int("slowest", 10, "print this many of the slowest tests")
@@ -234,7 +248,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "testcheck: -skips is required")
 		os.Exit(2)
 	}
-	if err := main1(*jsonPath, *skipsPath, *module, *write, *slowest); err != nil {
+	if err := main1(*jsonPath, *skipsPath, *maybePath, *module, *write, *slowest); err != nil {
 		fmt.Fprintln(os.Stderr, "testcheck:", err)
 		os.Exit(1)
 	}
@@ -242,7 +256,7 @@ func main() {
 
 var errBreach = errors.New("the run breaks what the suite claims (above)")
 
-func main1(jsonPath, skipsPath, module string, write bool, slowest int) error {
+func main1(jsonPath, skipsPath, maybePath, module string, write bool, slowest int) error {
 	f, err := os.Open(jsonPath)
 	if err != nil {
 		return err
@@ -258,6 +272,11 @@ func main1(jsonPath, skipsPath, module string, write bool, slowest int) error {
 	p, err := readPinned(skipsPath)
 	if err != nil {
 		return err
+	}
+	if maybePath != "" {
+		if err := p.read(maybePath, true); err != nil {
+			return err
+		}
 	}
 	printSkips(os.Stdout, r, p, skipsPath)
 	printSlowest(os.Stdout, r, slowest)

@@ -106,3 +106,33 @@ func TestRead_NotJSON(t *testing.T) {
 		t.Fatalf("plain go test output: %v, want an error naming line 1", err)
 	}
 }
+
+// A -maybe list holds skips a run may make or not: a test there that
+// passed is no breach, one that is gone still is.
+func TestCheck_MaybeSkips(t *testing.T) {
+	r, err := read(strings.NewReader(events), "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := pinnedFrom(t, "a\tTestCases/*\tits own list\n")
+	maybe := filepath.Join(t.TempDir(), "maybe.txt")
+	if err := os.WriteFile(maybe, []byte("a\tTestReal\tlacks a mongos\na\tTestOK\tlacks a feature\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.read(maybe, true); err != nil {
+		t.Fatal(err)
+	}
+	if bad := check(r, p); len(bad) != 0 {
+		t.Fatalf("a maybe-skip that skipped and one that passed: breaches %q", bad)
+	}
+	if err := os.WriteFile(maybe, []byte("a\tTestGone\tx\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p = pinnedFrom(t, "a\tTestCases/*\tits own list\na\tTestReal\tx\n")
+	if err := p.read(maybe, true); err != nil {
+		t.Fatal(err)
+	}
+	if bad := strings.Join(check(r, p), "\n"); !strings.Contains(bad, "a TestGone is listed as a skip but did not run at all") {
+		t.Fatalf("a maybe-skip that is gone: breaches %q", bad)
+	}
+}
