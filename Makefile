@@ -4,7 +4,7 @@ GO      ?= go
 BIN     := bin
 SHARED  := ../shared/conformance
 
-.PHONY: all build testmongod test test-faults bench demo conformance-refresh vet clean
+.PHONY: all build testmongod test test-real test-faults bench demo conformance-refresh vet clean
 
 all: build
 
@@ -26,26 +26,39 @@ conformance-refresh:
 vet:
 	$(GO) vet ./...
 
-# The skips a run may make, pinned per target: the test server, or the real
-# deployments named by MONGO_SYNC_TEST_SRC / _DST.
-SKIPS ?= testdata/skips/$(if $(MONGO_SYNC_TEST_SRC)$(MONGO_SYNC_TEST_DST),real,testserver).txt
+# make test runs on test servers it starts itself, whatever the environment
+# names (make test-real runs on those); the skips it may make are pinned.
+UNREAL  := env -u MONGO_SYNC_TEST_SRC -u MONGO_SYNC_TEST_DST -u MONGO_SYNC_TEST_SRC_MONGOS -u MONGO_SYNC_TEST_DST_MONGOS
 
 # gotestsum (a go.mod tool) prints one line per package and every failure in
 # full, and keeps the run's events in test.json; tools/testcheck then holds
 # the run to its pinned skips and prints them with the slowest tests.
 test: testmongod conformance-refresh vet
-	TESTMONGOD=$(CURDIR)/$(BIN)/testmongod $(GO) tool gotestsum --format pkgname-and-test-fails --hide-summary=skipped \
-		--jsonfile test.json -- -race -count=1 -timeout 30m ./...
-	$(GO) run ./tools/testcheck -json test.json -skips $(SKIPS)
+	TESTMONGOD=$(CURDIR)/$(BIN)/testmongod $(UNREAL) $(GO) tool gotestsum --format pkgname-and-test-fails --hide-summary=skipped \
+		--jsonfile test.json -- -race -count=1 -timeout 30m ./... ; \
+	status=$$?; $(GO) run ./tools/testcheck -json test.json -skips testdata/skips/testserver.txt && exit $$status
 	@echo "--- conformance summary (every skip is printed with its reason) ---"
-	@TESTMONGOD=$(CURDIR)/$(BIN)/testmongod $(GO) test -count=1 -run '^TestConformance$$' -v ./applier/ > conformance.out 2>&1 || { cat conformance.out; exit 1; }
+	@TESTMONGOD=$(CURDIR)/$(BIN)/testmongod $(UNREAL) $(GO) test -count=1 -run '^TestConformance$$' -v ./applier/ > conformance.out 2>&1 || { cat conformance.out; exit 1; }
 	@grep -E '^conformance' conformance.out
+
+# The whole suite against your deployments (README: "Testing against your
+# MongoDB"): MONGO_SYNC_TEST_SRC (a replica set) and MONGO_SYNC_TEST_DST, and
+# for the sharded tests MONGO_SYNC_TEST_SRC_MONGOS / _DST_MONGOS. One test at
+# a time: each starts on deployments that hold no database of their own and
+# drops the databases it created. real.txt pins the tests kept to the test
+# server; real-maybe.txt the skips that depend on what the deployments are.
+test-real: testmongod conformance-refresh vet
+	@test -n "$(MONGO_SYNC_TEST_SRC)" -a -n "$(MONGO_SYNC_TEST_DST)" || \
+		{ echo "make test-real needs MONGO_SYNC_TEST_SRC and MONGO_SYNC_TEST_DST (README: Testing against your MongoDB)"; exit 2; }
+	TESTMONGOD=$(CURDIR)/$(BIN)/testmongod $(GO) tool gotestsum --format pkgname-and-test-fails --hide-summary=skipped \
+		--jsonfile test-real.json -- -p 1 -count=1 -timeout 60m ./... ; \
+	status=$$?; $(GO) run ./tools/testcheck -json test-real.json -skips testdata/skips/real.txt -maybe testdata/skips/real-maybe.txt && exit $$status
 
 # The fault suite: a failpoints build; servers killed and restarted, the
 # spool at its cap, a damaged segment, kill -9 at points inside our code, and
 # the 10-kill variant of the sync kill test.
 test-faults: testmongod
-	TESTMONGOD=$(CURDIR)/$(BIN)/testmongod $(GO) test -tags failpoints -race -count=1 -timeout 25m -v \
+	TESTMONGOD=$(CURDIR)/$(BIN)/testmongod $(UNREAL) $(GO) test -tags failpoints -race -count=1 -timeout 25m -v \
 		-run 'TestFault_|TestSync_KillNine|TestLiveSync_|TestReaderProcess_KillNine' ./cmd/mongo-sync/ 2>&1 | tee faults.out | grep -E '^(=== RUN|--- |PASS|FAIL|ok)|kill -9|failpoints fired'; \
 		test $${PIPESTATUS[0]} -eq 0
 
@@ -66,4 +79,4 @@ demo: build testmongod
 	$(GO) run ./example/demo
 
 clean:
-	rm -rf $(BIN) demo-data bench.out conformance.out faults.out test.json
+	rm -rf $(BIN) demo-data bench.out conformance.out faults.out test.json test-real.json

@@ -155,7 +155,7 @@ func TestCatalog_RenamesInTheWindow(t *testing.T) {
 			dst := testmongo.StartDest(t)
 			client := dst.Client()
 			statePath, raws := copyState(t, client, c.catalog, c.before, c.oplog)
-			pinned := c.testServer.refuses != "" && !dst.Real
+			pinned := c.testServer.refuses != "" && dst.TestServer
 			for round := 1; round <= 2; round++ {
 				err := applyWithCatalog(t, client, spoolOplog(t, raws), statePath, c.ns, true, nil)
 				if pinned && err != nil && strings.Contains(err.Error(), c.testServer.refuses) {

@@ -189,14 +189,15 @@ func notSupported(err error) bool {
 // TestConformance replays every case through the real pipeline. Against
 // the test server the cases it cannot run are pinned by skips.txt: an
 // unlisted skip fails, and so does a listed case that passes. Against a
-// real MongoDB (MONGO_SYNC_TEST_DST) the list does not apply.
+// MongoDB (MONGO_SYNC_TEST_DST naming one that is no test server) the list does not apply.
 func TestConformance(t *testing.T) {
 	cases, files := loadCases(t)
 	skips, err := readSkips(filepath.Join(confDir(), "skips.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	real := os.Getenv("MONGO_SYNC_TEST_DST") != ""
+	dst := testmongo.StartDest(t)
+	real := !dst.TestServer // skips.txt holds for test servers, also those make test-real is pointed at
 	if !real {
 		names := map[string]bool{}
 		for _, c := range cases {
@@ -208,7 +209,6 @@ func TestConformance(t *testing.T) {
 			}
 		}
 	}
-	dst := testmongo.StartDest(t)
 	client := dst.Client()
 	var passed, skipped, failed []string
 	for _, c := range cases {
@@ -410,20 +410,34 @@ func runApplier(t *testing.T, client *mongo.Client, spoolDir, statePath string, 
 
 // runApplierBatches is runApplier reading batches of batchOps entries.
 func runApplierBatches(t *testing.T, client *mongo.Client, spoolDir, statePath string, translator func(*store.Store) *translate.Translator, batchOps int) error {
+	err := drain(context.Background(), client, spoolDir, statePath, translator, batchOps)
+	var open openError
+	if errors.As(err, &open) {
+		t.Fatal(err)
+	}
+	return err
+}
+
+// openError is a spool or state file drain could not open.
+type openError struct{ error }
+
+// drain is runApplierBatches for a caller without a test: the applier
+// process of the kill -9 test (killnine_test.go).
+func drain(ctx context.Context, client *mongo.Client, spoolDir, statePath string, translator func(*store.Store) *translate.Translator, batchOps int) error {
 	sr, err := spool.OpenReader(spoolDir)
 	if err != nil {
-		t.Fatal(err)
+		return openError{err}
 	}
 	defer sr.Close()
 	st, err := store.Open(statePath)
 	if err != nil {
-		t.Fatal(err)
+		return openError{err}
 	}
 	defer st.Close()
 	a := &Applier{Spool: sr, SpoolDir: spoolDir, Store: st, Translator: translator(st),
 		Exec:     &exec.Executor{Client: client, Workers: 4, BulkSize: 20, Log: quietLog()},
 		BatchOps: batchOps, BatchBytes: 16 << 20, ExitWhenDrained: true, LogInterval: 1 << 62, Log: quietLog()}
-	return a.Run(context.Background())
+	return a.Run(ctx)
 }
 
 func check(t *testing.T, ctx context.Context, client *mongo.Client, c confCase, round string) {

@@ -205,13 +205,13 @@ func TestShardedDest_TestServer(t *testing.T) {
 	}
 }
 
-// Against a real mongos (MONGO_SYNC_TEST_MONGOS): the collections are
+// Against a real mongos (MONGO_SYNC_TEST_DST_MONGOS): the collections are
 // sharded for real, keys come from config.collections, and the key
 // changes move documents between chunks as retryable writes.
 func TestShardedDest_RealMongos(t *testing.T) {
-	uri := os.Getenv("MONGO_SYNC_TEST_MONGOS")
+	uri := os.Getenv("MONGO_SYNC_TEST_DST_MONGOS")
 	if uri == "" {
-		t.Skip("MONGO_SYNC_TEST_MONGOS is not set: no real mongos to test the sharded destination against (the test server is no mongos)")
+		t.Skip("MONGO_SYNC_TEST_DST_MONGOS is not set: no real mongos to test the sharded destination against (the test server is no mongos)")
 	}
 	ctx := context.Background()
 	var log statementLog
@@ -221,7 +221,7 @@ func TestShardedDest_RealMongos(t *testing.T) {
 	}
 	defer client.Disconnect(ctx)
 	if ok, err := sharding.IsMongos(ctx, client); err != nil || !ok {
-		t.Fatalf("MONGO_SYNC_TEST_MONGOS is no mongos (hello: %v)", err)
+		t.Fatalf("MONGO_SYNC_TEST_DST_MONGOS is no mongos (hello: %v)", err)
 	}
 	db := fmt.Sprintf("mongosync_test_%d", time.Now().UnixNano())
 	defer client.Database(db).Drop(ctx)

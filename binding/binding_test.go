@@ -170,9 +170,6 @@ func TestCheck_RefillPoint(t *testing.T) {
 func TestCheck_AdditionWithNoPositionRefused(t *testing.T) {
 	ctx := context.Background()
 	src, dst := testmongo.StartSource(t), testmongo.StartDest(t)
-	if src.Real || dst.Real {
-		t.Skip("test servers only")
-	}
 	dir := t.TempDir()
 	spoolDir := filepath.Join(dir, "spool")
 	st, err := store.Open(filepath.Join(dir, "state.db"))

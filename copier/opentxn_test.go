@@ -219,7 +219,9 @@ func TestPinStart_Replies(t *testing.T) {
 // source's oplog: the spool starts at the open one's first entry, T0 is
 // the newest entry; with none open, the spool starts at T0.
 func TestPinStart_TestServer(t *testing.T) {
-	src := testmongo.StartSource(t).Client()
+	srv := testmongo.StartSource(t)
+	srv.RequireTestServer(t, "writes config.transactions to fake an open transaction; mongod owns that collection")
+	src := srv.Client()
 	ctx := context.Background()
 	coll := src.Database("app").Collection("items")
 	for i := 0; i < 6; i++ {

@@ -26,6 +26,7 @@ func oplogTS(t *testing.T, src *testmongo.Server, id int) bson.Timestamp {
 // trimOplog deletes every oplog entry older than ts, as a capped oplog that
 // rolled over does (the "initiating set" entry goes first).
 func trimOplog(t *testing.T, src *testmongo.Server, ts bson.Timestamp) {
+	src.RequireTestServer(t, "deletes from local.oplog.rs to trim it, which a replica set forbids")
 	t.Helper()
 	oplog := src.Client().Database("local").Collection("oplog.rs")
 	if _, err := oplog.DeleteMany(context.Background(), bson.D{{Key: "ts", Value: bson.D{{Key: "$lt", Value: ts}}}}); err != nil {
@@ -38,6 +39,7 @@ func trimOplog(t *testing.T, src *testmongo.Server, ts bson.Timestamp) {
 // entry, or any start while the oplog was never trimmed, is fine.
 func TestReader_RefusesStartBeforeOldestEntry(t *testing.T) {
 	src := testmongo.StartSource(t)
+	src.RequireTestServer(t, "needs an oplog never trimmed, then trims it (deletes from local.oplog.rs, which a replica set forbids)")
 	coll := src.Client().Database("app").Collection("items")
 	insertN(t, coll, 0, 10)
 

@@ -79,6 +79,7 @@ func spoolThenStop(t *testing.T, src *testmongo.Server, dir string, n, more int)
 
 func TestReader_RolledOver(t *testing.T) {
 	src := testmongo.StartSource(t)
+	src.RequireTestServer(t, "deletes from local.oplog.rs to trim it, which a replica set forbids")
 	dir := t.TempDir()
 	spoolThenStop(t, src, dir, 10, 10)
 	// The oplog moves past the resume point: its oldest entries are gone.
@@ -94,6 +95,7 @@ func TestReader_RolledOver(t *testing.T) {
 
 func TestReader_Diverged(t *testing.T) {
 	src := testmongo.StartSource(t)
+	src.RequireTestServer(t, "deletes a spooled entry from local.oplog.rs (a rollback), which a replica set forbids")
 	dir := t.TempDir()
 	spoolThenStop(t, src, dir, 10, 5)
 	// The spooled entry vanishes while older ones stay: a rollback.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/internal/bsontest"
 	"github.com/mongo-sync/mongo-sync/internal/testlog"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"github.com/mongo-sync/mongo-sync/spool"
@@ -108,10 +109,11 @@ func waitSpooled(t *testing.T, r *running, dir string, n int) []spool.Entry {
 	}
 }
 
+// dataEntries are the entries a test counts as its writes (bsontest.Counted).
 func dataEntries(es []spool.Entry) []spool.Entry {
 	var out []spool.Entry
 	for _, e := range es {
-		if op, _ := e.Raw.Lookup("op").StringValueOK(); op != "n" {
+		if bsontest.Counted(e.Raw) {
 			out = append(out, e)
 		}
 	}

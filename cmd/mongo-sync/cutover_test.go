@@ -91,10 +91,10 @@ func TestCutover_LiveVerifyThenCutover(t *testing.T) {
 // cutover --block-writes on a server without setUserWriteBlockMode says so
 // and what to do instead, before anything else.
 func TestCutover_BlockWritesUnsupported(t *testing.T) {
-	if os.Getenv("MONGO_SYNC_TEST_SRC") != "" {
-		t.Skip("MONGO_SYNC_TEST_SRC is set: a real MongoDB source may support setUserWriteBlockMode (see TestCutover_RealSourceBlocksWrites)")
-	}
 	src, dst := testmongo.StartSource(t), testmongo.StartDest(t)
+	if !src.TestServer {
+		t.Skip("MONGO_SYNC_TEST_SRC is a MongoDB, which may support setUserWriteBlockMode (see TestCutover_RealSourceBlocksWrites)")
+	}
 	conf := testsync.WriteConfig(t, t.TempDir(), src.URI, dst.URI, "")
 	out, err := run(t, "cutover", "-f", conf, "--block-writes")
 	if err == nil || !strings.Contains(out, "does not support setUserWriteBlockMode") || !strings.Contains(out, "stop the application's writes to the source yourself") {
@@ -227,6 +227,9 @@ func TestCutover_RealSourceBlocksWrites(t *testing.T) {
 		t.Skip("needs MONGO_SYNC_TEST_SRC and MONGO_SYNC_TEST_DST (real MongoDB 6.0+ replica set source): the test server has no setUserWriteBlockMode")
 	}
 	src, dst := testmongo.StartSource(t), testmongo.StartDest(t)
+	if src.TestServer {
+		t.Skip("MONGO_SYNC_TEST_SRC is a test server, which has no setUserWriteBlockMode: needs a MongoDB 6.0+ replica set")
+	}
 	ctx := context.Background()
 	preload(t, src.Client(), 200)
 	dir := t.TempDir()

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/internal/bsontest"
 	"github.com/mongo-sync/mongo-sync/spool"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -259,7 +260,8 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-// spooledData returns the sealed data entries (not no-ops) of a spool. A
+// spooledData returns the sealed data entries of a spool: not no-ops, nor
+// a real server's implicit creates (bsontest.Counted). A
 // spool it cannot read (missing, unreadable, a segment gone while it reads)
 // fails the test: "no entries" is an answer only about a spool it read.
 func spooledData(t *testing.T, dir string) []spool.Entry {
@@ -286,7 +288,7 @@ func spooledData(t *testing.T, dir string) []spool.Entry {
 			return out
 		}
 		for _, e := range es {
-			if op, _ := e.Raw.Lookup("op").StringValueOK(); op != "n" {
+			if bsontest.Counted(e.Raw) {
 				out = append(out, e)
 			}
 		}

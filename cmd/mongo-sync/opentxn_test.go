@@ -24,6 +24,7 @@ import (
 // destination ends equal to the source.
 func TestCopy_SpoolStartsAtOpenTransaction(t *testing.T) {
 	src, dst := testmongo.StartSource(t), testmongo.StartDest(t)
+	src.RequireTestServer(t, "writes config.transactions to fake an open transaction; mongod owns that collection")
 	ctx := context.Background()
 	coll := src.Client().Database("app").Collection("items")
 	for i := 0; i < 10; i++ {

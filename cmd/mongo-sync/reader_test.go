@@ -35,8 +35,14 @@ func TestReaderProcess_KillNine(t *testing.T) {
 		written <- nil
 	}()
 
+	// The first kill waits for the first sealed entries: the random ones
+	// after it then land mid-stream, wherever the source's first oplog
+	// query takes longer than they wait (a shared, long oplog).
+	first := start(t, args...)
+	waitFor(t, 60*time.Second, "the first writes in the spool", func() bool { return len(spooledData(t, spoolDir)) > 0 })
+	first.kill9()
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
-	kills := 0
+	kills := 1
 	for writing := true; writing || kills < 10; kills++ {
 		p := start(t, args...)
 		time.Sleep(time.Duration(150+rng.IntN(500)) * time.Millisecond)

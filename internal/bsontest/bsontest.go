@@ -54,3 +54,18 @@ func JS(t testing.TB, s string) bson.Raw {
 	t.Helper()
 	return Raw(t, ExtD(t, s))
 }
+
+// Counted reports whether a test counts an oplog entry as one of the
+// writes it made: not a no-op (op "n"), and not the create a MongoDB
+// server logs before the first insert into a collection that does not
+// exist yet (op "c", o.create), which the test server never logs.
+func Counted(entry bson.Raw) bool {
+	switch op, _ := entry.Lookup("op").StringValueOK(); op {
+	case "n":
+		return false
+	case "c":
+		_, create := entry.Lookup("o", "create").StringValueOK()
+		return !create
+	}
+	return true
+}

@@ -24,7 +24,11 @@ import (
 // Server is a running test server.
 type Server struct {
 	URI  string
-	Real bool // a real MongoDB deployment from the environment
+	Real bool // a deployment named by the environment (make test-real)
+	// TestServer is false only for a Real deployment that is not a
+	// testmongod (its buildInfo carries no ferretdbVersion): a test that
+	// needs what only MongoDB does runs there.
+	TestServer bool
 
 	t       testing.TB
 	dataDir string
@@ -75,14 +79,14 @@ func Start(t testing.TB, envVar string, extraArgs ...string) *Server {
 	t.Helper()
 	if envVar != "" {
 		if uri := os.Getenv(envVar); uri != "" {
-			return &Server{URI: uri, Real: true, t: t}
+			return startReal(t, envVar, uri)
 		}
 	}
 	bin, err := Binary()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{t: t, dataDir: t.TempDir(), addr: "127.0.0.1:0", args: extraArgs}
+	s := &Server{t: t, TestServer: true, dataDir: t.TempDir(), addr: "127.0.0.1:0", args: extraArgs}
 	s.start(bin)
 	t.Cleanup(s.Stop)
 	return s

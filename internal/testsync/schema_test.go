@@ -15,9 +15,6 @@ import (
 // side only.
 func TestSchemaDiff(t *testing.T) {
 	s := testmongo.StartSource(t)
-	if s.Real {
-		t.Skip("writes fixed database names: test servers only")
-	}
 	ctx := context.Background()
 	c := s.Client()
 	index := func(db string, keys bson.D, o *options.IndexOptionsBuilder) {
