@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/mongo-sync/mongo-sync/internal/ddl"
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -70,7 +71,7 @@ func (c *Copier) createIndexes(ctx context.Context, coll *collection) error {
 }
 
 // sourceIndexes lists src's secondary indexes, without the fields a
-// destination sets itself (v, ns, background).
+// destination sets itself or mongod ignores (ddl.IndexSpecForCreate).
 func sourceIndexes(ctx context.Context, src *mongo.Collection) ([]bson.D, error) {
 	cur, err := src.Indexes().List(ctx)
 	if err != nil {
@@ -86,15 +87,7 @@ func sourceIndexes(ctx context.Context, src *mongo.Collection) ([]bson.D, error)
 		if name, _ := cur.Current.Lookup("name").StringValueOK(); name == "_id_" {
 			continue
 		}
-		var clean bson.D
-		for _, e := range spec {
-			switch e.Key {
-			case "v", "ns", "background":
-			default:
-				clean = append(clean, e)
-			}
-		}
-		specs = append(specs, clean)
+		specs = append(specs, ddl.IndexSpecForCreate(spec))
 	}
 	return specs, cur.Err()
 }

@@ -345,8 +345,9 @@ func (t *Translator) cmdOp(seq uint64, ts bson.Timestamp, ns, desc, db string, c
 	}}
 }
 
-// cleanIndexSpec drops what createIndexes does not take from a logged spec:
-// the index version (the server picks its default), ns and background.
+// cleanIndexSpec drops what createIndexes does not take from a logged spec
+// (ddl.IndexSpecForCreate): the index version (the server picks its
+// default), ns, background, and what mongod ignores.
 func cleanIndexSpec(spec any) any {
 	var d bson.D
 	switch s := spec.(type) {
@@ -364,8 +365,5 @@ func cleanIndexSpec(spec any) any {
 	default:
 		return spec
 	}
-	for _, k := range []string{"v", "ns", "background"} {
-		d = update.Remove(d, k)
-	}
-	return d
+	return ddl.IndexSpecForCreate(d)
 }
