@@ -95,9 +95,17 @@ func sourceIndexes(ctx context.Context, src *mongo.Collection) ([]bson.D, error)
 func (c *Copier) runCreateIndexes(ctx context.Context, coll *collection, specs ...bson.D) error {
 	arr := bson.A{}
 	for _, s := range specs {
-		arr = append(arr, s)
+		arr = append(arr, coll.forCreate(s))
 	}
 	return c.Dst.Database(coll.dstDB).RunCommand(ctx, bson.D{{Key: "createIndexes", Value: coll.dstColl}, {Key: "indexes", Value: arr}}).Err()
+}
+
+// forCreate is a listed spec as createIndexes on coll's destination takes
+// it: with the simple collation spelled out where the collection has a
+// default one (ddl.SimpleCollation). The destination collection was
+// created with the source's options, so the source's say which.
+func (coll *collection) forCreate(spec bson.D) bson.D {
+	return ddl.SimpleCollation(spec, ddl.HasDefaultCollation(coll.options))
 }
 
 // buildIndexes builds specs on coll's destination.

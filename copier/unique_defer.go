@@ -27,6 +27,7 @@ func (c *Copier) deferUniqueIndexes(ctx context.Context, coll *collection, specs
 		if !ok {
 			return cause
 		}
+		spec = coll.forCreate(spec)
 		unique, name := false, ""
 		for _, e := range spec {
 			switch e.Key {

@@ -288,21 +288,51 @@ func (t *Translator) indexOp(seq uint64, ts bson.Timestamp, ns, db, coll string,
 	for i, s := range specs {
 		specs[i] = cleanIndexSpec(s)
 	}
-	cmd := bson.D{{Key: "createIndexes", Value: coll}, {Key: "indexes", Value: specs}}
-	op := t.cmdOp(seq, ts, ns, "createIndexes", db, cmd, mongoerr.IndexAlreadyExists)
-	raw, err := bson.Marshal(cmd)
-	if err != nil {
-		return op
-	}
-	build, run := &exec.IndexBuild{DB: db, Cmd: raw, Names: indexNames(specs)}, op.Cmd
+	op := exec.Op{Seq: seq, TS: ts, NS: ns, Desc: "createIndexes"}
 	op.Cmd = func(ctx context.Context, c *mongo.Client) error {
-		err := run(ctx, c)
+		collated, err := hasDefaultCollation(ctx, c, db, coll)
+		if err != nil {
+			return fmt.Errorf("read the default collation of %s: %w", ns, err)
+		}
+		cmd := indexCommand(coll, specs, collated)
+		err = t.cmdOp(seq, ts, ns, "createIndexes", db, cmd, mongoerr.IndexAlreadyExists).Cmd(ctx, c)
 		if mongoerr.DuplicateKey(err) {
-			return &exec.IndexConflictError{Build: build, Err: err}
+			raw, merr := bson.Marshal(cmd)
+			if merr != nil {
+				return merr
+			}
+			return &exec.IndexConflictError{Build: &exec.IndexBuild{DB: db, Cmd: raw, Names: indexNames(specs)}, Err: err}
 		}
 		return err
 	}
 	return op
+}
+
+// indexCommand is the createIndexes command for specs (cleaned by
+// cleanIndexSpec) on coll, whose default collation, if it has one
+// (collated), the specs without a collation must not take: see
+// ddl.SimpleCollation.
+func indexCommand(coll string, specs bson.A, collated bool) bson.D {
+	arr := make(bson.A, len(specs))
+	for i, s := range specs {
+		if d, ok := s.(bson.D); ok {
+			arr[i] = ddl.SimpleCollation(d, collated)
+		} else {
+			arr[i] = s
+		}
+	}
+	return bson.D{{Key: "createIndexes", Value: coll}, {Key: "indexes", Value: arr}}
+}
+
+// hasDefaultCollation reports whether the destination collection db.coll
+// has a default collation. A collection not there yet has none: the
+// createIndexes creates it without one.
+func hasDefaultCollation(ctx context.Context, c *mongo.Client, db, coll string) (bool, error) {
+	specs, err := c.Database(db).ListCollectionSpecifications(ctx, bson.D{{Key: "name", Value: coll}})
+	if err != nil || len(specs) == 0 {
+		return false, err
+	}
+	return ddl.HasDefaultCollation(specs[0].Options), nil
 }
 
 // indexNames lists the names of index specs, for messages.

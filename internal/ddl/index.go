@@ -16,7 +16,9 @@ import "go.mongodb.org/mongo-driver/v2/bson"
 //     and bucketSize outside a geoHaystack index (4.4 took it on any
 //     index) mean nothing to mongod: 5.0+ lists no _id, and createIndexes
 //     refuses bucketSize between geoHaystack's removal (5.0) and
-//     SERVER-76108, which allowed it again (r7.0 does not allow it).
+//     SERVER-76108, which allowed it again (r7.0 does not allow it);
+//   - no collation in the catalog is the simple collation; in createIndexes
+//     it is the collection's default collation (see SimpleCollation).
 // Any other field, known or not, goes to the destination as it is: one the
 // destination does not know is refused there, naming the field and the
 // spec, never dropped here.
@@ -39,6 +41,31 @@ func IndexSpecForCreate(spec bson.D) bson.D {
 		out = append(out, e)
 	}
 	return out
+}
+
+// SimpleCollation is spec with its collation made explicit for a
+// collection that has a default collation: a spec without one is the
+// simple collation in the catalog, and createIndexes would give it the
+// collection's (a text, 2d or geoHaystack index, which take no collation,
+// would be refused). collated says whether the destination collection has
+// a default collation; without one, spec is returned as it is.
+func SimpleCollation(spec bson.D, collated bool) bson.D {
+	if !collated || lookupD(spec, "collation") != nil {
+		return spec
+	}
+	return append(append(make(bson.D, 0, len(spec)+1), spec...),
+		bson.E{Key: "collation", Value: bson.D{{Key: "locale", Value: "simple"}}})
+}
+
+// HasDefaultCollation reports whether collection options (listCollections'
+// options, a create entry's o) give a default collation: the simple one is
+// never listed.
+func HasDefaultCollation(options bson.Raw) bool {
+	if len(options) < 5 {
+		return false
+	}
+	_, ok := options.Lookup("collation").DocumentOK()
+	return ok
 }
 
 // indexPlugin is the index type a key pattern names ("2d", "text",

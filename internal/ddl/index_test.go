@@ -80,3 +80,47 @@ func TestIndexSpecForCreate_MongodShapes(t *testing.T) {
 		t.Errorf("entry spec:\n got %s\nwant %s", got, want)
 	}
 }
+
+// mongod's catalog holds the simple collation as no collation at all
+// (src/mongo/db/catalog/index_catalog_impl.cpp, r6.0/r7.0 _isSpecOk: "An
+// internal operation specified the collation {locale: \"simple\"}
+// explicitly, which should instead be implied by omitting the 'collation'
+// field"), while createIndexes gives a spec without one the collection's
+// default (src/mongo/db/catalog/index_key_validate.cpp,
+// validateIndexSpecCollation, from CollectionImpl::
+// addCollationDefaultsToIndexSpecsForCreate) and refuses a collation on
+// text, 2d and geoHaystack indexes (_isSpecOk: "Index type '...' does not
+// support collation"). An index listed without collation on a collection
+// with a default collation must be created with {locale: "simple"}.
+func TestSimpleCollation_WhereTheCollectionHasADefault(t *testing.T) {
+	text := bson.D{{Key: "key", Value: bson.D{{Key: "_fts", Value: "text"}, {Key: "_ftsx", Value: int32(1)}}}, {Key: "name", Value: "body_text"},
+		{Key: "weights", Value: bson.D{{Key: "body", Value: int32(1)}}}, {Key: "default_language", Value: "english"},
+		{Key: "language_override", Value: "language"}, {Key: "textIndexVersion", Value: int32(3)}}
+	if got, want := relaxed(t, SimpleCollation(text, true)),
+		`{"key":{"_fts":"text","_ftsx":1},"name":"body_text","weights":{"body":1},"default_language":"english","language_override":"language","textIndexVersion":3,"collation":{"locale":"simple"}}`; got != want {
+		t.Errorf("text index on a collated collection:\n got %s\nwant %s", got, want)
+	}
+	fr := bson.D{{Key: "key", Value: bson.D{{Key: "name", Value: int32(1)}}}, {Key: "name", Value: "name_1"},
+		{Key: "collation", Value: bson.D{{Key: "locale", Value: "fr"}, {Key: "caseLevel", Value: false}, {Key: "strength", Value: int32(3)}, {Key: "version", Value: "57.1"}}}}
+	if got, want := relaxed(t, SimpleCollation(fr, true)), relaxed(t, fr); got != want {
+		t.Errorf("an index's own collation: got %s, want it kept: %s", got, want)
+	}
+	if got, want := relaxed(t, SimpleCollation(text, false)), relaxed(t, text); got != want {
+		t.Errorf("no default collation: got %s, want the spec as it is: %s", got, want)
+	}
+	opts := func(d bson.D) bson.Raw {
+		b, err := bson.Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	// listCollections' options of a collection created with {locale: "fr"}
+	// (the full spec: CollatorInterface::getSpec), and of one without.
+	if !HasDefaultCollation(opts(bson.D{{Key: "collation", Value: bson.D{{Key: "locale", Value: "fr"}, {Key: "strength", Value: int32(3)}, {Key: "version", Value: "57.1"}}}})) {
+		t.Error("options with a collation: no default collation seen")
+	}
+	if HasDefaultCollation(opts(bson.D{{Key: "validator", Value: bson.D{}}})) || HasDefaultCollation(nil) {
+		t.Error("options without a collation: a default collation seen")
+	}
+}
