@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"fmt"
+	"math"
 	"sort"
 
 	"github.com/mongo-sync/mongo-sync/copier"
@@ -63,16 +64,53 @@ func indexSpecs(ctx context.Context, c *mongo.Collection) (map[string]string, er
 	out := map[string]string{}
 	for cur.Next(ctx) {
 		name, _ := cur.Current.Lookup("name").StringValueOK()
-		spec := bson.D{}
-		for _, k := range []string{"key", "unique", "sparse", "partialFilterExpression", "expireAfterSeconds", "collation", "hidden"} {
-			if v, err := cur.Current.LookupErr(k); err == nil {
-				spec = append(spec, bson.E{Key: k, Value: v})
-			}
-		}
-		b, _ := bson.MarshalExtJSON(spec, false, false)
-		out[name] = string(b)
+		out[name] = indexSpec(cur.Current)
 	}
 	return out, cur.Err()
+}
+
+// indexSpec renders what matters of a listed index spec, as the server
+// reads it: 4.4 lists its catalog's specs as they are, 5.0+ through
+// ListIndexesReplyItem (mongodb/mongo src/mongo/db/list_indexes.idl), whose
+// safeBool and safeInt fields list unique: 1 as true and expireAfterSeconds:
+// 3600.0 as 3600. So the boolean options render as true or not at all
+// (false is no option), and expireAfterSeconds as an integer where it is
+// one.
+func indexSpec(listed bson.Raw) string {
+	spec := bson.D{}
+	for _, k := range []string{"key", "unique", "sparse", "partialFilterExpression", "expireAfterSeconds", "collation", "hidden"} {
+		v, err := listed.LookupErr(k)
+		if err != nil {
+			continue
+		}
+		switch k {
+		case "unique", "sparse", "hidden":
+			if !truthy(v) {
+				continue
+			}
+			spec = append(spec, bson.E{Key: k, Value: true})
+		case "expireAfterSeconds":
+			if n, ok := bsonx.Number(v); ok && n == math.Trunc(n) && math.Abs(n) < 1<<53 {
+				spec = append(spec, bson.E{Key: k, Value: int64(n)})
+				continue
+			}
+			spec = append(spec, bson.E{Key: k, Value: v})
+		default:
+			spec = append(spec, bson.E{Key: k, Value: v})
+		}
+	}
+	b, _ := bson.MarshalExtJSON(spec, false, false)
+	return string(b)
+}
+
+// truthy reads a boolean index option as mongod does: a bool, or a number
+// other than 0.
+func truthy(v bson.RawValue) bool {
+	if b, ok := v.BooleanOK(); ok {
+		return b
+	}
+	n, ok := bsonx.Number(v)
+	return ok && n != 0
 }
 
 // options checks that every collection option of the source is the same
