@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
+	"github.com/mongo-sync/mongo-sync/spool"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -35,11 +36,14 @@ func TestReaderProcess_KillNine(t *testing.T) {
 		written <- nil
 	}()
 
-	// The first kill waits for the first sealed entries: the random ones
+	// The first kill waits for the first sealed segment: the random ones
 	// after it then land mid-stream, wherever the source's first oplog
 	// query takes longer than they wait (a shared, long oplog).
 	first := start(t, args...)
-	waitFor(t, 60*time.Second, "the first writes in the spool", func() bool { return len(spooledData(t, spoolDir)) > 0 })
+	waitFor(t, 60*time.Second, "a first sealed segment", func() bool {
+		l, err := spool.List(spoolDir) // an error: the reader has not made the spool yet
+		return err == nil && len(l.Sealed) > 0
+	})
 	first.kill9()
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	kills := 1
