@@ -38,7 +38,9 @@ import (
 //     migration_destination_manager.cpp cloneCollectionIndexesAndOptions,
 //     userCreateNS(..., fromMigrate = true): o: {create: coll, idIndex}.
 //
-// 8.0's coordinators were not read for this test.
+// 8.0's coordinators log the same three shapes (README, "A sharded
+// collection's DDL, version by version"); its resharding-based moves are
+// TestCluster_MoveCollection80.
 
 type migratedCase struct {
 	name   string

@@ -168,13 +168,31 @@ func (n *Namespaces) Selected(db, coll string) bool {
 
 // TempOutput reports the temporary collections $out and mapReduce write
 // their result to before renaming it over the target (tmp.agg_out.<uuid>,
-// tmp.mr.<name>), and the one a rename across databases copies into
-// (tmp<5 chars>.renameCollection). They are synced with any selected
-// collection of their database, or the rename that ends the stage would
-// come from a collection whose documents were never synced.
+// tmp.mr.<name>), the one a rename across databases copies into
+// (tmp<5 chars>.renameCollection) and the one convertToCapped copies into
+// (CappedCopy). They are synced with any selected collection of their
+// database, or the rename that ends the stage would come from a collection
+// whose documents were never synced.
 func TempOutput(coll string) bool {
 	return strings.HasPrefix(coll, "tmp.agg_out.") || strings.HasPrefix(coll, "tmp.mr.") ||
-		(strings.HasPrefix(coll, "tmp") && strings.HasSuffix(coll, ".renameCollection"))
+		(strings.HasPrefix(coll, "tmp") && strings.HasSuffix(coll, ".renameCollection")) || CappedCopy(coll)
+}
+
+// CappedCopy reports the temporary collection convertToCapped copies a
+// collection into before renaming it over the original:
+// tmp<5 chars>.convertToCapped.<name> (4.2 on), tmp.convertToCapped.<name>
+// before. Its inserts are logged with fromMigrate: true
+// (mongodb/mongo src/mongo/db/catalog/capped_utils.cpp,
+// cloneCollectionAsCapped), on a replica set as on every shard, yet they
+// are the only record of the converted collection's documents: they are
+// kept where a chunk migration's fromMigrate writes are skipped.
+func CappedCopy(coll string) bool {
+	rest, ok := strings.CutPrefix(coll, "tmp")
+	if !ok {
+		return false
+	}
+	i := strings.Index(rest, ".convertToCapped.")
+	return i >= 0 && !strings.Contains(rest[:i], ".")
 }
 
 // DBSelected reports whether any collection of db may be synced.

@@ -8,7 +8,8 @@ func TestTempOutput_SelectedWithTheirDatabase(t *testing.T) {
 	n := cfg.Namespaces()
 	for coll, want := range map[string]bool{
 		"out": true, "tmp.agg_out.6f1c": true, "tmp.mr.orders": true, "tmpAbC12.renameCollection": true,
-		"orders": false, "tmp": false, "tmp.other": false,
+		"tmpAbC12.convertToCapped.orders": true, "tmp.convertToCapped.orders": true,
+		"orders": false, "tmp": false, "tmp.other": false, "tmpA.b.convertToCapped.orders": false,
 	} {
 		if got := n.Selected("shop", coll); got != want {
 			t.Errorf("Selected(shop, %s) = %v, want %v", coll, got, want)

@@ -281,7 +281,11 @@ func TestIsDDL(t *testing.T) {
 			bson.D{{Key: "op", Value: "i"}, {Key: "ns", Value: "db.c"}, {Key: "o", Value: bson.D{{Key: "_id", Value: 1}}}}}}}), false},
 		{entry(1, "c", "admin.$cmd", nil, bson.D{{Key: "applyOps", Value: bson.A{
 			bson.D{{Key: "op", Value: "c"}, {Key: "ns", Value: "db.$cmd"}, {Key: "o", Value: bson.D{{Key: "create", Value: "x"}}}}}}}), true},
-		{append(entry(1, "c", "db.$cmd", u, bson.D{{Key: "drop", Value: "c"}}), bson.E{Key: "fromMigrate", Value: true}), false},
+		// A participant's copy of a sharded DDL, a resharding recipient's
+		// rename: barriers too (resharding_test.go).
+		{append(entry(1, "c", "db.$cmd", u, bson.D{{Key: "drop", Value: "c"}}), bson.E{Key: "fromMigrate", Value: true}), true},
+		{append(entry(1, "c", "db.$cmd", u, bson.D{{Key: "startIndexBuild", Value: "c"}}), bson.E{Key: "fromMigrate", Value: true}), false},
+		{append(entry(1, "i", "db.c", u, bson.D{{Key: "_id", Value: 1}}), bson.E{Key: "fromMigrate", Value: true}), false},
 		{entry(1, "n", "", nil, bson.D{{Key: "msg", Value: "x"}}), false},
 	}
 	for i, tc := range cases {

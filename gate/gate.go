@@ -183,13 +183,18 @@ func rawTS(raw bson.Raw) bson.Timestamp {
 // documents: a command other than a transaction's, or an applyOps holding
 // one. Commands that change nothing on a destination (ddl.ChangesNothing:
 // index build starts, dbCheck's entries, shards' catalog records) are no
-// barrier: dbCheck alone logs one entry per batch it checks. A fromMigrate
-// entry is skipped anyway.
+// barrier: dbCheck alone logs one entry per batch it checks.
+//
+// A command logged with fromMigrate is a barrier too, though its shard
+// applies nothing for it (applier/translate/migrated.go): resharding,
+// and 8.0's moveCollection and unshardCollection built on it, move
+// documents between shards and end on each recipient with a fromMigrate
+// rename of its temporary collection over the original, after every
+// donor's last write to it. Admitted only once every other shard has
+// applied everything before it, that rename keeps a recipient's writes to
+// a moved document behind the donor's earlier ones.
 func isDDL(raw bson.Raw) bool {
 	if op, _ := raw.Lookup("op").StringValueOK(); op != "c" {
-		return false
-	}
-	if fm, ok := raw.Lookup("fromMigrate").BooleanOK(); ok && fm {
 		return false
 	}
 	o, _ := raw.Lookup("o").DocumentOK()

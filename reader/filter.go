@@ -38,11 +38,13 @@ func (f Filter) Judge(raw bson.Raw) Verdict {
 	}
 	ns, _ := raw.Lookup("ns").StringValueOK()
 	db, coll := config.SplitNS(ns)
-	if fm, ok := raw.Lookup("fromMigrate").BooleanOK(); ok && fm && (op != "c" || ns == "admin.$cmd") {
+	if fm, ok := raw.Lookup("fromMigrate").BooleanOK(); ok && fm && (op != "c" || ns == "admin.$cmd") && !config.CappedCopy(coll) {
 		// A chunk migration's copies and deletes. Its collection DDL
 		// (op c: a sharded drop, rename or create on a shard that is not
 		// the collection's primary) is spooled: the applier follows it in
 		// the shard's catalog without applying it (applier/translate/migrated.go).
+		// convertToCapped's copies are spooled as any write: they are the
+		// collection's documents (config.CappedCopy).
 		return Skip
 	}
 	if op == "c" {
@@ -94,11 +96,13 @@ func (f Filter) Judge(raw bson.Raw) Verdict {
 
 // serverFilter narrows the oplog query to the selected databases (plus
 // admin.$cmd for transactions and no-ops for progress) where it can, and
-// leaves out a chunk migration's writes (fromMigrate, but its DDL).
+// leaves out a chunk migration's writes (fromMigrate, but its DDL and
+// convertToCapped's copies).
 func (f Filter) serverFilter() bson.D {
 	migrated := bson.E{Key: "$or", Value: bson.A{
 		bson.D{{Key: "fromMigrate", Value: bson.D{{Key: "$ne", Value: true}}}},
 		bson.D{{Key: "op", Value: "c"}, {Key: "ns", Value: bson.D{{Key: "$ne", Value: "admin.$cmd"}}}},
+		bson.D{{Key: "ns", Value: bson.Regex{Pattern: cappedCopyNS}}},
 	}}
 	filter := bson.D{migrated}
 	if f.NS == nil {
@@ -122,6 +126,9 @@ func (f Filter) serverFilter() bson.D {
 	}}})
 	return filter
 }
+
+// cappedCopyNS matches the namespaces config.CappedCopy reports.
+const cappedCopyNS = `^[^.]*\.tmp[^.]*\.convertToCapped\.`
 
 func regexpQuote(s string) string {
 	var b strings.Builder

@@ -10,7 +10,8 @@ import (
 // A chunk migration's writes (fromMigrate CRUD) are skipped; a sharded
 // collection's DDL logged with fromMigrate (a participant shard's drop,
 // rename or first-chunk create, applier/translate/migrated.go) is spooled for the
-// shard's catalog, selected like any command entry.
+// shard's catalog, selected like any command entry; convertToCapped's
+// copies, also fromMigrate, are spooled as writes.
 func TestFilter_FromMigrate(t *testing.T) {
 	c := config.Default()
 	c.Src.URI, c.Sync.DBs = "mongodb://h:1/", []config.DB{{DB: "app"}}
@@ -33,6 +34,10 @@ func TestFilter_FromMigrate(t *testing.T) {
 			{"create", fm("c", "app.$cmd", bson.D{{Key: "create", Value: "c"}}), Spool},
 			{"rename", fm("c", "app.$cmd", bson.D{{Key: "renameCollection", Value: "app.c"}, {Key: "to", Value: "app.d"}}), Spool},
 			{"applyOps", fm("c", "admin.$cmd", bson.D{{Key: "applyOps", Value: bson.A{}}}), Skip},
+			// convertToCapped's copies (config.CappedCopy): the collection's documents.
+			{"convertToCapped copy", fm("i", "app.tmpAbC12.convertToCapped.c", bson.D{{Key: "_id", Value: 1}}), Spool},
+			{"convertToCapped copy before 4.2", fm("i", "app.tmp.convertToCapped.c", bson.D{{Key: "_id", Value: 1}}), Spool},
+			{"insert into a look-alike", fm("i", "app.tmpA.b.convertToCapped.c", bson.D{{Key: "_id", Value: 1}}), Skip},
 		} {
 			if got := f.Judge(tc.raw); got != tc.want {
 				t.Errorf("%s (selection %v): verdict %v, want %v", tc.name, f.NS != nil, got, tc.want)

@@ -40,8 +40,9 @@ import (
 // writes go by a stale map: to a renamed collection's old name, or skipped
 // as superseded when a dropped collection's name is reused. The entry
 // becomes a barrier that sends nothing and moves the catalog once every
-// write before it is acknowledged; a migration's copies and deletes (CRUD
-// with fromMigrate) stay skipped.
+// write before it is acknowledged (and, through gate.isDDL, a barrier
+// across shards); a migration's copies and deletes (CRUD with fromMigrate)
+// stay skipped, convertToCapped's copies excepted (config.CappedCopy).
 
 // migrated translates an entry marked fromMigrate.
 func (t *Translator) migrated(seq uint64, ts bson.Timestamp, op, ns string, o, raw bson.Raw, top bool) ([]exec.Op, error) {

@@ -6,6 +6,7 @@
 package translate
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -94,7 +95,7 @@ func (t *Translator) entry(dst []exec.Op, seq uint64, ts bson.Timestamp, raw bso
 		return dst, nil
 	case len(h.NS) == 0 && op != "n":
 		return dst, fmt.Errorf("entry has no ns field")
-	case h.FromMigrate:
+	case h.FromMigrate && !cappedCopy(op, h.NS):
 		ops, err := t.migrated(seq, ts, op, t.intern(h.NS), o, raw, top)
 		return append(dst, ops...), err
 	case o == nil && op != "n":
@@ -114,6 +115,16 @@ func (t *Translator) entry(dst []exec.Op, seq uint64, ts bson.Timestamp, raw bso
 		return append(dst, ops...), err
 	}
 	return dst, fmt.Errorf("unknown op %q", op)
+}
+
+// cappedCopy reports a write into the collection convertToCapped copies
+// into: logged with fromMigrate, applied as any write (config.CappedCopy).
+func cappedCopy(op string, ns []byte) bool {
+	if op != "i" && op != "u" && op != "d" {
+		return false
+	}
+	_, coll, _ := bytes.Cut(ns, []byte{'.'})
+	return config.CappedCopy(string(coll))
 }
 
 // containerOp passes over a container write (op ci, cu or cd: newer servers

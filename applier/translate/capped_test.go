@@ -1,0 +1,46 @@
+package translate
+
+import (
+	"testing"
+
+	"github.com/mongo-sync/mongo-sync/applier/exec"
+	"github.com/mongo-sync/mongo-sync/config"
+	"github.com/mongo-sync/mongo-sync/internal/bsontest"
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// convertToCapped, as mongod logs it on a replica set and, from 8.0, on the
+// shard holding the collection's data (mongodb/mongo,
+// src/mongo/db/catalog/capped_utils.cpp convertToCapped and
+// cloneCollectionAsCapped; the 8.0 ConvertToCappedCoordinator runs it there
+// plainly and on a database primary without the data with fromMigrate):
+//
+//	{op: c, ns: app.$cmd, ui: <new>, o: {create: "tmpAbC12.convertToCapped.c", capped: true, size, temp: true, idIndex}}
+//	{op: i, ns: app.tmpAbC12.convertToCapped.c, ui: <new>, o: <document>, fromMigrate: true}   (one per document)
+//	{op: c, ns: app.$cmd, ui: <new>, o: {renameCollection: app.tmpAbC12.convertToCapped.c, to: app.c, stayTemp: false, dropTarget: <old>}, o2: {numRecords}}
+//
+// The copies are the converted collection's documents: skipped as a
+// migration's, the rename left the destination's collection empty. They
+// are applied as inserts; a chunk migration's copy is still skipped.
+func TestTranslate_CappedCopyIsApplied(t *testing.T) {
+	c := &config.Config{Sync: config.Sync{DBs: []config.DB{{DB: "app", Colls: []config.Coll{{Coll: "c"}}}}}}
+	if err := c.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range []string{"app.tmpAbC12.convertToCapped.c", "app.tmp.convertToCapped.c"} {
+		tr := NewTranslator(c.Namespaces())
+		copied := bsontest.Raw(t, bson.D{{Key: "op", Value: "i"}, {Key: "ns", Value: ns},
+			{Key: "ui", Value: bson.Binary{Subtype: 4, Data: make([]byte, 16)}},
+			{Key: "o", Value: bson.D{{Key: "_id", Value: 1}, {Key: "x", Value: 2}}}, {Key: "fromMigrate", Value: true}})
+		ops, err := tr.AppendOps(nil, 1, bson.Timestamp{T: 1}, copied)
+		if err != nil || len(ops) != 1 || ops[0].Kind != exec.KindInsert || ops[0].NS != ns || bsontest.Ext(ops[0].Doc) != `{"_id":1,"x":2}` {
+			t.Fatalf("convertToCapped's copy into %s: %v, %v; want one insert of the document", ns, ops, err)
+		}
+	}
+	tr := NewTranslator(c.Namespaces())
+	migrated := bsontest.Raw(t, bson.D{{Key: "op", Value: "i"}, {Key: "ns", Value: "app.c"},
+		{Key: "o", Value: bson.D{{Key: "_id", Value: 1}}}, {Key: "fromMigrate", Value: true}})
+	if ops, err := tr.AppendOps(nil, 2, bson.Timestamp{T: 2}, migrated); err != nil || len(ops) != 0 {
+		t.Fatalf("a chunk migration's copy: %v, %v; want nothing", ops, err)
+	}
+}
