@@ -37,3 +37,36 @@ func TestCommand_CreateLeavesOutRecordIdsReplicated(t *testing.T) {
 		t.Fatalf("sent %s; want create rid with capped, without recordIdsReplicated", got)
 	}
 }
+
+// convertToCapped's create of its temporary collection, as mongod logs it
+// (capped_utils.cpp cloneCollectionAsCapped: the source's options, capped,
+// size and temp: true), reaches the destination without temp: mongod 6.0+
+// refuses temp from a client that is not internal, mongos always
+// (ddl.SourceStorageOption). The test server accepts it, so the test
+// reads the command the client sent.
+func TestCommand_CreateLeavesOutTemp(t *testing.T) {
+	client, sent := testmongo.StartDest(t).Recording("create")
+	entry, err := bson.Marshal(bson.D{{Key: "ts", Value: bson.Timestamp{T: 1700100910, I: 1}}, {Key: "t", Value: int64(1)},
+		{Key: "op", Value: "c"}, {Key: "ns", Value: "test.$cmd"}, {Key: "o", Value: bson.D{
+			{Key: "create", Value: "tmpAbC12.convertToCapped.c"}, {Key: "capped", Value: true}, {Key: "size", Value: int64(1 << 20)},
+			{Key: "temp", Value: true}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops, err := translate.NewTranslator(nil).AppendOps(nil, 1, bson.Timestamp{T: 1700100910, I: 1}, entry)
+	if err != nil || len(ops) != 1 || ops[0].Cmd == nil {
+		t.Fatalf("translate create: %d ops (%v); want one command", len(ops), err)
+	}
+	if err := ops[0].Cmd(context.Background(), client); err != nil {
+		t.Fatal(err)
+	}
+	cmds := sent()
+	if len(cmds) != 1 {
+		t.Fatalf("%d create commands sent, want 1", len(cmds))
+	}
+	got := cmds[0]
+	if name, _ := got.Lookup("create").StringValueOK(); name != "tmpAbC12.convertToCapped.c" || got.Lookup("capped").Type == 0 ||
+		got.Lookup("size").Type == 0 || got.Lookup("temp").Type != 0 {
+		t.Fatalf("sent %s; want the create with capped and size, without temp", got)
+	}
+}

@@ -148,12 +148,13 @@ func TestCopy_SourceReadsAtMajority(t *testing.T) {
 }
 
 // A source collection reported with recordIdsReplicated (8.0+, behind a
-// feature flag) is created on the destination without it, other options
-// kept: a server without the feature refuses it. The test server neither
+// feature flag) or temp (a $out or convertToCapped under way) is created
+// on the destination without them, other options kept: a server without
+// the feature refuses the first, mongod 6.0+ and mongos the second. The test server neither
 // reports nor refuses it, so the test reads the create the client sends.
 func TestCreate_LeavesOutRecordIdsReplicated(t *testing.T) {
 	dst, sent := testmongo.StartDest(t).Recording("create")
-	opts, err := bson.Marshal(bson.D{{Key: "recordIdsReplicated", Value: true}, {Key: "capped", Value: false}})
+	opts, err := bson.Marshal(bson.D{{Key: "recordIdsReplicated", Value: true}, {Key: "capped", Value: false}, {Key: "temp", Value: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,8 +166,10 @@ func TestCreate_LeavesOutRecordIdsReplicated(t *testing.T) {
 	if len(cmds) != 1 {
 		t.Fatalf("%d create commands sent, want 1", len(cmds))
 	}
-	if _, err := cmds[0].LookupErr("recordIdsReplicated"); err == nil {
-		t.Fatalf("create sent with recordIdsReplicated: %s", cmds[0])
+	for _, k := range []string{"recordIdsReplicated", "temp"} {
+		if _, err := cmds[0].LookupErr(k); err == nil {
+			t.Fatalf("create sent with %s: %s", k, cmds[0])
+		}
 	}
 	if cmds[0].Lookup("capped").Type == 0 {
 		t.Fatalf("create lost its other options: %s", cmds[0])

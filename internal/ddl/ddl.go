@@ -21,9 +21,21 @@ func ChangesNothing(cmd string) bool {
 // SourceStorageOption reports whether a create option (in a create entry
 // or a listCollections answer) describes how the source stores the
 // collection and is left out of the destination's create:
-// recordIdsReplicated (8.0+, behind a feature flag), which a server
-// without the feature refuses.
-func SourceStorageOption(key string) bool { return key == "recordIdsReplicated" }
+//   - recordIdsReplicated (8.0+, behind a feature flag), which a server
+//     without the feature refuses;
+//   - temp: true, which mongod gives the collections $out, mapReduce and
+//     convertToCapped write into before their rename
+//     (src/mongo/db/pipeline/document_source_out.cpp, src/mongo/db/catalog/
+//     capped_utils.cpp; CollectionOptions::appendBSON logs it in the
+//     create entry, listCollections lists it). A client's create with it is
+//     refused: by mongod from 6.0 unless the client is internal
+//     (src/mongo/db/commands/create_command.cpp, "the 'temp' field is an
+//     invalid option"), by mongos always (src/mongo/s/commands/
+//     cluster_create_cmd.cpp). Where it is taken (4.4, 5.0), the
+//     destination would drop the collection at its own next step-up or
+//     restart, under the applier. The source's rename (stayTemp: false)
+//     or drop of the collection is replayed from the oplog as it is.
+func SourceStorageOption(key string) bool { return key == "recordIdsReplicated" || key == "temp" }
 
 // Unreplayable explains why a command entry's effect cannot be replayed on
 // a destination; "" for any other command. The applier stops on these,

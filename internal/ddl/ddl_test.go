@@ -12,8 +12,10 @@ func TestChangesNothing(t *testing.T) {
 			t.Errorf("ChangesNothing(%q) = %v, want %v", cmd, got, want)
 		}
 	}
-	if !SourceStorageOption("recordIdsReplicated") || SourceStorageOption("capped") || SourceStorageOption("idIndex") {
-		t.Error("SourceStorageOption: only recordIdsReplicated")
+	for key, want := range map[string]bool{"recordIdsReplicated": true, "temp": true, "capped": false, "idIndex": false, "collation": false} {
+		if got := SourceStorageOption(key); got != want {
+			t.Errorf("SourceStorageOption(%q) = %v, want %v", key, got, want)
+		}
 	}
 }
 
