@@ -294,6 +294,10 @@ func runRounds(t *testing.T, client *mongo.Client, c confCase, batchOps int) str
 	return ""
 }
 
+// resetServer drops the databases tests write. mongo-sync's reserved
+// database stays: on a deployment make test-real names, one left by an
+// earlier run is not this test's to drop (internal/testmongo/real.go), and
+// the test's own cleanup drops one the test created.
 func resetServer(t *testing.T, client *mongo.Client) {
 	ctx := context.Background()
 	names, err := client.ListDatabaseNames(ctx, bson.D{})
@@ -301,7 +305,7 @@ func resetServer(t *testing.T, client *mongo.Client) {
 		t.Fatal(err)
 	}
 	for _, n := range names {
-		if n != "admin" && n != "local" && n != "config" {
+		if n != "admin" && n != "local" && n != "config" && n != config.ReservedDB {
 			if err := client.Database(n).Drop(ctx); err != nil {
 				t.Fatal(err)
 			}
