@@ -163,7 +163,33 @@ func (n *Namespaces) Selected(db, coll string) bool {
 	if !ok {
 		return false
 	}
-	return r.all || r.colls[coll] || TempOutput(coll)
+	return r.all || r.colls[coll] || tempSelected(db, coll, r.colls)
+}
+
+// tempSelected is the rule for a temporary collection (TempOutput) of a
+// database whose selected collections are the keys of colls: convertToCapped's
+// goes with the collection its name ends with (CappedTarget), any other with
+// its database.
+func tempSelected[V any](db, coll string, colls map[string]V) bool {
+	target, ok := CappedTarget(coll)
+	if !ok {
+		return TempOutput(coll)
+	}
+	if _, named := colls[target]; named {
+		return true
+	}
+	// mongod before 5.0 cut a temporary collection's name to its namespace
+	// limit (120 bytes before 4.4, src/mongo/db/catalog/database_impl.cpp
+	// makeUniqueCollectionNamespace): target may be the start of a name.
+	if len(db)+1+len(coll) < 120 {
+		return false
+	}
+	for c := range colls {
+		if strings.HasPrefix(c, target) {
+			return true
+		}
+	}
+	return false
 }
 
 // TempOutput reports the temporary collections $out and mapReduce write
@@ -172,10 +198,23 @@ func (n *Namespaces) Selected(db, coll string) bool {
 // (tmp<5 chars>.renameCollection) and the one convertToCapped copies into
 // (CappedCopy). They are synced with any selected collection of their
 // database, or the rename that ends the stage would come from a collection
-// whose documents were never synced.
+// whose documents were never synced; convertToCapped's, whose name says
+// which collection it becomes, only with that one (Namespaces.Selected),
+// so a collection left out of the sync is not copied to the destination
+// on its way to being capped.
 func TempOutput(coll string) bool {
 	return strings.HasPrefix(coll, "tmp.agg_out.") || strings.HasPrefix(coll, "tmp.mr.") ||
 		(strings.HasPrefix(coll, "tmp") && strings.HasSuffix(coll, ".renameCollection")) || CappedCopy(coll)
+}
+
+// CappedTarget is the collection convertToCapped converts, read from the
+// name of the temporary collection it copies it into (CappedCopy).
+func CappedTarget(coll string) (string, bool) {
+	if !CappedCopy(coll) {
+		return "", false
+	}
+	_, target, _ := strings.Cut(coll, ".convertToCapped.")
+	return target, true
 }
 
 // CappedCopy reports the temporary collection convertToCapped copies a
@@ -231,5 +270,12 @@ func (n *Namespaces) MapNS(ns string) string {
 }
 
 // Fields lists the fields kept for source namespace ns (besides _id), or nil
-// when the whole document is synced.
-func (n *Namespaces) Fields(ns string) []string { return n.fields[ns] }
+// when the whole document is synced. convertToCapped's copies keep those of
+// the collection they become.
+func (n *Namespaces) Fields(ns string) []string {
+	if db, coll := SplitNS(ns); CappedCopy(coll) {
+		target, _ := CappedTarget(coll)
+		return n.fields[db+"."+target]
+	}
+	return n.fields[ns]
+}

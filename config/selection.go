@@ -78,7 +78,7 @@ func (s Selection) Selects(db, coll string) bool {
 		return false
 	}
 	_, named := d.Colls[coll]
-	return d.All || named || TempOutput(coll)
+	return d.All || named || tempSelected(db, coll, d.Colls)
 }
 
 // SelectionChange is how a config's selection differs from the one a

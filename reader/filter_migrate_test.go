@@ -44,6 +44,18 @@ func TestFilter_FromMigrate(t *testing.T) {
 			}
 		}
 	}
+	// A sync of app.d alone leaves out convertToCapped's copies of app.c:
+	// they would put a collection the sync leaves out on the destination.
+	only := config.Default()
+	only.Src.URI, only.Sync.DBs = "mongodb://h:1/", []config.DB{{DB: "app", Colls: []config.Coll{{Coll: "d"}}}}
+	if err := only.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	for coll, want := range map[string]Verdict{"tmpAbC12.convertToCapped.c": Skip, "tmpAbC12.convertToCapped.d": Spool} {
+		if got := (Filter{NS: only.Namespaces()}).Judge(fm("i", "app."+coll, bson.D{{Key: "_id", Value: 1}})); got != want {
+			t.Errorf("convertToCapped's copy into app.%s, app.d selected: verdict %v, want %v", coll, got, want)
+		}
+	}
 	other := fm("c", "other.$cmd", bson.D{{Key: "drop", Value: "c"}})
 	if got := (Filter{NS: c.Namespaces()}).Judge(other); got != Skip {
 		t.Errorf("a migration's drop in an unselected database: verdict %v, want Skip", got)

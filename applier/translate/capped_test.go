@@ -37,6 +37,18 @@ func TestTranslate_CappedCopyIsApplied(t *testing.T) {
 			t.Fatalf("convertToCapped's copy into %s: %v, %v; want one insert of the document", ns, ops, err)
 		}
 	}
+	// A field list of app.c holds for its copies too: they become app.c.
+	fc := &config.Config{Sync: config.Sync{DBs: []config.DB{{DB: "app", Colls: []config.Coll{{Coll: "c", Fields: []string{"x"}}}}}}}
+	if err := fc.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	copied := bsontest.Raw(t, bson.D{{Key: "op", Value: "i"}, {Key: "ns", Value: "app.tmpAbC12.convertToCapped.c"},
+		{Key: "ui", Value: bson.Binary{Subtype: 4, Data: make([]byte, 16)}},
+		{Key: "o", Value: bson.D{{Key: "_id", Value: 1}, {Key: "x", Value: 2}, {Key: "secret", Value: 3}}}, {Key: "fromMigrate", Value: true}})
+	ops, err := NewTranslator(fc.Namespaces()).AppendOps(nil, 1, bson.Timestamp{T: 1}, copied)
+	if err != nil || len(ops) != 1 || bsontest.Ext(ops[0].Doc) != `{"_id":1,"x":2}` {
+		t.Fatalf("convertToCapped's copy of app.c, whose fields are [x]: %v, %v; want the insert of {_id: 1, x: 2}", ops, err)
+	}
 	tr := NewTranslator(c.Namespaces())
 	migrated := bsontest.Raw(t, bson.D{{Key: "op", Value: "i"}, {Key: "ns", Value: "app.c"},
 		{Key: "o", Value: bson.D{{Key: "_id", Value: 1}}}, {Key: "fromMigrate", Value: true}})
