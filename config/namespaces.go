@@ -231,7 +231,19 @@ func CappedCopy(coll string) bool {
 		return false
 	}
 	i := strings.Index(rest, ".convertToCapped.")
-	return i >= 0 && !strings.Contains(rest[:i], ".")
+	if i < 0 {
+		return false
+	}
+	// Five letters or digits mongod picks (4.2 on), or none (before).
+	if i != 0 && i != 5 {
+		return false
+	}
+	for _, r := range rest[:i] {
+		if !('0' <= r && r <= '9' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z') {
+			return false
+		}
+	}
+	return true
 }
 
 // DBSelected reports whether any collection of db may be synced.

@@ -30,7 +30,7 @@ func TestTempOutput_SelectedWithTheirDatabase(t *testing.T) {
 		{n, "tmpAbC12.convertToCapped.c", true}, {n, "tmp.convertToCapped.c", true},
 		{n, "tmpAbC12.convertToCapped.orders", false}, {n, "tmp.convertToCapped.orders", false},
 		{n, "tmpAbC12.convertToCapped.cc", false},
-		{n, "orders", false}, {n, "tmp", false}, {n, "tmp.other", false}, {n, "tmpA.b.convertToCapped.c", false},
+		{n, "orders", false}, {n, "tmp", false}, {n, "tmp.other", false}, {n, "tmpA.b.convertToCapped.c", false}, {n, "tmpfoo.convertToCapped.c", false}, {n, "tmpAbC1!.convertToCapped.c", false},
 		// Cut to 120 bytes (shop. + 115): the start of the selected name.
 		{cfg2.Namespaces(), ("tmpAbC12.convertToCapped." + long)[:115], true},
 		{cfg2.Namespaces(), "tmpAbC12.convertToCapped." + long[:50], false},

@@ -3,9 +3,11 @@ package reader
 import (
 	"context"
 	"errors"
+	"regexp"
 	"testing"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -49,5 +51,18 @@ func TestTail_KeepsCappedCopies(t *testing.T) {
 	}
 	if len(read) != 3 || read[0] != 3 || read[1] != 4 || read[2] != 6 {
 		t.Fatalf("read %v; want [3 4 6]", read)
+	}
+}
+
+// The oplog query's pattern for convertToCapped's copies picks the
+// namespaces config.CappedCopy does, and no others.
+func TestCappedCopyNS_MatchesCappedCopy(t *testing.T) {
+	re := regexp.MustCompile(cappedCopyNS)
+	for _, coll := range []string{"tmpAbC12.convertToCapped.c", "tmp.convertToCapped.c", "tmp0a9Zz.convertToCapped.a.b",
+		"tmpfoo.convertToCapped.c", "tmpAbC1!.convertToCapped.c", "tmpA.b.convertToCapped.c", "tmpAbC12.convertToCappedc",
+		"c", "tmp.agg_out.x", "xtmpAbC12.convertToCapped.c"} {
+		if got, want := re.MatchString("app."+coll), config.CappedCopy(coll); got != want {
+			t.Errorf("%s: the oplog query's pattern matches %v, config.CappedCopy says %v", coll, got, want)
+		}
 	}
 }

@@ -128,7 +128,7 @@ func (f Filter) serverFilter() bson.D {
 }
 
 // cappedCopyNS matches the namespaces config.CappedCopy reports.
-const cappedCopyNS = `^[^.]*\.tmp[^.]*\.convertToCapped\.`
+const cappedCopyNS = `^[^.]*\.tmp([0-9A-Za-z]{5})?\.convertToCapped\.`
 
 func regexpQuote(s string) string {
 	var b strings.Builder
