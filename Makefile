@@ -45,21 +45,29 @@ test: testmongod conformance-refresh vet
 # MongoDB"): MONGO_SYNC_TEST_SRC (a replica set) and MONGO_SYNC_TEST_DST, and
 # for the sharded tests MONGO_SYNC_TEST_SRC_MONGOS / _DST_MONGOS. One test at
 # a time: each starts on deployments that hold no database of their own and
-# drops the databases it created. real.txt pins the tests kept to the test
-# server; real-maybe.txt the skips that depend on what the deployments are.
+# drops the databases it created; then the fault suite's failpoints build
+# (make test-faults), whose server kills skip. real.txt pins the tests kept
+# to the test server; real-maybe.txt the skips that depend on what the
+# deployments are.
 test-real: testmongod conformance-refresh vet
 	@test -n "$(MONGO_SYNC_TEST_SRC)" -a -n "$(MONGO_SYNC_TEST_DST)" || \
 		{ echo "make test-real needs MONGO_SYNC_TEST_SRC and MONGO_SYNC_TEST_DST (README: Testing against your MongoDB)"; exit 2; }
 	TESTMONGOD=$(CURDIR)/$(BIN)/testmongod $(GO) tool gotestsum --format pkgname-and-test-fails --hide-summary=skipped \
 		--jsonfile test-real.json -- -p 1 -count=1 -timeout 60m ./... ; \
-	status=$$?; $(GO) run ./tools/testcheck -json test-real.json -skips testdata/skips/real.txt -maybe testdata/skips/real-maybe.txt && exit $$status
+	status=$$?; \
+	TESTMONGOD=$(CURDIR)/$(BIN)/testmongod $(GO) tool gotestsum --format pkgname-and-test-fails --hide-summary=skipped \
+		--jsonfile test-real-faults.json -- -tags failpoints -count=1 -timeout 40m -run '$(FAULTS)' ./cmd/mongo-sync/ || status=1; \
+	cat test-real.json test-real-faults.json > test-real-all.json; \
+	$(GO) run ./tools/testcheck -json test-real-all.json -skips testdata/skips/real.txt -maybe testdata/skips/real-maybe.txt && exit $$status
 
 # The fault suite: a failpoints build; servers killed and restarted, the
 # spool at its cap, a damaged segment, kill -9 at points inside our code, and
 # the 10-kill variant of the sync kill test.
+FAULTS  := TestFault_|TestSync_KillNine|TestLiveSync_|TestReaderProcess_KillNine
+
 test-faults: testmongod
 	TESTMONGOD=$(CURDIR)/$(BIN)/testmongod $(UNREAL) $(GO) test -tags failpoints -race -count=1 -timeout 25m -v \
-		-run 'TestFault_|TestSync_KillNine|TestLiveSync_|TestReaderProcess_KillNine' ./cmd/mongo-sync/ 2>&1 | tee faults.out | grep -E '^(=== RUN|--- |PASS|FAIL|ok)|kill -9|failpoints fired'; \
+		-run '$(FAULTS)' ./cmd/mongo-sync/ 2>&1 | tee faults.out | grep -E '^(=== RUN|--- |PASS|FAIL|ok)|kill -9|failpoints fired'; \
 		test $${PIPESTATUS[0]} -eq 0
 
 # Every benchmark next to its baseline, in one run (about 40 minutes here: the
@@ -79,4 +87,4 @@ demo: build testmongod
 	$(GO) run ./example/demo
 
 clean:
-	rm -rf $(BIN) demo-data bench.out conformance.out faults.out test.json test-real.json
+	rm -rf $(BIN) demo-data bench.out conformance.out faults.out test.json test-real*.json

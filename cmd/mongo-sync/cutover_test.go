@@ -191,7 +191,9 @@ func TestCutover_TimeoutAndKilledThenRestarted(t *testing.T) {
 		}
 	}
 
-	out, err := run(t, "cutover", "-f", conf, "--timeout", "2s", "--verify", "none")
+	// 10 s: the position reads come first, and on a test server that served
+	// many tests (make test-real) each scans a long oplog.
+	out, err := run(t, "cutover", "-f", conf, "--timeout", "10s", "--verify", "none")
 	if err == nil || !strings.Contains(out, "--timeout expired") || !strings.Contains(out, "no running process reports progress") {
 		t.Fatalf("cutover --timeout with nothing applying: %v\n%s", err, out)
 	}
