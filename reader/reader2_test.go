@@ -24,7 +24,7 @@ func TestReader_FiltersNamespaces(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	r := startReader(t, src.URI, dir, nowTS(), c.Namespaces())
+	r := startReader(t, src.URI, dir, nowTS(t, src), c.Namespaces())
 	cl := src.Client()
 	insertN(t, cl.Database("keep").Collection("b"), 0, 5)        // other collection
 	insertN(t, cl.Database("drop").Collection("a"), 0, 5)        // other database
@@ -44,7 +44,7 @@ func TestReader_ResumesAfterRestart(t *testing.T) {
 	src := testmongo.StartSource(t)
 	dir := t.TempDir()
 	coll := src.Client().Database("app").Collection("items")
-	start := nowTS()
+	start := nowTS(t, src)
 	r := startReader(t, src.URI, dir, start, nil)
 	insertN(t, coll, 0, 20)
 	waitSpooled(t, r, dir, 20)
@@ -70,7 +70,7 @@ func TestReader_ResumesAfterRestart(t *testing.T) {
 func spoolThenStop(t *testing.T, src *testmongo.Server, dir string, n, more int) {
 	t.Helper()
 	coll := src.Client().Database("app").Collection("items")
-	r := startReader(t, src.URI, dir, nowTS(), nil)
+	r := startReader(t, src.URI, dir, nowTS(t, src), nil)
 	insertN(t, coll, 0, n)
 	waitSpooled(t, r, dir, n)
 	r.stop(t)
@@ -270,7 +270,7 @@ func TestReader_MarkerMovesPositionAndResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	r := startReader(t, src.URI, dir, nowTS(), c.Namespaces())
+	r := startReader(t, src.URI, dir, nowTS(t, src), c.Namespaces())
 	insertN(t, src.Client().Database("other").Collection("x"), 0, 5)
 	deadline := time.Now().Add(30 * time.Second)
 	var markers int

@@ -15,6 +15,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 func quiet() logrus.FieldLogger { return testlog.Quiet() }
@@ -120,7 +121,21 @@ func dataEntries(es []spool.Entry) []spool.Entry {
 	return out
 }
 
-func nowTS() bson.Timestamp { return bson.Timestamp{T: uint32(time.Now().Unix() - 1)} }
+// nowTS is a start just past the source's newest oplog entry: the test's
+// own writes come after it, and on a shared source (make test-real) the
+// entries of the tests before it, such as their databases' drops, do not.
+func nowTS(t *testing.T, src *testmongo.Server) bson.Timestamp {
+	t.Helper()
+	var e struct {
+		TS bson.Timestamp `bson:"ts"`
+	}
+	err := src.Client().Database("local").Collection("oplog.rs").FindOne(context.Background(), bson.D{},
+		options.FindOne().SetSort(bson.D{{Key: "$natural", Value: -1}}).SetProjection(bson.D{{Key: "ts", Value: 1}})).Decode(&e)
+	if err != nil {
+		t.Fatalf("the source's newest oplog entry: %v", err)
+	}
+	return bson.Timestamp{T: e.TS.T, I: e.TS.I + 1}
+}
 
 func insertN(t *testing.T, c *mongo.Collection, from, n int) {
 	t.Helper()
@@ -135,7 +150,7 @@ func TestReader_SpoolsWritesInOrderOnce(t *testing.T) {
 	src := testmongo.StartSource(t)
 	dir := t.TempDir()
 	coll := src.Client().Database("app").Collection("items")
-	r := startReader(t, src.URI, dir, nowTS(), nil)
+	r := startReader(t, src.URI, dir, nowTS(t, src), nil)
 
 	insertN(t, coll, 0, 50)
 	if _, err := coll.UpdateOne(context.Background(), bson.D{{Key: "_id", Value: 3}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: "three"}}}}); err != nil {

@@ -143,11 +143,27 @@ func TestFault_SpoolFull(t *testing.T) {
 	rd.waitLog(t, 30*time.Second, "starting at")
 	coll := src.Client().Database("shop").Collection("orders")
 	big := strings.Repeat("x", 2000)
-	for i := 0; i < 300; i++ {
-		if _, err := coll.InsertOne(context.Background(), bson.D{{Key: "_id", Value: i}, {Key: "pad", Value: big}}); err != nil {
-			t.Fatal(err)
+	insert := func(from, to int) {
+		t.Helper()
+		for i := from; i < to; i++ {
+			if _, err := coll.InsertOne(context.Background(), bson.D{{Key: "_id", Value: i}, {Key: "pad", Value: big}}); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
+	// In groups of 20 (40 KB), each spooled before the next is written: a
+	// reader that found all 300 at once (a source whose oplog query is
+	// slow, or one getMore on MongoDB) would append them as one batch,
+	// which the cap lets by.
+	full := func() bool { return strings.Contains(rd.output(), "spool is full") }
+	n := 0
+	for ; n < 300 && !full(); n += 20 {
+		insert(n, n+20)
+		waitFor(t, 60*time.Second, "the group spooled, or the spool full", func() bool {
+			return full() || len(spooledData(t, filepath.Join(dir, "spool"))) >= n+20
+		})
+	}
+	insert(n, 300)
 	rd.waitLog(t, 60*time.Second, "spool is full")
 	alive(t, rd, "with a full spool")
 	// The reader stopped short: the cap holds back the rest (it may be
