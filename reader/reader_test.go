@@ -15,7 +15,6 @@ import (
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 func quiet() logrus.FieldLogger { return testlog.Quiet() }
@@ -126,15 +125,11 @@ func dataEntries(es []spool.Entry) []spool.Entry {
 // entries of the tests before it, such as their databases' drops, do not.
 func nowTS(t *testing.T, src *testmongo.Server) bson.Timestamp {
 	t.Helper()
-	var e struct {
-		TS bson.Timestamp `bson:"ts"`
-	}
-	err := src.Client().Database("local").Collection("oplog.rs").FindOne(context.Background(), bson.D{},
-		options.FindOne().SetSort(bson.D{{Key: "$natural", Value: -1}}).SetProjection(bson.D{{Key: "ts", Value: 1}})).Decode(&e)
+	ts, err := (&OplogSource{Client: src.Client()}).edge(context.Background(), -1)
 	if err != nil {
 		t.Fatalf("the source's newest oplog entry: %v", err)
 	}
-	return bson.Timestamp{T: e.TS.T, I: e.TS.I + 1}
+	return bson.Timestamp{T: ts.T, I: ts.I + 1}
 }
 
 func insertN(t *testing.T, c *mongo.Collection, from, n int) {
