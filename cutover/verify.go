@@ -62,7 +62,7 @@ func verifyWith(ctx context.Context, cfg *config.Config, sd *sides, o VerifyOpti
 		}
 	}
 	if o.Live {
-		v.Live = &verify.Live{Settle: settleAll(newFollowers(cfg, sd.srcs, sd.shards, o.StatusURL))}
+		v.Live = &verify.Live{Settle: settleAll(newFollowers(cfg, sd.srcs, sd.shards, o.StatusURL)), Watch: verify.WatchOplogs(sd.srcs)}
 	}
 	results, err := v.Run(ctx)
 	bad := 0

@@ -13,25 +13,27 @@ import (
 )
 
 // Live makes a comparison hold while writes continue on the source. A
-// document found different in the walk is read again: from the source, then
+// document found different in the walk is checked again, in rounds: the
+// source's position is marked, the document is read from the source, then
 // (once the destination holds the source as of that read) from the
-// destination, then from the source once more. A document the source kept
-// unchanged across the check and the destination still holds differently
-// differs; one the source changed meanwhile is checked again in the next
-// round. A difference must show so in confirmRounds rounds in a row to be
-// reported: a document the source changed and changed back between two
-// reads (A, B, A) looks unchanged while the destination holds B.
+// destination, then from the source once more, and the source's oplog is
+// read from the mark on. A document the oplog names in that interval may
+// have changed, even if both reads of the source agree (A, B, A: the
+// destination may hold B); it is checked again in the next round. One the
+// oplog does not name kept its state throughout, so the destination, which
+// applied every entry up to a point inside the interval, holds that state:
+// if it holds something else, the difference is real.
 type Live struct {
 	// Settle takes the source's position now and returns once the
 	// destination holds everything the source wrote up to it.
 	Settle func(ctx context.Context) error
+	// Watch marks the source's position now; the function it returns
+	// reads what the source's oplog logged after the mark, up to its
+	// newest entry then.
+	Watch func(ctx context.Context) (func(ctx context.Context) (*Written, error), error)
 	// Rounds bounds the re-checks (default 8).
 	Rounds int
 }
-
-// confirmRounds is how many rounds in a row a difference must show, with
-// the source unchanged across each, to be reported.
-const confirmRounds = 3
 
 // maxSuspects bounds the _ids a live comparison re-checks per namespace;
 // past it the walk's differences are reported as found.
@@ -118,53 +120,64 @@ type suspects struct {
 	dst  *mongo.Collection
 	r    *Result
 	ids  []bson.RawValue
-	seen map[string]int // rounds in a row it differed with the source unchanged
-	// this round's reads
-	s1 map[string]bson.Raw
+	// this round's reads: the source, the destination, the source again
+	s1, d, s2 map[string]bson.Raw
 }
 
 // recheck re-checks the suspects of every namespace together (one Settle
-// per round for all of them; see Live) and replaces each result's
-// differences with those that persist.
+// and one read of the source's oplog per round for all of them; see Live)
+// and replaces each result's differences with those that are real.
 func (v *Verifier) recheck(ctx context.Context, all []*suspects) error {
 	for _, p := range all {
 		r := p.r
 		r.Missing, r.Extra, r.Differ = nil, nil, nil
 		r.MissingN, r.ExtraN, r.DifferN = 0, 0, 0
-		p.seen = map[string]int{}
 	}
 	rounds := v.Live.Rounds
 	if rounds <= 0 {
 		rounds = 8
 	}
 	for round := 0; round < rounds; round++ {
-		left := false
+		var left []*suspects
 		for _, p := range all {
-			if len(p.ids) == 0 {
-				continue
+			if len(p.ids) > 0 {
+				left = append(left, p)
 			}
-			left = true
-			var err error
+		}
+		if len(left) == 0 {
+			break
+		}
+		since, err := v.Live.Watch(ctx)
+		if err != nil {
+			return err
+		}
+		for _, p := range left {
 			if p.s1, err = p.src.byID(ctx, p.ids); err != nil {
 				return fmt.Errorf("re-read %s: %w", p.s.SrcNS, err)
 			}
 		}
-		if !left {
-			break
-		}
 		if err := v.Live.Settle(ctx); err != nil {
 			return err
 		}
-		for _, p := range all {
-			if len(p.ids) == 0 {
-				continue
+		for _, p := range left {
+			if p.d, err = byID(ctx, p.dst, p.ids); err != nil {
+				return fmt.Errorf("re-read %s: %w", p.s.DstNS, err)
 			}
-			if err := v.recheckRound(ctx, p); err != nil {
+			if p.s2, err = p.src.byID(ctx, p.ids); err != nil {
+				return fmt.Errorf("re-read %s: %w", p.s.SrcNS, err)
+			}
+		}
+		w, err := since(ctx)
+		if err != nil {
+			return err
+		}
+		for _, p := range left {
+			if err := v.recheckRound(p, w); err != nil {
 				return err
 			}
 		}
 	}
-	// Still moving (or seen differing once) when the rounds ran out.
+	// Still moving when the rounds ran out.
 	for _, p := range all {
 		for _, id := range p.ids {
 			p.r.UnsettledN++
@@ -176,29 +189,20 @@ func (v *Verifier) recheck(ctx context.Context, all []*suspects) error {
 	return nil
 }
 
-// recheckRound reads p's suspects from the destination (the source was read
-// before the Settle) and from the source again, and sorts them: the same
-// now, differing (twice, the source unchanged across each check), or again.
-func (v *Verifier) recheckRound(ctx context.Context, p *suspects) error {
-	d, err := byID(ctx, p.dst, p.ids)
-	if err != nil {
-		return fmt.Errorf("re-read %s: %w", p.s.DstNS, err)
-	}
-	s2, err := p.src.byID(ctx, p.ids)
-	if err != nil {
-		return fmt.Errorf("re-read %s: %w", p.s.SrcNS, err)
-	}
+// recheckRound sorts p's suspects by this round's reads and w, what the
+// source logged across them: the same now, differing (the source kept one
+// state throughout and the destination holds another), or again.
+func (v *Verifier) recheckRound(p *suspects, w *Written) error {
 	r := p.r
 	var again []bson.RawValue
 	for _, id := range p.ids {
 		k := idKey(id)
-		a, b := p.s1[k], s2[k]
-		if (a == nil) != (b == nil) || (a != nil && !sameDoc(a, b)) {
-			delete(p.seen, k) // changed on the source meanwhile: start over
-			again = append(again, id)
+		a, b := p.s1[k], p.s2[k]
+		if w.Doc(p.s.SrcNS, id) || (a == nil) != (b == nil) || (a != nil && !sameDoc(a, b)) {
+			again = append(again, id) // may have changed meanwhile
 			continue
 		}
-		got := d[k]
+		got := p.d[k]
 		var same bool
 		switch {
 		case a == nil:
@@ -210,16 +214,8 @@ func (v *Verifier) recheckRound(ctx context.Context, p *suspects) error {
 			}
 			same = sameDoc(want, got)
 		}
-		if same {
-			delete(p.seen, k)
-			continue
-		}
-		if p.seen[k]++; p.seen[k] < confirmRounds {
-			again = append(again, id)
-			continue
-		}
-		delete(p.seen, k)
 		switch {
+		case same:
 		case got == nil:
 			r.MissingN++
 			r.Missing = v.note(r.Missing, a)
@@ -315,6 +311,13 @@ func (v *Verifier) counts(ctx context.Context, src source, dst *mongo.Collection
 		rounds = max(v.Live.Rounds, 6)
 	}
 	for round := 0; round < rounds; round++ {
+		var since func(context.Context) (*Written, error)
+		if v.Live != nil {
+			var err error
+			if since, err = v.Live.Watch(ctx); err != nil {
+				return err
+			}
+		}
 		n1, err := count(src, r.Src)
 		if err != nil {
 			return err
@@ -338,7 +341,17 @@ func (v *Verifier) counts(ctx context.Context, src source, dst *mongo.Collection
 		if m == n1 {
 			return nil
 		}
-		if n1 == n2 {
+		moved := n1 != n2
+		if since != nil && !moved {
+			// The same count twice says nothing of a delete and an
+			// insert between: the oplog does.
+			w, err := since(ctx)
+			if err != nil {
+				return err
+			}
+			moved = w.Count(r.Src)
+		}
+		if !moved {
 			r.CountProblem = fmt.Sprintf("document count differs: source %d, destination %d", n1, m)
 			return nil
 		}

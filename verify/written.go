@@ -1,0 +1,185 @@
+package verify
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/mongo-sync/mongo-sync/copier"
+	"github.com/mongo-sync/mongo-sync/internal/oplog"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+)
+
+// Written is what the source's oplog logged over an interval of a live
+// comparison, by source namespace. A document it does not name kept one
+// state across the interval; one it names may have changed and changed
+// back, which two reads of the source cannot tell from no change at all.
+// It errs on the side of "may have changed": an entry it cannot pin to
+// documents marks its whole namespace, or every namespace.
+//
+// Entry shapes (mongod's oplog_entry.idl and op_observer_impl.cpp): 'i'
+// and 'd' name the document in o._id, 'u' in o2._id; 'c' is a command on
+// db.$cmd whose first field names the collection, or applyOps (a
+// transaction, a batched delete) holding entries of the same shapes; 'n'
+// changes nothing.
+type Written struct {
+	docs   map[string]map[string]bool // namespace → idKey
+	counts map[string]bool            // namespaces with an insert or a delete
+	all    map[string]bool            // namespaces a command may have changed throughout
+	every  bool                       // an entry that may have changed any namespace
+}
+
+// Add records one oplog entry.
+func (w *Written) Add(e bson.Raw) {
+	op, _ := e.Lookup("op").StringValueOK()
+	ns, _ := e.Lookup("ns").StringValueOK()
+	switch op {
+	case "n":
+	case "i", "d":
+		w.doc(ns, e.Lookup("o", "_id"))
+		w.mark(&w.counts, ns)
+	case "u":
+		w.doc(ns, e.Lookup("o2", "_id"))
+	case "c":
+		o, ok := e.Lookup("o").DocumentOK()
+		if !ok {
+			w.every = true
+			return
+		}
+		w.command(strings.TrimSuffix(ns, ".$cmd"), o)
+	default:
+		w.every = true
+	}
+}
+
+// command records a command entry of database db.
+func (w *Written) command(db string, o bson.Raw) {
+	elems, err := o.Elements()
+	if err != nil || len(elems) == 0 {
+		w.every = true
+		return
+	}
+	first := elems[0]
+	switch first.Key() {
+	case "applyOps":
+		ops, ok := first.Value().ArrayOK()
+		if !ok {
+			w.every = true
+			return
+		}
+		vals, err := ops.Values()
+		if err != nil {
+			w.every = true
+			return
+		}
+		for _, v := range vals {
+			inner, ok := v.DocumentOK()
+			if !ok {
+				w.every = true
+				return
+			}
+			w.Add(inner)
+		}
+	case "abortTransaction":
+	case "renameCollection":
+		from, ok1 := first.Value().StringValueOK()
+		to, ok2 := o.Lookup("to").StringValueOK()
+		if !ok1 || !ok2 {
+			w.every = true
+			return
+		}
+		w.mark(&w.all, from)
+		w.mark(&w.all, to)
+	default:
+		// commitTransaction makes visible what a prepare entry logged,
+		// perhaps before the interval; dropDatabase drops every
+		// collection: any namespace.
+		coll, ok := first.Value().StringValueOK()
+		if !ok {
+			w.every = true
+			return
+		}
+		w.mark(&w.all, db+"."+coll)
+	}
+}
+
+func (w *Written) doc(ns string, id bson.RawValue) {
+	if id.Type == 0 {
+		w.mark(&w.all, ns)
+		return
+	}
+	if w.docs == nil {
+		w.docs = map[string]map[string]bool{}
+	}
+	m := w.docs[ns]
+	if m == nil {
+		m = map[string]bool{}
+		w.docs[ns] = m
+	}
+	m[idKey(id)] = true
+}
+
+func (w *Written) mark(m *map[string]bool, ns string) {
+	if *m == nil {
+		*m = map[string]bool{}
+	}
+	(*m)[ns] = true
+}
+
+// Doc reports whether the interval may have changed document id of ns.
+func (w *Written) Doc(ns string, id bson.RawValue) bool {
+	return w.every || w.all[ns] || w.docs[ns][idKey(id)]
+}
+
+// Count reports whether the interval may have changed ns's count.
+func (w *Written) Count(ns string) bool {
+	return w.every || w.all[ns] || w.counts[ns]
+}
+
+// WatchOplogs is a Live.Watch over the oplogs of srcs (a replica set, or
+// every shard of a sharded source): each one's position now, and then
+// every entry it logged after it.
+func WatchOplogs(srcs []*mongo.Client) func(ctx context.Context) (func(ctx context.Context) (*Written, error), error) {
+	return func(ctx context.Context) (func(ctx context.Context) (*Written, error), error) {
+		marks := make([]bson.Timestamp, len(srcs))
+		for i, c := range srcs {
+			// Majority-committed (or the newest entry): what a read at
+			// read concern majority made visible after it is logged
+			// after it.
+			ts, _, err := copier.NewestVia(ctx, c)
+			if err != nil {
+				return nil, fmt.Errorf("source's newest position: %w", err)
+			}
+			marks[i] = ts
+		}
+		return func(ctx context.Context) (*Written, error) {
+			w := &Written{}
+			for i, c := range srcs {
+				if err := w.read(ctx, c, marks[i]); err != nil {
+					return nil, err
+				}
+			}
+			return w, nil
+		}, nil
+	}
+}
+
+// read adds every entry of src's oplog after ts.
+func (w *Written) read(ctx context.Context, src *mongo.Client, after bson.Timestamp) error {
+	coll := src.Database("local").Collection("oplog.rs", options.Collection().SetReadPreference(readpref.Primary()))
+	cur, err := coll.Find(ctx, bson.D{{Key: "ts", Value: bson.D{{Key: "$gt", Value: after}}}}, options.Find().SetBatchSize(1000))
+	if err != nil {
+		return fmt.Errorf("read the source's oplog after %s: %w", oplog.FormatTS(after), err)
+	}
+	defer cur.Close(ctx)
+	for cur.Next(ctx) {
+		w.Add(cur.Current)
+	}
+	if err := cur.Err(); err != nil {
+		return fmt.Errorf("read the source's oplog after %s: %w", oplog.FormatTS(after), err)
+	}
+	return nil
+}
