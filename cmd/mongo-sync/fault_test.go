@@ -167,10 +167,16 @@ func TestFault_SpoolFull(t *testing.T) {
 	rd.waitLog(t, 60*time.Second, "spool is full")
 	alive(t, rd, "with a full spool")
 	// The reader stopped short: the cap holds back the rest (it may be
-	// passed by at most one reader batch and the open segment).
-	time.Sleep(2 * time.Second)
-	if n := len(spooledData(t, filepath.Join(dir, "spool"))); n >= 300 {
-		t.Errorf("all %d entries were spooled past max_bytes", n)
+	// passed by at most one reader batch and the open segment). A negative
+	// check needs a window: the writer asks for room again at least every
+	// second while full (spool/room.go), so 2 s spans two refusals, and a
+	// writer that appended past the cap would have appended by then.
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		if n := len(spooledData(t, filepath.Join(dir, "spool"))); n >= 300 {
+			t.Fatalf("all %d entries were spooled past max_bytes", n)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	ap := start(t, "applier", "-f", conf)
 	rd.waitLog(t, 120*time.Second, "spool has room again")
