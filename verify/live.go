@@ -115,11 +115,11 @@ func byID(ctx context.Context, c *mongo.Collection, ids []bson.RawValue) (map[st
 
 // suspects are one namespace's documents to re-check (live).
 type suspects struct {
-	s    copier.Selected
-	src  source
-	dst  *mongo.Collection
-	r    *Result
-	ids  []bson.RawValue
+	s   copier.Selected
+	src source
+	dst *mongo.Collection
+	r   *Result
+	ids []bson.RawValue
 	// this round's reads: the source, the destination, the source again
 	s1, d, s2 map[string]bson.Raw
 }
