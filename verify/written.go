@@ -32,10 +32,19 @@ type Written struct {
 	every  bool                       // an entry that may have changed any namespace
 }
 
+// bucketsPrefix begins the collection a time-series collection keeps its
+// measurements in.
+const bucketsPrefix = "system.buckets."
+
 // Add records one oplog entry.
 func (w *Written) Add(e bson.Raw) {
 	op, _ := e.Lookup("op").StringValueOK()
 	ns, _ := e.Lookup("ns").StringValueOK()
+	if db, coll, ok := strings.Cut(ns, "."); ok && strings.HasPrefix(coll, bucketsPrefix) {
+		// A time-series collection's measurements are read through the
+		// collection, and written to its buckets: any may have changed.
+		w.mark(&w.all, db+"."+strings.TrimPrefix(coll, bucketsPrefix))
+	}
 	switch op {
 	case "n":
 	case "i", "d":

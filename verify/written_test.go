@@ -51,6 +51,8 @@ func TestWritten_EntryShapes(t *testing.T) {
 			[]check{{"a.b", int32(1), true}, {"x.y", nil, true}}},
 		{"an op it does not know may change anything", []string{`{"op":"xi","ns":"a.b","o":{"_id":1}}`},
 			[]check{{"q.r", int32(1), true}}},
+		{"a time-series bucket's write marks the collection read through", []string{`{"op":"u","ns":"a.system.buckets.w","o":{"$v":2,"diff":{"scontrol":{}}},"o2":{"_id":{"$oid":"650000000000000000000001"}}}`},
+			[]check{{"a.w", int32(1), true}, {"a.w", nil, true}, {"a.x", nil, false}}},
 		{"an insert without _id marks its collection", []string{`{"op":"i","ns":"a.b","o":{"x":1}}`},
 			[]check{{"a.b", int32(9), true}, {"a.c", int32(9), false}}},
 	}
