@@ -162,7 +162,12 @@ func (p *proc) output() string { return p.out.String() }
 // minute (cutover's own wait must not be cut short by the test's).
 func run(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	limit := 2 * time.Minute
+	return runWithin(t, 2*time.Minute, args...)
+}
+
+// runWithin is run with another limit (a --timeout argument still extends it).
+func runWithin(t *testing.T, limit time.Duration, args ...string) (string, error) {
+	t.Helper()
 	for i, a := range args {
 		if a == "--timeout" && i+1 < len(args) {
 			if d, err := time.ParseDuration(args[i+1]); err == nil && d+time.Minute > limit {
