@@ -3,11 +3,13 @@ package verify
 import (
 	"context"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // verify --live under a source that changes a document and changes it back
@@ -117,4 +119,83 @@ func TestLiveVerify_CountThatMovedAndCameBackIsNotADifference(t *testing.T) {
 	if want := "document count differs: source 3, destination 2"; r.CountProblem != want {
 		t.Errorf("a still source: count problem %q, want %q", r.CountProblem, want)
 	}
+}
+
+// The oplog read of a re-check round, on crafted entries in mongod's shapes
+// (oplog_entry.idl: prevOpTime links a transaction's entries; the null
+// optime ends the chain): a prepared transaction whose prepare entry lies
+// before the round's mark and whose commitTransaction lies in it names the
+// documents the prepare entry wrote, read through the link. An oplog that
+// no longer holds the mark is an error, not an interval read from its new
+// oldest entry.
+func TestWatchOplogs_FollowsCommitsAndRefusesALostMark(t *testing.T) {
+	ctx := context.Background()
+	src := testmongo.StartSource(t)
+	src.RequireTestServer(t, "inserts crafted entries into local.oplog.rs, which a replica set forbids")
+	oplogColl := src.Client().Database("local").Collection("oplog.rs")
+	// The test server logs each insert into its oplog as an entry of its
+	// own, stamped by its clock: a crafted entry's ts is taken just past
+	// the newest entry, so that it sorts where the test needs it.
+	newest := func() bson.Timestamp {
+		t.Helper()
+		raw, err := oplogColl.FindOne(ctx, bson.D{}, options.FindOne().SetSort(bson.D{{Key: "$natural", Value: -1}})).Raw()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tt, ti, _ := raw.Lookup("ts").TimestampOK()
+		return bson.Timestamp{T: tt, I: ti}
+	}
+	add := func(d bson.D) {
+		t.Helper()
+		if _, err := oplogColl.InsertOne(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	next := func() bson.Timestamp { n := newest(); return bson.Timestamp{T: n.T, I: n.I + 1} }
+	null := bson.D{{Key: "ts", Value: bson.Timestamp{}}, {Key: "t", Value: int64(-1)}}
+	prepared := next()
+	add(bson.D{{Key: "op", Value: "c"}, {Key: "ns", Value: "admin.$cmd"}, {Key: "ts", Value: prepared},
+		// (an insert: the test server refuses the $set of an update entry
+		// inside a document it stores)
+		{Key: "o", Value: bson.D{{Key: "applyOps", Value: bson.A{bson.D{{Key: "op", Value: "i"}, {Key: "ns", Value: "lv.t"},
+			{Key: "o", Value: bson.D{{Key: "_id", Value: "prepared"}, {Key: "y", Value: 1}}}}}},
+			{Key: "prepare", Value: true}}},
+		{Key: "prevOpTime", Value: null}})
+
+	watch := WatchOplogs([]*mongo.Client{src.Client()})
+	since, err := watch(ctx) // the mark: past the prepare entry
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit := next()
+	add(bson.D{{Key: "op", Value: "c"}, {Key: "ns", Value: "admin.$cmd"}, {Key: "ts", Value: commit},
+		{Key: "o", Value: bson.D{{Key: "commitTransaction", Value: 1}, {Key: "commitTimestamp", Value: commit}}},
+		{Key: "prevOpTime", Value: bson.D{{Key: "ts", Value: prepared}, {Key: "t", Value: int64(1)}}}})
+	w, err := since(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := func(s string) bson.RawValue { return bson.RawValue{Type: bson.TypeString, Value: bsoncoreString(s)} }
+	if !w.Doc("lv.t", id("prepared")) || w.Doc("lv.t", id("other")) || !w.Count("lv.t") || w.Count("lv.u") {
+		t.Errorf("a commit in the round of a transaction prepared before it: prepared %v, other %v, count %v, another collection's count %v; want true, false, true, false",
+			w.Doc("lv.t", id("prepared")), w.Doc("lv.t", id("other")), w.Count("lv.t"), w.Count("lv.u"))
+	}
+
+	// The mark rolls off the oplog before the round's read.
+	since, err = watch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := oplogColl.DeleteMany(ctx, bson.D{{Key: "ts", Value: bson.D{{Key: "$lte", Value: newest()}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := since(ctx); err == nil || !strings.Contains(err.Error(), "rolled over during verify --live") {
+		t.Fatalf("a round whose mark left the oplog: %v; want an error saying it rolled over", err)
+	}
+}
+
+// bsoncoreString is s as a BSON string value's bytes.
+func bsoncoreString(s string) []byte {
+	_, b, _ := bson.MarshalValue(s)
+	return b
 }

@@ -6,6 +6,7 @@ package verify
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/mongo-sync/mongo-sync/config"
@@ -67,6 +68,9 @@ type Verifier struct {
 
 // Run compares every selected namespace.
 func (v *Verifier) Run(ctx context.Context) ([]Result, error) {
+	if v.Live != nil && (v.Live.Settle == nil || v.Live.Watch == nil) {
+		return nil, errors.New("verify: a live comparison needs Live.Settle and Live.Watch")
+	}
 	sel, err := v.listSelected(ctx)
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package verify
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -24,12 +25,17 @@ import (
 // and 'd' name the document in o._id, 'u' in o2._id; 'c' is a command on
 // db.$cmd whose first field names the collection, or applyOps (a
 // transaction, a batched delete) holding entries of the same shapes; 'n'
-// changes nothing.
+// changes nothing. A transaction's entries are chained by prevOpTime: a
+// commitTransaction makes visible what its prepare entry logged, and the
+// last applyOps of a large transaction what the partialTxn entries before
+// it did, perhaps before the interval; Links lists where to read them.
 type Written struct {
 	docs   map[string]map[string]bool // namespace → idKey
 	counts map[string]bool            // namespaces with an insert or a delete
 	all    map[string]bool            // namespaces a command may have changed throughout
+	dbs    map[string]bool            // databases dropped
 	every  bool                       // an entry that may have changed any namespace
+	links  []bson.Timestamp           // prevOpTime of transaction entries
 }
 
 // bucketsPrefix begins the collection a time-series collection keeps its
@@ -58,14 +64,19 @@ func (w *Written) Add(e bson.Raw) {
 			w.every = true
 			return
 		}
-		w.command(strings.TrimSuffix(ns, ".$cmd"), o)
+		t, i, linked := e.Lookup("prevOpTime", "ts").TimestampOK()
+		if linked = linked && (t != 0 || i != 0); linked {
+			w.links = append(w.links, bson.Timestamp{T: t, I: i})
+		}
+		w.command(strings.TrimSuffix(ns, ".$cmd"), o, linked)
 	default:
 		w.every = true
 	}
 }
 
-// command records a command entry of database db.
-func (w *Written) command(db string, o bson.Raw) {
+// command records a command entry of database db; linked: the entry
+// names an earlier one of its transaction (prevOpTime).
+func (w *Written) command(db string, o bson.Raw, linked bool) {
 	elems, err := o.Elements()
 	if err != nil || len(elems) == 0 {
 		w.every = true
@@ -93,6 +104,14 @@ func (w *Written) command(db string, o bson.Raw) {
 			w.Add(inner)
 		}
 	case "abortTransaction":
+	case "commitTransaction":
+		// What it commits is in the entry its prevOpTime names (Links);
+		// one without it cannot be followed.
+		if !linked {
+			w.every = true
+		}
+	case "dropDatabase":
+		w.mark(&w.dbs, db)
 	case "renameCollection":
 		from, ok1 := first.Value().StringValueOK()
 		to, ok2 := o.Lookup("to").StringValueOK()
@@ -103,9 +122,6 @@ func (w *Written) command(db string, o bson.Raw) {
 		w.mark(&w.all, from)
 		w.mark(&w.all, to)
 	default:
-		// commitTransaction makes visible what a prepare entry logged,
-		// perhaps before the interval; dropDatabase drops every
-		// collection: any namespace.
 		coll, ok := first.Value().StringValueOK()
 		if !ok {
 			w.every = true
@@ -140,12 +156,25 @@ func (w *Written) mark(m *map[string]bool, ns string) {
 
 // Doc reports whether the interval may have changed document id of ns.
 func (w *Written) Doc(ns string, id bson.RawValue) bool {
-	return w.every || w.all[ns] || w.docs[ns][idKey(id)]
+	return w.whole(ns) || w.docs[ns][idKey(id)]
 }
 
 // Count reports whether the interval may have changed ns's count.
 func (w *Written) Count(ns string) bool {
-	return w.every || w.all[ns] || w.counts[ns]
+	return w.whole(ns) || w.counts[ns]
+}
+
+func (w *Written) whole(ns string) bool {
+	db, _, _ := strings.Cut(ns, ".")
+	return w.every || w.all[ns] || w.dbs[db]
+}
+
+// Links takes the prevOpTimes of the transaction entries added since the
+// last call: the entries to add too, where they precede the interval.
+func (w *Written) Links() []bson.Timestamp {
+	l := w.links
+	w.links = nil
+	return l
 }
 
 // WatchOplogs is a Live.Watch over the oplogs of srcs (a replica set, or
@@ -176,19 +205,59 @@ func WatchOplogs(srcs []*mongo.Client) func(ctx context.Context) (func(ctx conte
 	}
 }
 
-// read adds every entry of src's oplog after ts.
-func (w *Written) read(ctx context.Context, src *mongo.Client, after bson.Timestamp) error {
-	coll := src.Database("local").Collection("oplog.rs", options.Collection().SetReadPreference(readpref.Primary()))
-	cur, err := coll.Find(ctx, bson.D{{Key: "ts", Value: bson.D{{Key: "$gt", Value: after}}}}, options.Find().SetBatchSize(1000))
+// read adds every entry of src's oplog after mark, up to its newest
+// entry now (majority-committed: what the second read of the source and
+// the destination can hold), and the earlier entries of transactions
+// those commit.
+func (w *Written) read(ctx context.Context, src *mongo.Client, mark bson.Timestamp) error {
+	end, _, err := copier.NewestVia(ctx, src)
 	if err != nil {
-		return fmt.Errorf("read the source's oplog after %s: %w", oplog.FormatTS(after), err)
+		return fmt.Errorf("source's newest position: %w", err)
+	}
+	coll := src.Database("local").Collection("oplog.rs", options.Collection().SetReadPreference(readpref.Primary()))
+	// From the mark itself: an oplog that no longer holds it rolled over
+	// during the check, and what it lost is unknown.
+	cur, err := coll.Find(ctx, bson.D{{Key: "ts", Value: bson.D{{Key: "$gte", Value: mark}, {Key: "$lte", Value: end}}}}, options.Find().SetBatchSize(1000))
+	if err != nil {
+		return fmt.Errorf("read the source's oplog after %s: %w", oplog.FormatTS(mark), err)
 	}
 	defer cur.Close(ctx)
+	first := true
 	for cur.Next(ctx) {
-		w.Add(cur.Current)
+		t, i, _ := cur.Current.Lookup("ts").TimestampOK()
+		ts := bson.Timestamp{T: t, I: i}
+		if first && !mark.IsZero() && ts != mark {
+			return fmt.Errorf("the source's oplog no longer holds %s, where this re-check began (its oldest entry is now %s): it rolled over during verify --live", oplog.FormatTS(mark), oplog.FormatTS(ts))
+		}
+		first = false
+		if ts != mark {
+			w.Add(cur.Current)
+		}
 	}
 	if err := cur.Err(); err != nil {
-		return fmt.Errorf("read the source's oplog after %s: %w", oplog.FormatTS(after), err)
+		return fmt.Errorf("read the source's oplog after %s: %w", oplog.FormatTS(mark), err)
+	}
+	if first && !mark.IsZero() && !end.Before(mark) {
+		return fmt.Errorf("the source's oplog no longer holds %s, where this re-check began: it rolled over during verify --live", oplog.FormatTS(mark))
+	}
+	// Transactions committed in the interval whose earlier entries precede
+	// it (entries inside it were added above).
+	seen := map[bson.Timestamp]bool{}
+	for links := w.Links(); len(links) > 0; links = append(links[1:], w.Links()...) {
+		ts := links[0]
+		if mark.Before(ts) || seen[ts] {
+			continue
+		}
+		seen[ts] = true
+		e, err := coll.FindOne(ctx, bson.D{{Key: "ts", Value: ts}}).Raw()
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			w.every = true // rolled over: what it committed is unknown
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("read the source's oplog entry %s (a transaction committed during the re-check): %w", oplog.FormatTS(ts), err)
+		}
+		w.Add(e)
 	}
 	return nil
 }

@@ -41,14 +41,18 @@ func TestWritten_EntryShapes(t *testing.T) {
 			[]check{{"a.b", int32(7), true}, {"a.b", nil, true}, {"a.c", int32(8), true}, {"a.c", nil, false}, {"a.b", int32(8), false}}},
 		{"an aborted transaction changes nothing", []string{`{"op":"c","ns":"admin.$cmd","o":{"abortTransaction":1}}`},
 			[]check{{"a.b", int32(1), false}, {"a.b", nil, false}}},
-		{"a prepared transaction's commit may change anything", []string{`{"op":"c","ns":"admin.$cmd","o":{"commitTransaction":1,"commitTimestamp":{"$timestamp":{"t":5,"i":1}}}}`},
+		{"a prepared transaction's commit names nothing itself", []string{`{"op":"c","ns":"admin.$cmd","o":{"commitTransaction":1,"commitTimestamp":{"$timestamp":{"t":5,"i":1}}},"prevOpTime":{"ts":{"$timestamp":{"t":4,"i":9}},"t":{"$numberLong":"1"}}}`},
+			[]check{{"a.b", int32(1), false}, {"z.z", nil, false}}},
+		{"a commit without prevOpTime may change anything", []string{`{"op":"c","ns":"admin.$cmd","o":{"commitTransaction":1,"commitTimestamp":{"$timestamp":{"t":5,"i":1}}}}`},
 			[]check{{"a.b", int32(1), true}, {"z.z", nil, true}}},
+		{"its prepare entry, read through the link, names the documents", []string{`{"op":"c","ns":"admin.$cmd","o":{"applyOps":[{"op":"u","ns":"a.b","o":{"$set":{"y":1}},"o2":{"_id":3}}],"prepare":true},"prevOpTime":{"ts":{"$timestamp":{"t":0,"i":0}},"t":{"$numberLong":"-1"}}}`},
+			[]check{{"a.b", int32(3), true}, {"a.b", int32(4), false}}},
 		{"a command marks its collection", []string{`{"op":"c","ns":"a.$cmd","o":{"drop":"b"}}`},
 			[]check{{"a.b", int32(1), true}, {"a.b", nil, true}, {"a.c", int32(1), false}}},
 		{"a rename marks both names", []string{`{"op":"c","ns":"a.$cmd","o":{"renameCollection":"a.b","to":"a.d","stayTemp":false}}`},
 			[]check{{"a.b", int32(1), true}, {"a.d", nil, true}, {"a.c", nil, false}}},
-		{"dropDatabase may change any namespace", []string{`{"op":"c","ns":"a.$cmd","o":{"dropDatabase":1}}`},
-			[]check{{"a.b", int32(1), true}, {"x.y", nil, true}}},
+		{"dropDatabase marks its database", []string{`{"op":"c","ns":"a.$cmd","o":{"dropDatabase":1}}`},
+			[]check{{"a.b", int32(1), true}, {"a.c", nil, true}, {"x.y", nil, false}, {"ab.c", nil, false}}},
 		{"an op it does not know may change anything", []string{`{"op":"xi","ns":"a.b","o":{"_id":1}}`},
 			[]check{{"q.r", int32(1), true}}},
 		{"a time-series bucket's write marks the collection read through", []string{`{"op":"u","ns":"a.system.buckets.w","o":{"$v":2,"diff":{"scontrol":{}}},"o2":{"_id":{"$oid":"650000000000000000000001"}}}`},
@@ -76,5 +80,22 @@ func TestWritten_EntryShapes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A transaction's entries link back by prevOpTime (oplog_entry.idl); the
+// null optime (ts 0, t -1) ends the chain. Links hands each link out once.
+func TestWritten_LinksOfTransactionEntries(t *testing.T) {
+	var w Written
+	w.Add(bsontest.JS(t, `{"op":"c","ns":"admin.$cmd","o":{"commitTransaction":1,"commitTimestamp":{"$timestamp":{"t":5,"i":1}}},"prevOpTime":{"ts":{"$timestamp":{"t":4,"i":9}},"t":{"$numberLong":"1"}}}`))
+	w.Add(bsontest.JS(t, `{"op":"c","ns":"admin.$cmd","o":{"applyOps":[{"op":"i","ns":"a.b","o":{"_id":1}}]},"prevOpTime":{"ts":{"$timestamp":{"t":4,"i":2}},"t":{"$numberLong":"1"}}}`))
+	w.Add(bsontest.JS(t, `{"op":"c","ns":"admin.$cmd","o":{"applyOps":[{"op":"i","ns":"a.b","o":{"_id":2}}],"partialTxn":true},"prevOpTime":{"ts":{"$timestamp":{"t":0,"i":0}},"t":{"$numberLong":"-1"}}}`))
+	got := w.Links()
+	want := []bson.Timestamp{{T: 4, I: 9}, {T: 4, I: 2}}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("links %v, want %v", got, want)
+	}
+	if l := w.Links(); len(l) != 0 {
+		t.Fatalf("links handed out again: %v", l)
 	}
 }
