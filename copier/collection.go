@@ -28,6 +28,15 @@ type collection struct {
 	bounds         []bson.RawValue // range boundaries between ranges
 }
 
+// capped reports a capped collection: it keeps its documents in insertion
+// order and, once full, removes the oldest, so it is copied as one range,
+// read in natural order and inserted one command at a time, in that order
+// (otherwise the destination, once it wraps, holds other documents).
+func (c *collection) capped() bool {
+	b, _ := c.options.Lookup("capped").BooleanOK()
+	return b
+}
+
 // Selected is a selected source collection (or view) and where it goes.
 type Selected struct {
 	SrcNS, DstNS string
@@ -254,6 +263,10 @@ func (c *Copier) create(ctx context.Context, coll *collection) error {
 // one range.
 func (c *Copier) split(ctx context.Context, coll *collection) ([]bson.RawValue, error) {
 	if c.SplitDocs <= 0 || coll.estimatedDocs <= c.SplitDocs {
+		return nil, nil
+	}
+	if coll.capped() {
+		c.Log.WithField("ns", coll.srcNS).Info("a capped collection: copying as one range, in insertion order")
 		return nil, nil
 	}
 	if !c.SplitAlways {

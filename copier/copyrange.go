@@ -102,7 +102,11 @@ func (c *Copier) rangeDone(t rangeTask) error {
 // copyRangeFrom is one attempt at a range, read from src.
 func (c *Copier) copyRangeFrom(ctx context.Context, t rangeTask, src *mongo.Collection, attempt int) error {
 	coll := t.coll
-	cur, err := src.Find(ctx, t.filter(), options.Find().SetBatchSize(int32(c.BatchDocs)))
+	find := options.Find().SetBatchSize(int32(c.BatchDocs))
+	if coll.capped() {
+		find.SetSort(bson.D{{Key: "$natural", Value: 1}}) // insertion order
+	}
+	cur, err := src.Find(ctx, t.filter(), find)
 	if err != nil {
 		return fmt.Errorf("read %s range %d: %w", coll.srcNS, t.index, err)
 	}
@@ -125,6 +129,14 @@ func (c *Copier) copyRangeFrom(ctx context.Context, t rangeTask, src *mongo.Coll
 		batch, docs, bytes = nil, 0, 0
 		if gctx.Err() != nil {
 			return g.Wait() // a sibling failed: nothing new is sent
+		}
+		if coll.capped() {
+			// One at a time, in the order read (see collection.capped).
+			if err := c.insert(gctx, send, coll, cmd); err != nil {
+				return err
+			}
+			c.Progress.Inc(coll.srcNS, n, size)
+			return nil
 		}
 		select {
 		case c.inflight <- struct{}{}:

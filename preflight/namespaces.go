@@ -63,7 +63,7 @@ func specials(ctx context.Context, r *Report, side string, c *mongo.Client, sel 
 		}
 		opts := s.Options
 		if v, ok := opts.Lookup("capped").BooleanOK(); ok && v {
-			what = append(what, "capped: created capped with the source's size and max; the destination trims on its own and the source's trimming is not in the oplog")
+			what = append(what, "capped: created capped with the source's size and max, copied in insertion order and replayed in oplog order by one worker; the destination trims on its own and the source's trimming is not in the oplog")
 		}
 		if _, ok := opts.Lookup("clusteredIndex").DocumentOK(); ok {
 			what = append(what, "clustered: created clustered with the source's clusteredIndex")

@@ -61,6 +61,8 @@ type Executor struct {
 	wcErr error
 	hash  partitioner
 	parts [][]Op
+	// cappedColls: writes to these go to one worker (capped.go).
+	cappedColls cappedColls
 	// cmdCtx, during Apply, is the context write commands are sent with:
 	// it ends commandGrace after Apply's own (see Apply).
 	cmdCtx   context.Context
@@ -118,6 +120,7 @@ func (x *Executor) Apply(ctx context.Context, ops []Op) error {
 		if x.Keys != nil {
 			x.Keys.Invalidate() // a DDL may drop, create, rename or shard a collection
 		}
+		x.cappedColls.forget()
 		var rn *RenamedError
 		if errors.As(err, &rn) {
 			if merr := x.moveDeferred(rn.From, rn.To); merr != nil {
@@ -160,7 +163,12 @@ func (x *Executor) split(ops []Op) [][]Op {
 		x.parts[i] = x.parts[i][:0]
 	}
 	for _, op := range ops {
-		p := x.hash.of(op.NS, op.ID, x.Workers)
+		var p int
+		if x.cappedColls.capped(op.NS) {
+			p = x.hash.of(op.NS, bson.RawValue{}, x.Workers)
+		} else {
+			p = x.hash.of(op.NS, op.ID, x.Workers)
+		}
 		x.parts[p] = append(x.parts[p], op)
 	}
 	return x.parts
@@ -200,6 +208,9 @@ func (x *Executor) writes(ctx context.Context, ops []Op) error {
 	// run ends when a partition fails: the others send nothing new and
 	// stop retrying, while the command each has in flight goes on under
 	// Apply's command context and is answered.
+	if err := x.retry(ctx, ops[0].NS, "list capped collections", func() error { return x.learnCapped(ctx, ops) }); err != nil {
+		return err
+	}
 	run, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	var wg sync.WaitGroup
