@@ -30,11 +30,16 @@ type diskFull struct {
 // grow or map its file without wrapping the cause, a filesystem with less
 // free space than the batch needs.
 func (w *Writer) isDiskFull(err error, raws []bson.Raw) bool {
-	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+	if isNoSpace(err) {
 		return true
 	}
 	free, ferr := FreeBytes(w.dir)
 	return ferr == nil && free < needBytes(raws)
+}
+
+// isNoSpace tells whether err's chain holds ENOSPC or EDQUOT.
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
 // needBytes is about what appending raws to a new segment writes: the
