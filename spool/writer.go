@@ -107,14 +107,14 @@ func OpenWriter(dir string, opts Options) (*Writer, error) {
 	return w, nil
 }
 
-// recover seals a leftover open segment and finds the position to append at.
+// recover seals leftover open segments and finds the position to append at.
 func (w *Writer) recover() error {
-	l, err := List(w.dir)
+	l, opens, err := listAll(w.dir)
 	if err != nil {
 		return err
 	}
-	if l.Open != nil {
-		if err := w.sealLeftover(*l.Open); err != nil {
+	if len(opens) > 0 {
+		if err := w.sealLeftovers(l.Sealed, opens); err != nil {
 			return err
 		}
 		if l, err = List(w.dir); err != nil {
