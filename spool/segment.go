@@ -2,7 +2,6 @@ package spool
 
 import (
 	"fmt"
-	"github.com/mongo-sync/mongo-sync/internal/bsonx"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -11,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/internal/bsonx"
 	bolt "go.etcd.io/bbolt"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )

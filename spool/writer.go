@@ -3,7 +3,6 @@ package spool
 import (
 	"context"
 	"fmt"
-	"github.com/mongo-sync/mongo-sync/internal/bsonx"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/internal/bsonx"
 	"github.com/mongo-sync/mongo-sync/internal/failpoint"
 	"github.com/sirupsen/logrus"
 	bolt "go.etcd.io/bbolt"
