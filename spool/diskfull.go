@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 
@@ -25,17 +26,64 @@ type diskFull struct {
 	delay         time.Duration
 }
 
-// isDiskFull tells whether an append failed for want of disk space:
-// ENOSPC or EDQUOT in err's chain or, because bbolt reports a failure to
-// grow or map its file without wrapping the cause, a filesystem with less
-// free space than the batch needs.
+// isDiskFull tells whether an append failed for want of disk space: ENOSPC
+// or EDQUOT in err's chain or, because bbolt reports a failure to grow or map
+// its file without wrapping the cause, one of those failures (see
+// bboltGrowthCause) whose cause ends in ENOSPC's or EDQUOT's text, or that
+// came while the filesystem has less free space than the batch needs. Any other
+// error (permissions, a damaged or closed file, an I/O error) is not waited
+// on, however full the disk: the caller returns it.
 func (w *Writer) isDiskFull(err error, raws []bson.Raw) bool {
-	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+	if isNoSpace(err) {
 		return true
 	}
-	free, ferr := FreeBytes(w.dir)
+	cause, ok := bboltGrowthCause(err)
+	if !ok {
+		return false
+	}
+	for _, e := range []syscall.Errno{syscall.ENOSPC, syscall.EDQUOT} {
+		// The cause as bbolt formats it: an *os.PathError ("truncate
+		// <file>: <errno>") or a bare errno.
+		if cause == e.Error() || strings.HasSuffix(cause, ": "+e.Error()) {
+			return true
+		}
+	}
+	free, ferr := freeBytes(w.dir)
 	return ferr == nil && free < needBytes(raws)
 }
+
+// isNoSpace tells whether err's chain holds ENOSPC or EDQUOT.
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// bboltGrowthPrefixes begin the errors bbolt (v1.5.0, db.go) returns when it
+// fails to grow its file or map it again at the new size: DB.grow's "file
+// resize error: %s" (ftruncate) and "file sync error: %s" (fsync), and
+// DB.allocate's "mmap allocate error: %s" (the remap). They format the cause
+// with %s, not %w, so errors.Is cannot find an ENOSPC in them, and bbolt
+// offers no type or sentinel for them: these fixed prefixes are the only way
+// to tell them from its other errors. This is the one place the spool
+// classifies an error by its text; TestIsDiskFull_BboltGrowthError makes
+// bbolt return a real one, so a bbolt upgrade that changes them fails there.
+var bboltGrowthPrefixes = []string{"file resize error: ", "file sync error: ", "mmap allocate error: "}
+
+// bboltGrowthCause finds a bbolt growth error in err's chain and returns the
+// text of its cause.
+func bboltGrowthCause(err error) (string, bool) {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		msg := e.Error()
+		for _, p := range bboltGrowthPrefixes {
+			if strings.HasPrefix(msg, p) {
+				return msg[len(p):], true
+			}
+		}
+	}
+	return "", false
+}
+
+// freeBytes is FreeBytes; tests make the disk look full.
+var freeBytes = FreeBytes
 
 // needBytes is about what appending raws to a new segment writes: the
 // entries, and the four pages a new bbolt file starts with.
@@ -81,7 +129,7 @@ func (d *diskFull) wait(ctx context.Context, w *Writer, raws []bson.Raw, cause e
 	}
 	if time.Since(d.warned) >= diskFullLogEvery {
 		f := logrus.Fields{"dir": w.dir, "first_seq": first, "last_seq": last, "need_bytes": needBytes(raws), "waiting": time.Since(d.since).Round(time.Second).String()}
-		if free, err := FreeBytes(w.dir); err == nil {
+		if free, err := freeBytes(w.dir); err == nil {
 			f["free_bytes"] = free
 		}
 		w.log.WithFields(f).WithError(cause).Warn("spool disk is full: waiting for space to append (free some on this filesystem; applied segments kept for retention are removed as the applier passes them)")

@@ -133,15 +133,40 @@ func (h leftoverHeader) torn() (reason string, ok bool) {
 // file that never committed a transaction but cannot be opened (a crash or
 // a full disk while it was created) is set aside as <name>.torn; a file
 // that committed entries and cannot be opened is refused, never dropped.
-func (w *Writer) sealLeftover(seg Segment) (err error) {
+func (w *Writer) sealLeftover(seg Segment) error {
+	p, err := w.inspectLeftover(seg)
+	if err != nil {
+		return err
+	}
+	return w.applyLeftover(p)
+}
+
+// leftoverPlan is what recovery does with a leftover open segment, decided
+// before anything is changed.
+type leftoverPlan struct {
+	seg   Segment
+	h     leftoverHeader
+	aside string // not "": it holds no committed entry, set aside for this reason
+	empty bool   // a bbolt file without entries: removed
+	meta  Meta   // otherwise: sealed as meta.First-meta.Last
+}
+
+// holds tells whether the plan seals committed entries.
+func (p leftoverPlan) holds() bool { return p.aside == "" && !p.empty }
+
+// inspectLeftover reads a leftover open segment and decides what to do
+// with it; it changes nothing.
+func (w *Writer) inspectLeftover(seg Segment) (p leftoverPlan, err error) {
 	h, err := readLeftoverHeader(seg.Path)
 	if err != nil {
-		return &CorruptError{File: seg.Path, First: seg.First, Reason: "cannot read leftover open segment: " + err.Error()}
+		return p, &CorruptError{File: seg.Path, First: seg.First, Reason: "cannot read leftover open segment: " + err.Error()}
 	}
+	p = leftoverPlan{seg: seg, h: h}
 	if reason, torn := h.torn(); torn {
-		return w.setAside(seg, h, reason)
+		p.aside = reason
+		return p, nil
 	} else if reason != "" {
-		return &CorruptError{File: seg.Path, First: seg.First, Reason: "leftover open segment cannot be recovered: " + reason}
+		return p, &CorruptError{File: seg.Path, First: seg.First, Reason: "leftover open segment cannot be recovered: " + reason}
 	}
 	if h.committed > 0 {
 		defer func() { // whatever stops it, say what would be lost
@@ -151,42 +176,47 @@ func (w *Writer) sealLeftover(seg Segment) (err error) {
 			}
 		}()
 		if err := checkFileSize(seg); err != nil {
-			return &CorruptError{File: seg.Path, First: seg.First, Reason: fmt.Sprintf(
+			return p, &CorruptError{File: seg.Path, First: seg.First, Reason: fmt.Sprintf(
 				"leftover open segment holds committed entries (its meta page records transaction %d) but is damaged: %v", h.committed, err)}
 		}
 	}
 	db, err := openLeftover(seg)
 	if err != nil {
 		if h.committed == 0 {
-			return w.setAside(seg, h, "its meta pages record no commit and bbolt cannot open it: "+err.Error())
+			p.aside = "its meta pages record no commit and bbolt cannot open it: " + err.Error()
+			return p, nil
 		}
-		return &CorruptError{File: seg.Path, First: seg.First, Reason: fmt.Sprintf(
+		return p, &CorruptError{File: seg.Path, First: seg.First, Reason: fmt.Sprintf(
 			"leftover open segment holds committed entries (its meta page records transaction %d) but cannot be opened: %v", h.committed, err)}
 	}
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer guard(seg, &err)
-	var m Meta
-	empty := false
 	err = db.View(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketMeta) == nil {
-			empty = true
+			p.empty = true
 			return nil
 		}
-		m, err = readMeta(tx, seg, true)
+		p.meta, err = readMeta(tx, seg, true)
 		return err
 	})
 	db.Close()
-	if err != nil {
-		return err
-	}
-	if empty {
+	return p, err
+}
+
+// applyLeftover carries out what inspectLeftover decided.
+func (w *Writer) applyLeftover(p leftoverPlan) error {
+	seg := p.seg
+	switch {
+	case p.aside != "":
+		return w.setAside(seg, p.h, p.aside)
+	case p.empty:
 		w.log.WithField("segment", seg.Name()).Info("removing empty leftover segment")
 		return os.Remove(seg.Path)
 	}
-	w.log.WithFields(logrus.Fields{"segment": seg.Name(), "first_seq": m.First, "last_seq": m.Last}).
+	w.log.WithFields(logrus.Fields{"segment": seg.Name(), "first_seq": p.meta.First, "last_seq": p.meta.Last}).
 		Info("sealing segment left open by a previous writer")
-	if err := os.Rename(seg.Path, filepath.Join(w.dir, sealedName(m.First, m.Last))); err != nil {
-		return err
+	if err := rename(seg.Path, filepath.Join(w.dir, sealedName(p.meta.First, p.meta.Last))); err != nil {
+		return fmt.Errorf("seal leftover open segment %s (seq %d-%d): %w", seg.Path, p.meta.First, p.meta.Last, err)
 	}
 	return syncDir(w.dir)
 }

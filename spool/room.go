@@ -27,8 +27,10 @@ func (w *Writer) waitForRoom(ctx context.Context) error {
 			}
 			return nil
 		}
-		// Let the applier drain what the open segment holds.
-		if err := w.sealLocked(); err != nil {
+		// Let the applier drain what the open segment holds. A seal that
+		// fails for want of disk space is retried (unsealed.go); the
+		// applier frees that space too.
+		if err := w.sealLocked(); err != nil && !isNoSpace(err) {
 			return err
 		}
 		if time.Since(warned) > 30*time.Second {

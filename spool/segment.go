@@ -2,7 +2,6 @@ package spool
 
 import (
 	"fmt"
-	"github.com/mongo-sync/mongo-sync/internal/bsonx"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -11,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/internal/bsonx"
 	bolt "go.etcd.io/bbolt"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -82,13 +82,26 @@ type Listing struct {
 	Gaps   []GapError
 }
 
-// List reads the spool directory. It does not open any segment.
+// List reads the spool directory. It does not open any segment. Two open
+// segments are an error: only a writer's start (recover) puts them in order.
 func List(dir string) (Listing, error) {
+	l, opens, err := listAll(dir)
+	if err != nil {
+		return Listing{}, err
+	}
+	if len(opens) > 1 {
+		return Listing{}, fmt.Errorf("spool %s has %d open segments (%s): a seal failed and another segment was opened after it; the next writer start seals them in order, or refuses naming what is wrong", dir, len(opens), segNames(opens))
+	}
+	return l, nil
+}
+
+// listAll is List, with every open segment the directory holds, in seq
+// order; l.Open is the newest.
+func listAll(dir string) (l Listing, opens []Segment, err error) {
 	des, err := os.ReadDir(dir)
 	if err != nil {
-		return Listing{}, fmt.Errorf("read spool directory: %w", err)
+		return Listing{}, nil, fmt.Errorf("read spool directory: %w", err)
 	}
-	var l Listing
 	for _, de := range des {
 		s, ok := parseName(de.Name())
 		if !ok || !de.Type().IsRegular() {
@@ -99,26 +112,34 @@ func List(dir string) (Listing, error) {
 			s.Size, s.MTime = fi.Size(), fi.ModTime()
 		}
 		if s.Open {
-			if l.Open != nil {
-				return Listing{}, fmt.Errorf("spool %s has two open segments (%s and %s)", dir, l.Open.Name(), s.Name())
-			}
-			seg := s
-			l.Open = &seg
+			opens = append(opens, s)
 			continue
 		}
 		l.Sealed = append(l.Sealed, s)
 	}
 	sort.Slice(l.Sealed, func(i, j int) bool { return l.Sealed[i].First < l.Sealed[j].First })
+	sort.Slice(opens, func(i, j int) bool { return opens[i].First < opens[j].First })
+	if n := len(opens); n > 0 {
+		l.Open = &opens[n-1]
+	}
 	for i := 1; i < len(l.Sealed); i++ {
 		prev, cur := l.Sealed[i-1], l.Sealed[i]
 		if cur.First <= prev.Last {
-			return Listing{}, fmt.Errorf("spool segments %s and %s overlap", prev.Name(), cur.Name())
+			return Listing{}, nil, fmt.Errorf("spool segments %s and %s overlap", prev.Name(), cur.Name())
 		}
 		if cur.First != prev.Last+1 {
 			l.Gaps = append(l.Gaps, GapError{From: prev.Last + 1, To: cur.First - 1, Before: prev.Name(), After: cur.Name()})
 		}
 	}
-	return l, nil
+	return l, opens, nil
+}
+
+func segNames(segs []Segment) string {
+	names := make([]string, len(segs))
+	for i, s := range segs {
+		names[i] = s.Name()
+	}
+	return strings.Join(names, ", ")
 }
 
 // NextSeq is the seq the writer appends next, judged from the file names.

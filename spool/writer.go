@@ -3,7 +3,6 @@ package spool
 import (
 	"context"
 	"fmt"
-	"github.com/mongo-sync/mongo-sync/internal/bsonx"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/internal/bsonx"
 	"github.com/mongo-sync/mongo-sync/internal/failpoint"
 	"github.com/sirupsen/logrus"
 	bolt "go.etcd.io/bbolt"
@@ -61,6 +61,8 @@ type Writer struct {
 	mu          sync.Mutex
 	db          *bolt.DB // the open segment; nil until the next append
 	seg         Segment
+	unsealed    *Segment      // closed but not renamed sealed: see unsealed.go
+	sealRetry   time.Duration // the delay before the next retry of its seal
 	segEntries  uint64
 	timer       *time.Timer
 	next        uint64
@@ -105,14 +107,14 @@ func OpenWriter(dir string, opts Options) (*Writer, error) {
 	return w, nil
 }
 
-// recover seals a leftover open segment and finds the position to append at.
+// recover seals leftover open segments and finds the position to append at.
 func (w *Writer) recover() error {
-	l, err := List(w.dir)
+	l, opens, err := listAll(w.dir)
 	if err != nil {
 		return err
 	}
-	if l.Open != nil {
-		if err := w.sealLeftover(*l.Open); err != nil {
+	if len(opens) > 0 {
+		if err := w.sealLeftovers(l.Sealed, opens); err != nil {
 			return err
 		}
 		if l, err = List(w.dir); err != nil {
@@ -212,11 +214,20 @@ func (w *Writer) Append(ctx context.Context, raws []bson.Raw) (first, last uint6
 	for {
 		before := w.next
 		first, last, err = w.appendOnce(raws, firstTS, lastTS)
-		if err == nil || w.next != before || !w.isDiskFull(err, raws) {
-			if err == nil {
-				full.done(w)
+		if w.next != before { // committed; err is the seal after it
+			full.done(w)
+			if err != nil && isNoSpace(err) {
+				// The segment is remembered unsealed and sealed before any
+				// other opens (unsealed.go): the batch is safe, the full
+				// disk is waited out at the next append.
+				w.log.WithError(err).WithFields(logrus.Fields{"first_seq": first, "last_seq": last}).
+					Warn("spool disk is full: the segment stays open until it can be sealed")
+				err = nil
 			}
-			return first, last, err // committed (a seal after it may have failed), or another error
+			return first, last, err
+		}
+		if !w.isDiskFull(err, raws) {
+			return 0, 0, err
 		}
 		// Nothing of this batch committed: the same seqs go again once
 		// there is room, so nothing is appended twice and no seq is skipped.
@@ -231,7 +242,7 @@ func (w *Writer) Append(ctx context.Context, raws []bson.Raw) (first, last uint6
 func (w *Writer) appendOnce(raws []bson.Raw, firstTS, lastTS bson.Timestamp) (first, last uint64, err error) {
 	if w.db == nil {
 		if err := w.openSegment(); err != nil {
-			return 0, 0, err
+			return 0, 0, fmt.Errorf("append seq %d-%d: %w", w.next, w.next+uint64(len(raws))-1, err)
 		}
 	}
 
@@ -309,6 +320,12 @@ func putAll(b *bolt.Bucket, kv ...[]byte) error {
 }
 
 func (w *Writer) openSegment() error {
+	// Never two open segments: the older one is sealed first, or nothing
+	// is appended (the seqs would be in two open files, in no order a
+	// reader or a restart can trust).
+	if err := w.finishSeal(); err != nil {
+		return err
+	}
 	path := filepath.Join(w.dir, openName(w.next))
 	_, statErr := os.Lstat(path)
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
@@ -335,7 +352,7 @@ func (w *Writer) openSegment() error {
 func (w *Writer) sealOnTimer() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.db == nil || w.closed {
+	if (w.db == nil && w.unsealed == nil) || w.closed {
 		return
 	}
 	if err := w.sealLocked(); err != nil {
@@ -350,13 +367,29 @@ func (w *Writer) Seal() error {
 	return w.sealLocked()
 }
 
+// sealLocked seals the open segment, or finishes the seal of one whose
+// rename failed before. When it fails, the segment is left unsealed and a
+// retry is scheduled. Called with w.mu held.
 func (w *Writer) sealLocked() error {
-	if w.db == nil {
-		return nil
-	}
 	if w.timer != nil {
 		w.timer.Stop()
 		w.timer = nil
+	}
+	err := w.closeSegment()
+	if err == nil {
+		err = w.finishSeal()
+	}
+	if err != nil {
+		w.retrySealLater()
+	}
+	return err
+}
+
+// closeSegment closes the open segment's bbolt file and marks it unsealed:
+// finishSeal renames it. Called with w.mu held.
+func (w *Writer) closeSegment() error {
+	if w.db == nil {
+		return nil
 	}
 	db, seg, n := w.db, w.seg, w.segEntries
 	w.db = nil
@@ -365,24 +398,14 @@ func (w *Writer) sealLocked() error {
 	w.omu.Lock()
 	w.odb = nil
 	w.omu.Unlock()
+	if n > 0 {
+		seg.Last = seg.First + n - 1
+	}
+	// Remembered before the close: whatever fails from here on, this
+	// file is the one to seal before any other segment opens.
+	w.unsealed = &seg
 	if err := db.Close(); err != nil {
 		return fmt.Errorf("close spool segment %s: %w", seg.Name(), err)
-	}
-	if n == 0 {
-		return os.Remove(seg.Path)
-	}
-	last := seg.First + n - 1
-	if err := os.Rename(seg.Path, filepath.Join(w.dir, sealedName(seg.First, last))); err != nil {
-		return fmt.Errorf("seal spool segment %s: %w", seg.Name(), err)
-	}
-	if err := syncDir(w.dir); err != nil {
-		return fmt.Errorf("seal spool segment %s: %w", seg.Name(), err)
-	}
-	w.sealedBytes += w.openBytes
-	w.openBytes = 0
-	w.publish()
-	if w.opts.OnSeal != nil {
-		w.opts.OnSeal()
 	}
 	return nil
 }
@@ -425,6 +448,10 @@ func (w *Writer) Close() error {
 	}
 	err := w.sealLocked()
 	w.closed = true
+	if w.timer != nil { // a retry of a seal that failed: the next start seals it
+		w.timer.Stop()
+		w.timer = nil
+	}
 	_ = os.Remove(filepath.Join(w.dir, stateName))
 	w.lock.Close()
 	return err
