@@ -228,6 +228,11 @@ func waitHeld(t *testing.T, ctx context.Context, cl *gate.Cluster, i int, done c
 // spoolShard writes entries to an oplog.bson and spools it with the file
 // source, through the gate's Appender when there is a gate.
 func spoolShard(t *testing.T, entries []bson.D, g *gate.ShardGate) string {
+	return spoolFiltered(t, entries, g, reader.Filter{})
+}
+
+// spoolFiltered is spoolShard with the reader's filter.
+func spoolFiltered(t *testing.T, entries []bson.D, g *gate.ShardGate, filter reader.Filter) string {
 	dir := t.TempDir()
 	f := filepath.Join(dir, "oplog.bson")
 	var buf []byte
@@ -246,7 +251,7 @@ func spoolShard(t *testing.T, entries []bson.D, g *gate.ShardGate) string {
 	if g != nil {
 		app = g.Appender(w)
 	}
-	rd := &reader.Reader{W: app, Source: reader.FileSource{Path: f}, EndWhenDone: true, Log: quietLog()}
+	rd := &reader.Reader{W: app, Source: reader.FileSource{Path: f}, Filter: filter, EndWhenDone: true, Log: quietLog()}
 	if err := rd.Run(context.Background()); err != nil {
 		t.Fatalf("reader: %v", err)
 	}
@@ -257,6 +262,12 @@ func spoolShard(t *testing.T, entries []bson.D, g *gate.ShardGate) string {
 // applyShard drains a shard's spool as sync does: the catalog in the
 // shard's own state file.
 func applyShard(ctx context.Context, client *mongo.Client, spoolDir string, g *gate.ShardGate) error {
+	return applyAs(ctx, client, spoolDir, g, false)
+}
+
+// applyAs is applyShard with the translator told whether the source is a
+// replica set of its own (translate.Translator.ReplicaSet).
+func applyAs(ctx context.Context, client *mongo.Client, spoolDir string, g *gate.ShardGate, replicaSet bool) error {
 	sr, err := spool.OpenReader(spoolDir)
 	if err != nil {
 		return err
@@ -268,7 +279,7 @@ func applyShard(ctx context.Context, client *mongo.Client, spoolDir string, g *g
 	}
 	defer st.Close()
 	tr := translate.NewTranslator(nil)
-	tr.Catalog, tr.Log = st, quietLog()
+	tr.Catalog, tr.Log, tr.ReplicaSet = st, quietLog(), replicaSet
 	// Two shards' appliers write at once: 2 × 4 workers × 12 statements stay
 	// under the test server's 100 pooled connections per database, which
 	// its update commands hold one per statement.

@@ -28,6 +28,7 @@ type Config struct {
 
 	file     string   // where it was loaded from, for error messages
 	warnings []string // what Load ignored; see Warnings
+	shard    string   // the shard ForShard made this for; see Shard
 }
 
 // Mongo is a deployment to connect to: a URI, or py-mongo-sync's hosts and

@@ -117,8 +117,16 @@ func (c *Config) ForShard(s Shard) *Config {
 	out.Spool.Dir = filepath.Join(c.Spool.Dir, s.Name)
 	out.Store.Path = ShardStorePath(c.Store.Path, s.Name)
 	out.HTTP.Listen = ""
+	out.shard = s.Name
 	return &out
 }
+
+// Shard names the shard of a sharded source whose stages c configures
+// (ForShard), or is empty when c's source is a replica set of its own. On
+// a shard, writes logged with fromMigrate are a chunk migration's (or
+// movePrimary's) and are left out; on a replica set of its own they are
+// its own writes, applied (reader.Filter, translate.Translator ReplicaSet).
+func (c *Config) Shard() string { return c.shard }
 
 // ShardStorePath is the state file of shard name beside path.
 func ShardStorePath(path, name string) string {

@@ -61,6 +61,11 @@ path = "/var/lib/ms/state.db"
 	if cfg.Spool.Dir != "/var/spool/ms" {
 		t.Errorf("ForShard changed the cluster's config: %s", cfg.Spool.Dir)
 	}
+	// Its stages know they read a shard: fromMigrate writes there are a
+	// chunk migration's (reader.FilterFor, translate.Translator.ReplicaSet).
+	if sc.Shard() != "rs1" || cfg.Shard() != "" {
+		t.Errorf("Shard(): rs1's stages %q, the cluster's config %q; want rs1, empty", sc.Shard(), cfg.Shard())
+	}
 }
 
 func TestShards_BadInput(t *testing.T) {

@@ -42,7 +42,7 @@ func newFollower(cfg *config.Config, src *mongo.Client, statusURL string) *follo
 	if statusURL == "" && cfg.HTTP.Listen != "" {
 		statusURL = "http://" + cfg.HTTP.ListenAddr() + "/status"
 	}
-	return &follower{src: src, filter: reader.Filter{NS: cfg.Namespaces()}, statusURL: statusURL,
+	return &follower{src: src, filter: reader.FilterFor(cfg), statusURL: statusURL,
 		storePath: cfg.Store.Path, spoolDir: cfg.Spool.Dir, http: &http.Client{Timeout: 5 * time.Second}}
 }
 

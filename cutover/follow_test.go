@@ -6,8 +6,10 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/store"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
 // Read from a state file with no process running, a sync whose copy of
@@ -44,5 +46,26 @@ func TestPosition_UnfinishedAdditionIsNotConsistent(t *testing.T) {
 	st.Close()
 	if p, err := f.position(context.Background()); !errors.Is(err, errNoProcess) || !p.Consistent {
 		t.Fatalf("position once the addition is copied: %+v, %v; want consistent", p, err)
+	}
+}
+
+// The position cutover waits for is the newest entry the sync's reader
+// spools: on a replica set of its own that includes its fromMigrate writes
+// (cloneCollectionAsCapped's copies, reader.Filter.ReplicaSet); a shard's
+// follower leaves them out as its reader does.
+func TestNewFollowers_FilterAsTheReader(t *testing.T) {
+	c := config.Default()
+	c.Src.URI, c.Sync.DBs = "mongodb://h:1/", []config.DB{{DB: "app"}}
+	if err := c.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	if fs := newFollowers(c, []*mongo.Client{nil}, nil, ""); len(fs) != 1 || !fs[0].filter.ReplicaSet {
+		t.Errorf("a replica set's follower: its filter leaves out the source's fromMigrate writes")
+	}
+	shards := []config.Shard{{Name: "sh0", Mongo: config.Mongo{URI: "mongodb://h:2/"}}, {Name: "sh1", Mongo: config.Mongo{URI: "mongodb://h:3/"}}}
+	for _, f := range newFollowers(c, []*mongo.Client{nil, nil}, shards, "") {
+		if f.filter.ReplicaSet {
+			t.Errorf("shard %s's follower: its filter keeps a chunk migration's writes", f.shard)
+		}
 	}
 }

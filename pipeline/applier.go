@@ -170,5 +170,6 @@ func translator(cfg *config.Config, st *store.Store, rec *status.Recorder, log l
 	t := translate.NewTranslator(cfg.Namespaces())
 	t.Catalog, t.Rec, t.Log, t.Elsewhere = st, rec, log, elsewhere
 	t.ShardCollections = cfg.Sync.ShardCollections
+	t.ReplicaSet = cfg.Shard() == ""
 	return t
 }

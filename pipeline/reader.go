@@ -33,8 +33,7 @@ func Read(ctx context.Context, cfg *config.Config, srcFile, optimeLog string, re
 // runReader runs the reader stage until ctx ends or it fails. live, if
 // set, hands its spool writer to the applier of this process (sync).
 func runReader(ctx context.Context, cfg *config.Config, srcFile, optimeLog string, live *liveSpool, rec *status.Recorder, log logrus.FieldLogger) error {
-	ns := cfg.Namespaces()
-	filter := reader.Filter{NS: ns}
+	filter := reader.FilterFor(cfg)
 	r := &reader.Reader{
 		Filter:           filter,
 		BatchSize:        cfg.Reader.BatchSize,

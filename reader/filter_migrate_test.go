@@ -61,3 +61,81 @@ func TestFilter_FromMigrate(t *testing.T) {
 		t.Errorf("a migration's drop in an unselected database: verdict %v, want Skip", got)
 	}
 }
+
+// cloneCollectionAsCapped on a replica set logs an ordinary create of the
+// capped target, then each copied document as a plain insert with
+// fromMigrate: true (mongodb/mongo src/mongo/db/catalog/capped_utils.cpp,
+// read at 4.2, 6.0, 7.0 and 8.0; see translate/capped_test.go for the
+// shapes); a 4.2 rename across databases copies into
+// tmp<5 chars>.renameCollection the same way (rename_collection.cpp
+// renameBetweenDBs). A replica set runs no chunk migration: its fromMigrate
+// writes are spooled as any write of a selected namespace. A shard's reader
+// still leaves them out.
+func TestFilter_ReplicaSetKeepsFromMigrateWrites(t *testing.T) {
+	c := config.Default()
+	c.Src.URI, c.Sync.DBs = "mongodb://h:1/", []config.DB{{DB: "app"}}
+	if err := c.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	ui := bson.Binary{Subtype: 4, Data: make([]byte, 16)}
+	entry := func(op, ns string, o bson.D, fromMigrate bool) bson.Raw {
+		d := bson.D{{Key: "op", Value: op}, {Key: "ns", Value: ns}, {Key: "ui", Value: ui}, {Key: "o", Value: o}}
+		if fromMigrate {
+			d = append(d, bson.E{Key: "fromMigrate", Value: true})
+		}
+		raw, _ := bson.Marshal(d)
+		return raw
+	}
+	create := entry("c", "app.$cmd", bson.D{{Key: "create", Value: "events_capped"}, {Key: "capped", Value: true}, {Key: "size", Value: int32(4096)},
+		{Key: "idIndex", Value: bson.D{{Key: "v", Value: int32(2)}, {Key: "key", Value: bson.D{{Key: "_id", Value: int32(1)}}}, {Key: "name", Value: "_id_"}}}}, false)
+	copied := entry("i", "app.events_capped", bson.D{{Key: "_id", Value: int32(1)}, {Key: "x", Value: "a"}}, true)
+	renamed := entry("i", "app.tmpXy12Z.renameCollection", bson.D{{Key: "_id", Value: int32(1)}}, true)
+	deleted := entry("d", "app.events_capped", bson.D{{Key: "_id", Value: int32(1)}}, true)
+	elsewhere := entry("i", "other.events_capped", bson.D{{Key: "_id", Value: int32(1)}}, true)
+	internal := entry("i", "config.system.sessions", bson.D{{Key: "_id", Value: int32(1)}}, true)
+	for _, tc := range []struct {
+		name            string
+		raw             bson.Raw
+		replicaSet      Verdict
+		replicaSetAll   Verdict // no selection: every non-internal namespace
+		shard, shardAll Verdict
+	}{
+		{"the capped target's create", create, Spool, Spool, Spool, Spool},
+		{"cloneCollectionAsCapped's copy", copied, Spool, Spool, Skip, Skip},
+		{"a 4.2 rename's copy across databases", renamed, Spool, Spool, Skip, Skip},
+		{"a fromMigrate delete", deleted, Spool, Spool, Skip, Skip},
+		{"a copy in an unselected database", elsewhere, Skip, Spool, Skip, Skip},
+		{"an internal collection's", internal, Skip, Skip, Skip, Skip},
+	} {
+		for _, f := range []struct {
+			filter Filter
+			want   Verdict
+		}{
+			{Filter{NS: c.Namespaces(), ReplicaSet: true}, tc.replicaSet},
+			{Filter{ReplicaSet: true}, tc.replicaSetAll},
+			{Filter{NS: c.Namespaces()}, tc.shard},
+			{Filter{}, tc.shardAll},
+		} {
+			if got := f.filter.Judge(tc.raw); got != f.want {
+				t.Errorf("%s (replica set %v, selection %v): verdict %v, want %v", tc.name, f.filter.ReplicaSet, f.filter.NS != nil, got, f.want)
+			}
+		}
+	}
+}
+
+// The pipeline's filter follows the config: a replica set's keeps its
+// fromMigrate writes, each shard's (config.ForShard) leaves them out.
+func TestFilterFor_ShardOrReplicaSet(t *testing.T) {
+	c := config.Default()
+	c.Src.URI, c.Sync.DBs = "mongodb://h:1/", []config.DB{{DB: "app"}}
+	if err := c.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	if f := FilterFor(c); !f.ReplicaSet || f.NS == nil {
+		t.Errorf("a replica set's filter: ReplicaSet %v, selection %v; want true, set", f.ReplicaSet, f.NS != nil)
+	}
+	sh := c.ForShard(config.Shard{Name: "sh0", Mongo: config.Mongo{URI: "mongodb://h:2/"}})
+	if f := FilterFor(sh); f.ReplicaSet || f.NS == nil {
+		t.Errorf("shard sh0's filter: ReplicaSet %v, selection %v; want false, set", f.ReplicaSet, f.NS != nil)
+	}
+}

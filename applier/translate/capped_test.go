@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/mongo-sync/mongo-sync/applier/exec"
@@ -54,5 +55,70 @@ func TestTranslate_CappedCopyIsApplied(t *testing.T) {
 		{Key: "o", Value: bson.D{{Key: "_id", Value: 1}}}, {Key: "fromMigrate", Value: true}})
 	if ops, err := tr.AppendOps(nil, 2, bson.Timestamp{T: 2}, migrated); err != nil || len(ops) != 0 {
 		t.Fatalf("a chunk migration's copy: %v, %v; want nothing", ops, err)
+	}
+}
+
+// cloneCollectionAsCapped ({cloneCollectionAsCapped: "events", toCollection:
+// "events_capped", size}) as mongod logs it on a replica set (mongodb/mongo
+// src/mongo/db/catalog/capped_utils.cpp cloneCollectionAsCapped, read at
+// 4.2, 6.0, 7.0 and 8.0: the same two shapes in each): an ordinary create
+// of the capped target with the source's options, then one plain insert
+// entry per copied document, each in its own write unit (no applyOps),
+// marked fromMigrate: true (4.2 and 6.0 Collection::insertDocument(...,
+// true), 7.0 and 8.0 collection_internal::insertDocument(..., true
+// /*fromMigrate*/)):
+//
+//	{op: c, ns: app.$cmd, ui: <new>, o: {create: "events_capped", capped: true, size, idIndex}}
+//	{op: i, ns: app.events_capped, ui: <new>, o: <document>, fromMigrate: true}
+//
+// On a replica set of its own no chunk migration runs, so every fromMigrate
+// write is its own: inserts, updates and deletes are applied. On a shard
+// they stay a migration's, skipped.
+func TestTranslate_ReplicaSetFromMigrateWritesAreApplied(t *testing.T) {
+	c := &config.Config{Sync: config.Sync{DBs: []config.DB{{DB: "app"}}}}
+	if err := c.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	ui := bson.Binary{Subtype: 4, Data: make([]byte, 16)}
+	fm := func(op string, o bson.D) bson.Raw {
+		return bsontest.Raw(t, bson.D{{Key: "op", Value: op}, {Key: "ns", Value: "app.events_capped"}, {Key: "ui", Value: ui},
+			{Key: "o", Value: o}, {Key: "fromMigrate", Value: true}})
+	}
+	copied := fm("i", bson.D{{Key: "_id", Value: 1}, {Key: "x", Value: 2}})
+	deleted := fm("d", bson.D{{Key: "_id", Value: 1}})
+	for _, tc := range []struct {
+		name       string
+		replicaSet bool
+		want       []exec.Kind
+	}{
+		{"replica set", true, []exec.Kind{exec.KindInsert, exec.KindDelete}},
+		{"shard", false, nil},
+	} {
+		tr := NewTranslator(c.Namespaces())
+		tr.ReplicaSet = tc.replicaSet
+		var got []exec.Kind
+		for i, raw := range []bson.Raw{copied, deleted} {
+			ops, err := tr.AppendOps(nil, uint64(i+1), bson.Timestamp{T: uint32(i + 1)}, raw)
+			if err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			for _, op := range ops {
+				if op.NS != "app.events_capped" {
+					t.Errorf("%s: op on %s, want app.events_capped", tc.name, op.NS)
+				}
+				got = append(got, op.Kind)
+			}
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s: fromMigrate insert and delete of app.events_capped became %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	// The selection still decides: app is synced, other is not.
+	tr := NewTranslator(c.Namespaces())
+	tr.ReplicaSet = true
+	other := bsontest.Raw(t, bson.D{{Key: "op", Value: "i"}, {Key: "ns", Value: "other.events_capped"},
+		{Key: "o", Value: bson.D{{Key: "_id", Value: 1}}}, {Key: "fromMigrate", Value: true}})
+	if ops, err := tr.AppendOps(nil, 3, bson.Timestamp{T: 3}, other); err != nil || len(ops) != 0 {
+		t.Fatalf("a fromMigrate insert into an unselected database: %v, %v; want nothing", ops, err)
 	}
 }

@@ -43,6 +43,9 @@ import (
 // write before it is acknowledged (and, through gate.isDDL, a barrier
 // across shards); a migration's copies and deletes (CRUD with fromMigrate)
 // stay skipped, convertToCapped's copies excepted (config.CappedCopy).
+// On a replica set of its own (Translator.ReplicaSet) no migration runs:
+// its fromMigrate CRUD is its own and applied, and this is never reached
+// for it.
 
 // migrated translates an entry marked fromMigrate.
 func (t *Translator) migrated(seq uint64, ts bson.Timestamp, op, ns string, o, raw bson.Raw, top bool) ([]exec.Op, error) {

@@ -41,6 +41,13 @@ type Translator struct {
 	// shard has since re-created under a new UUID is not applied
 	// (moved.go). Nil: a replica set.
 	Elsewhere func(ns string) ([][]byte, error)
+	// ReplicaSet says the source is a replica set of its own, no shard of a
+	// sharded cluster (config.Config.Shard is empty): its inserts, updates
+	// and deletes logged with fromMigrate (cloneCollectionAsCapped's copies,
+	// a 4.2 rename's across databases) are applied like any other
+	// (reader/filter.go says what logs them). Unset, they are a chunk
+	// migration's and skipped, convertToCapped's copies excepted.
+	ReplicaSet bool
 
 	txns map[string]*txn
 	cat  *catalog
@@ -95,7 +102,7 @@ func (t *Translator) entry(dst []exec.Op, seq uint64, ts bson.Timestamp, raw bso
 		return dst, nil
 	case len(h.NS) == 0 && op != "n":
 		return dst, fmt.Errorf("entry has no ns field")
-	case h.FromMigrate && !cappedCopy(op, h.NS):
+	case h.FromMigrate && !t.ownWrite(op, h.NS):
 		ops, err := t.migrated(seq, ts, op, t.intern(h.NS), o, raw, top)
 		return append(dst, ops...), err
 	case o == nil && op != "n":
@@ -117,11 +124,16 @@ func (t *Translator) entry(dst []exec.Op, seq uint64, ts bson.Timestamp, raw bso
 	return dst, fmt.Errorf("unknown op %q", op)
 }
 
-// cappedCopy reports a write into the collection convertToCapped copies
-// into: logged with fromMigrate, applied as any write (config.CappedCopy).
-func cappedCopy(op string, ns []byte) bool {
+// ownWrite reports a write logged with fromMigrate that is the source's
+// own, applied as any write: on a replica set of its own every insert,
+// update and delete (ReplicaSet); on a shard a write into the collection
+// convertToCapped copies into (config.CappedCopy).
+func (t *Translator) ownWrite(op string, ns []byte) bool {
 	if op != "i" && op != "u" && op != "d" {
 		return false
+	}
+	if t.ReplicaSet {
+		return true
 	}
 	_, coll, _ := bytes.Cut(ns, []byte{'.'})
 	return config.CappedCopy(string(coll))
