@@ -8,7 +8,6 @@ import (
 
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
@@ -35,22 +34,7 @@ func TestCopy_CappedCollectionInInsertionOrder(t *testing.T) {
 	if err := c.Run(ctx); err != nil {
 		t.Fatal(err)
 	}
-	natural := func(cl *mongo.Client) []int32 {
-		t.Helper()
-		cur, err := cl.Database("shop").Collection("log").Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "$natural", Value: 1}}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out []int32
-		for cur.Next(ctx) {
-			out = append(out, cur.Current.Lookup("_id").Int32())
-		}
-		if err := cur.Err(); err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
-	want, got := natural(src), natural(dst)
+	want, got := testmongo.NaturalIDs(t, src.Database("shop").Collection("log")), testmongo.NaturalIDs(t, dst.Database("shop").Collection("log"))
 	if len(want) != 600 || !slices.Equal(got, want) {
 		t.Fatalf("the destination's capped collection in natural order (%d documents):\n%v\nwant the source's (%d):\n%v", len(got), got, len(want), want)
 	}

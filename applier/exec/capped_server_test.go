@@ -58,23 +58,8 @@ func TestExecutor_CappedCollectionKeepsOplogOrder(t *testing.T) {
 	if err := x.Apply(ctx, ops); err != nil {
 		t.Fatal(err)
 	}
-	natural := func(coll string) []int32 {
-		t.Helper()
-		cur, err := db.Collection(coll).Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "$natural", Value: 1}}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out []int32
-		for cur.Next(ctx) {
-			out = append(out, cur.Current.Lookup("_id").Int32())
-		}
-		if err := cur.Err(); err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
 	for _, coll := range []string{"log", "made"} {
-		if got := natural(coll); !slices.Equal(got, order[coll]) {
+		if got := testmongo.NaturalIDs(t, db.Collection(coll)); !slices.Equal(got, order[coll]) {
 			t.Errorf("capped cap.%s in natural order: %v\nwant the oplog's: %v", coll, got, order[coll])
 		}
 	}
