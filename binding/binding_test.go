@@ -207,3 +207,48 @@ func TestCheck_AdditionWithNoPositionRefused(t *testing.T) {
 		t.Fatalf("the spool after the refusal: empty %v (%v); want its entry kept", empty, err)
 	}
 }
+
+// A shard read directly (--shard, src.shards) and, as destination, its own
+// cluster: the marker lies on the reserved database's primary shard, which
+// need not be the shard read, so looking for it through the shard finds
+// nothing. Each shard's identity (admin.system.version {_id:
+// "shardIdentity", clusterId}, mongodb/mongo src/mongo/s/shard_identity.idl)
+// names the cluster: two test servers playing two shards of one cluster are
+// refused as one deployment when the sync would write into what it reads;
+// shards of two clusters are not.
+func TestCheck_ShardOfTheDestinationsClusterRefused(t *testing.T) {
+	ctx := context.Background()
+	src, dst := testmongo.StartSource(t), testmongo.StartDest(t)
+	src.RequireTestServer(t, "writes a shard identity into admin.system.version, which mongod owns")
+	dst.RequireTestServer(t, "writes a shard identity into admin.system.version, which mongod owns")
+	identity := func(s *testmongo.Server, name string, cluster bson.ObjectID) {
+		t.Helper()
+		c := s.Client().Database("admin").Collection("system.version")
+		if _, err := c.DeleteMany(ctx, bson.D{{Key: "_id", Value: "shardIdentity"}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.InsertOne(ctx, bson.D{{Key: "_id", Value: "shardIdentity"}, {Key: "shardName", Value: name},
+			{Key: "clusterId", Value: cluster}, {Key: "configsvrConnectionString", Value: "cfg/c1.example.net:27019"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cluster := bson.NewObjectID()
+	identity(src, "rs1", cluster)
+	identity(dst, "rs0", cluster)
+	shop := &config.Config{Sync: config.Sync{DBs: []config.DB{{DB: "shop"}}}}
+	if err := shop.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	c := &Check{Src: src.Client(), SrcName: "src", Dst: dst.Client(), DstName: "dst", NS: shop.Namespaces(),
+		SpoolDir: filepath.Join(t.TempDir(), "spool"), OwnsSpool: true, Log: testlog.Quiet()}
+	if got := ShardCluster(ctx, src.Client()); got != "cluster:"+cluster.Hex() {
+		t.Fatalf("ShardCluster = %q, want cluster:%s", got, cluster.Hex())
+	}
+	if err := c.Run(ctx); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "one deployment") {
+		t.Fatalf("a shard synced into its own cluster: %v; want refused as one deployment", err)
+	}
+	identity(dst, "rs0", bson.NewObjectID())
+	if err := c.Run(ctx); err != nil {
+		t.Fatalf("shards of two clusters: %v", err)
+	}
+}

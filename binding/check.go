@@ -147,6 +147,22 @@ func (c *Check) sameDeployment(ctx context.Context, src Deployment, marker strin
 	if err != nil {
 		return err
 	}
+	if !same {
+		// A shard read directly (--shard, src.shards) keeps only part of
+		// its cluster's databases: the marker lies on the reserved
+		// database's primary shard, perhaps another. Its shard identity
+		// names its cluster, which a mongos destination of the same
+		// cluster (or another of its shards) names too.
+		if sc := ShardCluster(ctx, c.Src); sc != "" {
+			dc := dst.ID
+			if !strings.HasPrefix(dc, "cluster:") {
+				dc = ShardCluster(ctx, c.Dst)
+			}
+			if dc == sc {
+				same, known = true, true
+			}
+		}
+	}
 	if !known {
 		c.Log.Warn("cannot tell whether source and destination are one deployment: the source user may not read database " +
 			config.ReservedDB + " and the replica set ids are not both known; make sure dst does not name the source")

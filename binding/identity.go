@@ -105,6 +105,27 @@ func fromReplsetConfig(v bson.RawValue) (Deployment, bool) {
 	return Deployment{ID: "rs:" + name + "/" + id.Hex()}, true
 }
 
+// ShardCluster returns the id of the sharded cluster client's server is a
+// shard of, as Source gives a mongos of it ("cluster:HEX"), or "" when it
+// is no shard, or does not let this user read its shard identity. A shard
+// holds it in admin.system.version as {_id: "shardIdentity", shardName,
+// clusterId: ObjectId, configsvrConnectionString} (mongodb/mongo
+// src/mongo/s/shard_identity.idl, ShardIdentity; written by the config
+// server when the shard is added, the same on every member).
+func ShardCluster(ctx context.Context, client *mongo.Client) string {
+	var doc bson.Raw
+	err := client.Database("admin", options.Database().SetReadPreference(readpref.Primary())).Collection("system.version").
+		FindOne(ctx, bson.D{{Key: "_id", Value: "shardIdentity"}}).Decode(&doc)
+	if err != nil {
+		return ""
+	}
+	id, ok := doc.Lookup("clusterId").ObjectIDOK()
+	if !ok {
+		return ""
+	}
+	return "cluster:" + id.Hex()
+}
+
 const markerColl = "deployment"
 
 // Marker returns the id of the destination client reaches: the document
