@@ -76,15 +76,24 @@ func indexSpecs(ctx context.Context, c *mongo.Collection) (map[string]string, er
 // 3600.0 as 3600. So the boolean options render as true or not at all
 // (false is no option), and expireAfterSeconds as an integer where it is
 // one.
+//
+// The options of text, 2d, 2dsphere and wildcard indexes count too
+// (weights, languages, bits and bounds, versions, the wildcard
+// projection), with numbers (and the projection's booleans) by value: a
+// shell's 10 and a driver's 10.0 are one weight.
 func indexSpec(listed bson.Raw) string {
 	spec := bson.D{}
-	for _, k := range []string{"key", "unique", "sparse", "partialFilterExpression", "expireAfterSeconds", "collation", "hidden"} {
+	for _, k := range []string{"key", "unique", "sparse", "partialFilterExpression", "expireAfterSeconds", "collation", "hidden",
+		"prepareUnique", "weights", "default_language", "language_override", "textIndexVersion",
+		"2dsphereIndexVersion", "bits", "min", "max", "wildcardProjection"} {
 		v, err := listed.LookupErr(k)
 		if err != nil {
 			continue
 		}
 		switch k {
-		case "unique", "sparse", "hidden":
+		case "weights", "textIndexVersion", "2dsphereIndexVersion", "bits", "min", "max", "wildcardProjection":
+			spec = append(spec, bson.E{Key: k, Value: byValue(v)})
+		case "unique", "sparse", "hidden", "prepareUnique":
 			if !truthy(v) {
 				continue
 			}
@@ -101,6 +110,33 @@ func indexSpec(listed bson.Raw) string {
 	}
 	b, _ := bson.MarshalExtJSON(spec, false, false)
 	return string(b)
+}
+
+// byValue renders numbers (and booleans, as 1 and 0) as doubles, through
+// documents: index options whose numbers the server keeps in whatever type
+// they were sent in.
+func byValue(v bson.RawValue) any {
+	if n, ok := bsonx.Number(v); ok {
+		return n
+	}
+	if b, ok := v.BooleanOK(); ok {
+		if b {
+			return 1.0
+		}
+		return 0.0
+	}
+	if d, ok := v.DocumentOK(); ok {
+		elems, err := d.Elements()
+		if err != nil {
+			return v
+		}
+		out := make(bson.D, len(elems))
+		for i, e := range elems {
+			out[i] = bson.E{Key: e.Key(), Value: byValue(e.Value())}
+		}
+		return out
+	}
+	return v
 }
 
 // truthy reads a boolean index option as mongod does: a bool, or a number

@@ -42,3 +42,50 @@ func TestIndexSpec_SameIndexAcrossVersions(t *testing.T) {
 		t.Errorf("expireAfterSeconds 3600 vs 60 both render as %s", a)
 	}
 }
+
+// Text, 2d and wildcard indexes: their options count, by value. A 4.4
+// source lists a text index's weights and versions as the shell sent them
+// (doubles), a 6.0 destination as int32 (list_indexes.idl: weights an
+// object, textIndexVersion and 2dsphereIndexVersion safeInt); the same
+// index either way. Another weight, language, bound or projection, or
+// prepareUnique on one side only, is another index.
+func TestIndexSpec_SpecialIndexOptions(t *testing.T) {
+	text := func(weight any, lang string) bson.D {
+		return bson.D{{Key: "v", Value: int32(2)}, {Key: "key", Value: bson.D{{Key: "_fts", Value: "text"}, {Key: "_ftsx", Value: int32(1)}}},
+			{Key: "name", Value: "body_text"}, {Key: "weights", Value: bson.D{{Key: "body", Value: weight}, {Key: "title", Value: int32(1)}}},
+			{Key: "default_language", Value: lang}, {Key: "language_override", Value: "language"}, {Key: "textIndexVersion", Value: int32(3)}}
+	}
+	geo := func(bits any, max float64) bson.D {
+		return bson.D{{Key: "key", Value: bson.D{{Key: "loc", Value: "2d"}}}, {Key: "name", Value: "loc_2d"},
+			{Key: "bits", Value: bits}, {Key: "min", Value: -180.0}, {Key: "max", Value: max}}
+	}
+	wild := func(proj bson.D) bson.D {
+		return bson.D{{Key: "key", Value: bson.D{{Key: "$**", Value: int32(1)}}}, {Key: "name", Value: "$**_1"}, {Key: "wildcardProjection", Value: proj}}
+	}
+	same := [][2]bson.D{
+		{text(10.0, "english"), text(int32(10), "english")},
+		{geo(26.0, 180), geo(int32(26), 180)},
+		{wild(bson.D{{Key: "a", Value: 1.0}}), wild(bson.D{{Key: "a", Value: true}})},
+	}
+	for _, p := range same {
+		if a, b := indexSpec(doc(p[0])), indexSpec(doc(p[1])); a != b {
+			t.Errorf("the same index renders as\n %s\n %s", a, b)
+		}
+	}
+	prepared := append(bson.D{}, text(10.0, "english")...)
+	prepared = append(prepared, bson.E{Key: "prepareUnique", Value: true})
+	differ := [][2]bson.D{
+		{text(10.0, "english"), text(int32(5), "english")},
+		{text(10.0, "english"), text(10.0, "spanish")},
+		{geo(26.0, 180), geo(26.0, 90)},
+		{geo(26.0, 180), geo(int32(32), 180)},
+		{wild(bson.D{{Key: "a", Value: 1.0}}), wild(bson.D{{Key: "b", Value: 1.0}})},
+		{wild(bson.D{{Key: "a", Value: 1.0}}), wild(bson.D{{Key: "a", Value: 0.0}})},
+		{text(10.0, "english"), prepared},
+	}
+	for _, p := range differ {
+		if a, b := indexSpec(doc(p[0])), indexSpec(doc(p[1])); a == b {
+			t.Errorf("two indexes render alike: %s", a)
+		}
+	}
+}
