@@ -252,3 +252,71 @@ func TestCheck_ShardOfTheDestinationsClusterRefused(t *testing.T) {
 		t.Fatalf("shards of two clusters: %v", err)
 	}
 }
+
+// A state file older than its spool (put back from a backup after
+// retention removed the segments it needs): the command that owns the
+// spool moves it aside and refills it from the state's checkpoint, numbered
+// on from it; a command that does not own it (the applier) refuses, naming
+// the seqs and the position to refill from. Before, the first read of the
+// spool stopped on "seq no longer in the spool" with nothing to say how to
+// go on.
+func TestCheck_RestoredStateOlderThanItsSpool(t *testing.T) {
+	ctx := context.Background()
+	src, dst := testmongo.StartSource(t), testmongo.StartDest(t)
+	dir := t.TempDir()
+	spoolDir := filepath.Join(dir, "spool")
+	st, err := store.Open(filepath.Join(dir, "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	shop := &config.Config{Sync: config.Sync{DBs: []config.DB{{DB: "shop"}}}}
+	if err := shop.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	c := &Check{Src: src.Client(), SrcName: "src", Dst: dst.Client(), DstName: "dst", NS: shop.Namespaces(), Store: st,
+		StatePath: "state.db", SpoolDir: spoolDir, OwnsSpool: true, Log: testlog.Quiet()}
+	if err := c.Run(ctx); err != nil {
+		t.Fatalf("first start: %v", err)
+	}
+	// 60 entries in one-entry segments; the sync applies them and
+	// retention removes all but those from seq 50.
+	w, err := spool.OpenWriter(spoolDir, spool.Options{SegmentMaxBytes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 60; i++ {
+		e, _ := bson.Marshal(bson.D{{Key: "ts", Value: bson.Timestamp{T: 100, I: uint32(i)}}, {Key: "op", Value: "n"}, {Key: "ns", Value: ""}, {Key: "o", Value: bson.D{}}})
+		if _, _, err := w.Append(ctx, []bson.Raw{e}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Close()
+	if _, err := spool.Remove(spoolDir, 50, 0); err != nil {
+		t.Fatal(err)
+	}
+	// The state file as a backup left it: checkpoint at seq 10.
+	if err := st.SetCheckpoint(store.Checkpoint{Seq: 10, TS: bson.Timestamp{T: 100, I: 10}}); err != nil {
+		t.Fatal(err)
+	}
+
+	applier := *c
+	applier.Src, applier.OwnsSpool = nil, false
+	if err := applier.Run(ctx); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "needs it from seq 11") || !strings.Contains(err.Error(), "100,11") {
+		t.Fatalf("the applier on a spool that lost what its state needs: %v; want refused, naming seq 11 and the position 100,11", err)
+	}
+	if err := c.Run(ctx); err != nil {
+		t.Fatalf("sync on a spool that lost what its state needs: %v", err)
+	}
+	sid, ok, err := spool.ReadIdentity(spoolDir)
+	if err != nil || !ok || sid.FirstSeq != 11 {
+		t.Fatalf("the refilled spool's identity %+v (%v, %v); want it numbered from seq 11", sid, ok, err)
+	}
+	if start, _, err := spool.Start(spoolDir); err != nil || start != (bson.Timestamp{T: 100, I: 11}) {
+		t.Fatalf("the refilled spool starts at %v (%v), want 100,11: just after the checkpoint", start, err)
+	}
+	aside, _ := filepath.Glob(spoolDir + ".before-refill-*")
+	if len(aside) != 1 {
+		t.Fatalf("the old spool kept aside: %v", aside)
+	}
+}

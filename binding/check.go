@@ -289,12 +289,24 @@ func (c *Check) checkSpool(b store.Binding, recorded, fresh bool, src Deployment
 				"Put the original spool back, or start this sync over with an empty state file and spool",
 				c.SpoolDir, sid.ID, c.StatePath, b.SpoolID)
 		}
-		if c.OwnsSpool && c.Src != nil && sid.Source == "" {
-			// Prepared by an applier, which does not know the source.
-			sid.Source = src.ID
-			return sid, spool.WriteIdentity(c.SpoolDir, sid)
+		lost, err := c.lostNeeded()
+		if err != nil {
+			return sid, err
 		}
-		return sid, nil
+		if !lost {
+			if c.OwnsSpool && c.Src != nil && sid.Source == "" {
+				// Prepared by an applier, which does not know the source.
+				sid.Source = src.ID
+				return sid, spool.WriteIdentity(c.SpoolDir, sid)
+			}
+			return sid, nil
+		}
+		// A state file older than its spool (restored from a backup after
+		// retention removed segments it needs): refilled from its own
+		// position, as a lost spool is (below).
+		if err := c.moveSpoolAside("refill"); err != nil {
+			return sid, err
+		}
 	}
 	empty, err := spool.Empty(c.SpoolDir)
 	if err != nil {
@@ -335,6 +347,43 @@ func (c *Check) checkSpool(b store.Binding, recorded, fresh bool, src Deployment
 		sid.Source = ""
 	}
 	return sid, spool.WriteIdentity(c.SpoolDir, sid)
+}
+
+// lostNeeded reports a spool that no longer holds the entry after the state
+// file's checkpoint: retention removed it, and the state file was put back
+// from before. The command that owns the spool refills it; any other
+// refuses, saying what to run.
+func (c *Check) lostNeeded() (bool, error) {
+	if c.Store == nil {
+		return false, nil
+	}
+	ck, err := c.Store.Checkpoint()
+	if err != nil || ck.Seq == 0 {
+		return false, err
+	}
+	l, err := spool.List(c.SpoolDir)
+	if err != nil || len(l.Sealed) == 0 || l.Sealed[0].First <= ck.Seq+1 {
+		return false, err
+	}
+	if !c.OwnsSpool || c.StateBusy {
+		return false, refuse("spool %s begins at seq %d, but state file %s needs it from seq %d (its checkpoint is seq %d at %s): "+
+			"the state file is older than the spool (restored from a backup?). Start sync, or the reader with no applier running, "+
+			"to refill the spool from the source's oplog at %s",
+			c.SpoolDir, l.Sealed[0].First, c.StatePath, ck.Seq+1, ck.Seq, oplog.FormatTS(ck.TS), oplog.FormatTS(after(ck.TS)))
+	}
+	return true, nil
+}
+
+// moveSpoolAside renames the spool directory to <spool>.before-<why>-<time>,
+// kept for the operator to remove.
+func (c *Check) moveSpoolAside(why string) error {
+	aside := fmt.Sprintf("%s.before-%s-%s", filepath.Clean(c.SpoolDir), why, time.Now().UTC().Format("20060102T150405"))
+	if err := os.Rename(c.SpoolDir, aside); err != nil {
+		return fmt.Errorf("move spool %s aside to refill it: %w", c.SpoolDir, err)
+	}
+	c.Log.WithFields(logrus.Fields{"spool": c.SpoolDir, "old_spool": aside}).
+		Warn("the spool is refilled from the state's position; the old one is kept aside: remove it once this sync runs")
+	return nil
 }
 
 // refillPoint is where a lost spool restarts: just after the checkpoint's
@@ -435,11 +484,5 @@ func (c *Check) prepareAddition(ctx context.Context, before config.Selection) er
 		}
 		return err
 	}
-	aside := fmt.Sprintf("%s.before-adding-%s", filepath.Clean(c.SpoolDir), time.Now().UTC().Format("20060102T150405"))
-	if err := os.Rename(c.SpoolDir, aside); err != nil {
-		return fmt.Errorf("move spool %s aside to refill it with the added namespaces: %w", c.SpoolDir, err)
-	}
-	c.Log.WithFields(logrus.Fields{"spool": c.SpoolDir, "old_spool": aside}).
-		Warn("the spool is refilled from the state's position with the added namespaces; the old one is kept aside: remove it once this sync runs")
-	return nil
+	return c.moveSpoolAside("adding")
 }
