@@ -149,14 +149,13 @@ func userWritesAfter(ctx context.Context, c *mongo.Client, f reader.Filter, afte
 // run by hand: mongodb/mongo src/mongo/db/repl/oplog_entry.idl, the applyOps
 // command entry; src/mongo/db/op_observer/op_observer_impl.cpp,
 // onUnpreparedTransactionCommit / logApplyOps). Not counted: a chunk
-// migration's writes (fromMigrate: true), no-ops, commands, and the
-// admin, config and local databases.
+// migration's writes (fromMigrate: true on a shard; on a replica set of its
+// own they are a user's cloneCollectionAsCapped or convertToCapped, and
+// count: f.Judge tells them apart, as the reader does), no-ops, commands,
+// and the admin, config and local databases.
 func userWriteNS(raw bson.Raw, f reader.Filter) []string {
 	op, _ := raw.Lookup("op").StringValueOK()
 	ns, _ := raw.Lookup("ns").StringValueOK()
-	if fm, _ := raw.Lookup("fromMigrate").BooleanOK(); fm {
-		return nil
-	}
 	switch op {
 	case "i", "u", "d":
 		db, coll := config.SplitNS(ns)

@@ -171,6 +171,20 @@ func TestUserWriteNS_MongodShapes(t *testing.T) {
 			}
 		})
 	}
+
+	// On a replica set of its own, fromMigrate writes are a user's
+	// cloneCollectionAsCapped copies (capped_utils.cpp: inserts with
+	// fromMigrate true into the new capped collection): a user the block
+	// did not stop, counted. A shard's are a migration's (above).
+	rs := f
+	rs.ReplicaSet = true
+	copyIn := crud("i", "shop.orders_capped", bson.E{Key: "fromMigrate", Value: true})
+	if got := userWriteNS(entry(copyIn), rs); !slices.Equal(got, []string{"shop.orders_capped"}) {
+		t.Errorf("a replica set's cloneCollectionAsCapped copy after the block: %v, want it counted", got)
+	}
+	if got := userWriteNS(entry(copyIn), f); got != nil {
+		t.Errorf("a shard's fromMigrate insert after the block: %v, want it left out (a migration's)", got)
+	}
 }
 
 // The message says who writes, what to do, and what happens to the block.
