@@ -215,7 +215,8 @@ func TestCheck_AdditionWithNoPositionRefused(t *testing.T) {
 // "shardIdentity", clusterId}, mongodb/mongo src/mongo/s/shard_identity.idl)
 // names the cluster: two test servers playing two shards of one cluster are
 // refused as one deployment when the sync would write into what it reads;
-// shards of two clusters are not.
+// shards of two clusters are not. A shard named as a replica set source
+// (no src.shards, no --shard) is refused first.
 func TestCheck_ShardOfTheDestinationsClusterRefused(t *testing.T) {
 	ctx := context.Background()
 	src, dst := testmongo.StartSource(t), testmongo.StartDest(t)
@@ -244,6 +245,12 @@ func TestCheck_ShardOfTheDestinationsClusterRefused(t *testing.T) {
 	if got := ShardCluster(ctx, src.Client()); got != "cluster:"+cluster.Hex() {
 		t.Fatalf("ShardCluster = %q, want cluster:%s", got, cluster.Hex())
 	}
+	// Read as a replica set of its own, a shard is refused: its chunk
+	// migrations' writes would be applied (reader.Filter).
+	if err := c.Run(ctx); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "is a shard of sharded cluster "+cluster.Hex()) {
+		t.Fatalf("a shard as a replica set source: %v; want refused, naming its cluster", err)
+	}
+	c.Shard = true
 	if err := c.Run(ctx); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "one deployment") {
 		t.Fatalf("a shard synced into its own cluster: %v; want refused as one deployment", err)
 	}

@@ -54,7 +54,12 @@ type Check struct {
 	// before its applier goes on (sync of a replica set source). An
 	// addition is then recorded (Binding.AddingFrom), not refused.
 	AddOnline bool
-	Log       logrus.FieldLogger
+	// Shard says Src is one shard of a sharded source (src.shards,
+	// --shard); otherwise a source that is a shard is refused: read as a
+	// replica set of its own, its chunk migrations' writes would be
+	// applied as its own (reader.Filter).
+	Shard bool
+	Log   logrus.FieldLogger
 }
 
 // Run checks every binding the command can see, then records what was not
@@ -73,6 +78,11 @@ func (c *Check) Run(ctx context.Context) error {
 		}
 		if src.Weak != "" {
 			log.WithField("source", src.ID).Warn("source identity: " + src.Weak)
+		}
+		if cluster := ShardCluster(ctx, c.Src); cluster != "" && !c.Shard {
+			return refuse("source %s is a shard of sharded cluster %s (its shard identity): a shard read as a replica set of its own "+
+				"would apply its chunk migrations' copies and deletes as writes. Sync the cluster: src its mongos, with src.shards "+
+				"naming every shard (README: Sharded clusters)", c.SrcName, strings.TrimPrefix(cluster, "cluster:"))
 		}
 	}
 	var marker string

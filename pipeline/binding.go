@@ -21,7 +21,7 @@ import (
 // applier goes on (copyAdded), so an addition is recorded, not refused.
 func bindSides(ctx context.Context, cfg *config.Config, st *store.Store, withSrc, withDst, addOnline bool, log logrus.FieldLogger) error {
 	c := &binding.Check{NS: cfg.Namespaces(), Store: st, StatePath: cfg.Store.Path, SpoolDir: cfg.Spool.Dir,
-		OwnsSpool: withSrc, AddOnline: addOnline, Log: log}
+		OwnsSpool: withSrc, AddOnline: addOnline, Shard: cfg.Shard() != "", Log: log}
 	if withSrc {
 		src, _, err := reader.Connect(ctx, cfg.Src)
 		if err != nil {
@@ -64,7 +64,7 @@ func bindReader(ctx context.Context, cfg *config.Config, log logrus.FieldLogger)
 	}
 	defer src.Disconnect(context.Background())
 	c := &binding.Check{Src: src, SrcName: cfg.Src.Redacted(), NS: cfg.Namespaces(), Store: st, StateReadOnly: true, StateBusy: busy,
-		StatePath: cfg.Store.Path, SpoolDir: cfg.Spool.Dir, OwnsSpool: true, Log: log}
+		StatePath: cfg.Store.Path, SpoolDir: cfg.Spool.Dir, OwnsSpool: true, Shard: cfg.Shard() != "", Log: log}
 	return c.Run(ctx)
 }
 
