@@ -82,6 +82,16 @@ func (f Filter) Judge(raw bson.Raw) Verdict {
 	}
 	ns, _ := raw.Lookup("ns").StringValueOK()
 	db, coll := config.SplitNS(ns)
+	if f.ReplicaSet && ns == oplog.ShardIdentityNS {
+		// The replica set becoming a shard: from then on its fromMigrate
+		// writes are chunk migrations'; the applier stops there.
+		o, _ := raw.Lookup("o").DocumentOK()
+		o2, _ := raw.Lookup("o2").DocumentOK()
+		if oplog.ShardIdentityWrite(op, ns, o, o2) {
+			return Spool
+		}
+		return Skip
+	}
 	if fm, ok := raw.Lookup("fromMigrate").BooleanOK(); ok && fm && !f.ReplicaSet && (op != "c" || ns == "admin.$cmd") && !config.CappedCopy(coll) {
 		// A chunk migration's copies and deletes. Its collection DDL
 		// (op c: a sharded drop, rename or create on a shard that is not
@@ -158,11 +168,15 @@ func (f Filter) serverFilter() bson.D {
 				quoted[i] = regexpQuote(d)
 			}
 			re := "^(" + strings.Join(quoted, "|") + `)\.`
-			and = append(and, bson.D{{Key: "$or", Value: bson.A{
+			or := bson.A{
 				bson.D{{Key: "ns", Value: bson.Regex{Pattern: re}}},
 				bson.D{{Key: "ns", Value: "admin.$cmd"}},
 				bson.D{{Key: "op", Value: "n"}},
-			}}})
+			}
+			if f.ReplicaSet {
+				or = append(or, bson.D{{Key: "ns", Value: oplog.ShardIdentityNS}})
+			}
+			and = append(and, bson.D{{Key: "$or", Value: or}})
 		}
 	}
 	switch len(and) {

@@ -1,6 +1,7 @@
 package reader
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/mongo-sync/mongo-sync/config"
@@ -137,5 +138,52 @@ func TestFilterFor_ShardOrReplicaSet(t *testing.T) {
 	sh := c.ForShard(config.Shard{Name: "sh0", Mongo: config.Mongo{URI: "mongodb://h:2/"}})
 	if f := FilterFor(sh); f.ReplicaSet || f.NS == nil {
 		t.Errorf("shard sh0's filter: ReplicaSet %v, selection %v; want false, set", f.ReplicaSet, f.NS != nil)
+	}
+}
+
+// The write that makes a replica set a shard (its identity in
+// admin.system.version, oplog.ShardIdentityWrite) is spooled by a replica
+// set's reader, which then stops at it in the applier; its other writes to
+// admin.system.version (the FCV) are not. A shard's reader leaves them all
+// out. The oplog query lets the namespace through only for a replica set.
+func TestFilter_ShardIdentityOfAReplicaSet(t *testing.T) {
+	c := config.Default()
+	c.Src.URI, c.Sync.DBs = "mongodb://h:1/", []config.DB{{DB: "app"}}
+	if err := c.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	entry := func(op string, o, o2 bson.D) bson.Raw {
+		d := bson.D{{Key: "op", Value: op}, {Key: "ns", Value: "admin.system.version"}, {Key: "o", Value: o}}
+		if o2 != nil {
+			d = append(d, bson.E{Key: "o2", Value: o2})
+		}
+		raw, _ := bson.Marshal(d)
+		return raw
+	}
+	identity := entry("i", bson.D{{Key: "_id", Value: "shardIdentity"}, {Key: "shardName", Value: "rs1"}, {Key: "clusterId", Value: bson.NewObjectID()}}, nil)
+	readded := entry("u", bson.D{{Key: "$set", Value: bson.D{{Key: "configsvrConnectionString", Value: "cfg/c2:27019"}}}}, bson.D{{Key: "_id", Value: "shardIdentity"}})
+	fcv := entry("u", bson.D{{Key: "$set", Value: bson.D{{Key: "version", Value: "7.0"}}}}, bson.D{{Key: "_id", Value: "featureCompatibilityVersion"}})
+	for _, tc := range []struct {
+		name string
+		f    Filter
+		raw  bson.Raw
+		want Verdict
+	}{
+		{"replica set: identity inserted", FilterFor(c), identity, Spool},
+		{"replica set: identity updated", FilterFor(c), readded, Spool},
+		{"replica set: FCV", FilterFor(c), fcv, Skip},
+		{"replica set, everything selected: identity", Filter{ReplicaSet: true}, identity, Spool},
+		{"shard: identity", Filter{NS: c.Namespaces()}, identity, Skip},
+	} {
+		if got := tc.f.Judge(tc.raw); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	has := func(f Filter) bool {
+		b, _ := bson.MarshalExtJSON(f.serverFilter(), false, false)
+		return strings.Contains(string(b), `{"ns":"admin.system.version"}`)
+	}
+	if !has(FilterFor(c)) || has(Filter{NS: c.Namespaces()}) {
+		t.Errorf("the oplog query lets admin.system.version through: replica set %v, shard %v; want true, false", has(FilterFor(c)), has(Filter{NS: c.Namespaces()}))
 	}
 }

@@ -53,6 +53,9 @@ func (w *Written) Add(e bson.Raw) {
 	}
 	switch op {
 	case "n":
+	case "ci", "cu", "cd":
+		// Container writes: the source node's storage-internal records
+		// (index keys, fast counts), no document.
 	case "i", "d":
 		w.doc(ns, e.Lookup("o", "_id"))
 		w.mark(&w.counts, ns)

@@ -53,6 +53,8 @@ func TestWritten_EntryShapes(t *testing.T) {
 			[]check{{"a.b", int32(1), true}, {"a.d", nil, true}, {"a.c", nil, false}}},
 		{"dropDatabase marks its database", []string{`{"op":"c","ns":"a.$cmd","o":{"dropDatabase":1}}`},
 			[]check{{"a.b", int32(1), true}, {"a.c", nil, true}, {"x.y", nil, false}, {"ab.c", nil, false}}},
+		{"a container write changes no document", []string{`{"op":"ci","ns":"a.b","container":"idx","k":{"$binary":{"base64":"AA==","subType":"00"}},"o":{"x":1}}`},
+			[]check{{"a.b", int32(1), false}, {"a.b", nil, false}}},
 		{"an op it does not know may change anything", []string{`{"op":"xi","ns":"a.b","o":{"_id":1}}`},
 			[]check{{"q.r", int32(1), true}}},
 		{"a time-series bucket's write marks the collection read through", []string{`{"op":"u","ns":"a.system.buckets.w","o":{"$v":2,"diff":{"scontrol":{}}},"o2":{"_id":{"$oid":"650000000000000000000001"}}}`},

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/mongo-sync/mongo-sync/applier/exec"
@@ -120,5 +121,41 @@ func TestTranslate_ReplicaSetFromMigrateWritesAreApplied(t *testing.T) {
 		{Key: "o", Value: bson.D{{Key: "_id", Value: 1}}}, {Key: "fromMigrate", Value: true}})
 	if ops, err := tr.AppendOps(nil, 3, bson.Timestamp{T: 3}, other); err != nil || len(ops) != 0 {
 		t.Fatalf("a fromMigrate insert into an unselected database: %v, %v; want nothing", ops, err)
+	}
+}
+
+// A replica set that becomes a shard: addShard writes the shard's identity
+// {_id: "shardIdentity", shardName, clusterId, configsvrConnectionString}
+// into admin.system.version (mongodb/mongo src/mongo/s/shard_identity.idl;
+// jstests/sharding/shard_identity_config_update.js). From then on its
+// fromMigrate writes are chunk migrations', which a replica set's
+// translator would apply as its own: the translator stops at that entry,
+// naming the shard and the cluster. A shard's translator passes it by (an
+// internal namespace).
+func TestTranslate_ReplicaSetBecomingAShardStops(t *testing.T) {
+	c := &config.Config{Sync: config.Sync{DBs: []config.DB{{DB: "app"}}}}
+	if err := c.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	cluster := bson.NewObjectID()
+	identity := bsontest.Raw(t, bson.D{{Key: "op", Value: "i"}, {Key: "ns", Value: "admin.system.version"},
+		{Key: "ui", Value: bson.Binary{Subtype: 4, Data: make([]byte, 16)}},
+		{Key: "o", Value: bson.D{{Key: "_id", Value: "shardIdentity"}, {Key: "shardName", Value: "rs1"},
+			{Key: "clusterId", Value: cluster}, {Key: "configsvrConnectionString", Value: "cfg/c1.example.net:27019"}}}})
+	other := bsontest.Raw(t, bson.D{{Key: "op", Value: "u"}, {Key: "ns", Value: "admin.system.version"},
+		{Key: "o", Value: bson.D{{Key: "$v", Value: 2}, {Key: "diff", Value: bson.D{{Key: "u", Value: bson.D{{Key: "version", Value: "7.0"}}}}}}},
+		{Key: "o2", Value: bson.D{{Key: "_id", Value: "featureCompatibilityVersion"}}}})
+	tr := NewTranslator(c.Namespaces())
+	tr.ReplicaSet = true
+	if ops, err := tr.AppendOps(nil, 1, bson.Timestamp{T: 1}, other); err != nil || len(ops) != 0 {
+		t.Fatalf("an FCV update: %v, %v; want nothing", ops, err)
+	}
+	_, err := tr.AppendOps(nil, 2, bson.Timestamp{T: 2}, identity)
+	if err == nil || !strings.Contains(err.Error(), "the source became a shard (rs1 of cluster "+cluster.Hex()+")") {
+		t.Fatalf("a replica set's shard identity written: %v; want the stop naming rs1 and the cluster", err)
+	}
+	shard := NewTranslator(c.Namespaces())
+	if ops, err := shard.AppendOps(nil, 2, bson.Timestamp{T: 2}, identity); err != nil || len(ops) != 0 {
+		t.Fatalf("a shard's translator on its identity: %v, %v; want nothing", ops, err)
 	}
 }

@@ -116,12 +116,35 @@ func (t *Translator) entry(dst []exec.Op, seq uint64, ts bson.Timestamp, raw bso
 		}
 		return dst, nil
 	case "i", "u", "d":
+		if t.ReplicaSet && oplog.ShardIdentityWrite(op, string(h.NS), o, h.O2) {
+			return dst, becameShard(op, o)
+		}
 		return t.crud(dst, seq, ts, op[0], t.intern(h.NS), o, h.O2, h.UI)
 	case "c":
 		ops, err := t.command(seq, ts, t.intern(h.NS), o, raw, top)
 		return append(dst, ops...), err
 	}
 	return dst, fmt.Errorf("unknown op %q", op)
+}
+
+// becameShard is the error at the entry that made the source replica set a
+// shard (oplog.ShardIdentityWrite): its later fromMigrate writes are chunk
+// migrations', which a replica set's sync would apply as its own.
+func becameShard(op string, o bson.Raw) error {
+	name, cluster := "?", "?"
+	doc := o
+	if set, ok := o.Lookup("$set").DocumentOK(); ok && op == "u" {
+		doc = set
+	}
+	if s, ok := doc.Lookup("shardName").StringValueOK(); ok {
+		name = s
+	}
+	if id, ok := doc.Lookup("clusterId").ObjectIDOK(); ok {
+		cluster = id.Hex()
+	}
+	return fmt.Errorf("the source became a shard (%s of cluster %s): from here on its chunk migrations' copies and deletes, "+
+		"logged with fromMigrate, cannot be told from its own writes; everything before this entry is applied. "+
+		"Sync the cluster instead: src its mongos, with src.shards naming every shard (README: Sharded clusters)", name, cluster)
 }
 
 // ownWrite reports a write logged with fromMigrate that is the source's

@@ -156,3 +156,30 @@ func ShardCollectionNoop(raw bson.Raw) bool {
 	el, err := o2.IndexErr(0)
 	return err == nil && el.Key() == "shardCollection"
 }
+
+// ShardIdentityNS holds a shard's identity document.
+const ShardIdentityNS = "admin.system.version"
+
+// ShardIdentityWrite reports the write that makes a replica set a shard:
+// the config server's addShard inserts (or, on a re-add, updates) the
+// shard's identity {_id: "shardIdentity", shardName, clusterId,
+// configsvrConnectionString} into admin.system.version (mongodb/mongo
+// src/mongo/s/shard_identity.idl; jstests/sharding/
+// shard_identity_config_update.js writes it that way). op, ns, o and o2 are
+// the entry's fields.
+func ShardIdentityWrite(op, ns string, o, o2 bson.Raw) bool {
+	if ns != ShardIdentityNS {
+		return false
+	}
+	var id bson.RawValue
+	switch op {
+	case "i":
+		id = o.Lookup("_id")
+	case "u":
+		id = o2.Lookup("_id")
+	default:
+		return false
+	}
+	s, ok := id.StringValueOK()
+	return ok && s == "shardIdentity"
+}
