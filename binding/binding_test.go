@@ -242,8 +242,8 @@ func TestCheck_ShardOfTheDestinationsClusterRefused(t *testing.T) {
 	}
 	c := &Check{Src: src.Client(), SrcName: "src", Dst: dst.Client(), DstName: "dst", NS: shop.Namespaces(),
 		SpoolDir: filepath.Join(t.TempDir(), "spool"), OwnsSpool: true, Log: testlog.Quiet()}
-	if got := ShardCluster(ctx, src.Client()); got != "cluster:"+cluster.Hex() {
-		t.Fatalf("ShardCluster = %q, want cluster:%s", got, cluster.Hex())
+	if got, known, err := ShardCluster(ctx, src.Client()); got != "cluster:"+cluster.Hex() || !known || err != nil {
+		t.Fatalf("ShardCluster = %q (%v, %v), want cluster:%s", got, known, err, cluster.Hex())
 	}
 	// Read as a replica set of its own, a shard is refused: its chunk
 	// migrations' writes would be applied (reader.Filter).

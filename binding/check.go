@@ -79,10 +79,8 @@ func (c *Check) Run(ctx context.Context) error {
 		if src.Weak != "" {
 			log.WithField("source", src.ID).Warn("source identity: " + src.Weak)
 		}
-		if cluster := ShardCluster(ctx, c.Src); cluster != "" && !c.Shard {
-			return refuse("source %s is a shard of sharded cluster %s (its shard identity): a shard read as a replica set of its own "+
-				"would apply its chunk migrations' copies and deletes as writes. Sync the cluster: src its mongos, with src.shards "+
-				"naming every shard (README: Sharded clusters)", c.SrcName, strings.TrimPrefix(cluster, "cluster:"))
+		if err := c.notAShard(ctx, src); err != nil {
+			return err
 		}
 	}
 	var marker string
@@ -146,6 +144,31 @@ func (c *Check) Run(ctx context.Context) error {
 	return c.Store.SetBinding(b)
 }
 
+// notAShard refuses a source that is one shard of a sharded cluster read
+// as a replica set of its own (c.Shard unset): its chunk migrations'
+// copies and deletes, logged with fromMigrate, would be applied as its own
+// writes. A mongos (src) is the cluster itself, and a config server may
+// hold a shard identity of its own (a config shard). When the source does
+// not say, the start goes on with a warning: the applier still stops at the
+// first fromMigrate update or delete of a replica set (a migration's).
+func (c *Check) notAShard(ctx context.Context, src Deployment) error {
+	if c.Shard || strings.HasPrefix(src.ID, "cluster:") || strings.HasPrefix(src.ID, "mongos:") {
+		return nil
+	}
+	cluster, known, err := ShardCluster(ctx, c.Src)
+	if !known {
+		c.Log.WithError(err).Warn("cannot tell whether the source is a shard of a sharded cluster (grant find on admin.system.version, " +
+			"as clusterMonitor does): a shard must be synced with its cluster (src.shards), never as a replica set")
+		return nil
+	}
+	if cluster != "" {
+		return refuse("source %s is a shard of sharded cluster %s (its shard identity): a shard read as a replica set of its own "+
+			"would apply its chunk migrations' copies and deletes as writes. Sync the cluster: src its mongos, with src.shards "+
+			"naming every shard (README: Sharded clusters)", c.SrcName, strings.TrimPrefix(cluster, "cluster:"))
+	}
+	return nil
+}
+
 func (c *Check) sameDeployment(ctx context.Context, src Deployment, marker string) error {
 	var dst Deployment
 	if d, err := Source(ctx, c.Dst); err == nil {
@@ -163,10 +186,10 @@ func (c *Check) sameDeployment(ctx context.Context, src Deployment, marker strin
 		// database's primary shard, perhaps another. Its shard identity
 		// names its cluster, which a mongos destination of the same
 		// cluster (or another of its shards) names too.
-		if sc := ShardCluster(ctx, c.Src); sc != "" {
+		if sc, _, _ := ShardCluster(ctx, c.Src); sc != "" {
 			dc := dst.ID
 			if !strings.HasPrefix(dc, "cluster:") {
-				dc = ShardCluster(ctx, c.Dst)
+				dc, _, _ = ShardCluster(ctx, c.Dst)
 			}
 			if dc == sc {
 				same, known = true, true

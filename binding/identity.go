@@ -112,18 +112,24 @@ func fromReplsetConfig(v bson.RawValue) (Deployment, bool) {
 // clusterId: ObjectId, configsvrConnectionString} (mongodb/mongo
 // src/mongo/s/shard_identity.idl, ShardIdentity; written by the config
 // server when the shard is added, the same on every member).
-func ShardCluster(ctx context.Context, client *mongo.Client) string {
+//
+// known is false when the server would not say (the user may not read
+// admin.system.version, or the read failed): err is then why.
+func ShardCluster(ctx context.Context, client *mongo.Client) (cluster string, known bool, err error) {
 	var doc bson.Raw
-	err := client.Database("admin", options.Database().SetReadPreference(readpref.Primary())).Collection("system.version").
+	err = client.Database("admin", options.Database().SetReadPreference(readpref.Primary())).Collection("system.version").
 		FindOne(ctx, bson.D{{Key: "_id", Value: "shardIdentity"}}).Decode(&doc)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return "", true, nil
+	}
 	if err != nil {
-		return ""
+		return "", false, err
 	}
 	id, ok := doc.Lookup("clusterId").ObjectIDOK()
 	if !ok {
-		return ""
+		return "", true, nil
 	}
-	return "cluster:" + id.Hex()
+	return "cluster:" + id.Hex(), true, nil
 }
 
 const markerColl = "deployment"

@@ -37,7 +37,7 @@ func (w *Writer) isDiskFull(err error, raws []bson.Raw) bool {
 	if isNoSpace(err) {
 		return true
 	}
-	cause, ok := bboltGrowthCause(err)
+	prefix, cause, ok := bboltGrowthCause(err)
 	if !ok {
 		return false
 	}
@@ -47,6 +47,11 @@ func (w *Writer) isDiskFull(err error, raws []bson.Raw) bool {
 		if cause == e.Error() || strings.HasSuffix(cause, ": "+e.Error()) {
 			return true
 		}
+	}
+	if prefix == bboltSyncPrefix {
+		// An fsync fails for want of space with ENOSPC, matched above;
+		// anything else (EIO) is the device's, not the space's.
+		return false
 	}
 	free, ferr := freeBytes(w.dir)
 	return ferr == nil && free < needBytes(raws)
@@ -66,20 +71,23 @@ func isNoSpace(err error) bool {
 // to tell them from its other errors. This is the one place the spool
 // classifies an error by its text; TestIsDiskFull_BboltGrowthError makes
 // bbolt return a real one, so a bbolt upgrade that changes them fails there.
-var bboltGrowthPrefixes = []string{"file resize error: ", "file sync error: ", "mmap allocate error: "}
+var bboltGrowthPrefixes = []string{"file resize error: ", bboltSyncPrefix, "mmap allocate error: "}
 
-// bboltGrowthCause finds a bbolt growth error in err's chain and returns the
-// text of its cause.
-func bboltGrowthCause(err error) (string, bool) {
+// bboltSyncPrefix begins DB.grow's failed fsync.
+const bboltSyncPrefix = "file sync error: "
+
+// bboltGrowthCause finds a bbolt growth error in err's chain and returns
+// its prefix and the text of its cause.
+func bboltGrowthCause(err error) (prefix, cause string, ok bool) {
 	for e := err; e != nil; e = errors.Unwrap(e) {
 		msg := e.Error()
 		for _, p := range bboltGrowthPrefixes {
 			if strings.HasPrefix(msg, p) {
-				return msg[len(p):], true
+				return p, msg[len(p):], true
 			}
 		}
 	}
-	return "", false
+	return "", "", false
 }
 
 // freeBytes is FreeBytes; tests make the disk look full.

@@ -102,6 +102,14 @@ func (t *Translator) entry(dst []exec.Op, seq uint64, ts bson.Timestamp, raw bso
 		return dst, nil
 	case len(h.NS) == 0 && op != "n":
 		return dst, fmt.Errorf("entry has no ns field")
+	case h.FromMigrate && t.ReplicaSet && (op == "u" || op == "d"):
+		// A replica set logs fromMigrate inserts only (cloneCollectionAsCapped,
+		// a 4.2 rename across databases); updates and deletes so marked
+		// are a shard's (a migration's range deletion): fail closed.
+		return dst, fmt.Errorf("a %s logged with fromMigrate: only a shard's chunk migrations log those, so this source, "+
+			"read as a replica set of its own, is a shard (or became one); its migrations' writes cannot be told from its own. "+
+			"Everything before this entry is applied. Sync the cluster instead: src its mongos, with src.shards naming every shard "+
+			"(README: Sharded clusters)", map[string]string{"u": "update", "d": "delete"}[op])
 	case h.FromMigrate && !t.ownWrite(op, h.NS):
 		ops, err := t.migrated(seq, ts, op, t.intern(h.NS), o, raw, top)
 		return append(dst, ops...), err
@@ -148,15 +156,16 @@ func becameShard(op string, o bson.Raw) error {
 }
 
 // ownWrite reports a write logged with fromMigrate that is the source's
-// own, applied as any write: on a replica set of its own every insert,
-// update and delete (ReplicaSet); on a shard a write into the collection
-// convertToCapped copies into (config.CappedCopy).
+// own, applied as any write: on a replica set of its own every insert
+// (ReplicaSet; its fromMigrate updates and deletes stop the translator,
+// above); on a shard a write into the collection convertToCapped copies
+// into (config.CappedCopy).
 func (t *Translator) ownWrite(op string, ns []byte) bool {
 	if op != "i" && op != "u" && op != "d" {
 		return false
 	}
 	if t.ReplicaSet {
-		return true
+		return op == "i"
 	}
 	_, coll, _ := bytes.Cut(ns, []byte{'.'})
 	return config.CappedCopy(string(coll))
