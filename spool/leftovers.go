@@ -2,6 +2,7 @@ package spool
 
 import (
 	"fmt"
+	"sort"
 
 	"github.com/sirupsen/logrus"
 )
@@ -41,26 +42,27 @@ func (w *Writer) sealLeftovers(sealed, opens []Segment) error {
 	return nil
 }
 
-// leftoversInOrder checks that the leftover open segments that hold
-// entries each begin right after the segment before them (the newest sealed
-// one, or the previous open one).
+// leftoversInOrder checks that the sealed segments and the leftover open
+// segments that hold entries, in seq order, hold one run of seqs: no gap,
+// no seq in two files. An open segment may lie below a sealed one: an
+// older writer left a segment whose seal had failed, sealed the next one,
+// and crashed with a third open.
 func leftoversInOrder(sealed []Segment, plans []leftoverPlan) error {
-	var prev Segment
-	if n := len(sealed); n > 0 {
-		prev = sealed[n-1]
-	}
+	all := append([]Segment(nil), sealed...)
 	for _, p := range plans {
-		if !p.holds() {
-			continue // holds no entry: nothing of it is kept, nothing lost
+		if p.holds() { // one that holds no entry: nothing of it is kept, nothing lost
+			all = append(all, Segment{Path: p.seg.Path, First: p.meta.First, Last: p.meta.Last, Open: true})
 		}
-		m := p.meta
+	}
+	sort.SliceStable(all, func(i, j int) bool { return all[i].First < all[j].First })
+	for i := 1; i < len(all); i++ {
+		prev, cur := all[i-1], all[i]
 		switch {
-		case prev.Path != "" && m.First <= prev.Last:
-			return fmt.Errorf("%s holds seq %d-%d, and %s holds seq %d-%d: the same seqs in two files", prev.Name(), prev.First, prev.Last, p.seg.Name(), m.First, m.Last)
-		case prev.Path != "" && m.First != prev.Last+1:
-			return fmt.Errorf("%s holds seq %d-%d, and %s holds seq %d-%d: seq %d-%d are in neither", prev.Name(), prev.First, prev.Last, p.seg.Name(), m.First, m.Last, prev.Last+1, m.First-1)
+		case cur.First <= prev.Last:
+			return fmt.Errorf("%s holds seq %d-%d, and %s holds seq %d-%d: the same seqs in two files", prev.Name(), prev.First, prev.Last, cur.Name(), cur.First, cur.Last)
+		case cur.First != prev.Last+1:
+			return fmt.Errorf("%s holds seq %d-%d, and %s holds seq %d-%d: seq %d-%d are in neither", prev.Name(), prev.First, prev.Last, cur.Name(), cur.First, cur.Last, prev.Last+1, cur.First-1)
 		}
-		prev = Segment{Path: p.seg.Path, First: m.First, Last: m.Last}
 	}
 	return nil
 }

@@ -87,6 +87,34 @@ func TestWriter_TwoOpenSegmentsSealedInOrder(t *testing.T) {
 	checkBatches(t, readAll(t, dir, 1), size, 4)
 }
 
+// An older writer's other layout: the seal of segment 2 failed, segment 3
+// was sealed after it, and a crash left segment 4 open. Segment 2 fills the
+// gap between sealed 1 and 3: a new writer seals both open ones, and every
+// entry is read once, in order. Before, each open segment was compared with
+// the newest sealed one only, and this start was refused as "the same seqs
+// in two files" (found by a review).
+func TestWriter_OpenSegmentBelowASealedOneSealed(t *testing.T) {
+	const size = 10
+	dir := t.TempDir()
+	segs := sealedSpool(t, dir, 4, size)
+	reopen(t, segs[1])
+	reopen(t, segs[3])
+	w, err := OpenWriter(dir, Options{SealInterval: time.Hour, Logger: quietLogger()})
+	if err != nil {
+		t.Fatalf("OpenWriter with an open segment between two sealed ones: %v", err)
+	}
+	if w.NextSeq() != 4*size+1 {
+		t.Fatalf("next seq %d, want %d", w.NextSeq(), 4*size+1)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if l := mustList(t, dir); l.Open != nil || len(l.Sealed) != 4 || len(l.Gaps) != 0 {
+		t.Fatalf("after the restart: open %v, %d sealed, gaps %v", l.Open, len(l.Sealed), l.Gaps)
+	}
+	checkBatches(t, readAll(t, dir, 1), size, 4)
+}
+
 // Open segments that cannot be sealed without losing or misordering
 // committed entries: the start is refused, naming the files and what they
 // hold, and nothing is changed.
