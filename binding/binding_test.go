@@ -169,20 +169,8 @@ func TestCheck_RefillPoint(t *testing.T) {
 // be refilled, and moving it aside would lose them.
 func TestCheck_AdditionWithNoPositionRefused(t *testing.T) {
 	ctx := context.Background()
-	src, dst := testmongo.StartSource(t), testmongo.StartDest(t)
-	dir := t.TempDir()
-	spoolDir := filepath.Join(dir, "spool")
-	st, err := store.Open(filepath.Join(dir, "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	shop := &config.Config{Sync: config.Sync{DBs: []config.DB{{DB: "shop"}}}}
-	if err := shop.Finish(); err != nil {
-		t.Fatal(err)
-	}
-	c := &Check{Src: src.Client(), SrcName: "src", Dst: dst.Client(), DstName: "dst", NS: shop.Namespaces(), Store: st,
-		StatePath: "state.db", SpoolDir: spoolDir, OwnsSpool: true, AddOnline: true, Log: testlog.Quiet()}
+	c, spoolDir := shopCheck(t)
+	c.AddOnline = true
 	if err := c.Run(ctx); err != nil {
 		t.Fatalf("first start: %v", err)
 	}
@@ -269,20 +257,8 @@ func TestCheck_ShardOfTheDestinationsClusterRefused(t *testing.T) {
 // go on.
 func TestCheck_RestoredStateOlderThanItsSpool(t *testing.T) {
 	ctx := context.Background()
-	src, dst := testmongo.StartSource(t), testmongo.StartDest(t)
-	dir := t.TempDir()
-	spoolDir := filepath.Join(dir, "spool")
-	st, err := store.Open(filepath.Join(dir, "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	shop := &config.Config{Sync: config.Sync{DBs: []config.DB{{DB: "shop"}}}}
-	if err := shop.Finish(); err != nil {
-		t.Fatal(err)
-	}
-	c := &Check{Src: src.Client(), SrcName: "src", Dst: dst.Client(), DstName: "dst", NS: shop.Namespaces(), Store: st,
-		StatePath: "state.db", SpoolDir: spoolDir, OwnsSpool: true, Log: testlog.Quiet()}
+	c, spoolDir := shopCheck(t)
+	st := c.Store
 	if err := c.Run(ctx); err != nil {
 		t.Fatalf("first start: %v", err)
 	}
@@ -326,4 +302,25 @@ func TestCheck_RestoredStateOlderThanItsSpool(t *testing.T) {
 	if len(aside) != 1 {
 		t.Fatalf("the old spool kept aside: %v", aside)
 	}
+}
+
+// shopCheck is a Check of a sync of database shop between two test
+// servers, with its state file and (not yet made) spool in a directory of
+// the test's own, the spool owned.
+func shopCheck(t *testing.T) (c *Check, spoolDir string) {
+	t.Helper()
+	src, dst := testmongo.StartSource(t), testmongo.StartDest(t)
+	dir := t.TempDir()
+	st, err := store.Open(filepath.Join(dir, "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	shop := &config.Config{Sync: config.Sync{DBs: []config.DB{{DB: "shop"}}}}
+	if err := shop.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	spoolDir = filepath.Join(dir, "spool")
+	return &Check{Src: src.Client(), SrcName: "src", Dst: dst.Client(), DstName: "dst", NS: shop.Namespaces(), Store: st,
+		StatePath: "state.db", SpoolDir: spoolDir, OwnsSpool: true, Log: testlog.Quiet()}, spoolDir
 }
