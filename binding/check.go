@@ -71,6 +71,11 @@ type Check struct {
 func (c *Check) Run(ctx context.Context) error {
 	log := c.Log
 	var src Deployment
+	var (
+		srcCluster      string
+		srcClusterKnown bool
+		srcClusterErr   error
+	)
 	if c.Src != nil {
 		var err error
 		if src, err = Source(ctx, c.Src); err != nil {
@@ -79,7 +84,9 @@ func (c *Check) Run(ctx context.Context) error {
 		if src.Weak != "" {
 			log.WithField("source", src.ID).Warn("source identity: " + src.Weak)
 		}
-		if err := c.notAShard(ctx, src); err != nil {
+		// The cluster the source is a shard of, read once for both checks.
+		srcCluster, srcClusterKnown, srcClusterErr = ShardCluster(ctx, c.Src)
+		if err := c.notAShard(src, srcCluster, srcClusterKnown, srcClusterErr); err != nil {
 			return err
 		}
 	}
@@ -90,7 +97,7 @@ func (c *Check) Run(ctx context.Context) error {
 			return fmt.Errorf("destination %s: %w", c.DstName, err)
 		}
 		if c.Src != nil {
-			if err := c.sameDeployment(ctx, src, marker); err != nil {
+			if err := c.sameDeployment(ctx, src, marker, srcCluster); err != nil {
 				return err
 			}
 		}
@@ -151,11 +158,10 @@ func (c *Check) Run(ctx context.Context) error {
 // hold a shard identity of its own (a config shard). When the source does
 // not say, the start goes on with a warning: the applier still stops at the
 // first fromMigrate update or delete of a replica set (a migration's).
-func (c *Check) notAShard(ctx context.Context, src Deployment) error {
+func (c *Check) notAShard(src Deployment, cluster string, known bool, err error) error {
 	if c.Shard || strings.HasPrefix(src.ID, "cluster:") || strings.HasPrefix(src.ID, "mongos:") {
 		return nil
 	}
-	cluster, known, err := ShardCluster(ctx, c.Src)
 	if !known {
 		c.Log.WithError(err).Warn("cannot tell whether the source is a shard of a sharded cluster (grant find on admin.system.version, " +
 			"as clusterMonitor does): a shard must be synced with its cluster (src.shards), never as a replica set")
@@ -169,7 +175,9 @@ func (c *Check) notAShard(ctx context.Context, src Deployment) error {
 	return nil
 }
 
-func (c *Check) sameDeployment(ctx context.Context, src Deployment, marker string) error {
+// sameDeployment refuses a destination that is the source (srcCluster: the
+// cluster the source is a shard of, "" for none).
+func (c *Check) sameDeployment(ctx context.Context, src Deployment, marker, srcCluster string) error {
 	var dst Deployment
 	if d, err := Source(ctx, c.Dst); err == nil {
 		dst = d
@@ -186,12 +194,12 @@ func (c *Check) sameDeployment(ctx context.Context, src Deployment, marker strin
 		// database's primary shard, perhaps another. Its shard identity
 		// names its cluster, which a mongos destination of the same
 		// cluster (or another of its shards) names too.
-		if sc, _, _ := ShardCluster(ctx, c.Src); sc != "" {
+		if srcCluster != "" {
 			dc := dst.ID
 			if !strings.HasPrefix(dc, "cluster:") {
 				dc, _, _ = ShardCluster(ctx, c.Dst)
 			}
-			if dc == sc {
+			if dc == srcCluster {
 				same, known = true, true
 			}
 		}
