@@ -5,6 +5,10 @@ import (
 	"strings"
 )
 
+// BucketsPrefix begins the collection a time-series collection keeps its
+// measurements in (db.system.buckets.<name>).
+const BucketsPrefix = "system.buckets."
+
 // Namespaces answers, for every source namespace, whether it is synced,
 // where it goes on the destination, and which fields it keeps. It is built
 // from sync.dbs; with no dbs everything but internal namespaces is synced.
@@ -34,7 +38,7 @@ func Internal(db, coll string) bool {
 	case "admin", "local", "config", ReservedDB:
 		return true
 	}
-	if strings.HasPrefix(coll, "system.buckets.") || coll == "system.js" || coll == "system.views" {
+	if strings.HasPrefix(coll, BucketsPrefix) || coll == "system.js" || coll == "system.views" {
 		return false
 	}
 	return strings.HasPrefix(coll, "system.")

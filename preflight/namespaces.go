@@ -57,7 +57,7 @@ func specials(ctx context.Context, r *Report, side string, c *mongo.Client, sel 
 			what = append(what, "a view: created on the destination as a view with its pipeline, nothing copied; a view created, changed or dropped during the sync is logged as a write to system.views, which MongoDB 5.0+ does not let the applier write")
 			warn = true
 		}
-		if strings.HasPrefix(coll, "system.buckets.") {
+		if strings.HasPrefix(coll, config.BucketsPrefix) {
 			what = append(what, "time-series buckets: not supported yet")
 			warn = true
 		}

@@ -139,7 +139,7 @@ func (f Filter) Judge(raw bson.Raw) Verdict {
 	if coll == "system.views" && f.NS.DBSelected(db) {
 		return Spool
 	}
-	if name, ok := strings.CutPrefix(coll, "system.buckets."); ok && f.NS.Selected(db, name) {
+	if name, ok := strings.CutPrefix(coll, config.BucketsPrefix); ok && f.NS.Selected(db, name) {
 		return Spool
 	}
 	if f.NS.Selected(db, coll) {

@@ -66,9 +66,9 @@ func Plan(src, dst []Collection, ns *config.Namespaces, options map[string]bson.
 			}
 			continue
 		}
-		if strings.HasPrefix(coll, "system.buckets.") {
+		if strings.HasPrefix(coll, config.BucketsPrefix) {
 			return nil, fmt.Errorf("%s is a sharded time-series collection (%s): syncing time-series collections is not supported yet",
-				db+"."+strings.TrimPrefix(coll, "system.buckets."), c.NS)
+				db+"."+strings.TrimPrefix(coll, config.BucketsPrefix), c.NS)
 		}
 		dstDB, dstColl := config.SplitNS(target)
 		if !enabled[dstDB] {

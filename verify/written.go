@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/copier"
 	"github.com/mongo-sync/mongo-sync/internal/oplog"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -38,18 +39,14 @@ type Written struct {
 	links  []bson.Timestamp           // prevOpTime of transaction entries
 }
 
-// bucketsPrefix begins the collection a time-series collection keeps its
-// measurements in.
-const bucketsPrefix = "system.buckets."
-
 // Add records one oplog entry.
 func (w *Written) Add(e bson.Raw) {
 	op, _ := e.Lookup("op").StringValueOK()
 	ns, _ := e.Lookup("ns").StringValueOK()
-	if db, coll, ok := strings.Cut(ns, "."); ok && strings.HasPrefix(coll, bucketsPrefix) {
+	if db, coll, ok := strings.Cut(ns, "."); ok && strings.HasPrefix(coll, config.BucketsPrefix) {
 		// A time-series collection's measurements are read through the
 		// collection, and written to its buckets: any may have changed.
-		w.mark(&w.all, db+"."+strings.TrimPrefix(coll, bucketsPrefix))
+		w.mark(&w.all, db+"."+strings.TrimPrefix(coll, config.BucketsPrefix))
 	}
 	switch op {
 	case "n":

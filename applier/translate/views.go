@@ -37,9 +37,6 @@ import (
 
 const systemViews = "system.views"
 
-// bucketsPrefix starts the name of a time-series collection's buckets.
-const bucketsPrefix = "system.buckets."
-
 // viewWrite translates an insert (op 'i'), update ('u') or delete ('d') of
 // <db>.system.views into a create, collMod or drop of the view. A view is
 // synced when its own name is selected; its viewOn is a collection of the
@@ -95,7 +92,7 @@ func (t *Translator) viewWrite(seq uint64, ts bson.Timestamp, op byte, db string
 	if pipeline.Type != bson.TypeArray {
 		return nil, fmt.Errorf("view definition %s without a pipeline array", id)
 	}
-	if viewOn == bucketsPrefix+name {
+	if viewOn == config.BucketsPrefix+name {
 		// The view of a time-series collection: timeseriesCreate made it
 		// with its buckets.
 		return nil, nil
@@ -130,7 +127,7 @@ var timeseriesOptions = map[string]bool{"timeseries": true, "expireAfterSeconds"
 // the entry was.
 func (t *Translator) timeseriesCreate(seq uint64, ts bson.Timestamp, dstNS string, o bson.Raw) (exec.Op, error) {
 	dstDB, buckets := config.SplitNS(dstNS)
-	name := strings.TrimPrefix(buckets, bucketsPrefix)
+	name := strings.TrimPrefix(buckets, config.BucketsPrefix)
 	elems, err := o.Elements()
 	if err != nil {
 		return exec.Op{}, err
@@ -157,6 +154,6 @@ func (t *Translator) timeseriesCreate(seq uint64, ts bson.Timestamp, dstNS strin
 // selected time-series collection: its data follows the name the user
 // selected.
 func (t *Translator) bucketsSelected(db, coll string) bool {
-	name, ok := strings.CutPrefix(coll, bucketsPrefix)
+	name, ok := strings.CutPrefix(coll, config.BucketsPrefix)
 	return ok && name != "" && t.NS.Selected(db, name)
 }
