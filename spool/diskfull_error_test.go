@@ -186,39 +186,14 @@ func TestIsDiskFull_BboltGrowthError(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	done := make(chan error, 1)
-	go func() { _, _, err := w.Append(ctx, batch); done <- err }()
-	waitUntil(t, time.Minute, "the append to wait for space", func() bool {
-		select {
-		case err := <-done:
-			t.Fatalf("the append returned at a full disk: %v", err)
-		default:
-		}
-		_, ok := logs.find("spool disk is full: waiting for space")
-		return ok
-	})
+	done := backgroundAppend(ctx, w, batch)
+	waitBlocked(t, done, logs, "spool disk is full: waiting for space", "the append to wait for space", nil)
 	lift()
 	free.Store(-1)
-	var aerr error
-	waitUntil(t, time.Minute, "the append once the file may grow", func() bool {
-		select {
-		case aerr = <-done:
-			return true
-		default:
-			return false
-		}
-	})
-	if aerr != nil {
-		t.Fatal(aerr)
-	}
-	if err := w.Seal(); err != nil {
+	if err := appendResult(t, done, "the append once the file may grow"); err != nil {
 		t.Fatal(err)
 	}
-	es := readAll(t, dir, 1)
-	checkContiguous(t, es, 1)
-	if len(es) != 101 {
-		t.Fatalf("read %d entries, want 101", len(es))
-	}
+	sealedHolds(t, w, dir, 101)
 }
 
 // Which errors count as a full disk, by the free space the filesystem has:

@@ -74,6 +74,60 @@ func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
+// backgroundAppend appends batch to w in a goroutine; its result comes on
+// the channel returned.
+func backgroundAppend(ctx context.Context, w *Writer, batch []bson.Raw) <-chan error {
+	done := make(chan error, 1)
+	go func() { _, _, err := w.Append(ctx, batch); done <- err }()
+	return done
+}
+
+// waitBlocked waits until the append behind done waits, as the log line
+// want says and ready (when not nil) holds; an append that returns first
+// fails t.
+func waitBlocked(t *testing.T, done <-chan error, logs *logCapture, want, what string, ready func() bool) {
+	t.Helper()
+	waitUntil(t, time.Minute, what, func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("the append returned (%v) before %s", err, what)
+		default:
+		}
+		_, ok := logs.find(want)
+		return ok && (ready == nil || ready())
+	})
+}
+
+// appendResult waits for the append behind done to return and returns its
+// error.
+func appendResult(t *testing.T, done <-chan error, what string) error {
+	t.Helper()
+	var err error
+	waitUntil(t, time.Minute, what, func() bool {
+		select {
+		case err = <-done:
+			return true
+		default:
+			return false
+		}
+	})
+	return err
+}
+
+// sealedHolds seals w and checks that dir holds n entries, seq 1 to n, in
+// order.
+func sealedHolds(t *testing.T, w *Writer, dir string, n int) {
+	t.Helper()
+	if err := w.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	es := readAll(t, dir, 1)
+	checkContiguous(t, es, 1)
+	if len(es) != n {
+		t.Fatalf("read %d entries, want %d", len(es), n)
+	}
+}
+
 // drainChecked is an applier's view of the spool: it reads from *next,
 // checks that entries come once, in order (seq contiguous; batch numbers
 // rising, each batch whole), and returns how many it read.
@@ -362,7 +416,6 @@ func TestWriter_DiskFullWhileCreatingSegment(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
 	t.Cleanup(func() { cancel(); w.Close() }) // before the unmount
 	if _, _, err := w.Append(ctx, makeBatch(1, 10, 10)); err != nil {
 		t.Fatal(err)
@@ -371,28 +424,13 @@ func TestWriter_DiskFullWhileCreatingSegment(t *testing.T) {
 		t.Fatal(err)
 	}
 	filler := fill(t, mnt, int64(os.Getpagesize())) // room for one of the four pages
-	go func() { _, _, err := w.Append(ctx, makeBatch(2, 10, 10)); done <- err }()
-	waitUntil(t, time.Minute, "the writer to report the full disk", func() bool {
-		select {
-		case err := <-done:
-			t.Fatalf("the append returned at the full disk: %v", err)
-		default:
-		}
-		_, ok := logs.find("spool disk is full: waiting for space")
-		return ok
-	})
+	done := backgroundAppend(ctx, w, makeBatch(2, 10, 10))
+	waitBlocked(t, done, logs, "spool disk is full: waiting for space", "the writer to report the full disk", nil)
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("append after space was freed: %v", err)
 	}
-	if err := w.Seal(); err != nil {
-		t.Fatal(err)
-	}
-	es := readAll(t, dir, 1)
-	checkContiguous(t, es, 1)
-	if len(es) != 20 {
-		t.Fatalf("read %d entries, want 20", len(es))
-	}
+	sealedHolds(t, w, dir, 20)
 }

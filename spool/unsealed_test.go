@@ -103,32 +103,14 @@ func TestWriter_FailedSealFinishedBeforeTheNextSegment(t *testing.T) {
 		t.Fatalf("Seal with the rename failing: %v; want ENOSPC naming %s", err, openName(1))
 	}
 
-	done := make(chan error, 1)
-	go func() { _, _, err := w.Append(ctx, makeBatch(2, size, 20)); done <- err }()
-	waitUntil(t, time.Minute, "the append to wait for the seal", func() bool {
-		select {
-		case err := <-done:
-			t.Fatalf("the append returned (%v) while the older segment was unsealed; open segments: %v", err, openFiles(t, dir))
-		default:
-		}
-		_, ok := logs.find("spool disk is full: waiting for space")
-		return ok
-	})
+	done := backgroundAppend(ctx, w, makeBatch(2, size, 20))
+	waitBlocked(t, done, logs, "spool disk is full: waiting for space", "the append to wait for the seal (the older segment unsealed)", nil)
 	if got := openFiles(t, dir); len(got) != 1 || got[0] != openName(1) {
 		t.Fatalf("open segments while the seal fails: %v, want only %s", got, openName(1))
 	}
 	fault.fail(0)
-	var aerr error
-	waitUntil(t, time.Minute, "the append once the rename works", func() bool {
-		select {
-		case aerr = <-done:
-			return true
-		default:
-			return false
-		}
-	})
-	if aerr != nil {
-		t.Fatalf("append after the rename works again: %v", aerr)
+	if err := appendResult(t, done, "the append once the rename works"); err != nil {
+		t.Fatalf("append after the rename works again: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, sealedName(1, size))); err != nil {
 		t.Fatalf("the first segment was not sealed: %v", err)
@@ -276,36 +258,12 @@ func TestWriter_FailedSealAtMaxBytesWaits(t *testing.T) {
 		t.Fatal(err)
 	}
 	fault.fail(syscall.ENOSPC)
-	done := make(chan error, 1)
-	go func() { _, _, err := w.Append(t.Context(), makeBatch(2, 10, 20)); done <- err }()
-	waitUntil(t, time.Minute, "the append to wait at the cap with the seal failing", func() bool {
-		select {
-		case err := <-done:
-			t.Fatalf("the append returned (%v) instead of waiting", err)
-		default:
-		}
-		_, ok := logs.find("spool is full (spool.max_bytes)")
-		return ok && fault.calls.Load() >= 2
-	})
+	done := backgroundAppend(t.Context(), w, makeBatch(2, 10, 20))
+	waitBlocked(t, done, logs, "spool is full (spool.max_bytes)", "the append to wait at the cap with the seal failing",
+		func() bool { return fault.calls.Load() >= 2 })
 	fault.fail(0)
-	var aerr error
-	waitUntil(t, time.Minute, "the append once the seal works", func() bool {
-		select {
-		case aerr = <-done:
-			return true
-		default:
-			return false
-		}
-	})
-	if aerr != nil {
-		t.Fatal(aerr)
-	}
-	if err := w.Seal(); err != nil {
+	if err := appendResult(t, done, "the append once the seal works"); err != nil {
 		t.Fatal(err)
 	}
-	es := readAll(t, dir, 1)
-	checkContiguous(t, es, 1)
-	if len(es) != 110 {
-		t.Fatalf("read %d entries, want 110", len(es))
-	}
+	sealedHolds(t, w, dir, 110)
 }
