@@ -20,16 +20,7 @@ func TestTail_KeepsCappedCopies(t *testing.T) {
 	src := testmongo.StartSource(t)
 	base := uint32(time.Now().Unix()) + 1000
 	entry := func(i uint32, ns string, fromMigrate bool) bson.Raw {
-		d := bson.D{{Key: "ts", Value: bson.Timestamp{T: base, I: i}}, {Key: "t", Value: int64(1)},
-			{Key: "op", Value: "i"}, {Key: "ns", Value: ns}, {Key: "o", Value: bson.D{{Key: "_id", Value: int32(i)}}}}
-		if fromMigrate {
-			d = append(d, bson.E{Key: "fromMigrate", Value: true})
-		}
-		raw, err := bson.Marshal(d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return raw
+		return crafted(t, bson.Timestamp{T: base, I: i}, "i", ns, nil, bson.D{{Key: "_id", Value: int32(i)}}, fromMigrate)
 	}
 	resume := entry(1, "app.c", false)
 	o := standaloneApp(t, src, resume,
@@ -79,16 +70,7 @@ func TestTail_ReplicaSetKeepsCloneCollectionAsCappedCopies(t *testing.T) {
 	base := uint32(time.Now().Unix()) + 1000
 	ui := bson.Binary{Subtype: 4, Data: make([]byte, 16)}
 	entry := func(i uint32, op, ns string, o bson.D, fromMigrate bool) bson.Raw {
-		d := bson.D{{Key: "ts", Value: bson.Timestamp{T: base, I: i}}, {Key: "t", Value: int64(1)},
-			{Key: "op", Value: op}, {Key: "ns", Value: ns}, {Key: "ui", Value: ui}, {Key: "o", Value: o}}
-		if fromMigrate {
-			d = append(d, bson.E{Key: "fromMigrate", Value: true})
-		}
-		raw, err := bson.Marshal(d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return raw
+		return crafted(t, bson.Timestamp{T: base, I: i}, op, ns, &ui, o, fromMigrate)
 	}
 	id := func(i int32) bson.D { return bson.D{{Key: "_id", Value: i}} }
 	resume := entry(1, "i", "app.events", id(1), false)
@@ -129,4 +111,23 @@ func TestTail_ReplicaSetKeepsCloneCollectionAsCappedCopies(t *testing.T) {
 			t.Errorf("%s: read %v; want %v", tc.name, read, tc.want)
 		}
 	}
+}
+
+// crafted is an oplog entry {ts, t, op, ns, ui (when not nil), o,
+// fromMigrate (when set)} for a test to insert into the test server's oplog.
+func crafted(t *testing.T, ts bson.Timestamp, op, ns string, ui *bson.Binary, o bson.D, fromMigrate bool) bson.Raw {
+	t.Helper()
+	d := bson.D{{Key: "ts", Value: ts}, {Key: "t", Value: int64(1)}, {Key: "op", Value: op}, {Key: "ns", Value: ns}}
+	if ui != nil {
+		d = append(d, bson.E{Key: "ui", Value: *ui})
+	}
+	d = append(d, bson.E{Key: "o", Value: o})
+	if fromMigrate {
+		d = append(d, bson.E{Key: "fromMigrate", Value: true})
+	}
+	raw, err := bson.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
 }
