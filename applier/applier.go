@@ -74,6 +74,7 @@ type Applier struct {
 	copyRunning bool
 	lastSeq     uint64 // the last entry applied
 	lastTS      bson.Timestamp
+	start       store.Checkpoint // the checkpoint this run began at (appliedBefore)
 }
 
 // Run applies until ctx ends (then it returns nil after the current batch),
@@ -120,7 +121,7 @@ func (a *Applier) Run(ctx context.Context) error {
 	// Configured once, not per batch: Mark records around the barriers of
 	// whichever batch is being applied.
 	a.Exec.Mark = a.markBatch
-	a.lastSeq, a.lastTS = ck.Seq, ck.TS
+	a.lastSeq, a.lastTS, a.start = ck.Seq, ck.TS, ck
 	a.Rec.Positions(0, bson.Timestamp{}, ck.Seq, ck.TS, true)
 	if a.Gate != nil {
 		st, err := spool.ReadStat(a.SpoolDir)
@@ -211,7 +212,7 @@ func (a *Applier) apply(ctx context.Context, es []spool.Entry) error {
 	pend := a.pend[:0]
 	for i, e := range es {
 		var err error
-		if ops, err = a.Translator.AppendOps(ops, e.Seq, e.TS, e.Raw); err != nil && !a.olderThanCopy(err) {
+		if ops, err = a.Translator.AppendOps(ops, e.Seq, e.TS, e.Raw); err != nil && !a.olderThanCopy(err) && !a.appliedBefore(ctx, err, a.start) {
 			es, badErr = es[:i], err
 			break
 		}

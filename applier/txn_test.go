@@ -206,3 +206,54 @@ func TestApplier_TransactionAcrossBatches(t *testing.T) {
 		})
 	}
 }
+
+// TestApplier_RestartBetweenInterleavedPreparedTransactions: a shard logs
+// the prepare of a cross-shard transaction when it prepares and its
+// commitTransaction when the coordinator decides (mongodb/mongo
+// src/mongo/db/op_observer/op_observer_impl.cpp, onTransactionPrepare and
+// onPreparedTransactionCommit), so prepared transactions interleave: T
+// prepares, T2 prepares, T commits. The checkpoint after T's commit stays
+// below T2's prepare, which lies after T's: a restart reads T's
+// commitTransaction again without its prepare. T was applied before that
+// checkpoint was recorded (a checkpoint never passes the first entry of a
+// transaction not yet applied), so the restart passes over it, and applies
+// T2 whole.
+func TestApplier_RestartBetweenInterleavedPreparedTransactions(t *testing.T) {
+	dst := testmongo.StartDest(t)
+	client := dst.Client()
+	tx, tx2 := newSrcTxn(1, 5), newSrcTxn(2, 7)
+	oplog := []bson.Raw{
+		srcInsert(t, at(1), 100),
+		tx.prepare(t, at(2), insertOp("t.c", 1), insertOp("t.c", 2)),
+		tx2.prepare(t, at(3), insertOp("t.c", 3)),
+		tx.commit(t, at(4)),
+		srcInsert(t, at(5), 101),
+		tx2.commit(t, at(6)),
+		srcInsert(t, at(7), 102),
+	}
+	// The first run's spool ends after T's commit; the restart's holds the
+	// same entries (the same seqs) and what the source logged since.
+	first := spoolOplog(t, oplog[:5])
+	state := filepath.Join(t.TempDir(), "state.db")
+	if err := applyAll(t, client, first, state); err != nil {
+		t.Fatalf("first run: %v", err)
+	}
+	st, err := store.Open(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, err := st.Checkpoint()
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ck.Seq != 2 {
+		t.Fatalf("checkpoint after the first run at seq %d, want 2 (below T2's prepare)", ck.Seq)
+	}
+	if err := applyAll(t, client, spoolOplog(t, oplog), state); err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	if got, want := collDocs(t, client.Database("t").Collection("c")), []string{`{"_id":1}`, `{"_id":2}`, `{"_id":3}`, `{"_id":100}`, `{"_id":101}`, `{"_id":102}`}; !slices.Equal(got, want) {
+		t.Fatalf("t.c holds %v, want %v", got, want)
+	}
+}
