@@ -296,7 +296,7 @@ func (c *Check) compare(ctx context.Context, b *store.Binding, src Deployment, m
 			c.StatePath, strings.Join(ch.Added, "; "))
 	}
 	if len(ch.Added) > 0 && !c.StateReadOnly {
-		if err := c.prepareAddition(ctx, before); err != nil {
+		if err := c.prepareAddition(ctx, before, b.AddingFrom != ""); err != nil {
 			return err
 		}
 		if b.AddingFrom == "" {
@@ -471,7 +471,12 @@ func after(ts bson.Timestamp) bson.Timestamp {
 //   - what the state file recorded of the added namespaces (an earlier
 //     copy's marks, the catalog's collections there) is forgotten: a
 //     namespace added back is copied afresh, not skipped as copied long ago.
-func (c *Check) prepareAddition(ctx context.Context, before config.Selection) error {
+func (c *Check) prepareAddition(ctx context.Context, before config.Selection, underWay bool) error {
+	if underWay {
+		if err := c.rewindToAddition(); err != nil {
+			return err
+		}
+	}
 	start, _, needed, err := c.refillPoint()
 	if err != nil {
 		return err
@@ -497,27 +502,22 @@ func (c *Check) prepareAddition(ctx context.Context, before config.Selection) er
 				oplog.FormatTS(start), oplog.FormatTS(oldest))
 		}
 	}
-	added := func(db, coll string) bool { return c.NS.Selected(db, coll) && !before.Selects(db, coll) }
-	src := func(ns string) bool { db, coll := config.SplitNS(ns); return added(db, coll) }
-	sel := c.NS.Selection()
-	dst := func(ns string) bool {
-		dstDB, coll := config.SplitNS(ns)
-		if sel.All {
-			return added(dstDB, coll)
-		}
-		for db := range sel.DBs {
-			if c.NS.MapDB(db) == dstDB && added(db, coll) {
-				return true
-			}
-		}
-		return false
-	}
-	n, err := c.Store.ForgetNamespaces(src, dst)
+	add := config.NewAddition(c.NS, before)
+	src := func(ns string) bool { db, coll := config.SplitNS(ns); return add.Added(db, coll) }
+	n, err := c.Store.ForgetNamespaces(src, add.HeldDest)
 	if err != nil {
 		return err
 	}
 	if n > 0 {
 		c.Log.WithField("records", n).Info("what an earlier copy recorded of the added namespaces is forgotten: they are copied afresh")
+	}
+	// The added namespaces' applier starts where the refilled spool does.
+	ck, err := c.Store.Checkpoint()
+	if err != nil {
+		return err
+	}
+	if err := c.Store.Addition().SetCheckpoint(ck); err != nil {
+		return err
 	}
 	if _, err := os.Stat(c.SpoolDir); err != nil {
 		if os.IsNotExist(err) {
@@ -526,4 +526,33 @@ func (c *Check) prepareAddition(ctx context.Context, before config.Selection) er
 		return err
 	}
 	return c.moveSpoolAside("adding")
+}
+
+// rewindToAddition moves the checkpoint back to the position of an
+// addition still under way, when namespaces are added again: the spool is
+// refilled from one position, the older, and both appliers go on from it.
+// Entries up to the checkpoint's old position are then applied again over
+// a destination that may hold newer documents, so the copy's end (the
+// replay window's) moves up to it.
+func (c *Check) rewindToAddition() error {
+	add := c.Store.Addition()
+	if ok, err := add.Recorded(); err != nil || !ok {
+		return err
+	}
+	from, err := add.Checkpoint()
+	if err != nil {
+		return err
+	}
+	ck, err := c.Store.Checkpoint()
+	if err != nil || ck.Seq <= from.Seq {
+		return err
+	}
+	if c.Store.CopyEnd().Before(ck.TS) {
+		if err := c.Store.SetCopyEnd(ck.TS); err != nil {
+			return err
+		}
+	}
+	c.Log.WithFields(logrus.Fields{"from_seq": ck.Seq, "to_seq": from.Seq}).
+		Warn("namespaces added again while an earlier addition is under way: the checkpoint goes back to where that addition began, and what follows is applied again")
+	return c.Store.SetCheckpoint(from)
 }

@@ -50,6 +50,12 @@ func (t *Translator) command(seq uint64, ts bson.Timestamp, ns string, o, raw bs
 		if !t.dbSelected(db) {
 			return nil, nil
 		}
+		if t.Hold != nil && t.Hold.HeldIn(db) {
+			if t.Hold.KeptIn(db) {
+				return nil, &JoinError{Seq: seq, TS: ts, What: "dropDatabase " + db + " drops namespaces of both sides"}
+			}
+			return nil, nil // the other side's
+		}
 		dst := t.mapDB(db)
 		op := t.cmdOp(seq, ts, dst+".$cmd", "dropDatabase", dst, bson.D{{Key: "dropDatabase", Value: 1}}, mongoerr.NamespaceNotFound)
 		return []exec.Op{after(op, cat.forgetDB(dst))}, nil
@@ -82,6 +88,9 @@ func (t *Translator) command(seq uint64, ts bson.Timestamp, ns string, o, raw bs
 	if !live {
 		t.superseded(seq, ts, dstNS, name+" skipped")
 		return nil, nil
+	}
+	if t.heldDest(where) {
+		return nil, nil // the other side's (a Hold)
 	}
 	dstNS = where
 	dstDB, dstColl := config.SplitNS(dstNS)
@@ -171,6 +180,17 @@ func (t *Translator) rename(seq uint64, ts bson.Timestamp, o bson.Raw, ui []byte
 	}
 	src, srcOK := t.target(from)
 	dst, dstOK := t.target(to)
+	if t.Hold != nil {
+		fromDB, fromColl := config.SplitNS(from)
+		toDB, toColl := config.SplitNS(to)
+		fromHeld, toHeld := t.held(fromDB, fromColl), t.held(toDB, toColl)
+		if (srcOK && toHeld) || (fromHeld && dstOK) {
+			return nil, &JoinError{Seq: seq, TS: ts, What: "renameCollection " + from + " -> " + to + " crosses between the two sides"}
+		}
+		if fromHeld || toHeld {
+			return nil, nil // the other side's
+		}
+	}
 	dropTarget, dropUI := false, []byte(nil)
 	switch v := o.Lookup("dropTarget"); v.Type {
 	case bson.TypeBoolean:
@@ -183,6 +203,9 @@ func (t *Translator) rename(seq uint64, ts bson.Timestamp, o bson.Raw, ui []byte
 		ui, dropUI = nil, nil
 	}
 	if where, known := cat.known(ui); known {
+		if t.heldDest(where) {
+			return nil, nil // the other side's (a Hold)
+		}
 		if dstOK && where == dst {
 			t.Rec.ReapplyNoop(exec.ReasonDDLDone) // renamed already (the copy saw it, or a replay)
 			return t.dropElsewhere(seq, ts, dropUI, dst, cat), nil
@@ -396,4 +419,19 @@ func cleanIndexSpec(spec any) any {
 		return spec
 	}
 	return ddl.IndexSpecForCreate(d)
+}
+
+// JoinError is an entry that names namespaces on both sides of a Hold: a
+// rename from a namespace one side applies into one the other holds back,
+// or a dropDatabase of a database with both. Neither side alone can apply
+// it; the applier stops before it, for the two sides to become one
+// (package pipeline, add.go), which then applies it.
+type JoinError struct {
+	Seq  uint64
+	TS   bson.Timestamp
+	What string
+}
+
+func (e *JoinError) Error() string {
+	return e.What + ": it waits until the copy of the added namespaces has caught up with the rest"
 }

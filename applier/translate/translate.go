@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/mongo-sync/mongo-sync/applier/exec"
 	"github.com/mongo-sync/mongo-sync/applier/update"
@@ -48,6 +49,11 @@ type Translator struct {
 	// (reader/filter.go says what logs them). Unset, they are a chunk
 	// migration's and skipped, convertToCapped's copies excepted.
 	ReplicaSet bool
+	// Hold, if set, names the namespaces this translator leaves to another
+	// while a copy of namespaces added to the selection runs (package
+	// pipeline, add.go): their entries pass as if not selected, and an
+	// entry that names both sides is a *JoinError. Nil: none.
+	Hold *config.Addition
 
 	txns map[string]*txn
 	cat  *catalog
@@ -215,7 +221,28 @@ func (t *Translator) target(ns string) (string, bool) {
 	if !t.NS.Selected(db, coll) && !t.bucketsSelected(db, coll) {
 		return "", false
 	}
+	if t.held(db, coll) {
+		return "", false
+	}
 	return t.NS.MapNS(ns), true
+}
+
+// held reports whether the source collection db.coll (or the time-series
+// collection whose buckets it is) is the other side's of a Hold.
+func (t *Translator) held(db, coll string) bool {
+	if t.Hold == nil {
+		return false
+	}
+	if name, ok := strings.CutPrefix(coll, config.BucketsPrefix); ok && name != "" {
+		coll = name
+	}
+	return t.Hold.Held(db, coll)
+}
+
+// heldDest reports whether destination namespace ns is where a collection
+// the other side of a Hold applies is synced to.
+func (t *Translator) heldDest(ns string) bool {
+	return t.Hold != nil && t.Hold.HeldDest(ns)
 }
 
 func (t *Translator) fields(ns string) []string {
@@ -271,6 +298,9 @@ func (t *Translator) crud(dst []exec.Op, seq uint64, ts bson.Timestamp, op byte,
 			return dst, nil
 		}
 		if where != r.dst {
+			if t.heldDest(where) {
+				return dst, nil // the other side's (a Hold)
+			}
 			base.NS = t.intern([]byte(where))
 		}
 	}
