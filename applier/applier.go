@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/mongo-sync/mongo-sync/applier/exec"
@@ -59,6 +60,28 @@ type Applier struct {
 	// limit, DDL entries for its barrier. Nil: a replica set.
 	Gate *gate.ShardGate
 
+	// The two appliers of an online addition (package pipeline, add.go)
+	// share one spool; each sets some of these. Unset, none applies.
+	//
+	// Cursor is where the applier records its position; nil: Store's
+	// checkpoint.
+	Cursor Cursor
+	// Through, if set, bounds what is applied: no entry past seq; once
+	// final, Run returns nil when every entry through seq is applied.
+	Through func() (seq uint64, final bool)
+	// Join, once closed, makes Run return nil after the batch it applies.
+	Join <-chan struct{}
+	// Keep, if set, is the lowest seq another applier of this spool still
+	// needs: no segment holding it or a later one is removed.
+	Keep func() uint64
+	// Partial says the destination is not consistent at any position of
+	// this applier (namespaces added to the selection are being copied).
+	Partial bool
+	// ReappliedThrough: entries up to this seq may have been applied
+	// before, by another applier of the same process (in its window).
+	ReappliedThrough uint64
+	pos              atomic.Uint64 // lastSeq, for Position
+
 	applied int64
 	batch   []spool.Entry // the batch being applied, for Exec.Mark (markBatch)
 	pend    []uint64      // per entry of the batch: PendingSince after it
@@ -77,10 +100,24 @@ type Applier struct {
 	start       store.Checkpoint // the checkpoint this run began at (appliedBefore)
 }
 
+// Cursor records an applier's position.
+type Cursor interface {
+	Checkpoint() (store.Checkpoint, error)
+	SetCheckpoint(store.Checkpoint) error
+}
+
+// Position is the seq of the last entry applied (or of the checkpoint the
+// run began at); safe to call while Run runs.
+func (a *Applier) Position() uint64 { return a.pos.Load() }
+
 // Run applies until ctx ends (then it returns nil after the current batch),
-// the spool is drained (ExitWhenDrained), or an error stops it.
+// the spool is drained (ExitWhenDrained), Join or Through ends it, or an
+// error stops it.
 func (a *Applier) Run(ctx context.Context) error {
-	ck, err := a.Store.Checkpoint()
+	if a.Cursor == nil {
+		a.Cursor = a.Store
+	}
+	ck, err := a.Cursor.Checkpoint()
 	if err != nil {
 		return err
 	}
@@ -94,6 +131,7 @@ func (a *Applier) Run(ctx context.Context) error {
 			// far: up to here, entries may meet a newer destination.
 			a.horizon = l.Sealed[len(l.Sealed)-1].Last
 		}
+		a.horizon = max(a.horizon, a.ReappliedThrough)
 		if l.Open != nil && !a.Spool.Following() {
 			// A segment left open by a sync process that died may hold
 			// entries its applier applied (it followed the open segment):
@@ -108,7 +146,9 @@ func (a *Applier) Run(ctx context.Context) error {
 	// change under a running applier.
 	a.copyRunning = !a.Store.T0().IsZero() && a.Store.CopyEnd().IsZero()
 	// No copy, or an earlier run passed its end: consistent already.
-	if (a.ConsistentAt.IsZero() && !a.copyRunning) || (!a.ConsistentAt.IsZero() && !ck.TS.Before(a.ConsistentAt)) {
+	if a.Partial {
+		a.consistent = true // never logged nor recorded (checkpoint)
+	} else if (a.ConsistentAt.IsZero() && !a.copyRunning) || (!a.ConsistentAt.IsZero() && !ck.TS.Before(a.ConsistentAt)) {
 		a.consistent = true
 		a.Rec.Consistent()
 	}
@@ -122,6 +162,7 @@ func (a *Applier) Run(ctx context.Context) error {
 	// whichever batch is being applied.
 	a.Exec.Mark = a.markBatch
 	a.lastSeq, a.lastTS, a.start = ck.Seq, ck.TS, ck
+	a.pos.Store(ck.Seq)
 	a.Rec.Positions(0, bson.Timestamp{}, ck.Seq, ck.TS, true)
 	if a.Gate != nil {
 		st, err := spool.ReadStat(a.SpoolDir)
@@ -137,6 +178,24 @@ func (a *Applier) Run(ctx context.Context) error {
 			a.Log.WithField("applied", a.applied).Info("stopped")
 			return nil
 		}
+		if a.joined() {
+			a.Log.WithFields(logrus.Fields{"applied": a.applied, "seq": a.lastSeq}).Info("stopped to join")
+			return nil
+		}
+		limit, final := ^uint64(0), false
+		if a.Through != nil {
+			if limit, final = a.Through(); next > limit {
+				if final {
+					a.Log.WithFields(logrus.Fields{"applied": a.applied, "seq": a.lastSeq}).Info("applied through its bound")
+					return nil
+				}
+				if err := a.settle(ctx, a.lastSeq, a.lastTS); err != nil {
+					return err
+				}
+				a.wait(ctx)
+				continue
+			}
+		}
 		var through bson.Timestamp
 		if a.Gate != nil {
 			through = a.Gate.ReadThrough()
@@ -147,6 +206,9 @@ func (a *Applier) Run(ctx context.Context) error {
 		}
 		if err != nil {
 			return fmt.Errorf("read spool at seq %d: %w", next, err)
+		}
+		if n := len(es); n > 0 && es[n-1].Seq > limit {
+			es = es[:limit-next+1] // seqs are consecutive
 		}
 		if len(es) > 0 && a.openAtStart != 0 && es[len(es)-1].Seq >= a.openAtStart {
 			a.sealedHorizon()
@@ -233,10 +295,24 @@ func (a *Applier) apply(ctx context.Context, es []spool.Entry) error {
 		return err
 	}
 	a.lastSeq, a.lastTS = last.Seq, last.TS
+	a.pos.Store(last.Seq)
 	if err := a.settle(ctx, last.Seq, last.TS); err != nil {
 		return err
 	}
 	return badErr
+}
+
+// joined reports whether Join was closed.
+func (a *Applier) joined() bool {
+	if a.Join == nil {
+		return false
+	}
+	select {
+	case <-a.Join:
+		return true
+	default:
+		return false
+	}
 }
 
 // settle retries the work replay windows deferred, once every entry up to
@@ -300,7 +376,7 @@ func (a *Applier) mark(es []spool.Entry, pend []uint64, seq uint64, through bool
 		target = p - 1
 	}
 	e := es[target-first]
-	if err := a.Store.SetCheckpoint(store.Checkpoint{Seq: e.Seq, TS: e.TS}); err != nil {
+	if err := a.Cursor.SetCheckpoint(store.Checkpoint{Seq: e.Seq, TS: e.TS}); err != nil {
 		return fmt.Errorf("record checkpoint seq %d: %w", e.Seq, err)
 	}
 	return nil
@@ -348,7 +424,7 @@ func (a *Applier) checkpoint(es []spool.Entry, start time.Time) error {
 		ck = store.Checkpoint{Seq: prev.Seq, TS: prev.TS}
 	}
 	failpoint.Hit("applier-before-checkpoint") // writes acknowledged, position not recorded
-	if err := a.Store.SetCheckpoint(ck); err != nil {
+	if err := a.Cursor.SetCheckpoint(ck); err != nil {
 		return fmt.Errorf("record checkpoint seq %d: %w", ck.Seq, err)
 	}
 	if !a.consistent && !a.ConsistentAt.IsZero() && !ck.TS.Before(a.ConsistentAt) {
@@ -359,16 +435,20 @@ func (a *Applier) checkpoint(es []spool.Entry, start time.Time) error {
 		}
 		a.Log.WithFields(logrus.Fields{"ts": oplog.FormatTS(ck.TS), "copy_end": oplog.FormatTS(a.ConsistentAt)}).Info(msg)
 	}
-	if a.consistent {
+	if a.consistent && !a.Partial {
 		a.Rec.Consistent()
 	}
 	a.Rec.Applied(len(es), ck.Seq, ck.TS, entryWall(es, ck.Seq), time.Since(start))
-	if _, err := spool.Remove(a.SpoolDir, ck.Seq+1, a.Retention); err != nil {
+	keepFrom := ck.Seq + 1
+	if a.Keep != nil {
+		keepFrom = min(keepFrom, a.Keep())
+	}
+	if _, err := spool.Remove(a.SpoolDir, keepFrom, a.Retention); err != nil {
 		a.Log.WithError(err).Warn("removing applied segments failed")
 	}
 	n := spoolBytes(a.SpoolDir)
 	if a.MaxBytes > 0 && a.Retention > 0 && n >= a.MaxBytes {
-		removed, err := spool.Remove(a.SpoolDir, ck.Seq+1, 0)
+		removed, err := spool.Remove(a.SpoolDir, keepFrom, 0)
 		if err != nil {
 			a.Log.WithError(err).Warn("removing applied segments failed")
 		}

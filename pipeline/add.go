@@ -2,9 +2,12 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
+	"github.com/mongo-sync/mongo-sync/applier/translate"
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/copier"
 	"github.com/mongo-sync/mongo-sync/internal/oplog"
@@ -18,49 +21,234 @@ import (
 // collection to sync.dbs between two runs. Replaying the oplog alone would
 // give the added namespaces only the writes made from now on: the spool
 // never held their entries. So the sync (binding.Check with AddOnline)
-// records the selection from before (Binding.AddingFrom), and copyAdded
-// copies what is selected now and was not then, before the applier goes
-// on:
+// records the selection from before (Binding.AddingFrom) and the position
+// the addition begins at (store.Addition), and refills the spool from there
+// with the new selection. Then applyAdding runs, side by side:
 //
-//   - the reader of this run spools with the new selection from where the
-//     spool ended, so every entry of an added namespace from there on is
-//     spooled, and the copy reads later than that: the added namespaces'
-//     catch-up window begins at the spool's end, at or before the copy;
-//   - the applier waits (the spool holds what comes meanwhile), then
-//     replays from its checkpoint with the copy's end as the new
-//     consistency point: entries up to it may meet the copied documents'
-//     newer state, and the re-application rules apply to them;
-//   - a collection of a database that was already selected is not copied
-//     again, even if it was created since the first copy (the applier
-//     filled it), because only what the old selection did not select is.
+//   - the applier of the rest, which holds the added namespaces back (a
+//     translate Hold: their entries pass as if unselected), so the live
+//     sync of everything else goes on during the copy. An entry that names
+//     both sides (a rename between them, a dropDatabase of a database with
+//     both) stops it before that entry (translate.JoinError), until the
+//     sides are one;
+//   - the copy of the added namespaces (its ranges recorded: a restart
+//     resumes it), which records its end (store.Addition.CopyEnd);
+//   - once the copy has ended, the added namespaces' own applier, over the
+//     same spool from the addition's position (its own cursor), holding
+//     the rest back, with the copy's end as its replay window's: entries up
+//     to it may meet the copied documents' newer state. It never passes
+//     the other applier's position; segments from its position on are kept
+//     (they count against spool.max_bytes).
 //
-// Before any of it, binding.Check moved the spool aside to be refilled
-// from the state's position with the new selection (the old spool holds
-// the added namespaces' transactions and commands but not the writes
-// between them), and forgot what an earlier copy recorded of the added
-// namespaces (one added back is copied afresh). A stop during the copy
-// resumes it (its ranges are recorded); AddingFrom is cleared only once it
-// is done, and until then the separate applier and copy commands refuse
-// to run (refuseUnfinishedAddition).
+// When it has caught up, the applier of the rest is asked to stop after its
+// batch, the added namespaces' applier applies through the same entry, and
+// the addition ends (store.Addition.End: the copy's end moves up to the
+// addition's, AddingFrom is cleared); one applier of everything goes on
+// from the checkpoint. "destination is consistent" is logged once it passes
+// the addition's copy end. Entries between the checkpoint and where the two
+// stopped are applied again, inside the replay window.
+//
+// A stop anywhere resumes: each side from its own position, the copy from
+// its ranges. Until the addition ends, the separate applier and copy
+// commands refuse to run (refuseUnfinishedAddition).
 
-// copyAdded copies the namespaces added to the selection of st's sync, if
-// any (st at the applying stage), and records the copy's end.
-func copyAdded(ctx context.Context, cfg *config.Config, st *store.Store, rec *status.Recorder, log logrus.FieldLogger, end *copier.EndWitness) error {
+// applyAdding applies st's spool (runApplier), first carrying out the
+// addition to the selection of st's sync when one is under way (above).
+func applyAdding(ctx context.Context, cfg *config.Config, st *store.Store, live *liveSpool, rec *status.Recorder, log logrus.FieldLogger) error {
+	applierLog := log.WithField("component", "applier")
 	b, ok, err := st.Binding()
-	if err != nil || !ok || b.AddingFrom == "" || st.Stage() != store.StageApplied {
+	if err != nil {
 		return err
+	}
+	if !ok || b.AddingFrom == "" || st.Stage() != store.StageApplied {
+		return runApplier(ctx, cfg, ApplyOptions{live: live}, st, rec, applierLog)
 	}
 	before, err := config.ParseSelection(b.AddingFrom)
 	if err != nil {
 		return fmt.Errorf("state file %s: %w", cfg.Store.Path, err)
 	}
+	addition := st.Addition()
+	if ok, err := addition.Recorded(); err != nil {
+		return err
+	} else if !ok {
+		// Recorded by a version whose applier waited for the copy: the
+		// checkpoint has not moved since the addition began.
+		ck, err := st.Checkpoint()
+		if err != nil {
+			return err
+		}
+		if err := addition.SetCheckpoint(ck); err != nil {
+			return err
+		}
+	}
+	hold := config.NewAddition(cfg.Namespaces(), before)
+	reappliedThrough, err := runAddition(ctx, cfg, st, hold, before, live, rec, log)
+	if err != nil || ctx.Err() != nil {
+		return err
+	}
+	if err := addition.End(b); err != nil {
+		return err
+	}
+	rec.SetStage(store.StageApplied)
+	log.WithFields(logrus.Fields{"copy_end": oplog.FormatTS(st.CopyEnd()), "seq": reappliedThrough}).
+		Info("the namespaces added to sync.dbs have joined the rest: one applier goes on; the destination is consistent once it passes copy_end")
+	a, done, err := newApplier(ctx, cfg, ApplyOptions{live: live}, st, rec, applierLog)
+	if err != nil || a == nil {
+		return err
+	}
+	defer done()
+	a.ReappliedThrough = reappliedThrough
+	return a.Run(ctx)
+}
+
+// runAddition runs the two sides of an addition (above) until they join,
+// and returns the last seq either applied; ctx's end stops it with nil.
+func runAddition(ctx context.Context, cfg *config.Config, st *store.Store, hold *config.Addition, before config.Selection,
+	live *liveSpool, rec *status.Recorder, log logrus.FieldLogger) (uint64, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	addition := st.Addition()
+	keep := func() uint64 {
+		ck, _ := addition.Checkpoint()
+		return ck.Seq + 1
+	}
+
+	// The rest, from the checkpoint.
+	rest, doneRest, err := newApplier(ctx, cfg, ApplyOptions{live: live}, st, rec, log.WithField("component", "applier"))
+	if err != nil || rest == nil {
+		return 0, err
+	}
+	defer doneRest()
+	join := make(chan struct{})
+	rest.Translator.Hold = hold
+	rest.Exec.Deferred = sideDeferred{st, hold}
+	rest.Partial, rest.Join, rest.Keep = true, join, keep
+	restDone := make(chan error, 1)
+	go func() { restDone <- rest.Run(ctx) }()
+	restLast, restEnded := uint64(0), false
+	restEnd := func(err error) error {
+		restEnded, restLast = true, rest.Position()
+		var j *translate.JoinError
+		if errors.As(err, &j) {
+			log.WithFields(logrus.Fields{"seq": j.Seq, "ts": oplog.FormatTS(j.TS)}).
+				Warn(j.What + ": the applier of the rest waits there until the added namespaces have caught up")
+			return nil
+		}
+		if err == nil && ctx.Err() == nil && !closed(join) {
+			return errors.New("the applier of the rest ended during the addition") // not expected: it runs until stopped
+		}
+		return err
+	}
+
+	// The copy of the added namespaces, meanwhile.
+	if addition.CopyEnd().IsZero() {
+		copyDone := make(chan error, 1)
+		go func() {
+			copyDone <- copyAddedData(ctx, cfg, st, before, rec, log.WithField("component", "copy"), live.end)
+		}()
+		select {
+		case err := <-copyDone:
+			if err != nil {
+				cancel()
+				<-restDone
+				return 0, err
+			}
+		case err := <-restDone:
+			if err = restEnd(err); err != nil || ctx.Err() != nil {
+				cancel()
+				<-copyDone
+				return 0, err
+			}
+			if err := <-copyDone; err != nil { // the rest waits at a join point
+				return 0, err
+			}
+		}
+		if ctx.Err() != nil {
+			return 0, nil
+		}
+	}
+
+	// The added namespaces, from the addition's position, up to the rest.
+	added, doneAdded, err := newApplier(ctx, cfg, ApplyOptions{live: live}, st, rec, log.WithField("component", "applier-added"))
+	if err != nil || added == nil {
+		cancel()
+		if !restEnded {
+			<-restDone
+		}
+		return 0, err
+	}
+	defer doneAdded()
+	added.Translator.Hold = hold.Inverse()
+	added.Exec.Deferred = sideDeferred{st, hold.Inverse()}
+	// Its writes and replays count; the positions and lag are the rest's.
+	added.Cursor, added.ConsistentAt, added.Partial, added.Wake, added.Rec = addition, addition.CopyEnd(), true, nil, nil
+	var final atomic.Bool
+	var bound atomic.Uint64
+	if restEnded {
+		bound.Store(restLast)
+		final.Store(true)
+	}
+	added.Through = func() (uint64, bool) {
+		if final.Load() {
+			return bound.Load(), true
+		}
+		return rest.Position(), false
+	}
+	addedDone := make(chan error, 1)
+	go func() { addedDone <- added.Run(ctx) }()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-restDone:
+			if err = restEnd(err); err != nil || ctx.Err() != nil {
+				cancel()
+				<-addedDone
+				return 0, err
+			}
+			bound.Store(restLast)
+			final.Store(true)
+		case err := <-addedDone:
+			if err != nil || ctx.Err() != nil || !final.Load() {
+				cancel()
+				if !restEnded {
+					<-restDone
+				}
+				if err == nil && ctx.Err() == nil {
+					err = errors.New("the applier of the added namespaces ended before the join")
+				}
+				return 0, err
+			}
+			return max(restLast, added.Position()), nil
+		case <-tick.C:
+			if !restEnded && !closed(join) && added.Position() >= rest.Position() {
+				close(join) // caught up: the rest stops after its batch
+			}
+		}
+	}
+}
+
+// closed reports whether c is closed.
+func closed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// copyAddedData copies the namespaces added to the selection (before: the
+// one recorded before them), and records the copy's end.
+func copyAddedData(ctx context.Context, cfg *config.Config, st *store.Store, before config.Selection, rec *status.Recorder, log logrus.FieldLogger, end *copier.EndWitness) error {
 	known, err := st.Collections()
 	if err != nil {
 		return err
 	}
 	only := func(ns string, uuid []byte) bool { return toCopy(before, known, ns, uuid) }
+	addedCopyHook(ctx)
 	start := time.Now()
-	log.Warn("copying the namespaces added to sync.dbs; the applier waits until they are copied (the spool holds what comes meanwhile)")
+	log.Warn("copying the namespaces added to sync.dbs; the rest is applied meanwhile, the added namespaces' entries once they are copied (the spool holds them)")
 	if err := copyData(ctx, cfg, st, rec, log, nil, only); err != nil {
 		return fmt.Errorf("copy of the namespaces added to sync.dbs: %w", err)
 	}
@@ -73,20 +261,38 @@ func copyAdded(ctx context.Context, cfg *config.Config, st *store.Store, rec *st
 	if err != nil {
 		return fmt.Errorf("record the end of the copy of the added namespaces: %w", err)
 	}
-	if prev := st.CopyEnd(); at.Before(prev) {
-		at = prev
-	}
-	if err := st.SetCopyEnd(at); err != nil {
+	if err := st.Addition().SetCopyEnd(at); err != nil {
 		return err
 	}
-	b.AddingFrom = ""
-	if err := st.SetBinding(b); err != nil {
-		return err
-	}
-	rec.SetStage(store.StageApplied)
 	log.WithFields(logrus.Fields{"copy_end": oplog.FormatTS(at), "via": via, "took": time.Since(start).Truncate(time.Millisecond).String()}).
-		Info("the namespaces added to sync.dbs are copied: the destination is consistent once the applier passes copy_end")
+		Info("the namespaces added to sync.dbs are copied: their entries are applied from where the addition began, until they catch up with the rest")
 	return nil
+}
+
+// addedCopyHook runs before the copy of added namespaces starts: tests hold
+// the copy there to watch the rest being applied meanwhile.
+var addedCopyHook = func(context.Context) {}
+
+// sideDeferred is the deferred work of one side of an addition: the items
+// of the destination namespaces the side applies (those its Hold does not
+// hold back). Both record into the same state file.
+type sideDeferred struct {
+	st   *store.Store
+	hold *config.Addition
+}
+
+func (d sideDeferred) PutDeferred(x store.Deferred) error    { return d.st.PutDeferred(x) }
+func (d sideDeferred) DeleteDeferred(x store.Deferred) error { return d.st.DeleteDeferred(x) }
+
+func (d sideDeferred) DeferredWork() ([]store.Deferred, error) {
+	all, err := d.st.DeferredWork()
+	mine := all[:0]
+	for _, x := range all {
+		if !d.hold.HeldDest(x.NS) {
+			mine = append(mine, x)
+		}
+	}
+	return mine, err
 }
 
 // refuseUnfinishedAddition stops the separate applier and copy commands

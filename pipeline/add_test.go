@@ -276,3 +276,142 @@ func TestSync_DatabaseAddedAfterItsTransactionWasSpooled(t *testing.T) {
 		t.Fatalf("%d differences between source and destination; log:\n%s", n, logTail(hook, 12))
 	}
 }
+
+// TestSync_AdditionLeavesTheRestLive: while the namespaces added to
+// sync.dbs are copied, the rest is applied (issue 28: "copied online while
+// the live sync of the rest goes on"). The copy is held at its start
+// (addedCopyHook) while the test writes:
+//   - orders inserted then reach the destination, and the added
+//     collections' writes do not (their copy has not run);
+//   - a rename from shop.moved (synced before) into shop.target (added)
+//     names both sides: the applier of the rest stops before it, so orders
+//     inserted after it wait too;
+//
+// then the copy goes on, the added namespaces catch up, the two appliers
+// join, and the destination ends equal to the source by a comparison that
+// uses none of mongo-sync's code.
+func TestSync_AdditionLeavesTheRestLive(t *testing.T) {
+	src, dst := testmongo.StartSource(t), testmongo.StartDest(t)
+	ctx := context.Background()
+	insertN(t, src.Client(), "shop", "orders", 0, 50)
+	insertN(t, src.Client(), "shop", "moved", 0, 20)
+	insertN(t, src.Client(), "shop", "extra", 0, 30) // added: selected by the whole database only
+	insertN(t, src.Client(), "blog", "posts", 0, 40)
+	dir := t.TempDir()
+	log, hook := logtest.NewNullLogger()
+	logged := func(msg string) bool {
+		for _, e := range hook.AllEntries() {
+			if strings.Contains(e.Message, msg) {
+				return true
+			}
+		}
+		return false
+	}
+	p := &inProcess{t: t, hook: hook}
+	run := func(dbs string) (*status.Recorder, func() error) {
+		cfg, err := config.Load(testsync.WriteConfig(t, dir, src.URI, dst.URI, "[sync]\ndbs = ["+dbs+"]\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := status.New("sync")
+		return rec, p.start(func(ctx context.Context) error { return Sync(ctx, cfg, "", rec, log) })
+	}
+	count := func(c *mongo.Client, db, coll string, filter bson.D) int64 {
+		n, err := c.Database(db).Collection(coll).CountDocuments(ctx, filter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	rec, stop := run(`{ db = "shop", colls = [ { coll = "orders" }, { coll = "moved" } ] }`)
+	p.waitFor("consistent destination", 120*time.Second, func() bool { return rec.Snapshot().Consistent })
+	if err := stop(); err != nil {
+		t.Fatalf("first run: %v", err)
+	}
+
+	held, release := make(chan struct{}), make(chan struct{})
+	addedCopyHook = func(ctx context.Context) {
+		close(held)
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+	}
+	defer func() { addedCopyHook = func(context.Context) {} }()
+	rec, stop = run(`{ db = "shop" }, { db = "blog" }`)
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+		stop()
+	}()
+	p.waitFor("the added namespaces' copy to start", 60*time.Second, func() bool {
+		select {
+		case <-held:
+			return true
+		default:
+			return false
+		}
+	})
+	insertN(t, src.Client(), "shop", "orders", 50, 10)
+	insertN(t, src.Client(), "blog", "posts", 40, 5)
+	insertN(t, src.Client(), "shop", "extra", 30, 5)
+	p.waitFor("the orders inserted during the copy on the destination", 60*time.Second, func() bool {
+		return count(dst.Client(), "shop", "orders", bson.D{}) == 60
+	})
+	if rec.Snapshot().Consistent {
+		t.Error("status says the destination is consistent while added namespaces are being copied")
+	}
+	for _, ns := range [][2]string{{"blog", "posts"}, {"shop", "extra"}} {
+		if n := count(dst.Client(), ns[0], ns[1], bson.D{}); n != 0 {
+			t.Fatalf("%s.%s holds %d documents before its copy ran", ns[0], ns[1], n)
+		}
+	}
+
+	if err := src.Client().Database("admin").RunCommand(ctx, bson.D{{Key: "renameCollection", Value: "shop.moved"}, {Key: "to", Value: "shop.target"}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if src.TestServer {
+		// The test server logs no command: the entry goes into its oplog
+		// as mongod logs a rename within a database (mongodb/mongo
+		// src/mongo/db/op_observer/op_observer_impl.cpp,
+		// onRenameCollection: renameCollection, to, stayTemp, and
+		// dropTarget only when a target was dropped), between the writes
+		// before it and after it.
+		time.Sleep(1100 * time.Millisecond)
+		if _, err := src.Client().Database("local").Collection("oplog.rs").InsertOne(ctx, bson.D{
+			{Key: "op", Value: "c"}, {Key: "ns", Value: "shop.$cmd"},
+			{Key: "o", Value: bson.D{{Key: "renameCollection", Value: "shop.moved"}, {Key: "to", Value: "shop.target"}, {Key: "stayTemp", Value: false}}},
+			{Key: "ts", Value: bson.Timestamp{T: uint32(time.Now().Unix()), I: 1 << 20}}, {Key: "t", Value: int64(1)}, {Key: "v", Value: int64(2)},
+			{Key: "wall", Value: bson.NewDateTimeFromTime(time.Now())}}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(1100 * time.Millisecond)
+	}
+	insertN(t, src.Client(), "shop", "orders", 60, 10) // n 60..69, after the rename
+	p.waitFor("the applier of the rest stopped at the rename", 60*time.Second, func() bool {
+		return logged("the applier of the rest waits there")
+	})
+	if n := count(dst.Client(), "shop", "orders", bson.D{{Key: "n", Value: bson.D{{Key: "$gte", Value: 60}}}}); n != 0 {
+		t.Fatalf("%d orders inserted after the rename were applied before it", n)
+	}
+
+	close(release)
+	p.waitFor("a consistent destination after the addition", 180*time.Second, func() bool { return rec.Snapshot().Consistent })
+	dbs := map[string]string{"shop": "shop", "blog": "blog"}
+	p.waitFor("destination equal to the source", 120*time.Second, func() bool {
+		return testsync.DiffUnion(t, []*mongo.Client{src.Client()}, dst.Client(), dbs, func(string, ...any) {}) == 0
+	})
+	if !logged("have joined the rest") {
+		t.Errorf("the join was not logged; log:\n%s", logTail(hook, 30))
+	}
+	if n := testsync.IndependentDiff(t, src.Client(), dst.Client(), dbs); n != 0 {
+		t.Fatalf("%d differences between source and destination", n)
+	}
+	if n := count(dst.Client(), "shop", "target", bson.D{}); n != 20 {
+		t.Fatalf("shop.target holds %d documents, want the 20 renamed into it", n)
+	}
+}

@@ -86,48 +86,69 @@ func ConnectBoth(ctx context.Context, cfg *config.Config) (src, dst *mongo.Clien
 
 // runApplier applies the spool with the open state file st.
 func runApplier(ctx context.Context, cfg *config.Config, opts ApplyOptions, st *store.Store, rec *status.Recorder, log logrus.FieldLogger) error {
-	if err := cfg.RequireDest(); err != nil {
+	a, done, err := newApplier(ctx, cfg, opts, st, rec, log)
+	if err != nil || a == nil {
 		return err
+	}
+	defer done()
+	return a.Run(ctx)
+}
+
+// newApplier connects to the destination and opens the spool for an
+// applier of st; done releases them. A nil applier and no error: ctx ended
+// while it waited for the reader's spool.
+func newApplier(ctx context.Context, cfg *config.Config, opts ApplyOptions, st *store.Store, rec *status.Recorder, log logrus.FieldLogger) (a *applier.Applier, done func(), err error) {
+	if err := cfg.RequireDest(); err != nil {
+		return nil, nil, err
 	}
 	client, err := mongoconn.Dest(ctx, cfg.DstMongo())
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer client.Disconnect(context.Background())
+	var sr *spool.Reader
+	done = func() {
+		if sr != nil {
+			sr.Close()
+		}
+		client.Disconnect(context.Background())
+	}
+	defer func() {
+		if a == nil {
+			done()
+		}
+	}()
 	// The applier may start before the reader: it waits for the spool.
 	if err := os.MkdirAll(cfg.Spool.Dir, 0o700); err != nil {
-		return fmt.Errorf("spool directory: %w", err)
+		return nil, nil, fmt.Errorf("spool directory: %w", err)
 	}
-	sr, err := spool.OpenReader(cfg.Spool.Dir)
-	if err != nil {
-		return err
+	if sr, err = spool.OpenReader(cfg.Spool.Dir); err != nil {
+		return nil, nil, err
 	}
-	defer sr.Close()
 	var wake chan struct{}
 	if opts.live != nil {
 		// After the writer recovered the spool (sealed what a crashed run
 		// left open): the applier's horizon then covers all of it.
 		w, ok := opts.live.writer(ctx)
 		if !ok {
-			return nil
+			return nil, nil, nil
 		}
 		sr.Follow(w)
 		wake = opts.live.wake
 	}
 	if opts.ReplayFrom != "" {
 		if err := rewind(ctx, sr, st, opts.ReplayFrom, log); err != nil {
-			return err
+			return nil, nil, err
 		}
 	}
 	exec := &exec.Executor{Client: client, WriteConcern: mongoconn.DestOptions(cfg.DstMongo()).WriteConcern, Workers: cfg.Applier.Workers, BulkSize: cfg.Applier.BulkSize,
 		RoutingRetry: cfg.Applier.RoutingRetry.D(), Log: log, Rec: rec}
 	if mongos, err := sharding.WhetherMongos(ctx, client, log); err != nil {
-		return fmt.Errorf("destination %s: %w", cfg.DstMongo().Redacted(), err)
+		return nil, nil, fmt.Errorf("destination %s: %w", cfg.DstMongo().Redacted(), err)
 	} else if mongos {
 		exec.Keys = opts.live.shardGate().ShareKeys(sharding.NewShardKeys(client)) // one per sync, every shard's
 		log.Info("destination is a mongos: statements carry the shard key of each sharded collection")
 	}
-	a := &applier.Applier{
+	a = &applier.Applier{
 		Spool: sr, SpoolDir: cfg.Spool.Dir, Store: st,
 		Translator:      translator(cfg, st, rec, log, opts.elsewhere),
 		Exec:            exec,
@@ -144,7 +165,7 @@ func runApplier(ctx context.Context, cfg *config.Config, opts ApplyOptions, st *
 		LogInterval:     cfg.Applier.LogInterval.D(),
 		Log:             log,
 	}
-	return a.Run(ctx)
+	return a, done, nil
 }
 
 func rewind(ctx context.Context, sr *spool.Reader, st *store.Store, from string, log logrus.FieldLogger) error {

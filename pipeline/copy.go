@@ -130,8 +130,7 @@ func recordCopyEnd(ctx context.Context, src *mongo.Client, st *store.Store, end 
 	if b, ok, err := st.Binding(); err != nil {
 		return err
 	} else if ok && b.AddingFrom != "" {
-		b.AddingFrom = ""
-		if err := st.SetBinding(b); err != nil {
+		if err := st.Addition().End(b); err != nil {
 			return err
 		}
 	}

@@ -82,14 +82,11 @@ func Sync(ctx context.Context, cfg *config.Config, optimeLog string, rec *status
 				return err
 			}
 		}
-		if err := copyAdded(gctx, cfg, st, rec, log.WithField("component", "copy"), live.end); err != nil {
-			return err
-		}
 		if gctx.Err() != nil {
 			return nil
 		}
 		rec.SetStage(store.StageApplied)
-		return runApplier(gctx, cfg, ApplyOptions{live: live}, st, rec, log.WithField("component", "applier"))
+		return applyAdding(gctx, cfg, st, live, rec, log)
 	})
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {

@@ -78,35 +78,43 @@ func OpenReadOnly(path string) (*Store, error) {
 
 // Checkpoint returns the stored checkpoint (zero when none).
 func (s *Store) Checkpoint() (Checkpoint, error) {
-	var c Checkpoint
-	err := s.db.View(func(tx *bolt.Tx) error {
+	c, _, err := s.checkpointAt(keyCkpt)
+	return c, err
+}
+
+// checkpointAt reads the checkpoint recorded at key; ok is false when none is.
+func (s *Store) checkpointAt(key []byte) (c Checkpoint, ok bool, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketState)
 		if b == nil {
 			return nil
 		}
-		v := b.Get(keyCkpt)
+		v := b.Get(key)
 		if v == nil {
 			return nil
 		}
 		if len(v) != 16 {
-			return fmt.Errorf("state file %s: checkpoint is damaged (%d bytes)", s.db.Path(), len(v))
+			return fmt.Errorf("state file %s: %s is damaged (%d bytes)", s.db.Path(), key, len(v))
 		}
 		c.Seq = binary.BigEndian.Uint64(v)
 		u := binary.BigEndian.Uint64(v[8:])
 		c.TS = bson.Timestamp{T: uint32(u >> 32), I: uint32(u)}
+		ok = true
 		return nil
 	})
-	return c, err
+	return c, ok, err
 }
 
 // SetCheckpoint durably records c.
 func (s *Store) SetCheckpoint(c Checkpoint) error {
+	return s.db.Update(func(tx *bolt.Tx) error { return putCheckpoint(tx, keyCkpt, c) })
+}
+
+func putCheckpoint(tx *bolt.Tx, key []byte, c Checkpoint) error {
 	var v [16]byte
 	binary.BigEndian.PutUint64(v[:], c.Seq)
 	binary.BigEndian.PutUint64(v[8:], uint64(c.TS.T)<<32|uint64(c.TS.I))
-	return s.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketState).Put(keyCkpt, v[:])
-	})
+	return tx.Bucket(bucketState).Put(key, v[:])
 }
 
 // Close closes the state file.
