@@ -51,7 +51,7 @@ func TestSync_KillNineDuringOnlineAddition(t *testing.T) {
 	}()
 
 	p := start(t, "sync", "-f", conf)
-	p.waitLog(t, 5*time.Minute, "destination is consistent")
+	p.waitLog(t, 5*time.Minute, "destination is consistent: the applier has passed")
 	if err := p.term(t); err != nil {
 		t.Fatalf("first run: %v", err)
 	}
@@ -79,19 +79,18 @@ func TestSync_KillNineDuringOnlineAddition(t *testing.T) {
 		}
 		copyKills++
 	}
-	// During the catch-up: kill soon after the copy's end is recorded.
+	// During the catch-up: kill soon after the added namespaces' applier
+	// starts (the copy's end is recorded), until a run joins the two.
 	for round := 0; round < rounds; round++ {
 		p := start(t, "sync", "-f", conf)
-		p.waitLog(t, 5*time.Minute, "the namespaces added to sync.dbs are copied")
+		p.waitLog(t, 5*time.Minute, "component=applier-added")
+		time.Sleep(time.Duration(rng.IntN(1500)) * time.Millisecond)
+		killRunning(t, p, "during the addition's catch-up")
 		out := p.output()
+		logs.WriteString(out)
 		if strings.Contains(out, "have joined the rest") {
-			logs.WriteString(out)
-			p.kill9()
 			break
 		}
-		time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
-		killRunning(t, p, "during the addition's catch-up")
-		logs.WriteString(p.output())
 		catchUpKills++
 	}
 	p = start(t, "sync", "-f", conf)
