@@ -82,6 +82,7 @@ func applyAdding(ctx context.Context, cfg *config.Config, st *store.Store, live 
 		}
 	}
 	hold := config.NewAddition(cfg.Namespaces(), before)
+	rec.SetStage(store.StageCopying) // until the addition has ended
 	reappliedThrough, err := runAddition(ctx, cfg, st, hold, before, live, rec, log)
 	if err != nil || ctx.Err() != nil {
 		return err

@@ -362,8 +362,8 @@ func TestSync_AdditionLeavesTheRestLive(t *testing.T) {
 	p.waitFor("the orders inserted during the copy on the destination", 60*time.Second, func() bool {
 		return count(dst.Client(), "shop", "orders", bson.D{}) == 60
 	})
-	if rec.Snapshot().Consistent {
-		t.Error("status says the destination is consistent while added namespaces are being copied")
+	if snap := rec.Snapshot(); snap.Consistent || snap.Stage != string(store.StageCopying) {
+		t.Errorf("status during the addition's copy: stage %q, consistent %v; want copying, not consistent", snap.Stage, snap.Consistent)
 	}
 	for _, ns := range [][2]string{{"blog", "posts"}, {"shop", "extra"}} {
 		if n := count(dst.Client(), ns[0], ns[1], bson.D{}); n != 0 {
@@ -405,6 +405,9 @@ func TestSync_AdditionLeavesTheRestLive(t *testing.T) {
 	p.waitFor("destination equal to the source", 120*time.Second, func() bool {
 		return testsync.DiffUnion(t, []*mongo.Client{src.Client()}, dst.Client(), dbs, func(string, ...any) {}) == 0
 	})
+	if stage := rec.Snapshot().Stage; stage != string(store.StageApplied) {
+		t.Errorf("status after the addition joined: stage %q, want %q", stage, store.StageApplied)
+	}
 	if !logged("have joined the rest") {
 		t.Errorf("the join was not logged; log:\n%s", logTail(hook, 30))
 	}
