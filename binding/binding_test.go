@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mongo-sync/mongo-sync/config"
 	"github.com/mongo-sync/mongo-sync/internal/testlog"
@@ -323,4 +324,69 @@ func shopCheck(t *testing.T) (c *Check, spoolDir string) {
 	spoolDir = filepath.Join(dir, "spool")
 	return &Check{Src: src.Client(), SrcName: "src", Dst: dst.Client(), DstName: "dst", NS: shop.Namespaces(), Store: st,
 		StatePath: "state.db", SpoolDir: spoolDir, OwnsSpool: true, Log: testlog.Quiet()}, spoolDir
+}
+
+// Namespaces added while an earlier addition is under way, after its
+// applier of the rest moved on (checkpoint 12) and its copy ended: the
+// checkpoint goes back to where that addition began (5), since the spool is
+// refilled from one position; the copy's end is forgotten, so the newly
+// added namespaces are copied; the old checkpoint's position becomes the
+// replay window's end (entries up to it are applied again).
+func TestCheck_AdditionDuringAnAddition(t *testing.T) {
+	ctx := context.Background()
+	c, spoolDir := shopCheck(t)
+	c.AddOnline = true
+	st := c.Store
+	now := uint32(time.Now().Unix()) // positions the source's oplog still holds
+	st.SetT0(bson.Timestamp{T: now, I: 1})
+	st.SetCopyEnd(bson.Timestamp{T: now, I: 2})
+	st.SetStage(store.StageApplied)
+	if err := c.Run(ctx); err != nil {
+		t.Fatalf("first start: %v", err)
+	}
+	load := func(dbs ...string) *config.Namespaces {
+		cfg := &config.Config{}
+		for _, db := range dbs {
+			cfg.Sync.DBs = append(cfg.Sync.DBs, config.DB{DB: db})
+		}
+		if err := cfg.Finish(); err != nil {
+			t.Fatal(err)
+		}
+		return cfg.Namespaces()
+	}
+	began := store.Checkpoint{Seq: 5, TS: bson.Timestamp{T: now + 10, I: 1}}
+	st.SetCheckpoint(began)
+	c.NS = load("shop", "blog")
+	if err := c.Run(ctx); err != nil {
+		t.Fatalf("blog added: %v", err)
+	}
+	if ck, err := st.Addition().Checkpoint(); err != nil || ck != began {
+		t.Fatalf("the addition's position: %+v (%v), want %+v", ck, err, began)
+	}
+	moved := store.Checkpoint{Seq: 12, TS: bson.Timestamp{T: now + 20, I: 1}}
+	st.SetCheckpoint(moved)
+	st.Addition().SetCopyEnd(bson.Timestamp{T: now + 15, I: 1})
+	c.NS = load("shop", "blog", "news")
+	if err := c.Run(ctx); err != nil {
+		t.Fatalf("news added during blog's addition: %v", err)
+	}
+	if ck, _ := st.Checkpoint(); ck != began {
+		t.Errorf("checkpoint %+v, want it back at the addition's start %+v", ck, began)
+	}
+	if ck, _ := st.Addition().Checkpoint(); ck != began {
+		t.Errorf("the addition's position %+v, want %+v", ck, began)
+	}
+	if end := st.Addition().CopyEnd(); !end.IsZero() {
+		t.Errorf("the addition's copy end %v is kept: news would never be copied", end)
+	}
+	if end := st.CopyEnd(); end != moved.TS {
+		t.Errorf("copy end %v, want the old checkpoint's %v (entries up to it are applied again)", end, moved.TS)
+	}
+	if b, _, _ := st.Binding(); !strings.Contains(b.AddingFrom, `"shop"`) || strings.Contains(b.AddingFrom, `"blog"`) {
+		t.Errorf("adding_from %s, want the selection before the first addition", b.AddingFrom)
+	}
+	// Both moves aside kept, though within one second.
+	if aside, _ := filepath.Glob(spoolDir + ".before-adding-*"); len(aside) != 2 {
+		t.Errorf("spools moved aside: %v, want two", aside)
+	}
 }

@@ -419,6 +419,14 @@ func (c *Check) lostNeeded() (bool, error) {
 // kept for the operator to remove.
 func (c *Check) moveSpoolAside(why string) error {
 	aside := fmt.Sprintf("%s.before-%s-%s", filepath.Clean(c.SpoolDir), why, time.Now().UTC().Format("20060102T150405"))
+	// Two moves within one second (an addition restarted at once) get
+	// names of their own: a rename onto the first would fail, or replace it.
+	for n, base := 2, aside; ; n++ {
+		if _, err := os.Lstat(aside); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		aside = fmt.Sprintf("%s-%d", base, n)
+	}
 	if err := os.Rename(c.SpoolDir, aside); err != nil {
 		return fmt.Errorf("move spool %s aside to refill it: %w", c.SpoolDir, err)
 	}
@@ -516,7 +524,7 @@ func (c *Check) prepareAddition(ctx context.Context, before config.Selection, un
 	if err != nil {
 		return err
 	}
-	if err := c.Store.Addition().SetCheckpoint(ck); err != nil {
+	if err := c.Store.Addition().Begin(ck); err != nil {
 		return err
 	}
 	if _, err := os.Stat(c.SpoolDir); err != nil {

@@ -50,6 +50,20 @@ func (a Addition) SetCopyEnd(ts bson.Timestamp) error {
 	return a.s.put(keyAddCopyEnd, bsonx.TSBytes(ts))
 }
 
+// Begin records the position an addition begins at, and that its copy has
+// not ended: namespaces added while one addition is under way are copied
+// with it, and its copy's end comes after theirs.
+func (a Addition) Begin(at Checkpoint) error {
+	return a.s.db.Update(func(tx *bolt.Tx) error {
+		if c := tx.Bucket(bucketCopy); c != nil {
+			if err := c.Delete(keyAddCopyEnd); err != nil {
+				return err
+			}
+		}
+		return putCheckpoint(tx, keyAddCkpt, at)
+	})
+}
+
 // End records, in one transaction, that the addition has joined the rest of
 // the sync: the copy's end moves to the addition's (when later), the
 // addition's position and copy end are removed, and b (its AddingFrom
