@@ -274,7 +274,7 @@ func (a *Applier) apply(ctx context.Context, es []spool.Entry) error {
 	pend := a.pend[:0]
 	for i, e := range es {
 		var err error
-		if ops, err = a.Translator.AppendOps(ops, e.Seq, e.TS, e.Raw); err != nil && !a.olderThanCopy(err) && !a.appliedBefore(ctx, err, a.start) {
+		if ops, err = a.Translator.AppendOps(ops, e.Seq, e.TS, e.Raw); err != nil && !a.olderThanCopy(err) && !a.appliedBefore(err, a.start) {
 			es, badErr = es[:i], err
 			break
 		}
@@ -575,6 +575,13 @@ func Rewind(ctx context.Context, r *spool.Reader, st *store.Store, seq uint64, t
 		if err := spool.SetApplied(r.Dir(), ck.Seq+1); err != nil { // a full disk must not remove what the replay needs
 			return store.Checkpoint{}, err
 		}
+		es, err := r.Read(ctx, seq, 1, 0)
+		if err != nil || len(es) == 0 {
+			return store.Checkpoint{}, fmt.Errorf("read seq %d to replay from: %v", seq, err)
+		}
+		if err := st.RaiseReadFrom(es[0].TS); err != nil { // appliedBefore: the replay reads from here
+			return store.Checkpoint{}, err
+		}
 		return ck, st.SetCheckpoint(ck)
 	}
 	for from := oldest; ; {
@@ -592,6 +599,9 @@ func Rewind(ctx context.Context, r *spool.Reader, st *store.Store, seq uint64, t
 				}
 				ck := store.Checkpoint{Seq: e.Seq - 1}
 				if err := spool.SetApplied(r.Dir(), ck.Seq+1); err != nil {
+					return store.Checkpoint{}, err
+				}
+				if err := st.RaiseReadFrom(e.TS); err != nil {
 					return store.Checkpoint{}, err
 				}
 				return ck, st.SetCheckpoint(ck)

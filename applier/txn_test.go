@@ -12,6 +12,7 @@ import (
 	"github.com/mongo-sync/mongo-sync/applier/translate"
 	"github.com/mongo-sync/mongo-sync/internal/bsontest"
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
+	"github.com/mongo-sync/mongo-sync/spool"
 	"github.com/mongo-sync/mongo-sync/store"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -214,10 +215,13 @@ func TestApplier_TransactionAcrossBatches(t *testing.T) {
 // onPreparedTransactionCommit), so prepared transactions interleave: T
 // prepares, T2 prepares, T commits. The checkpoint after T's commit stays
 // below T2's prepare, which lies after T's: a restart reads T's
-// commitTransaction again without its prepare. T was applied before that
-// checkpoint was recorded (a checkpoint never passes the first entry of a
-// transaction not yet applied), so the restart passes over it, and applies
-// T2 whole.
+// commitTransaction again without its prepare. When the runs of this state
+// file read T's prepare (it lies after the copy's spool start), T was
+// applied before that checkpoint was recorded (a checkpoint never passes
+// the first entry of a transaction not yet applied): the restart passes
+// over it and applies T2 whole. Where reading began is unknown (an
+// incremental sync), or lies after T's prepare (a rewind past it), the
+// restart stops as before: T's commit alone would apply a part of it.
 func TestApplier_RestartBetweenInterleavedPreparedTransactions(t *testing.T) {
 	dst := testmongo.StartDest(t)
 	client := dst.Client()
@@ -231,29 +235,104 @@ func TestApplier_RestartBetweenInterleavedPreparedTransactions(t *testing.T) {
 		tx2.commit(t, at(6)),
 		srcInsert(t, at(7), 102),
 	}
-	// The first run's spool ends after T's commit; the restart's holds the
-	// same entries (the same seqs) and what the source logged since.
-	first := spoolOplog(t, oplog[:5])
-	state := filepath.Join(t.TempDir(), "state.db")
-	if err := applyAll(t, client, first, state); err != nil {
-		t.Fatalf("first run: %v", err)
+	checkpoint := func(state string) store.Checkpoint {
+		st, err := store.Open(state)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		ck, err := st.Checkpoint()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ck
 	}
-	st, err := store.Open(state)
-	if err != nil {
-		t.Fatal(err)
+	for _, c := range []struct {
+		name     string
+		readFrom bson.Timestamp // the copy's spool start; zero: an incremental sync
+		applied  bool           // the restart passes over T's commit
+	}{
+		{"a copy's spool", at(1), true},
+		{"an incremental sync", bson.Timestamp{}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			resetServer(t, client)
+			// The first run's spool ends after T's commit; the restart's
+			// holds the same entries (the same seqs) and what came since.
+			first := spoolOplog(t, oplog[:5])
+			state := filepath.Join(t.TempDir(), "state.db")
+			if !c.readFrom.IsZero() {
+				st, err := store.Open(state)
+				if err != nil {
+					t.Fatal(err)
+				}
+				st.SetSpoolFrom(c.readFrom)
+				st.Close()
+			}
+			if err := applyAll(t, client, first, state); err != nil {
+				t.Fatalf("first run: %v", err)
+			}
+			if ck := checkpoint(state); ck.Seq != 2 {
+				t.Fatalf("checkpoint after the first run at seq %d, want 2 (below T2's prepare)", ck.Seq)
+			}
+			err := applyAll(t, client, spoolOplog(t, oplog), state)
+			if !c.applied {
+				checkUnknown(t, err, oplog[3], 4)
+				return
+			}
+			if err != nil {
+				t.Fatalf("restart: %v", err)
+			}
+			if got, want := collDocs(t, client.Database("t").Collection("c")), []string{`{"_id":1}`, `{"_id":2}`, `{"_id":3}`, `{"_id":100}`, `{"_id":101}`, `{"_id":102}`}; !slices.Equal(got, want) {
+				t.Fatalf("t.c holds %v, want %v", got, want)
+			}
+		})
 	}
-	ck, err := st.Checkpoint()
-	st.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ck.Seq != 2 {
-		t.Fatalf("checkpoint after the first run at seq %d, want 2 (below T2's prepare)", ck.Seq)
-	}
-	if err := applyAll(t, client, spoolOplog(t, oplog), state); err != nil {
-		t.Fatalf("restart: %v", err)
-	}
-	if got, want := collDocs(t, client.Database("t").Collection("c")), []string{`{"_id":1}`, `{"_id":2}`, `{"_id":3}`, `{"_id":100}`, `{"_id":101}`, `{"_id":102}`}; !slices.Equal(got, want) {
-		t.Fatalf("t.c holds %v, want %v", got, want)
-	}
+	// A rewind to an entry after T's prepare and before its commit: the
+	// replay reads T's commit without its prepare, in its first run and in
+	// every later one, also once a checkpoint past the prepare is recorded.
+	t.Run("a rewind past the prepare", func(t *testing.T) {
+		resetServer(t, client)
+		tx := newSrcTxn(3, 9)
+		plain := []bson.Raw{
+			srcInsert(t, at(1), 100),
+			tx.prepare(t, at(2), insertOp("t.c", 1)),
+			srcInsert(t, at(3), 101),
+			tx.commit(t, at(4)),
+		}
+		spoolDir := spoolOplog(t, plain)
+		state := filepath.Join(filepath.Dir(spoolDir), "state.db")
+		st, err := store.Open(state)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.SetSpoolFrom(at(1))
+		st.Close()
+		if err := applyAll(t, client, spoolDir, state); err != nil {
+			t.Fatalf("first run: %v", err)
+		}
+		sr, err := spool.OpenReader(spoolDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err = store.Open(state)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Rewind(context.Background(), sr, st, 3, bson.Timestamp{}); err != nil {
+			t.Fatal(err)
+		}
+		st.Close()
+		sr.Close()
+		for _, run := range []string{"the replay", "its restart"} {
+			err := applyAll(t, client, spoolDir, state)
+			var u *translate.UnknownTxnError
+			if !errors.As(err, &u) || u.Seq != 4 {
+				t.Fatalf("%s: %v, want a stop at T's commit (seq 4)", run, err)
+			}
+			if ck := checkpoint(state); ck.Seq != 3 {
+				t.Fatalf("%s: checkpoint at seq %d, want 3", run, ck.Seq)
+			}
+		}
+	})
 }

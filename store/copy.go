@@ -16,6 +16,7 @@ var (
 	keyT0        = []byte("t0")
 	keyCopyEnd   = []byte("copy_end")
 	keySpoolFrom = []byte("spool_from")
+	keyReadFrom  = []byte("read_from")
 	prefixColl   = "coll/"
 	prefixRange  = "range/"
 	prefixSplit  = "split/"
@@ -57,6 +58,30 @@ func (s *Store) T0() bson.Timestamp { return bsonx.BytesTS(s.get(keyT0)) }
 // first entry of the oldest transaction open at T0 (zero: not recorded, take
 // T0). A spool lost before anything was applied is refilled from here.
 func (s *Store) SpoolFrom() bson.Timestamp { return bsonx.BytesTS(s.get(keySpoolFrom)) }
+
+// ReadFrom is where the entries this state file's appliers have read
+// begin: every entry from it on was read (translated) by a run before the
+// checkpoint could pass it. It is the copy's spool start, raised by a
+// rewind (RaiseReadFrom); zero when unknown (an incremental sync).
+func (s *Store) ReadFrom() bson.Timestamp {
+	from, rewound := s.SpoolFrom(), bsonx.BytesTS(s.get(keyReadFrom))
+	if from.IsZero() && rewound.IsZero() {
+		return bson.Timestamp{}
+	}
+	if from.Before(rewound) {
+		return rewound
+	}
+	return from
+}
+
+// RaiseReadFrom records that the entries before ts may not have been read
+// by the runs from here on (a rewind into the spool starts them at ts).
+func (s *Store) RaiseReadFrom(ts bson.Timestamp) error {
+	if !bsonx.BytesTS(s.get(keyReadFrom)).Before(ts) {
+		return nil
+	}
+	return s.put(keyReadFrom, bsonx.TSBytes(ts))
+}
 
 // SetSpoolFrom records where the spool of a fresh copy began.
 func (s *Store) SetSpoolFrom(ts bson.Timestamp) error { return s.put(keySpoolFrom, bsonx.TSBytes(ts)) }
