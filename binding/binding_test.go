@@ -279,10 +279,13 @@ func TestCheck_RestoredStateOlderThanItsSpool(t *testing.T) {
 	if _, err := spool.Remove(spoolDir, 50, 0); err != nil {
 		t.Fatal(err)
 	}
-	// The state file as a backup left it: checkpoint at seq 10.
+	// The state file as a backup left it: checkpoint at seq 10, after a
+	// copy that ended at 100,5.
 	if err := st.SetCheckpoint(store.Checkpoint{Seq: 10, TS: bson.Timestamp{T: 100, I: 10}}); err != nil {
 		t.Fatal(err)
 	}
+	st.SetStage(store.StageApplied)
+	st.SetCopyEnd(bson.Timestamp{T: 100, I: 5})
 
 	applier := *c
 	applier.Src, applier.OwnsSpool = nil, false
@@ -302,6 +305,11 @@ func TestCheck_RestoredStateOlderThanItsSpool(t *testing.T) {
 	aside, _ := filepath.Glob(spoolDir + ".before-refill-*")
 	if len(aside) != 1 {
 		t.Fatalf("the old spool kept aside: %v", aside)
+	}
+	// The entries up to the old spool's newest may have been applied: the
+	// replay window reaches them.
+	if end := st.CopyEnd(); end != (bson.Timestamp{T: 100, I: 60}) {
+		t.Fatalf("copy end %v after the refill, want the old spool's newest entry 100,60", end)
 	}
 }
 

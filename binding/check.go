@@ -427,6 +427,16 @@ func (c *Check) moveSpoolAside(why string) error {
 		}
 		aside = fmt.Sprintf("%s-%d", base, n)
 	}
+	// A run before may have applied entries past the checkpoint: refilled,
+	// they come back, to meet a destination that holds them already. The
+	// copy's end (the replay window's) moves up to the old spool's newest.
+	if stat, err := spool.ReadStat(c.SpoolDir); err != nil {
+		return fmt.Errorf("read spool %s before moving it aside: %w", c.SpoolDir, err)
+	} else if c.Store.Stage() == store.StageApplied && c.Store.CopyEnd().Before(stat.NewestTS) {
+		if err := c.Store.SetCopyEnd(stat.NewestTS); err != nil {
+			return err
+		}
+	}
 	if err := os.Rename(c.SpoolDir, aside); err != nil {
 		return fmt.Errorf("move spool %s aside to refill it: %w", c.SpoolDir, err)
 	}

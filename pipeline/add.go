@@ -93,6 +93,12 @@ func applyAdding(ctx context.Context, cfg *config.Config, st *store.Store, live 
 	rec.SetStage(store.StageApplied)
 	log.WithFields(logrus.Fields{"copy_end": oplog.FormatTS(st.CopyEnd()), "seq": reappliedThrough}).
 		Info("the namespaces added to sync.dbs have joined the rest: one applier goes on; the destination is consistent once it passes copy_end")
+	if ck, err := st.Checkpoint(); err != nil {
+		return err
+	} else if !ck.TS.Before(st.CopyEnd()) {
+		log.WithFields(logrus.Fields{"ts": oplog.FormatTS(ck.TS), "copy_end": oplog.FormatTS(st.CopyEnd())}).
+			Info("destination is consistent: the applier has passed the end of the added namespaces' copy")
+	}
 	a, done, err := newApplier(ctx, cfg, ApplyOptions{live: live}, st, rec, applierLog)
 	if err != nil || a == nil {
 		return err
@@ -104,15 +110,12 @@ func applyAdding(ctx context.Context, cfg *config.Config, st *store.Store, live 
 
 // runAddition runs the two sides of an addition (above) until they join,
 // and returns the last seq either applied; ctx's end stops it with nil.
+// Every goroutine it starts has ended when it returns.
 func runAddition(ctx context.Context, cfg *config.Config, st *store.Store, hold *config.Addition, before config.Selection,
 	live *liveSpool, rec *status.Recorder, log logrus.FieldLogger) (uint64, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	addition := st.Addition()
-	keep := func() uint64 {
-		ck, _ := addition.Checkpoint()
-		return ck.Seq + 1
-	}
 
 	// The rest, from the checkpoint.
 	rest, doneRest, err := newApplier(ctx, cfg, ApplyOptions{live: live}, st, rec, log.WithField("component", "applier"))
@@ -123,22 +126,37 @@ func runAddition(ctx context.Context, cfg *config.Config, st *store.Store, hold 
 	join := make(chan struct{})
 	rest.Translator.Hold = hold
 	rest.Exec.Deferred = sideDeferred{st, hold}
-	rest.Partial, rest.Join, rest.Keep = true, join, keep
+	rest.Partial, rest.Join = true, join
+	rest.Keep = func() uint64 {
+		ck, _ := addition.Checkpoint()
+		return ck.Seq + 1
+	}
 	restDone := make(chan error, 1)
 	go func() { restDone <- rest.Run(ctx) }()
-	restLast, restEnded := uint64(0), false
+	var (
+		restEnded bool
+		restLast  uint64
+		restJoin  *translate.JoinError // the entry the rest stopped before, if any
+	)
+	// restEnd takes the rest's result: nil when it stopped to join.
 	restEnd := func(err error) error {
 		restEnded, restLast = true, rest.Position()
-		var j *translate.JoinError
-		if errors.As(err, &j) {
-			log.WithFields(logrus.Fields{"seq": j.Seq, "ts": oplog.FormatTS(j.TS)}).
-				Warn(j.What + ": the applier of the rest waits there until the added namespaces have caught up")
+		if errors.As(err, &restJoin) {
+			log.WithFields(logrus.Fields{"seq": restJoin.Seq, "ts": oplog.FormatTS(restJoin.TS)}).
+				Warn(restJoin.What + ": the applier of the rest waits there until the added namespaces have caught up")
 			return nil
 		}
 		if err == nil && ctx.Err() == nil && !closed(join) {
 			return errors.New("the applier of the rest ended during the addition") // not expected: it runs until stopped
 		}
 		return err
+	}
+	// stopRest stops the rest and waits for it, unless it has ended.
+	stopRest := func() {
+		cancel()
+		if !restEnded {
+			restEnd(<-restDone)
+		}
 	}
 
 	// The copy of the added namespaces, meanwhile.
@@ -147,35 +165,27 @@ func runAddition(ctx context.Context, cfg *config.Config, st *store.Store, hold 
 		go func() {
 			copyDone <- copyAddedData(ctx, cfg, st, before, rec, log.WithField("component", "copy"), live.end)
 		}()
+		var copyErr error
 		select {
-		case err := <-copyDone:
-			if err != nil {
-				cancel()
-				<-restDone
-				return 0, err
-			}
+		case copyErr = <-copyDone:
 		case err := <-restDone:
-			if err = restEnd(err); err != nil || ctx.Err() != nil {
+			if err = restEnd(err); err != nil {
 				cancel()
 				<-copyDone
 				return 0, err
 			}
-			if err := <-copyDone; err != nil { // the rest waits at a join point
-				return 0, err
-			}
+			copyErr = <-copyDone // the rest waits at a join point, or ctx ended
 		}
-		if ctx.Err() != nil {
-			return 0, nil
+		if copyErr != nil || ctx.Err() != nil {
+			stopRest()
+			return 0, copyErr
 		}
 	}
 
 	// The added namespaces, from the addition's position, up to the rest.
 	added, doneAdded, err := newApplier(ctx, cfg, ApplyOptions{live: live}, st, rec, log.WithField("component", "applier-added"))
 	if err != nil || added == nil {
-		cancel()
-		if !restEnded {
-			<-restDone
-		}
+		stopRest()
 		return 0, err
 	}
 	defer doneAdded()
@@ -210,23 +220,55 @@ func runAddition(ctx context.Context, cfg *config.Config, st *store.Store, hold 
 			bound.Store(restLast)
 			final.Store(true)
 		case err := <-addedDone:
-			if err != nil || ctx.Err() != nil || !final.Load() {
-				cancel()
-				if !restEnded {
-					<-restDone
-				}
-				if err == nil && ctx.Err() == nil {
-					err = errors.New("the applier of the added namespaces ended before the join")
-				}
+			if err == nil && ctx.Err() == nil && !final.Load() {
+				err = errors.New("the applier of the added namespaces ended before the join")
+			}
+			if err != nil || ctx.Err() != nil {
+				stopRest()
+				return 0, err
+			}
+			if err := renamedBeforeItsCopy(restJoin, st, log); err != nil {
 				return 0, err
 			}
 			return max(restLast, added.Position()), nil
 		case <-tick.C:
-			if !restEnded && !closed(join) && added.Position() >= rest.Position() {
-				close(join) // caught up: the rest stops after its batch
+			// Caught up to within a batch: the rest stops after its
+			// batch, and the added namespaces' applier applies through it.
+			if !restEnded && !closed(join) && added.Position()+uint64(max(cfg.Applier.BatchOps, 1)) >= rest.Position() {
+				close(join)
 			}
 		}
 	}
+}
+
+// renamedBeforeItsCopy refuses the join when the rest stopped before a
+// rename from an added collection into one synced before (j) and the
+// addition's copy never read that collection (its UUID is not in the
+// catalog): renamed before the copy listed it, under a name the copy
+// leaves to the applier, its documents from before the addition are on
+// neither side of the destination, and applying the rename would put a
+// collection holding only its later writes under the synced name. Without
+// a UUID (a server that logs none) this cannot be told, and it is logged.
+func renamedBeforeItsCopy(j *translate.JoinError, st *store.Store, log logrus.FieldLogger) error {
+	if j == nil || !j.FromHeld {
+		return nil
+	}
+	if j.UI == nil {
+		log.WithField("seq", j.Seq).Warn(j.What + ": the entry names no collection UUID, so whether the addition's copy read the renamed collection cannot be told; " +
+			"if it was renamed before the copy began, compare the rename's target with verify")
+		return nil
+	}
+	known, err := st.Collections()
+	if err != nil {
+		return err
+	}
+	if _, ok := known[string(j.UI)]; ok {
+		return nil
+	}
+	return fmt.Errorf("%s (seq %d, ts %s): the added collection was renamed into a synced namespace before the addition's copy read it, "+
+		"so its documents from before the addition are not on the destination; nothing from this entry on is applied. "+
+		"To go on: remove the rename's target from sync.dbs and run once, drop it on the destination, then add it back (it is then copied)",
+		j.What, j.Seq, oplog.FormatTS(j.TS))
 }
 
 // closed reports whether c is closed.

@@ -185,7 +185,8 @@ func (t *Translator) rename(seq uint64, ts bson.Timestamp, o bson.Raw, ui []byte
 		toDB, toColl := config.SplitNS(to)
 		fromHeld, toHeld := t.held(fromDB, fromColl), t.held(toDB, toColl)
 		if (srcOK && toHeld) || (fromHeld && dstOK) {
-			return nil, &JoinError{Seq: seq, TS: ts, What: "renameCollection " + from + " -> " + to + " crosses between the two sides"}
+			return nil, &JoinError{Seq: seq, TS: ts, What: "renameCollection " + from + " -> " + to + " crosses between the two sides",
+				FromHeld: fromHeld, UI: ui}
 		}
 		if fromHeld || toHeld {
 			return nil, nil // the other side's
@@ -430,6 +431,11 @@ type JoinError struct {
 	Seq  uint64
 	TS   bson.Timestamp
 	What string
+	// FromHeld: a rename from a namespace this translator holds back into
+	// one it applies; UI is the renamed collection's UUID (nil: none
+	// logged, or no catalog).
+	FromHeld bool
+	UI       []byte
 }
 
 func (e *JoinError) Error() string {

@@ -74,6 +74,12 @@ func TestTranslate_HoldSplitsAnAddition(t *testing.T) {
 			switch {
 			case errors.As(err, &j):
 				got = join
+				// From the held side into the applied one: the renamed
+				// collection is the held side's (pipeline checks its copy).
+				fromHeld := what == map[string]string{"the rest": "rename shop.extra -> shop.orders", "the added": "rename shop.moved -> shop.target"}[side.name]
+				if j.FromHeld != fromHeld {
+					t.Errorf("%s: %s: FromHeld %v, want %v", side.name, what, j.FromHeld, fromHeld)
+				}
 			case err != nil:
 				t.Fatalf("%s, %s: %v", side.name, what, err)
 			case len(ops) == 0:
