@@ -233,6 +233,14 @@ func (a *Applier) Run(ctx context.Context) error {
 			}
 			es = es[:n]
 		}
+		if a.lastSeq == 0 && a.Store.ReadFrom().IsZero() {
+			// The first entry any run of this state file reads (an
+			// incremental sync's; a copy's spool start is recorded):
+			// appliedBefore's lower bound.
+			if err := a.Store.RaiseReadFrom(es[0].TS); err != nil {
+				return err
+			}
+		}
 		if err := a.apply(ctx, es); err != nil {
 			if ctx.Err() != nil {
 				return nil // interrupted mid-batch: the checkpoint did not move

@@ -20,11 +20,12 @@ import (
 // transaction its applier has read and not yet applied (PendingSince). So
 // when the entry before the commit (its prevOpTime) lies at or after where
 // this state file's runs began reading (store.ReadFrom: the copy's spool
-// start, or a rewind's) and at or before the checkpoint this run started
-// from, a run read it, and the transaction was applied, or aborted, before
-// that checkpoint was recorded: the commit is passed over. Any other stays
-// an error (translate.UnknownTxnError): a spool that starts inside the
-// transaction, an incremental sync (where reading began is not recorded).
+// start, the first entry an incremental sync's first run read, or a
+// rewind's) and at or before the checkpoint this run started from, a run
+// read it, and the transaction was applied, or aborted, before that
+// checkpoint was recorded: the commit is passed over. Any other stays an
+// error (translate.UnknownTxnError): a spool that starts inside the
+// transaction, a replay rewound past its prepare.
 
 // appliedBefore reports whether err is an UnknownTxnError of a transaction
 // applied before the checkpoint start this run began at (see above), and
