@@ -2,7 +2,6 @@ package exec
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -10,8 +9,6 @@ import (
 	"github.com/mongo-sync/mongo-sync/store"
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // uniqueIndex is a unique secondary index of a destination collection.
@@ -19,6 +16,10 @@ type uniqueIndex struct {
 	name   string
 	keys   []string // key paths, in order
 	sparse bool
+	// partial is its partialFilterExpression: only documents matching it
+	// are in the index; collation its collation: keys equal under it
+	// conflict ("ABC" and "abc" at strength 2). Nil when it has none.
+	partial, collation bson.Raw
 }
 
 // uniqueIndexes lists ns's unique secondary indexes. It is read at each
@@ -30,10 +31,12 @@ func (x *Executor) uniqueIndexes(ctx context.Context, ns string) ([]uniqueIndex,
 		return nil, err
 	}
 	var specs []struct {
-		Name   string `bson:"name"`
-		Key    bson.D `bson:"key"`
-		Unique bool   `bson:"unique"`
-		Sparse bool   `bson:"sparse"`
+		Name      string   `bson:"name"`
+		Key       bson.D   `bson:"key"`
+		Unique    bool     `bson:"unique"`
+		Sparse    bool     `bson:"sparse"`
+		Partial   bson.Raw `bson:"partialFilterExpression"`
+		Collation bson.Raw `bson:"collation"`
 	}
 	if err := cur.All(ctx, &specs); err != nil {
 		return nil, err
@@ -43,7 +46,7 @@ func (x *Executor) uniqueIndexes(ctx context.Context, ns string) ([]uniqueIndex,
 		if !s.Unique || s.Name == "_id_" {
 			continue
 		}
-		ix := uniqueIndex{name: s.Name, sparse: s.Sparse}
+		ix := uniqueIndex{name: s.Name, sparse: s.Sparse, partial: cloneRaw(s.Partial), collation: cloneRaw(s.Collation)}
 		for _, k := range s.Key {
 			ix.keys = append(ix.keys, k.Key)
 		}
@@ -83,7 +86,6 @@ func (x *Executor) resolveUnique(ctx context.Context, op *Op, cause error) error
 		return fail(fmt.Errorf("list indexes after a unique conflict: %w", err))
 	}
 	db, coll := splitNS(op.NS)
-	c := x.Client.Database(db, x.readOpts()).Collection(coll)
 	var moves []store.Deferred
 	var conflicts []string
 	for _, ix := range idxs {
@@ -101,12 +103,12 @@ func (x *Executor) resolveUnique(ctx context.Context, op *Op, cause error) error
 		if ix.sparse && !present {
 			continue
 		}
-		err := c.FindOne(ctx, filter, options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
-		if errors.Is(err, mongo.ErrNoDocuments) {
-			continue
-		}
+		held, err := x.holds(ctx, db, coll, ix, filter)
 		if err != nil {
 			return fail(fmt.Errorf("look up the holder of index %s: %w", ix.name, err))
+		}
+		if !held {
+			continue
 		}
 		conflict := fmt.Sprintf("index %s key %v", ix.name, filter[1:])
 		conflicts = append(conflicts, conflict)
@@ -148,6 +150,56 @@ func (x *Executor) resolveUnique(ctx context.Context, op *Op, cause error) error
 		return err
 	}
 	return nil
+}
+
+// cloneRaw copies r (nil stays nil).
+func cloneRaw(r bson.Raw) bson.Raw {
+	if r == nil {
+		return nil
+	}
+	return append(bson.Raw(nil), r...)
+}
+
+// holds reports whether a document other than op's holds the key filter
+// names in index ix of db.coll: in the index (its partial filter), equal
+// under the index's collation.
+func (x *Executor) holds(ctx context.Context, db, coll string, ix uniqueIndex, filter bson.D) (bool, error) {
+	var reply struct {
+		Cursor struct {
+			FirstBatch []bson.Raw `bson:"firstBatch"`
+		} `bson:"cursor"`
+	}
+	err := x.Client.Database(db, x.readOpts()).RunCommand(ctx, holderFind(coll, ix, filter)).Decode(&reply)
+	return len(reply.Cursor.FirstBatch) > 0, err
+}
+
+// holderFind is the find command that looks up the holder of filter's key
+// in index ix of collection coll. A unique index's spec, as listIndexes
+// gives it, may carry partialFilterExpression and collation (mongodb/mongo
+// src/mongo/db/catalog/index_key_validate.cpp, the allowed index fields;
+// src/mongo/db/query/collation/collation_spec.h, the collation's fields,
+// version among them): the holder must match the partial filter to be in
+// the index, and keys compare under the index's collation. The collation's
+// version is what the server built it with, and not sent back.
+func holderFind(coll string, ix uniqueIndex, filter bson.D) bson.D {
+	query := any(filter)
+	if ix.partial != nil {
+		query = bson.D{{Key: "$and", Value: bson.A{filter, ix.partial}}}
+	}
+	cmd := bson.D{{Key: "find", Value: coll}, {Key: "filter", Value: query},
+		{Key: "projection", Value: bson.D{{Key: "_id", Value: 1}}}, {Key: "limit", Value: 1}, {Key: "singleBatch", Value: true}}
+	if ix.collation != nil {
+		var c bson.D
+		if els, err := ix.collation.Elements(); err == nil {
+			for _, e := range els {
+				if e.Key() != "version" {
+					c = append(c, bson.E{Key: e.Key(), Value: e.Value()})
+				}
+			}
+		}
+		cmd = append(cmd, bson.E{Key: "collation", Value: c})
+	}
+	return cmd
 }
 
 // placeholder is what a moved-aside key holds: a document original stays
