@@ -80,7 +80,7 @@ type Applier struct {
 	// ReappliedThrough: entries up to this seq may have been applied
 	// before, by another applier of the same process (in its window).
 	ReappliedThrough uint64
-	pos              atomic.Uint64 // lastSeq, for Position
+	pos, posTS       atomic.Uint64 // lastSeq and lastTS (T<<32|I), for Position
 
 	applied int64
 	batch   []spool.Entry // the batch being applied, for Exec.Mark (markBatch)
@@ -98,6 +98,8 @@ type Applier struct {
 	lastSeq     uint64 // the last entry applied
 	lastTS      bson.Timestamp
 	start       store.Checkpoint // the checkpoint this run began at (appliedBefore)
+	// readFromKnown: this run has recorded where reading began, if it had to.
+	readFromKnown bool
 }
 
 // Cursor records an applier's position.
@@ -109,6 +111,18 @@ type Cursor interface {
 // Position is the seq of the last entry applied (or of the checkpoint the
 // run began at); safe to call while Run runs.
 func (a *Applier) Position() uint64 { return a.pos.Load() }
+
+// PositionTS is the ts of Position's entry.
+func (a *Applier) PositionTS() bson.Timestamp {
+	v := a.posTS.Load()
+	return bson.Timestamp{T: uint32(v >> 32), I: uint32(v)}
+}
+
+// publish makes seq (at ts) the applier's Position.
+func (a *Applier) publish(seq uint64, ts bson.Timestamp) {
+	a.posTS.Store(uint64(ts.T)<<32 | uint64(ts.I))
+	a.pos.Store(seq)
+}
 
 // Run applies until ctx ends (then it returns nil after the current batch),
 // the spool is drained (ExitWhenDrained), Join or Through ends it, or an
@@ -162,7 +176,7 @@ func (a *Applier) Run(ctx context.Context) error {
 	// whichever batch is being applied.
 	a.Exec.Mark = a.markBatch
 	a.lastSeq, a.lastTS, a.start = ck.Seq, ck.TS, ck
-	a.pos.Store(ck.Seq)
+	a.publish(ck.Seq, ck.TS)
 	a.Rec.Positions(0, bson.Timestamp{}, ck.Seq, ck.TS, true)
 	if a.Gate != nil {
 		st, err := spool.ReadStat(a.SpoolDir)
@@ -233,11 +247,8 @@ func (a *Applier) Run(ctx context.Context) error {
 			}
 			es = es[:n]
 		}
-		if a.lastSeq == 0 && a.Store.ReadFrom().IsZero() {
-			// The first entry any run of this state file reads (an
-			// incremental sync's; a copy's spool start is recorded):
-			// appliedBefore's lower bound.
-			if err := a.Store.RaiseReadFrom(es[0].TS); err != nil {
+		if !a.readFromKnown {
+			if err := a.recordReadFrom(es[0].TS); err != nil {
 				return err
 			}
 		}
@@ -303,7 +314,7 @@ func (a *Applier) apply(ctx context.Context, es []spool.Entry) error {
 		return err
 	}
 	a.lastSeq, a.lastTS = last.Seq, last.TS
-	a.pos.Store(last.Seq)
+	a.publish(last.Seq, last.TS)
 	if err := a.settle(ctx, last.Seq, last.TS); err != nil {
 		return err
 	}
@@ -580,12 +591,15 @@ func Rewind(ctx context.Context, r *spool.Reader, st *store.Store, seq uint64, t
 			return store.Checkpoint{}, fmt.Errorf("seq %d is no longer retained (oldest is %d): %w", seq, oldest, spool.ErrGone)
 		}
 		ck := store.Checkpoint{Seq: seq - 1}
+		es, err := r.Read(ctx, seq, 1, 0)
+		if err != nil {
+			return store.Checkpoint{}, fmt.Errorf("read seq %d to replay from: %w", seq, err)
+		}
+		if len(es) == 0 {
+			return store.Checkpoint{}, fmt.Errorf("seq %d is in no sealed segment of the spool", seq)
+		}
 		if err := spool.SetApplied(r.Dir(), ck.Seq+1); err != nil { // a full disk must not remove what the replay needs
 			return store.Checkpoint{}, err
-		}
-		es, err := r.Read(ctx, seq, 1, 0)
-		if err != nil || len(es) == 0 {
-			return store.Checkpoint{}, fmt.Errorf("read seq %d to replay from: %v", seq, err)
 		}
 		if err := st.RaiseReadFrom(es[0].TS); err != nil { // appliedBefore: the replay reads from here
 			return store.Checkpoint{}, err

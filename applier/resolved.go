@@ -7,6 +7,7 @@ import (
 	"github.com/mongo-sync/mongo-sync/internal/oplog"
 	"github.com/mongo-sync/mongo-sync/store"
 	"github.com/sirupsen/logrus"
+	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // A restart reads again the entries after its checkpoint, and among them
@@ -43,4 +44,22 @@ func (a *Applier) appliedBefore(err error, start store.Checkpoint) bool {
 		"prev_ts": oplog.FormatTS(u.Prev), "checkpoint_seq": start.Seq}).
 		Info("the end of a transaction whose earlier entries lie before the checkpoint: it was applied before that checkpoint was recorded, nothing to apply")
 	return true
+}
+
+// recordReadFrom records, at this run's first batch (its first entry at
+// ts), where reading began when the state file does not say it yet (an
+// incremental sync, a state file of an older version): every entry from
+// here on is read by this run or a later one before a checkpoint can pass
+// it. A run that starts with nothing applied begins reading afresh: its
+// first entry replaces what an earlier start recorded (a spool emptied and
+// started later loses what lay between).
+func (a *Applier) recordReadFrom(ts bson.Timestamp) error {
+	a.readFromKnown = true
+	if a.lastSeq == 0 {
+		return a.Store.SetReadFrom(ts)
+	}
+	if !a.Store.ReadFrom().IsZero() {
+		return nil
+	}
+	return a.Store.RaiseReadFrom(ts)
 }

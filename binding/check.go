@@ -422,20 +422,17 @@ func (c *Check) moveSpoolAside(why string) error {
 	// Two moves within one second (an addition restarted at once) get
 	// names of their own: a rename onto the first would fail, or replace it.
 	for n, base := 2, aside; ; n++ {
-		if _, err := os.Lstat(aside); errors.Is(err, os.ErrNotExist) {
+		_, err := os.Lstat(aside)
+		if errors.Is(err, os.ErrNotExist) {
 			break
+		}
+		if err != nil {
+			return fmt.Errorf("move spool %s aside to refill it: %w", c.SpoolDir, err)
 		}
 		aside = fmt.Sprintf("%s-%d", base, n)
 	}
-	// A run before may have applied entries past the checkpoint: refilled,
-	// they come back, to meet a destination that holds them already. The
-	// copy's end (the replay window's) moves up to the old spool's newest.
-	if stat, err := spool.ReadStat(c.SpoolDir); err != nil {
-		return fmt.Errorf("read spool %s before moving it aside: %w", c.SpoolDir, err)
-	} else if c.Store.Stage() == store.StageApplied && c.Store.CopyEnd().Before(stat.NewestTS) {
-		if err := c.Store.SetCopyEnd(stat.NewestTS); err != nil {
-			return err
-		}
+	if err := c.widenWindow(); err != nil {
+		return err
 	}
 	if err := os.Rename(c.SpoolDir, aside); err != nil {
 		return fmt.Errorf("move spool %s aside to refill it: %w", c.SpoolDir, err)
@@ -443,6 +440,36 @@ func (c *Check) moveSpoolAside(why string) error {
 	c.Log.WithFields(logrus.Fields{"spool": c.SpoolDir, "old_spool": aside}).
 		Warn("the spool is refilled from the state's position; the old one is kept aside: remove it once this sync runs")
 	return nil
+}
+
+// widenWindow moves the copy's end (the replay window's) up to the newest
+// entry of the spool about to be moved aside: a run before may have
+// applied entries past the checkpoint, and refilled they come back to meet
+// a destination that holds them already. The open segment a crashed sync
+// left counts (its applier followed it); its newest entry is read from the
+// file. A separate reader, which may not write the state file, leaves the
+// window as it is.
+func (c *Check) widenWindow() error {
+	if c.StateReadOnly || c.Store.Stage() != store.StageApplied {
+		return nil
+	}
+	stat, err := spool.ReadStat(c.SpoolDir)
+	if err != nil {
+		return fmt.Errorf("read spool %s before moving it aside: %w", c.SpoolDir, err)
+	}
+	newest := stat.NewestTS
+	if l, err := spool.List(c.SpoolDir); err == nil && l.Open != nil && !stat.WriterRunning {
+		if m, err := spool.ReadMeta(*l.Open); err == nil && newest.Before(m.LastTS) {
+			newest = m.LastTS
+		} else if err != nil {
+			c.Log.WithError(err).WithField("segment", l.Open.Name()).
+				Warn("the open segment left by a stopped sync cannot be read: entries it held that were applied may come back outside the replay window")
+		}
+	}
+	if !c.Store.CopyEnd().Before(newest) {
+		return nil
+	}
+	return c.Store.SetCopyEnd(newest)
 }
 
 // refillPoint is where a lost spool restarts: just after the checkpoint's

@@ -192,7 +192,8 @@ func runAddition(ctx context.Context, cfg *config.Config, st *store.Store, hold 
 	added.Translator.Hold = hold.Inverse()
 	added.Exec.Deferred = sideDeferred{st, hold.Inverse()}
 	// Its writes and replays count; the positions and lag are the rest's.
-	added.Cursor, added.ConsistentAt, added.Partial, added.Wake, added.Rec = addition, addition.CopyEnd(), true, nil, nil
+	copyEnd := addition.CopyEnd()
+	added.Cursor, added.ConsistentAt, added.Partial, added.Wake, added.Rec = addition, copyEnd, true, nil, nil
 	var final atomic.Bool
 	var bound atomic.Uint64
 	if restEnded {
@@ -234,7 +235,11 @@ func runAddition(ctx context.Context, cfg *config.Config, st *store.Store, hold 
 		case <-tick.C:
 			// Caught up to within a batch: the rest stops after its
 			// batch, and the added namespaces' applier applies through it.
-			if !restEnded && !closed(join) && added.Position()+uint64(max(cfg.Applier.BatchOps, 1)) >= rest.Position() {
+			// Not before the rest has passed the copy's end: a rename of
+			// an added collection before the copy listed it lies below
+			// that, and the rest must meet it (renamedBeforeItsCopy).
+			if !restEnded && !closed(join) && added.Position()+uint64(max(cfg.Applier.BatchOps, 1)) >= rest.Position() &&
+				!rest.PositionTS().Before(copyEnd) {
 				close(join)
 			}
 		}

@@ -83,6 +83,10 @@ func (s *Store) RaiseReadFrom(ts bson.Timestamp) error {
 	return s.put(keyReadFrom, bsonx.TSBytes(ts))
 }
 
+// SetReadFrom records that reading begins at ts, below or above what was
+// recorded (a run that starts with nothing applied).
+func (s *Store) SetReadFrom(ts bson.Timestamp) error { return s.put(keyReadFrom, bsonx.TSBytes(ts)) }
+
 // SetSpoolFrom records where the spool of a fresh copy began.
 func (s *Store) SetSpoolFrom(ts bson.Timestamp) error { return s.put(keySpoolFrom, bsonx.TSBytes(ts)) }
 

@@ -1,6 +1,7 @@
 package exec
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -9,6 +10,8 @@ import (
 	"github.com/mongo-sync/mongo-sync/store"
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // uniqueIndex is a unique secondary index of a destination collection.
@@ -103,7 +106,7 @@ func (x *Executor) resolveUnique(ctx context.Context, op *Op, cause error) error
 		if ix.sparse && !present {
 			continue
 		}
-		held, err := x.holds(ctx, db, coll, ix, filter)
+		held, err := x.holds(ctx, db, coll, ix, filter, op.ID)
 		if err != nil {
 			return fail(fmt.Errorf("look up the holder of index %s: %w", ix.name, err))
 		}
@@ -160,46 +163,115 @@ func cloneRaw(r bson.Raw) bson.Raw {
 	return append(bson.Raw(nil), r...)
 }
 
-// holds reports whether a document other than op's holds the key filter
-// names in index ix of db.coll: in the index (its partial filter), equal
-// under the index's collation.
-func (x *Executor) holds(ctx context.Context, db, coll string, ix uniqueIndex, filter bson.D) (bool, error) {
-	var reply struct {
-		Cursor struct {
-			FirstBatch []bson.Raw `bson:"firstBatch"`
-		} `bson:"cursor"`
+// holds reports whether a document other than op's (id) holds the key
+// filter names (filter[0] excludes id, filter[1:] is the key) in index ix
+// of db.coll: in the index (its partial filter), equal under the index's
+// collation.
+func (x *Executor) holds(ctx context.Context, db, coll string, ix uniqueIndex, filter bson.D, id bson.RawValue) (bool, error) {
+	c := x.Client.Database(db, x.readOpts()).Collection(coll)
+	collation, err := x.indexCollation(ctx, c, ix)
+	if err != nil {
+		return false, err
 	}
-	err := x.Client.Database(db, x.readOpts()).RunCommand(ctx, holderFind(coll, ix, filter)).Decode(&reply)
-	return len(reply.Cursor.FirstBatch) > 0, err
+	query, opts := holderFind(ix, filter, collation)
+	cur, err := c.Find(ctx, query, opts)
+	if err != nil {
+		return false, err
+	}
+	var got []struct {
+		ID bson.RawValue `bson:"_id"`
+	}
+	if err := cur.All(ctx, &got); err != nil {
+		return false, err
+	}
+	for _, d := range got {
+		if !sameID(d.ID, id) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
-// holderFind is the find command that looks up the holder of filter's key
-// in index ix of collection coll. A unique index's spec, as listIndexes
-// gives it, may carry partialFilterExpression and collation (mongodb/mongo
-// src/mongo/db/catalog/index_key_validate.cpp, the allowed index fields;
-// src/mongo/db/query/collation/collation_spec.h, the collation's fields,
-// version among them): the holder must match the partial filter to be in
-// the index, and keys compare under the index's collation. The collation's
-// version is what the server built it with, and not sent back.
-func holderFind(coll string, ix uniqueIndex, filter bson.D) bson.D {
-	query := any(filter)
-	if ix.partial != nil {
-		query = bson.D{{Key: "$and", Value: bson.A{filter, ix.partial}}}
-	}
-	cmd := bson.D{{Key: "find", Value: coll}, {Key: "filter", Value: query},
-		{Key: "projection", Value: bson.D{{Key: "_id", Value: 1}}}, {Key: "limit", Value: 1}, {Key: "singleBatch", Value: true}}
+// indexCollation is the collation index ix compares keys under: its own,
+// or the simple one when it has none on a collection with a default
+// collation (an index built with {locale: "simple"} is listed without
+// one); nil when both are simple (the find then needs none).
+func (x *Executor) indexCollation(ctx context.Context, c *mongo.Collection, ix uniqueIndex) (*options.Collation, error) {
 	if ix.collation != nil {
-		var c bson.D
-		if els, err := ix.collation.Elements(); err == nil {
-			for _, e := range els {
-				if e.Key() != "version" {
-					c = append(c, bson.E{Key: e.Key(), Value: e.Value()})
-				}
-			}
-		}
-		cmd = append(cmd, bson.E{Key: "collation", Value: c})
+		return collationOf(ix.collation), nil
 	}
-	return cmd
+	specs, err := c.Database().ListCollectionSpecifications(ctx, bson.D{{Key: "name", Value: c.Name()}})
+	if err != nil {
+		return nil, fmt.Errorf("read the collection's default collation: %w", err)
+	}
+	if len(specs) == 1 && specs[0].Options.Lookup("collation").Type == bson.TypeEmbeddedDocument {
+		return &options.Collation{Locale: "simple"}, nil
+	}
+	return nil, nil
+}
+
+// collationOf is a collation document, as listIndexes gives it
+// (mongodb/mongo src/mongo/db/query/collation/collation_spec.h: locale,
+// caseLevel, caseFirst, strength, numericOrdering, alternate,
+// maxVariable, normalization, backwards, and the ICU version the server
+// built it with, which is not sent back), as the driver's option.
+func collationOf(raw bson.Raw) *options.Collation {
+	c := &options.Collation{}
+	c.Locale, _ = raw.Lookup("locale").StringValueOK()
+	c.CaseLevel, _ = raw.Lookup("caseLevel").BooleanOK()
+	c.CaseFirst, _ = raw.Lookup("caseFirst").StringValueOK()
+	if n, ok := raw.Lookup("strength").AsInt64OK(); ok {
+		c.Strength = int(n)
+	}
+	c.NumericOrdering, _ = raw.Lookup("numericOrdering").BooleanOK()
+	c.Alternate, _ = raw.Lookup("alternate").StringValueOK()
+	c.MaxVariable, _ = raw.Lookup("maxVariable").StringValueOK()
+	c.Normalization, _ = raw.Lookup("normalization").BooleanOK()
+	c.Backwards, _ = raw.Lookup("backwards").BooleanOK()
+	return c
+}
+
+// holderFind is the query and options that look up the holders of
+// filter's key in index ix (mongodb/mongo
+// src/mongo/db/catalog/index_key_validate.cpp: a unique index may carry
+// partialFilterExpression and collation): only documents its partial
+// filter admits are in the index, and keys compare under its collation.
+// Under a collation every string in the query compares by it, a string
+// _id too ("alice" and "Alice" at strength 2): the document's own _id is
+// then told apart by the caller (sameID), not excluded by the query.
+func holderFind(ix uniqueIndex, filter bson.D, collation *options.Collation) (any, *options.FindOptionsBuilder) {
+	key := filter
+	if collation != nil {
+		key = filter[1:]
+	}
+	query := any(key)
+	if ix.partial != nil {
+		query = bson.D{{Key: "$and", Value: bson.A{key, ix.partial}}}
+	}
+	opts := options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}).SetLimit(2)
+	if collation != nil {
+		opts.SetCollation(collation)
+	}
+	return query, opts
+}
+
+// sameID reports whether two _id values name one document: equal bytes of
+// one type, or equal numbers (1, 1L and 1.0 are one _id to the server).
+func sameID(a, b bson.RawValue) bool {
+	if a.Type == b.Type {
+		return bytes.Equal(a.Value, b.Value)
+	}
+	fa, aok := a.AsFloat64OK()
+	fb, bok := b.AsFloat64OK()
+	if !aok || !bok || a.Type == bson.TypeDecimal128 || b.Type == bson.TypeDecimal128 {
+		return false
+	}
+	if ia, ok := a.AsInt64OK(); ok {
+		if ib, ok := b.AsInt64OK(); ok && a.Type != bson.TypeDouble && b.Type != bson.TypeDouble {
+			return ia == ib
+		}
+	}
+	return fa == fb
 }
 
 // placeholder is what a moved-aside key holds: a document original stays
