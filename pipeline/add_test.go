@@ -38,6 +38,16 @@ type inProcess struct {
 	done chan error // the running stage's result
 }
 
+// logged reports whether a message containing msg was logged.
+func (p *inProcess) logged(msg string) bool {
+	for _, e := range p.hook.AllEntries() {
+		if strings.Contains(e.Message, msg) {
+			return true
+		}
+	}
+	return false
+}
+
 // start runs f until the returned stop cancels it; stop returns f's error.
 func (p *inProcess) start(f func(ctx context.Context) error) (stop func() error) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -77,15 +87,8 @@ func TestSync_DatabaseAddedIsCopiedOnline(t *testing.T) {
 	insertN(t, src.Client(), "blog", "posts", 0, 30)
 	dir := t.TempDir()
 	log, hook := logtest.NewNullLogger()
-	logged := func(msg string) bool {
-		for _, e := range hook.AllEntries() {
-			if strings.Contains(e.Message, msg) {
-				return true
-			}
-		}
-		return false
-	}
 	p := &inProcess{t: t, hook: hook}
+	logged := p.logged
 	waitFor := p.waitFor
 	run := func(dbs string, more ...string) (*status.Recorder, func() error) {
 		cfg, err := config.Load(testsync.WriteConfig(t, dir, src.URI, dst.URI, "[sync]\ndbs = ["+dbs+"]\n"+strings.Join(more, "\n")+"\n"))
@@ -299,15 +302,8 @@ func TestSync_AdditionLeavesTheRestLive(t *testing.T) {
 	insertN(t, src.Client(), "blog", "posts", 0, 40)
 	dir := t.TempDir()
 	log, hook := logtest.NewNullLogger()
-	logged := func(msg string) bool {
-		for _, e := range hook.AllEntries() {
-			if strings.Contains(e.Message, msg) {
-				return true
-			}
-		}
-		return false
-	}
 	p := &inProcess{t: t, hook: hook}
+	logged := p.logged
 	run := func(dbs string) (*status.Recorder, func() error) {
 		cfg, err := config.Load(testsync.WriteConfig(t, dir, src.URI, dst.URI, "[sync]\ndbs = ["+dbs+"]\n"))
 		if err != nil {
