@@ -61,3 +61,33 @@ func (t *Translator) unlessMoved(op exec.Op, ui []byte) exec.Op {
 	}
 	return op
 }
+
+// liveElsewhere reports whether a write of collection ui, which this
+// shard's catalog neither knows nor finds another collection at dst for,
+// still has a place there: not when another shard's catalog holds dst
+// under another UUID. A shard that is not a sharded collection's primary
+// logs its drop with fromMigrate (mongodb/mongo
+// src/mongo/db/s/drop_collection_coordinator.cpp, 5.0+: participants drop
+// with fromMigrate true, the primary shard plainly), which makes this
+// shard's catalog forget the UUID but drops nothing on the destination;
+// the primary's plain drop does, and the gate orders it after every
+// write logged before it. A write of the dropped UUID replayed later by
+// this shard alone (--replay-from, a catch-up window that began before
+// the drop) then finds the name held elsewhere by the collection created
+// since, and re-creating the old documents there is what this prevents.
+// While the drop has not run, the primary still holds dst under ui.
+func (t *Translator) liveElsewhere(ui []byte, dst string) (bool, error) {
+	if t.Elsewhere == nil || ui == nil {
+		return true, nil
+	}
+	held, err := t.Elsewhere(dst)
+	if err != nil {
+		return false, fmt.Errorf("read the other shards' catalogs for %s: %w", dst, err)
+	}
+	for _, u := range held {
+		if bytes.Equal(u, ui) {
+			return true, nil
+		}
+	}
+	return len(held) == 0, nil
+}

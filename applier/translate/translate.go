@@ -293,6 +293,11 @@ func (t *Translator) crud(dst []exec.Op, seq uint64, ts bson.Timestamp, op byte,
 			return dst, err
 		}
 		where, live := c.where(ui, r.dst)
+		if live && where == r.dst && c.holder(r.dst) == "" {
+			if live, err = t.liveElsewhere(ui, r.dst); err != nil {
+				return dst, err
+			}
+		}
 		if !live {
 			t.superseded(seq, ts, ns, "write skipped")
 			return dst, nil

@@ -228,3 +228,43 @@ func uuid(b byte) []byte {
 	}
 	return u
 }
+
+// TestTranslate_WriteOfACollectionDroppedOnAnotherShard: shard B is not
+// the primary of sharded collection app.c: its drop reached B as a
+// fromMigrate drop (mongodb/mongo src/mongo/db/s/drop_collection_coordinator.cpp,
+// 5.0+: participants drop with fromMigrate true), which made B's catalog
+// forget the old UUID; the primary shard dropped it plainly and created
+// app.c anew. B replaying an insert of the old UUID by itself (--replay-from)
+// finds app.c held elsewhere under the new UUID: the write is skipped, not
+// applied into the new collection. Held elsewhere under its own UUID (the
+// primary's drop not yet run), or by no shard, it is applied.
+func TestTranslate_WriteOfACollectionDroppedOnAnotherShard(t *testing.T) {
+	old, renewed := uuid(1), uuid(2)
+	ins := bsontest.Raw(t, bson.D{{Key: "op", Value: "i"}, {Key: "ns", Value: "app.c"},
+		{Key: "ui", Value: bson.Binary{Subtype: 4, Data: old}}, {Key: "o", Value: bson.D{{Key: "_id", Value: 1}}}})
+	for _, c := range []struct {
+		name      string
+		elsewhere [][]byte
+		applied   bool
+	}{
+		{"held elsewhere under the new UUID", [][]byte{renewed}, false},
+		{"held elsewhere under its own UUID", [][]byte{old}, true},
+		{"held by no shard", nil, true},
+	} {
+		tr := NewTranslator(nil)
+		tr.Catalog = &memCatalog{m: map[string]string{}}
+		tr.Elsewhere = func(ns string) ([][]byte, error) {
+			if ns != "app.c" {
+				t.Fatalf("asked about %s", ns)
+			}
+			return c.elsewhere, nil
+		}
+		ops, err := tr.AppendOps(nil, 1, bson.Timestamp{T: 1}, ins)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := len(ops) == 1; got != c.applied {
+			t.Errorf("%s: applied %v, want %v", c.name, got, c.applied)
+		}
+	}
+}
