@@ -211,7 +211,7 @@ func (x *Executor) indexCollation(ctx context.Context, c *mongo.Collection, ix u
 }
 
 // collationOf is a collation document, as listIndexes gives it
-// (mongodb/mongo src/mongo/db/query/collation/collation_spec.h: locale,
+// (mongodb/mongo src/mongo/db/basic_types.idl, struct Collation: locale,
 // caseLevel, caseFirst, strength, numericOrdering, alternate,
 // maxVariable, normalization, backwards, and the ICU version the server
 // built it with, which is not sent back), as the driver's option.

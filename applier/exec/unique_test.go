@@ -11,7 +11,7 @@ import (
 // TestHolderFind_PartialAndCollatedIndexes: the holder of a unique key is
 // looked up as the index sees keys. Index specs in the shape listIndexes
 // returns them (mongodb/mongo src/mongo/db/catalog/index_key_validate.cpp;
-// the collation as src/mongo/db/query/collation/collation_spec.h spells it,
+// the collation as src/mongo/db/basic_types.idl, struct Collation, spells it,
 // with the ICU version the server built it with): a partial index holds
 // only documents matching its partialFilterExpression, so a document
 // outside it is no holder; a collated index compares keys under its
