@@ -106,15 +106,15 @@ func newApplier(ctx context.Context, cfg *config.Config, opts ApplyOptions, st *
 		return nil, nil, err
 	}
 	var sr *spool.Reader
-	done = func() {
+	release := func() {
 		if sr != nil {
 			sr.Close()
 		}
 		client.Disconnect(context.Background())
 	}
 	defer func() {
-		if a == nil {
-			done()
+		if a == nil { // every return without an applier (done is nil then)
+			release()
 		}
 	}()
 	// The applier may start before the reader: it waits for the spool.
@@ -165,7 +165,7 @@ func newApplier(ctx context.Context, cfg *config.Config, opts ApplyOptions, st *
 		LogInterval:     cfg.Applier.LogInterval.D(),
 		Log:             log,
 	}
-	return a, done, nil
+	return a, release, nil
 }
 
 func rewind(ctx context.Context, sr *spool.Reader, st *store.Store, from string, log logrus.FieldLogger) error {
