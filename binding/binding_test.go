@@ -3,6 +3,7 @@ package binding
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -396,5 +397,50 @@ func TestCheck_AdditionDuringAnAddition(t *testing.T) {
 	// Both moves aside kept, though within one second.
 	if aside, _ := filepath.Glob(spoolDir + ".before-adding-*"); len(aside) != 2 {
 		t.Errorf("spools moved aside: %v, want two", aside)
+	}
+}
+
+// A sync killed while its applier followed the open segment leaves that
+// segment open, its entries perhaps applied past the checkpoint. Moving
+// such a spool aside to refill it moves the copy's end (the replay
+// window's) up to the open segment's newest entry, read from the file:
+// the spool's status counts an open segment only while its writer runs.
+func TestCheck_WindowCoversTheOpenSegmentOfAStoppedSync(t *testing.T) {
+	ctx := context.Background()
+	c, spoolDir := shopCheck(t)
+	live := filepath.Join(t.TempDir(), "live")
+	w, err := spool.OpenWriter(live, spool.Options{Logger: testlog.Quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 3; i++ {
+		e, _ := bson.Marshal(bson.D{{Key: "ts", Value: bson.Timestamp{T: 100, I: uint32(i)}}, {Key: "op", Value: "n"}, {Key: "ns", Value: ""}, {Key: "o", Value: bson.D{}}})
+		if _, _, err := w.Append(ctx, []bson.Raw{e}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The open segment as a kill -9 leaves it: committed, never sealed.
+	l, err := spool.List(live)
+	if err != nil || l.Open == nil {
+		t.Fatalf("no open segment: %+v, %v", l, err)
+	}
+	data, err := os.ReadFile(l.Open.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if err := os.MkdirAll(spoolDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(spoolDir, filepath.Base(l.Open.Path)), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.Store.SetStage(store.StageApplied)
+	c.Store.SetCopyEnd(bson.Timestamp{T: 100, I: 1})
+	if err := c.widenWindow(); err != nil {
+		t.Fatal(err)
+	}
+	if end := c.Store.CopyEnd(); end != (bson.Timestamp{T: 100, I: 3}) {
+		t.Fatalf("copy end %v, want the open segment's newest entry 100,3", end)
 	}
 }
