@@ -46,20 +46,39 @@ func TestCluster_MovePrimaryKeepsTheCollection(t *testing.T) {
 	b := []bson.D{create, fm(entry(21, "i", "db.c", u2, id(1))), fm(entry(21, "i", "db.c", u2, id(2))), fm(entry(22, "i", "db.c", u2, id(4))),
 		entry(40, "i", "db.c", u2, id(10))}
 
+	stores := applyTwoShards(ctx, t, client, a, b, [2]map[string][]byte{{"db.c": u1}}) // a held db.c; b held nothing of db
+	if err := checkShardCase(client, shardDDLCase{want: map[string][]int32{"db.c": {1, 2, 4, 10}}}); err != nil {
+		t.Error(err)
+	}
+	if m, err := stores[0].Collections(); err != nil || len(m) != 0 {
+		t.Errorf("shard a's catalog after its drop: %v, %v; want it empty", m, err)
+	}
+}
+
+// applyTwoShards replays shards a and b, each from its own spool and state
+// file (their catalogs seeded with seed), through one Cluster into client, as
+// sync does: each translator sees the other shard's catalog and every
+// shard's reshardings (pipeline's heldElsewhere and reshardingAnywhere).
+// It returns the two state files, open.
+func applyTwoShards(ctx context.Context, t *testing.T, client *mongo.Client, a, b []bson.D, seed [2]map[string][]byte) [2]*store.Store {
+	t.Helper()
 	cl := gate.NewCluster(quietLog())
 	ga, gb := cl.Shard("a", nil), cl.Shard("b", nil)
 	dirs := [2]string{spoolShard(t, a, ga), spoolShard(t, b, gb)}
-	seedCatalog(t, dirs[0], map[string][]byte{"db.c": u1}) // a held db.c; b held nothing of db
+	for i, d := range dirs {
+		if seed[i] != nil {
+			seedCatalog(t, d, seed[i])
+		}
+	}
 	var stores [2]*store.Store
 	for i, d := range dirs {
 		st, err := store.Open(filepath.Join(filepath.Dir(d), "state.db"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer st.Close()
+		t.Cleanup(func() { st.Close() })
 		stores[i] = st
 	}
-	// As pipeline's heldElsewhere: what the other shard's catalog places at ns.
 	elsewhere := func(other *store.Store) func(string) ([][]byte, error) {
 		return func(ns string) ([][]byte, error) {
 			m, err := other.Collections()
@@ -72,10 +91,18 @@ func TestCluster_MovePrimaryKeepsTheCollection(t *testing.T) {
 			return out, err
 		}
 	}
+	resharding := func(orig []byte) (bool, error) {
+		for _, st := range stores {
+			if under, err := st.Resharding(orig); err != nil || under {
+				return under, err
+			}
+		}
+		return false, nil
+	}
 	errs := make(chan error, 2)
 	for i, g := range []*gate.ShardGate{ga, gb} {
 		go func() {
-			errs <- applyWithStore(ctx, client, dirs[i], g, stores[i], elsewhere(stores[1-i]))
+			errs <- applyWithStore(ctx, client, dirs[i], g, stores[i], elsewhere(stores[1-i]), resharding)
 		}()
 	}
 	for range 2 {
@@ -83,24 +110,20 @@ func TestCluster_MovePrimaryKeepsTheCollection(t *testing.T) {
 			t.Fatalf("applier: %v", err)
 		}
 	}
-	if err := checkShardCase(client, shardDDLCase{want: map[string][]int32{"db.c": {1, 2, 4, 10}}}); err != nil {
-		t.Error(err)
-	}
-	if m, err := stores[0].Collections(); err != nil || len(m) != 0 {
-		t.Errorf("shard a's catalog after its drop: %v, %v; want it empty", m, err)
-	}
+	return stores
 }
 
 // applyWithStore is applyRetained with the state file already open and the
-// other shards' catalogs given (translate.Translator.Elsewhere).
-func applyWithStore(ctx context.Context, client *mongo.Client, spoolDir string, g *gate.ShardGate, st *store.Store, elsewhere func(string) ([][]byte, error)) error {
+// other shards' catalogs and reshardings given (translate.Translator's
+// Elsewhere and Resharding).
+func applyWithStore(ctx context.Context, client *mongo.Client, spoolDir string, g *gate.ShardGate, st *store.Store, elsewhere func(string) ([][]byte, error), resharding func([]byte) (bool, error)) error {
 	sr, err := spool.OpenReader(spoolDir)
 	if err != nil {
 		return err
 	}
 	defer sr.Close()
 	tr := translate.NewTranslator(nil)
-	tr.Catalog, tr.Log, tr.Elsewhere = st, quietLog(), elsewhere
+	tr.Catalog, tr.Log, tr.Elsewhere, tr.Resharding = st, quietLog(), elsewhere, resharding
 	a := &Applier{Spool: sr, SpoolDir: spoolDir, Store: st, Translator: tr,
 		Exec:     &exec.Executor{Client: client, Workers: 4, BulkSize: 12, Log: quietLog()},
 		BatchOps: 1000, BatchBytes: 16 << 20, ExitWhenDrained: true, LogInterval: 1 << 62, Log: quietLog(),

@@ -1,7 +1,10 @@
 package applier
 
 import (
+	"context"
+	"maps"
 	"testing"
+	"time"
 
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -83,5 +86,73 @@ func TestCluster_MoveCollection80(t *testing.T) {
 		if err := checkShardCase(client, c); err != nil {
 			t.Errorf("%s: %v", order, err)
 		}
+	}
+}
+
+// reshardCollection in the 5.0 era, where each step is logged plainly
+// (mongodb/mongo, 5.0-era versions read for this; translate/resharding.go):
+// shard a, the database's primary, is a recipient (and a donor); shard b
+// is a donor only. a creates db.system.resharding.<db.c's UUID> under a new
+// UUID (resharding_data_copy_util.cpp ensureCollectionExists) and clones
+// into it with plain inserts; once committed, a renames it over db.c with
+// dropTarget, no fromMigrate (resharding_recipient_service.cpp
+// _renameTemporaryReshardingCollection: RenameCollectionOptions with
+// dropTarget alone; the donor service does the same on a shard that is
+// both), and b drops db.c under the old UUID plainly
+// (resharding_donor_service.cpp, ensureCollectionDropped's
+// dropCollectionEvenIfSystem(opCtx, nss) without markFromMigrate). The two
+// run concurrently after the commit, so b's drop may come first.
+//
+// Before: b's drop, first, found a holding db.c under the same UUID and
+// emptied the destination's collection; a's rename then stopped the
+// applier (its source is not synced). Now the drop is not applied while a
+// records the resharding, the rename moves a's catalog only, and the
+// destination keeps every document.
+func TestCluster_Resharding50(t *testing.T) {
+	u1, u2 := uuid(1), uuid(2)
+	temp := "system.resharding.01010101-0101-0101-0101-010101010101"
+	id := func(i int32) bson.D { return bson.D{{Key: "_id", Value: i}} }
+	create := entry(2, "c", "db.$cmd", u2, bson.D{{Key: "create", Value: temp},
+		{Key: "idIndex", Value: bson.D{{Key: "v", Value: 2}, {Key: "key", Value: bson.D{{Key: "_id", Value: 1}}}, {Key: "name", Value: "_id_"}}}})
+	rename := func(ts uint32) bson.D {
+		return entry(ts, "c", "db.$cmd", u2, bson.D{{Key: "renameCollection", Value: "db." + temp}, {Key: "to", Value: "db.c"},
+			{Key: "stayTemp", Value: false}, {Key: "dropTarget", Value: bson.Binary{Subtype: 4, Data: u1}}})
+	}
+	drop := func(ts uint32) bson.D { return entry(ts, "c", "db.$cmd", u1, bson.D{{Key: "drop", Value: "c"}}) }
+	for _, c := range []struct {
+		name string
+		a, b []bson.D
+	}{
+		{name: "drop_before_rename",
+			a: []bson.D{create, entry(3, "i", "db."+temp, u2, id(2)), entry(5, "i", "db.c", u1, id(1)), rename(11), entry(20, "i", "db.c", u2, id(4))},
+			b: []bson.D{entry(6, "i", "db.c", u1, id(3)), drop(10)}},
+		{name: "drop_after_rename",
+			a: []bson.D{create, entry(3, "i", "db."+temp, u2, id(2)), entry(5, "i", "db.c", u1, id(1)), rename(11), entry(20, "i", "db.c", u2, id(4))},
+			b: []bson.D{entry(6, "i", "db.c", u1, id(3)), drop(12)}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dst := testmongo.StartDest(t)
+			client := dst.Client()
+			resetServer(t, client)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			for _, i := range []int32{2, 7} { // the copy: 2 on a, 7 on b
+				if _, err := client.Database("db").Collection("c").InsertOne(ctx, id(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			stores := applyTwoShards(ctx, t, client, c.a, c.b, [2]map[string][]byte{{"db.c": u1}, {"db.c": u1}})
+			if err := checkShardCase(client, shardDDLCase{want: map[string][]int32{"db.c": {1, 2, 3, 4, 7}, "db." + temp: nil}}); err != nil {
+				t.Error(err)
+			}
+			for i, want := range []map[string]string{{string(u2): "db.c"}, {}} {
+				if m, err := stores[i].Collections(); err != nil || !maps.Equal(m, want) {
+					t.Errorf("shard %c's catalog: %q, %v; want %q", 'a'+i, m, err, want)
+				}
+				if under, err := stores[i].Resharding(u1); err != nil || under {
+					t.Errorf("shard %c still records the resharding (%v)", 'a'+i, err)
+				}
+			}
+		})
 	}
 }

@@ -33,6 +33,10 @@ type ApplyOptions struct {
 	// elsewhere lists the UUIDs the other shards' catalogs place at a
 	// namespace (translate.Translator.Elsewhere); nil for a replica set.
 	elsewhere func(ns string) ([][]byte, error)
+	// resharding reports whether a shard of the sync records a resharding
+	// of a collection under way (translate.Translator.Resharding); nil for
+	// a replica set.
+	resharding func(orig []byte) (bool, error)
 }
 
 // Apply runs the applier on its own (the applier command): it checks the
@@ -150,7 +154,7 @@ func newApplier(ctx context.Context, cfg *config.Config, opts ApplyOptions, st *
 	}
 	a = &applier.Applier{
 		Spool: sr, SpoolDir: cfg.Spool.Dir, Store: st,
-		Translator:      translator(cfg, st, rec, log, opts.elsewhere),
+		Translator:      translator(cfg, st, rec, log, opts),
 		Exec:            exec,
 		BatchOps:        cfg.Applier.BatchOps,
 		BatchBytes:      int(cfg.Applier.BatchBytes),
@@ -187,9 +191,9 @@ func rewind(ctx context.Context, sr *spool.Reader, st *store.Store, from string,
 
 // translator routes entries by collection UUID through the state file's
 // catalog (the copy records every collection it copies).
-func translator(cfg *config.Config, st *store.Store, rec *status.Recorder, log logrus.FieldLogger, elsewhere func(string) ([][]byte, error)) *translate.Translator {
+func translator(cfg *config.Config, st *store.Store, rec *status.Recorder, log logrus.FieldLogger, opts ApplyOptions) *translate.Translator {
 	t := translate.NewTranslator(cfg.Namespaces())
-	t.Catalog, t.Rec, t.Log, t.Elsewhere = st, rec, log, elsewhere
+	t.Catalog, t.Rec, t.Log, t.Elsewhere, t.Resharding = st, rec, log, opts.elsewhere, opts.resharding
 	t.ShardCollections = cfg.Sync.ShardCollections
 	t.ReplicaSet = cfg.Shard() == ""
 	return t

@@ -16,11 +16,11 @@ func TestTranslator_ReplicaSetOrShard(t *testing.T) {
 	if err := c.Finish(); err != nil {
 		t.Fatal(err)
 	}
-	if tr := translator(c, nil, nil, nil, nil); !tr.ReplicaSet {
+	if tr := translator(c, nil, nil, nil, ApplyOptions{}); !tr.ReplicaSet {
 		t.Error("a replica set's translator: ReplicaSet false, want true")
 	}
 	sh := c.ForShard(config.Shard{Name: "sh0", Mongo: config.Mongo{URI: "mongodb://h:2/"}})
-	if tr := translator(sh, nil, nil, nil, nil); tr.ReplicaSet {
+	if tr := translator(sh, nil, nil, nil, ApplyOptions{}); tr.ReplicaSet {
 		t.Error("shard sh0's translator: ReplicaSet true, want false")
 	}
 }

@@ -153,7 +153,9 @@ func runShardedSync(ctx context.Context, cfg *config.Config, shards []config.Sha
 		for _, s := range stages {
 			s.rec.SetStage(store.StageApplied)
 			g.Go(func() error {
-				opts := ApplyOptions{live: s.live, shard: s.name, elsewhere: func(ns string) ([][]byte, error) { return heldElsewhere(stages, s, ns) }}
+				opts := ApplyOptions{live: s.live, shard: s.name,
+					elsewhere:  func(ns string) ([][]byte, error) { return heldElsewhere(stages, s, ns) },
+					resharding: func(orig []byte) (bool, error) { return reshardingAnywhere(stages, orig) }}
 				err := runApplier(gctx, s.cfg, opts, s.st, s.rec, s.log.WithField("component", "applier"))
 				return shardErr(s.name, err)
 			})
@@ -229,6 +231,22 @@ func refuseShardedFromShards(ctx context.Context, stages []*shardStage) error {
 		}
 	}
 	return nil
+}
+
+// reshardingAnywhere reports whether the state file of a shard records a
+// resharding of collection orig under way (its temporary collection
+// created, neither renamed nor dropped yet: store.Store.SetResharding).
+func reshardingAnywhere(stages []*shardStage, orig []byte) (bool, error) {
+	for _, o := range stages {
+		under, err := o.st.Resharding(orig)
+		if err != nil {
+			return false, fmt.Errorf("shard %s: %w", o.name, err)
+		}
+		if under {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // heldElsewhere lists the collection UUIDs that the catalogs of the shards

@@ -45,7 +45,7 @@ func routerChecks(ctx context.Context, r *Report, cfg *config.Config, router *mo
 	}
 	r.add("source.movePrimary", Warn, "movePrimary is followed only by one sync process over every shard: there the old primary's drop is passed over once the new primary holds the collection; "+
 		"shards synced by separate --shard processes share no catalog, and the donor's drop would drop the database's unsharded collections on the destination",
-		"with --shard processes, do not run movePrimary (or removeShard, which needs it) until the cutover")
+		"with --shard processes, do not run movePrimary (or removeShard, which needs it) until the cutover, nor, on 5.0, reshardCollection (its donors drop the collection plainly)")
 	return shards
 }
 

@@ -66,6 +66,9 @@ func (t *Translator) command(seq uint64, ts bson.Timestamp, ns string, o, raw bs
 	if coll == "" {
 		return nil, fmt.Errorf("command %s without a collection name", name)
 	}
+	if orig := reshardingOf(coll); orig != nil && (name == "create" || name == "drop") {
+		return t.reshardingMark(seq, ts, db+"."+coll, orig, uuidOf(raw), name == "create"), nil
+	}
 	if coll == systemViews && name == "create" {
 		// The destination makes its own system.views with its first view
 		// (views.go); users may not create it on 5.0+.
@@ -202,6 +205,9 @@ func (t *Translator) rename(seq uint64, ts bson.Timestamp, o bson.Raw, ui []byte
 	}
 	if cat == nil {
 		ui, dropUI = nil, nil
+	}
+	if orig := reshardingTemp(from); orig != nil && !srcOK {
+		return t.reshardingRenamed(seq, ts, from, dst, dstOK, orig, ui, dropUI, cat), nil
 	}
 	if where, known := cat.known(ui); known {
 		if t.heldDest(where) {

@@ -68,6 +68,9 @@ func (t *Translator) migrated(seq uint64, ts bson.Timestamp, op, ns string, o, r
 	switch name {
 	case "create":
 		coll, _ := el.Value().StringValueOK()
+		if orig := reshardingOf(coll); orig != nil {
+			return t.reshardingMark(seq, ts, db+"."+coll, orig, ui, true), nil
+		}
 		dst, ok := t.target(db + "." + coll)
 		if _, known := cat.known(ui); !ok || ui == nil || known {
 			return nil, nil
@@ -79,12 +82,21 @@ func (t *Translator) migrated(seq uint64, ts bson.Timestamp, op, ns string, o, r
 		}
 		hooks, where = append(hooks, cat.set(ui, dst)), dst
 	case "drop":
+		if coll, _ := el.Value().StringValueOK(); reshardingOf(coll) != nil {
+			return t.reshardingMark(seq, ts, db+"."+coll, reshardingOf(coll), ui, false), nil
+		}
 		if _, known := cat.known(ui); !known {
 			return nil, nil
 		}
 		hooks = append(hooks, cat.forget(ui))
 	case "renameCollection":
 		to, _ := o.Lookup("to").StringValueOK()
+		from, _ := el.Value().StringValueOK()
+		if orig := reshardingTemp(from); orig != nil {
+			if rec, ok := t.Catalog.(reshardingRecorder); ok {
+				hooks = append(hooks, func() error { return rec.EndResharding(orig) })
+			}
+		}
 		if v := o.Lookup("dropTarget"); v.Type == bson.TypeBinary {
 			dropUI := oplog.BinaryUUID(bsoncore.Value{Type: bsoncore.Type(v.Type), Data: v.Value})
 			if _, known := cat.known(dropUI); known {

@@ -37,13 +37,27 @@ import (
 // none places a new one at the name before the primary's drop.
 
 // unlessMoved makes a drop of ui's collection a no-op when another shard
-// holds its namespace under another UUID when the drop runs.
+// holds its namespace under another UUID when the drop runs, or while a
+// shard records a resharding of it (a 5.0 donor's drop: resharding.go).
 func (t *Translator) unlessMoved(op exec.Op, ui []byte) exec.Op {
 	if t.Elsewhere == nil || ui == nil {
 		return op
 	}
 	run, ns := op.Cmd, op.NS
 	op.Cmd = func(ctx context.Context, c *mongo.Client) error {
+		if t.Resharding != nil {
+			under, err := t.Resharding(ui)
+			if err != nil {
+				return fmt.Errorf("read the shards' reshardings of %s: %w", ns, err)
+			}
+			if under {
+				if t.Log != nil {
+					t.Log.WithFields(logrus.Fields{"ns": ns, "seq": op.Seq}).
+						Info("drop not applied: a resharding of this collection is under way, and its recipients rename their new copy over it (resharding.go)")
+				}
+				return fmt.Errorf("%w: a resharding of %s is under way (its donor's drop)", exec.ErrAlreadyApplied, ns)
+			}
+		}
 		held, err := t.Elsewhere(ns)
 		if err != nil {
 			return fmt.Errorf("read the other shards' catalogs for %s: %w", ns, err)

@@ -42,6 +42,10 @@ type Translator struct {
 	// shard has since re-created under a new UUID is not applied
 	// (moved.go). Nil: a replica set.
 	Elsewhere func(ns string) ([][]byte, error)
+	// Resharding, beside Elsewhere, reports whether any shard's state file
+	// records a resharding of collection orig under way: a plain drop of
+	// it is then a donor's, and not applied (resharding.go). Nil: none.
+	Resharding func(orig []byte) (bool, error)
 	// ReplicaSet says the source is a replica set of its own, no shard of a
 	// sharded cluster (config.Config.Shard is empty): its inserts, updates
 	// and deletes logged with fromMigrate (cloneCollectionAsCapped's copies,
