@@ -46,7 +46,7 @@ func TestCluster_MovePrimaryKeepsTheCollection(t *testing.T) {
 	b := []bson.D{create, fm(entry(21, "i", "db.c", u2, id(1))), fm(entry(21, "i", "db.c", u2, id(2))), fm(entry(22, "i", "db.c", u2, id(4))),
 		entry(40, "i", "db.c", u2, id(10))}
 
-	stores := applyTwoShards(ctx, t, client, a, b, [2]map[string][]byte{{"db.c": u1}}) // a held db.c; b held nothing of db
+	stores, _ := applyTwoShards(ctx, t, client, a, b, [2]map[string][]byte{{"db.c": u1}}) // a held db.c; b held nothing of db
 	if err := checkShardCase(client, shardDDLCase{want: map[string][]int32{"db.c": {1, 2, 4, 10}}}); err != nil {
 		t.Error(err)
 	}
@@ -59,8 +59,8 @@ func TestCluster_MovePrimaryKeepsTheCollection(t *testing.T) {
 // file (their catalogs seeded with seed), through one Cluster into client, as
 // sync does: each translator sees the other shard's catalog and every
 // shard's reshardings (pipeline's heldElsewhere and reshardingAnywhere).
-// It returns the two state files, open.
-func applyTwoShards(ctx context.Context, t *testing.T, client *mongo.Client, a, b []bson.D, seed [2]map[string][]byte) [2]*store.Store {
+// It returns the two state files, open, and the two spool directories.
+func applyTwoShards(ctx context.Context, t *testing.T, client *mongo.Client, a, b []bson.D, seed [2]map[string][]byte) ([2]*store.Store, [2]string) {
 	t.Helper()
 	cl := gate.NewCluster(quietLog())
 	ga, gb := cl.Shard("a", nil), cl.Shard("b", nil)
@@ -110,7 +110,7 @@ func applyTwoShards(ctx context.Context, t *testing.T, client *mongo.Client, a, 
 			t.Fatalf("applier: %v", err)
 		}
 	}
-	return stores
+	return stores, dirs
 }
 
 // applyWithStore is applyRetained with the state file already open and the
@@ -129,4 +129,66 @@ func applyWithStore(ctx context.Context, client *mongo.Client, spoolDir string, 
 		BatchOps: 1000, BatchBytes: 16 << 20, ExitWhenDrained: true, LogInterval: 1 << 62, Log: quietLog(),
 		Retention: time.Hour, Gate: g}
 	return a.Run(ctx)
+}
+
+// A sharded collection dropped (6.0+: shard b, not the database's primary,
+// drops with fromMigrate, then the primary a plainly and last:
+// src/mongo/db/s/sharding_ddl_util.cpp
+// sendDropCollectionParticipantCommandToShards, drop_collection_coordinator.cpp;
+// both with o2 {numRecords}), or its database dropped (7.0+: the primary
+// first, plainly, then the others with fromMigrate:
+// drop_database_coordinator.cpp, shardsvr_drop_database_participant_command.cpp),
+// and not created again; then shard b replayed alone from before the drop
+// (applier --shard b --replay-from). b's fromMigrate drop only moved its
+// catalog, and no shard holds the name any more, so nothing else told b's
+// replayed insert of the dropped collection from a live one. Its catalog
+// now records the collection dropped, and the insert is skipped; before,
+// it re-created db.c with that one document.
+func TestCluster_DroppedCollectionNotRecreatedByOneShardsReplay(t *testing.T) {
+	u1 := uuid(1)
+	id := func(i int32) bson.D { return bson.D{{Key: "_id", Value: i}} }
+	fm := func(d bson.D) bson.D { return append(d, bson.E{Key: "fromMigrate", Value: true}) }
+	drop := func(ts uint32) bson.D {
+		return append(entry(ts, "c", "db.$cmd", u1, bson.D{{Key: "drop", Value: "c"}}), bson.E{Key: "o2", Value: bson.D{{Key: "numRecords", Value: int64(2)}}})
+	}
+	dropDB := func(ts uint32) bson.D { return entry(ts, "c", "db.$cmd", nil, bson.D{{Key: "dropDatabase", Value: 1}}) }
+	for _, c := range []struct {
+		name string
+		a, b []bson.D
+	}{
+		{"drop", []bson.D{entry(4, "i", "db.c", u1, id(1)), drop(11)}, []bson.D{entry(5, "i", "db.c", u1, id(3)), fm(drop(10))}},
+		{"dropDatabase", []bson.D{entry(4, "i", "db.c", u1, id(1)), dropDB(10)}, []bson.D{entry(5, "i", "db.c", u1, id(3)), fm(dropDB(11))}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dst := testmongo.StartDest(t)
+			client := dst.Client()
+			resetServer(t, client)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			if _, err := client.Database("db").Collection("c").InsertOne(ctx, id(2)); err != nil { // the copy
+				t.Fatal(err)
+			}
+			stores, dirs := applyTwoShards(ctx, t, client, c.a, c.b, [2]map[string][]byte{{"db.c": u1}, {"db.c": u1}})
+			absent := shardDDLCase{want: map[string][]int32{"db.c": nil}}
+			if err := checkShardCase(client, absent); err != nil {
+				t.Fatalf("after both shards: %v", err)
+			}
+			sr, err := spool.OpenReader(dirs[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = Rewind(ctx, sr, stores[1], 1, bson.Timestamp{})
+			sr.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			noShard := func(string) ([][]byte, error) { return nil, nil } // shard a's catalog: db.c is gone
+			if err := applyWithStore(ctx, client, dirs[1], nil, stores[1], noShard, nil); err != nil {
+				t.Fatalf("shard b's replay: %v", err)
+			}
+			if err := checkShardCase(client, absent); err != nil {
+				t.Errorf("after shard b's replay: %v", err)
+			}
+		})
+	}
 }

@@ -141,7 +141,7 @@ func TestCluster_Resharding50(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			stores := applyTwoShards(ctx, t, client, c.a, c.b, [2]map[string][]byte{{"db.c": u1}, {"db.c": u1}})
+			stores, _ := applyTwoShards(ctx, t, client, c.a, c.b, [2]map[string][]byte{{"db.c": u1}, {"db.c": u1}})
 			if err := checkShardCase(client, shardDDLCase{want: map[string][]int32{"db.c": {1, 2, 3, 4, 7}, "db." + temp: nil}}); err != nil {
 				t.Error(err)
 			}

@@ -27,16 +27,60 @@ func (s *Store) Collections() (map[string]string, error) {
 	return out, err
 }
 
+// bucketDropped keeps the collections a shard of a sharded source saw
+// dropped while the drop was not applied on the destination (its catalog
+// forgot them: applier/translate/catalog.go), so that the shard's writes of
+// them, replayed by that shard alone, are not applied either.
+var bucketDropped = []byte("dropped collections")
+
 // SetCollection records that the source collection uuid lives at the
-// destination namespace ns.
+// destination namespace ns (and is no longer recorded dropped).
 func (s *Store) SetCollection(uuid []byte, ns string) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketColls)
 		if err != nil {
 			return err
 		}
+		if d := tx.Bucket(bucketDropped); d != nil {
+			if err := d.Delete(uuid); err != nil {
+				return err
+			}
+		}
 		return b.Put(uuid, []byte(ns))
 	})
+}
+
+// DropCollection forgets the source collection uuid and records it
+// dropped, in one transaction.
+func (s *Store) DropCollection(uuid []byte) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bucketColls); b != nil {
+			if err := b.Delete(uuid); err != nil {
+				return err
+			}
+		}
+		d, err := tx.CreateBucketIfNotExists(bucketDropped)
+		if err != nil {
+			return err
+		}
+		return d.Put(uuid, []byte{1})
+	})
+}
+
+// Dropped returns the collections recorded dropped (DropCollection), by
+// UUID bytes as a string.
+func (s *Store) Dropped() (map[string]bool, error) {
+	out := map[string]bool{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if d := tx.Bucket(bucketDropped); d != nil {
+			return d.ForEach(func(k, _ []byte) error {
+				out[string(k)] = true
+				return nil
+			})
+		}
+		return nil
+	})
+	return out, err
 }
 
 // DeleteCollection forgets the source collection uuid (dropped).

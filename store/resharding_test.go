@@ -35,3 +35,28 @@ func TestStore_ReshardingsKeptAcrossReopen(t *testing.T) {
 		t.Fatalf("after its end: Resharding = %v, %v; want false", ok, err)
 	}
 }
+
+func TestStore_DroppedUntilSetAgain(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.SetCollection([]byte("u1"), "db.c"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DropCollection([]byte("u1")); err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.Collections()
+	d, derr := s.Dropped()
+	if err != nil || derr != nil || len(m) != 0 || !d["u1"] {
+		t.Fatalf("after DropCollection: catalog %v (%v), dropped %v (%v)", m, err, d, derr)
+	}
+	if err := s.SetCollection([]byte("u1"), "db.c"); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := s.Dropped(); d["u1"] {
+		t.Fatal("a collection set again is still recorded dropped")
+	}
+}

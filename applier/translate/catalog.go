@@ -33,6 +33,20 @@ type catalog struct {
 	store  Catalog
 	byUUID map[string]string // uuid → destination ns
 	byNS   map[string]string // destination ns → uuid
+	// dropped: collections this shard saw dropped by a drop that only
+	// moved its catalog (a fromMigrate drop or dropDatabase: migrated.go).
+	// Their writes,
+	// replayed by this shard alone (--replay-from, a catch-up window), have
+	// no place on the destination: the database's primary shard dropped
+	// the collection there (gone).
+	dropped map[string]bool
+}
+
+// droppedRecorder is the part of the state file that keeps dropped
+// collections (store.Store implements it).
+type droppedRecorder interface {
+	DropCollection(uuid []byte) error
+	Dropped() (map[string]bool, error)
 }
 
 func (t *Translator) catalog() (*catalog, error) {
@@ -44,9 +58,14 @@ func (t *Translator) catalog() (*catalog, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read the collection catalog: %w", err)
 		}
-		c := &catalog{store: t.Catalog, byUUID: m, byNS: make(map[string]string, len(m))}
+		c := &catalog{store: t.Catalog, byUUID: m, byNS: make(map[string]string, len(m)), dropped: map[string]bool{}}
 		for u, ns := range m {
 			c.byNS[ns] = u
+		}
+		if d, ok := t.Catalog.(droppedRecorder); ok {
+			if c.dropped, err = d.Dropped(); err != nil {
+				return nil, fmt.Errorf("read the dropped collections: %w", err)
+			}
 		}
 		t.cat = c
 	}
@@ -68,6 +87,16 @@ func (c *catalog) where(ui []byte, dst string) (ns string, live bool) {
 		return "", false
 	}
 	return dst, true
+}
+
+// gone reports whether ui is a collection this shard saw dropped (and not
+// created again since): its writes have no place on the destination.
+func (c *catalog) gone(ui []byte) bool {
+	if c == nil || ui == nil {
+		return false
+	}
+	_, known := c.byUUID[string(ui)]
+	return !known && c.dropped[string(ui)]
 }
 
 func (c *catalog) known(ui []byte) (string, bool) {
@@ -96,6 +125,7 @@ func (c *catalog) set(ui []byte, ns string) func() error {
 	if old, ok := c.byUUID[u]; ok && c.byNS[old] == u {
 		delete(c.byNS, old)
 	}
+	delete(c.dropped, u)
 	c.byUUID[u], c.byNS[ns] = ns, u
 	key := []byte(u)
 	return func() error { return c.store.SetCollection(key, ns) }
@@ -115,15 +145,36 @@ func (c *catalog) forget(ui []byte) func() error {
 	return func() error { return c.store.DeleteCollection(key) }
 }
 
-// forgetDB forgets every collection of the destination database db.
-func (c *catalog) forgetDB(db string) func() error {
+// drop forgets ui as forget does, and records it dropped (gone) where
+// the state file keeps that.
+func (c *catalog) drop(ui []byte) func() error {
+	if c == nil || ui == nil {
+		return nil
+	}
+	d, ok := c.store.(droppedRecorder)
+	if !ok {
+		return c.forget(ui)
+	}
+	c.forget(ui)
+	c.dropped[string(ui)] = true
+	key := []byte(string(ui))
+	return func() error { return d.DropCollection(key) }
+}
+
+// forgetDB forgets every collection of the destination database db;
+// dropped: records each dropped, as drop does.
+func (c *catalog) forgetDB(db string, dropped bool) func() error {
 	if c == nil {
 		return nil
 	}
 	var hooks []func() error
 	for u, ns := range c.byUUID {
 		if d, _ := config.SplitNS(ns); d == db {
-			hooks = append(hooks, c.forget([]byte(u)))
+			if dropped {
+				hooks = append(hooks, c.drop([]byte(u)))
+			} else {
+				hooks = append(hooks, c.forget([]byte(u)))
+			}
 		}
 	}
 	return both(hooks...)

@@ -58,7 +58,7 @@ func (t *Translator) command(seq uint64, ts bson.Timestamp, ns string, o, raw bs
 		}
 		dst := t.mapDB(db)
 		op := t.cmdOp(seq, ts, dst+".$cmd", "dropDatabase", dst, bson.D{{Key: "dropDatabase", Value: 1}}, mongoerr.NamespaceNotFound)
-		return []exec.Op{after(op, cat.forgetDB(dst))}, nil
+		return []exec.Op{after(op, cat.forgetDB(dst, false))}, nil
 	}
 	if name == "renameCollection" {
 		return t.rename(seq, ts, o, ui, cat)
@@ -88,6 +88,9 @@ func (t *Translator) command(seq uint64, ts bson.Timestamp, ns string, o, raw bs
 		}
 	}
 	where, live := cat.where(ui, dstNS)
+	if live && name != "create" && cat.gone(ui) {
+		live = false // dropped on the source: this entry comes from a replay
+	}
 	if !live {
 		t.superseded(seq, ts, dstNS, name+" skipped")
 		return nil, nil

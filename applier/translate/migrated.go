@@ -88,7 +88,7 @@ func (t *Translator) migrated(seq uint64, ts bson.Timestamp, op, ns string, o, r
 		if _, known := cat.known(ui); !known {
 			return nil, nil
 		}
-		hooks = append(hooks, cat.forget(ui))
+		hooks = append(hooks, cat.drop(ui))
 	case "renameCollection":
 		to, _ := o.Lookup("to").StringValueOK()
 		from, _ := el.Value().StringValueOK()
@@ -118,7 +118,7 @@ func (t *Translator) migrated(seq uint64, ts bson.Timestamp, op, ns string, o, r
 		if !t.dbSelected(db) {
 			return nil, nil
 		}
-		hooks = append(hooks, cat.forgetDB(t.mapDB(db)))
+		hooks = append(hooks, cat.forgetDB(t.mapDB(db), true))
 	default:
 		// A recipient's index builds and the like: the primary's entries
 		// build them on the destination.

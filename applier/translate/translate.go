@@ -297,8 +297,10 @@ func (t *Translator) crud(dst []exec.Op, seq uint64, ts bson.Timestamp, op byte,
 			return dst, err
 		}
 		where, live := c.where(ui, r.dst)
-		if live && where == r.dst && c.holder(r.dst) == "" {
-			if live, err = t.liveElsewhere(ui, r.dst); err != nil {
+		if live && where == r.dst && c.holder(r.dst) == "" { // ui unknown
+			if c.gone(ui) {
+				live = false // dropped on the source: its writes come from a replay
+			} else if live, err = t.liveElsewhere(ui, r.dst); err != nil {
 				return dst, err
 			}
 		}
