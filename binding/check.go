@@ -446,8 +446,8 @@ func (c *Check) moveSpoolAside(why string) error {
 // entry of the spool about to be moved aside: a run before may have
 // applied entries past the checkpoint, and refilled they come back to meet
 // a destination that holds them already. The open segment a crashed sync
-// left counts (its applier followed it); its newest entry is read from the
-// file. A separate reader, which may not write the state file, leaves the
+// left counts (its applier followed it; spool.ReadStat reads its newest
+// entry from the file). A separate reader, which may not write the state file, leaves the
 // window as it is.
 func (c *Check) widenWindow() error {
 	if c.StateReadOnly || c.Store.Stage() != store.StageApplied {
@@ -457,19 +457,14 @@ func (c *Check) widenWindow() error {
 	if err != nil {
 		return fmt.Errorf("read spool %s before moving it aside: %w", c.SpoolDir, err)
 	}
-	newest := stat.NewestTS
-	if l, err := spool.List(c.SpoolDir); err == nil && l.Open != nil && !stat.WriterRunning {
-		if m, err := spool.ReadMeta(*l.Open); err == nil && newest.Before(m.LastTS) {
-			newest = m.LastTS
-		} else if err != nil {
-			c.Log.WithError(err).WithField("segment", l.Open.Name()).
-				Warn("the open segment left by a stopped sync cannot be read: entries it held that were applied may come back outside the replay window")
-		}
+	if stat.OpenErr != nil {
+		c.Log.WithError(stat.OpenErr).WithField("segment", stat.Writer.Segment).
+			Warn("the open segment left by a stopped sync cannot be read: entries it held that were applied may come back outside the replay window")
 	}
-	if !c.Store.CopyEnd().Before(newest) {
+	if !c.Store.CopyEnd().Before(stat.NewestTS) {
 		return nil
 	}
-	return c.Store.SetCopyEnd(newest)
+	return c.Store.SetCopyEnd(stat.NewestTS)
 }
 
 // refillPoint is where a lost spool restarts: just after the checkpoint's

@@ -31,6 +31,7 @@ type SpoolReport struct {
 	Entries        uint64          `json:"entries_sealed"`
 	OpenSegment    string          `json:"open_segment,omitempty"`
 	OpenEntries    uint64          `json:"open_entries"`
+	OpenError      string          `json:"open_error,omitempty"` // a stopped writer's open segment cannot be read
 	WriterRunning  bool            `json:"writer_running"`
 	Ended          bool            `json:"ended"`
 	OldestTS       string          `json:"oldest_ts,omitempty"`
@@ -59,6 +60,9 @@ func NewSpoolReport(st spool.Stat, now time.Time) SpoolReport {
 	}
 	if st.Writer != nil {
 		r.OpenSegment, r.OpenEntries = st.Writer.Segment, st.Writer.Entries
+	}
+	if st.OpenErr != nil {
+		r.OpenError = st.OpenErr.Error()
 	}
 	return r
 }

@@ -27,7 +27,10 @@ type Stat struct {
 	Entries       uint64 // in healthy sealed segments
 	Damaged       int
 	OldestTS      bson.Timestamp
-	NewestTS      bson.Timestamp
+	NewestTS      bson.Timestamp // the open segment's counts
+	// OpenErr: the open segment a stopped writer left could not be read
+	// (its entries are then not counted in NewestTS).
+	OpenErr error
 }
 
 // ReadStat opens every sealed segment read-only and reads its meta. Damaged
@@ -63,10 +66,34 @@ func ReadStat(dir string) (Stat, error) {
 			}
 		} else {
 			st.Writer = &WriterState{Segment: l.Open.Name(), FirstSeq: l.Open.First}
+			st.readStopped(*l.Open)
 		}
 	}
 	st.EndSeq, st.Ended, err = Ended(dir)
 	return st, err
+}
+
+// readStopped reads the open segment a stopped writer left (a killed
+// sync's: committed entries, never sealed; its applier may have applied
+// them): its entries count in Writer and NewestTS. One that never
+// committed a transaction holds none (leftover.go).
+func (st *Stat) readStopped(open Segment) {
+	m, err := ReadMeta(open)
+	if err != nil {
+		if h, herr := readLeftoverHeader(open.Path); herr == nil && h.committed == 0 {
+			return // created, nothing appended
+		}
+		st.OpenErr = err
+		return
+	}
+	st.Writer.LastSeq, st.Writer.Entries = m.Last, m.Entries
+	st.Writer.LastTS = uint64(m.LastTS.T)<<32 | uint64(m.LastTS.I)
+	if st.OldestTS.IsZero() {
+		st.OldestTS = m.FirstTS
+	}
+	if st.NewestTS.Before(m.LastTS) {
+		st.NewestTS = m.LastTS
+	}
 }
 
 // Age is how long ago ts was, in whole seconds.

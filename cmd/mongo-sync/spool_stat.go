@@ -90,6 +90,8 @@ func printSpoolTable(out io.Writer, r inspect.SpoolReport) {
 		state := "left by a stopped reader"
 		if r.WriterRunning {
 			state = "open, written by a running reader"
+		} else if r.OpenError != "" {
+			state = "left by a stopped reader, DAMAGED: " + r.OpenError
 		}
 		fmt.Fprintf(tw, "%s\t\t\t%d\t\t\t\t%s\n", r.OpenSegment, r.OpenEntries, state)
 	}
