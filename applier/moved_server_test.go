@@ -46,12 +46,39 @@ func TestCluster_MovePrimaryKeepsTheCollection(t *testing.T) {
 	b := []bson.D{create, fm(entry(21, "i", "db.c", u2, id(1))), fm(entry(21, "i", "db.c", u2, id(2))), fm(entry(22, "i", "db.c", u2, id(4))),
 		entry(40, "i", "db.c", u2, id(10))}
 
-	stores, _ := applyTwoShards(ctx, t, client, a, b, [2]map[string][]byte{{"db.c": u1}}) // a held db.c; b held nothing of db
+	stores, dirs := applyTwoShards(ctx, t, client, a, b, [2]map[string][]byte{{"db.c": u1}}) // a held db.c; b held nothing of db
 	if err := checkShardCase(client, shardDDLCase{want: map[string][]int32{"db.c": {1, 2, 4, 10}}}); err != nil {
 		t.Error(err)
 	}
 	if m, err := stores[0].Collections(); err != nil || len(m) != 0 {
 		t.Errorf("shard a's catalog after its drop: %v, %v; want it empty", m, err)
+	}
+	// Shard a replayed alone from before its drop (applier --shard a
+	// --replay-from, no other shard's catalog to ask): the drop it passed
+	// over is recorded, so neither it nor a's earlier insert is applied
+	// again. Before, the replayed drop dropped every document b holds.
+	replayAlone(ctx, t, client, dirs[0], stores[0])
+	if err := checkShardCase(client, shardDDLCase{want: map[string][]int32{"db.c": {1, 2, 4, 10}}}); err != nil {
+		t.Errorf("after shard a's replay: %v", err)
+	}
+}
+
+// replayAlone rewinds a shard's applier to its spool's first entry and
+// replays it by itself, as a separate applier --shard process does (no
+// other shard's catalog, no gate).
+func replayAlone(ctx context.Context, t *testing.T, client *mongo.Client, dir string, st *store.Store) {
+	t.Helper()
+	sr, err := spool.OpenReader(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Rewind(ctx, sr, st, 1, bson.Timestamp{})
+	sr.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := applyWithStore(ctx, client, dir, nil, st, nil, nil); err != nil {
+		t.Fatalf("the replay: %v", err)
 	}
 }
 
@@ -155,9 +182,17 @@ func TestCluster_DroppedCollectionNotRecreatedByOneShardsReplay(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		a, b []bson.D
+		bNew bool // b held nothing of db.c before its entries
 	}{
-		{"drop", []bson.D{entry(4, "i", "db.c", u1, id(1)), drop(11)}, []bson.D{entry(5, "i", "db.c", u1, id(3)), fm(drop(10))}},
-		{"dropDatabase", []bson.D{entry(4, "i", "db.c", u1, id(1)), dropDB(10)}, []bson.D{entry(5, "i", "db.c", u1, id(3)), fm(dropDB(11))}},
+		{"drop", []bson.D{entry(4, "i", "db.c", u1, id(1)), drop(11)}, []bson.D{entry(5, "i", "db.c", u1, id(3)), fm(drop(10))}, false},
+		{"dropDatabase", []bson.D{entry(4, "i", "db.c", u1, id(1)), dropDB(10)}, []bson.D{entry(5, "i", "db.c", u1, id(3)), fm(dropDB(11))}, false},
+		// b's first chunk of db.c inside the replay: its create
+		// (migration_destination_manager.cpp cloneCollectionIndexesAndOptions,
+		// fromMigrate) must not bring the dropped collection back.
+		{"first_chunk_replayed", []bson.D{entry(4, "i", "db.c", u1, id(1)), drop(11)},
+			[]bson.D{fm(entry(3, "c", "db.$cmd", u1, bson.D{{Key: "create", Value: "c"},
+				{Key: "idIndex", Value: bson.D{{Key: "v", Value: 2}, {Key: "key", Value: bson.D{{Key: "_id", Value: 1}}}, {Key: "name", Value: "_id_"}}}})),
+				entry(5, "i", "db.c", u1, id(3)), fm(drop(10))}, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dst := testmongo.StartDest(t)
@@ -168,24 +203,16 @@ func TestCluster_DroppedCollectionNotRecreatedByOneShardsReplay(t *testing.T) {
 			if _, err := client.Database("db").Collection("c").InsertOne(ctx, id(2)); err != nil { // the copy
 				t.Fatal(err)
 			}
-			stores, dirs := applyTwoShards(ctx, t, client, c.a, c.b, [2]map[string][]byte{{"db.c": u1}, {"db.c": u1}})
+			seed := [2]map[string][]byte{{"db.c": u1}, {"db.c": u1}}
+			if c.bNew {
+				seed[1] = nil
+			}
+			stores, dirs := applyTwoShards(ctx, t, client, c.a, c.b, seed)
 			absent := shardDDLCase{want: map[string][]int32{"db.c": nil}}
 			if err := checkShardCase(client, absent); err != nil {
 				t.Fatalf("after both shards: %v", err)
 			}
-			sr, err := spool.OpenReader(dirs[1])
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = Rewind(ctx, sr, stores[1], 1, bson.Timestamp{})
-			sr.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
-			noShard := func(string) ([][]byte, error) { return nil, nil } // shard a's catalog: db.c is gone
-			if err := applyWithStore(ctx, client, dirs[1], nil, stores[1], noShard, nil); err != nil {
-				t.Fatalf("shard b's replay: %v", err)
-			}
+			replayAlone(ctx, t, client, dirs[1], stores[1])
 			if err := checkShardCase(client, absent); err != nil {
 				t.Errorf("after shard b's replay: %v", err)
 			}

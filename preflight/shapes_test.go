@@ -298,3 +298,36 @@ func TestBypassUsers_Shape(t *testing.T) {
 		t.Errorf("no holder: %s", r.Status)
 	}
 }
+
+// config.reshardingOperations as the config server keeps it while a
+// resharding runs (mongodb/mongo src/mongo/db/s/resharding/common_types.idl,
+// CommonReshardingMetadata: _id, ns, ui, tempNs, reshardingKey; the
+// coordinator's state beside them): a selected collection under way fails
+// the check, naming it; another database's passes; a refusal is unknown.
+func TestResharding_Shapes(t *testing.T) {
+	cfg := testConfig(t, "mongodb://h:1", "mongodb://h:2", "[[sync.dbs]]\ndb = \"shop\"\n")
+	batch := func(docs ...any) bson.D {
+		return bson.D{{Key: "cursor", Value: bson.D{{Key: "firstBatch", Value: append(bson.A{}, docs...)}, {Key: "id", Value: int64(0)},
+			{Key: "ns", Value: "config.reshardingOperations"}}}, {Key: "ok", Value: 1.0}}
+	}
+	op := func(ns, state string) bson.D {
+		return bson.D{{Key: "_id", Value: bson.Binary{Subtype: 4, Data: make([]byte, 16)}}, {Key: "ns", Value: ns}, {Key: "state", Value: state}}
+	}
+	for _, c := range []struct {
+		name   string
+		reply  bson.D
+		want   Status
+		detail string
+	}{
+		{"none", batch(), OK, "no resharding"},
+		{"selected", batch(op("blog.posts", "cloning"), op("shop.orders", "applying")), Fail, "a resharding of a selected collection is under way: shop.orders (state applying);"},
+		{"another database", batch(op("blog.posts", "cloning")), OK, "no resharding"},
+		{"refused", bson.D{{Key: "ok", Value: 0.0}, {Key: "errmsg", Value: "not authorized on config"}, {Key: "code", Value: int32(13)}, {Key: "codeName", Value: "Unauthorized"}},
+			Unknown, "read config.reshardingOperations: the server did not answer"},
+	} {
+		router, _ := testmongo.Replying(t, c.reply)
+		if r := reshardingCheck(context.Background(), router, cfg.Namespaces()); r.Status != c.want || !strings.HasPrefix(r.Detail, c.detail) {
+			t.Errorf("%s: %s (%s), want %s (%s...)", c.name, r.Status, r.Detail, c.want, c.detail)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/mongo-sync/mongo-sync/sharding"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // routerChecks reads a mongos source: its balancer, config.collections,
@@ -32,6 +33,7 @@ func routerChecks(ctx context.Context, r *Report, cfg *config.Config, router *mo
 		r.ok("source.shards", "listShards names %d shards", len(listed))
 	}
 	r.Results = append(r.Results, balancerCheck(ctx, router))
+	r.Results = append(r.Results, reshardingCheck(ctx, router, cfg.Namespaces()))
 	colls, err := sharding.Collections(ctx, router)
 	if err != nil {
 		r.Results = append(r.Results, unknown("source.config.collections", "read config.collections", err, "grant read on database config"))
@@ -45,7 +47,7 @@ func routerChecks(ctx context.Context, r *Report, cfg *config.Config, router *mo
 	}
 	r.add("source.movePrimary", Warn, "movePrimary is followed only by one sync process over every shard: there the old primary's drop is passed over once the new primary holds the collection; "+
 		"shards synced by separate --shard processes share no catalog, and the donor's drop would drop the database's unsharded collections on the destination",
-		"with --shard processes, do not run movePrimary (or removeShard, which needs it) until the cutover, nor, on 5.0, reshardCollection (its donors drop the collection plainly)")
+		"with --shard processes, do not run movePrimary (or removeShard, which needs it) until the cutover, nor, on 5.0, reshardCollection (its donors drop the collection plainly, emptying it on the destination; the shard's applier then stops at the rename, naming it)")
 	return shards
 }
 
@@ -67,6 +69,42 @@ func balancerCheck(ctx context.Context, router *mongo.Client) Result {
 		return Result{Check: check, Status: Fail, Detail: err.Error(), Do: "sh.stopBalancer(), and keep it off until the cutover"}
 	}
 	return Result{Check: check, Status: OK, Detail: fmt.Sprintf("balancer mode %q, no round under way: chunks stay where they are", b.Mode)}
+}
+
+// reshardingCheck fails while a resharding of a selected collection is
+// under way (a document in config.reshardingOperations, the coordinator's
+// state: {_id: reshardingUUID, ns, ui, tempNs, reshardingKey, state, ...},
+// mongodb/mongo src/mongo/db/s/resharding/common_types.idl
+// CommonReshardingMetadata; removed when it ends). A sync begun during it
+// never sees its recipients create their temporary collection, and a 5.0
+// donor's plain drop of the original would then empty the destination's
+// collection: the applier stops at the rename (applier/translate/resharding.go).
+func reshardingCheck(ctx context.Context, router *mongo.Client, ns *config.Namespaces) Result {
+	const check = "source.resharding"
+	cur, err := router.Database("config").Collection("reshardingOperations").Find(ctx, bson.D{},
+		options.Find().SetProjection(bson.D{{Key: "ns", Value: 1}, {Key: "state", Value: 1}}))
+	if err != nil {
+		return unknown(check, "read config.reshardingOperations", err, "grant read on database config")
+	}
+	var ops []struct {
+		NS    string `bson:"ns"`
+		State string `bson:"state"`
+	}
+	if err := cur.All(ctx, &ops); err != nil {
+		return unknown(check, "read config.reshardingOperations", err, "grant read on database config")
+	}
+	var under []string
+	for _, op := range ops {
+		if db, coll := config.SplitNS(op.NS); ns.Selected(db, coll) {
+			under = append(under, fmt.Sprintf("%s (state %s)", op.NS, op.State))
+		}
+	}
+	if len(under) > 0 {
+		return Result{Check: check, Status: Fail, Detail: "a resharding of a selected collection is under way: " + strings.Join(under, ", ") +
+			"; a sync begun during it cannot follow it (its donors may drop the collection before its recipients rename the new copy over it)",
+			Do: "start the sync once it has ended (config.reshardingOperations empty), or abort it (abortReshardCollection)"}
+	}
+	return Result{Check: check, Status: OK, Detail: "no resharding of a selected collection under way"}
 }
 
 // shardedFromShards fails every selected collection that the shards' own

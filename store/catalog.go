@@ -1,7 +1,9 @@
 package store
 
 import (
+	"github.com/mongo-sync/mongo-sync/internal/bsonx"
 	bolt "go.etcd.io/bbolt"
+	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // The catalog maps source collections, by the UUID their oplog entries
@@ -51,8 +53,8 @@ func (s *Store) SetCollection(uuid []byte, ns string) error {
 }
 
 // DropCollection forgets the source collection uuid and records it
-// dropped, in one transaction.
-func (s *Store) DropCollection(uuid []byte) error {
+// dropped by the entry at ts, in one transaction.
+func (s *Store) DropCollection(uuid []byte, ts bson.Timestamp) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		if b := tx.Bucket(bucketColls); b != nil {
 			if err := b.Delete(uuid); err != nil {
@@ -63,18 +65,18 @@ func (s *Store) DropCollection(uuid []byte) error {
 		if err != nil {
 			return err
 		}
-		return d.Put(uuid, []byte{1})
+		return d.Put(uuid, bsonx.TSBytes(ts))
 	})
 }
 
 // Dropped returns the collections recorded dropped (DropCollection), by
-// UUID bytes as a string.
-func (s *Store) Dropped() (map[string]bool, error) {
-	out := map[string]bool{}
+// UUID bytes as a string, with the ts of the drop.
+func (s *Store) Dropped() (map[string]bson.Timestamp, error) {
+	out := map[string]bson.Timestamp{}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		if d := tx.Bucket(bucketDropped); d != nil {
-			return d.ForEach(func(k, _ []byte) error {
-				out[string(k)] = true
+			return d.ForEach(func(k, v []byte) error {
+				out[string(k)] = bsonx.BytesTS(v)
 				return nil
 			})
 		}

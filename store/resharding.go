@@ -51,3 +51,19 @@ func (s *Store) Resharding(orig []byte) (bool, error) {
 	})
 	return found, err
 }
+
+// Reshardings returns the reshardings this shard records under way, by
+// the original collection's UUID bytes as a string.
+func (s *Store) Reshardings() (map[string]bool, error) {
+	out := map[string]bool{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bucketResharding); b != nil {
+			return b.ForEach(func(k, _ []byte) error {
+				out[string(k)] = true
+				return nil
+			})
+		}
+		return nil
+	})
+	return out, err
+}

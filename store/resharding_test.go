@@ -3,6 +3,8 @@ package store
 import (
 	"path/filepath"
 	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 func TestStore_ReshardingsKeptAcrossReopen(t *testing.T) {
@@ -45,18 +47,18 @@ func TestStore_DroppedUntilSetAgain(t *testing.T) {
 	if err := s.SetCollection([]byte("u1"), "db.c"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.DropCollection([]byte("u1")); err != nil {
+	if err := s.DropCollection([]byte("u1"), bson.Timestamp{T: 9, I: 2}); err != nil {
 		t.Fatal(err)
 	}
 	m, err := s.Collections()
 	d, derr := s.Dropped()
-	if err != nil || derr != nil || len(m) != 0 || !d["u1"] {
+	if err != nil || derr != nil || len(m) != 0 || d["u1"] != (bson.Timestamp{T: 9, I: 2}) {
 		t.Fatalf("after DropCollection: catalog %v (%v), dropped %v (%v)", m, err, d, derr)
 	}
 	if err := s.SetCollection([]byte("u1"), "db.c"); err != nil {
 		t.Fatal(err)
 	}
-	if d, _ := s.Dropped(); d["u1"] {
+	if d, _ := s.Dropped(); len(d) != 0 {
 		t.Fatal("a collection set again is still recorded dropped")
 	}
 }

@@ -33,20 +33,24 @@ type catalog struct {
 	store  Catalog
 	byUUID map[string]string // uuid → destination ns
 	byNS   map[string]string // destination ns → uuid
-	// dropped: collections this shard saw dropped by a drop that only
-	// moved its catalog (a fromMigrate drop or dropDatabase: migrated.go).
-	// Their writes,
-	// replayed by this shard alone (--replay-from, a catch-up window), have
-	// no place on the destination: the database's primary shard dropped
-	// the collection there (gone).
-	dropped map[string]bool
+	// dropped: collections this shard saw dropped by a drop that was not
+	// applied on the destination (a fromMigrate drop or dropDatabase:
+	// migrated.go; a plain drop passed over: moved.go), with the drop's ts.
+	// What this shard logged of them before that, replayed by it alone
+	// (--replay-from, a catch-up window), has no place on the destination:
+	// another shard's entry dropped the collection there, or holds its
+	// documents now (gone).
+	dropped map[string]bson.Timestamp
+	// reshardings: the reshardings this shard's recipient began and has
+	// not ended, by the original collection's UUID (resharding.go).
+	reshardings map[string]bool
 }
 
 // droppedRecorder is the part of the state file that keeps dropped
 // collections (store.Store implements it).
 type droppedRecorder interface {
-	DropCollection(uuid []byte) error
-	Dropped() (map[string]bool, error)
+	DropCollection(uuid []byte, ts bson.Timestamp) error
+	Dropped() (map[string]bson.Timestamp, error)
 }
 
 func (t *Translator) catalog() (*catalog, error) {
@@ -58,13 +62,18 @@ func (t *Translator) catalog() (*catalog, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read the collection catalog: %w", err)
 		}
-		c := &catalog{store: t.Catalog, byUUID: m, byNS: make(map[string]string, len(m)), dropped: map[string]bool{}}
+		c := &catalog{store: t.Catalog, byUUID: m, byNS: make(map[string]string, len(m)), dropped: map[string]bson.Timestamp{}, reshardings: map[string]bool{}}
 		for u, ns := range m {
 			c.byNS[ns] = u
 		}
 		if d, ok := t.Catalog.(droppedRecorder); ok {
 			if c.dropped, err = d.Dropped(); err != nil {
 				return nil, fmt.Errorf("read the dropped collections: %w", err)
+			}
+		}
+		if r, ok := t.Catalog.(reshardingRecorder); ok {
+			if c.reshardings, err = r.Reshardings(); err != nil {
+				return nil, fmt.Errorf("read the reshardings under way: %w", err)
 			}
 		}
 		t.cat = c
@@ -89,14 +98,15 @@ func (c *catalog) where(ui []byte, dst string) (ns string, live bool) {
 	return dst, true
 }
 
-// gone reports whether ui is a collection this shard saw dropped (and not
-// created again since): its writes have no place on the destination.
-func (c *catalog) gone(ui []byte) bool {
+// gone reports whether ui is a collection this shard saw dropped at or
+// after ts (the ts of an entry of it): the entry comes from a replay (the
+// drop itself included), and has no place on the destination.
+func (c *catalog) gone(ui []byte, ts bson.Timestamp) bool {
 	if c == nil || ui == nil {
 		return false
 	}
-	_, known := c.byUUID[string(ui)]
-	return !known && c.dropped[string(ui)]
+	d, ok := c.dropped[string(ui)]
+	return ok && !d.Before(ts)
 }
 
 func (c *catalog) known(ui []byte) (string, bool) {
@@ -145,9 +155,9 @@ func (c *catalog) forget(ui []byte) func() error {
 	return func() error { return c.store.DeleteCollection(key) }
 }
 
-// drop forgets ui as forget does, and records it dropped (gone) where
-// the state file keeps that.
-func (c *catalog) drop(ui []byte) func() error {
+// drop forgets ui as forget does, and records it dropped at ts (gone)
+// where the state file keeps that.
+func (c *catalog) drop(ui []byte, ts bson.Timestamp) func() error {
 	if c == nil || ui == nil {
 		return nil
 	}
@@ -156,14 +166,14 @@ func (c *catalog) drop(ui []byte) func() error {
 		return c.forget(ui)
 	}
 	c.forget(ui)
-	c.dropped[string(ui)] = true
+	c.dropped[string(ui)] = ts
 	key := []byte(string(ui))
-	return func() error { return d.DropCollection(key) }
+	return func() error { return d.DropCollection(key, ts) }
 }
 
 // forgetDB forgets every collection of the destination database db;
-// dropped: records each dropped, as drop does.
-func (c *catalog) forgetDB(db string, dropped bool) func() error {
+// dropped: records each dropped at ts, as drop does.
+func (c *catalog) forgetDB(db string, dropped bool, ts bson.Timestamp) func() error {
 	if c == nil {
 		return nil
 	}
@@ -171,7 +181,7 @@ func (c *catalog) forgetDB(db string, dropped bool) func() error {
 	for u, ns := range c.byUUID {
 		if d, _ := config.SplitNS(ns); d == db {
 			if dropped {
-				hooks = append(hooks, c.drop([]byte(u)))
+				hooks = append(hooks, c.drop([]byte(u), ts))
 			} else {
 				hooks = append(hooks, c.forget([]byte(u)))
 			}

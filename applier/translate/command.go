@@ -46,6 +46,12 @@ func (t *Translator) command(seq uint64, ts bson.Timestamp, ns string, o, raw bs
 	if cat == nil {
 		ui = nil
 	}
+	if cat.gone(ui, ts) {
+		// Dropped on the source after this entry, by a drop this shard
+		// only followed in its catalog: a replay, with no place to go.
+		t.superseded(seq, ts, ns, name+" skipped")
+		return nil, nil
+	}
 	if name == "dropDatabase" {
 		if !t.dbSelected(db) {
 			return nil, nil
@@ -58,7 +64,7 @@ func (t *Translator) command(seq uint64, ts bson.Timestamp, ns string, o, raw bs
 		}
 		dst := t.mapDB(db)
 		op := t.cmdOp(seq, ts, dst+".$cmd", "dropDatabase", dst, bson.D{{Key: "dropDatabase", Value: 1}}, mongoerr.NamespaceNotFound)
-		return []exec.Op{after(op, cat.forgetDB(dst, false))}, nil
+		return []exec.Op{after(op, cat.forgetDB(dst, false, ts))}, nil
 	}
 	if name == "renameCollection" {
 		return t.rename(seq, ts, o, ui, cat)
@@ -67,7 +73,7 @@ func (t *Translator) command(seq uint64, ts bson.Timestamp, ns string, o, raw bs
 		return nil, fmt.Errorf("command %s without a collection name", name)
 	}
 	if orig := reshardingOf(coll); orig != nil && (name == "create" || name == "drop") {
-		return t.reshardingMark(seq, ts, db+"."+coll, orig, uuidOf(raw), name == "create"), nil
+		return t.reshardingMark(seq, ts, db+"."+coll, orig, uuidOf(raw), name == "create", cat), nil
 	}
 	if coll == systemViews && name == "create" {
 		// The destination makes its own system.views with its first view
@@ -88,9 +94,6 @@ func (t *Translator) command(seq uint64, ts bson.Timestamp, ns string, o, raw bs
 		}
 	}
 	where, live := cat.where(ui, dstNS)
-	if live && name != "create" && cat.gone(ui) {
-		live = false // dropped on the source: this entry comes from a replay
-	}
 	if !live {
 		t.superseded(seq, ts, dstNS, name+" skipped")
 		return nil, nil
@@ -210,7 +213,7 @@ func (t *Translator) rename(seq uint64, ts bson.Timestamp, o bson.Raw, ui []byte
 		ui, dropUI = nil, nil
 	}
 	if orig := reshardingTemp(from); orig != nil && !srcOK {
-		return t.reshardingRenamed(seq, ts, from, dst, dstOK, orig, ui, dropUI, cat), nil
+		return t.reshardingRenamed(seq, ts, from, to, dst, dstOK, orig, ui, dropUI, cat)
 	}
 	if where, known := cat.known(ui); known {
 		if t.heldDest(where) {

@@ -29,7 +29,8 @@ import (
 //     (userCreateNS with fromMigrate true, and its indexes likewise);
 //   - resharding's recipients rename the temporary collection over the
 //     original with markFromMigrate and dropTarget
-//     (resharding_recipient_service.cpp).
+//     (resharding_data_copy_util.cpp ensureTemporaryReshardingCollectionRenamed;
+//     the 5.0 era's plain form: resharding.go).
 //
 // The oplog entry has the plain entry's shape plus fromMigrate: true
 // (op_observer_impl.cpp, setFromMigrateIfTrue).
@@ -63,13 +64,16 @@ func (t *Translator) migrated(seq uint64, ts bson.Timestamp, op, ns string, o, r
 	name := el.Key()
 	db, _ := config.SplitNS(ns)
 	ui := uuidOf(raw)
+	if cat.gone(ui, ts) {
+		return nil, nil // dropped after it: a replay (catalog.gone)
+	}
 	var hooks []func() error
 	where := ns
 	switch name {
 	case "create":
 		coll, _ := el.Value().StringValueOK()
 		if orig := reshardingOf(coll); orig != nil {
-			return t.reshardingMark(seq, ts, db+"."+coll, orig, ui, true), nil
+			return t.reshardingMark(seq, ts, db+"."+coll, orig, ui, true, cat), nil
 		}
 		dst, ok := t.target(db + "." + coll)
 		if _, known := cat.known(ui); !ok || ui == nil || known {
@@ -83,17 +87,18 @@ func (t *Translator) migrated(seq uint64, ts bson.Timestamp, op, ns string, o, r
 		hooks, where = append(hooks, cat.set(ui, dst)), dst
 	case "drop":
 		if coll, _ := el.Value().StringValueOK(); reshardingOf(coll) != nil {
-			return t.reshardingMark(seq, ts, db+"."+coll, reshardingOf(coll), ui, false), nil
+			return t.reshardingMark(seq, ts, db+"."+coll, reshardingOf(coll), ui, false, cat), nil
 		}
 		if _, known := cat.known(ui); !known {
 			return nil, nil
 		}
-		hooks = append(hooks, cat.drop(ui))
+		hooks = append(hooks, cat.drop(ui, ts))
 	case "renameCollection":
 		to, _ := o.Lookup("to").StringValueOK()
 		from, _ := el.Value().StringValueOK()
 		if orig := reshardingTemp(from); orig != nil {
 			if rec, ok := t.Catalog.(reshardingRecorder); ok {
+				delete(cat.reshardings, string(orig))
 				hooks = append(hooks, func() error { return rec.EndResharding(orig) })
 			}
 		}
@@ -118,7 +123,7 @@ func (t *Translator) migrated(seq uint64, ts bson.Timestamp, op, ns string, o, r
 		if !t.dbSelected(db) {
 			return nil, nil
 		}
-		hooks = append(hooks, cat.forgetDB(t.mapDB(db), true))
+		hooks = append(hooks, cat.forgetDB(t.mapDB(db), true, ts))
 	default:
 		// A recipient's index builds and the like: the primary's entries
 		// build them on the destination.

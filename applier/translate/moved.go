@@ -7,6 +7,7 @@ import (
 
 	"github.com/mongo-sync/mongo-sync/applier/exec"
 	"github.com/sirupsen/logrus"
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
@@ -51,6 +52,9 @@ func (t *Translator) unlessMoved(op exec.Op, ui []byte) exec.Op {
 				return fmt.Errorf("read the shards' reshardings of %s: %w", ns, err)
 			}
 			if under {
+				if err := t.passedOver(ui, op.TS); err != nil {
+					return err
+				}
 				if t.Log != nil {
 					t.Log.WithFields(logrus.Fields{"ns": ns, "seq": op.Seq}).
 						Info("drop not applied: a resharding of this collection is under way, and its recipients rename their new copy over it (resharding.go)")
@@ -64,6 +68,9 @@ func (t *Translator) unlessMoved(op exec.Op, ui []byte) exec.Op {
 		}
 		for _, u := range held {
 			if !bytes.Equal(u, ui) {
+				if err := t.passedOver(ui, op.TS); err != nil {
+					return err
+				}
 				if t.Log != nil {
 					t.Log.WithFields(logrus.Fields{"ns": ns, "seq": op.Seq}).
 						Warn("drop not applied: another shard holds this collection under a new UUID (movePrimary moved it there)")
@@ -74,6 +81,22 @@ func (t *Translator) unlessMoved(op exec.Op, ui []byte) exec.Op {
 		return run(ctx, c)
 	}
 	return op
+}
+
+// passedOver records in the shard's state file that collection ui was
+// dropped at ts by a drop not applied on the destination: this shard's
+// earlier entries of it, replayed by this shard alone, then have no place
+// there either (catalog.gone); applied, its drop would drop the collection
+// the other shard holds now.
+func (t *Translator) passedOver(ui []byte, ts bson.Timestamp) error {
+	d, ok := t.Catalog.(droppedRecorder)
+	if !ok {
+		return nil
+	}
+	if err := d.DropCollection(ui, ts); err != nil {
+		return fmt.Errorf("record the collection dropped: %w", err)
+	}
+	return nil
 }
 
 // liveElsewhere reports whether a write of collection ui, which this

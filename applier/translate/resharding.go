@@ -2,6 +2,7 @@ package translate
 
 import (
 	"encoding/hex"
+	"fmt"
 	"strings"
 
 	"github.com/mongo-sync/mongo-sync/applier/exec"
@@ -52,6 +53,7 @@ import (
 type reshardingRecorder interface {
 	SetResharding(orig, temp []byte) error
 	EndResharding(orig []byte) error
+	Reshardings() (map[string]bool, error)
 }
 
 // reshardingPrefix starts a resharding's temporary collection's name.
@@ -74,26 +76,40 @@ func reshardingOf(coll string) []byte {
 // reshardingMark records (begin) or forgets the resharding of collection
 // orig in the shard's state file, once every write before it is
 // acknowledged; it sends nothing.
-func (t *Translator) reshardingMark(seq uint64, ts bson.Timestamp, ns string, orig, temp []byte, begin bool) []exec.Op {
+func (t *Translator) reshardingMark(seq uint64, ts bson.Timestamp, ns string, orig, temp []byte, begin bool, cat *catalog) []exec.Op {
 	rec, ok := t.Catalog.(reshardingRecorder)
-	if !ok {
+	if !ok || cat == nil {
 		return nil
 	}
 	if len(temp) == 0 {
 		temp = []byte{0} // a value is kept; the entry had no ui
 	}
 	desc, hook := "resharding under way (the shard's state file only)", func() error { return rec.SetResharding(orig, temp) }
+	cat.reshardings[string(orig)] = true
 	if !begin {
 		desc, hook = "resharding ended (the shard's state file only)", func() error { return rec.EndResharding(orig) }
+		delete(cat.reshardings, string(orig))
 	}
 	return []exec.Op{after(exec.Op{Seq: seq, TS: ts, NS: ns, Desc: desc, Cmd: sendNothing}, hook)}
 }
 
-// reshardingRenamed is the rename of a resharding's temporary collection
-// over the original, dst its destination namespace (dstOK: synced), ui the
-// temporary collection's UUID, dropUI the original's: the shard's catalog
-// places ui at dst, and nothing is sent.
-func (t *Translator) reshardingRenamed(seq uint64, ts bson.Timestamp, from, dst string, dstOK bool, orig, ui, dropUI []byte, cat *catalog) []exec.Op {
+// reshardingRenamed is the plain (5.0 era) rename of a resharding's
+// temporary collection over the original, dst its destination namespace
+// (dstOK: synced), ui the temporary collection's UUID, dropUI the
+// original's: the shard's catalog places ui at dst, and nothing is sent.
+// Its start must have been seen: without the record, a donor's plain drop
+// of the original was applied (a resharding begun before the sync, a state
+// file of an older build, shards replayed by separate processes, which see
+// no other shard's record), so this stops, as the rename did before.
+func (t *Translator) reshardingRenamed(seq uint64, ts bson.Timestamp, from, to, dst string, dstOK bool, orig, ui, dropUI []byte, cat *catalog) ([]exec.Op, error) {
+	if dstOK && (t.Resharding == nil || cat == nil || !cat.reshardings[string(orig)]) {
+		return nil, fmt.Errorf("renameCollection %s -> %s ends a resharding whose start this applier did not see (it began before the sync, "+
+			"or the shards are replayed by separate --shard processes): a donor's plain drop of %s (5.0) may have emptied it on the destination; "+
+			"run verify, and copy %s again if it differs", from, to, to, dst)
+	}
+	if cat != nil {
+		delete(cat.reshardings, string(orig))
+	}
 	var hooks []func() error
 	if rec, ok := t.Catalog.(reshardingRecorder); ok {
 		hooks = append(hooks, func() error { return rec.EndResharding(orig) })
@@ -112,7 +128,7 @@ func (t *Translator) reshardingRenamed(seq uint64, ts bson.Timestamp, from, dst 
 		t.Log.WithFields(logrus.Fields{"ns": dst, "seq": seq}).
 			Info("resharding committed: its new copy replaces the collection on the source; the destination keeps its documents")
 	}
-	return []exec.Op{after(exec.Op{Seq: seq, TS: ts, NS: where, Desc: "renameCollection (a resharding's: the shard's catalog only)", Cmd: sendNothing}, hooks...)}
+	return []exec.Op{after(exec.Op{Seq: seq, TS: ts, NS: where, Desc: "renameCollection (a resharding's: the shard's catalog only)", Cmd: sendNothing}, hooks...)}, nil
 }
 
 // reshardingTemp reports the original collection's UUID when ns names a

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/mongo-sync/mongo-sync/internal/bsontest"
@@ -20,6 +21,13 @@ func (c *reshCatalog) SetResharding(orig, temp []byte) error {
 	return nil
 }
 func (c *reshCatalog) EndResharding(orig []byte) error { delete(c.under, string(orig)); return nil }
+func (c *reshCatalog) Reshardings() (map[string]bool, error) {
+	out := map[string]bool{}
+	for k := range c.under {
+		out[k] = true
+	}
+	return out, nil
+}
 
 // TestTranslate_ReshardingRecordedUntilRenamedOrDropped: a recipient's
 // create of db.system.resharding.<UUID> records the resharding of the
@@ -54,6 +62,7 @@ func TestTranslate_ReshardingRecordedUntilRenamedOrDropped(t *testing.T) {
 		cat := &reshCatalog{memCatalog: memCatalog{m: map[string]string{string(orig): "db.c"}}, under: map[string]bool{}}
 		tr := NewTranslator(nil)
 		tr.Catalog = cat
+		tr.Resharding = func([]byte) (bool, error) { return false, nil } // one process over every shard
 		run := func(raw bson.Raw) {
 			ops, err := tr.AppendOps(nil, 1, bson.Timestamp{T: 1}, raw)
 			if err != nil {
@@ -79,6 +88,28 @@ func TestTranslate_ReshardingRecordedUntilRenamedOrDropped(t *testing.T) {
 		}
 		if len(cat.m) != len(c.want) || cat.m[string(temp)] != c.want[string(temp)] || cat.m[string(orig)] != c.want[string(orig)] {
 			t.Errorf("%s: catalog %q, want %q", c.name, cat.m, c.want)
+		}
+	}
+}
+
+// A plain rename of a temporary collection whose create this applier
+// never saw (a resharding begun before the sync, an older state file,
+// separate --shard processes) stops, naming the collection: a 5.0 donor's
+// plain drop may have emptied it on the destination.
+func TestTranslate_ReshardingRenameWithoutItsStartStops(t *testing.T) {
+	orig, temp := uuid(1), uuid(2)
+	rename := bsontest.Raw(t, bson.D{{Key: "op", Value: "c"}, {Key: "ns", Value: "db.$cmd"}, {Key: "ui", Value: bson.Binary{Subtype: 4, Data: temp}},
+		{Key: "o", Value: bson.D{{Key: "renameCollection", Value: "db.system.resharding.01010101-0101-0101-0101-010101010101"}, {Key: "to", Value: "db.c"},
+			{Key: "stayTemp", Value: false}, {Key: "dropTarget", Value: bson.Binary{Subtype: 4, Data: orig}}}}})
+	for _, oneProcess := range []bool{true, false} {
+		tr := NewTranslator(nil)
+		tr.Catalog = &reshCatalog{memCatalog: memCatalog{m: map[string]string{string(orig): "db.c"}}, under: map[string]bool{}}
+		if oneProcess {
+			tr.Resharding = func([]byte) (bool, error) { return false, nil }
+		}
+		_, err := tr.AppendOps(nil, 1, bson.Timestamp{T: 1}, rename)
+		if err == nil || !strings.Contains(err.Error(), "did not see") || !strings.Contains(err.Error(), "db.c") {
+			t.Errorf("one process %v: %v; want a stop naming db.c", oneProcess, err)
 		}
 	}
 }

@@ -298,7 +298,7 @@ func (t *Translator) crud(dst []exec.Op, seq uint64, ts bson.Timestamp, op byte,
 		}
 		where, live := c.where(ui, r.dst)
 		if live && where == r.dst && c.holder(r.dst) == "" { // ui unknown
-			if c.gone(ui) {
+			if c.gone(ui, ts) {
 				live = false // dropped on the source: its writes come from a replay
 			} else if live, err = t.liveElsewhere(ui, r.dst); err != nil {
 				return dst, err
