@@ -303,7 +303,8 @@ func TestBypassUsers_Shape(t *testing.T) {
 // resharding runs (mongodb/mongo src/mongo/db/s/resharding/common_types.idl,
 // CommonReshardingMetadata: _id, ns, ui, tempNs, reshardingKey; the
 // coordinator's state beside them): a selected collection under way fails
-// the check, naming it; another database's passes; a refusal is unknown.
+// the check on 5.0, naming it, and warns from 6.0 (fromMigrate forms,
+// followed); another database's passes; a refusal is unknown.
 func TestResharding_Shapes(t *testing.T) {
 	cfg := testConfig(t, "mongodb://h:1", "mongodb://h:2", "[[sync.dbs]]\ndb = \"shop\"\n")
 	batch := func(docs ...any) bson.D {
@@ -313,19 +314,25 @@ func TestResharding_Shapes(t *testing.T) {
 	op := func(ns, state string) bson.D {
 		return bson.D{{Key: "_id", Value: bson.Binary{Subtype: 4, Data: make([]byte, 16)}}, {Key: "ns", Value: ns}, {Key: "state", Value: state}}
 	}
+	build := func(version string, arr ...int32) bson.D {
+		return bson.D{{Key: "version", Value: version}, {Key: "versionArray", Value: bson.A{arr[0], arr[1], arr[2], int32(0)}}, {Key: "ok", Value: 1.0}}
+	}
 	for _, c := range []struct {
-		name   string
-		reply  bson.D
-		want   Status
-		detail string
+		name    string
+		replies []bson.D
+		want    Status
+		detail  string
 	}{
-		{"none", batch(), OK, "no resharding"},
-		{"selected", batch(op("blog.posts", "cloning"), op("shop.orders", "applying")), Fail, "a resharding of a selected collection is under way: shop.orders (state applying);"},
-		{"another database", batch(op("blog.posts", "cloning")), OK, "no resharding"},
-		{"refused", bson.D{{Key: "ok", Value: 0.0}, {Key: "errmsg", Value: "not authorized on config"}, {Key: "code", Value: int32(13)}, {Key: "codeName", Value: "Unauthorized"}},
+		{"none", []bson.D{batch()}, OK, "no resharding"},
+		{"selected, 5.0", []bson.D{batch(op("blog.posts", "cloning"), op("shop.orders", "applying")), build("5.0.3", 5, 0, 3)}, Fail,
+			"a resharding of a selected collection is under way: shop.orders (state applying); a sync begun during it cannot follow it"},
+		{"selected, 7.0", []bson.D{batch(op("shop.orders", "cloning")), build("7.0.12", 7, 0, 12)}, Warn,
+			"a resharding of a selected collection is under way: shop.orders (state cloning); MongoDB 7.0.12 logs its rename"},
+		{"another database", []bson.D{batch(op("blog.posts", "cloning"))}, OK, "no resharding"},
+		{"refused", []bson.D{{{Key: "ok", Value: 0.0}, {Key: "errmsg", Value: "not authorized on config"}, {Key: "code", Value: int32(13)}, {Key: "codeName", Value: "Unauthorized"}}},
 			Unknown, "read config.reshardingOperations: the server did not answer"},
 	} {
-		router, _ := testmongo.Replying(t, c.reply)
+		router, _ := testmongo.Replying(t, c.replies...)
 		if r := reshardingCheck(context.Background(), router, cfg.Namespaces()); r.Status != c.want || !strings.HasPrefix(r.Detail, c.detail) {
 			t.Errorf("%s: %s (%s), want %s (%s...)", c.name, r.Status, r.Detail, c.want, c.detail)
 		}

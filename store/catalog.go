@@ -76,6 +76,10 @@ func (s *Store) Dropped() (map[string]bson.Timestamp, error) {
 	err := s.db.View(func(tx *bolt.Tx) error {
 		if d := tx.Bucket(bucketDropped); d != nil {
 			return d.ForEach(func(k, v []byte) error {
+				if len(v) != 8 { // a record without its ts (one build wrote those): dropped for good
+					out[string(k)] = bson.Timestamp{T: ^uint32(0), I: ^uint32(0)}
+					return nil
+				}
 				out[string(k)] = bsonx.BytesTS(v)
 				return nil
 			})

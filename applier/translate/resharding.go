@@ -102,18 +102,25 @@ func (t *Translator) reshardingMark(seq uint64, ts bson.Timestamp, ns string, or
 // file of an older build, shards replayed by separate processes, which see
 // no other shard's record), so this stops, as the rename did before.
 func (t *Translator) reshardingRenamed(seq uint64, ts bson.Timestamp, from, to, dst string, dstOK bool, orig, ui, dropUI []byte, cat *catalog) ([]exec.Op, error) {
+	if where, known := cat.known(ui); dstOK && known && where == dst {
+		// Renamed already: a restart after its hooks ran, or a replay.
+		// Only this rename places the temporary collection's UUID there.
+		t.Rec.ReapplyNoop(exec.ReasonDDLDone)
+		if cat.reshardings[string(orig)] {
+			return t.reshardingMark(seq, ts, from, orig, ui, false, cat), nil
+		}
+		return nil, nil
+	}
 	if dstOK && (t.Resharding == nil || cat == nil || !cat.reshardings[string(orig)]) {
-		return nil, fmt.Errorf("renameCollection %s -> %s ends a resharding whose start this applier did not see (it began before the sync, "+
-			"or the shards are replayed by separate --shard processes): a donor's plain drop of %s (5.0) may have emptied it on the destination; "+
-			"run verify, and copy %s again if it differs", from, to, to, dst)
+		return nil, fmt.Errorf("renameCollection %s -> %s ends a resharding whose start this applier did not see (it began before the sync "+
+			"or before this build's state file recorded reshardings, or the shards are replayed by separate --shard processes): "+
+			"a 5.0 donor's plain drop of %s may have emptied %s on the destination, and this sync cannot tell; "+
+			"start the sync afresh (empty destination collections, spool and state file) once the resharding has ended", from, to, to, dst)
 	}
 	if cat != nil {
 		delete(cat.reshardings, string(orig))
 	}
 	var hooks []func() error
-	if rec, ok := t.Catalog.(reshardingRecorder); ok {
-		hooks = append(hooks, func() error { return rec.EndResharding(orig) })
-	}
 	where := from
 	if dstOK && ui != nil {
 		if _, known := cat.known(dropUI); known {
@@ -123,6 +130,11 @@ func (t *Translator) reshardingRenamed(seq uint64, ts bson.Timestamp, from, to, 
 			hooks = append(hooks, cat.forget([]byte(h)))
 		}
 		hooks, where = append(hooks, cat.set(ui, dst)), dst
+	}
+	// The record ends last: a crash before it leaves the rename to be
+	// found done (above) when it is read again.
+	if rec, ok := t.Catalog.(reshardingRecorder); ok {
+		hooks = append(hooks, func() error { return rec.EndResharding(orig) })
 	}
 	if t.Log != nil {
 		t.Log.WithFields(logrus.Fields{"ns": dst, "seq": seq}).

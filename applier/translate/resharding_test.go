@@ -114,6 +114,42 @@ func TestTranslate_ReshardingRenameWithoutItsStartStops(t *testing.T) {
 	}
 }
 
+// The rename read again after it ran (a restart before the checkpoint
+// moved past it, a replay): the catalog already places the temporary
+// collection's UUID at the original's name, so it is done, whether or not
+// the record's end was written before the crash; nothing stops.
+func TestTranslate_ReshardingRenameReadAgain(t *testing.T) {
+	orig, temp := uuid(1), uuid(2)
+	rename := bsontest.Raw(t, bson.D{{Key: "op", Value: "c"}, {Key: "ns", Value: "db.$cmd"}, {Key: "ui", Value: bson.Binary{Subtype: 4, Data: temp}},
+		{Key: "o", Value: bson.D{{Key: "renameCollection", Value: "db.system.resharding.01010101-0101-0101-0101-010101010101"}, {Key: "to", Value: "db.c"},
+			{Key: "stayTemp", Value: false}, {Key: "dropTarget", Value: bson.Binary{Subtype: 4, Data: orig}}}}})
+	for _, recorded := range []bool{false, true} { // the record's end written, or not (a crash between the hooks)
+		cat := &reshCatalog{memCatalog: memCatalog{m: map[string]string{string(temp): "db.c"}}, under: map[string]bool{}}
+		if recorded {
+			cat.under[string(orig)] = true
+		}
+		for _, oneProcess := range []bool{true, false} {
+			tr := NewTranslator(nil)
+			tr.Catalog = cat
+			if oneProcess {
+				tr.Resharding = func([]byte) (bool, error) { return false, nil }
+			}
+			ops, err := tr.AppendOps(nil, 1, bson.Timestamp{T: 1}, rename)
+			if err != nil {
+				t.Fatalf("recorded %v, one process %v: %v", recorded, oneProcess, err)
+			}
+			for _, op := range ops {
+				if err := op.Cmd(context.Background(), nil); err != nil { // a nil client: nothing may be sent
+					t.Fatal(err)
+				}
+			}
+			if cat.under[string(orig)] || cat.m[string(temp)] != "db.c" {
+				t.Errorf("recorded %v, one process %v: record %v, catalog %q", recorded, oneProcess, cat.under, cat.m)
+			}
+		}
+	}
+}
+
 func TestReshardingOf(t *testing.T) {
 	for coll, want := range map[string]bool{
 		"system.resharding.01010101-0101-0101-0101-010101010101": true,
