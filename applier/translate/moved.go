@@ -7,7 +7,6 @@ import (
 
 	"github.com/mongo-sync/mongo-sync/applier/exec"
 	"github.com/sirupsen/logrus"
-	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
@@ -52,14 +51,7 @@ func (t *Translator) unlessMoved(op exec.Op, ui []byte) exec.Op {
 				return fmt.Errorf("read the shards' reshardings of %s: %w", ns, err)
 			}
 			if under {
-				if err := t.passedOver(ui, op.TS); err != nil {
-					return err
-				}
-				if t.Log != nil {
-					t.Log.WithFields(logrus.Fields{"ns": ns, "seq": op.Seq}).
-						Info("drop not applied: a resharding of this collection is under way, and its recipients rename their new copy over it (resharding.go)")
-				}
-				return fmt.Errorf("%w: a resharding of %s is under way (its donor's drop)", exec.ErrAlreadyApplied, ns)
+				return t.passOver(op, ui, "a resharding of this collection is under way, and its recipients rename their new copy over it (a donor's drop: resharding.go)")
 			}
 		}
 		held, err := t.Elsewhere(ns)
@@ -68,14 +60,7 @@ func (t *Translator) unlessMoved(op exec.Op, ui []byte) exec.Op {
 		}
 		for _, u := range held {
 			if !bytes.Equal(u, ui) {
-				if err := t.passedOver(ui, op.TS); err != nil {
-					return err
-				}
-				if t.Log != nil {
-					t.Log.WithFields(logrus.Fields{"ns": ns, "seq": op.Seq}).
-						Warn("drop not applied: another shard holds this collection under a new UUID (movePrimary moved it there)")
-				}
-				return fmt.Errorf("%w: another shard holds %s under a new UUID (movePrimary)", exec.ErrAlreadyApplied, ns)
+				return t.passOver(op, ui, "another shard holds this collection under a new UUID (movePrimary moved it there)")
 			}
 		}
 		return run(ctx, c)
@@ -83,20 +68,22 @@ func (t *Translator) unlessMoved(op exec.Op, ui []byte) exec.Op {
 	return op
 }
 
-// passedOver records in the shard's state file that collection ui was
-// dropped at ts by a drop not applied on the destination: this shard's
-// earlier entries of it, replayed by this shard alone, then have no place
-// there either (catalog.gone); applied, its drop would drop the collection
-// the other shard holds now.
-func (t *Translator) passedOver(ui []byte, ts bson.Timestamp) error {
-	d, ok := t.Catalog.(droppedRecorder)
-	if !ok {
-		return nil
+// passOver is the drop op of collection ui not applied, for why: it
+// records in the shard's state file that ui was dropped at the drop's ts
+// (this shard's earlier entries of it, the drop included, replayed by this
+// shard alone, then have no place on the destination either: catalog.gone;
+// applied, its drop would drop the collection another shard holds now),
+// says so, and tells the executor the drop is done.
+func (t *Translator) passOver(op exec.Op, ui []byte, why string) error {
+	if d, ok := t.Catalog.(droppedRecorder); ok {
+		if err := d.DropCollection(ui, op.TS); err != nil {
+			return fmt.Errorf("record the collection dropped: %w", err)
+		}
 	}
-	if err := d.DropCollection(ui, ts); err != nil {
-		return fmt.Errorf("record the collection dropped: %w", err)
+	if t.Log != nil {
+		t.Log.WithFields(logrus.Fields{"ns": op.NS, "seq": op.Seq}).Warn("drop not applied: " + why)
 	}
-	return nil
+	return fmt.Errorf("%w: drop of %s not applied: %s", exec.ErrAlreadyApplied, op.NS, why)
 }
 
 // liveElsewhere reports whether a write of collection ui, which this
