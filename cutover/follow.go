@@ -185,8 +185,10 @@ func (f *follower) position(ctx context.Context) (position, error) {
 		return position{}, err
 	}
 	p.Consistent = copied && b.AddingFrom == "" && (end.IsZero() || !ck.TS.Before(end))
-	if sp, err := spool.ReadStat(f.spoolDir); err == nil && len(sp.Segments) > 0 {
-		p.Left = max(0, int64(sp.Segments[len(sp.Segments)-1].Segment.Last)-int64(ck.Seq))
+	// The newest sealed segment's name says how far the spool reaches: a
+	// listing, not every segment's meta, on each poll.
+	if l, err := spool.List(f.spoolDir); err == nil && len(l.Sealed) > 0 {
+		p.Left = max(0, int64(l.Sealed[len(l.Sealed)-1].Last)-int64(ck.Seq))
 	}
 	return p, errNoProcess
 }

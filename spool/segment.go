@@ -176,6 +176,12 @@ func guard(seg Segment, errp *error) {
 // ReadMeta opens a sealed segment read-only and returns its meta, checked
 // against its file name.
 func ReadMeta(seg Segment) (m Meta, err error) {
+	return readMetaFile(seg, true)
+}
+
+// readMetaFile is ReadMeta; count also counts the entries (a walk over
+// every page, with the file locked for reading all along).
+func readMetaFile(seg Segment, count bool) (m Meta, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer guard(seg, &err)
 
@@ -188,7 +194,7 @@ func ReadMeta(seg Segment) (m Meta, err error) {
 	}
 	defer db.Close()
 	err = db.View(func(tx *bolt.Tx) error {
-		m, err = readMeta(tx, seg, true)
+		m, err = readMeta(tx, seg, count)
 		return err
 	})
 	return m, err

@@ -2,6 +2,8 @@ package spool
 
 import (
 	"errors"
+	"fmt"
+	"os"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -66,7 +68,9 @@ func ReadStat(dir string) (Stat, error) {
 			}
 		} else {
 			st.Writer = &WriterState{Segment: l.Open.Name(), FirstSeq: l.Open.First}
-			st.readStopped(*l.Open)
+			if !st.WriterRunning { // running, it has not published yet: its file is locked
+				st.readStopped(dir, *l.Open)
+			}
 		}
 	}
 	st.EndSeq, st.Ended, err = Ended(dir)
@@ -75,13 +79,25 @@ func ReadStat(dir string) (Stat, error) {
 
 // readStopped reads the open segment a stopped writer left (a killed
 // sync's: committed entries, never sealed; its applier may have applied
-// them): its entries count in Writer and NewestTS. One that never
-// committed a transaction holds none (leftover.go).
-func (st *Stat) readStopped(open Segment) {
-	m, err := ReadMeta(open)
+// them): its entries count in Writer and NewestTS. Its meta alone is read,
+// not every page: a writer starting meanwhile waits for the file's lock
+// (1 s at most, leftover.go). One that never committed a transaction and
+// that a writer would set aside holds none; one a writer would refuse is
+// OpenErr, as is a file that cannot be read, unless a writer started
+// meanwhile (it locked the file, or sealed it away).
+func (st *Stat) readStopped(dir string, open Segment) {
+	m, err := readMetaFile(open, false)
 	if err != nil {
-		if h, herr := readLeftoverHeader(open.Path); herr == nil && h.committed == 0 {
-			return // created, nothing appended
+		h, herr := readLeftoverHeader(open.Path)
+		if herr == nil && h.committed == 0 {
+			reason, torn := h.torn()
+			if torn || reason == "" {
+				return // created, nothing appended
+			}
+			err = fmt.Errorf("%s: %s", open.Path, reason)
+		}
+		if _, serr := os.Stat(open.Path); WriterRunning(dir) || os.IsNotExist(serr) {
+			return // a writer started while this read
 		}
 		st.OpenErr = err
 		return

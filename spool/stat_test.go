@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/mongo-sync/mongo-sync/internal/testlog"
@@ -77,5 +78,19 @@ func TestReadStat_EmptyOpenSegmentOfAStoppedWriter(t *testing.T) {
 	st, err := ReadStat(dir)
 	if err != nil || st.OpenErr != nil || st.Writer == nil || st.Writer.Entries != 0 || !st.NewestTS.IsZero() {
 		t.Fatalf("stat %+v, %v: want the open segment named, empty, no error", st, err)
+	}
+}
+
+// An open segment with no valid bbolt meta page and more than a new
+// file's four pages may hold committed entries: a writer refuses to start
+// on it (leftover.go), so the stat names it damaged, never empty.
+func TestReadStat_UnreadableOpenSegmentThatMayHoldEntries(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, openName(1)), make([]byte, 8*os.Getpagesize()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err := ReadStat(dir)
+	if err != nil || st.OpenErr == nil || !strings.Contains(st.OpenErr.Error(), "may hold committed entries") {
+		t.Fatalf("OpenErr %v, err %v: want the segment named as possibly holding entries", st.OpenErr, err)
 	}
 }
