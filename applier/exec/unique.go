@@ -10,7 +10,6 @@ import (
 	"github.com/mongo-sync/mongo-sync/store"
 	"github.com/sirupsen/logrus"
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
@@ -23,6 +22,10 @@ type uniqueIndex struct {
 	// are in the index; collation its collation: keys equal under it
 	// conflict ("ABC" and "abc" at strength 2). Nil when it has none.
 	partial, collation bson.Raw
+	// simple: it has no collation of its own on a collection with a
+	// default one (an index built with {locale: "simple"} is listed
+	// without one), so its keys compare under the simple collation.
+	simple bool
 }
 
 // uniqueIndexes lists ns's unique secondary indexes. It is read at each
@@ -45,6 +48,7 @@ func (x *Executor) uniqueIndexes(ctx context.Context, ns string) ([]uniqueIndex,
 		return nil, err
 	}
 	var out []uniqueIndex
+	defaulted := -1 // whether the collection has a default collation: -1 not read yet
 	for _, s := range specs {
 		if !s.Unique || s.Name == "_id_" {
 			continue
@@ -53,9 +57,29 @@ func (x *Executor) uniqueIndexes(ctx context.Context, ns string) ([]uniqueIndex,
 		for _, k := range s.Key {
 			ix.keys = append(ix.keys, k.Key)
 		}
+		if ix.collation == nil {
+			if defaulted < 0 {
+				if defaulted, err = x.defaultCollation(ctx, db, coll); err != nil {
+					return nil, err
+				}
+			}
+			ix.simple = defaulted == 1
+		}
 		out = append(out, ix)
 	}
 	return out, nil
+}
+
+// defaultCollation is 1 when db.coll has a default collation, else 0.
+func (x *Executor) defaultCollation(ctx context.Context, db, coll string) (int, error) {
+	specs, err := x.Client.Database(db, x.readOpts()).ListCollectionSpecifications(ctx, bson.D{{Key: "name", Value: coll}})
+	if err != nil {
+		return 0, fmt.Errorf("read the collection's default collation: %w", err)
+	}
+	if len(specs) == 1 && specs[0].Options.Lookup("collation").Type == bson.TypeEmbeddedDocument {
+		return 1, nil
+	}
+	return 0, nil
 }
 
 // resolveUnique writes op, applied alone in oplog order, whose write still
@@ -169,11 +193,7 @@ func cloneRaw(r bson.Raw) bson.Raw {
 // collation.
 func (x *Executor) holds(ctx context.Context, db, coll string, ix uniqueIndex, filter bson.D, id bson.RawValue) (bool, error) {
 	c := x.Client.Database(db, x.readOpts()).Collection(coll)
-	collation, err := x.indexCollation(ctx, c, ix)
-	if err != nil {
-		return false, err
-	}
-	query, opts := holderFind(ix, filter, collation)
+	query, opts := holderFind(ix, filter, ix.compareUnder())
 	cur, err := c.Find(ctx, query, opts)
 	if err != nil {
 		return false, err
@@ -192,22 +212,17 @@ func (x *Executor) holds(ctx context.Context, db, coll string, ix uniqueIndex, f
 	return false, nil
 }
 
-// indexCollation is the collation index ix compares keys under: its own,
-// or the simple one when it has none on a collection with a default
-// collation (an index built with {locale: "simple"} is listed without
-// one); nil when both are simple (the find then needs none).
-func (x *Executor) indexCollation(ctx context.Context, c *mongo.Collection, ix uniqueIndex) (*options.Collation, error) {
-	if ix.collation != nil {
-		return collationOf(ix.collation), nil
+// compareUnder is the collation index ix compares keys under: its own,
+// or the simple one (simple); nil when both it and its collection's are
+// simple (the find then needs none).
+func (ix uniqueIndex) compareUnder() *options.Collation {
+	switch {
+	case ix.collation != nil:
+		return collationOf(ix.collation)
+	case ix.simple:
+		return &options.Collation{Locale: "simple"}
 	}
-	specs, err := c.Database().ListCollectionSpecifications(ctx, bson.D{{Key: "name", Value: c.Name()}})
-	if err != nil {
-		return nil, fmt.Errorf("read the collection's default collation: %w", err)
-	}
-	if len(specs) == 1 && specs[0].Options.Lookup("collation").Type == bson.TypeEmbeddedDocument {
-		return &options.Collation{Locale: "simple"}, nil
-	}
-	return nil, nil
+	return nil
 }
 
 // collationOf is a collation document, as listIndexes gives it
