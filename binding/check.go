@@ -447,8 +447,8 @@ func (c *Check) moveSpoolAside(why string) error {
 // applied entries past the checkpoint, and refilled they come back to meet
 // a destination that holds them already. The open segment a crashed sync
 // left counts (its applier followed it; spool.ReadStat reads its newest
-// entry from the file). A separate reader, which may not write the state file, leaves the
-// window as it is.
+// entry from the file). A separate reader, which may not write the state
+// file, leaves the window as it is.
 func (c *Check) widenWindow() error {
 	if c.StateReadOnly || c.Store.Stage() != store.StageApplied {
 		return nil

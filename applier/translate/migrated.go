@@ -86,8 +86,9 @@ func (t *Translator) migrated(seq uint64, ts bson.Timestamp, op, ns string, o, r
 		}
 		hooks, where = append(hooks, cat.set(ui, dst)), dst
 	case "drop":
-		if coll, _ := el.Value().StringValueOK(); reshardingOf(coll) != nil {
-			return t.reshardingMark(seq, ts, db+"."+coll, reshardingOf(coll), ui, false, cat), nil
+		coll, _ := el.Value().StringValueOK()
+		if orig := reshardingOf(coll); orig != nil {
+			return t.reshardingMark(seq, ts, db+"."+coll, orig, ui, false, cat), nil
 		}
 		if _, known := cat.known(ui); !known {
 			return nil, nil
@@ -97,10 +98,7 @@ func (t *Translator) migrated(seq uint64, ts bson.Timestamp, op, ns string, o, r
 		to, _ := o.Lookup("to").StringValueOK()
 		from, _ := el.Value().StringValueOK()
 		if orig := reshardingTemp(from); orig != nil {
-			if rec, ok := t.Catalog.(reshardingRecorder); ok {
-				delete(cat.reshardings, string(orig))
-				hooks = append(hooks, func() error { return rec.EndResharding(orig) })
-			}
+			hooks = append(hooks, t.endResharding(orig, cat))
 		}
 		if v := o.Lookup("dropTarget"); v.Type == bson.TypeBinary {
 			dropUI := oplog.BinaryUUID(bsoncore.Value{Type: bsoncore.Type(v.Type), Data: v.Value})

@@ -87,10 +87,21 @@ func (t *Translator) reshardingMark(seq uint64, ts bson.Timestamp, ns string, or
 	desc, hook := "resharding under way (the shard's state file only)", func() error { return rec.SetResharding(orig, temp) }
 	cat.reshardings[string(orig)] = true
 	if !begin {
-		desc, hook = "resharding ended (the shard's state file only)", func() error { return rec.EndResharding(orig) }
-		delete(cat.reshardings, string(orig))
+		desc, hook = "resharding ended (the shard's state file only)", t.endResharding(orig, cat)
 	}
 	return []exec.Op{after(exec.Op{Seq: seq, TS: ts, NS: ns, Desc: desc, Cmd: sendNothing}, hook)}
+}
+
+// endResharding forgets the resharding of collection orig in the
+// translator's view now, and returns the hook that forgets it in the
+// shard's state file (nil where the state file keeps none).
+func (t *Translator) endResharding(orig []byte, cat *catalog) func() error {
+	rec, ok := t.Catalog.(reshardingRecorder)
+	if !ok || cat == nil {
+		return nil
+	}
+	delete(cat.reshardings, string(orig))
+	return func() error { return rec.EndResharding(orig) }
 }
 
 // reshardingRenamed is the plain (5.0 era) rename of a resharding's
@@ -117,9 +128,6 @@ func (t *Translator) reshardingRenamed(seq uint64, ts bson.Timestamp, from, to, 
 			"a 5.0 donor's plain drop of %s may have emptied %s on the destination, and this sync cannot tell; "+
 			"start the sync afresh (empty destination collections, spool and state file) once the resharding has ended", from, to, to, dst)
 	}
-	if cat != nil {
-		delete(cat.reshardings, string(orig))
-	}
 	var hooks []func() error
 	where := from
 	if dstOK && ui != nil {
@@ -133,9 +141,7 @@ func (t *Translator) reshardingRenamed(seq uint64, ts bson.Timestamp, from, to, 
 	}
 	// The record ends last: a crash before it leaves the rename to be
 	// found done (above) when it is read again.
-	if rec, ok := t.Catalog.(reshardingRecorder); ok {
-		hooks = append(hooks, func() error { return rec.EndResharding(orig) })
-	}
+	hooks = append(hooks, t.endResharding(orig, cat))
 	if t.Log != nil {
 		t.Log.WithFields(logrus.Fields{"ns": dst, "seq": seq}).
 			Info("resharding committed: its new copy replaces the collection on the source; the destination keeps its documents")
