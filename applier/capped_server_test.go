@@ -19,11 +19,7 @@ import (
 // server renames no collection whose name holds a dot: there the test
 // checks the copies reached the temporary collection, then skips.
 func TestApply_ConvertToCappedKeepsTheDocuments(t *testing.T) {
-	dst := testmongo.StartDest(t)
-	client := dst.Client()
-	resetServer(t, client)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	client, ctx := freshDest(t)
 	for _, i := range []int32{1, 2} { // the copy
 		if _, err := client.Database("app").Collection("c").InsertOne(ctx, bson.D{{Key: "_id", Value: i}}); err != nil {
 			t.Fatal(err)

@@ -26,11 +26,7 @@ import (
 // catalog forgets the old UUID. Without the check, a's drop dropped every
 // document and b's next insert re-created db.c with that one alone.
 func TestCluster_MovePrimaryKeepsTheCollection(t *testing.T) {
-	dst := testmongo.StartDest(t)
-	client := dst.Client()
-	resetServer(t, client)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	client, ctx := freshDest(t)
 	for _, i := range []int32{1, 2} { // the copy
 		if _, err := client.Database("db").Collection("c").InsertOne(ctx, bson.D{{Key: "_id", Value: i}}); err != nil {
 			t.Fatal(err)
@@ -80,6 +76,16 @@ func replayAlone(ctx context.Context, t *testing.T, client *mongo.Client, dir st
 	if err := applyWithStore(ctx, client, dir, nil, st, nil, nil); err != nil {
 		t.Fatalf("the replay: %v", err)
 	}
+}
+
+// freshDest is the test destination, emptied, and a context of 2 minutes.
+func freshDest(t *testing.T) (*mongo.Client, context.Context) {
+	t.Helper()
+	client := testmongo.StartDest(t).Client()
+	resetServer(t, client)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return client, ctx
 }
 
 // applyTwoShards replays shards a and b, each from its own spool and state
@@ -195,11 +201,7 @@ func TestCluster_DroppedCollectionNotRecreatedByOneShardsReplay(t *testing.T) {
 				entry(5, "i", "db.c", u1, id(3)), fm(drop(10))}, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			dst := testmongo.StartDest(t)
-			client := dst.Client()
-			resetServer(t, client)
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
+			client, ctx := freshDest(t)
 			if _, err := client.Database("db").Collection("c").InsertOne(ctx, id(2)); err != nil { // the copy
 				t.Fatal(err)
 			}

@@ -1,10 +1,8 @@
 package applier
 
 import (
-	"context"
 	"maps"
 	"testing"
-	"time"
 
 	"github.com/mongo-sync/mongo-sync/internal/testmongo"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -131,11 +129,7 @@ func TestCluster_Resharding50(t *testing.T) {
 			b: []bson.D{entry(6, "i", "db.c", u1, id(3)), drop(12)}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			dst := testmongo.StartDest(t)
-			client := dst.Client()
-			resetServer(t, client)
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
+			client, ctx := freshDest(t)
 			for _, i := range []int32{2, 7} { // the copy: 2 on a, 7 on b
 				if _, err := client.Database("db").Collection("c").InsertOne(ctx, id(i)); err != nil {
 					t.Fatal(err)
